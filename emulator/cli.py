@@ -1,0 +1,290 @@
+"""``alloydb-ai-emulator``: the one command.
+
+Subcommands:
+  serve              the proxy, the engine and (unless --upstream) an embedded PostgreSQL
+  install-extension  copy the extension's files into a PostgreSQL installation
+  fake-models        the built-in fake models as a standalone HTTP server
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from emulator.config import DEFAULT_PORT, EnvDefaults
+
+log = logging.getLogger("alloydb_ai_emulator")
+
+
+class UsageError(Exception):
+    """Something the person starting the emulator must fix; printed without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alloydb-ai-emulator",
+        description="An emulator of AlloyDB AI (google_ml_integration) on stock PostgreSQL.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the emulator")
+    flags = EnvDefaults(serve)
+    flags.add("--host", default="127.0.0.1", help="address to listen on")
+    flags.add("--port", default=DEFAULT_PORT, type=int, help=f"port to listen on (default {DEFAULT_PORT})")
+    flags.add("--upstream", help="front this PostgreSQL (a libpq URL or key=value string) "
+              "instead of starting the embedded one")
+    flags.add("--data-dir", type=Path, help="data directory of the embedded PostgreSQL "
+              "(default: a per-user directory)")
+    flags.add("--ephemeral", action="store_true", default=False,
+              help="use a temporary data directory, removed on exit")
+    flags.add("--password", also_env="POSTGRES_PASSWORD",
+              help="require this password (SCRAM) for the postgres user of the embedded server")
+    flags.add("--tls-cert", type=Path, help="certificate (PEM) to terminate TLS with")
+    flags.add("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
+    flags.add("--callback-host", default="127.0.0.1",
+              help="address the database uses to reach the emulator's engine")
+    add_engine_flags(flags)
+    flags.add("--log-level", default="info", help="debug, info, warning or error")
+    flags.add("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+
+    install = sub.add_parser("install-extension", help="install the extension's files")
+    install.add_argument("--pg-config", default="pg_config",
+                         help="pg_config of the target installation (default: from PATH)")
+
+    fakes = sub.add_parser("fake-models", help="serve the fake models over HTTP")
+    fflags = EnvDefaults(fakes)
+    fflags.add("--host", default="127.0.0.1", help="address to listen on")
+    fflags.add("--port", default=8089, type=int, help="port to listen on")
+    add_fake_flags(fflags)
+    fflags.add("--log-level", default="info", help="debug, info, warning or error")
+    return parser
+
+
+def add_engine_flags(flags: EnvDefaults) -> None:
+    flags.add("--models", default="fake", choices=["fake", "live"],
+              help="fake: answer known providers locally (default); live: call real endpoints")
+    flags.add("--google-project", default="emulator-project", help="project for relative Vertex URLs")
+    flags.add("--google-region", default="us-central1", help="region for relative Vertex URLs")
+    flags.add("--vertex-base-url", help="replaces https://{region}-aiplatform.googleapis.com")
+    flags.add("--discovery-engine-base-url", help="replaces https://discoveryengine.googleapis.com")
+    flags.add("--secret-manager-endpoint", help="Secret Manager REST endpoint (e.g. http://127.0.0.1:9000)")
+    flags.add("--secrets-file", type=Path, help="JSON file mapping secret paths to values (offline)")
+    add_fake_flags(flags)
+
+
+def add_fake_flags(flags: EnvDefaults) -> None:
+    flags.add("--fake-latency-ms", default=0.0, type=float, help="latency of each fake model request")
+    flags.add("--fake-fault-rate", default=0.0, type=float, help="share of fake requests that fail (0..1)")
+    flags.add("--fake-fault", choices=["429", "500", "timeout"], help="make every fake request fail so")
+    flags.add("--fake-rules", type=Path, help="rules file for fake generations")
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO)
+        if hasattr(args, "log_level") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "serve":
+            return _run(serve(args))
+        if args.command == "install-extension":
+            return install_extension(args)
+        if args.command == "fake-models":
+            return _run(fake_models(args))
+    except UsageError as exc:
+        print(f"alloydb-ai-emulator: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _run(coro: Any) -> int:
+    try:
+        import uvloop
+
+        return int(uvloop.run(coro))
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return int(asyncio.run(coro))
+
+
+def install_extension(args: argparse.Namespace) -> int:
+    from emulator.extension_files import ExtensionInstallError, install_extension_files
+
+    try:
+        target = install_extension_files(args.pg_config)
+    except ExtensionInstallError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"installed google_ml_integration into {target}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# serve
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from emulator.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
+    from emulator.engine_factory import build_engine
+    from proxy.callback import CallbackServer
+    from proxy.listener import ProxyConfig, ProxyServer, Upstream
+
+    ssl_context = _tls_context(args.tls_cert, args.tls_key)
+    embedded: EmbeddedPostgres | None = None
+    loop = asyncio.get_running_loop()
+    if args.upstream:
+        upstream = await _check_upstream(args.upstream)
+    else:
+        data_dir = (
+            Path(tempfile.mkdtemp(prefix="alloydb-ai-emulator-"))
+            if args.ephemeral else (args.data_dir or default_data_dir())
+        )
+        embedded = EmbeddedPostgres(data_dir, password=args.password, ephemeral=args.ephemeral)
+        try:
+            await loop.run_in_executor(None, embedded.start)
+        except EmbeddedPostgresError as exc:
+            await loop.run_in_executor(None, embedded.stop)
+            raise UsageError(str(exc)) from exc
+        upstream = Upstream(
+            host="127.0.0.1",
+            port=embedded.port,
+            unix_socket=None if args.password else embedded.socket_path,
+            admin_socket_dir=str(embedded.socket_dir),  # the proxy's own SQL: private socket
+        )
+
+    engine = build_engine(args)
+    config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context)
+    address = f"{args.host}:{args.port}"
+    proxy: ProxyServer | None = None
+    callback = CallbackServer(
+        engine.invoke_request,
+        lambda pid: proxy is not None and proxy.is_fronted_pid(pid),
+        emulator_address=address,
+    )
+    try:
+        await callback.start(args.callback_host, 0)
+        proxy = ProxyServer(config, callback)
+        try:
+            await proxy.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+        metrics = await _start_metrics(args, proxy, engine)
+        user_part = "postgres"
+        print(f"ready: accepting connections at postgresql://{user_part}@{_url_host(args.host)}:"
+              f"{config.port}/postgres", flush=True)
+        if embedded is not None:
+            print(f"upstream: postgresql://postgres@127.0.0.1:{embedded.port}/postgres "
+                  f"(embedded PostgreSQL, data in {embedded.data_dir})", flush=True)
+        print(f"models: {args.models} "
+              f"({'answered locally by the built-in fakes' if args.models == 'fake' else 'sent to their real endpoints'})",
+              flush=True)
+        await _wait_for_signal()
+        log.info("shutting down")
+        if metrics is not None:
+            metrics.close()
+    finally:
+        if proxy is not None:
+            await proxy.close()
+        await callback.close()
+        await engine.aclose()
+        if embedded is not None:
+            await loop.run_in_executor(None, embedded.stop)
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _wait_for_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificate or key: {exc}") from exc
+    return context
+
+
+async def _check_upstream(dsn: str) -> Any:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from proxy.listener import Upstream
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"--upstream is not a valid connection string: {exc}") from exc
+    host = str(params.get("host") or "127.0.0.1")
+    port = int(params.get("port") or 5432)
+    upstream = Upstream(
+        host=host if not host.startswith("/") else "127.0.0.1",
+        port=port,
+        unix_socket=f"{host}/.s.PGSQL.{port}" if host.startswith("/") else None,
+        admin_user=str(params.get("user") or "postgres"),
+        admin_password=str(params["password"]) if params.get("password") else None,
+        admin_dbname=str(params.get("dbname") or "postgres"),
+    )
+    try:
+        conn = await psycopg.AsyncConnection.connect(upstream.admin_conninfo(), connect_timeout=10)
+        await conn.close()
+    except psycopg.OperationalError as exc:
+        raise UsageError(f"the upstream PostgreSQL is unreachable: {str(exc).strip()}") from exc
+    return upstream
+
+
+async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> Any:
+    if args.metrics_port is None:
+        return None
+    from emulator.metrics import start_metrics_server
+
+    return await start_metrics_server(args.host, args.metrics_port, proxy, engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# fake-models
+
+
+async def fake_models(args: argparse.Namespace) -> int:
+    from emulator.engine_factory import fake_knobs
+    from emulator.fakes.server import start_fake_model_server
+
+    server, port = await start_fake_model_server(args.host, args.port, fake_knobs(args))
+    print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

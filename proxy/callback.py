@@ -1,0 +1,227 @@
+"""The callback endpoint: where the extension's model-call functions reach the engine.
+
+Plan
+----
+A backend that evaluates ``google_ml.embedding(...)`` connects here with dblink (libpq) and
+sends one simple Query per model call whose text is the request as JSON (docs/internals.md).
+This module speaks just enough of the server side of the protocol for libpq: startup with a
+cleartext password over loopback, ``SET`` commands answered as no-ops, one-row one-column
+results, ErrorResponses that dblink re-raises in the caller's session with their SQLSTATE, and
+CancelRequest, which abandons the engine call in flight.
+
+Who may call: the password is a secret of this emulator run, readable in the database only by
+the extension's SECURITY DEFINER function. The ``application_name`` carries the caller's (leader)
+backend pid; a call from a backend whose session did not come through the proxy is refused with
+a message that says how to connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from proxy import protocol as pq
+
+log = logging.getLogger("alloydb_ai_emulator.callback")
+
+CALLBACK_USER = "alloydb_ai_emulator"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class CallbackServer:
+    def __init__(
+        self,
+        handler: Handler,
+        is_fronted_pid: Callable[[int], bool],
+        *,
+        emulator_address: str,
+        password: str | None = None,
+    ) -> None:
+        self.handler = handler
+        self.is_fronted_pid = is_fronted_pid
+        self.emulator_address = emulator_address
+        self.password = password or secrets.token_urlsafe(24)
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._running: dict[tuple[int, int], asyncio.Task[Any]] = {}
+
+    async def start(self, host: str, port: int = 0) -> None:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        sock = self._server.sockets[0]
+        self.host, self.port = sock.getsockname()[:2]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def conninfo(self, connect_host: str | None = None) -> str:
+        """What the extension's ``_engine_endpoint`` row holds (without application_name)."""
+        host = connect_host or self.host
+        return (
+            f"host={host} port={self.port} user={CALLBACK_USER} dbname=callback "
+            f"password={self.password} sslmode=disable connect_timeout=5"
+        )
+
+    # -- one connection -------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._session(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except pq.ProtocolViolation as exc:
+            log.warning("callback connection: %s", exc)
+        except Exception:
+            log.exception("callback connection failed")
+        finally:
+            writer.close()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        params = await self._startup(reader, writer)
+        if params is None:
+            return
+        if params.get("user") != CALLBACK_USER:
+            writer.write(pq.error_response("28000", "not a callback user", severity="FATAL"))
+            return
+        writer.write(pq.message(pq.AUTHENTICATION, struct.pack("!I", 3)))  # cleartext password
+        mtype, body = await _read_message(reader, 4096)
+        given = body.rstrip(b"\x00")
+        if mtype != pq.PASSWORD or not hmac.compare_digest(given, self.password.encode()):
+            writer.write(
+                pq.error_response("28P01", "callback authentication failed", severity="FATAL")
+            )
+            return
+        caller_pid = int(params.get("application_name") or 0) if (
+            params.get("application_name") or ""
+        ).isdigit() else 0
+        key = (secrets.randbits(31), secrets.randbits(32))
+        writer.write(_greeting(key))
+        await writer.drain()
+        while True:
+            mtype, body = await _read_message(reader, MAX_REQUEST_BYTES)
+            if mtype == pq.TERMINATE:
+                return
+            if mtype != pq.QUERY:
+                writer.write(pq.error_response("08P01", "only simple queries are accepted"))
+                writer.write(pq.ready_for_query())
+                continue
+            text = body.rstrip(b"\x00")
+            if not text.lstrip().startswith(b"{"):
+                tag = text.split(None, 1)[0].upper() if text.strip() else b""
+                writer.write(pq.message(pq.COMMAND_COMPLETE, (tag or b"SET") + b"\x00"))
+                writer.write(pq.ready_for_query())
+                await writer.drain()
+                continue
+            reply = await self._call(key, caller_pid, text)
+            writer.write(reply)
+            writer.write(pq.ready_for_query())
+            await writer.drain()
+
+    async def _startup(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, str] | None:
+        while True:
+            header = await reader.readexactly(8)
+            length, code = struct.unpack("!II", header)
+            if length < 8 or length > pq.MAX_STARTUP_PACKET:
+                raise pq.ProtocolViolation(f"invalid startup packet length {length}")
+            rest = await reader.readexactly(length - 8)
+            if code in (pq.SSL_REQUEST_CODE, pq.GSSENC_REQUEST_CODE):
+                writer.write(b"N")
+                continue
+            if code == pq.CANCEL_REQUEST_CODE:
+                if len(rest) >= 8:
+                    pid, secret = struct.unpack_from("!II", rest, 0)
+                    task = self._running.get((pid, secret))
+                    if task is not None:
+                        task.cancel()
+                return None
+            return pq.parse_startup_parameters(rest)
+
+    async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> bytes:
+        if not self.is_fronted_pid(caller_pid):
+            return pq.error_response(
+                "08004",
+                "model calls need the AlloyDB AI emulator: this session is connected to "
+                "PostgreSQL directly",
+                hint=f"Connect through the emulator at {self.emulator_address}.",
+            )
+        try:
+            request = json.loads(text)
+        except ValueError as exc:
+            return pq.error_response("22023", f"invalid model call request: {exc}")
+        task = asyncio.get_running_loop().create_task(self.handler(request))
+        self._running[key] = task
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            if task.cancelled():
+                return pq.error_response("57014", "canceling statement due to user request")
+            raise
+        except Exception as exc:
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate is None:
+                log.exception("model call failed")
+                return pq.error_response(
+                    "XX000", f"the emulator engine failed: {type(exc).__name__}"
+                )
+            return pq.error_response(
+                sqlstate,
+                getattr(exc, "message", str(exc)),
+                detail=getattr(exc, "detail", None),
+                hint=getattr(exc, "hint", None),
+            )
+        finally:
+            self._running.pop(key, None)
+        payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
+        return _single_text_row(payload)
+
+
+def _greeting(key: tuple[int, int]) -> bytes:
+    parts = [pq.message(pq.AUTHENTICATION, struct.pack("!I", 0))]
+    for name, value in (
+        ("server_version", "18.0"),
+        ("server_encoding", "UTF8"),
+        ("client_encoding", "UTF8"),
+        ("DateStyle", "ISO, MDY"),
+        ("integer_datetimes", "on"),
+        ("standard_conforming_strings", "on"),
+    ):
+        parts.append(pq.message(pq.PARAMETER_STATUS, name.encode() + b"\x00" + value.encode() + b"\x00"))
+    parts.append(pq.message(pq.BACKEND_KEY_DATA, struct.pack("!II", *key)))
+    parts.append(pq.ready_for_query())
+    return b"".join(parts)
+
+
+_TEXT_COLUMN = (
+    struct.pack("!H", 1) + b"response\x00" + struct.pack("!IhIhih", 0, 0, 25, -1, -1, 0)
+)
+
+
+def _single_text_row(payload: bytes) -> bytes:
+    return b"".join(
+        (
+            pq.message(pq.ROW_DESCRIPTION, _TEXT_COLUMN),
+            pq.message(pq.DATA_ROW, struct.pack("!hi", 1, len(payload)) + payload),
+            pq.message(pq.COMMAND_COMPLETE, b"SELECT 1\x00"),
+        )
+    )
+
+
+async def _read_message(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bytes]:
+    header = await reader.readexactly(5)
+    mtype = header[:1]
+    (length,) = struct.unpack("!I", header[1:])
+    if length < 4 or length - 4 > limit:
+        raise pq.ProtocolViolation(f"invalid message length {length}")
+    return mtype, await reader.readexactly(length - 4)

@@ -1,0 +1,168 @@
+"""The proxy server: accepts clients, opens their upstream connections, knows every session.
+
+Plan
+----
+``ProxyServer`` listens for clients and creates a ``ClientSide`` per connection. It owns what
+sessions share: where the upstream is, the TLS context, the registry of backend pids (so the
+callback endpoint can tell a session that came through the proxy from one that did not, and so a
+CancelRequest can be relayed), and the registration of the engine's callback endpoint in each
+database (docs/internals.md): the first session of a database, and any session that creates or
+updates the extension, writes the endpoint row before its next statement runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+import psycopg
+
+from proxy.callback import CallbackServer
+from proxy.relay import ClientSide, UpstreamSide
+
+log = logging.getLogger("alloydb_ai_emulator.proxy")
+
+
+@dataclass(slots=True)
+class Upstream:
+    """Where PostgreSQL is, for the relay (raw sockets) and for the proxy's own SQL."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    unix_socket: str | None = None  # a socket file path; preferred when set
+    admin_socket_dir: str | None = None  # where the proxy's own SQL connects, if not as above
+    admin_user: str = "postgres"
+    admin_password: str | None = None
+    admin_dbname: str = "postgres"
+    sslmode: str = "disable"
+
+    def admin_conninfo(self, dbname: str | None = None) -> str:
+        host = self.admin_socket_dir or (
+            self.unix_socket.rsplit("/", 1)[0] if self.unix_socket else self.host
+        )
+        params = {
+            "host": host,
+            "port": str(self.port),
+            "user": self.admin_user,
+            "dbname": dbname or self.admin_dbname,
+            "application_name": "alloydb-ai-emulator",
+            "connect_timeout": "10",
+            "sslmode": "disable" if host.startswith("/") else self.sslmode,
+        }
+        if self.admin_password:
+            params["password"] = self.admin_password
+        return psycopg.conninfo.make_conninfo(**params)
+
+
+@dataclass(slots=True)
+class ProxyConfig:
+    host: str = "127.0.0.1"
+    port: int = 6432
+    upstream: Upstream = field(default_factory=Upstream)
+    ssl_context: ssl.SSLContext | None = None
+    # The address the database uses to reach the callback endpoint.
+    callback_host: str = "127.0.0.1"
+    callback_connect_host: str | None = None
+
+
+class ProxyServer:
+    def __init__(self, config: ProxyConfig, callback: CallbackServer) -> None:
+        self.config = config
+        self.callback = callback
+        self.sessions: dict[int, ClientSide] = {}
+        self._registered: set[str] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self.connections_total = 0
+        self.connections_open = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: ClientSide(self), self.config.host, self.config.port, reuse_address=True
+        )
+        if self.config.port == 0:
+            self.config.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for session in list(self.sessions.values()):
+                session._close()
+            await self._server.wait_closed()
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def metrics_connection_opened(self) -> None:
+        self.connections_total += 1
+        self.connections_open += 1
+
+    def session_started(self, session: ClientSide) -> None:
+        assert session.backend_pid is not None
+        self.sessions[session.backend_pid] = session
+        dbname = session.params.get("database") or session.params.get("user", "")
+        if dbname not in self._registered:
+            session.register_on_ready = True
+
+    def session_ended(self, session: ClientSide) -> None:
+        self.connections_open -= 1
+        if session.backend_pid is not None and self.sessions.get(session.backend_pid) is session:
+            del self.sessions[session.backend_pid]
+
+    def is_fronted_pid(self, pid: int) -> bool:
+        return pid in self.sessions
+
+    # -- upstream -------------------------------------------------------------------------
+
+    async def open_upstream(self, client: ClientSide) -> UpstreamSide:
+        loop = asyncio.get_running_loop()
+        up = self.config.upstream
+        if up.unix_socket:
+            _, protocol = await loop.create_unix_connection(
+                lambda: UpstreamSide(client), up.unix_socket
+            )
+        else:
+            _, protocol = await loop.create_connection(
+                lambda: UpstreamSide(client), up.host, up.port
+            )
+        return protocol
+
+    def relay_cancel(self, packet: bytes) -> None:
+        async def send() -> None:
+            up = self.config.upstream
+            try:
+                if up.unix_socket:
+                    _, writer = await asyncio.open_unix_connection(up.unix_socket)
+                else:
+                    _, writer = await asyncio.open_connection(up.host, up.port)
+                writer.write(packet)
+                await writer.drain()
+                writer.close()
+            except OSError as exc:
+                log.warning("could not relay a cancel request: %s", exc)
+
+        asyncio.get_running_loop().create_task(send())
+
+    # -- the engine endpoint in each database ---------------------------------------------
+
+    async def register_endpoint(self, dbname: str) -> None:
+        conninfo = self.callback.conninfo(self.config.callback_connect_host)
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.config.upstream.admin_conninfo(dbname), autocommit=True
+            ) as conn:
+                cur = await conn.execute("SELECT to_regclass('google_ml._engine_endpoint')")
+                row = await cur.fetchone()
+                if row is None or row[0] is None:
+                    self._registered.add(dbname)  # no extension here (yet)
+                    return
+                async with conn.transaction():
+                    await conn.execute("DELETE FROM google_ml._engine_endpoint")
+                    await conn.execute(
+                        "INSERT INTO google_ml._engine_endpoint (conninfo) VALUES (%s)",
+                        (conninfo,),
+                    )
+                self._registered.add(dbname)
+        except psycopg.Error as exc:
+            log.warning("could not register the engine endpoint in database %r: %s", dbname, exc)

@@ -1,0 +1,281 @@
+"""PostgreSQL wire protocol v3: message types, framing and the few messages the proxy writes.
+
+Sans-io: bytes in, frames out; nothing here knows about sockets.
+
+Plan
+----
+The relay forwards almost every byte untouched. It must still know where each message starts,
+for three reasons: to see the statements it may rewrite (``Q`` Query and ``P`` Parse from the
+client), to learn ``BackendKeyData`` and ``ReadyForQuery`` from the server, and to place replies
+of its own between the server's. ``MessageScanner`` walks the 5-byte headers of a stream and
+hands back *segments*: runs of bytes to forward as they are, and whole messages of the types the
+caller asked to inspect. A message that is not inspected is never buffered: its body streams
+through in whatever pieces the network delivers, so a 100 MB ``DataRow`` costs no memory.
+
+Goals: consume only what was read (no quadratic re-scans), bound every length, never trust a
+length field from the network.
+
+Known gaps: inspected messages larger than ``max_inspect`` are streamed through uninspected
+(the proxy then simply does not rewrite them).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+# Client -> server message types.
+QUERY: Final = b"Q"  # Query (simple protocol)
+PARSE: Final = b"P"  # Parse
+BIND: Final = b"B"  # Bind
+EXECUTE: Final = b"E"  # Execute
+DESCRIBE: Final = b"D"  # Describe (client) / DataRow (server)
+CLOSE: Final = b"C"  # Close (client) / CommandComplete (server)
+SYNC: Final = b"S"  # Sync (client) / ParameterStatus (server)
+FLUSH: Final = b"H"  # Flush
+TERMINATE: Final = b"X"  # Terminate
+PASSWORD: Final = b"p"  # PasswordMessage / SASLInitialResponse / SASLResponse
+FUNCTION_CALL: Final = b"F"  # FunctionCall
+COPY_DATA: Final = b"d"  # CopyData (both directions)
+COPY_DONE: Final = b"c"  # CopyDone (both directions)
+COPY_FAIL: Final = b"f"  # CopyFail
+
+# Server -> client message types.
+AUTHENTICATION: Final = b"R"  # Authentication*
+BACKEND_KEY_DATA: Final = b"K"  # BackendKeyData
+PARAMETER_STATUS: Final = b"S"  # ParameterStatus
+READY_FOR_QUERY: Final = b"Z"  # ReadyForQuery
+ERROR_RESPONSE: Final = b"E"  # ErrorResponse
+NOTICE_RESPONSE: Final = b"N"  # NoticeResponse
+COMMAND_COMPLETE: Final = b"C"  # CommandComplete
+ROW_DESCRIPTION: Final = b"T"  # RowDescription
+DATA_ROW: Final = b"D"  # DataRow
+NEGOTIATE_PROTOCOL_VERSION: Final = b"v"  # NegotiateProtocolVersion
+
+CLIENT_MESSAGE_TYPES: Final = frozenset(b"QPBEDCSHXpFdcf")
+
+# Untyped startup packets: a 4-byte length, then a 4-byte code.
+SSL_REQUEST_CODE: Final = 80877103
+GSSENC_REQUEST_CODE: Final = 80877104
+CANCEL_REQUEST_CODE: Final = 80877102
+PROTOCOL_3_0: Final = 196608
+PROTOCOL_3_2: Final = 196610
+MAX_STARTUP_PACKET: Final = 10_000  # PostgreSQL's own MAX_STARTUP_PACKET_LENGTH
+TLS_HANDSHAKE_FIRST_BYTE: Final = 0x16  # direct TLS (PostgreSQL 17+): a ClientHello
+
+# PostgreSQL refuses messages over 1 GB; so does the proxy.
+MAX_MESSAGE_LENGTH: Final = 0x3FFF_FFFF
+
+_HEADER = struct.Struct("!cI")
+_LENGTH = struct.Struct("!I")
+
+
+class ProtocolViolation(Exception):
+    """The peer sent bytes that are not a valid message stream."""
+
+
+@dataclass(slots=True)
+class Message:
+    """A whole message as it came off the wire (5-byte header included)."""
+
+    type: bytes
+    raw: bytes
+
+    @property
+    def body(self) -> bytes:
+        return self.raw[5:]
+
+
+Segment = bytes | Message
+
+
+class MessageScanner:
+    """Splits a stream into pass-through bytes and whole messages of the inspected types.
+
+    ``feed()`` returns segments in stream order. Bytes of messages not inspected are returned as
+    soon as they arrive, even if the message is incomplete; inspected messages are returned only
+    once whole. ``on_header`` is told the type of every message whose header has been seen, in
+    order, which is all the relay needs to track state without buffering.
+    """
+
+    __slots__ = ("_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types", "types_seen")
+
+    def __init__(
+        self,
+        inspect: frozenset[int],
+        *,
+        max_inspect: int = 16 * 1024 * 1024,
+        valid_types: frozenset[int] | None = None,
+    ) -> None:
+        self._inspect = inspect
+        self._max_inspect = max_inspect
+        self._valid_types = valid_types
+        self._pending = bytearray()  # an incomplete header, or an incomplete inspected message
+        self._remaining = 0  # bytes still to stream of a message that is not inspected
+        self.types_seen: list[int] = []
+
+    @property
+    def at_boundary(self) -> bool:
+        """True when no message is partly received."""
+        return self._remaining == 0 and not self._pending
+
+    def set_inspect(self, inspect: frozenset[int]) -> None:
+        self._inspect = inspect
+
+    def feed(self, data: bytes) -> list[Segment]:
+        out: list[Segment] = []
+        types_seen = self.types_seen
+        view = data
+        pos = 0
+        end = len(view)
+        run_start = 0  # start of the current run of pass-through bytes in ``data``
+
+        if self._remaining:
+            take = min(self._remaining, end)
+            self._remaining -= take
+            pos = take
+        elif self._pending:
+            pending = self._pending
+            if len(pending) < 5:
+                need = 5 - len(pending)
+                pending += view[:need]
+                pos = min(need, end)
+                if len(pending) < 5:
+                    return out
+            _, length = _HEADER.unpack_from(pending, 0)
+            total = self._check_length(pending[0], length) + 1
+            if pending[0] in self._inspect and total <= self._max_inspect:
+                need = total - len(pending)
+                pending += view[pos : pos + need]
+                pos = min(pos + need, end)
+                if len(pending) < total:
+                    return out
+                types_seen.append(pending[0])
+                out.append(Message(bytes(pending[0:1]), bytes(pending[:total])))
+                self._pending = bytearray()
+                run_start = pos
+            else:
+                # Not inspected after all: release the header, stream the body.
+                types_seen.append(pending[0])
+                out.append(bytes(pending))
+                self._pending = bytearray()
+                body_left = total - 5 - (len(pending) - 5)
+                take = min(body_left, end - pos)
+                self._remaining = body_left - take
+                pos += take
+                run_start = pos
+            if self._remaining:
+                if pos > run_start:
+                    out.append(view[run_start:pos])
+                return out
+
+        inspect = self._inspect
+        while pos < end:
+            if end - pos < 5:
+                if pos > run_start:
+                    out.append(view[run_start:pos])
+                self._pending = bytearray(view[pos:end])
+                return out
+            mtype = view[pos]
+            (length,) = _LENGTH.unpack_from(view, pos + 1)
+            total = self._check_length(mtype, length) + 1
+            if mtype in inspect and total <= self._max_inspect:
+                if end - pos < total:
+                    if pos > run_start:
+                        out.append(view[run_start:pos])
+                    self._pending = bytearray(view[pos:end])
+                    return out
+                if pos > run_start:
+                    out.append(view[run_start:pos])
+                types_seen.append(mtype)
+                out.append(Message(bytes((mtype,)), view[pos : pos + total]))
+                pos += total
+                run_start = pos
+                continue
+            types_seen.append(mtype)
+            if end - pos < total:
+                self._remaining = total - (end - pos)
+                pos = end
+                break
+            pos += total
+        if pos > run_start:
+            out.append(view[run_start:pos] if run_start or pos != end else view)
+        return out
+
+    def _check_length(self, mtype: int, length: int) -> int:
+        if length < 4 or length > MAX_MESSAGE_LENGTH:
+            raise ProtocolViolation(
+                f"invalid message length {length} for message type {bytes((mtype,))!r}"
+            )
+        if self._valid_types is not None and mtype not in self._valid_types:
+            raise ProtocolViolation(f"unknown message type {bytes((mtype,))!r}")
+        return length
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing messages
+
+
+def message(mtype: bytes, body: bytes) -> bytes:
+    return mtype + _LENGTH.pack(len(body) + 4) + body
+
+
+def error_response(
+    sqlstate: str,
+    text: str,
+    *,
+    severity: str = "ERROR",
+    detail: str | None = None,
+    hint: str | None = None,
+) -> bytes:
+    """An ErrorResponse with the fields libpq and the drivers read."""
+    fields = [b"S" + severity.encode(), b"V" + severity.encode(), b"C" + sqlstate.encode()]
+    fields.append(b"M" + text.encode())
+    if detail:
+        fields.append(b"D" + detail.encode())
+    if hint:
+        fields.append(b"H" + hint.encode())
+    body = b"".join(f.replace(b"\x00", b" ") + b"\x00" for f in fields) + b"\x00"
+    return message(ERROR_RESPONSE, body)
+
+
+def notice_response(text: str, *, severity: str = "WARNING", sqlstate: str = "01000") -> bytes:
+    body = b"".join(
+        f + b"\x00"
+        for f in (b"S" + severity.encode(), b"V" + severity.encode(), b"C" + sqlstate.encode(),
+                  b"M" + text.encode())
+    ) + b"\x00"
+    return message(NOTICE_RESPONSE, body)
+
+
+def ready_for_query(status: bytes = b"I") -> bytes:
+    return message(READY_FOR_QUERY, status)
+
+
+def parse_error_fields(body: bytes) -> dict[str, str]:
+    """The fields of an ErrorResponse or NoticeResponse body, by their one-letter code."""
+    fields: dict[str, str] = {}
+    for part in body.split(b"\x00"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode("utf-8", "replace")
+    return fields
+
+
+def parse_startup_parameters(body: bytes) -> dict[str, str]:
+    """Key/value pairs of a StartupMessage body (after the protocol version)."""
+    items = body.split(b"\x00")
+    params: dict[str, str] = {}
+    for key, value in zip(items[0::2], items[1::2]):
+        if not key:
+            break
+        params[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    return params
+
+
+def cstring(data: bytes, offset: int = 0) -> tuple[bytes, int]:
+    """A NUL-terminated string at ``offset`` and the offset after its terminator."""
+    end = data.find(b"\x00", offset)
+    if end < 0:
+        raise ProtocolViolation("unterminated string")
+    return data[offset:end], end + 1

@@ -1,0 +1,423 @@
+"""One client connection relayed to one upstream connection, full duplex.
+
+Plan
+----
+``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
+connection to PostgreSQL. Before the StartupMessage the client side speaks the untyped startup
+packets itself (SSLRequest, GSSENCRequest, CancelRequest); from the StartupMessage on, both
+directions are relayed message by message with ``MessageScanner``:
+
+* client -> server: Query and Parse are inspected (a byte prefilter first, pglast only when it
+  matches) and possibly rewritten; everything else streams through as received.
+* server -> client: headers are walked to learn BackendKeyData, ParameterStatus and
+  ReadyForQuery; bytes go out as they came, one write per read.
+
+Server-initiated messages (notices, notifications, parameter changes) need no special case: the
+server direction never waits for the client. Flow control crosses the pair: when one side's
+write buffer is above its high-water mark, the other side stops reading.
+
+The session can *hold* the client direction (queue what arrives, stop reading) while the proxy
+does work that must land between two client messages: registering the engine endpoint after the
+extension was created, before the client's next statement runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from typing import TYPE_CHECKING, Any
+
+from proxy import protocol as pq
+from proxy.rewrites import rewrite
+from proxy.statements import worth_parsing
+
+if TYPE_CHECKING:
+    from proxy.listener import ProxyServer
+
+log = logging.getLogger("alloydb_ai_emulator.proxy")
+
+WRITE_HIGH_WATER = 512 * 1024
+WRITE_LOW_WATER = 128 * 1024
+
+_CLIENT_INSPECT = frozenset(b"QP")
+_SERVER_INSPECT = frozenset(b"KSZ")  # BackendKeyData, ParameterStatus, ReadyForQuery
+_STARTUP_HEADER = struct.Struct("!II")
+
+
+class ClientSide(asyncio.Protocol):
+    """The accepted client socket; owns the session."""
+
+    def __init__(self, server: ProxyServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.upstream: UpstreamSide | None = None
+        self.peer = "?"
+        self._startup_buffer = bytearray()
+        self._relaying = False
+        self._tls_pending = False
+        self._closed = False
+        self.scanner = pq.MessageScanner(
+            _CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES
+        )
+        self.params: dict[str, str] = {}
+        self.backend_pid: int | None = None
+        self.backend_key: bytes | None = None
+        self.transaction_status = b"I"
+        self.client_encoding = "UTF8"
+        # Work to do at the next ReadyForQuery, and the client bytes held meanwhile.
+        self.register_on_ready = False
+        self._held: list[bytes] | None = None
+        self._paused_by_upstream = False
+        self._paused_by_hold = False
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.server.metrics_connection_opened()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if self._relaying:
+            self._relay_client_bytes(data)
+        elif not self._tls_pending:
+            self._startup_bytes(data)
+        else:
+            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.server.session_ended(self)
+        if self.upstream is not None:
+            self.upstream.close()
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    # -- startup ----------------------------------------------------------------------------
+
+    def _startup_bytes(self, data: bytes) -> None:
+        buf = self._startup_buffer
+        buf += data
+        if len(buf) >= 1 and buf[0] == pq.TLS_HANDSHAKE_FIRST_BYTE:
+            self._protocol_error(
+                "08P01", "direct TLS connections are not supported; use sslmode=require"
+            )
+            return
+        if len(buf) < 8:
+            return
+        length, code = _STARTUP_HEADER.unpack_from(buf, 0)
+        if length < 8 or length > pq.MAX_STARTUP_PACKET:
+            self._protocol_error("08P01", f"invalid startup packet length {length}")
+            return
+        if len(buf) < length:
+            return
+        packet = bytes(buf[:length])
+        rest = bytes(buf[length:])
+        self._startup_buffer = bytearray()
+        if code == pq.SSL_REQUEST_CODE:
+            self._ssl_request(rest)
+        elif code == pq.GSSENC_REQUEST_CODE:
+            self._write(b"N")
+            if rest:
+                self._startup_bytes(rest)
+        elif code == pq.CANCEL_REQUEST_CODE:
+            self.server.relay_cancel(packet)
+            self._close()
+        elif code in (pq.PROTOCOL_3_0, pq.PROTOCOL_3_2) or (code >> 16) == 3:
+            self._start_session(packet, rest)
+        else:
+            self._protocol_error("08P01", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
+
+    def _ssl_request(self, rest: bytes) -> None:
+        ssl_context = self.server.config.ssl_context
+        if ssl_context is None:
+            self._write(b"N")
+            if rest:
+                self._startup_bytes(rest)
+            return
+        if rest:
+            # CVE-2021-23214: nothing may follow SSLRequest before the handshake.
+            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
+            return
+        self._write(b"S")
+        self._tls_pending = True
+        asyncio.get_running_loop().create_task(self._upgrade_tls(ssl_context))
+
+    async def _upgrade_tls(self, ssl_context: Any) -> None:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        try:
+            new_transport = await loop.start_tls(
+                self.transport, self, ssl_context, server_side=True, ssl_handshake_timeout=15
+            )
+        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            log.info("client %s: TLS handshake failed: %s", self.peer, exc)
+            self._close()
+            return
+        if new_transport is None:
+            self._close()
+            return
+        self.transport = new_transport
+        self._tls_pending = False
+
+    def _start_session(self, packet: bytes, rest: bytes) -> None:
+        self.params = pq.parse_startup_parameters(packet[8:])
+        self._relaying = True
+        self._hold()  # until the upstream connection exists
+        if rest:
+            self._held_append(rest)
+        asyncio.get_running_loop().create_task(self._connect_upstream(packet))
+
+    async def _connect_upstream(self, startup_packet: bytes) -> None:
+        try:
+            upstream = await self.server.open_upstream(self)
+        except OSError as exc:
+            log.warning("client %s: upstream unreachable: %s", self.peer, exc)
+            self._write(
+                pq.error_response(
+                    "08006",
+                    "the AlloyDB AI emulator could not reach its PostgreSQL server",
+                    severity="FATAL",
+                    detail=str(exc),
+                )
+            )
+            self._close()
+            return
+        if self._closed:
+            upstream.close()
+            return
+        self.upstream = upstream
+        upstream.write(startup_packet)
+        self._release()
+
+    # -- relay: client -> server ------------------------------------------------------------
+
+    def _relay_client_bytes(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held_append(data)
+            return
+        try:
+            segments = self.scanner.feed(data)
+        except pq.ProtocolViolation as exc:
+            self._protocol_error("08P01", f"invalid frontend message: {exc}")
+            return
+        if len(segments) == 1 and type(segments[0]) is bytes:
+            assert self.upstream is not None
+            self.upstream.write(segments[0])
+            return
+        out: list[bytes] = []
+        for segment in segments:
+            if type(segment) is pq.Message:
+                out.append(self._client_message(segment))
+            else:
+                out.append(bytes(segment))  # type: ignore[arg-type]
+        assert self.upstream is not None
+        self.upstream.write(b"".join(out))
+
+    def _client_message(self, msg: pq.Message) -> bytes:
+        """The bytes to send upstream for an inspected Query or Parse."""
+        raw = msg.raw
+        if not worth_parsing(raw) or self.client_encoding not in ("UTF8", "SQL_ASCII"):
+            return raw
+        try:
+            if msg.type == pq.QUERY:
+                sql_bytes, _ = pq.cstring(raw, 5)
+                prefix, suffix = b"", b""
+            else:
+                name, offset = pq.cstring(raw, 5)
+                sql_bytes, after = pq.cstring(raw, offset)
+                prefix, suffix = name + b"\x00", raw[after:]
+            sql = sql_bytes.decode("utf-8")
+        except (pq.ProtocolViolation, UnicodeDecodeError):
+            return raw  # PostgreSQL will say what is wrong with it
+        try:
+            result = rewrite(sql)
+        except Exception:  # a rewrite must never break a statement that would have run
+            log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
+            return raw
+        if result.touches_extension:
+            self.register_on_ready = True
+        if result.sql is None:
+            return raw
+        for note in result.notes:
+            log.info("client %s: %s", self.peer, note)
+        body = prefix + result.sql.encode("utf-8") + b"\x00" + suffix
+        return pq.message(msg.type, body)
+
+    # -- relay: server -> client ------------------------------------------------------------
+
+    def server_message(self, msg: pq.Message) -> None:
+        """Called by the upstream side for each inspected server message."""
+        mtype = msg.type
+        if mtype == pq.READY_FOR_QUERY:
+            self.transaction_status = msg.raw[5:6]
+            if self.register_on_ready and self.transaction_status == b"I":
+                self.register_on_ready = False
+                self._run_held(self.server.register_endpoint(self.params.get("database") or
+                                                             self.params.get("user", "")))
+        elif mtype == pq.BACKEND_KEY_DATA:
+            body = msg.body
+            (self.backend_pid,) = struct.unpack_from("!I", body, 0)
+            self.backend_key = body[4:]
+            self.server.session_started(self)
+        elif mtype == pq.PARAMETER_STATUS:
+            key, offset = pq.cstring(msg.raw, 5)
+            value, _ = pq.cstring(msg.raw, offset)
+            if key == b"client_encoding":
+                self.client_encoding = value.decode("ascii", "replace").upper()
+
+    def _run_held(self, work: Any) -> None:
+        """Hold the client direction until ``work`` (a coroutine) is done."""
+        self._hold()
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("client %s: background work failed", self.peer)
+            finally:
+                self._release()
+
+        asyncio.get_running_loop().create_task(run())
+
+    # -- holding ----------------------------------------------------------------------------
+
+    def _hold(self) -> None:
+        if self._held is None:
+            self._held = []
+
+    def _held_append(self, data: bytes) -> None:
+        assert self._held is not None
+        self._held.append(data)
+        if not self._paused_by_hold and self.transport is not None:
+            self._paused_by_hold = True
+            self.transport.pause_reading()
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if self._paused_by_hold and self.transport is not None and not self._closed:
+            self._paused_by_hold = False
+            self.transport.resume_reading()
+        for chunk in held or ():
+            if self._closed or self._held is not None:
+                if self._held is not None:
+                    self._held.append(chunk)
+                continue
+            self._relay_client_bytes(chunk)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self._paused_by_upstream:
+            self._paused_by_upstream = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self._paused_by_upstream:
+            self._paused_by_upstream = False
+            if not self._paused_by_hold:
+                self.transport.resume_reading()
+
+    def _protocol_error(self, sqlstate: str, text: str) -> None:
+        log.warning("client %s: %s; closing the connection", self.peer, text)
+        self._write(pq.error_response(sqlstate, text, severity="FATAL"))
+        self._close()
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.transport is not None:
+            self.transport.close()
+        if self.upstream is not None:
+            self.upstream.close()
+
+
+class UpstreamSide(asyncio.Protocol):
+    """The connection to PostgreSQL for one client."""
+
+    def __init__(self, client: ClientSide) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.scanner = pq.MessageScanner(_SERVER_INSPECT)
+        self._closed = False
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        client = self.client
+        try:
+            segments = self.scanner.feed(data)
+        except pq.ProtocolViolation as exc:
+            log.error("upstream sent an invalid message stream: %s", exc)
+            client._protocol_error("08P01", "the PostgreSQL server sent an invalid message")
+            return
+        if len(segments) == 1 and type(segments[0]) is bytes:
+            client.write(segments[0])
+            return
+        out: list[bytes] = []
+        for segment in segments:
+            if type(segment) is pq.Message:
+                client.server_message(segment)
+                out.append(segment.raw)
+            else:
+                out.append(segment)  # type: ignore[arg-type]
+        client.write(b"".join(out))
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.client._close()
+
+    def pause_writing(self) -> None:
+        self.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self._closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self._paused and not self._closed:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self._paused and not self._closed:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if not self._closed and self.transport is not None:
+            self._closed = True
+            self.transport.close()

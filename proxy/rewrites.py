@@ -1,0 +1,136 @@
+"""The statements the proxy changes, and why.
+
+Plan
+----
+``rewrite(sql)`` looks at one Query or Parse text that passed the byte prefilter and answers a
+``Rewrite``: the new text (or ``None`` to forward the original) and what the session must do
+around it. The rewrites are few and each exists for fidelity with AlloyDB:
+
+* ``pg_settings`` read together with a ``google_ml_integration.*`` name: stock PostgreSQL hides
+  placeholder settings from ``pg_settings``; the extension's view
+  ``google_ml.pg_settings_with_flags`` shows them, so the relation is swapped for it.
+* ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
+  must register the engine's callback endpoint in that database before the client's next
+  statement runs (see docs/internals.md).
+* ``json_array_elements(google_ml.predict_row(...))``: AlloyDB's documentation unpacks the
+  answer of a ``:generateContent`` model with ``json_array_elements``; a single JSON object is
+  wrapped into a one-element array so that statement works (a no-op for arrays).
+* ``CALL google_ml.create_model(... 'x' model_in_transform_fn => ...)``: the AlloyDB
+  documentation has one example with a missing comma between two named arguments; it is mended
+  so the documented statement runs (only between a literal and a known parameter name, only
+  when the statement does not parse otherwise).
+
+Warm-up splices for bulk model calls live in ``warmup.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.visitors import Visitor
+
+from proxy.statements import Splice, apply_splices, call_span, name_span
+
+EXTENSION_NAME = "google_ml_integration"
+SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
+AS_JSON_ARRAY = "google_ml._as_json_array"
+
+_MODEL_PARAMS = (
+    "model_id|model_request_url|model_provider|model_type|model_qualified_name|model_auth_type"
+    "|model_auth_id|generate_headers_fn|model_in_transform_fn|model_out_transform_fn"
+    "|model_batch_in_transform_fn|model_batch_out_transform_fn"
+)
+_MISSING_COMMA = re.compile(rf"('(?:[^']|'')*')(\s+)(?=(?:{_MODEL_PARAMS})\s*=>)")
+
+
+@dataclass(slots=True)
+class Rewrite:
+    sql: str | None = None  # new text, or None to forward the original
+    touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
+    notes: list[str] = field(default_factory=list)
+
+
+def rewrite(sql: str) -> Rewrite:
+    result = Rewrite()
+    try:
+        stmts = pglast.parse_sql(sql)
+    except pglast.parser.ParseError:
+        mended = _mend_missing_comma(sql)
+        if mended is None:
+            return result  # let PostgreSQL report the syntax error itself
+        try:
+            stmts = pglast.parse_sql(mended)
+        except pglast.parser.ParseError:
+            return result
+        result.notes.append("inserted a missing comma between named arguments")
+        sql = mended
+        result.sql = mended
+    finder = _Finder(sql)
+    for raw in stmts:
+        finder(raw.stmt)
+    result.touches_extension = finder.touches_extension or _do_block_creates_extension(sql)
+    if finder.splices:
+        result.sql = apply_splices(sql, finder.splices)
+    return result
+
+
+def _mend_missing_comma(sql: str) -> str | None:
+    if "create_model" not in sql and "alter_model" not in sql:
+        return None
+    mended, count = _MISSING_COMMA.subn(r"\1,\2", sql)
+    return mended if count else None
+
+
+def _do_block_creates_extension(sql: str) -> bool:
+    lowered = sql.lower()
+    return EXTENSION_NAME in lowered and re.search(r"\bdo\b", lowered) is not None and bool(
+        re.search(r"(create|alter)\s+extension", lowered)
+    )
+
+
+class _Finder(Visitor):  # type: ignore[misc]
+    """Walks one statement and collects the splices it needs."""
+
+    def __init__(self, sql: str) -> None:
+        super().__init__()
+        self.sql = sql
+        self.splices: list[Splice] = []
+        self.touches_extension = False
+        self._mentions_flags = "google_ml_integration." in sql.lower()
+
+    def visit_CreateExtensionStmt(self, ancestors: Any, node: ast.CreateExtensionStmt) -> None:
+        if node.extname == EXTENSION_NAME:
+            self.touches_extension = True
+
+    def visit_AlterExtensionStmt(self, ancestors: Any, node: ast.AlterExtensionStmt) -> None:
+        if node.extname == EXTENSION_NAME:
+            self.touches_extension = True
+
+    def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
+        if not self._mentions_flags or node.relname != "pg_settings":
+            return
+        if node.schemaname not in (None, "pg_catalog"):
+            return
+        start, end = name_span(self.sql, node.location)
+        alias = "" if node.alias is not None else " AS pg_settings"
+        self.splices.append(Splice(start, end, SETTINGS_VIEW + alias))
+
+    def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
+        names = [n.sval for n in node.funcname]
+        if names[-1] not in ("json_array_elements", "json_array_elements_text"):
+            return
+        if len(node.args or ()) != 1:
+            return
+        arg = node.args[0]
+        if not isinstance(arg, ast.FuncCall):
+            return
+        inner = [n.sval for n in arg.funcname]
+        if inner[-1] != "predict_row":
+            return
+        start, end = call_span(self.sql, arg.location)
+        self.splices.append(Splice(start, start, AS_JSON_ARRAY + "("))
+        self.splices.append(Splice(end, end, ")"))

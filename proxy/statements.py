@@ -1,0 +1,125 @@
+"""Statement detection and splicing.
+
+Plan
+----
+Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) picks the few that
+may need the proxy: those that name the extension's schemas or functions, ``pg_settings``, or
+``CREATE/ALTER EXTENSION``. Only those are parsed, with pglast (libpg_query: PostgreSQL's own
+grammar), and rewritten by *splicing*: replacement text goes into the original string at the
+parser's locations; nothing is regenerated from the syntax tree, so every byte the proxy does not
+mean to change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+# Bytes that make a Query or Parse worth parsing. Case-insensitive: SQL keywords and unquoted
+# identifiers are.
+PREFILTER: Final = re.compile(
+    rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension",
+    re.IGNORECASE,
+)
+
+
+def worth_parsing(sql: bytes | memoryview) -> bool:
+    return PREFILTER.search(sql) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Splice:
+    """Replace ``text[start:end]`` with ``replacement`` (character offsets)."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+def apply_splices(text: str, splices: list[Splice]) -> str:
+    """The text with every splice applied. Splices must not overlap."""
+    result: list[str] = []
+    cursor = 0
+    for splice in sorted(splices, key=lambda s: (s.start, s.end)):
+        if splice.start < cursor:
+            raise ValueError(f"overlapping splices at offset {splice.start}")
+        result.append(text[cursor : splice.start])
+        result.append(splice.replacement)
+        cursor = splice.end
+    result.append(text[cursor:])
+    return "".join(result)
+
+
+# An identifier as written in SQL: plain or double-quoted, optionally schema-qualified.
+_IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)'
+QUALIFIED_NAME: Final = re.compile(rf"{_IDENT}(?:\s*\.\s*{_IDENT})*")
+
+
+def name_span(text: str, location: int) -> tuple[int, int]:
+    """The span of the (qualified) name that starts at ``location``."""
+    match = QUALIFIED_NAME.match(text, location)
+    if match is None:
+        return location, location
+    return match.start(), match.end()
+
+
+def call_span(text: str, location: int) -> tuple[int, int]:
+    """The span of a function call ``name(...)`` starting at ``location``, parentheses balanced,
+    skipping string literals, quoted identifiers, dollar quotes and comments."""
+    start, pos = name_span(text, location)
+    pos = _skip_space(text, pos)
+    if pos >= len(text) or text[pos] != "(":
+        return start, pos
+    depth = 0
+    n = len(text)
+    while pos < n:
+        ch = text[pos]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return start, pos + 1
+        elif ch == "'":
+            pos = _skip_quoted(text, pos, "'")
+            continue
+        elif ch == '"':
+            pos = _skip_quoted(text, pos, '"')
+            continue
+        elif ch == "$":
+            dollar = re.match(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$", text[pos:])
+            if dollar:
+                tag = dollar.group(0)
+                close = text.find(tag, pos + len(tag))
+                pos = n if close < 0 else close + len(tag)
+                continue
+        elif text.startswith("--", pos):
+            eol = text.find("\n", pos)
+            pos = n if eol < 0 else eol
+            continue
+        elif text.startswith("/*", pos):
+            close = text.find("*/", pos + 2)
+            pos = n if close < 0 else close + 2
+            continue
+        pos += 1
+    return start, n
+
+
+def _skip_quoted(text: str, pos: int, quote: str) -> int:
+    pos += 1
+    n = len(text)
+    while pos < n:
+        if text[pos] == quote:
+            if pos + 1 < n and text[pos + 1] == quote:
+                pos += 2
+                continue
+            return pos + 1
+        pos += 1
+    return n
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
