@@ -1,0 +1,464 @@
+"""The fake models: a provider-shaped answer for any (url, body), computed in process.
+
+Operation: `answer_request(url, body, rules) -> response JSON value`, or `FakeModelError(status,
+body)` for a request the real provider would reject (the body shaped like that provider's errors).
+The same function serves the engine's in-process fakes and the standalone server (`server.py`).
+
+The URL's path says which wire format to speak (the host is ignored, so any base URL works):
+
+| path ends with                   | speaks                                                      |
+|----------------------------------|-------------------------------------------------------------|
+| `/models/M:predict`              | Vertex AI embeddings (`instances[].content`), multimodal    |
+| `/endpoints/E:predict`           | a Vertex AI endpoint: one deterministic score per instance  |
+| `:generateContent`               | Gemini; `:streamGenerateContent` answers a JSON array       |
+| `:countTokens`                   | Gemini token count                                          |
+| `:rank`                          | Vertex AI ranking API (discoveryengine)                     |
+| `/embeddings`                    | OpenAI embeddings                                           |
+| `/chat/completions`              | OpenAI chat completions                                     |
+| `/messages`                      | Anthropic messages                                          |
+| `/models/{M}`, `/pipeline/{task}/{M}` | Hugging Face inference                                 |
+
+Embeddings come from `embeddings.py`, generations from `generation.py`, ranking from
+`ranking.py`. Identifiers and timestamps in responses are derived from the request, so equal
+requests get byte-equal answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from emulator.fakes import embeddings, generation, ranking
+from emulator.fakes.rules import EMPTY_RULES, RuleSet
+
+_FIXED_TIME = "2025-01-01T00:00:00.000000Z"
+_FIXED_EPOCH = 1735689600
+_HF_GENERATORS = ("gpt", "llama", "mistral", "gemma", "falcon", "phi", "qwen", "t5", "bloom")
+_HF_EMBEDDERS = ("sentence-transformers", "embed", "minilm", "mpnet", "bge", "e5-", "gte")
+
+
+class FakeModelError(Exception):
+    """A request the real provider would refuse: HTTP `status` with a provider-shaped `body`."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body
+
+
+def _request_id(prefix: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
+    return prefix + hashlib.blake2b(canonical, digest_size=12).hexdigest()
+
+
+def google_error(status: int, message: str) -> FakeModelError:
+    names = {
+        400: "INVALID_ARGUMENT",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+    }
+    return FakeModelError(
+        status,
+        {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}},
+    )
+
+
+def openai_error(status: int, message: str) -> FakeModelError:
+    kind = (
+        "rate_limit_error"
+        if status == 429
+        else "invalid_request_error"
+        if status < 500
+        else "server_error"
+    )
+    return FakeModelError(
+        status, {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    )
+
+
+def anthropic_error(status: int, message: str) -> FakeModelError:
+    kind = (
+        "rate_limit_error"
+        if status == 429
+        else "invalid_request_error"
+        if status < 500
+        else "api_error"
+    )
+    return FakeModelError(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+
+def huggingface_error(status: int, message: str) -> FakeModelError:
+    return FakeModelError(status, {"error": message})
+
+
+def error_for_path(path: str, status: int, message: str) -> FakeModelError:
+    """An error shaped like the provider that `path` belongs to."""
+    if path.endswith(("/embeddings", "/chat/completions")):
+        return openai_error(status, message)
+    if path.endswith("/messages"):
+        return anthropic_error(status, message)
+    if ":" not in path.rsplit("/", 1)[-1] and ("/models/" in path or "/pipeline/" in path):
+        return huggingface_error(status, message)
+    return google_error(status, message)
+
+
+def _vertex_model(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+# ---------------------------------------------------------------------------------- Vertex AI
+
+
+def _positive_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise google_error(400, f"{what} must be a positive integer")
+    return value
+
+
+def vertex_predict(path: str, body: Any) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
+        raise google_error(400, 'Invalid JSON payload: "instances" (a list) is required.')
+    model = _vertex_model(path)
+    parameters = body.get("parameters")
+    if not isinstance(parameters, dict):
+        parameters = {}
+    if "/endpoints/" in path:
+        return _endpoint_predictions(model, body["instances"])
+    if model.startswith("multimodalembedding"):
+        dimension = _positive_int(parameters.get("dimension"), "parameters.dimension") or 1408
+        return {
+            "predictions": [_multimodal(i, dimension) for i in body["instances"]],
+            "deployedModelId": "fake",
+        }
+    dimension = _positive_int(
+        parameters.get("outputDimensionality"), "outputDimensionality"
+    ) or embeddings.dimension_for(model)
+    predictions = []
+    for index, instance in enumerate(body["instances"]):
+        content = instance.get("content") if isinstance(instance, dict) else None
+        if not isinstance(content, str):
+            raise google_error(400, f"instances[{index}].content (a string) is required.")
+        predictions.append(
+            {
+                "embeddings": {
+                    "values": embeddings.embed(content, dimension),
+                    "statistics": {
+                        "token_count": embeddings.token_count(content),
+                        "truncated": False,
+                    },
+                }
+            }
+        )
+    return {
+        "predictions": predictions,
+        "metadata": {"billableCharacterCount": sum(len(i["content"]) for i in body["instances"])},
+    }
+
+
+def _multimodal(instance: Any, dimension: int) -> dict[str, Any]:
+    if not isinstance(instance, dict):
+        raise google_error(400, "each instance must be an object")
+    prediction: dict[str, Any] = {}
+    if isinstance(instance.get("text"), str):
+        prediction["textEmbedding"] = embeddings.embed(instance["text"], dimension)
+    if isinstance(instance.get("image"), dict):
+        image = json.dumps(instance["image"], sort_keys=True)
+        prediction["imageEmbedding"] = embeddings.embed("image " + image, dimension)
+    if isinstance(instance.get("video"), dict):
+        video = json.dumps(instance["video"], sort_keys=True)
+        prediction["videoEmbeddings"] = [
+            {
+                "startOffsetSec": 0,
+                "endOffsetSec": 16,
+                "embedding": embeddings.embed("video " + video, dimension),
+            }
+        ]
+    if not prediction:
+        raise google_error(400, "an instance needs text, image or video")
+    return prediction
+
+
+def _endpoint_predictions(endpoint: str, instances: list[Any]) -> dict[str, Any]:
+    predictions = [
+        {"score": round(generation.hash_fraction(json.dumps(i, sort_keys=True)), 6)}
+        for i in instances
+    ]
+    return {"predictions": predictions, "deployedModelId": f"fake-{endpoint}"}
+
+
+def _gemini_prompt(body: dict[str, Any]) -> list[str]:
+    contents = body.get("contents")
+    if isinstance(contents, dict):
+        contents = [contents]
+    if not isinstance(contents, list) or not contents:
+        raise google_error(400, "contents is not specified")
+    users = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+    last = users[-1] if users else contents[-1]
+    parts = last.get("parts") if isinstance(last, dict) else None
+    if isinstance(parts, dict):
+        parts = [parts]
+    if not isinstance(parts, list):
+        raise google_error(400, "contents.parts must not be empty")
+    texts = [p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
+    if not texts and not parts:
+        raise google_error(400, "contents.parts must not be empty")
+    return texts
+
+
+def _gemini_text(model: str, body: Any, rules: RuleSet) -> tuple[str, int]:
+    if not isinstance(body, dict):
+        raise google_error(400, "Invalid JSON payload: expected an object")
+    parts = _gemini_prompt(body)
+    config = body.get("generationConfig") or body.get("generation_config") or {}
+    schema = config.get("responseSchema") or config.get("response_schema")
+    mime = config.get("responseMimeType") or config.get("response_mime_type")
+    if not isinstance(schema, dict):
+        schema = None
+    value = generation.answer(parts, schema, model, rules)
+    as_json = mime == "application/json" or (schema is not None and mime != "text/x.enum")
+    return generation.render_text(value, as_json), sum(embeddings.token_count(p) for p in parts)
+
+
+def _usage(prompt_tokens: int, text: str) -> dict[str, int]:
+    answer_tokens = max(1, embeddings.token_count(text))
+    return {
+        "promptTokenCount": prompt_tokens,
+        "candidatesTokenCount": answer_tokens,
+        "totalTokenCount": prompt_tokens + answer_tokens,
+    }
+
+
+def gemini_generate(path: str, body: Any, rules: RuleSet) -> Any:
+    model = _vertex_model(path)
+    text, prompt_tokens = _gemini_text(model, body, rules)
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": text}]},
+                "finishReason": "STOP",
+                "avgLogprobs": -0.1,
+            }
+        ],
+        "usageMetadata": _usage(prompt_tokens, text),
+        "modelVersion": model,
+        "createTime": _FIXED_TIME,
+        "responseId": _request_id("fake-", body),
+    }
+
+
+def _chunks(text: str, count: int = 3) -> list[str]:
+    size = max(1, -(-len(text) // count))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def gemini_stream(path: str, body: Any, rules: RuleSet) -> Any:
+    model = _vertex_model(path)
+    text, prompt_tokens = _gemini_text(model, body, rules)
+    pieces = _chunks(text)
+    stream: list[dict[str, Any]] = []
+    for index, piece in enumerate(pieces):
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": piece}]}}
+        chunk: dict[str, Any] = {
+            "candidates": [candidate],
+            "modelVersion": model,
+            "createTime": _FIXED_TIME,
+            "responseId": _request_id("fake-", body),
+        }
+        if index == len(pieces) - 1:
+            candidate["finishReason"] = "STOP"
+            chunk["usageMetadata"] = _usage(prompt_tokens, text)
+        stream.append(chunk)
+    return stream
+
+
+def gemini_count_tokens(body: Any) -> Any:
+    parts = _gemini_prompt(body) if isinstance(body, dict) else []
+    total = sum(embeddings.token_count(p) for p in parts)
+    return {"totalTokens": total, "totalBillableCharacters": sum(len(p) for p in parts)}
+
+
+def vertex_rank(body: Any) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        raise google_error(400, "query is required")
+    records = body.get("records")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise google_error(400, "records (a list of objects) is required")
+    if len(records) > 200:
+        raise google_error(400, "at most 200 records are allowed per request")
+    top_n = body.get("topN")
+    ranked = ranking.rank(body["query"], records, top_n if isinstance(top_n, int) else None)
+    details = not body.get("ignoreRecordDetailsInResponse", False)
+    out = []
+    for record, score in ranked:
+        entry: dict[str, Any] = {"id": str(record.get("id", "")), "score": score}
+        if details:
+            entry.update({k: record[k] for k in ("title", "content") if k in record})
+        out.append(entry)
+    return {"records": out}
+
+
+# ------------------------------------------------------------------------------------- OpenAI
+
+
+def openai_embeddings(body: Any) -> Any:
+    if not isinstance(body, dict) or "input" not in body:
+        raise openai_error(400, "'input' is a required property")
+    model = str(body.get("model") or "text-embedding-ada-002")
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    if not inputs:
+        raise openai_error(400, "'input' must not be empty")
+    dimension = body.get("dimensions")
+    if dimension is not None and (not isinstance(dimension, int) or dimension <= 0):
+        raise openai_error(400, "'dimensions' must be a positive integer")
+    size = dimension or embeddings.dimension_for(model)
+    texts = [item if isinstance(item, str) else json.dumps(item) for item in inputs]
+    tokens = sum(embeddings.token_count(t) for t in texts)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": embeddings.embed(t, size)}
+            for i, t in enumerate(texts)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            c.get("text", "") for c in content if isinstance(c, dict) and c.get("type") == "text"
+        )
+    return ""
+
+
+def openai_chat(body: Any, rules: RuleSet) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise openai_error(400, "'messages' is a required property")
+    model = str(body.get("model") or "gpt-4o-mini")
+    users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+    prompt = _message_text(users[-1].get("content")) if users else ""
+    schema = None
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+    value = generation.answer([prompt], schema if isinstance(schema, dict) else None, model, rules)
+    text = generation.render_text(value, schema is not None)
+    prompt_tokens, answer_tokens = embeddings.token_count(prompt), embeddings.token_count(text)
+    return {
+        "id": _request_id("chatcmpl-fake", body),
+        "object": "chat.completion",
+        "created": _FIXED_EPOCH,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": answer_tokens,
+            "total_tokens": prompt_tokens + answer_tokens,
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------- Anthropic
+
+
+def anthropic_messages(body: Any, rules: RuleSet) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        raise anthropic_error(400, "messages: Field required")
+    if "max_tokens" not in body:
+        raise anthropic_error(400, "max_tokens: Field required")
+    model = str(body.get("model") or "claude-3-haiku-20240307")
+    users = [m for m in body["messages"] if isinstance(m, dict) and m.get("role") == "user"]
+    prompt = _message_text(users[-1].get("content")) if users else ""
+    text = generation.answer_one(prompt, None, model, rules)
+    return {
+        "id": _request_id("msg_fake", body),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": embeddings.token_count(prompt),
+            "output_tokens": embeddings.token_count(text),
+        },
+    }
+
+
+# ------------------------------------------------------------------------------- Hugging Face
+
+
+def huggingface(path: str, body: Any, rules: RuleSet) -> Any:
+    task, model = _hf_task_and_model(path)
+    if not isinstance(body, dict) or "inputs" not in body:
+        raise huggingface_error(400, "Missing 'inputs' in the request body")
+    inputs = body["inputs"]
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    texts = [t if isinstance(t, str) else json.dumps(t) for t in texts]
+    lowered = model.lower()
+    if task == "feature-extraction" or (task is None and any(k in lowered for k in _HF_EMBEDDERS)):
+        size = embeddings.dimension_for(model)
+        vectors = [embeddings.embed(t, size) for t in texts]
+        return vectors if isinstance(inputs, list) else vectors[0]
+    if task == "text-generation" or (task is None and any(k in lowered for k in _HF_GENERATORS)):
+        return [{"generated_text": generation.answer_one(t, None, model, rules)} for t in texts]
+    labels = [_classify(t) for t in texts]
+    return labels
+
+
+def _hf_task_and_model(path: str) -> tuple[str | None, str]:
+    if "/pipeline/" in path:
+        task, _, model = path.split("/pipeline/", 1)[1].partition("/")
+        return task, model
+    return None, path.split("/models/", 1)[1]
+
+
+def _classify(text: str) -> list[dict[str, Any]]:
+    positive = 1.0 / (1.0 + 2.718281828 ** (-1.5 * generation.sentiment(text)))
+    pairs = [("POSITIVE", round(positive, 6)), ("NEGATIVE", round(1 - positive, 6))]
+    pairs.sort(key=lambda p: -p[1])
+    return [{"label": label, "score": value} for label, value in pairs]
+
+
+# ----------------------------------------------------------------------------------- dispatch
+
+
+def answer_request(url: str, body: Any, rules: RuleSet = EMPTY_RULES) -> Any:
+    """The fake provider's response to a POST of `body` to `url` (see the module table)."""
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    last = path.rsplit("/", 1)[-1]
+    if last.endswith(":predict"):
+        return vertex_predict(path, body)
+    if last.endswith(":generateContent"):
+        return gemini_generate(path, body, rules)
+    if last.endswith(":streamGenerateContent"):
+        return gemini_stream(path, body, rules)
+    if last.endswith(":countTokens"):
+        return gemini_count_tokens(body)
+    if last.endswith(":rank"):
+        return vertex_rank(body)
+    if path.endswith("/embeddings"):
+        return openai_embeddings(body)
+    if path.endswith("/chat/completions"):
+        return openai_chat(body, rules)
+    if path.endswith("/messages"):
+        return anthropic_messages(body, rules)
+    if "/models/" in path or "/pipeline/" in path:
+        return huggingface(path, body, rules)
+    raise google_error(404, f"The fake models do not serve the path {path!r}.")
