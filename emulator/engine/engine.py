@@ -1,0 +1,128 @@
+"""The engine: invoke a model request, from the SQL side's JSON to the provider's JSON answer.
+
+Operations (docs/internals.md, "Engine interface"):
+
+- `await Engine.invoke(request) -> Any`: the provider's response body, untouched;
+- `await Engine.invoke_batch(requests) -> [{"ok": value} | {"error": {...}}]`, in order, run
+  concurrently (each model's concurrency limit still applies);
+- `await Engine.handle(message)`: dispatch a callback message by its "op";
+- `await Engine.aclose()`; `Engine.stats` (stats.py).
+
+Plan for one request: parse and check it (request.py); resolve its URL (urls.py); decide fake or
+live; look in the response cache; otherwise authenticate (live only: auth.py) and call the
+provider through the retrying client (http.py) over the fake or the HTTP transport; cache the
+answer.
+
+Fake or live: with `models='fake'` every request whose provider is google, open_ai, anthropic or
+hugging_face is answered in process by the fakes (no token, no secret, no HTTP); `custom` models
+always go over HTTP to their URL, with their authentication, in both modes. With
+`models='live'` every request goes over HTTP.
+
+Cache: on for faked requests when `cache_size > 0`; for live requests only with `cache_live`.
+Concurrent identical requests are not merged (the warm-up sends distinct texts already).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from emulator.engine.auth import Authenticator, GoogleTokenSource
+from emulator.engine.cache import ResponseCache, cache_key
+from emulator.engine.errors import ModelCallError, bad_request
+from emulator.engine.fake_transport import FakeTransport
+from emulator.engine.http import ProviderClient
+from emulator.engine.request import ModelRequest
+from emulator.engine.secrets import SecretStore
+from emulator.engine.settings import EngineSettings
+from emulator.engine.stats import EngineStats
+from emulator.engine.transport import HttpxTransport, OutgoingRequest
+from emulator.engine.urls import needs_project, resolve_url
+
+FAKED_PROVIDERS = frozenset({"google", "open_ai", "anthropic", "hugging_face"})
+FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings | None = None) -> None:
+        self.settings = settings or EngineSettings()
+        self.stats = EngineStats()
+        self.cache = ResponseCache(self.settings.cache_size)
+        self._secrets = SecretStore(self.settings)
+        self._tokens = GoogleTokenSource()
+        self._auth = Authenticator(self._secrets, self._tokens)
+        self._client = ProviderClient(self.settings, self.stats)
+        self._http = HttpxTransport(self.settings)
+        self._fake = FakeTransport(self.settings)
+
+    def is_faked(self, request: ModelRequest) -> bool:
+        return self.settings.models == "fake" and request.provider in FAKED_PROVIDERS
+
+    async def _project(self, request: ModelRequest, faked: bool) -> str | None:
+        if self.settings.google_project or not needs_project(request):
+            return self.settings.google_project
+        if faked:
+            return FAKE_PROJECT
+        return await self._tokens.project(request.model_id)
+
+    async def invoke(self, request: dict[str, Any]) -> Any:
+        """The provider's JSON answer to one request, or ModelCallError."""
+        model_id = request.get("model_id") if isinstance(request, dict) else None
+        self.stats.calls += 1
+        self.stats.calls_by_model[str(model_id)] += 1
+        try:
+            return await self._invoke(ModelRequest.parse(request))
+        except ModelCallError:
+            self.stats.errors += 1
+            self.stats.errors_by_model[str(model_id)] += 1
+            raise
+
+    async def _invoke(self, request: ModelRequest) -> Any:
+        faked = self.is_faked(request)
+        url = resolve_url(request, self.settings, await self._project(request, faked))
+        use_cache = self.settings.cache_size > 0 and (faked or self.settings.cache_live)
+        key = cache_key(request.model_id, url, request.body) if use_cache else None
+        if key is not None:
+            found, value = self.cache.get(key)
+            if found:
+                self.stats.cache_hits += 1
+                return value
+        if faked:
+            outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body)
+            value = await self._client.call(outgoing, self._fake, [])
+        else:
+            headers, secrets = await self._auth.headers(request)
+            outgoing = OutgoingRequest(request.model_id, url, headers, request.body)
+            value = await self._client.call(outgoing, self._http, secrets)
+        if key is not None:
+            self.cache.put(key, value)
+        return value
+
+    async def _invoke_result(self, request: Any) -> dict[str, Any]:
+        try:
+            return {"ok": await self.invoke(request)}
+        except ModelCallError as exc:
+            return {"error": exc.as_dict()}
+
+    async def invoke_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each request's `{"ok": value}` or `{"error": {sqlstate, message, detail}}`, in order."""
+        return list(await asyncio.gather(*(self._invoke_result(r) for r in requests)))
+
+    async def handle(self, message: Any) -> Any:
+        """Answer one callback message: `op` invoke (default) or invoke_batch."""
+        if not isinstance(message, dict):
+            raise bad_request(None, "an engine request must be a JSON object")
+        op = message.get("op", "invoke")
+        if op == "invoke":
+            return await self.invoke(message)
+        if op == "invoke_batch":
+            requests = message.get("requests")
+            if not isinstance(requests, list):
+                raise bad_request(None, "invoke_batch needs a 'requests' array")
+            return await self.invoke_batch(requests)
+        raise bad_request(None, f"unknown engine op {op!r}")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._fake.aclose()
+        await asyncio.to_thread(self._secrets.close)

@@ -1,0 +1,62 @@
+"""The fake models as a transport: in process, no HTTP, no credentials.
+
+`FakeTransport.exchange` answers with `emulator.fakes.models.answer_request` after applying the
+fake knobs of the settings exactly as the standalone server does (latency, then a 429 with
+Retry-After, a 500, or a 'timeout' that waits out the read timeout and raises
+`TransportTimeout`), so retry and timeout paths behave the same in process and over HTTP. The
+answer is handed back as an already parsed value: no JSON encoding round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+from emulator.engine.errors import SQLSTATE_PROVIDER_ERROR, ModelCallError
+from emulator.engine.settings import EngineSettings
+from emulator.engine.transport import OutgoingRequest, RawResponse, TransportTimeout
+from emulator.fakes.knobs import format_retry_after, pick_fault
+from emulator.fakes.models import FakeModelError, answer_request, error_for_path
+from emulator.fakes.rules import RulesFileError, load_rules
+
+
+def _error_response(error: FakeModelError, headers: dict[str, str] | None = None) -> RawResponse:
+    return RawResponse(error.status, headers or {}, json.dumps(error.body).encode("utf-8"))
+
+
+class FakeTransport:
+    is_http = False
+
+    def __init__(self, settings: EngineSettings, rng: random.Random | None = None) -> None:
+        self._settings = settings
+        self._rng = rng or random.Random()
+
+    async def exchange(self, request: OutgoingRequest) -> RawResponse:
+        knobs = self._settings.fake
+        if knobs.latency > 0:
+            await asyncio.sleep(knobs.latency)
+        fault = pick_fault(knobs, self._rng)
+        path = request.url.split("?", 1)[0]
+        if fault == "timeout":
+            await asyncio.sleep(self._settings.read_timeout)
+            raise TransportTimeout("fake timeout")
+        if fault == "429":
+            error = error_for_path(path, 429, "Fake fault: quota exceeded, retry later.")
+            return _error_response(error, {"retry-after": format_retry_after(knobs.retry_after)})
+        if fault == "500":
+            return _error_response(error_for_path(path, 500, "Fake fault: internal error."))
+        try:
+            value = answer_request(request.url, request.body, load_rules(knobs.rules_path))
+        except FakeModelError as exc:
+            return _error_response(exc)
+        except RulesFileError as exc:
+            raise ModelCallError(
+                SQLSTATE_PROVIDER_ERROR,
+                f'model "{request.model_id}": the fake models\' rules file is invalid',
+                str(exc),
+            ) from exc
+        return RawResponse(200, {}, b"", value)
+
+    async def aclose(self) -> None:
+        return None
