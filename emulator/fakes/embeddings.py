@@ -66,19 +66,22 @@ def embed(text: str, dimension: int) -> list[float]:
     counts: dict[str, int] = {}
     for token in content_stems(text) or words(text):
         counts[token] = counts.get(token, 0) + 1
-    vector = [0.0] * dimension
+    sparse: dict[int, float] = {}
     for token, count in counts.items():
         weight = 1.0 + math.log(count)
         for position, sign in _slots("w:" + token, dimension):
-            vector[position] += sign * weight
+            sparse[position] = sparse.get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
     for position, sign in _slots("t:" + text, dimension):
-        vector[position] += sign * whole_weight
-    norm = math.sqrt(sum(x * x for x in vector))
+        sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
+    norm = math.sqrt(sum(x * x for x in sparse.values()))
+    vector = [0.0] * dimension
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
         vector[_slots("z:" + text, dimension)[0][0]] = 1.0
         return vector
-    return [x / norm for x in vector]
+    for position, value in sparse.items():
+        vector[position] = value / norm
+    return vector
 
 
 def token_count(text: str) -> int:

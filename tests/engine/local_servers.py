@@ -1,0 +1,162 @@
+"""Real HTTP servers on 127.0.0.1 for the engine tests: scripted providers, OAuth, Secret Manager.
+
+`ScriptedServer(responder)` runs a threading `http.server` (deliberately not the project's own
+server, so client and server are independent implementations). `responder(request)` returns
+`Reply(status, body, headers)`, or `HANG` to hold the request open until the client leaves;
+`server.requests` records what arrived and `server.closed_while_waiting` is set when a client
+abandons a held request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None  # JSON value, or bytes sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+HANG = object()
+Responder = Callable[[Seen], Any]
+
+
+class ScriptedServer:
+    def __init__(self, responder: Responder) -> None:
+        self.requests: list[Seen] = []
+        self.closed_while_waiting = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = Seen(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+                outer.requests.append(seen)
+                reply = responder(seen)
+                if reply is HANG:
+                    outer._hang(self)
+                    return
+                assert isinstance(reply, Reply)
+                body = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = _handle
+            do_POST = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _hang(self, handler: BaseHTTPRequestHandler) -> None:
+        deadline = time.monotonic() + 30
+        sock = handler.connection
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if ready and not sock.recv(1, 0):
+                self.closed_while_waiting.set()
+                handler.close_connection = True
+                return
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def token_endpoint(token: str = "local-access-token") -> ScriptedServer:
+    """An OAuth token endpoint answering every POST with an access token."""
+    return ScriptedServer(
+        lambda seen: Reply(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+    )
+
+
+def secret_manager(secrets: dict[str, str]) -> ScriptedServer:
+    """Secret Manager's REST `GET /v1/{name}:access` for the given path -> value map."""
+
+    def respond(seen: Seen) -> Reply:
+        name = seen.path.split("?", 1)[0].removeprefix("/v1/").removesuffix(":access")
+        if name not in secrets:
+            return Reply(
+                404,
+                {
+                    "error": {
+                        "code": 404,
+                        "message": f"Secret [{name}] not found",
+                        "status": "NOT_FOUND",
+                    }
+                },
+            )
+        data = base64.b64encode(secrets[name].encode()).decode()
+        return Reply(200, {"name": name, "payload": {"data": data}})
+
+    return ScriptedServer(respond)
+
+
+def write_service_account(path: str, token_uri: str) -> None:
+    """A service-account JSON file with a fresh RSA key and the given token URI."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(
+            {
+                "type": "service_account",
+                "project_id": "sa-project",
+                "private_key_id": "test-key",
+                "private_key": pem,
+                "client_email": "emulator-test@sa-project.iam.gserviceaccount.com",
+                "client_id": "1234567890",
+                "token_uri": token_uri,
+            },
+            f,
+        )

@@ -1,0 +1,283 @@
+"""The fake models answer each provider's format with deterministic, sensible values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.fakes.embeddings import embed
+from emulator.fakes.models import FakeModelError, answer_request
+from emulator.fakes.rules import load_rules
+
+VERTEX = "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def vertex_embedding(model: str, text: str, **parameters: Any) -> list[float]:
+    body: dict[str, Any] = {"instances": [{"content": text}]}
+    if parameters:
+        body["parameters"] = parameters
+    response = answer_request(f"{VERTEX}/publishers/google/models/{model}:predict", body)
+    values: list[float] = response["predictions"][0]["embeddings"]["values"]
+    return values
+
+
+def gemini_text(
+    body: dict[str, Any], model: str = "gemini-2.5-flash-lite", rules: Any = None
+) -> str:
+    url = f"{VERTEX}/publishers/google/models/{model}:generateContent"
+    response = answer_request(url, body, rules) if rules else answer_request(url, body)
+    text: str = response["candidates"][0]["content"]["parts"][0]["text"]
+    return text
+
+
+def prompt(
+    text: str, schema: dict[str, Any] | None = None, mime: str = "application/json"
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+    if schema is not None:
+        body["generationConfig"] = {"responseMimeType": mime, "responseSchema": schema}
+    return body
+
+
+IF_SCHEMA = {"type": "STRING", "enum": ["true", "false"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "dimension"),
+    [
+        ("text-embedding-005", 768),
+        ("text-embedding-004", 768),
+        ("textembedding-gecko@003", 768),
+        ("text-multilingual-embedding-002", 768),
+        ("gemini-embedding-001", 3072),
+    ],
+)
+def test_vertex_embedding_has_the_models_dimension(model: str, dimension: int) -> None:
+    assert len(vertex_embedding(model, "hello")) == dimension
+
+
+def test_vertex_embedding_honours_output_dimensionality() -> None:
+    assert len(vertex_embedding("gemini-embedding-001", "hello", outputDimensionality=256)) == 256
+
+
+def test_vertex_embedding_answers_every_instance_with_statistics() -> None:
+    body = {"instances": [{"content": "one two"}, {"content": "three"}]}
+    response = answer_request(f"{VERTEX}/publishers/google/models/text-embedding-005:predict", body)
+    assert len(response["predictions"]) == 2
+    assert response["predictions"][0]["embeddings"]["statistics"] == {
+        "token_count": 2,
+        "truncated": False,
+    }
+
+
+def test_embeddings_are_deterministic_and_unit_length() -> None:
+    first = vertex_embedding("text-embedding-005", "The quick brown fox")
+    assert first == vertex_embedding("text-embedding-005", "The quick brown fox")
+    assert math.isclose(math.fsum(x * x for x in first), 1.0, rel_tol=1e-9)
+
+
+def test_similarity_follows_shared_words() -> None:
+    cat1 = embed("The cat sat on the warm mat", 768)
+    cat2 = embed("Cats love sleeping on mats", 768)
+    tax = embed("Tax law requires filing returns before April", 768)
+    assert cosine(cat1, cat2) > cosine(cat1, tax) + 0.3
+    assert cosine(cat1, cat2) > cosine(cat2, tax) + 0.3
+
+
+@pytest.mark.parametrize(
+    ("model", "dimension"),
+    [
+        ("text-embedding-ada-002", 1536),
+        ("text-embedding-3-small", 1536),
+        ("text-embedding-3-large", 3072),
+    ],
+)
+def test_openai_embeddings_have_the_models_dimension(model: str, dimension: int) -> None:
+    response = answer_request(
+        "https://api.openai.com/v1/embeddings", {"model": model, "input": ["a", "b"]}
+    )
+    assert [d["index"] for d in response["data"]] == [0, 1]
+    assert all(len(d["embedding"]) == dimension for d in response["data"])
+
+
+def test_openai_embeddings_honour_dimensions_and_a_single_string() -> None:
+    response = answer_request(
+        "https://api.openai.com/v1/embeddings",
+        {"model": "text-embedding-3-large", "input": "x", "dimensions": 64},
+    )
+    assert len(response["data"]) == 1 and len(response["data"][0]["embedding"]) == 64
+
+
+def test_bad_embedding_request_is_refused_like_vertex() -> None:
+    with pytest.raises(FakeModelError) as caught:
+        answer_request(f"{VERTEX}/publishers/google/models/text-embedding-005:predict", {"x": 1})
+    assert caught.value.status == 400
+    assert caught.value.body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_gemini_free_text_names_the_model() -> None:
+    assert gemini_text(prompt("Say hello")) == "Fake answer from gemini-2.5-flash-lite: Say hello"
+
+
+def test_gemini_enum_if_follows_shared_words() -> None:
+    yes = prompt("Is this review about delivery? The delivery was two days late.", IF_SCHEMA)
+    no = prompt("Is this review about delivery? Lovely colour, fits well.", IF_SCHEMA)
+    assert json.loads(gemini_text(yes)) == "true"
+    assert json.loads(gemini_text(no)) == "false"
+
+
+def test_gemini_enum_mime_answers_plain_value() -> None:
+    body = prompt("Is this positive? I love it, excellent.", IF_SCHEMA, mime="text/x.enum")
+    assert gemini_text(body) == "true"
+
+
+def test_gemini_number_schema_answers_a_number() -> None:
+    body = prompt("How relevant is this to cat food? premium cat food", {"type": "NUMBER"})
+    assert 0.0 <= float(gemini_text(body)) <= 1.0
+
+
+def batch_schema(item: dict[str, Any], n: int) -> dict[str, Any]:
+    return {"type": "ARRAY", "items": item, "minItems": n, "maxItems": n}
+
+
+def test_gemini_array_batch_from_parts() -> None:
+    body = {
+        "contents": [
+            {
+                "role": "user",
+                "parts": [
+                    {"text": "Is this review about delivery?"},
+                    {"text": "Delivery took ages"},
+                    {"text": "Great colour"},
+                    {"text": "Fast delivery, thanks"},
+                ],
+            }
+        ],
+        "generationConfig": {
+            "responseMimeType": "application/json",
+            "responseSchema": batch_schema(IF_SCHEMA, 3),
+        },
+    }
+    assert json.loads(gemini_text(body)) == ["true", "false", "true"]
+
+
+def test_gemini_array_batch_from_a_numbered_listing() -> None:
+    text = "Answer for each item. Is it about cats?\n1. cats purr\n2. tax returns\n"
+    body = prompt(text, batch_schema(IF_SCHEMA, 2))
+    assert json.loads(gemini_text(body)) == ["true", "false"]
+
+
+def test_gemini_array_batch_from_a_json_array() -> None:
+    text = 'Is each text about cats? ["my cat sleeps", "the stock market", "cats and dogs"]'
+    body = prompt(text, batch_schema(IF_SCHEMA, 3))
+    assert json.loads(gemini_text(body)) == ["true", "false", "true"]
+
+
+def test_gemini_array_always_has_n_items() -> None:
+    body = prompt("no structure at all", batch_schema({"type": "NUMBER"}, 5))
+    values = json.loads(gemini_text(body))
+    assert len(values) == 5 and all(isinstance(v, float) for v in values)
+
+
+def test_gemini_stream_is_a_json_array_of_chunks() -> None:
+    url = f"{VERTEX}/publishers/google/models/gemini-1.5-pro:streamGenerateContent"
+    chunks = answer_request(url, prompt("Tell me a story about a lighthouse keeper"))
+    assert isinstance(chunks, list) and len(chunks) >= 2
+    text = "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks)
+    assert text.startswith("Fake answer from gemini-1.5-pro:")
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert "usageMetadata" in chunks[-1]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_rules_file_decides_answers(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"rules{suffix}"
+    if suffix == ".json":
+        path.write_text(
+            json.dumps(
+                {
+                    "rules": [
+                        {"pattern": "capital of (\\w+)", "answer": "The capital of \\1 is Paris."},
+                        {"pattern": "refund", "answer": "true"},
+                    ]
+                }
+            )
+        )
+    else:
+        path.write_text(
+            '[[rules]]\npattern = "capital of (\\\\w+)"\nanswer = "The capital of \\\\1 is Paris."\n'
+            '[[rules]]\npattern = "refund"\nanswer = "true"\n'
+        )
+    rules = load_rules(path)
+    assert gemini_text(prompt("What is the capital of France"), rules=rules) == (
+        "The capital of France is Paris."
+    )
+    answer = gemini_text(prompt("Is this fine? I want a refund", IF_SCHEMA), rules=rules)
+    assert json.loads(answer) == "true"
+
+
+def test_ranking_scores_by_word_overlap_sorted_with_ids_kept() -> None:
+    body = {
+        "model": "semantic-ranker-default-003",
+        "query": "cat food",
+        "records": [
+            {"id": "1", "content": "dog toys"},
+            {"id": "2", "content": "premium cat food"},
+            {"id": "3", "content": "cat toys"},
+        ],
+        "topN": 2,
+        "ignoreRecordDetailsInResponse": True,
+    }
+    url = "https://discoveryengine.googleapis.com/v1/projects/p/locations/global/rankingConfigs/default_ranking_config:rank"
+    records = answer_request(url, body)["records"]
+    assert [r["id"] for r in records] == ["2", "3"]
+    assert records[0]["score"] > records[1]["score"]
+    assert set(records[0]) == {"id", "score"}
+
+
+def test_openai_chat_and_anthropic_messages_have_provider_shapes() -> None:
+    chat = answer_request(
+        "https://api.openai.com/v1/chat/completions",
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert chat["choices"][0]["message"]["content"] == "Fake answer from gpt-4o: hi"
+    message = answer_request(
+        "https://api.anthropic.com/v1/messages",
+        {
+            "model": "claude-3-haiku",
+            "max_tokens": 5,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert message["type"] == "message" and message["content"][0]["type"] == "text"
+
+
+def test_hugging_face_feature_extraction_and_classification() -> None:
+    vector = answer_request(
+        "https://api-inference.huggingface.co/models/sentence-transformers/all-MiniLM-L6-v2",
+        {"inputs": "hello"},
+    )
+    assert len(vector) == 384 and isinstance(vector[0], float)
+    labels = answer_request(
+        "https://api-inference.huggingface.co/models/distilbert-sst2", {"inputs": "I love it"}
+    )
+    assert labels[0][0]["label"] == "POSITIVE"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200), dimension=st.integers(min_value=1, max_value=4096))
+def test_any_text_embeds_to_a_deterministic_unit_vector(text: str, dimension: int) -> None:
+    vector = embed(text, dimension)
+    assert len(vector) == dimension
+    assert math.isclose(math.fsum(x * x for x in vector), 1.0, rel_tol=1e-9)
+    assert vector == embed(text, dimension)
