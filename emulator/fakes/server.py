@@ -236,6 +236,10 @@ class FakeModelServer:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, _BadRequest):
             return
+        except (
+            asyncio.CancelledError
+        ):  # aclose(): end quietly, asyncio would log a cancelled handler
+            return
         finally:
             self._connections.discard(task)
             writer.close()

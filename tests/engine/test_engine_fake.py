@@ -1,0 +1,181 @@
+"""In fake mode the engine answers known providers in process: no HTTP, no credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulator.engine import Engine, EngineSettings, ModelCallError
+from emulator.fakes import FakeKnobs, start_fake_model_server
+from tests.engine.conftest import run
+
+
+def embedding_request(text: str, **extra: Any) -> dict[str, Any]:
+    request = {
+        "op": "invoke",
+        "model_id": "text-embedding-005",
+        "provider": "google",
+        "model_type": "text_embedding",
+        "qualified_name": "text-embedding-005",
+        "url": "publishers/google/models/text-embedding-005",
+        "headers": {},
+        "auth": {"type": "alloydb_service_agent_iam"},
+        "body": {"instances": [{"content": text}]},
+    }
+    request.update(extra)
+    return request
+
+
+def test_fake_mode_needs_no_credentials_and_no_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+    secret = {"type": "secret_manager", "secret_path": "projects/p/secrets/missing/versions/1"}
+
+    async def scenario() -> tuple[Any, Any, Engine]:
+        engine = Engine(EngineSettings(secret_manager_endpoint="http://127.0.0.1:1"))
+        vertex = await engine.invoke(embedding_request("hello"))
+        openai = await engine.invoke(
+            {
+                "model_id": "oa",
+                "provider": "open_ai",
+                "model_type": "text_embedding",
+                "url": "https://api.openai.com/v1/embeddings",
+                "auth": secret,
+                "body": {"model": "text-embedding-3-small", "input": "hello"},
+            }
+        )
+        await engine.aclose()
+        return vertex, openai, engine
+
+    vertex, openai, engine = run(scenario())
+    assert len(vertex["predictions"][0]["embeddings"]["values"]) == 768
+    assert len(openai["data"][0]["embedding"]) == 1536
+    assert engine.stats.http_requests == 0 and engine.stats.provider_requests == 2
+
+
+def test_repeated_request_hits_the_cache() -> None:
+    async def scenario() -> Engine:
+        engine = Engine()
+        first = await engine.invoke(embedding_request("same text"))
+        second = await engine.invoke(embedding_request("same text"))
+        assert first == second
+        await engine.aclose()
+        return engine
+
+    engine = run(scenario())
+    assert engine.stats.cache_hits == 1 and engine.stats.provider_requests == 1
+
+
+def test_batch_answers_in_order_with_errors_in_place() -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        engine = Engine()
+        try:
+            return await engine.handle(
+                {
+                    "op": "invoke_batch",
+                    "requests": [
+                        embedding_request("one"),
+                        {"model_id": "broken", "provider": "custom", "body": {}},
+                        embedding_request("three"),
+                    ],
+                }
+            )
+        finally:
+            await engine.aclose()
+
+    results = run(scenario())
+    assert "ok" in results[0] and "ok" in results[2]
+    assert results[1]["error"]["sqlstate"] == "22023"
+    assert "broken" in results[1]["error"]["message"]
+    first = results[0]["ok"]["predictions"][0]["embeddings"]["values"]
+    third = results[2]["ok"]["predictions"][0]["embeddings"]["values"]
+    assert first != third
+
+
+def test_unknown_op_is_a_bad_request() -> None:
+    async def scenario() -> None:
+        engine = Engine()
+        try:
+            await engine.handle({"op": "explode"})
+        finally:
+            await engine.aclose()
+
+    with pytest.raises(ModelCallError) as caught:
+        run(scenario())
+    assert caught.value.sqlstate == "22023"
+
+
+def test_custom_model_goes_over_http_even_in_fake_mode() -> None:
+    async def scenario() -> tuple[Any, Engine, int]:
+        server, port = await start_fake_model_server()
+        engine = Engine()
+        try:
+            answer = await engine.invoke(
+                {
+                    "model_id": "mine",
+                    "provider": "custom",
+                    "model_type": "text_embedding",
+                    "url": f"http://127.0.0.1:{port}/v1/embeddings",
+                    "body": {"model": "text-embedding-3-large", "input": ["x"]},
+                }
+            )
+            return answer, engine, len(server.received)
+        finally:
+            await engine.aclose()
+            await server.aclose()
+
+    answer, engine, received = run(scenario())
+    assert len(answer["data"][0]["embedding"]) == 3072
+    assert engine.stats.http_requests == 1 and received == 1
+
+
+def test_in_process_fault_knob_retries_then_reports_status_and_body() -> None:
+    knobs = FakeKnobs(forced_fault="429", retry_after=0)
+    settings = EngineSettings(fake=knobs, max_retries=2, cache_size=0)
+
+    async def scenario() -> Engine:
+        engine = Engine(settings)
+        try:
+            await engine.invoke(embedding_request("x"))
+        finally:
+            await engine.aclose()
+        return engine
+
+    with pytest.raises(ModelCallError) as caught:
+        run(scenario())
+    error = caught.value
+    assert error.sqlstate == "38000" and "text-embedding-005" in error.message
+    assert error.detail is not None and error.detail.startswith("HTTP 429: ")
+    assert "RESOURCE_EXHAUSTED" in error.detail
+
+
+def test_in_process_timeout_knob_is_a_query_canceled_error() -> None:
+    settings = EngineSettings(fake=FakeKnobs(forced_fault="timeout"), read_timeout=0.05)
+
+    async def scenario() -> None:
+        engine = Engine(settings)
+        try:
+            await engine.invoke(embedding_request("x"))
+        finally:
+            await engine.aclose()
+
+    with pytest.raises(ModelCallError) as caught:
+        run(scenario())
+    assert caught.value.sqlstate == "57014"
+
+
+def test_settings_from_environment() -> None:
+    settings = EngineSettings.from_env(
+        {
+            "ALLOYDB_AI_EMULATOR_MODELS": "live",
+            "ALLOYDB_AI_EMULATOR_GOOGLE_PROJECT": "proj",
+            "ALLOYDB_AI_EMULATOR_FAKE_LATENCY": "0.05",
+            "ALLOYDB_AI_EMULATOR_FAKE_FAULT": "500",
+            "ALLOYDB_AI_EMULATOR_CACHE_LIVE": "true",
+        }
+    )
+    assert settings.models == "live" and settings.google_project == "proj"
+    assert settings.fake == FakeKnobs(latency=0.05, forced_fault="500")
+    assert settings.cache_live
+    with pytest.raises(ValueError):
+        EngineSettings.from_env({"ALLOYDB_AI_EMULATOR_FAKE_FAULT": "418"})
