@@ -67,10 +67,10 @@ def name_span(text: str, location: int) -> tuple[int, int]:
 def call_span(text: str, location: int) -> tuple[int, int]:
     """The span of a function call ``name(...)`` starting at ``location``, parentheses balanced,
     skipping string literals, quoted identifiers, dollar quotes and comments."""
-    start, pos = name_span(text, location)
-    pos = _skip_space(text, pos)
+    start, name_end = name_span(text, location)
+    pos = _skip_space(text, name_end)
     if pos >= len(text) or text[pos] != "(":
-        return start, pos
+        return start, name_end  # not a call: the name alone, not the space after it
     depth = 0
     n = len(text)
     while pos < n:
