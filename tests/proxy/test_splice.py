@@ -1,0 +1,294 @@
+"""Statement splicing (``proxy.statements``) and the rewrites built on it (``proxy.rewrites``).
+
+The promise of splicing is that every byte the proxy does not mean to change survives as it was;
+pgvector's operators are the bytes that a regenerating SQL formatter breaks (sqlglot reads ``<=>``
+as MySQL's null-safe equality), so they are the ones checked here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxy.rewrites import AS_JSON_ARRAY, SETTINGS_VIEW, rewrite
+from proxy.statements import Splice, apply_splices, call_span, worth_parsing
+
+VECTOR_OPERATORS = ("<=>", "<->", "<#>", "<+>")
+SETTINGS = settings(max_examples=200, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+vector_literal = st.lists(st.integers(-9, 9), min_size=1, max_size=4).map(
+    lambda xs: "'[" + ",".join(map(str, xs)) + "]'")
+vector_expr = st.tuples(st.sampled_from(["emb", "d.emb", '"Emb"']),
+                        st.sampled_from(VECTOR_OPERATORS), vector_literal,
+                        st.sampled_from(["", "::vector", "::vector(3)"]),
+                        st.sampled_from([" ", "", "  ", "\n"])).map(
+    lambda t: f"{t[0]}{t[4]}{t[1]}{t[4]}{t[2]}{t[3]}")
+
+
+@st.composite
+def vector_statement(draw: st.DrawFn) -> str:
+    """A nearest-neighbour query with one or more vector operators."""
+    target = draw(vector_expr)
+    order = draw(vector_expr)
+    where = draw(st.one_of(st.just(""), vector_expr.map(lambda e: f" WHERE {e} < 0.5")))
+    limit = draw(st.integers(1, 100))
+    return f"SELECT id, {target} AS distance FROM docs d{where} ORDER BY {order} LIMIT {limit}"
+
+
+def operator_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer("|".join(map(re.escape, VECTOR_OPERATORS)),
+                                                       text)]
+
+
+@st.composite
+def statement_and_splices(draw: st.DrawFn) -> tuple[str, list[Splice]]:
+    """A vector statement and non-overlapping splices that stay clear of its operators."""
+    sql = draw(vector_statement())
+    forbidden = set()
+    for start, end in operator_spans(sql):
+        forbidden.update(range(start + 1, end))  # a cut strictly inside an operator
+    allowed = [i for i in range(len(sql) + 1) if i not in forbidden]
+    points = sorted(draw(st.lists(st.sampled_from(allowed), max_size=8)))
+    splices: list[Splice] = []
+    for start, end in zip(points[0::2], points[1::2]):
+        if any(start < s_end and s_start < end for s_start, s_end in operator_spans(sql)):
+            end = start  # never replace an operator itself: insert instead
+        replacement = draw(st.text(alphabet="abc(),_ ", max_size=6))
+        splices.append(Splice(start, end, replacement))
+    return sql, splices
+
+
+# -- apply_splices ---------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(statement_and_splices())
+def test_vector_operators_survive_any_splice_outside_them(
+        case: tuple[str, list[Splice]]) -> None:
+    sql, splices = case
+    out = apply_splices(sql, splices)
+    assert [sql[a:b] for a, b in operator_spans(sql)] == [out[a:b] for a, b in operator_spans(out)]
+
+
+@SETTINGS
+@given(statement_and_splices())
+def test_text_outside_the_splices_is_unchanged_byte_for_byte(
+        case: tuple[str, list[Splice]]) -> None:
+    sql, splices = case
+    out = apply_splices(sql, splices)
+    # Undo each splice, from the last one back: the original comes back exactly.
+    restored = out
+    shift = sum(len(s.replacement) - (s.end - s.start) for s in splices)
+    for splice in sorted(splices, key=lambda s: (s.start, s.end), reverse=True):
+        shift -= len(splice.replacement) - (splice.end - splice.start)
+        at = splice.start + shift
+        restored = restored[:at] + sql[splice.start:splice.end] + restored[
+            at + len(splice.replacement):]
+    assert restored == sql
+
+
+def test_no_splices_returns_the_text_unchanged() -> None:
+    assert apply_splices("SELECT emb <=> '[1]'", []) == "SELECT emb <=> '[1]'"
+
+
+def test_overlapping_splices_are_refused() -> None:
+    with pytest.raises(ValueError, match="overlapping"):
+        apply_splices("SELECT 123456", [Splice(7, 10, "x"), Splice(9, 12, "y")])
+
+
+def test_splices_are_applied_in_position_order_whatever_order_they_are_given() -> None:
+    text = "f(x)"
+    assert apply_splices(text, [Splice(4, 4, ")"), Splice(0, 0, "g(")]) == "g(f(x))"
+
+
+# -- call_span -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    "f(a, b)",
+    "google_ml.predict_row('m', '{\"x\": \")\"}'::json)",
+    '"google_ml" . "predict_row" ( \'m\' , \'(\' )',
+    "f($$ ) $$, $tag$ ) $$ ) $tag$)",
+    "f(/* ) */ 1)",
+    "f(-- )\n 1)",
+    "f(\"a)b\", 'it''s )')",
+    "f(g(h(1)), (2))",
+    "f(emb <=> '[1,2]')",
+])
+def test_call_span_covers_the_whole_call_and_nothing_after(call: str) -> None:
+    text = f"SELECT {call} + 1 FROM t"
+    assert call_span(text, 7) == (7, 7 + len(call))
+
+
+def test_call_span_of_a_name_without_parentheses_is_the_name() -> None:
+    assert call_span("SELECT now FROM t", 7) == (7, 10)
+
+
+def test_call_span_of_an_unterminated_call_runs_to_the_end() -> None:
+    text = "SELECT f(1, (2)"
+    assert call_span(text, 7) == (7, len(text))
+
+
+# -- rewrite: what changes -------------------------------------------------------------------
+
+
+def test_pg_settings_read_with_a_google_ml_integration_flag_reads_the_extension_view() -> None:
+    sql = ("SELECT name, setting FROM pg_settings "
+           "WHERE name = 'google_ml_integration.enable_model_support'")
+    assert rewrite(sql).sql == (
+        f"SELECT name, setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.enable_model_support'")
+
+
+def test_pg_catalog_pg_settings_with_an_alias_keeps_the_alias() -> None:
+    sql = "SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name LIKE 'google_ml_integration.%'"
+    assert rewrite(sql).sql == (
+        f"SELECT s.setting FROM {SETTINGS_VIEW} s WHERE s.name LIKE 'google_ml_integration.%'")
+
+
+def test_pg_settings_rewrite_in_the_second_statement_of_a_query_string() -> None:
+    sql = "SELECT 1; SELECT setting FROM pg_settings WHERE name = 'google_ml_integration.x'"
+    assert rewrite(sql).sql == (
+        f"SELECT 1; SELECT setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.x'")
+
+
+def test_pg_settings_rewrite_after_multibyte_characters_lands_on_the_relation() -> None:
+    sql = "SELECT 'héllo 日本', setting FROM pg_settings WHERE name = 'google_ml_integration.x'"
+    assert rewrite(sql).sql == (
+        f"SELECT 'héllo 日本', setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.x'")
+
+
+def test_json_array_elements_of_predict_row_gets_its_argument_wrapped() -> None:
+    sql = ("SELECT json_array_elements(google_ml.predict_row('gemini', "
+           "'{\"contents\": \")(\"}'::json)) -> 'candidates'")
+    assert rewrite(sql).sql == (
+        f"SELECT json_array_elements({AS_JSON_ARRAY}(google_ml.predict_row('gemini', "
+        "'{\"contents\": \")(\"}'::json))) -> 'candidates'")
+
+
+def test_json_array_elements_text_of_predict_row_with_a_parameter_is_wrapped() -> None:
+    sql = "SELECT json_array_elements_text(google_ml.predict_row('m', $1::json))"
+    assert rewrite(sql).sql == (
+        f"SELECT json_array_elements_text({AS_JSON_ARRAY}(google_ml.predict_row('m', $1::json)))")
+
+
+def test_missing_comma_between_create_model_arguments_is_mended() -> None:
+    sql = ("CALL google_ml.create_model(\n  model_id => 'gemini-flash',\n"
+           "  model_request_url => 'https://example.test/v1:generateContent',\n"
+           "  model_auth_type => 'alloydb_service_agent_iam'\n"
+           "  model_in_transform_fn => 'my_in_fn')")
+    result = rewrite(sql)
+    assert result.sql == sql.replace("'alloydb_service_agent_iam'\n",
+                                     "'alloydb_service_agent_iam',\n")
+    assert result.notes
+
+
+def test_missing_comma_after_a_literal_with_a_doubled_quote_is_mended_after_the_literal() -> None:
+    sql = ("CALL google_ml.create_model(model_id => 'it''s', model_auth_type => 'x'\n"
+           " model_in_transform_fn => 'f')")
+    assert rewrite(sql).sql == sql.replace("'x'\n", "'x',\n")
+
+
+def test_missing_comma_before_an_unknown_parameter_name_is_left_for_postgresql() -> None:
+    sql = "CALL google_ml.create_model(model_id => 'x' not_a_param => 'u')"
+    assert rewrite(sql).sql is None
+
+
+@SETTINGS
+@given(vector_statement(), st.sampled_from(["pg_settings", "pg_catalog.pg_settings"]))
+def test_vector_operators_survive_the_pg_settings_rewrite_byte_for_byte(
+        statement: str, relation: str) -> None:
+    sql = statement.replace(
+        "FROM docs d", f"FROM docs d, {relation}", 1
+    ).replace(" ORDER BY", " AND name LIKE 'google_ml_integration.%' ORDER BY", 1)
+    if " WHERE " not in sql:
+        sql = sql.replace(" AND name LIKE", " WHERE name LIKE", 1)
+    out = rewrite(sql).sql
+    assert out is not None
+    assert out == sql.replace(relation, f"{SETTINGS_VIEW} AS pg_settings", 1)
+
+
+@SETTINGS
+@given(vector_statement())
+def test_vector_operators_survive_the_predict_row_wrap_byte_for_byte(statement: str) -> None:
+    call = "google_ml.predict_row('m', '{}'::json)"
+    sql = statement.replace("SELECT id,", f"SELECT json_array_elements({call}),", 1)
+    out = rewrite(sql).sql
+    assert out is not None
+    assert out == sql.replace(call, f"{AS_JSON_ARRAY}({call})", 1)
+
+
+# -- rewrite: what stays alone ---------------------------------------------------------------
+
+
+@SETTINGS
+@given(vector_statement())
+def test_a_vector_query_is_not_rewritten(sql: str) -> None:
+    assert rewrite(sql).sql is None
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1",
+    "SELECT name, setting FROM pg_settings WHERE name = 'work_mem'",
+    "SELECT json_array_elements('[1, 2]'::json)",
+    "SELECT json_array_elements(google_ml.embedding('m', 'x')::json)",
+    "SELECT * FROM google_ml.model_info_view",
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    "CALL google_ml.create_model(model_id => 'm', model_provider => 'google')",
+    "SELEC broken syntax",
+    "SELECT 'google_ml_integration.x' FROM pg_settings_history",
+])
+def test_statements_that_need_nothing_are_left_alone(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None
+    assert not result.touches_extension
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE EXTENSION google_ml_integration",
+    "create extension if not exists google_ml_integration cascade",
+    "ALTER EXTENSION google_ml_integration UPDATE",
+    "DO $$ BEGIN CREATE EXTENSION google_ml_integration; END $$",
+])
+def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None
+    assert result.touches_extension
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=120))
+def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
+    for sql in (text, "SELECT * FROM pg_settings WHERE name = 'google_ml_integration.' || " + text,
+                "CALL google_ml.create_model(model_id => 'x' " + text):
+        result = rewrite(sql)
+        assert result.sql is None or isinstance(result.sql, str)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM pg_settings WHERE name LIKE 'google_ml_integration.%'",
+    "SELECT google_ml.embedding('text-embedding-005', 'hi')",
+    "select AI.IF(prompt => 'x')",
+    'SELECT "ai".rank(1)',
+    "SELECT ml_predict_row('m', '{}')",
+    "CREATE EXTENSION google_ml_integration",
+])
+def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
+    assert worth_parsing(sql.encode())
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1",
+    "SELECT id FROM docs ORDER BY emb <=> '[1,2,3]' LIMIT 5",
+    "INSERT INTO t (embedding_id) VALUES (1)",
+    "SELECT * FROM email WHERE domain = 'x'",
+])
+def test_ordinary_statements_skip_the_parser(sql: str) -> None:
+    assert not worth_parsing(sql.encode())
