@@ -236,8 +236,9 @@ COMMENT ON VIEW google_ml.model_info_view IS
 
 -- Request URL with built-in support, from provider, type and qualified name.
 -- Vertex AI URLs are relative (publishers/google/models/M:verb); the engine
--- resolves them against the configured project and region. Ranking resolves
--- against Discovery Engine (projects/P/locations/global/...). NULL: no built-in URL.
+-- resolves them against the configured project and region. NULL: no URL to
+-- store; for Vertex AI ranking that is built-in support (the engine builds the
+-- Discovery Engine URL from the configured project), otherwise a URL is needed.
 CREATE FUNCTION google_ml.generate_model_request_url(
     provider        google_ml.model_provider,
     model_type      google_ml.model_type,
@@ -249,8 +250,6 @@ AS $$
         WHEN 'google' THEN
             CASE
                 WHEN qualified_name IS NULL OR qualified_name = '' THEN NULL
-                WHEN model_type = 'reranking'
-                    THEN 'rankingConfigs/default_ranking_config:rank'
                 WHEN qualified_name LIKE '%:%'
                     THEN 'publishers/google/models/' || qualified_name
                 WHEN model_type IN ('text_embedding', 'multimodal_embedding')
@@ -324,7 +323,7 @@ VALUES
      'google_ml.gemini_llm_batch_output_transform',
      true),
     ('semantic-ranker-default-003', 'google', 'reranking',
-     'rankingConfigs/default_ranking_config:rank',
+     NULL,
      'semantic-ranker-default-003', 'alloydb_service_agent_iam',
      NULL,
      'google_ml.vertexai_reranking_output_transform',
@@ -619,7 +618,8 @@ BEGIN
         m.request_url := google_ml.generate_model_request_url(
             m.provider, m.model_type, m.qualified_name);
     END IF;
-    IF m.request_url IS NULL OR btrim(m.request_url) = '' THEN
+    IF (m.request_url IS NULL OR btrim(m.request_url) = '')
+       AND NOT (m.provider = 'google' AND m.model_type = 'reranking') THEN
         RAISE EXCEPTION 'model_request_url is required for model "%"', m.id
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('Provider %s has no built-in support for %s models%s.',
@@ -1328,10 +1328,9 @@ AS $$
 $$;
 
 
--- Anthropic: the API version header. The API key itself is the model's secret:
--- for provider anthropic the request's auth object says
--- {"type": "secret_manager", ..., "header": "x-api-key"}, and the engine sends
--- the secret value as x-api-key instead of Authorization: Bearer.
+-- Anthropic: the API version header. The API key itself is the model's secret
+-- (model_auth_type secret_manager): for provider anthropic the engine sends the
+-- secret value as x-api-key instead of Authorization: Bearer.
 CREATE FUNCTION google_ml.anthropic_claude_header_gen_fn(
     model_id varchar(100), request_body json)
 RETURNS json
@@ -1502,34 +1501,20 @@ BEGIN
         RAISE EXCEPTION 'model "%": secret "%" does not exist', m.id, m.auth_id
             USING ERRCODE = 'undefined_object';
     END IF;
-    RETURN jsonb_build_object('type', 'secret_manager', 'secret_path', path)
-        || CASE WHEN m.provider = 'anthropic'
-                THEN jsonb_build_object('header', 'x-api-key')
-                ELSE '{}'::jsonb END;
+    RETURN jsonb_build_object('type', 'secret_manager', 'secret_path', path);
 END;
 $$;
 
--- The URL to send: as registered, with the Vertex AI verb appended when a
--- publishers/.../models/M or endpoints/E URL has none; http:// only if allowed.
+-- The URL to send, as registered (possibly relative, possibly without the
+-- Vertex AI verb, possibly NULL for built-in support: the engine resolves all
+-- three); http:// only while allow_http_endpoints is on.
 CREATE FUNCTION google_ml._url_for_call(m google_ml.models)
 RETURNS text
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    url text := m.request_url;
+    url text := nullif(btrim(m.request_url), '');
 BEGIN
-    IF url IS NULL OR btrim(url) = '' THEN
-        RAISE EXCEPTION 'model "%" has no request URL', m.id
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF m.provider = 'google' THEN
-        IF url ~ '(^|/)endpoints/[^/:]+$' THEN
-            url := url || ':predict';
-        ELSIF url ~ '(^|/)models/[^/:]+$' THEN
-            url := url || CASE WHEN m.model_type IN ('text_embedding', 'multimodal_embedding')
-                               THEN ':predict' ELSE ':generateContent' END;
-        END IF;
-    END IF;
     IF url ~* '^http://' AND NOT google_ml._flag('allow_http_endpoints') THEN
         RAISE EXCEPTION 'model "%": http:// endpoints are not allowed: "%"', m.id, url
             USING ERRCODE = 'invalid_parameter_value',
