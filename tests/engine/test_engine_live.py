@@ -74,7 +74,7 @@ def test_vertex_call_carries_a_token_from_the_service_account_file(
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account))
 
         async def scenario() -> tuple[Any, ReceivedRequest]:
-            answer, seen, engine = await call_fake_server(
+            answer, seen, _engine = await call_fake_server(
                 lambda base: live(vertex_base_url=base), request
             )
             return answer, seen
@@ -398,9 +398,11 @@ def test_provider_error_body_never_shows_the_secret() -> None:
 
 
 def test_invalid_json_answer_is_22032() -> None:
-    with ScriptedServer(lambda s: Reply(200, b"<html>oops</html>")) as server:
-        with pytest.raises(ModelCallError) as caught:
-            invoke_once(live(), custom(server.url + "/predict"))
+    with (
+        ScriptedServer(lambda s: Reply(200, b"<html>oops</html>")) as server,
+        pytest.raises(ModelCallError) as caught,
+    ):
+        invoke_once(live(), custom(server.url + "/predict"))
     assert caught.value.sqlstate == "22032"
 
 
