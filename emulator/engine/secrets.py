@@ -82,12 +82,14 @@ class SecretStore:
         local = self.local_override(model_id, secret_path)
         if local is not None:
             return local
-        cached = self._cache.get(secret_path)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        value = await asyncio.to_thread(self._access, model_id, secret_path)
-        self._cache[secret_path] = (time.monotonic() + self._settings.secret_cache_seconds, value)
-        return value
+        async with self._lock:  # concurrent first calls share one fetch
+            cached = self._cache.get(secret_path)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            value = await asyncio.to_thread(self._access, model_id, secret_path)
+            expires = time.monotonic() + self._settings.secret_cache_seconds
+            self._cache[secret_path] = (expires, value)
+            return value
 
     def _secret_client(self) -> Any:
         if self._client is None:
