@@ -88,8 +88,8 @@ def calls(conn: psycopg.Connection[tuple[Any, ...]], engine: FakeEngine) -> Fake
     engine.handler = default_handler
     conn.execute(
         "INSERT INTO google_ml._engine_endpoint (conninfo) VALUES (%s)",
-        (f"host=127.0.0.1 port={engine.port} user=alloydb_ai_emulator dbname=callback "
-         f"password={TOKEN}",))
+        ((f"host=127.0.0.1 port={engine.port} user=alloydb_ai_emulator dbname=callback "
+         f"password={TOKEN}"),))
     return engine
 
 
@@ -105,9 +105,8 @@ def sqlstate_of(conn: psycopg.Connection[Any], statement: str,
 
 
 def error_of(conn: psycopg.Connection[Any], statement: str) -> psycopg.Error:
-    with pytest.raises(psycopg.Error) as info:
-        with conn.transaction():
-            conn.execute(statement)
+    with pytest.raises(psycopg.Error) as info, conn.transaction():
+        conn.execute(statement)
     return info.value
 
 
@@ -728,40 +727,40 @@ def test_list_model_without_column_list_says_so(conn: psycopg.Connection[Any]) -
 
 VALIDATION_CASES = [
     ("unknown provider", "model_provider",
-     "CALL google_ml.create_model(model_id => 'e', model_provider => 'nope', "
-     "model_request_url => 'https://x')", "22023"),
+     ("CALL google_ml.create_model(model_id => 'e', model_provider => 'nope', "
+     "model_request_url => 'https://x')"), "22023"),
     ("unknown type", "model_type",
-     "CALL google_ml.create_model(model_id => 'e', model_type => 'nope', "
-     "model_request_url => 'https://x')", "22023"),
+     ("CALL google_ml.create_model(model_id => 'e', model_type => 'nope', "
+     "model_request_url => 'https://x')"), "22023"),
     ("unknown auth type", "model_auth_type",
-     "CALL google_ml.create_model(model_id => 'e', model_auth_type => 'nope', "
-     "model_request_url => 'https://x')", "22023"),
+     ("CALL google_ml.create_model(model_id => 'e', model_auth_type => 'nope', "
+     "model_request_url => 'https://x')"), "22023"),
     ("duplicate model", "already exists",
      "CALL google_ml.create_model(model_id => 'dup', model_request_url => 'https://x')", "42710"),
     ("missing URL", "model_request_url",
      "CALL google_ml.create_model(model_id => 'e', model_provider => 'custom')", "22023"),
     ("missing transform function", "model_in_transform_fn",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
      "model_type => 'text_embedding', model_in_transform_fn => 'no_such_fn', "
-     "model_out_transform_fn => 'cymbal_text_output_transform')", "42883"),
+     "model_out_transform_fn => 'cymbal_text_output_transform')"), "42883"),
     ("missing header function", "generate_headers_fn",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
-     "generate_headers_fn => 'public.no_such_fn')", "42883"),
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     "generate_headers_fn => 'public.no_such_fn')"), "42883"),
     ("transform with the wrong signature", "model_out_transform_fn",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
      "model_type => 'text_embedding', model_in_transform_fn => 'cymbal_text_input_transform', "
-     "model_out_transform_fn => 'cymbal_text_input_transform')", "42P13"),
+     "model_out_transform_fn => 'cymbal_text_input_transform')"), "42P13"),
     ("header function with the wrong signature", "generate_headers_fn",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
-     "generate_headers_fn => 'cymbal_text_output_transform')", "42P13"),
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     "generate_headers_fn => 'cymbal_text_output_transform')"), "42P13"),
     ("unknown secret", "model_auth_id",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
-     "model_auth_type => 'secret_manager', model_auth_id => 'nope')", "42704"),
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     "model_auth_type => 'secret_manager', model_auth_id => 'nope')"), "42704"),
     ("http URL", "allow_http_endpoints",
      "CALL google_ml.create_model(model_id => 'e', model_request_url => 'http://x')", "22023"),
     ("custom embedding without transforms", "model_in_transform_fn",
-     "CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
-     "model_type => 'text_embedding')", "22023"),
+     ("CALL google_ml.create_model(model_id => 'e', model_request_url => 'https://x', "
+     "model_type => 'text_embedding')"), "22023"),
     ("alter an unknown model", "does not exist",
      "CALL google_ml.alter_model(model_id => 'nope', model_request_url => 'https://x')", "42704"),
     ("drop an unknown model", "does not exist", "CALL google_ml.drop_model('nope')", "42704"),
