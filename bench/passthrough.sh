@@ -206,6 +206,7 @@ url_of() {
 }
 
 : >"$WORK/results.tsv"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
     for mode in simple prepared; do
         for target in "${targets[@]}"; do
@@ -226,11 +227,14 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # --- report ------------------------------------------------------------------------------------------
-"$PY" - "$WORK/results.tsv" "$PGBENCH_BIN" "$CLIENTS" "$THREADS" "$SECONDS_EACH" "$ROUNDS" <<'EOF'
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" - "$WORK/results.tsv" "$PGBENCH_BIN" "$CLIENTS" "$THREADS" "$SECONDS_EACH" "$ROUNDS" \
+    "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
+import os
 import statistics
 import sys
 
-path, pgbench, clients, threads, seconds, rounds = sys.argv[1:]
+path, pgbench, clients, threads, seconds, rounds, load_before, load_after = sys.argv[1:]
 tps: dict[tuple[str, str], list[float]] = {}
 for line in open(path):
     _, mode, target, value = line.split("\t")
@@ -239,6 +243,9 @@ med = {key: statistics.median(values) for key, values in tps.items()}
 
 print(f"pgbench -S, {clients} clients, {threads} threads, {seconds} s each, "
       f"median of {rounds} round(s); {pgbench}")
+# Other work on the machine skews the ratios: a load average near the core count before the run
+# means the figures are not worth much.
+print(f"{os.cpu_count()} cores; load average before {load_before}, after {load_after}")
 header = f"{'mode':<10}{'direct':>12}{'pgbouncer':>12}{'proxy':>12}{'proxy/pgb':>12}{'proxy/direct':>14}"
 print(header)
 print("-" * len(header))
