@@ -1,0 +1,118 @@
+"""A few lines of the PostgreSQL protocol over a raw socket, for tests that must send exactly the
+bytes a misbehaving client would (no driver lets you send a bad length)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+from proxy import protocol as pq
+
+TIMEOUT = 15.0
+
+
+@dataclass
+class Reply:
+    type: bytes
+    body: bytes
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return pq.parse_error_fields(self.body)
+
+
+def connect(host: str, port: int) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=TIMEOUT)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def startup_packet(user: str = "postgres", database: str = "postgres",
+                   version: int = pq.PROTOCOL_3_0, **params: str) -> bytes:
+    body = struct.pack("!I", version)
+    for key, value in {"user": user, "database": database, **params}.items():
+        body += key.encode() + b"\x00" + value.encode() + b"\x00"
+    body += b"\x00"
+    return struct.pack("!I", len(body) + 4) + body
+
+
+def ssl_request() -> bytes:
+    return struct.pack("!II", 8, pq.SSL_REQUEST_CODE)
+
+
+def gssenc_request() -> bytes:
+    return struct.pack("!II", 8, pq.GSSENC_REQUEST_CODE)
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def read_message(sock: socket.socket) -> Reply:
+    header = recv_exactly(sock, 5)
+    mtype, length = header[:1], struct.unpack("!I", header[1:])[0]
+    return Reply(mtype, recv_exactly(sock, length - 4))
+
+
+def read_until_ready(sock: socket.socket) -> list[Reply]:
+    replies = []
+    while True:
+        reply = read_message(sock)
+        replies.append(reply)
+        if reply.type == b"Z":
+            return replies
+
+
+def read_until_closed(sock: socket.socket) -> list[Reply]:
+    """Every message until the peer closes; raises socket.timeout if it never does."""
+    replies = []
+    while True:
+        try:
+            reply = read_message(sock)
+        except (ConnectionError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            return replies
+        replies.append(reply)
+
+
+def open_session(host: str, port: int, **params: str) -> tuple[socket.socket, list[Reply]]:
+    """A trust-authenticated session, ready for a query."""
+    sock = connect(host, port)
+    sock.sendall(startup_packet(**params))
+    return sock, read_until_ready(sock)
+
+
+def query(sql: str) -> bytes:
+    return pq.message(b"Q", sql.encode() + b"\x00")
+
+
+def simple_query(sock: socket.socket, sql: str) -> list[Reply]:
+    sock.sendall(query(sql))
+    return read_until_ready(sock)
+
+
+def data_values(replies: list[Reply]) -> list[list[bytes | None]]:
+    rows = []
+    for reply in replies:
+        if reply.type != b"D":
+            continue
+        (count,) = struct.unpack_from("!H", reply.body, 0)
+        offset, row = 2, []
+        for _ in range(count):
+            (size,) = struct.unpack_from("!i", reply.body, offset)
+            offset += 4
+            if size < 0:
+                row.append(None)
+            else:
+                row.append(reply.body[offset : offset + size])
+                offset += size
+        rows.append(row)
+    return rows
