@@ -117,12 +117,17 @@ class ClientSide(asyncio.Protocol):
                 "08P01", "direct TLS connections are not supported; use sslmode=require"
             )
             return
-        if len(buf) < 8:
+        if len(buf) < 4:
             return
-        length, code = _STARTUP_HEADER.unpack_from(buf, 0)
+        # Judge the length as soon as it is in, as PostgreSQL does: a client that sent a bad
+        # one may wait for an answer forever.
+        (length,) = struct.unpack_from("!I", buf, 0)
         if length < 8 or length > pq.MAX_STARTUP_PACKET:
             self._protocol_error("08P01", f"invalid startup packet length {length}")
             return
+        if len(buf) < 8:
+            return
+        length, code = _STARTUP_HEADER.unpack_from(buf, 0)
         if len(buf) < length:
             return
         packet = bytes(buf[:length])
