@@ -56,6 +56,10 @@ class ClientSide(asyncio.Protocol):
         self._startup_buffer = bytearray()
         self._relaying = False
         self._tls_pending = False
+        # Each may be negotiated once, SSL before or after GSS, never GSS after SSL (as in
+        # PostgreSQL's ProcessStartupPacket): no TLS inside TLS.
+        self._ssl_negotiated = False
+        self._gss_negotiated = False
         self._closed = False
         self.scanner = pq.MessageScanner(
             _CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES
@@ -133,9 +137,11 @@ class ClientSide(asyncio.Protocol):
         packet = bytes(buf[:length])
         rest = bytes(buf[length:])
         self._startup_buffer = bytearray()
-        if code == pq.SSL_REQUEST_CODE:
+        if code == pq.SSL_REQUEST_CODE and not self._ssl_negotiated:
+            self._ssl_negotiated = self._gss_negotiated = True
             self._ssl_request(rest)
-        elif code == pq.GSSENC_REQUEST_CODE:
+        elif code == pq.GSSENC_REQUEST_CODE and not self._gss_negotiated:
+            self._gss_negotiated = True
             self._write(b"N")
             if rest:
                 self._startup_bytes(rest)
