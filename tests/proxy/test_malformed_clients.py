@@ -137,6 +137,19 @@ def test_ssl_request_is_answered_n_by_a_proxy_without_tls(emulator: Any) -> None
         assert wire.read_until_ready(sock)[-1].type == b"Z"
 
 
+@pytest.mark.parametrize("second", ["ssl", "gss"])
+def test_a_second_negotiation_after_ssl_request_gets_a_fatal_error(
+        emulator: Any, bystander: psycopg.Connection[Any], second: str) -> None:
+    """PostgreSQL allows SSLRequest once and GSSENCRequest only before it."""
+    with wire.connect(emulator.host, emulator.port) as sock:
+        sock.sendall(wire.ssl_request())
+        assert wire.recv_exactly(sock, 1) == b"N"
+        sock.sendall(wire.ssl_request() if second == "ssl" else wire.gssenc_request())
+        replies = wire.read_until_closed(sock)
+    assert [r.type for r in replies] == [b"E"]
+    assert replies[0].fields["S"] == "FATAL"
+
+
 # -- after the StartupMessage ----------------------------------------------------------------
 
 

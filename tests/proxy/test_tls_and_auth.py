@@ -220,6 +220,22 @@ def test_tls_session_from_the_ssl_module_directly(tls_emulator: Emulator) -> Non
             assert wire.data_values(wire.read_until_ready(sock)) == [[b"hi"]]
 
 
+def test_ssl_request_inside_tls_is_refused_not_answered_s(tls_emulator: Emulator) -> None:
+    """No TLS inside TLS: PostgreSQL answers a second SSLRequest with a FATAL error."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection((tls_emulator.host, tls_emulator.port), timeout=15)
+    raw.sendall(wire.ssl_request())
+    assert wire.recv_exactly(raw, 1) == b"S"
+    with context.wrap_socket(raw) as sock:
+        sock.settimeout(15)
+        sock.sendall(wire.ssl_request())
+        replies = wire.read_until_closed(sock)
+    assert [r.type for r in replies] == [b"E"]
+    assert replies[0].fields["S"] == "FATAL"
+
+
 # -- passwords -------------------------------------------------------------------------------
 
 
