@@ -236,15 +236,17 @@ import sys
 
 path, pgbench, clients, threads, seconds, rounds, load_before, load_after = sys.argv[1:]
 tps: dict[tuple[str, str], list[float]] = {}
+by_round: dict[tuple[str, str, str], float] = {}
 for line in open(path):
-    _, mode, target, value = line.split("\t")
+    round_, mode, target, value = line.split("\t")
     tps.setdefault((mode, target), []).append(float(value))
+    by_round[(round_, mode, target)] = float(value)
 med = {key: statistics.median(values) for key, values in tps.items()}
 
 print(f"pgbench -S, {clients} clients, {threads} threads, {seconds} s each, "
       f"median of {rounds} round(s); {pgbench}")
 # Other work on the machine skews the ratios: a load average near the core count before the run
-# means the figures are not worth much.
+# means the figures are not worth much (during the run, pgbench itself raises it).
 print(f"{os.cpu_count()} cores; load average before {load_before}, after {load_after}")
 header = f"{'mode':<10}{'direct':>12}{'pgbouncer':>12}{'proxy':>12}{'proxy/pgb':>12}{'proxy/direct':>14}"
 print(header)
@@ -257,4 +259,11 @@ for mode in ("simple", "prepared"):
     ratio = lambda a, b, w: f"{a / b:>{w}.2f}" if a is not None and b else f"{'-':>{w}}"
     print(f"{mode:<10}{cell(direct)}{cell(bouncer)}{cell(proxy)}"
           f"{ratio(proxy, bouncer, 12)}{ratio(proxy, direct, 14)}")
+if int(rounds) > 1 and any(target == "proxy" for _, target in tps):
+    for mode in ("simple", "prepared"):
+        per_round = [
+            by_round[(r, mode, "proxy")] / by_round[(r, mode, "pgbouncer")]
+            for r in sorted({r for r, m, _ in by_round if m == mode}, key=int)
+        ]
+        print(f"proxy/pgbouncer per round, {mode}: " + " ".join(f"{x:.2f}" for x in per_round))
 EOF
