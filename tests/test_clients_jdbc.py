@@ -28,6 +28,8 @@ CHECKS = [
     "error_recovery",
     "fetch_size",
     "large_object",
+    "copy",
+    "cancel",
 ]
 
 

@@ -21,6 +21,7 @@ CHECKS = [
     "named_prepared",
     "transaction",
     "listen_notify",
+    "large_values",
     "error_recovery",
 ]
 

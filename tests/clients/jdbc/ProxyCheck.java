@@ -16,7 +16,13 @@
 //   fetch_size          a named portal read 1000 rows at a time (Execute with a row limit,
 //                       PortalSuspended), 100,000 rows in all
 //   large_object        the LargeObject API, which uses FunctionCall ('F') messages
+//   copy                CopyManager: COPY FROM STDIN and COPY TO STDOUT, 20,000 rows each way
+//   cancel              Statement.cancel(): a CancelRequest on a new connection, with the key
+//                       from BackendKeyData, ends a running pg_sleep
 
+import java.io.ByteArrayOutputStream;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -29,8 +35,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import org.postgresql.PGConnection;
+import org.postgresql.copy.CopyManager;
 import org.postgresql.largeobject.LargeObject;
 import org.postgresql.largeobject.LargeObjectManager;
 
@@ -210,6 +221,49 @@ public final class ProxyCheck {
         conn.setAutoCommit(true);
     }
 
+    static void copy(Connection conn) throws Exception {
+        try (Statement st = conn.createStatement()) {
+            st.execute("CREATE TEMP TABLE copy_items (id int, name text)");
+        }
+        StringBuilder input = new StringBuilder();
+        for (int i = 1; i <= 20000; i++) {
+            input.append(i).append('\t').append("name ").append(i).append(" é\n");
+        }
+        CopyManager copier = conn.unwrap(PGConnection.class).getCopyAPI();
+        long in = copier.copyIn("COPY copy_items FROM STDIN", new StringReader(input.toString()));
+        expect(in == 20000, "COPY FROM STDIN reported " + in + " rows");
+        ByteArrayOutputStream output = new ByteArrayOutputStream();
+        long out = copier.copyOut("COPY (SELECT * FROM copy_items ORDER BY id) TO STDOUT", output);
+        expect(out == 20000, "COPY TO STDOUT reported " + out + " rows");
+        expect(input.toString().equals(output.toString(StandardCharsets.UTF_8)),
+               "the rows copied out differ from the rows copied in");
+        expect(queryLong(conn, "SELECT count(*) FROM copy_items") == 20000, "row count after COPY");
+    }
+
+    static void cancel(Connection conn) throws Exception {
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Statement st = conn.createStatement()) {
+            long started = System.nanoTime();
+            Future<?> sleeping = pool.submit(() -> st.execute("SELECT pg_sleep(30)"));
+            Thread.sleep(500);  // let the query reach the server first
+            st.cancel();
+            try {
+                sleeping.get(20, TimeUnit.SECONDS);
+                throw new Failure("pg_sleep(30) finished despite the cancel");
+            } catch (java.util.concurrent.ExecutionException e) {
+                Throwable cause = e.getCause();
+                expect(cause instanceof SQLException, "unexpected " + cause);
+                String state = ((SQLException) cause).getSQLState();
+                expect("57014".equals(state), "SQLSTATE " + state + ": " + cause.getMessage());
+            }
+            long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - started);
+            expect(seconds < 10, "the cancel took " + seconds + " s to land");
+        } finally {
+            pool.shutdownNow();
+        }
+        expect(queryLong(conn, "SELECT 7") == 7, "connection unusable after the cancel");
+    }
+
     public static void main(String[] args) throws Exception {
         if (args.length < 1) {
             System.err.println("usage: java ProxyCheck JDBC_URL [check ...]");
@@ -220,12 +274,12 @@ public final class ProxyCheck {
 
         String[] names = {
             "simple_query", "server_prepared", "batch_insert", "rollback",
-            "error_recovery", "fetch_size", "large_object",
+            "error_recovery", "fetch_size", "large_object", "copy", "cancel",
         };
         Check[] checks = {
             ProxyCheck::simpleQuery, ProxyCheck::serverPrepared, ProxyCheck::batchInsert,
             ProxyCheck::rollback, ProxyCheck::errorRecovery, ProxyCheck::fetchSize,
-            ProxyCheck::largeObject,
+            ProxyCheck::largeObject, ProxyCheck::copy, ProxyCheck::cancel,
         };
 
         List<String> unknown = new ArrayList<>(only);

@@ -13,12 +13,15 @@
 //   named_prepared      a named statement parsed once, then only Bind/Execute on reuse
 //   transaction         BEGIN / COMMIT and BEGIN / ROLLBACK over the extended protocol
 //   listen_notify       a NotificationResponse delivered to an idle client, sent by another one
+//   large_values        a 10 MB parameter in one Bind message and a 10 MB value back in one
+//                       DataRow, then 200,000 rows in one result
 //   error_recovery      errors in both protocols (and inside a transaction), then the same client
 //                       used again
 
 'use strict';
 
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const { Client } = require('pg');
 
 const DEADLINE_MS = 30000;
@@ -131,6 +134,22 @@ const checks = {
         { channel: 'check_channel', payload: 'first' },
         { channel: 'check_channel', payload: 'second ✓' },
       ]);
+    });
+  },
+
+  async large_values() {
+    await withClients(1, async (c) => {
+      const big = crypto.randomBytes(5 * 1024 * 1024).toString('hex');  // 10 MB of text
+      const digest = crypto.createHash('md5').update(big).digest('hex');
+      const res = await c.query('SELECT md5($1::text) AS md5, $1::text AS echo', [big]);
+      assert.equal(res.rows[0].md5, digest, 'the server received a different parameter');
+      assert.ok(res.rows[0].echo === big, 'the value came back different');
+
+      const many = await c.query(
+        "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 200000) AS g");
+      assert.equal(many.rows.length, 200000);
+      assert.equal(many.rows[199999].g, 200000);
+      assert.equal(many.rows.reduce((sum, r) => sum + r.g, 0), 200000 * 200001 / 2);
     });
   },
 
