@@ -74,12 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 def add_engine_flags(flags: EnvDefaults) -> None:
     flags.add("--models", default="fake", choices=["fake", "live"],
               help="fake: answer known providers locally (default); live: call real endpoints")
-    flags.add("--google-project", default="emulator-project", help="project for relative Vertex URLs")
+    flags.add("--google-project", help="project for relative Vertex URLs (default: the ADC project; "
+              "'emulator-project' for faked calls)")
     flags.add("--google-region", default="us-central1", help="region for relative Vertex URLs")
     flags.add("--vertex-base-url", help="replaces https://{region}-aiplatform.googleapis.com")
     flags.add("--discovery-engine-base-url", help="replaces https://discoveryengine.googleapis.com")
     flags.add("--secret-manager-endpoint", help="Secret Manager REST endpoint (e.g. http://127.0.0.1:9000)")
     flags.add("--secrets-file", type=Path, help="JSON file mapping secret paths to values (offline)")
+    flags.add("--read-timeout", default=120.0, type=float, help="seconds to wait for a provider's answer")
+    flags.add("--max-retries", default=4, type=int, help="retries on 429, 5xx and connection errors")
+    flags.add("--model-concurrency", default=16, type=int, help="requests in flight per model")
+    flags.add("--cache-size", default=10000, type=int, help="response cache entries (0: off)")
+    flags.add("--cache-live", action="store_true", default=False, help="cache live responses too")
+    flags.add("--warmup", default="on", choices=["on", "off"],
+              help="batch per-row model calls of a statement before it runs")
     add_fake_flags(flags)
 
 
@@ -87,6 +95,7 @@ def add_fake_flags(flags: EnvDefaults) -> None:
     flags.add("--fake-latency-ms", default=0.0, type=float, help="latency of each fake model request")
     flags.add("--fake-fault-rate", default=0.0, type=float, help="share of fake requests that fail (0..1)")
     flags.add("--fake-fault", choices=["429", "500", "timeout"], help="make every fake request fail so")
+    flags.add("--fake-retry-after", default=1.0, type=float, help="Retry-After seconds of fake 429s")
     flags.add("--fake-rules", type=Path, help="rules file for fake generations")
 
 
@@ -169,11 +178,12 @@ async def serve(args: argparse.Namespace) -> int:
         )
 
     engine = build_engine(args)
-    config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context)
+    config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
+                         warmup=args.warmup == "on")
     address = f"{args.host}:{args.port}"
     proxy: ProxyServer | None = None
     callback = CallbackServer(
-        engine.invoke_request,
+        engine.handle,
         lambda pid: proxy is not None and proxy.is_fronted_pid(pid),
         emulator_address=address,
     )

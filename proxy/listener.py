@@ -65,6 +65,7 @@ class ProxyConfig:
     # The address the database uses to reach the callback endpoint.
     callback_host: str = "127.0.0.1"
     callback_connect_host: str | None = None
+    warmup: bool = True  # batch per-row model calls (proxy/warmup.py)
 
 
 class ProxyServer:

@@ -256,7 +256,7 @@ class ClientSide(asyncio.Protocol):
         except (pq.ProtocolViolation, UnicodeDecodeError):
             return raw  # PostgreSQL will say what is wrong with it
         try:
-            result = rewrite(sql)
+            result = rewrite(sql, warmup=self.server.config.warmup)
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw

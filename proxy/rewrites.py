@@ -34,6 +34,7 @@ from pglast import ast
 from pglast.visitors import Visitor
 
 from proxy.statements import Splice, apply_splices, call_span, name_span
+from proxy.warmup import plan_warmup
 
 EXTENSION_NAME = "google_ml_integration"
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
@@ -54,7 +55,7 @@ class Rewrite:
     notes: list[str] = field(default_factory=list)
 
 
-def rewrite(sql: str) -> Rewrite:
+def rewrite(sql: str, *, warmup: bool = True) -> Rewrite:
     result = Rewrite()
     try:
         stmts = pglast.parse_sql(sql)
@@ -72,6 +73,10 @@ def rewrite(sql: str) -> Rewrite:
     finder = _Finder(sql)
     for raw in stmts:
         finder(raw.stmt)
+        if warmup:
+            start = raw.stmt_location
+            end = start + raw.stmt_len if raw.stmt_len else len(sql)
+            finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
     result.touches_extension = finder.touches_extension or _do_block_creates_extension(sql)
     if finder.splices:
         result.sql = apply_splices(sql, finder.splices)

@@ -1412,11 +1412,12 @@ BEGIN
 END;
 $$;
 
--- Hands one request (docs/internals.md) to the engine and returns its answer.
+-- Hands one request (docs/internals.md) to the engine and returns its answer as
+-- text (large batched answers stay text: json, not jsonb, is cheap to walk once).
 -- One named connection per backend, kept open; reconnects once if it was lost.
 -- Engine errors arrive as PostgreSQL errors with the engine's SQLSTATE.
-CREATE FUNCTION google_ml._call_engine(request jsonb)
-RETURNS jsonb
+CREATE FUNCTION google_ml._call_engine_text(request jsonb)
+RETURNS text
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1442,8 +1443,15 @@ BEGIN
                         request ->> 'model_id'
             USING ERRCODE = 'protocol_violation';
     END IF;
-    RETURN response::jsonb;
+    RETURN response;
 END;
+$$;
+
+CREATE FUNCTION google_ml._call_engine(request jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT google_ml._call_engine_text(request)::jsonb
 $$;
 
 COMMENT ON FUNCTION google_ml._call_engine(jsonb) IS

@@ -1,0 +1,317 @@
+-- google_ml_integration 1.5.3 -> 1.5.4 (emulator): batched warm-up of per-row model calls,
+-- and the helpers behind the proxy's fidelity rewrites.
+--
+-- The proxy splices a warm-up into statements that call a model once per row
+-- (proxy/warmup.py):  ... WHERE (SELECT google_ml._warm('embedding', 'm',
+-- array_agg(DISTINCT (content)::text)) FROM docs WHERE ...) AND <original condition>.
+-- _warm sends the distinct items to the engine in provider-sized batches, applies
+-- the output transforms here, in the caller's session, and keeps the answers in
+-- google_ml._warm_cache for the rest of the statement; the per-row calls look
+-- there first. _warm always returns true and swallows its own errors: a call it
+-- could not answer takes the per-row path, which raises what it would have raised.
+
+\echo Use "ALTER EXTENSION google_ml_integration UPDATE" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Fidelity helper: AlloyDB's documentation unpacks a generateContent answer
+-- with json_array_elements(); the proxy wraps predict_row(...) in this.
+CREATE FUNCTION google_ml._as_json_array(value json)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN value IS NULL OR pg_catalog.json_typeof(value) = 'array' THEN value
+                ELSE pg_catalog.json_build_array(value) END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The statement cache. Unlogged (it is a cache), keyed by the backend and the
+-- statement (pid:statement_timestamp) so a row never outlives its statement's
+-- meaning; rows of a rolled-back statement vanish with it. Only the SECURITY
+-- DEFINER functions below touch it.
+CREATE UNLOGGED TABLE google_ml._warm_cache (
+    statement_key  text NOT NULL,
+    kind           text NOT NULL,
+    model_id       text NOT NULL,
+    item_hash      text NOT NULL,
+    item           text NOT NULL,
+    result         text
+);
+CREATE INDEX ON google_ml._warm_cache (statement_key, kind, model_id, item_hash);
+REVOKE ALL ON TABLE google_ml._warm_cache FROM PUBLIC;
+ALTER TABLE google_ml._warm_cache ENABLE ROW LEVEL SECURITY;
+
+CREATE FUNCTION google_ml._statement_key()
+RETURNS text
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT pg_catalog.pg_backend_pid()::text || ':' || pg_catalog.statement_timestamp()::text
+$$;
+
+-- The warmed answer for one per-row call, or NULL. VOLATILE on purpose: it must
+-- see the rows _warm inserted earlier in the same statement.
+CREATE FUNCTION google_ml._warm_lookup(kind text, model_id text, item text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key     text := pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true);
+    answer  text;
+BEGIN
+    IF key IS NULL OR key = '' OR item IS NULL OR key <> google_ml._statement_key() THEN
+        RETURN NULL;
+    END IF;
+    SELECT c.result INTO answer
+      FROM google_ml._warm_cache AS c
+     WHERE c.statement_key = key AND c.kind = _warm_lookup.kind
+       AND c.model_id = coalesce(_warm_lookup.model_id, '')
+       AND c.item_hash = pg_catalog.md5(item) AND c.item = _warm_lookup.item
+     LIMIT 1;
+    RETURN answer;
+END;
+$$;
+
+CREATE FUNCTION google_ml._warm_store(kind text, model_id text, items text[], results text[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text := google_ml._statement_key();
+BEGIN
+    -- Earlier statements of this backend, and backends that are gone.
+    DELETE FROM google_ml._warm_cache AS c
+     WHERE c.statement_key LIKE pg_catalog.pg_backend_pid()::text || ':%'
+       AND c.statement_key <> key;
+    DELETE FROM google_ml._warm_cache AS c
+     WHERE pg_catalog.split_part(c.statement_key, ':', 1)::int NOT IN
+           (SELECT a.pid FROM pg_catalog.pg_stat_activity AS a);
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item_hash, item, result)
+    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), pg_catalog.md5(i), i, r
+      FROM unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
+     WHERE r IS NOT NULL;
+    PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_key', key, true);
+END;
+$$;
+
+-- The model a call names: registered, or (for embeddings) a Vertex AI model by name.
+CREATE FUNCTION google_ml._model_for_warm(kind text, model_id text)
+RETURNS google_ml.models
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models := google_ml._model_for_call(model_id);
+BEGIN
+    IF m.id IS NULL AND kind = 'embedding' THEN
+        m := google_ml._vertex_model(model_id, 'text_embedding');
+    END IF;
+    RETURN m;
+END;
+$$;
+
+-- Requests for a list of texts, as the engine's invoke_batch wants them, and
+-- how to read each text's answer back: 'vertex' and 'openai' batches of the
+-- provider's size, 'batch' with the model's own batch transforms, or 'single'
+-- (one request per text through the model's input transform).
+CREATE FUNCTION google_ml._warm_embeddings(m google_ml.models, items text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    in_fn       text := coalesce(m.input_transform_fn, CASE m.provider
+                    WHEN 'google' THEN 'google_ml.vertexai_text_embedding_input_transform'
+                    WHEN 'open_ai' THEN 'google_ml.openai_text_embedding_input_transform' END);
+    out_fn      text := coalesce(m.output_transform_fn, CASE m.provider
+                    WHEN 'google' THEN 'google_ml.vertexai_text_embedding_output_transform'
+                    WHEN 'open_ai' THEN 'google_ml.openai_text_embedding_output_transform' END);
+    style       text;
+    size        int;
+    n           int := pg_catalog.cardinality(items);
+    requests    jsonb := '[]'::jsonb;
+    one         text;
+    answer      json;
+    b           int;
+    answers     json;
+    results     text[] := pg_catalog.array_fill(NULL::text, ARRAY[n]);
+    body        json;
+    batch       text[];
+    fn          regprocedure;
+    response    json;
+    matrix      real[];
+    base        int;
+BEGIN
+    IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
+        RETURN results;
+    END IF;
+    IF m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL THEN
+        style := 'batch';
+        size := CASE m.provider WHEN 'open_ai' THEN 2048 WHEN 'google' THEN 250 ELSE 100 END;
+    ELSIF in_fn = 'google_ml.vertexai_text_embedding_input_transform'
+          AND out_fn = 'google_ml.vertexai_text_embedding_output_transform' THEN
+        style := 'vertex'; size := 250;
+    ELSIF in_fn = 'google_ml.openai_text_embedding_input_transform'
+          AND out_fn = 'google_ml.openai_text_embedding_output_transform' THEN
+        style := 'openai'; size := 2048;
+    ELSE
+        style := 'single'; size := 1;
+    END IF;
+
+    FOR start IN 1 .. n BY size LOOP
+        batch := items[start : least(start + size - 1, n)];
+        IF style = 'vertex' THEN
+            body := google_ml.vertexai_text_embedding_batch_input_transform(m.id, batch);
+        ELSIF style = 'openai' THEN
+            body := google_ml.openai_text_embedding_batch_input_transform(m.id, batch);
+        ELSIF style = 'batch' THEN
+            fn := google_ml._resolve_function(m.input_batch_transform_fn, 'batch_in', m.model_type,
+                                              'model_batch_in_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text[]}') || '::json'
+               INTO body USING m.id::text, batch;
+        ELSE
+            fn := google_ml._resolve_function(in_fn, 'in', m.model_type, 'model_in_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}') || '::json'
+               INTO body USING m.id::text, batch[1];
+        END IF;
+        requests := requests || jsonb_build_array(google_ml._request(
+            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb));
+    END LOOP;
+
+    answers := google_ml._call_engine_text(
+        jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
+
+    FOR answer, b IN SELECT e.a, e.i - 1 FROM pg_catalog.json_array_elements(answers)
+                                          WITH ORDINALITY AS e (a, i) LOOP
+        response := answer -> 'ok';
+        CONTINUE WHEN response IS NULL;
+        base := b * size;
+        IF style IN ('vertex', 'openai') THEN
+            -- One pass over the answer; '[...]' -> '{...}' is real[]'s own text form.
+            SELECT pg_catalog.array_agg(pg_catalog.translate(CASE style
+                       WHEN 'vertex' THEN p -> 'embeddings' ->> 'values'
+                       ELSE p ->> 'embedding' END, '[]', '{}') ORDER BY i)
+              INTO batch
+              FROM pg_catalog.json_array_elements(
+                       response -> CASE style WHEN 'vertex' THEN 'predictions' ELSE 'data' END)
+                   WITH ORDINALITY AS e (p, i);
+            FOR i IN 1 .. least(size, n - base, coalesce(pg_catalog.cardinality(batch), 0)) LOOP
+                results[base + i] := batch[i];
+            END LOOP;
+        ELSIF style = 'batch' THEN
+            fn := google_ml._resolve_function(m.output_batch_transform_fn, 'batch_out',
+                                              m.model_type, 'model_batch_out_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
+               INTO matrix USING m.id::text, response;
+            FOR i IN 1 .. least(size, n - base, coalesce(array_length(matrix, 1), 0)) LOOP
+                results[base + i] := ARRAY(SELECT unnest(matrix[i:i]))::text;
+            END LOOP;
+        ELSE
+            fn := google_ml._resolve_function(out_fn, 'out', m.model_type, 'model_out_transform_fn');
+            EXECUTE 'SELECT (' || google_ml._call_expression(fn, '{text,json}') || ')::text'
+               INTO one USING m.id::text, response;
+            results[base + 1] := one;
+        END IF;
+    END LOOP;
+    RETURN results;
+END;
+$$;
+
+-- One request object of docs/internals.md (what _invoke sends, without sending).
+CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT jsonb_build_object(
+        'op', 'invoke',
+        'model_id', m.id,
+        'provider', m.provider,
+        'model_type', m.model_type,
+        'qualified_name', m.qualified_name,
+        'url', google_ml._url_for_call(m),
+        'headers', coalesce(headers, '{}'::jsonb),
+        'auth', google_ml._auth_for_call(m),
+        'body', body)
+$$;
+
+-- The warm-up entry point the proxy splices in. Always true.
+CREATE FUNCTION google_ml._warm(kind text, model_id text, items text[])
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    m        google_ml.models;
+    results  text[];
+BEGIN
+    IF items IS NULL OR pg_catalog.cardinality(items) = 0
+       OR NOT coalesce(google_ml._parse_bool(
+              pg_catalog.current_setting('google_ml_integration.emulator_warmup', true)), true)
+       OR NOT google_ml._flag('enable_model_support') THEN
+        RETURN true;
+    END IF;
+    items := ARRAY(SELECT i FROM pg_catalog.unnest(items) AS u (i) WHERE i IS NOT NULL);
+    BEGIN
+        m := google_ml._model_for_warm(kind, model_id);
+        IF m.id IS NULL THEN
+            RETURN true;
+        END IF;
+        IF kind = 'embedding' THEN
+            results := google_ml._warm_embeddings(m, items);
+        ELSIF pg_catalog.to_regproc('google_ml._warm_llm') IS NOT NULL THEN
+            EXECUTE 'SELECT google_ml._warm_llm($1, $2, $3)' INTO results USING kind, m, items;
+        END IF;
+        IF results IS NOT NULL THEN
+            PERFORM google_ml._warm_store(kind, model_id, items, results);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        -- The per-row calls will meet the same problem and report it themselves.
+        NULL;
+    END;
+    RETURN true;
+END;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- The embedding entry points look in the warm-up cache first. IMMUTABLE, as
+-- generated columns (GENERATED ALWAYS AS (embedding(...)::vector) STORED) need.
+CREATE OR REPLACE FUNCTION google_ml.embedding(model_id text, content text)
+RETURNS real[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    warmed text := google_ml._warm_lookup('embedding', model_id, content);
+BEGIN
+    IF warmed IS NOT NULL THEN
+        RETURN warmed::real[];
+    END IF;
+    PERFORM google_ml._require_model_support();
+    RETURN google_ml._embed(google_ml._registered_model(model_id), content);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION public.embedding(model_id text, content text)
+RETURNS real[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    warmed  text := google_ml._warm_lookup('embedding', model_id, content);
+    m       google_ml.models;
+BEGIN
+    IF warmed IS NOT NULL THEN
+        RETURN warmed::real[];
+    END IF;
+    PERFORM google_ml._require_model_support();
+    m := google_ml._model_for_call(model_id);
+    IF m.id IS NULL THEN
+        m := google_ml._vertex_model(model_id, 'text_embedding');
+    END IF;
+    IF m.id IS NULL THEN
+        m := google_ml._registered_model(model_id);  -- raises 42704
+    END IF;
+    RETURN google_ml._embed(m, content);
+END;
+$$;
+
+ALTER FUNCTION ai.embedding(text, text) IMMUTABLE;
+
+REVOKE ALL ON FUNCTION google_ml._warm_store(text, text, text[], text[]) FROM PUBLIC;
