@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from emulator.engine.engine import Engine
+from emulator.engine.extract import RawText
 from emulator.engine.settings import DEFAULT_DISCOVERY_ENGINE_BASE_URL, DEFAULT_VERTEX_BASE_URL, EngineSettings
 from emulator.fakes.knobs import FakeKnobs
 
@@ -49,4 +50,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
 
 
 def build_engine(args: argparse.Namespace) -> Engine:
+    import proxy.callback
+
+    proxy.callback.RAW_TEXT_TYPES = (RawText,)
     return Engine(engine_settings(args))

@@ -35,6 +35,10 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
+# Answers sent as they are rather than as JSON (the engine's RawText subclasses str; the
+# proxy does not import the engine, so it is registered here by the command line).
+RAW_TEXT_TYPES: tuple[type, ...] = ()
+
 
 class CallbackServer:
     def __init__(
@@ -183,6 +187,8 @@ class CallbackServer:
             )
         finally:
             self._running.pop(key, None)
+        if isinstance(result, RAW_TEXT_TYPES):
+            return _single_text_row(str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)
 

@@ -30,6 +30,7 @@ from typing import Any
 from emulator.engine.auth import Authenticator, GoogleTokenSource
 from emulator.engine.cache import ResponseCache, cache_key
 from emulator.engine.errors import ModelCallError, bad_request
+from emulator.engine.extract import EXTRACTORS, RawText, batch_size
 from emulator.engine.fake_transport import FakeTransport
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
@@ -119,8 +120,29 @@ class Engine:
             requests = message.get("requests")
             if not isinstance(requests, list):
                 raise bad_request(None, "invoke_batch needs a 'requests' array")
+            extract = message.get("extract")
+            if extract is not None:
+                return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
         raise bad_request(None, f"unknown engine op {op!r}")
+
+    async def embedding_lines(self, requests: list[dict[str, Any]], extract: str) -> RawText:
+        """The warm-up's fast path for built-in embedding transforms: the answers of a batch of
+        Vertex AI or OpenAI embedding requests as one line per input text, each line a
+        PostgreSQL ``real[]`` literal (empty where that text's request failed). It applies
+        exactly what the built-in output transforms do, without a JSON round trip in SQL."""
+        if extract not in EXTRACTORS:
+            raise bad_request(None, f"unknown extract {extract!r}")
+        results = await self.invoke_batch(requests)
+        lines: list[str] = []
+        for request, result in zip(requests, results):
+            vectors = EXTRACTORS[extract](result["ok"]) if "ok" in result else None
+            count = batch_size(request)
+            if vectors is None or len(vectors) != count:
+                lines.extend([""] * count)
+                continue
+            lines.extend(vectors)
+        return RawText("\n".join(lines))
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -66,7 +66,7 @@ BEGIN
       FROM google_ml._warm_cache AS c
      WHERE c.statement_key = key AND c.kind = _warm_lookup.kind
        AND c.model_id = coalesce(_warm_lookup.model_id, '')
-       AND c.item_hash = pg_catalog.md5(item) AND c.item = _warm_lookup.item
+       AND c.item_hash = pg_catalog.md5(_warm_lookup.item) AND c.item = _warm_lookup.item
      LIMIT 1;
     RETURN answer;
 END;
@@ -145,15 +145,23 @@ BEGIN
     IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
         RETURN results;
     END IF;
-    IF m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL THEN
-        style := 'batch';
-        size := CASE m.provider WHEN 'open_ai' THEN 2048 WHEN 'google' THEN 250 ELSE 100 END;
-    ELSIF in_fn = 'google_ml.vertexai_text_embedding_input_transform'
-          AND out_fn = 'google_ml.vertexai_text_embedding_output_transform' THEN
+    IF in_fn = 'google_ml.vertexai_text_embedding_input_transform'
+       AND out_fn = 'google_ml.vertexai_text_embedding_output_transform'
+       AND coalesce(m.input_batch_transform_fn, 'google_ml.vertexai_text_embedding_batch_input_transform')
+           = 'google_ml.vertexai_text_embedding_batch_input_transform'
+       AND coalesce(m.output_batch_transform_fn, 'google_ml.vertexai_text_embedding_batch_output_transform')
+           = 'google_ml.vertexai_text_embedding_batch_output_transform' THEN
         style := 'vertex'; size := 250;
     ELSIF in_fn = 'google_ml.openai_text_embedding_input_transform'
-          AND out_fn = 'google_ml.openai_text_embedding_output_transform' THEN
+       AND out_fn = 'google_ml.openai_text_embedding_output_transform'
+       AND coalesce(m.input_batch_transform_fn, 'google_ml.openai_text_embedding_batch_input_transform')
+           = 'google_ml.openai_text_embedding_batch_input_transform'
+       AND coalesce(m.output_batch_transform_fn, 'google_ml.openai_text_embedding_batch_output_transform')
+           = 'google_ml.openai_text_embedding_batch_output_transform' THEN
         style := 'openai'; size := 2048;
+    ELSIF m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL THEN
+        style := 'batch';
+        size := CASE m.provider WHEN 'open_ai' THEN 2048 WHEN 'google' THEN 250 ELSE 100 END;
     ELSE
         style := 'single'; size := 1;
     END IF;
@@ -178,6 +186,19 @@ BEGIN
             m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb));
     END LOOP;
 
+    IF style IN ('vertex', 'openai') THEN
+        -- Fast path: the engine applies what the built-in output transforms do and
+        -- answers one real[] literal per text (docs/internals.md, "extract").
+        RETURN ARRAY(
+            SELECT nullif(line, '')
+              FROM pg_catalog.unnest(pg_catalog.string_to_array(
+                       google_ml._call_engine_text(jsonb_build_object(
+                           'op', 'invoke_batch', 'requests', requests,
+                           'extract', style || '_embeddings')), E'\n'))
+                   WITH ORDINALITY AS u (line, i)
+             ORDER BY i);
+    END IF;
+
     answers := google_ml._call_engine_text(
         jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
 
@@ -186,19 +207,7 @@ BEGIN
         response := answer -> 'ok';
         CONTINUE WHEN response IS NULL;
         base := b * size;
-        IF style IN ('vertex', 'openai') THEN
-            -- One pass over the answer; '[...]' -> '{...}' is real[]'s own text form.
-            SELECT pg_catalog.array_agg(pg_catalog.translate(CASE style
-                       WHEN 'vertex' THEN p -> 'embeddings' ->> 'values'
-                       ELSE p ->> 'embedding' END, '[]', '{}') ORDER BY i)
-              INTO batch
-              FROM pg_catalog.json_array_elements(
-                       response -> CASE style WHEN 'vertex' THEN 'predictions' ELSE 'data' END)
-                   WITH ORDINALITY AS e (p, i);
-            FOR i IN 1 .. least(size, n - base, coalesce(pg_catalog.cardinality(batch), 0)) LOOP
-                results[base + i] := batch[i];
-            END LOOP;
-        ELSIF style = 'batch' THEN
+        IF style = 'batch' THEN
             fn := google_ml._resolve_function(m.output_batch_transform_fn, 'batch_out',
                                               m.model_type, 'model_batch_out_transform_fn');
             EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
