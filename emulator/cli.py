@@ -292,7 +292,7 @@ async def fake_models(args: argparse.Namespace) -> int:
     try:
         await _wait_for_signal()
     finally:
-        server.close()
+        await server.aclose()
     return 0
 
 

@@ -115,17 +115,17 @@ class EmbeddedPostgres:
             "-c", "logging_collector=off",
             "-c", "shared_preload_libraries=",
         ]
-        log = open(self.log_file, "ab")  # noqa: SIM115 - the child owns it
+        server_log = open(self.log_file, "ab")  # noqa: SIM115 - the child owns it
         self._process = subprocess.Popen(
             args,
-            stdout=log,
+            stdout=server_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             user=self._run_as.pw_uid if self._run_as else None,
             group=self._run_as.pw_gid if self._run_as else None,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the emulator only
         )
-        log.close()
+        server_log.close()
         self._wait_ready()
         if self.password:
             self._set_password(self.password)

@@ -265,10 +265,14 @@ class FakeEngine:
 # ---------------------------------------------------------------------------
 
 
-def test_extension_version_is_1_5_3(conn: psycopg.Connection[Any]) -> None:
+def test_extension_version_is_the_default_and_at_least_1_5_3(
+        conn: psycopg.Connection[Any]) -> None:
     row = conn.execute(
-        "SELECT extversion FROM pg_extension WHERE extname = 'google_ml_integration'").fetchone()
-    assert row == ("1.5.3",)
+        "SELECT e.extversion, a.default_version FROM pg_extension e "
+        "JOIN pg_available_extensions a ON a.name = e.extname "
+        "WHERE e.extname = 'google_ml_integration'").fetchone()
+    assert row is not None and row[0] == row[1]
+    assert tuple(int(p) for p in row[0].split(".")) >= (1, 5, 3)
 
 
 def test_create_if_not_exists_on_an_installed_extension_is_a_notice(
@@ -1091,17 +1095,21 @@ def test_model_created_in_an_open_transaction_is_callable(conn: psycopg.Connecti
 
 def test_calls_work_in_parallel_workers(conn: psycopg.Connection[Any],
                                         calls: FakeEngine) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS parallel_texts (t text)")
+    conn.execute("TRUNCATE parallel_texts")
+    conn.execute("INSERT INTO parallel_texts VALUES ('p')")
     conn.execute("SET debug_parallel_query = on")
-    plan = "\n".join(r[0] for r in conn.execute(
-        "EXPLAIN SELECT google_ml.embedding('text-embedding-005', 'p')"))
+    query = "SELECT google_ml.embedding('text-embedding-005', t) FROM parallel_texts"
+    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query))
     assert "Gather" in plan
     calls.application_names.clear()
-    assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'p')").fetchone()
+    assert conn.execute(query).fetchone()
     leader = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
     assert calls.application_names == [str(leader)]
 
 
-def test_call_functions_are_volatile_and_parallel_safe(conn: psycopg.Connection[Any]) -> None:
+def test_call_functions_are_parallel_safe_and_embedding_is_immutable(
+        conn: psycopg.Connection[Any]) -> None:
     rows = conn.execute("""
         SELECT p.oid::regprocedure::text, p.provolatile, p.proparallel, p.prosecdef
           FROM pg_proc p
@@ -1112,4 +1120,6 @@ def test_call_functions_are_volatile_and_parallel_safe(conn: psycopg.Connection[
                          'ai.predict_row(text,json)'::regprocedure,
                          'public.ml_predict_row(text,json)'::regprocedure)""").fetchall()
     assert len(rows) == 6
-    assert {(r[1], r[2], r[3]) for r in rows} == {("v", "s", False)}
+    # embedding() is IMMUTABLE so generated columns can use it (as on AlloyDB).
+    assert {(r[1], r[2], r[3]) for r in rows if "embedding" in r[0]} == {("i", "s", False)}
+    assert {(r[1], r[2], r[3]) for r in rows if "embedding" not in r[0]} == {("v", "s", False)}

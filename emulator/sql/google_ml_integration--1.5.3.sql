@@ -1412,6 +1412,49 @@ BEGIN
 END;
 $$;
 
+-- Any user may call _call_engine_text (every model call goes through it), so it
+-- must not trust where a request goes or with which credentials: a caller could
+-- otherwise send someone's secret, or the service account's token, to a host of
+-- their own. The URL and the auth of each request are taken from the model
+-- registry (or, for an unregistered Vertex AI model, from its name) here, as the
+-- definer; only headers and body come from the caller's transforms.
+CREATE FUNCTION google_ml._authorized_request(request jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m       google_ml.models;
+    result  jsonb := '[]';
+    item    jsonb;
+BEGIN
+    IF request ->> 'op' = 'invoke_batch' THEN
+        FOR item IN SELECT * FROM jsonb_array_elements(request -> 'requests') LOOP
+            result := result || jsonb_build_array(google_ml._authorized_request(item));
+        END LOOP;
+        RETURN jsonb_set(request, '{requests}', result);
+    END IF;
+    SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';
+    IF m.id IS NULL THEN
+        m := google_ml._vertex_model(request ->> 'model_id',
+                                     coalesce(request ->> 'model_type', 'generic')::google_ml.model_type);
+    END IF;
+    IF m.id IS NULL THEN
+        RAISE EXCEPTION 'model "%" does not exist', request ->> 'model_id'
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN request || jsonb_build_object(
+        'provider', m.provider,
+        'model_type', m.model_type,
+        'qualified_name', m.qualified_name,
+        'url', google_ml._url_for_call(m),
+        'auth', google_ml._auth_for_call(m));
+END;
+$$;
+
+REVOKE ALL ON FUNCTION google_ml._authorized_request(jsonb) FROM PUBLIC;
+
 -- Hands one request (docs/internals.md) to the engine and returns its answer as
 -- text (large batched answers stay text: json, not jsonb, is cheap to walk once).
 -- One named connection per backend, kept open; reconnects once if it was lost.
@@ -1426,6 +1469,7 @@ DECLARE
     connection_name CONSTANT text := 'alloydb_ai_engine';
     response text;
 BEGIN
+    request := google_ml._authorized_request(request);
     IF NOT coalesce(connection_name = ANY (google_ml._dblink_get_connections()), false) THEN
         PERFORM google_ml._engine_connect(connection_name);
     END IF;
