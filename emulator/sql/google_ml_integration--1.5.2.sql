@@ -1,4 +1,4 @@
--- google_ml_integration 1.5.3, emulated on stock PostgreSQL.
+-- google_ml_integration 1.5.2 (the base script), emulated on stock PostgreSQL.
 --
 -- What this script creates (see docs/extension.md for the full story):
 --
