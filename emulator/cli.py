@@ -180,6 +180,14 @@ async def serve(args: argparse.Namespace) -> int:
     engine = build_engine(args)
     config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
                          warmup=args.warmup == "on")
+    if embedded is None and not await _extension_available(upstream):
+        from emulator.extension_files import ExtensionEmulation
+
+        config.extension_emulation = ExtensionEmulation()
+        print("note: google_ml_integration is not installed on the upstream server; the proxy "
+              "creates its objects on CREATE EXTENSION (no pg_extension row). For a real "
+              "extension run: alloydb-ai-emulator install-extension --pg-config <its pg_config>",
+              file=sys.stderr, flush=True)
     address = f"{args.host}:{args.port}"
     proxy: ProxyServer | None = None
     callback = CallbackServer(
@@ -269,6 +277,17 @@ async def _check_upstream(dsn: str) -> Any:
     except psycopg.OperationalError as exc:
         raise UsageError(f"the upstream PostgreSQL is unreachable: {str(exc).strip()}") from exc
     return upstream
+
+
+async def _extension_available(upstream: Any) -> bool:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(upstream.admin_conninfo()) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'google_ml_integration'"
+        )
+        row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> Any:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -66,6 +67,9 @@ class ProxyConfig:
     callback_host: str = "127.0.0.1"
     callback_connect_host: str | None = None
     warmup: bool = True  # batch per-row model calls (proxy/warmup.py)
+    # Set when the upstream lacks the extension's files: an object with create_sql(if_not_exists)
+    # and drop_sql(if_exists) giving the statements that stand in for CREATE/DROP EXTENSION.
+    extension_emulation: Any = None
 
 
 class ProxyServer:
@@ -77,6 +81,8 @@ class ProxyServer:
         self._server: asyncio.AbstractServer | None = None
         self.connections_total = 0
         self.connections_open = 0
+        self.bytes_from_clients = 0  # counted by relay.ClientSide, read by emulator/metrics.py
+        self.bytes_to_clients = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

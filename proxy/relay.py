@@ -24,6 +24,7 @@ extension was created, before the client's next statement runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import struct
 from typing import TYPE_CHECKING, Any, cast
@@ -42,6 +43,7 @@ WRITE_LOW_WATER = 128 * 1024
 
 _CLIENT_INSPECT = frozenset(b"QP")
 _SERVER_INSPECT = frozenset(b"KSZ")  # BackendKeyData, ParameterStatus, ReadyForQuery
+_SERVER_INSPECT_RENAMING = _SERVER_INSPECT | frozenset(b"CE")  # + CommandComplete, ErrorResponse
 _STARTUP_HEADER = struct.Struct("!II")
 
 
@@ -71,6 +73,7 @@ class ClientSide(asyncio.Protocol):
         self.client_encoding = "UTF8"
         # Work to do at the next ReadyForQuery, and the client bytes held meanwhile.
         self.register_on_ready = False
+        self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._held: list[bytes] | None = None
         self._paused_by_upstream = False
         self._paused_by_hold = False
@@ -87,6 +90,7 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        self.server.bytes_from_clients += len(data)
         if self._relaying:
             self._relay_client_bytes(data)
         elif not self._tls_pending:
@@ -262,6 +266,12 @@ class ClientSide(asyncio.Protocol):
             return raw
         if result.touches_extension:
             self.register_on_ready = True
+        emulation = self.server.config.extension_emulation
+        if emulation is not None and result.extension_command is not None:
+            # A server without the extension's files: create its objects instead.
+            kind, flag = result.extension_command
+            result.sql = emulation.create_sql(flag) if kind == "create" else emulation.drop_sql(flag)
+            self._rename_next_tag(b"DO", b"CREATE EXTENSION" if kind == "create" else b"DROP EXTENSION")
         if result.sql is None:
             return raw
         for note in result.notes:
@@ -271,10 +281,24 @@ class ClientSide(asyncio.Protocol):
 
     # -- relay: server -> client ------------------------------------------------------------
 
-    def server_message(self, msg: pq.Message) -> None:
-        """Called by the upstream side for each inspected server message."""
+    def _rename_next_tag(self, old: bytes, new: bytes) -> None:
+        self.tag_renames.append((old, new))
+        if self.upstream is not None:
+            self.upstream.scanner.set_inspect(_SERVER_INSPECT_RENAMING)
+
+    def server_message(self, msg: pq.Message) -> bytes:
+        """Called by the upstream side for each inspected server message; the bytes to forward."""
         mtype = msg.type
-        if mtype == pq.READY_FOR_QUERY:
+        if mtype == pq.COMMAND_COMPLETE:
+            if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
+                _, new = self.tag_renames.popleft()
+                if not self.tag_renames and self.upstream is not None:
+                    self.upstream.scanner.set_inspect(_SERVER_INSPECT)
+                return pq.message(pq.COMMAND_COMPLETE, new + b"\x00")
+        elif mtype == pq.ERROR_RESPONSE:
+            if self.tag_renames:  # the statement failed: no tag will come
+                self.tag_renames.popleft()
+        elif mtype == pq.READY_FOR_QUERY:
             self.transaction_status = msg.raw[5:6]
             if self.register_on_ready and self.transaction_status == b"I":
                 self.register_on_ready = False
@@ -290,6 +314,7 @@ class ClientSide(asyncio.Protocol):
             value, _ = pq.cstring(msg.raw, offset)
             if key == b"client_encoding":
                 self.client_encoding = value.decode("ascii", "replace").upper()
+        return msg.raw
 
     def _run_held(self, work: Any) -> None:
         """Hold the client direction until ``work`` (a coroutine) is done."""
@@ -337,6 +362,7 @@ class ClientSide(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
+            self.server.bytes_to_clients += len(data)
             self.transport.write(data)
 
     def pause_reading(self) -> None:
@@ -393,8 +419,7 @@ class UpstreamSide(asyncio.Protocol):
         out: list[bytes] = []
         for segment in segments:
             if type(segment) is pq.Message:
-                client.server_message(segment)
-                out.append(segment.raw)
+                out.append(client.server_message(segment))
             else:
                 out.append(segment)  # type: ignore[arg-type]
         client.write(b"".join(out))

@@ -52,6 +52,9 @@ _MISSING_COMMA = re.compile(rf"('(?:[^']|'')*')(\s+)(?=(?:{_MODEL_PARAMS})\s*=>)
 class Rewrite:
     sql: str | None = None  # new text, or None to forward the original
     touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
+    # The whole text is one CREATE or DROP EXTENSION google_ml_integration statement:
+    # ("create" | "drop", if_exists_or_not_exists_given)
+    extension_command: tuple[str, bool] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -70,6 +73,8 @@ def rewrite(sql: str, *, warmup: bool = True) -> Rewrite:
         result.notes.append("inserted a missing comma between named arguments")
         sql = mended
         result.sql = mended
+    if len(stmts) == 1:
+        result.extension_command = _extension_command(stmts[0].stmt)
     finder = _Finder(sql)
     for raw in stmts:
         finder(raw.stmt)
@@ -81,6 +86,18 @@ def rewrite(sql: str, *, warmup: bool = True) -> Rewrite:
     if finder.splices:
         result.sql = apply_splices(sql, finder.splices)
     return result
+
+
+def _extension_command(stmt: Any) -> tuple[str, bool] | None:
+    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == EXTENSION_NAME:
+        return ("create", bool(stmt.if_not_exists))
+    if (
+        isinstance(stmt, ast.DropStmt)
+        and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
+        and [getattr(o, "sval", None) for o in stmt.objects] == [EXTENSION_NAME]
+    ):
+        return ("drop", bool(stmt.missing_ok))
+    return None
 
 
 def _mend_missing_comma(sql: str) -> str | None:
