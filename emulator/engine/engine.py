@@ -25,6 +25,9 @@ Concurrent identical requests are not merged (the warm-up sends distinct texts a
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import time
 from typing import Any
 
 from emulator.engine.auth import Authenticator, GoogleTokenSource
@@ -36,9 +39,11 @@ from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
 from emulator.engine.settings import EngineSettings
-from emulator.engine.stats import EngineStats
+from emulator.engine.stats import EngineStats, ModelStats
 from emulator.engine.transport import HttpxTransport, OutgoingRequest
 from emulator.engine.urls import needs_project, resolve_url
+
+log = logging.getLogger("alloydb_ai_emulator.engine")
 
 FAKED_PROVIDERS = frozenset({"google", "open_ai", "anthropic", "hugging_face"})
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
@@ -69,14 +74,32 @@ class Engine:
     async def invoke(self, request: dict[str, Any]) -> Any:
         """The provider's JSON answer to one request, or ModelCallError."""
         model_id = request.get("model_id") if isinstance(request, dict) else None
+        provider = request.get("provider") if isinstance(request, dict) else None
         self.stats.calls += 1
         self.stats.calls_by_model[str(model_id)] += 1
+        model_stats = self.stats.model(str(model_id), str(provider or "custom"))
+        model_stats.calls += 1
+        started = time.perf_counter()
         try:
-            return await self._invoke(ModelRequest.parse(request))
-        except ModelCallError:
+            value = await self._invoke(ModelRequest.parse(request))
+        except ModelCallError as exc:
             self.stats.errors += 1
             self.stats.errors_by_model[str(model_id)] += 1
+            model_stats.errors += 1
+            model_stats.errors_by_sqlstate[exc.sqlstate] += 1
+            self._observe(model_stats, str(model_id), started, exc.sqlstate)
             raise
+        self._observe(model_stats, str(model_id), started, "ok")
+        return value
+
+    @staticmethod
+    def _observe(model_stats: ModelStats, model_id: str, started: float, status: str) -> None:
+        elapsed = time.perf_counter() - started
+        model_stats.call_latency.observe(elapsed)
+        if log.isEnabledFor(logging.DEBUG):
+            # Model, provider, outcome and time only: never a header, a secret or the prompt.
+            log.debug("model_call model=%s provider=%s status=%s latency_ms=%.2f",
+                      json.dumps(model_id), model_stats.provider, status, elapsed * 1000.0)
 
     async def _invoke(self, request: ModelRequest) -> Any:
         faked = self.is_faked(request)
@@ -87,6 +110,7 @@ class Engine:
             found, value = self.cache.get(key)
             if found:
                 self.stats.cache_hits += 1
+                self.stats.model(request.model_id).cache_hits += 1
                 return value
         if faked:
             outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body)
@@ -95,6 +119,7 @@ class Engine:
             headers, secrets = await self._auth.headers(request)
             outgoing = OutgoingRequest(request.model_id, url, headers, request.body)
             value = await self._client.call(outgoing, self._http, secrets)
+        self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
         return value

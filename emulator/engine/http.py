@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,7 +59,13 @@ class ProviderClient:
             self._stats.provider_requests += 1
             if transport.is_http:
                 self._stats.http_requests += 1
-            return await transport.exchange(request)
+            model_stats = self._stats.model(request.model_id)
+            model_stats.provider_requests += 1
+            started = time.perf_counter()
+            try:
+                return await transport.exchange(request)
+            finally:
+                model_stats.request_latency.observe(time.perf_counter() - started)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         s = self._settings
@@ -97,6 +104,7 @@ class ProviderClient:
                 delay = self._delay(attempt, response.headers.get("retry-after"))
             attempt += 1
             self._stats.retries += 1
+            self._stats.model(request.model_id).retries += 1
             await asyncio.sleep(delay)
 
 
