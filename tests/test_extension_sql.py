@@ -709,6 +709,8 @@ def test_list_model_with_the_1_5_3_column_list(conn: psycopg.Connection[Any]) ->
 
 
 def test_list_model_with_any_column_list(conn: psycopg.Connection[Any]) -> None:
+    if conn.info.server_version < 160000:
+        pytest.skip("learning an arbitrary column list reads PostgreSQL 16+ error details")
     row = conn.execute(
         "SELECT * FROM google_ml.list_model('text-embedding-005') AS t("
         "model_type text, model_id varchar(10), nonsense int, model_provider text)").fetchone()
@@ -1098,7 +1100,8 @@ def test_calls_work_in_parallel_workers(conn: psycopg.Connection[Any],
     conn.execute("CREATE TABLE IF NOT EXISTS parallel_texts (t text)")
     conn.execute("TRUNCATE parallel_texts")
     conn.execute("INSERT INTO parallel_texts VALUES ('p')")
-    conn.execute("SET debug_parallel_query = on")
+    setting = "debug_parallel_query" if conn.info.server_version >= 160000 else "force_parallel_mode"
+    conn.execute(f"SET {setting} = on")
     query = "SELECT google_ml.embedding('text-embedding-005', t) FROM parallel_texts"
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query))
     assert "Gather" in plan
