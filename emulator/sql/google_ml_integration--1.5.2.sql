@@ -1386,7 +1386,7 @@ ALTER TABLE google_ml._engine_endpoint ENABLE ROW LEVEL SECURITY;
 -- identifies the session by application_name = the leader backend's pid
 -- (parallel workers count as their leader).
 CREATE FUNCTION google_ml._engine_connect(connection_name text)
-RETURNS void
+RETURNS text
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1403,12 +1403,16 @@ BEGIN
     SELECT coalesce(a.leader_pid, a.pid) INTO leader_pid
       FROM pg_catalog.pg_stat_activity AS a
      WHERE a.pid = pg_catalog.pg_backend_pid();
+    IF leader_pid IS NOT NULL AND leader_pid <> pg_catalog.pg_backend_pid() THEN
+        connection_name := connection_name || '_worker';  -- see _call_engine_text
+    END IF;
     IF connection_name = ANY (coalesce(google_ml._dblink_get_connections(), '{}')) THEN
         PERFORM google_ml._dblink_disconnect(connection_name);
     END IF;
     PERFORM google_ml._dblink_connect(
         connection_name,
         endpoint || ' application_name=' || coalesce(leader_pid, pg_catalog.pg_backend_pid()));
+    RETURN connection_name;
 END;
 $$;
 
@@ -1467,21 +1471,31 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     connection_name CONSTANT text := 'alloydb_ai_engine';
+    worker_connection CONSTANT text := 'alloydb_ai_engine_worker';
+    open_connections text[] := coalesce(google_ml._dblink_get_connections(), '{}');
     response text;
 BEGIN
     request := google_ml._authorized_request(request);
-    IF NOT coalesce(connection_name = ANY (google_ml._dblink_get_connections()), false) THEN
-        PERFORM google_ml._engine_connect(connection_name);
+    IF worker_connection = ANY (open_connections) THEN
+        -- A parallel worker: no subtransactions allowed (so no retry), and it is short-lived.
+        SELECT t.r INTO response
+          FROM google_ml._dblink(worker_connection, request::text) AS t (r text);
+    ELSIF connection_name = ANY (open_connections) THEN
+        BEGIN
+            SELECT t.r INTO response
+              FROM google_ml._dblink(connection_name, request::text) AS t (r text);
+        EXCEPTION WHEN connection_failure THEN
+            -- 08006: the connection broke (engine restarted, proxy gone). Once more.
+            PERFORM google_ml._engine_connect(connection_name);
+            SELECT t.r INTO response
+              FROM google_ml._dblink(connection_name, request::text) AS t (r text);
+        END;
+    ELSE
+        -- First call of this backend: a new connection, named for what this process is.
+        SELECT t.r INTO response
+          FROM google_ml._dblink(google_ml._engine_connect(connection_name), request::text)
+               AS t (r text);
     END IF;
-    BEGIN
-        SELECT t.r INTO response
-          FROM google_ml._dblink(connection_name, request::text) AS t (r text);
-    EXCEPTION WHEN connection_failure THEN
-        -- 08006: the connection broke (engine restarted, proxy gone). Once more.
-        PERFORM google_ml._engine_connect(connection_name);
-        SELECT t.r INTO response
-          FROM google_ml._dblink(connection_name, request::text) AS t (r text);
-    END;
     IF response IS NULL THEN
         RAISE EXCEPTION 'the emulator engine returned no response for model "%"',
                         request ->> 'model_id'
