@@ -4,6 +4,7 @@ Subcommands:
   serve              the proxy, the engine and (unless --upstream) an embedded PostgreSQL
   install-extension  copy the extension's files into a PostgreSQL installation
   fake-models        the built-in fake models as a standalone HTTP server
+  env-init           print `export PGHOST=... DATABASE_URL=...` lines for a running emulator
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add("--callback-host", default="127.0.0.1",
               help="address the database uses to reach the emulator's engine")
     add_engine_flags(flags)
-    flags.add("--log-level", default="info", help="debug, info, warning or error")
+    add_log_flags(flags)
     flags.add("--metrics-port", type=int, help="serve Prometheus metrics on this port")
 
     install = sub.add_parser("install-extension", help="install the extension's files")
@@ -67,8 +68,32 @@ def build_parser() -> argparse.ArgumentParser:
     fflags.add("--host", default="127.0.0.1", help="address to listen on")
     fflags.add("--port", default=8089, type=int, help="port to listen on")
     add_fake_flags(fflags)
-    fflags.add("--log-level", default="info", help="debug, info, warning or error")
+    add_log_flags(fflags)
+
+    env_init = sub.add_parser(
+        "env-init", help="print export lines (PGHOST, PGPORT, DATABASE_URL) for a running emulator",
+        description="Prints shell export lines for the emulator at --host:--port, which default "
+        "to serve's own (the same ALLOYDB_AI_EMULATOR_HOST and _PORT variables), so "
+        "`eval \"$(alloydb-ai-emulator env-init)\"` points psql, libpq and DATABASE_URL readers at it.",
+    )
+    eflags = EnvDefaults(env_init)
+    eflags.add("--host", default="127.0.0.1",
+               help="address the emulator listens on (0.0.0.0 and :: mean this machine)")
+    eflags.add("--port", default=DEFAULT_PORT, type=int, help=f"its port (default {DEFAULT_PORT})")
+    eflags.add("--password", also_env="POSTGRES_PASSWORD", help="password to put in PGPASSWORD "
+               "and DATABASE_URL")
+    env_init.add_argument("--user", default="postgres", help="database user (default postgres)")
+    env_init.add_argument("--dbname", default="postgres", help="database (default postgres)")
+    env_init.add_argument("--no-check", action="store_true",
+                          help="print the lines even if nothing answers at host:port")
     return parser
+
+
+def add_log_flags(flags: EnvDefaults) -> None:
+    flags.add("--log-level", default="info", help="debug, info, warning or error; debug logs "
+              "one line per model call (model, provider, status, latency)")
+    flags.add("--log-format", default="text", choices=["text", "json"],
+              help="text: one human-readable line per event; json: one JSON object per line")
 
 
 def add_engine_flags(flags: EnvDefaults) -> None:
@@ -105,12 +130,7 @@ def add_fake_flags(flags: EnvDefaults) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO)
-        if hasattr(args, "log_level") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
     try:
         if args.command == "serve":
             return _run(serve(args))
@@ -118,10 +138,39 @@ def main(argv: list[str] | None = None) -> int:
             return install_extension(args)
         if args.command == "fake-models":
             return _run(fake_models(args))
+        if args.command == "env-init":
+            return env_init(args)
     except UsageError as exc:
         print(f"alloydb-ai-emulator: {exc}", file=sys.stderr)
         return 2
     return 2
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
+                        handlers=[handler])
 
 
 def _run(coro: Any) -> int:
@@ -212,6 +261,8 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"models: {args.models} "
               f"({'answered locally by the built-in fakes' if args.models == 'fake' else 'sent to their real endpoints'})",
               flush=True)
+        for line in startup_banner(args, metrics is not None):
+            print(line, flush=True)
         await _wait_for_signal()
         log.info("shutting down")
         if metrics is not None:
@@ -224,6 +275,50 @@ async def serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             await loop.run_in_executor(None, embedded.stop)
     return 0
+
+
+def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
+    """What is emulated, what is not, where model calls go; printed after the ready line."""
+    from emulator.engine.settings import (
+        DEFAULT_DISCOVERY_ENGINE_BASE_URL,
+        DEFAULT_VERTEX_BASE_URL,
+    )
+
+    lines = [
+        f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
+        "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
+        "predict_row(), ml_predict_row(), its flags in pg_settings",
+        "not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
+        "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
+        "flags); see docs/differences.md",
+    ]
+    if args.models == "fake":
+        lines.append("model calls: Vertex AI, OpenAI, Anthropic and Hugging Face models are "
+                     "answered by deterministic local fakes (no network, no credentials); "
+                     "custom models go to their registered URL")
+    else:
+        vertex = args.vertex_base_url or DEFAULT_VERTEX_BASE_URL
+        ranking = args.discovery_engine_base_url or DEFAULT_DISCOVERY_ENGINE_BASE_URL
+        secrets = args.secret_manager_endpoint or "Secret Manager"
+        lines.append(f"model calls: LIVE: Vertex AI at {vertex}, ranking at {ranking}, other "
+                     f"providers at their registered URLs; secrets from {secrets}"
+                     + (f" and {args.secrets_file}" if args.secrets_file else "")
+                     + "; Google credentials from Application Default Credentials")
+    if metrics:
+        lines.append(f"metrics: http://{_url_host(args.host)}:{args.metrics_port}/metrics")
+    return lines
+
+
+def _extension_version() -> str:
+    from emulator.extension_files import extension_source_files
+
+    for path in extension_source_files():
+        if path.suffix == ".control":
+            for line in path.read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "default_version":
+                    return value.strip().strip("'")
+    return ""
 
 
 def _url_host(host: str) -> str:
@@ -296,6 +391,40 @@ async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> A
     from emulator.metrics import start_metrics_server
 
     return await start_metrics_server(args.host, args.metrics_port, proxy, engine)
+
+
+# ---------------------------------------------------------------------------------------------
+# env-init
+
+
+def env_init(args: argparse.Namespace) -> int:
+    """Print export lines for the emulator at --host:--port (checked to answer, unless told)."""
+    import shlex
+    import socket
+    from urllib.parse import quote
+
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(args.host, args.host)
+    if not args.no_check:
+        try:
+            socket.create_connection((host, args.port), timeout=3).close()
+        except OSError as exc:
+            raise UsageError(
+                f"no emulator answers at {_url_host(host)}:{args.port} ({exc.strerror or exc}); "
+                "start one with `alloydb-ai-emulator serve`, or pass --host/--port "
+                "(or ALLOYDB_AI_EMULATOR_HOST/_PORT) as given to it"
+            ) from exc
+    auth = quote(args.user, safe="")
+    if args.password:
+        auth += ":" + quote(args.password, safe="")
+    url = f"postgresql://{auth}@{_url_host(host)}:{args.port}/{quote(args.dbname, safe='')}"
+    values = {"PGHOST": host, "PGPORT": str(args.port), "PGUSER": args.user,
+              "PGDATABASE": args.dbname}
+    if args.password:
+        values["PGPASSWORD"] = args.password
+    values["DATABASE_URL"] = url
+    for name, value in values.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------

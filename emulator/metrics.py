@@ -21,7 +21,7 @@ model's provider):
 - ``response_cache_entries``: entries in the response cache;
 - ``proxy_connections_total``, ``proxy_connections_open``: client connections to the proxy;
 - ``proxy_received_bytes_total``, ``proxy_sent_bytes_total``: bytes from and to clients;
-- ``info{version,models}``: always 1.
+- ``build_info{version,models}``: always 1.
 
 Also the standard ``process_*`` metrics of this process.
 """
@@ -107,7 +107,7 @@ class EmulatorCollector(Collector):
         yield GaugeMetricFamily(PREFIX + "response_cache_entries",
                                 "Entries in the response cache.", value=entries)
         settings = getattr(self._engine, "settings", None)
-        info = InfoMetricFamily(PREFIX + "info", "The emulator.")
+        info = InfoMetricFamily(PREFIX + "build", "The emulator's version and model mode.")
         info.add_metric([], {"version": _version(),
                              "models": str(getattr(settings, "models", "unknown"))})
         yield info
@@ -187,5 +187,5 @@ async def start_metrics_server(host: str, port: int, proxy: Any, engine: Any) ->
         from emulator.cli import UsageError
 
         raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
-    log.info("metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
+    log.debug("metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
     return server
