@@ -78,6 +78,7 @@ class ProxyServer:
         self.callback = callback
         self.sessions: dict[int, ClientSide] = {}
         self._registered: set[str] = set()
+        self.databases_with_extension: set[str] = set()
         self._server: asyncio.AbstractServer | None = None
         self.connections_total = 0
         self.connections_open = 0
@@ -163,6 +164,7 @@ class ProxyServer:
                 row = await cur.fetchone()
                 if row is None or row[0] is None:
                     self._registered.add(dbname)  # no extension here (yet)
+                    self.databases_with_extension.discard(dbname)
                     return
                 async with conn.transaction():
                     await conn.execute("DELETE FROM google_ml._engine_endpoint")
@@ -171,5 +173,6 @@ class ProxyServer:
                         (conninfo,),
                     )
                 self._registered.add(dbname)
+                self.databases_with_extension.add(dbname)
         except psycopg.Error as exc:
             log.warning("could not register the engine endpoint in database %r: %s", dbname, exc)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Final
 
 # Client -> server message types.
@@ -95,11 +96,15 @@ class MessageScanner:
 
     ``feed()`` returns segments in stream order. Bytes of messages not inspected are returned as
     soon as they arrive, even if the message is incomplete; inspected messages are returned only
-    once whole. ``on_header`` is told the type of every message whose header has been seen, in
-    order, which is all the relay needs to track state without buffering.
+    once whole. ``wanted(data, start, end)``, when given, is asked about each whole message of an
+    inspected type and may let it pass as plain bytes (the relay's byte prefilter). With
+    ``record_types`` the type of every message seen is kept in ``types_seen`` (for tests).
     """
 
-    __slots__ = ("_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types", "types_seen")
+    __slots__ = (
+        "_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types", "_wanted",
+        "types_seen",
+    )
 
     def __init__(
         self,
@@ -107,13 +112,16 @@ class MessageScanner:
         *,
         max_inspect: int = 16 * 1024 * 1024,
         valid_types: frozenset[int] | None = None,
+        wanted: Callable[[bytes, int, int], bool] | None = None,
+        record_types: bool = False,
     ) -> None:
         self._inspect = inspect
         self._max_inspect = max_inspect
         self._valid_types = valid_types
+        self._wanted = wanted
         self._pending = bytearray()  # an incomplete header, or an incomplete inspected message
         self._remaining = 0  # bytes still to stream of a message that is not inspected
-        self.types_seen: list[int] = []
+        self.types_seen: list[int] | None = [] if record_types else None
 
     @property
     def at_boundary(self) -> bool:
@@ -151,13 +159,19 @@ class MessageScanner:
                 pos = min(pos + need, end)
                 if len(pending) < total:
                     return out
-                types_seen.append(pending[0])
-                out.append(Message(bytes(pending[0:1]), bytes(pending[:total])))
+                if types_seen is not None:
+                    types_seen.append(pending[0])
+                raw = bytes(pending[:total])
                 self._pending = bytearray()
+                if self._wanted is None or self._wanted(raw, 0, total):
+                    out.append(Message(raw[0:1], raw))
+                else:
+                    out.append(raw)
                 run_start = pos
             else:
                 # Not inspected after all: release the header, stream the body.
-                types_seen.append(pending[0])
+                if types_seen is not None:
+                    types_seen.append(pending[0])
                 out.append(bytes(pending))
                 self._pending = bytearray()
                 body_left = total - len(pending)
@@ -171,6 +185,7 @@ class MessageScanner:
                 return out
 
         inspect = self._inspect
+        wanted = self._wanted
         while pos < end:
             if end - pos < 5:
                 if pos > run_start:
@@ -186,14 +201,19 @@ class MessageScanner:
                         out.append(view[run_start:pos])
                     self._pending = bytearray(view[pos:end])
                     return out
+                if types_seen is not None:
+                    types_seen.append(mtype)
+                if wanted is not None and not wanted(view, pos, pos + total):
+                    pos += total  # inspected type, but nothing of interest: stays in the run
+                    continue
                 if pos > run_start:
                     out.append(view[run_start:pos])
-                types_seen.append(mtype)
                 out.append(Message(bytes((mtype,)), view[pos : pos + total]))
                 pos += total
                 run_start = pos
                 continue
-            types_seen.append(mtype)
+            if types_seen is not None:
+                types_seen.append(mtype)
             if end - pos < total:
                 self._remaining = total - (end - pos)
                 pos = end

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from proxy import protocol as pq
 from proxy.rewrites import rewrite
-from proxy.statements import worth_parsing
+from proxy.statements import PREFILTER
 
 if TYPE_CHECKING:
     from proxy.listener import ProxyServer
@@ -42,8 +42,13 @@ WRITE_HIGH_WATER = 512 * 1024
 WRITE_LOW_WATER = 128 * 1024
 
 _CLIENT_INSPECT = frozenset(b"QP")
-_SERVER_INSPECT = frozenset(b"KSZ")  # BackendKeyData, ParameterStatus, ReadyForQuery
-_SERVER_INSPECT_RENAMING = _SERVER_INSPECT | frozenset(b"CE")  # + CommandComplete, ErrorResponse
+_SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
+_READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
+_RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
+
+
+def _may_need_rewriting(data: bytes, start: int, end: int) -> bool:
+    return PREFILTER.search(data, start, end) is not None
 _STARTUP_HEADER = struct.Struct("!II")
 
 
@@ -64,12 +69,13 @@ class ClientSide(asyncio.Protocol):
         self._gss_negotiated = False
         self._closed = False
         self.scanner = pq.MessageScanner(
-            _CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES
+            _CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, wanted=_may_need_rewriting
         )
+        self.started = False  # the first ReadyForQuery has been seen
         self.params: dict[str, str] = {}
         self.backend_pid: int | None = None
         self.backend_key: bytes | None = None
-        self.transaction_status = b"I"
+        self.transaction_status = b"I"  # as of the last ReadyForQuery inspected
         self.client_encoding = "UTF8"
         # Work to do at the next ReadyForQuery, and the client bytes held meanwhile.
         self.register_on_ready = False
@@ -246,7 +252,7 @@ class ClientSide(asyncio.Protocol):
     def _client_message(self, msg: pq.Message) -> bytes:
         """The bytes to send upstream for an inspected Query or Parse."""
         raw = msg.raw
-        if not worth_parsing(raw) or self.client_encoding not in ("UTF8", "SQL_ASCII"):
+        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
             return raw
         try:
             if msg.type == pq.QUERY:
@@ -260,12 +266,17 @@ class ClientSide(asyncio.Protocol):
         except (pq.ProtocolViolation, UnicodeDecodeError):
             return raw  # PostgreSQL will say what is wrong with it
         try:
-            result = rewrite(sql, warmup=self.server.config.warmup)
+            result = rewrite(
+                sql,
+                warmup=self.server.config.warmup,
+                extension_installed=self.dbname in self.server.databases_with_extension,
+            )
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
         if result.touches_extension:
             self.register_on_ready = True
+            self._update_server_inspect()
         emulation = self.server.config.extension_emulation
         if emulation is not None and result.extension_command is not None:
             # A server without the extension's files: create its objects instead.
@@ -281,10 +292,24 @@ class ClientSide(asyncio.Protocol):
 
     # -- relay: server -> client ------------------------------------------------------------
 
+    @property
+    def dbname(self) -> str:
+        return self.params.get("database") or self.params.get("user", "")
+
     def _rename_next_tag(self, old: bytes, new: bytes) -> None:
         self.tag_renames.append((old, new))
+        self._update_server_inspect()
+
+    def _update_server_inspect(self) -> None:
+        """Inspect only the server messages the session needs to see now; every other message
+        streams through with no per-message work beyond its header."""
+        inspect = _SERVER_INSPECT
+        if not self.started or self.register_on_ready:
+            inspect = inspect | _READY
+        if self.tag_renames:
+            inspect = inspect | _RENAMING
         if self.upstream is not None:
-            self.upstream.scanner.set_inspect(_SERVER_INSPECT_RENAMING)
+            self.upstream.scanner.set_inspect(inspect)
 
     def server_message(self, msg: pq.Message) -> bytes:
         """Called by the upstream side for each inspected server message; the bytes to forward."""
@@ -292,18 +317,19 @@ class ClientSide(asyncio.Protocol):
         if mtype == pq.COMMAND_COMPLETE:
             if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
                 _, new = self.tag_renames.popleft()
-                if not self.tag_renames and self.upstream is not None:
-                    self.upstream.scanner.set_inspect(_SERVER_INSPECT)
+                self._update_server_inspect()
                 return pq.message(pq.COMMAND_COMPLETE, new + b"\x00")
         elif mtype == pq.ERROR_RESPONSE:
             if self.tag_renames:  # the statement failed: no tag will come
                 self.tag_renames.popleft()
+                self._update_server_inspect()
         elif mtype == pq.READY_FOR_QUERY:
             self.transaction_status = msg.raw[5:6]
+            self.started = True
             if self.register_on_ready and self.transaction_status == b"I":
                 self.register_on_ready = False
-                self._run_held(self.server.register_endpoint(self.params.get("database") or
-                                                             self.params.get("user", "")))
+                self._run_held(self.server.register_endpoint(self.dbname))
+            self._update_server_inspect()
         elif mtype == pq.BACKEND_KEY_DATA:
             body = msg.body
             (self.backend_pid,) = struct.unpack_from("!I", body, 0)
@@ -397,7 +423,7 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(_SERVER_INSPECT)
+        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY)
         self._closed = False
         self._paused = False
 

@@ -58,7 +58,10 @@ class Rewrite:
     notes: list[str] = field(default_factory=list)
 
 
-def rewrite(sql: str, *, warmup: bool = True) -> Rewrite:
+def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) -> Rewrite:
+    """What to send instead of ``sql``. ``warmup`` allows warm-up splices;
+    ``extension_installed`` says whether the session's database has the extension (the
+    pg_settings rewrite needs its view, and a warm-up its functions)."""
     result = Rewrite()
     try:
         stmts = pglast.parse_sql(sql)
@@ -75,10 +78,10 @@ def rewrite(sql: str, *, warmup: bool = True) -> Rewrite:
         result.sql = mended
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-    finder = _Finder(sql)
+    finder = _Finder(sql, extension_installed)
     for raw in stmts:
         finder(raw.stmt)
-        if warmup:
+        if warmup and extension_installed:
             start = raw.stmt_location
             end = start + raw.stmt_len if raw.stmt_len else len(sql)
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
@@ -117,11 +120,12 @@ def _do_block_creates_extension(sql: str) -> bool:
 class _Finder(Visitor):  # type: ignore[misc]
     """Walks one statement and collects the splices it needs."""
 
-    def __init__(self, sql: str) -> None:
+    def __init__(self, sql: str, extension_installed: bool) -> None:
         super().__init__()
         self.sql = sql
         self.splices: list[Splice] = []
         self.touches_extension = False
+        self.extension_installed = extension_installed
         self._mentions_flags = "google_ml_integration." in sql.lower()
 
     def visit_CreateExtensionStmt(self, ancestors: Any, node: ast.CreateExtensionStmt) -> None:
@@ -132,8 +136,14 @@ class _Finder(Visitor):  # type: ignore[misc]
         if node.extname == EXTENSION_NAME:
             self.touches_extension = True
 
+    def visit_DropStmt(self, ancestors: Any, node: ast.DropStmt) -> None:
+        if node.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION and any(
+            getattr(o, "sval", None) == EXTENSION_NAME for o in node.objects
+        ):
+            self.touches_extension = True
+
     def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
-        if not self._mentions_flags or node.relname != "pg_settings":
+        if not self._mentions_flags or not self.extension_installed or node.relname != "pg_settings":
             return
         if node.schemaname not in (None, "pg_catalog"):
             return

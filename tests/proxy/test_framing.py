@@ -9,6 +9,7 @@ random points by hypothesis.
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import pytest
@@ -90,7 +91,7 @@ def command_complete(tag: str) -> bytes:
 
 
 sql_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     max_size=200,
 )
 payload = st.binary(max_size=300)
@@ -133,7 +134,7 @@ def chunked(draw: st.DrawFn, messages: st.SearchStrategy[list[bytes]]) -> tuple[
     stream = b"".join(msgs)
     cuts = sorted(set(draw(st.lists(st.integers(0, max(len(stream), 0)), max_size=40))))
     bounds = [0, *cuts, len(stream)]
-    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
     return msgs, chunks
 
 
@@ -164,7 +165,7 @@ SETTINGS = settings(max_examples=300, deadline=None,
 def test_client_stream_comes_out_byte_for_byte_under_any_chunking(
         case: tuple[list[bytes], list[bytes]]) -> None:
     msgs, chunks = case
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     assert joined(run_scanner(scanner, chunks)) == b"".join(msgs)
     assert scanner.at_boundary
 
@@ -174,7 +175,7 @@ def test_client_stream_comes_out_byte_for_byte_under_any_chunking(
 def test_client_queries_and_parses_come_out_whole_and_in_order(
         case: tuple[list[bytes], list[bytes]]) -> None:
     msgs, chunks = case
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     segments = run_scanner(scanner, chunks)
     assert inspected(segments) == [m for m in msgs if m[0] in CLIENT_INSPECT]
     for segment in segments:
@@ -187,7 +188,7 @@ def test_client_queries_and_parses_come_out_whole_and_in_order(
 def test_every_message_type_is_reported_once_in_order(
         case: tuple[list[bytes], list[bytes]]) -> None:
     msgs, chunks = case
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     run_scanner(scanner, chunks)
     assert scanner.types_seen == [m[0] for m in msgs]
 
@@ -197,7 +198,7 @@ def test_every_message_type_is_reported_once_in_order(
 def test_server_stream_comes_out_byte_for_byte_with_its_inspected_messages_whole(
         case: tuple[list[bytes], list[bytes]]) -> None:
     msgs, chunks = case
-    scanner = pq.MessageScanner(SERVER_INSPECT)
+    scanner = pq.MessageScanner(SERVER_INSPECT, record_types=True)
     segments = run_scanner(scanner, chunks)
     assert joined(segments) == b"".join(msgs)
     assert inspected(segments) == [m for m in msgs if m[0] in SERVER_INSPECT]
@@ -224,7 +225,7 @@ def test_pass_through_bytes_are_released_before_the_message_ends(
         case: tuple[list[bytes], list[bytes]]) -> None:
     """Nothing but inspected messages and a partial header is ever held back."""
     msgs, chunks = case
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     starts = []
     offset = 0
     for m in msgs:
@@ -252,9 +253,9 @@ def test_pass_through_bytes_are_released_before_the_message_ends(
 @given(prefix=chunked(st.lists(client_message, max_size=4)), cut=st.integers(0, 5))
 def test_invalid_length_raises_protocol_violation_wherever_the_stream_is_cut(
         mtype: bytes, length: int, prefix: tuple[list[bytes], list[bytes]], cut: int) -> None:
-    msgs, chunks = prefix
+    _msgs, chunks = prefix
     bad = mtype + struct.pack("!I", length) + b"tail"
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     stream_chunks = [*chunks, bad[:cut], bad[cut:]]
     with pytest.raises(pq.ProtocolViolation):
         run_scanner(scanner, stream_chunks)
@@ -266,9 +267,9 @@ def test_invalid_length_raises_protocol_violation_wherever_the_stream_is_cut(
        cut=st.integers(0, 5))
 def test_unknown_client_message_type_raises_protocol_violation(
         prefix: tuple[list[bytes], list[bytes]], mtype: int, cut: int) -> None:
-    msgs, chunks = prefix
+    _msgs, chunks = prefix
     bad = bytes([mtype]) + struct.pack("!I", 4)
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     with pytest.raises(pq.ProtocolViolation):
         run_scanner(scanner, [*chunks, bad[:cut], bad[cut:]])
 
@@ -281,7 +282,7 @@ def test_random_bytes_either_violate_or_come_out_as_a_prefix_of_the_input(
     scanner = pq.MessageScanner(CLIENT_INSPECT)
     out = b""
     try:
-        for a, b in zip(bounds, bounds[1:]):
+        for a, b in itertools.pairwise(bounds):
             out += joined(scanner.feed(data[a:b]))
     except pq.ProtocolViolation:
         return
@@ -292,7 +293,7 @@ def test_random_bytes_either_violate_or_come_out_as_a_prefix_of_the_input(
 
 def test_a_ten_megabyte_data_row_is_never_buffered_whole() -> None:
     row = data_row([b"x" * (10 * 1024 * 1024)])
-    scanner = pq.MessageScanner(SERVER_INSPECT)
+    scanner = pq.MessageScanner(SERVER_INSPECT, record_types=True)
     released = 0
     for offset in range(0, len(row), 65536):
         chunk = row[offset : offset + 65536]
@@ -307,7 +308,7 @@ def test_a_ten_megabyte_data_row_is_never_buffered_whole() -> None:
 def test_a_header_split_byte_by_byte_is_reassembled() -> None:
     msgs = [query("SELECT 1"), SYNC, parse("s", "SELECT $1", (23,)), FLUSH]
     stream = b"".join(msgs)
-    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES)
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, record_types=True)
     segments = run_scanner(scanner, [stream[i : i + 1] for i in range(len(stream))])
     assert joined(segments) == stream
     assert inspected(segments) == [msgs[0], msgs[2]]
@@ -325,4 +326,4 @@ def test_bytearray_input_gives_the_same_bytes() -> None:
     stream = query("SELECT 1") + data_row([b"abc"]) + SYNC
     for kind in (bytes, bytearray):
         scanner = pq.MessageScanner(CLIENT_INSPECT)
-        assert joined(scanner.feed(kind(stream))) == stream
+        assert joined(scanner.feed(kind(stream))) == stream  # type: ignore[arg-type]
