@@ -57,6 +57,7 @@ class CallbackServer:
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
         self._running: dict[tuple[int, int], asyncio.Task[Any]] = {}
+        self._callers: dict[tuple[int, int], int] = {}  # callback key -> caller's backend pid
 
     async def start(self, host: str, port: int = 0) -> None:
         self._server = await asyncio.start_server(self._serve, host, port)
@@ -75,6 +76,20 @@ class CallbackServer:
             f"host={host} port={self.port} user={CALLBACK_USER} dbname=callback "
             f"password={self.password} sslmode=disable connect_timeout=5"
         )
+
+    def cancel_calls_of(self, caller_pid: int) -> int:
+        """Abandon the engine calls in flight for a session (its leader backend pid).
+
+        A cancelled backend does not give up on its dblink call: dblink's error path drains the
+        connection and waits for the answer. The proxy calls this when it relays a client's
+        CancelRequest, so the engine answers 57014 at once and the HTTP request is abandoned.
+        """
+        keys = [key for key, pid in self._callers.items() if pid == caller_pid]
+        for key in keys:
+            task = self._running.get(key)
+            if task is not None:
+                task.cancel()
+        return len(keys)
 
     # -- one connection -------------------------------------------------------------------
 
@@ -166,6 +181,7 @@ class CallbackServer:
             return pq.error_response("22023", f"invalid model call request: {exc}")
         task = asyncio.get_running_loop().create_task(self.handler(request))
         self._running[key] = task
+        self._callers[key] = caller_pid
         try:
             result = await task
         except asyncio.CancelledError:
@@ -187,6 +203,7 @@ class CallbackServer:
             )
         finally:
             self._running.pop(key, None)
+            self._callers.pop(key, None)
         if isinstance(result, RAW_TEXT_TYPES):
             return _single_text_row(str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()

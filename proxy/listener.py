@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,13 @@ class ProxyServer:
                 writer.close()
             except OSError as exc:
                 log.warning("could not relay a cancel request: %s", exc)
+            # A backend waiting on a model call only notices the cancel once the engine
+            # answers (dblink drains its connection on error): abandon the call too.
+            if len(packet) >= 16:
+                (pid,) = struct.unpack_from("!I", packet, 8)
+                session = self.sessions.get(pid)
+                if session is not None and session.backend_key == packet[12:]:
+                    self.callback.cancel_calls_of(pid)
 
         asyncio.get_running_loop().create_task(send())
 
