@@ -285,12 +285,12 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
     )
 
     lines = [
-        f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
+        (f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
-        "predict_row(), ml_predict_row(), its flags in pg_settings",
-        "not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
+        "predict_row(), ml_predict_row(), its flags in pg_settings"),
+        ("not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
-        "flags); see docs/differences.md",
+        "flags); see docs/differences.md"),
     ]
     if args.models == "fake":
         lines.append("model calls: Vertex AI, OpenAI, Anthropic and Hugging Face models are "

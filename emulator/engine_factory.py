@@ -6,7 +6,11 @@ import argparse
 
 from emulator.engine.engine import Engine
 from emulator.engine.extract import RawText
-from emulator.engine.settings import DEFAULT_DISCOVERY_ENGINE_BASE_URL, DEFAULT_VERTEX_BASE_URL, EngineSettings
+from emulator.engine.settings import (
+    DEFAULT_DISCOVERY_ENGINE_BASE_URL,
+    DEFAULT_VERTEX_BASE_URL,
+    EngineSettings,
+)
 from emulator.fakes.knobs import FakeKnobs
 
 

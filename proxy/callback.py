@@ -179,7 +179,7 @@ class CallbackServer:
             request = json.loads(text)
         except ValueError as exc:
             return pq.error_response("22023", f"invalid model call request: {exc}")
-        task = asyncio.get_running_loop().create_task(self.handler(request))
+        task: asyncio.Task[Any] = asyncio.ensure_future(self.handler(request))
         self._running[key] = task
         self._callers[key] = caller_pid
         try:

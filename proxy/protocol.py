@@ -22,8 +22,8 @@ Known gaps: inspected messages larger than ``max_inspect`` are streamed through 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 # Client -> server message types.

@@ -185,7 +185,7 @@ class ClientSide(asyncio.Protocol):
             new_transport = await loop.start_tls(
                 self.transport, self, ssl_context, server_side=True, ssl_handshake_timeout=15
             )
-        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, ConnectionError) as exc:
             log.info("client %s: TLS handshake failed: %s", self.peer, exc)
             self._close()
             return

@@ -64,7 +64,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
     pg_settings rewrite needs its view, and a warm-up its functions)."""
     result = Rewrite()
     try:
-        stmts = pglast.parse_sql(sql)
+        stmts: Any = pglast.parse_sql(sql)
     except pglast.parser.ParseError:
         mended = _mend_missing_comma(sql)
         if mended is None:
@@ -97,7 +97,7 @@ def _extension_command(stmt: Any) -> tuple[str, bool] | None:
     if (
         isinstance(stmt, ast.DropStmt)
         and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
-        and [getattr(o, "sval", None) for o in stmt.objects] == [EXTENSION_NAME]
+        and [getattr(o, "sval", None) for o in stmt.objects or ()] == [EXTENSION_NAME]
     ):
         return ("drop", bool(stmt.missing_ok))
     return None
@@ -117,7 +117,7 @@ def _do_block_creates_extension(sql: str) -> bool:
     )
 
 
-class _Finder(Visitor):  # type: ignore[misc]
+class _Finder(Visitor):
     """Walks one statement and collects the splices it needs."""
 
     def __init__(self, sql: str, extension_installed: bool) -> None:
@@ -128,21 +128,21 @@ class _Finder(Visitor):  # type: ignore[misc]
         self.extension_installed = extension_installed
         self._mentions_flags = "google_ml_integration." in sql.lower()
 
-    def visit_CreateExtensionStmt(self, ancestors: Any, node: ast.CreateExtensionStmt) -> None:
+    def visit_CreateExtensionStmt(self, ancestors: Any, node: Any) -> None:
         if node.extname == EXTENSION_NAME:
             self.touches_extension = True
 
-    def visit_AlterExtensionStmt(self, ancestors: Any, node: ast.AlterExtensionStmt) -> None:
+    def visit_AlterExtensionStmt(self, ancestors: Any, node: Any) -> None:
         if node.extname == EXTENSION_NAME:
             self.touches_extension = True
 
-    def visit_DropStmt(self, ancestors: Any, node: ast.DropStmt) -> None:
+    def visit_DropStmt(self, ancestors: Any, node: Any) -> None:
         if node.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION and any(
             getattr(o, "sval", None) == EXTENSION_NAME for o in node.objects
         ):
             self.touches_extension = True
 
-    def visit_RangeVar(self, ancestors: Any, node: ast.RangeVar) -> None:
+    def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
         if not self._mentions_flags or not self.extension_installed or node.relname != "pg_settings":
             return
         if node.schemaname not in (None, "pg_catalog"):
@@ -151,15 +151,15 @@ class _Finder(Visitor):  # type: ignore[misc]
         alias = "" if node.alias is not None else " AS pg_settings"
         self.splices.append(Splice(start, end, SETTINGS_VIEW + alias))
 
-    def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
         names = [n.sval for n in node.funcname]
         if names[-1] not in ("json_array_elements", "json_array_elements_text"):
             return
         if len(node.args or ()) != 1:
             return
-        arg = node.args[0]
-        if not isinstance(arg, ast.FuncCall):
+        if not isinstance(node.args[0], ast.FuncCall):
             return
+        arg: Any = node.args[0]
         inner = [n.sval for n in arg.funcname]
         if inner[-1] != "predict_row":
             return

@@ -114,7 +114,7 @@ def plan_warmup(sql: str, stmt: Any, start: int, end: int) -> list[Splice]:
 
 def _target(stmt: Any) -> tuple[Any, Any]:
     """The node whose rows call the model, and the UPDATE/DELETE target relation."""
-    if isinstance(stmt, ast.UpdateStmt) or isinstance(stmt, ast.DeleteStmt):
+    if isinstance(stmt, (ast.UpdateStmt, ast.DeleteStmt)):
         if stmt.withClause is not None:
             return None, None
         return stmt, stmt.relation
@@ -130,7 +130,7 @@ def _target(stmt: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def _plain_select(stmt: ast.SelectStmt) -> bool:
+def _plain_select(stmt: Any) -> bool:
     return (
         stmt.op == 0  # SETOP_NONE
         and not stmt.valuesLists
@@ -158,23 +158,21 @@ def _calls(sql: str, node: Any, stmt: Any) -> list[_Call]:
     return found
 
 
-def _walk_calls(node: Any) -> list[ast.FuncCall]:
+def _walk_calls(node: Any) -> list[Any]:
     """Model calls in an expression, not descending into subqueries."""
-    out: list[ast.FuncCall] = []
+    out: list[Any] = []
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, ast.SubLink):
             continue
-        if isinstance(item, ast.FuncCall):
-            if _call_name(item) in MODEL_CALLS:
-                out.append(item)
-                continue
+        if isinstance(item, ast.FuncCall) and _call_name(item) in MODEL_CALLS:
+            out.append(item)
+            continue
         if isinstance(item, (list, tuple)):
             stack.extend(item)
         elif isinstance(item, ast.Node):
-            for value in _children(item):
-                stack.append(value)
+            stack.extend(_children(item))
     return out
 
 
@@ -187,11 +185,11 @@ def _children(node: ast.Node) -> list[Any]:
     return values
 
 
-def _call_name(call: ast.FuncCall) -> tuple[str, ...]:
+def _call_name(call: Any) -> tuple[str, ...]:
     return tuple(n.sval.lower() for n in call.funcname)
 
 
-def _model_call(sql: str, call: ast.FuncCall) -> _Call | None:
+def _model_call(sql: str, call: Any) -> _Call | None:
     kind, model_pos, item_pos, model_name, item_name = MODEL_CALLS[_call_name(call)]
     if call.agg_filter is not None or call.over is not None or call.agg_star:
         return None
@@ -199,7 +197,7 @@ def _model_call(sql: str, call: ast.FuncCall) -> _Call | None:
     positional: list[Any] = []
     for arg in call.args or ():
         if isinstance(arg, ast.NamedArgExpr):
-            nodes[arg.name] = arg.arg
+            nodes[str(arg.name)] = arg.arg
         else:
             positional.append(arg)
     if kind != "embedding" and len(positional) + len(nodes) > 2:
@@ -277,10 +275,10 @@ def _safe_item(node: Any) -> bool:
     if isinstance(node, ast.TypeCast):
         return _safe_item(node.arg)
     if isinstance(node, ast.A_Expr):
-        ops = [n.sval for n in node.name]
+        ops = [n.sval for n in node.name or ()]
         return ops == ["||"] and _safe_item(node.lexpr) and _safe_item(node.rexpr)
     if isinstance(node, ast.CoalesceExpr):
-        return all(_safe_item(a) for a in node.args)
+        return all(_safe_item(a) for a in node.args or ())
     if isinstance(node, ast.FuncCall):
         name = _call_name(node)
         return (
