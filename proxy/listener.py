@@ -163,6 +163,9 @@ class ProxyServer:
     # -- the engine endpoint in each database ---------------------------------------------
 
     async def register_endpoint(self, dbname: str) -> None:
+        # Until the row is written, a session that starts in this database registers too
+        # (e.g. a client that creates the extension, disconnects and reconnects at once).
+        self._registered.discard(dbname)
         conninfo = self.callback.conninfo(self.config.callback_connect_host)
         try:
             async with await psycopg.AsyncConnection.connect(
