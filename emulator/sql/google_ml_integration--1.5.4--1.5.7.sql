@@ -926,8 +926,11 @@ BEGIN
         COMMIT;
     END IF;
 
+    -- A partitioned table is filled partition by partition (a ctid is unique within one).
     FOR leaf IN SELECT t.relid FROM pg_catalog.pg_partition_tree(c.relation) AS t
-                 WHERE t.isleaf ORDER BY t.relid LOOP
+                 WHERE t.isleaf AND c.partition_root IS NOT NULL
+                UNION ALL
+                SELECT c.relation::regclass WHERE c.partition_root IS NULL LOOP
         EXECUTE format('SELECT array_agg(ctid ORDER BY ctid) FROM %s WHERE %I IS NOT NULL',
                        leaf, content_col) INTO ids;
         FOR start IN 1 .. coalesce(cardinality(ids), 0) BY c.batch_size LOOP
