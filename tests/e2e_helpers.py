@@ -1,0 +1,119 @@
+"""Helpers of the end-to-end tests (tests/test_model_calls_e2e.py, tests/test_bulk_shapes.py).
+
+They run against the real ``alloydb-ai-emulator serve`` (tests/conftest.py) and real local HTTP
+servers: the scripted server of the engine tests (tests/engine/local_servers.py: a threading
+``http.server``, an independent implementation from the project's own fake server), answering
+like the providers by default (the fakes' ``answer_request``), or as a test scripts it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from emulator.fakes.models import FakeModelError, answer_request
+from tests.conftest import Emulator
+from tests.engine.local_servers import (
+    HANG,
+    Reply,
+    ScriptedServer,
+    Seen,
+    secret_manager,
+    token_endpoint,
+    write_service_account,
+)
+
+__all__ = [
+    "HANG",
+    "CaptureServer",
+    "Reply",
+    "Seen",
+    "fresh_database",
+    "psql",
+    "secret_manager",
+    "token_endpoint",
+    "write_service_account",
+]
+
+
+class CaptureServer(ScriptedServer):
+    """Answers every POST as the provider its path names would; records every request.
+
+    ``script(path_part, *replies)`` queues replies (``Reply`` or ``HANG``) for the next requests
+    whose path contains ``path_part``; when the queue is empty the provider answer comes back.
+    ``responder`` may be replaced to answer everything differently.
+    """
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, deque[Any]] = {}
+        self._lock = threading.Lock()
+        self.responder: Callable[[Seen], Any] | None = None
+        super().__init__(self._respond)
+
+    def script(self, path_part: str, *replies: Any) -> None:
+        with self._lock:
+            self._scripts.setdefault(path_part, deque()).extend(replies)
+
+    def seen(self, path_part: str) -> list[Seen]:
+        return [r for r in list(self.requests) if path_part in r.path]
+
+    def _respond(self, seen: Seen) -> Any:
+        with self._lock:
+            for part, queue in self._scripts.items():
+                if part in seen.path and queue:
+                    return queue.popleft()
+        if self.responder is not None:
+            return self.responder(seen)
+        try:
+            return Reply(200, answer_request(seen.path, seen.json()))
+        except FakeModelError as exc:
+            return Reply(exc.status, exc.body)
+
+
+@contextmanager
+def capture_server() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server  # type: ignore[misc]
+
+
+def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:
+    """(Re)create database ``name`` through the proxy with ``google_ml_integration``, pgvector
+    and ``extensions``; the DSN of a superuser connection to it."""
+    with emulator.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = emulator.dsn_for(dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        for ext in extensions:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+    return dsn
+
+
+def psql(
+    dsn: str, sql: str, *, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sql`` with psql (no psqlrc, stop at the first error, unaligned tuples only)."""
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", "-"],
+        input=sql, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def vertex_embedding_request(texts: list[str]) -> dict[str, Any]:
+    return {"instances": [{"content": t} for t in texts]}
+
+
+def as_json(value: Any) -> Any:
+    return value if not isinstance(value, (str, bytes)) else json.loads(value)
