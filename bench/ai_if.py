@@ -23,11 +23,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from emulator.fakes.knobs import FakeKnobs  # noqa: E402
-from emulator.fakes.server import FakeModelServer  # noqa: E402
-from tests.conftest import Emulator, start_emulator, stop_emulator  # noqa: E402
+from emulator.fakes.knobs import FakeKnobs
+from emulator.fakes.server import FakeModelServer
+from tests.conftest import Emulator, start_emulator, stop_emulator
 
 QUERY = "SELECT count(*) FROM reviews WHERE ai.if('Is this positive? ' || body)"
 WORDS = ("great", "terrible", "late", "lovely", "broken", "fine", "excellent", "awful", "slow", "nice")

@@ -304,8 +304,9 @@ def test_live_scalar_rank_asks_for_a_number_and_generate_for_text(
         live: tuple[str, FakeServerThread]) -> None:
     value, [(path, body)] = _live(live, "SELECT ai.rank('How much about delivery? late delivery')")
     assert value == 0.5
+    assert path == GEMINI_PATH
     assert body["generationConfig"]["responseSchema"] == {"type": "NUMBER"}
-    value, [(path, body)] = _live(live, "SELECT ai.generate('Say hi')")
+    value, [(_, body)] = _live(live, "SELECT ai.generate('Say hi')")
     assert value.endswith("Say hi")
     assert "generationConfig" not in body
 
@@ -323,7 +324,7 @@ def test_live_array_call_is_one_request_per_batch(live: tuple[str, FakeServerThr
         [content] = body["contents"]
         [part] = content["parts"]
         assert json.loads(part["text"]) == batch
-        assert "JSON array of %d prompts" % n in body["systemInstruction"]["parts"][0]["text"]
+        assert f"JSON array of {n} prompts" in body["systemInstruction"]["parts"][0]["text"]
     value, requests = _live(live, "SELECT ai.rank(%s::text[])", [prompts])
     assert len(requests) == 1
     assert requests[0][1]["generationConfig"]["responseSchema"]["items"] == {"type": "NUMBER"}
@@ -347,7 +348,7 @@ def test_live_reranking_request_and_split(live: tuple[str, FakeServerThread]) ->
 
 
 def test_live_warm_up_batches_per_row_calls_by_ten(live: tuple[str, FakeServerThread]) -> None:
-    dsn, fake = live
+    dsn, _ = live
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS notes (id int, body text)")
         conn.execute("TRUNCATE notes")

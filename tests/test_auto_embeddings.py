@@ -116,7 +116,7 @@ def test_transactional_mode_embeds_inserts_and_updates(db: psycopg.Connection[An
     with db.transaction():
         db.execute('INSERT INTO tx_items ("Body") VALUES (\'inside a transaction\')')
         assert one(db, "SELECT emb IS NOT NULL FROM tx_items WHERE \"Body\" = 'inside a transaction'")
-    db.execute(f"CALL ai.drop_embedding_config('tx_items', 'emb')")
+    db.execute("CALL ai.drop_embedding_config('tx_items', 'emb')")
     db.execute('INSERT INTO tx_items ("Body") VALUES (\'after the drop\')')
     assert one(db, "SELECT emb IS NULL FROM tx_items WHERE \"Body\" = 'after the drop'") is True
     assert one(db, "SELECT count(*) FROM ai.embedding_progress_view WHERE table_name = 'tx_items'") == 0
