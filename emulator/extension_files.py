@@ -50,6 +50,12 @@ def install_extension_files(pg_config: Path | str) -> Path:
             if not dst.exists() or dst.read_bytes() != src.read_bytes():
                 shutil.copyfile(src, dst)
                 dst.chmod(0o644)
+        # Scripts of an older release left behind would give PostgreSQL another (shorter)
+        # path to the default version: remove them.
+        shipped = {src.name for src in files}
+        for old in target.glob(f"{EXTENSION_NAME}*"):
+            if old.name not in shipped and old.suffix in (".sql", ".control"):
+                old.unlink()
     except OSError as exc:
         raise ExtensionInstallError(
             f"cannot write the extension files into {target}: {exc}. Run as a user who can, or "

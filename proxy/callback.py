@@ -182,8 +182,16 @@ class CallbackServer:
         task: asyncio.Task[Any] = asyncio.ensure_future(self.handler(request))
         self._running[key] = task
         self._callers[key] = caller_pid
+        deadline = _deadline_seconds(request)
         try:
-            result = await task
+            if deadline is None:
+                result = await task
+            else:
+                result = await asyncio.wait_for(task, deadline)
+        except TimeoutError:
+            # The backend cannot interrupt its dblink wait; the engine keeps its
+            # statement_timeout for it and abandons the provider request.
+            return pq.error_response("57014", "canceling statement due to statement timeout")
         except asyncio.CancelledError:
             if task.cancelled():
                 return pq.error_response("57014", "canceling statement due to user request")
@@ -208,6 +216,14 @@ class CallbackServer:
             return _single_text_row(str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)
+
+
+def _deadline_seconds(request: Any) -> float | None:
+    """What is left of the caller's statement_timeout (``deadline_ms`` in the request)."""
+    value = request.get("deadline_ms") if isinstance(request, dict) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return max(float(value), 0.0) / 1000.0
 
 
 def _greeting(key: tuple[int, int]) -> bytes:

@@ -1474,8 +1474,16 @@ DECLARE
     worker_connection CONSTANT text := 'alloydb_ai_engine_worker';
     open_connections text[] := coalesce(google_ml._dblink_get_connections(), '{}');
     response text;
+    timeout_ms double precision;
 BEGIN
     request := google_ml._authorized_request(request);
+    -- dblink waits for the answer even when the statement is cancelled or times out, so
+    -- the engine keeps the statement_timeout: it answers 57014 when this much time is left.
+    timeout_ms := extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval) * 1000;
+    IF timeout_ms > 0 THEN
+        request := request || jsonb_build_object('deadline_ms', greatest(0, timeout_ms
+            - extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp()) * 1000));
+    END IF;
     IF worker_connection = ANY (open_connections) THEN
         -- A parallel worker: no subtransactions allowed (so no retry), and it is short-lived.
         SELECT t.r INTO response
