@@ -13,7 +13,8 @@ from tests.conftest import Emulator, start_emulator, stop_emulator
 
 @pytest.fixture(scope="module")
 def slow_models() -> Iterator[Emulator]:
-    emulator = start_emulator("--fake-latency-ms", "600000"  # ten minutes: only the timeout can end a call)
+    # Ten minutes per model request: only the timeout can end a call.
+    emulator = start_emulator("--fake-latency-ms", "600000")
     try:
         with psycopg.connect(emulator.dsn, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
