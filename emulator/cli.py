@@ -203,6 +203,7 @@ async def serve(args: argparse.Namespace) -> int:
     from proxy.callback import CallbackServer
     from proxy.listener import ProxyConfig, ProxyServer, Upstream
 
+    stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     embedded: EmbeddedPostgres | None = None
     loop = asyncio.get_running_loop()
@@ -263,7 +264,7 @@ async def serve(args: argparse.Namespace) -> int:
               flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
-        await _wait_for_signal()
+        await stop.wait()
         log.info("shutting down")
         if metrics is not None:
             metrics.close()
@@ -325,12 +326,14 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM. Installed before anything starts, so a signal that
+    arrives during startup still ends in a clean shutdown, never a KeyboardInterrupt."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -435,10 +438,11 @@ async def fake_models(args: argparse.Namespace) -> int:
     from emulator.engine_factory import fake_knobs
     from emulator.fakes.server import start_fake_model_server
 
+    stop = _stop_on_signals()
     server, port = await start_fake_model_server(args.host, args.port, fake_knobs(args))
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:
-        await _wait_for_signal()
+        await stop.wait()
     finally:
         await server.aclose()
     return 0
