@@ -22,6 +22,7 @@ Known gaps: no TLS, no `Expect: 100-continue`, no pipelining beyond what arrives
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -251,7 +252,11 @@ class FakeModelServer:
             done, _ = await asyncio.wait({closed}, timeout=seconds)
             return not done
         finally:
+            # Let the watcher finish before anyone reads the stream again (a second reader
+            # while it is still waiting makes asyncio raise).
             closed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, _BadRequest):
+                await closed
 
     async def _answer(self, request: _Request, connection: _Connection) -> bytes | None:
         close = not request.keep_alive
