@@ -33,7 +33,7 @@ def psql(request: pytest.FixtureRequest) -> Path:
 def ssl_psql(psql: Path) -> Path:
     """A psql whose libpq has TLS (the embedded one is built without it and never asks)."""
     probe = subprocess.run([str(psql), "-X", "-d", "host=/nonexistent sslmode=require", "-c", ""],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=30, check=False)
     if "not compiled in" in probe.stderr:
         pytest.skip(f"{psql} is built without SSL support")
     return psql
@@ -45,7 +45,7 @@ def run_psql(psql: Path, conninfo: str, *args: str, stdin: str | None = None,
     env["PGCONNECT_TIMEOUT"] = "10"
     return subprocess.run(
         [str(psql), "-X", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", conninfo, *args],
-        input=stdin, capture_output=True, text=True, timeout=timeout, env=env,
+        input=stdin, capture_output=True, text=True, timeout=timeout, env=env, check=False,
     )
 
 
@@ -138,7 +138,7 @@ def test_pg_dump_of_a_table_through_the_proxy(emulator: Any,
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         result = subprocess.run(
             [str(pg_dump), "-d", conninfo(emulator), "-t", "dump_t"],
-            capture_output=True, text=True, timeout=60, env=env)
+            capture_output=True, text=True, timeout=60, env=env, check=False)
     finally:
         conn.execute("DROP TABLE dump_t")
     assert result.returncode == 0, result.stderr

@@ -5,6 +5,7 @@ compare every reply byte for byte (pgcat's method)."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 import threading
@@ -19,8 +20,7 @@ from psycopg import errors
 
 from proxy import protocol as pq
 from tests.proxy import wire
-from tests.proxy.test_framing import (FLUSH, SYNC, bind, copy_data, describe, execute, parse,
-                                      query)
+from tests.proxy.test_framing import FLUSH, SYNC, bind, copy_data, describe, execute, parse, query
 
 END_MARKER = "end of script"
 
@@ -45,7 +45,7 @@ def run_script(host: str, port: int, messages: list[bytes], cuts: tuple[int, ...
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = b"".join(messages) + query(f"SELECT '{END_MARKER}'")
         bounds = [0, *sorted(c for c in set(cuts) if 0 < c < len(stream)), len(stream)]
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in itertools.pairwise(bounds):
             sock.sendall(stream[start:end])
         received = b""
         marker = END_MARKER.encode()
@@ -175,7 +175,7 @@ def test_negotiate_protocol_version_is_passed_through(emulator: Any) -> None:
     """A client asking for 3.9999 and an unknown protocol option gets the server's answer."""
     sock = wire.connect(emulator.host, emulator.port)
     with sock:
-        sock.sendall(wire.startup_packet(version=(3 << 16) | 9999, **{"_pq_.no_such": "on"}))
+        sock.sendall(wire.startup_packet(version=(3 << 16) | 9999, params={"_pq_.no_such": "on"}))
         replies = wire.read_until_ready(sock)
     first = replies[0]
     assert first.type == b"v"

@@ -48,7 +48,7 @@ def operator_spans(text: str) -> list[tuple[int, int]]:
 def statement_and_splices(draw: st.DrawFn) -> tuple[str, list[Splice]]:
     """A vector statement and non-overlapping splices that stay clear of its operators."""
     sql = draw(vector_statement())
-    forbidden = set()
+    forbidden: set[int] = set()
     for start, end in operator_spans(sql):
         forbidden.update(range(start + 1, end))  # a cut strictly inside an operator
     allowed = [i for i in range(len(sql) + 1) if i not in forbidden]
@@ -262,7 +262,7 @@ def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: st
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                max_size=120))
 def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
     for sql in (text, "SELECT * FROM pg_settings WHERE name = 'google_ml_integration.' || " + text,

@@ -29,9 +29,9 @@ def connect(host: str, port: int) -> socket.socket:
 
 
 def startup_packet(user: str = "postgres", database: str = "postgres",
-                   version: int = pq.PROTOCOL_3_0, **params: str) -> bytes:
+                   version: int = pq.PROTOCOL_3_0, params: dict[str, str] | None = None) -> bytes:
     body = struct.pack("!I", version)
-    for key, value in {"user": user, "database": database, **params}.items():
+    for key, value in {"user": user, "database": database, **(params or {})}.items():
         body += key.encode() + b"\x00" + value.encode() + b"\x00"
     body += b"\x00"
     return struct.pack("!I", len(body) + 4) + body
@@ -72,7 +72,7 @@ def read_until_ready(sock: socket.socket) -> list[Reply]:
 
 def read_until_closed(sock: socket.socket) -> list[Reply]:
     """Every message until the peer closes; raises socket.timeout if it never does."""
-    replies = []
+    replies: list[Reply] = []
     while True:
         try:
             reply = read_message(sock)
@@ -86,7 +86,7 @@ def read_until_closed(sock: socket.socket) -> list[Reply]:
 def open_session(host: str, port: int, **params: str) -> tuple[socket.socket, list[Reply]]:
     """A trust-authenticated session, ready for a query."""
     sock = connect(host, port)
-    sock.sendall(startup_packet(**params))
+    sock.sendall(startup_packet(params=params))
     return sock, read_until_ready(sock)
 
 
@@ -105,7 +105,7 @@ def data_values(replies: list[Reply]) -> list[list[bytes | None]]:
         if reply.type != b"D":
             continue
         (count,) = struct.unpack_from("!H", reply.body, 0)
-        offset, row = 2, []
+        offset, row = 2, list[bytes | None]()
         for _ in range(count):
             (size,) = struct.unpack_from("!i", reply.body, offset)
             offset += 4
