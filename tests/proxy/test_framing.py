@@ -327,3 +327,51 @@ def test_bytearray_input_gives_the_same_bytes() -> None:
     for kind in (bytes, bytearray):
         scanner = pq.MessageScanner(CLIENT_INSPECT)
         assert joined(scanner.feed(kind(stream))) == stream  # type: ignore[arg-type]
+
+
+# -- the relay's prefilter inside the scanner (``wanted``) -----------------------------------
+
+
+def is_whole_message(data: bytes, start: int, end: int) -> bool:
+    return end - start >= 5 and struct.unpack_from("!I", data, start + 1)[0] == end - start - 1
+
+
+@SETTINGS
+@given(chunked(st.lists(client_message, max_size=12)), st.binary(min_size=1, max_size=2))
+def test_wanted_sees_each_inspected_message_whole_and_unwanted_ones_pass_as_bytes(
+        case: tuple[list[bytes], list[bytes]], needle: bytes) -> None:
+    msgs, chunks = case
+    asked: list[bytes] = []
+
+    def wanted(data: bytes, start: int, end: int) -> bool:
+        assert is_whole_message(data, start, end)
+        asked.append(bytes(data[start:end]))
+        return needle in data[start + 5 : end]
+
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES,
+                                wanted=wanted)
+    segments = run_scanner(scanner, chunks)
+    assert joined(segments) == b"".join(msgs)
+    assert asked == [m for m in msgs if m[0] in CLIENT_INSPECT]
+    assert inspected(segments) == [m for m in asked if needle in m[5:]]
+    assert scanner.at_boundary
+
+
+@SETTINGS
+@given(chunked(st.lists(st.one_of(
+    client_message,
+    st.sampled_from(["SELECT google_ml.embedding('m', 'x')",
+                     "SELECT * FROM pg_settings WHERE name LIKE 'google_ml_integration.%'",
+                     "CREATE EXTENSION google_ml_integration"]).map(query)), max_size=10)))
+def test_the_relay_prefilter_picks_exactly_the_statements_worth_parsing(
+        case: tuple[list[bytes], list[bytes]]) -> None:
+    from proxy.relay import _may_need_rewriting
+    from proxy.statements import worth_parsing
+
+    msgs, chunks = case
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES,
+                                wanted=_may_need_rewriting)
+    segments = run_scanner(scanner, chunks)
+    assert joined(segments) == b"".join(msgs)
+    assert inspected(segments) == [m for m in msgs
+                                   if m[0] in CLIENT_INSPECT and worth_parsing(m)]
