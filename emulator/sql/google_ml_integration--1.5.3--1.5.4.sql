@@ -323,4 +323,8 @@ $$;
 
 ALTER FUNCTION ai.embedding(text, text) IMMUTABLE;
 
-REVOKE ALL ON FUNCTION google_ml._warm_store(text, text, text[], text[]) FROM PUBLIC;
+-- _warm_store stays executable by PUBLIC: _warm runs as the caller (the transforms and header
+-- functions are the caller's), so revoking it would silently turn the warm-up off for every
+-- non-superuser. A caller can only write entries keyed by its own backend and its own current
+-- statement, which only that statement's calls read.
+GRANT EXECUTE ON FUNCTION google_ml._warm_store(text, text, text[], text[]) TO PUBLIC;
