@@ -101,7 +101,7 @@ class EmulatorCollector(Collector):
                                   "Real HTTP requests to providers.", value=stats.http_requests)
         cache = getattr(self._engine, "cache", None)
         try:
-            entries = len(cache) if cache is not None else 0  # type: ignore[arg-type]
+            entries = len(cache) if cache is not None else 0
         except TypeError:
             entries = 0
         yield GaugeMetricFamily(PREFIX + "response_cache_entries",
@@ -175,8 +175,7 @@ async def start_metrics_server(host: str, port: int, proxy: Any, engine: Any) ->
                 + (body if method != "HEAD" else b"")
             )
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
-                ValueError, ConnectionError):
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, ConnectionError):
             pass
         finally:
             writer.close()

@@ -37,7 +37,7 @@ READY_LINE = re.compile(r"^ready: accepting connections", re.MULTILINE)
 _UNSET: Any = object()
 
 
-class AlloyDBAIEmulatorContainer(DockerContainer):  # type: ignore[misc]
+class AlloyDBAIEmulatorContainer(DockerContainer):
     """The AlloyDB AI emulator in Docker: PostgreSQL 18 + google_ml_integration, fake models."""
 
     def __init__(

@@ -7,6 +7,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from emulator.engine.stats import LatencyHistogram, reported_tokens
@@ -72,7 +73,7 @@ def test_errors_are_counted_by_sqlstate(metered: tuple[Emulator, int]) -> None:
             model_request_url => 'https://127.0.0.1:9/never', model_provider => 'custom',
             model_type => 'generic')""")
         conn.execute("SET statement_timeout = '20s'")
-        with pytest.raises(Exception):
+        with pytest.raises(psycopg.OperationalError):
             conn.execute("SELECT google_ml.predict_row('metrics-dead-end', '{}')")
     text = scrape(port)
     labels = {"model": "metrics-dead-end", "provider": "custom"}

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("testcontainers")
 
-from tests.conftest import Emulator  # noqa: E402
+from tests.conftest import Emulator
 
 
 class NoDocker:
