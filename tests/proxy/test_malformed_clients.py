@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,17 @@ def bystander(emulator: Any) -> Iterator[psycopg.Connection[Any]]:
         connection.execute("SELECT 1")
         yield connection
         assert connection.execute("SELECT 'bystander ok'").fetchone() == ("bystander ok",)
+
+
+def log_lines_about(emulator: Any, sock_name: tuple[str, int]) -> list[str]:
+    """The emulator's log lines about the client at ``sock_name``, once at least one is in."""
+    marker = f"client {sock_name[0]}:{sock_name[1]}:"
+    for _ in range(500):
+        lines = [line for line in list(emulator.output) if marker in line]
+        if lines:
+            return lines
+        time.sleep(0.01)
+    return []
 
 
 def assert_fatal_or_clean_close(sock: socket.socket, sqlstate: str = "08P01") -> None:
@@ -220,3 +232,26 @@ def test_many_misbehaving_clients_in_a_row_leave_the_proxy_serving(emulator: Any
                 pass
     with emulator.connect() as fresh:
         assert fresh.execute("SELECT 4").fetchone() == (4,)
+
+
+# -- what the operator sees ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\n\r\n",
+    wire.startup_packet() + pq.message(b"A", b""),
+    wire.startup_packet() + b"Q" + struct.pack("!I", 1),
+])
+def test_a_malformed_client_is_logged_in_one_line_without_a_traceback(
+        emulator: Any, garbage: bytes) -> None:
+    with wire.connect(emulator.host, emulator.port) as sock:
+        name = sock.getsockname()
+        sock.sendall(garbage)
+        wire.read_until_closed(sock)
+    lines = log_lines_about(emulator, name)
+    assert len(lines) == 1, lines
+    assert "closing the connection" in lines[0]
+
+
+def test_nothing_so_far_made_the_emulator_log_a_traceback(emulator: Any) -> None:
+    assert not [line for line in emulator.output if "Traceback" in line]
