@@ -8,13 +8,11 @@ like the providers by default (the fakes' ``answer_request``), or as a test scri
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -81,12 +79,6 @@ class CaptureServer(ScriptedServer):
             return Reply(exc.status, exc.body)
 
 
-@contextmanager
-def capture_server() -> Iterator[CaptureServer]:
-    with CaptureServer() as server:
-        yield server  # type: ignore[misc]
-
-
 def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:
     """(Re)create database ``name`` through the proxy with ``google_ml_integration``, pgvector
     and ``extensions``; the DSN of a superuser connection to it."""
@@ -113,11 +105,3 @@ def psql(
     if check and result.returncode != 0:
         raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
     return result
-
-
-def vertex_embedding_request(texts: list[str]) -> dict[str, Any]:
-    return {"instances": [{"content": t} for t in texts]}
-
-
-def as_json(value: Any) -> Any:
-    return value if not isinstance(value, (str, bytes)) else json.loads(value)

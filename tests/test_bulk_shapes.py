@@ -304,6 +304,14 @@ def test_rolled_back_transaction(conn: psycopg.Connection[Any], dsn: str,
         out_rows = c.execute("SELECT count(*) FROM out_t").fetchone()
         return inside, after, cache, out_rows
 
+    # the warm-up did run inside the transaction (its cache rows exist until the rollback)
+    conn.autocommit = False
+    conn.execute(BACKFILL)
+    in_transaction = conn.execute("SELECT count(*) FROM google_ml._warm_cache").fetchone()
+    conn.rollback()
+    conn.autocommit = True
+    assert in_transaction is not None and in_transaction[0] > 0
+
     inside, after, cache, out_rows = both(conn, run)
     assert inside == expected_docs(reference)
     assert after == [(i, None) for i, _ in ROWS]  # the table is unchanged
