@@ -33,6 +33,7 @@ __all__ = [
     "HANG",
     "CaptureServer",
     "Reply",
+    "ScriptedServer",
     "Seen",
     "fresh_database",
     "psql",

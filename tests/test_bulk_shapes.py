@@ -75,8 +75,8 @@ CREATE FUNCTION bulk_out(model_id varchar(100), response_json json) RETURNS real
 @pytest.fixture(scope="module")
 def capture() -> Iterator[CaptureServer]:
     with CaptureServer() as server:
-        server.responder = capture_respond  # type: ignore[attr-defined]
-        yield server  # type: ignore[misc]
+        server.responder = capture_respond
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -138,7 +138,7 @@ def cymbal_reply(seen: Any) -> Reply:
 @pytest.fixture(scope="module")
 def capture() -> Iterator[CaptureServer]:
     with CaptureServer() as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def live() -> Iterator[Live]:
         )
         try:
             dsn = fresh_database(emu, DB)
-            yield Live(emu, capture, oauth, secrets, dsn)  # type: ignore[arg-type]
+            yield Live(emu, capture, oauth, secrets, dsn)
         finally:
             stop_emulator(emu)
 
