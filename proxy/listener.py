@@ -112,7 +112,7 @@ class ProxyServer:
         self.sessions[session.backend_pid] = session
         dbname = session.params.get("database") or session.params.get("user", "")
         if dbname not in self._registered:
-            session.register_on_ready = True
+            session.register_at = 1  # the ReadyForQuery that ends startup
 
     def session_ended(self, session: ClientSide) -> None:
         self.connections_open -= 1

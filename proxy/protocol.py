@@ -78,10 +78,12 @@ class ProtocolViolation(Exception):
 
 @dataclass(slots=True)
 class Message:
-    """A whole message as it came off the wire (5-byte header included)."""
+    """A whole message as it came off the wire (5-byte header included). ``ordinal``: how many
+    messages of the scanner's counted types had been seen when this one was (itself included)."""
 
     type: bytes
     raw: bytes
+    ordinal: int = 0
 
     @property
     def body(self) -> bytes:
@@ -102,8 +104,8 @@ class MessageScanner:
     """
 
     __slots__ = (
-        "_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types", "_wanted",
-        "types_seen",
+        "_count", "_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types",
+        "_wanted", "counted", "types_seen",
     )
 
     def __init__(
@@ -114,6 +116,7 @@ class MessageScanner:
         valid_types: frozenset[int] | None = None,
         wanted: Callable[[bytes, int, int], bool] | None = None,
         record_types: bool = False,
+        count: frozenset[int] = frozenset(),
     ) -> None:
         self._inspect = inspect
         self._max_inspect = max_inspect
@@ -122,6 +125,10 @@ class MessageScanner:
         self._pending = bytearray()  # an incomplete header, or an incomplete inspected message
         self._remaining = 0  # bytes still to stream of a message that is not inspected
         self.types_seen: list[int] | None = [] if record_types else None
+        # Messages of the ``count`` types seen so far (e.g. Query and Sync from a client, each
+        # answered by one ReadyForQuery; ReadyForQuery from a server).
+        self._count = count
+        self.counted = 0
 
     @property
     def at_boundary(self) -> bool:
@@ -153,6 +160,8 @@ class MessageScanner:
                     return out
             _, length = _HEADER.unpack_from(pending, 0)
             total = self._check_length(pending[0], length) + 1
+            if len(pending) == 5 and pending[0] in self._count:
+                self.counted += 1  # counted once, when its header is first whole
             if pending[0] in self._inspect and total <= self._max_inspect:
                 need = total - len(pending)
                 pending += view[pos : pos + need]
@@ -164,7 +173,7 @@ class MessageScanner:
                 raw = bytes(pending[:total])
                 self._pending = bytearray()
                 if self._wanted is None or self._wanted(raw, 0, total):
-                    out.append(Message(raw[0:1], raw))
+                    out.append(Message(raw[0:1], raw, self.counted))
                 else:
                     out.append(raw)
                 run_start = pos
@@ -186,6 +195,7 @@ class MessageScanner:
 
         inspect = self._inspect
         wanted = self._wanted
+        count = self._count
         while pos < end:
             if end - pos < 5:
                 if pos > run_start:
@@ -195,6 +205,8 @@ class MessageScanner:
             mtype = view[pos]
             (length,) = _LENGTH.unpack_from(view, pos + 1)
             total = self._check_length(mtype, length) + 1
+            if mtype in count:
+                self.counted += 1
             if mtype in inspect and total <= self._max_inspect:
                 if end - pos < total:
                     if pos > run_start:
@@ -208,7 +220,7 @@ class MessageScanner:
                     continue
                 if pos > run_start:
                     out.append(view[run_start:pos])
-                out.append(Message(bytes((mtype,)), view[pos : pos + total]))
+                out.append(Message(bytes((mtype,)), view[pos : pos + total], self.counted))
                 pos += total
                 run_start = pos
                 continue

@@ -44,6 +44,7 @@ WRITE_LOW_WATER = 128 * 1024
 _CLIENT_INSPECT = frozenset(b"QP")
 _SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
 _READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
+_ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
 _RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
 
 
@@ -69,7 +70,10 @@ class ClientSide(asyncio.Protocol):
         self._gss_negotiated = False
         self._closed = False
         self.scanner = pq.MessageScanner(
-            _CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, wanted=_may_need_rewriting
+            _CLIENT_INSPECT,
+            valid_types=pq.CLIENT_MESSAGE_TYPES,
+            wanted=_may_need_rewriting,
+            count=_ANSWERED_BY_READY,
         )
         self.started = False  # the first ReadyForQuery has been seen
         self.params: dict[str, str] = {}
@@ -77,8 +81,9 @@ class ClientSide(asyncio.Protocol):
         self.backend_key: bytes | None = None
         self.transaction_status = b"I"  # as of the last ReadyForQuery inspected
         self.client_encoding = "UTF8"
-        # Work to do at the next ReadyForQuery, and the client bytes held meanwhile.
-        self.register_on_ready = False
+        # The server ReadyForQuery (by ordinal) after which to register the engine endpoint, and
+        # the client bytes held meanwhile.
+        self.register_at: int | None = None
         self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._held: list[bytes] | None = None
         self._paused_by_upstream = False
@@ -161,7 +166,9 @@ class ClientSide(asyncio.Protocol):
         elif code in (pq.PROTOCOL_3_0, pq.PROTOCOL_3_2) or (code >> 16) == 3:
             self._start_session(packet, rest)
         else:
-            self._protocol_error("08P01", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
+            self._protocol_error(
+                "0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}"
+            )
 
     def _ssl_request(self, rest: bytes) -> None:
         ssl_context = self.server.config.ssl_context
@@ -275,7 +282,11 @@ class ClientSide(asyncio.Protocol):
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
         if result.touches_extension:
-            self.register_on_ready = True
+            # Register at the ReadyForQuery that answers this statement: a Query is answered by
+            # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
+            # of the client's Query/Sync count (the server sends one after startup).
+            answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
+            self.register_at = answered_by + 1
             self._update_server_inspect()
         emulation = self.server.config.extension_emulation
         if emulation is not None and result.extension_command is not None:
@@ -304,7 +315,7 @@ class ClientSide(asyncio.Protocol):
         """Inspect only the server messages the session needs to see now; every other message
         streams through with no per-message work beyond its header."""
         inspect = _SERVER_INSPECT
-        if not self.started or self.register_on_ready:
+        if not self.started or self.register_at is not None:
             inspect = inspect | _READY
         if self.tag_renames:
             inspect = inspect | _RENAMING
@@ -326,8 +337,12 @@ class ClientSide(asyncio.Protocol):
         elif mtype == pq.READY_FOR_QUERY:
             self.transaction_status = msg.raw[5:6]
             self.started = True
-            if self.register_on_ready and self.transaction_status == b"I":
-                self.register_on_ready = False
+            if (
+                self.register_at is not None
+                and msg.ordinal >= self.register_at
+                and self.transaction_status == b"I"  # committed: the admin connection sees it
+            ):
+                self.register_at = None
                 self._run_held(self.server.register_endpoint(self.dbname))
             self._update_server_inspect()
         elif mtype == pq.BACKEND_KEY_DATA:
@@ -423,7 +438,7 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY)
+        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY, count=_READY)
         self._closed = False
         self._paused = False
 

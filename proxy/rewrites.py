@@ -85,7 +85,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
             start = raw.stmt_location
             end = start + raw.stmt_len if raw.stmt_len else len(sql)
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
-    result.touches_extension = finder.touches_extension or _do_block_creates_extension(sql)
+    result.touches_extension = finder.touches_extension
     if finder.splices:
         result.sql = apply_splices(sql, finder.splices)
     return result
@@ -110,11 +110,7 @@ def _mend_missing_comma(sql: str) -> str | None:
     return mended if count else None
 
 
-def _do_block_creates_extension(sql: str) -> bool:
-    lowered = sql.lower()
-    return EXTENSION_NAME in lowered and re.search(r"\bdo\b", lowered) is not None and bool(
-        re.search(r"(create|alter)\s+extension", lowered)
-    )
+_EXTENSION_DDL = re.compile(rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.I)
 
 
 class _Finder(Visitor):
@@ -135,6 +131,13 @@ class _Finder(Visitor):
     def visit_AlterExtensionStmt(self, ancestors: Any, node: Any) -> None:
         if node.extname == EXTENSION_NAME:
             self.touches_extension = True
+
+    def visit_DoStmt(self, ancestors: Any, node: Any) -> None:
+        # LangChain creates the extension inside a DO block.
+        for item in node.args or ():
+            code = getattr(getattr(item, "arg", None), "sval", None)
+            if isinstance(code, str) and _EXTENSION_DDL.search(code):
+                self.touches_extension = True
 
     def visit_DropStmt(self, ancestors: Any, node: Any) -> None:
         if node.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION and any(

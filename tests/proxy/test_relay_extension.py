@@ -111,9 +111,6 @@ def test_pg_settings_read_without_the_extension_still_runs(emulator: Any, databa
     assert rows == []
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: registration runs at the first ReadyForQuery "
-                   "with status I after CREATE EXTENSION was forwarded, which may answer an "
-                   "earlier statement; the database is then marked registered for good")
 def test_create_extension_pipelined_behind_another_statement_registers_the_endpoint(
         emulator: Any, database: str) -> None:
     """The ReadyForQuery of the statement before must not stand in for the one after
