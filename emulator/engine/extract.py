@@ -21,9 +21,15 @@ class RawText(str):
 def _literal(values: Any) -> str | None:
     if not isinstance(values, list):
         return None
-    if not all(type(v) is float or type(v) is int for v in values):
+    text = ",".join(map(repr, values))
+    # Only numbers make a real[] literal the built-in transforms would have produced; a null,
+    # string, list or object in the answer goes the per-row way (which reports it as SQL does).
+    if any(mark in text for mark in _NOT_A_NUMBER):
         return None
-    return "{" + ",".join(map(repr, values)) + "}"
+    return "{" + text + "}"
+
+
+_NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
 
 
 def vertex_embeddings(response: Any) -> list[str] | None:
