@@ -110,7 +110,9 @@ def _mend_missing_comma(sql: str) -> str | None:
     return mended if count else None
 
 
-_EXTENSION_DDL = re.compile(rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.I)
+_EXTENSION_DDL = re.compile(
+    rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.IGNORECASE
+)
 
 
 class _Finder(Visitor):

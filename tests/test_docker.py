@@ -19,6 +19,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -210,7 +211,7 @@ def test_entrypoint_runs_serve_with_flags_serve_accepts() -> None:
         probe = ["serve"]
         for flag in flags:
             probe.append(flag)
-            action = next(a for a in parser._subparsers._group_actions[0]  # type: ignore[union-attr]
+            action = next(a for a in parser._subparsers._group_actions[0]  # type: ignore[union-attr,index]
                           .choices["serve"]._actions if flag in a.option_strings)
             if action.nargs != 0:
                 probe.append(action.choices[0] if action.choices else "1")
@@ -239,7 +240,7 @@ def image_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
     for name, value in env_of(final).items():
         if name != "PATH":
             env[name] = value
-    venv_bin = str(Path(os.sys.executable).parent)
+    venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([venv_bin, _pg_bin(), env.get("PATH", "")])
     env["ALLOYDB_AI_EMULATOR_HOST"] = "127.0.0.1"  # not every address of this machine
     env["ALLOYDB_AI_EMULATOR_PORT"] = str(port)
