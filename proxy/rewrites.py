@@ -6,9 +6,9 @@ Plan
 ``Rewrite``: the new text (or ``None`` to forward the original) and what the session must do
 around it. The rewrites are few and each exists for fidelity with AlloyDB:
 
-* ``pg_settings`` read together with a ``google_ml_integration.*`` name: stock PostgreSQL hides
-  placeholder settings from ``pg_settings``; the extension's view
-  ``google_ml.pg_settings_with_flags`` shows them, so the relation is swapped for it.
+* ``pg_settings`` in a database that has the extension: stock PostgreSQL hides placeholder
+  settings from ``pg_settings``; the extension's view ``google_ml.pg_settings_with_flags`` shows
+  them too, so the relation is swapped for it.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -124,7 +124,6 @@ class _Finder(Visitor):
         self.splices: list[Splice] = []
         self.touches_extension = False
         self.extension_installed = extension_installed
-        self._mentions_flags = "google_ml_integration." in sql.lower()
 
     def visit_CreateExtensionStmt(self, ancestors: Any, node: Any) -> None:
         if node.extname == EXTENSION_NAME:
@@ -148,7 +147,9 @@ class _Finder(Visitor):
             self.touches_extension = True
 
     def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
-        if not self._mentions_flags or not self.extension_installed or node.relname != "pg_settings":
+        # Every read of pg_settings, not only those that name a flag: the name may come as a
+        # parameter ($1), and AlloyDB lists its flags among all the others.
+        if not self.extension_installed or node.relname != "pg_settings":
             return
         if node.schemaname not in (None, "pg_catalog"):
             return

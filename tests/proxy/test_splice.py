@@ -235,7 +235,6 @@ def test_a_vector_query_is_not_rewritten(sql: str) -> None:
 
 @pytest.mark.parametrize("sql", [
     "SELECT 1",
-    "SELECT name, setting FROM pg_settings WHERE name = 'work_mem'",
     "SELECT json_array_elements('[1, 2]'::json)",
     "SELECT * FROM google_ml.model_info_view",
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -247,6 +246,14 @@ def test_statements_that_need_nothing_are_left_alone(sql: str) -> None:
     result = rewrite(sql)
     assert result.sql is None
     assert not result.touches_extension
+
+
+def test_any_pg_settings_read_shows_the_flags_where_the_extension_is() -> None:
+    # The flag name may come as a parameter, so every read is swapped, not only those naming it.
+    sql = "SELECT setting FROM pg_settings WHERE name = $1"
+    assert rewrite(sql).sql == (
+        "SELECT setting FROM google_ml.pg_settings_with_flags AS pg_settings WHERE name = $1")
+    assert rewrite(sql, extension_installed=False).sql is None
 
 
 @pytest.mark.parametrize("sql", [
