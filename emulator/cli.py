@@ -368,6 +368,8 @@ async def _check_upstream(dsn: str) -> Any:
         admin_user=str(params.get("user") or "postgres"),
         admin_password=str(params["password"]) if params.get("password") else None,
         admin_dbname=str(params.get("dbname") or "postgres"),
+        sslmode=str(params.get("sslmode") or "prefer"),
+        sslrootcert=str(params["sslrootcert"]) if params.get("sslrootcert") else None,
     )
     try:
         conn = await psycopg.AsyncConnection.connect(upstream.admin_conninfo(), connect_timeout=10)

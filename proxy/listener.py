@@ -38,7 +38,8 @@ class Upstream:
     admin_user: str = "postgres"
     admin_password: str | None = None
     admin_dbname: str = "postgres"
-    sslmode: str = "disable"
+    sslmode: str = "disable"  # disable, allow, prefer, require, verify-ca, verify-full
+    sslrootcert: str | None = None
 
     def admin_conninfo(self, dbname: str | None = None) -> str:
         host = self.admin_socket_dir or (
@@ -55,7 +56,22 @@ class Upstream:
         }
         if self.admin_password:
             params["password"] = self.admin_password
+        if self.sslrootcert and not host.startswith("/"):
+            params["sslrootcert"] = self.sslrootcert
         return psycopg.conninfo.make_conninfo(**params)
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The client-side TLS context for the relay's own connections, or None for plaintext."""
+        if self.unix_socket or self.sslmode in ("disable", "allow"):
+            return None
+        if self.sslmode in ("verify-ca", "verify-full"):
+            context = ssl.create_default_context(cafile=self.sslrootcert)
+            context.check_hostname = self.sslmode == "verify-full"
+        else:  # prefer, require: encrypted, not verified (as libpq)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 @dataclass(slots=True)
@@ -81,6 +97,7 @@ class ProxyServer:
         self._registered: set[str] = set()
         self.databases_with_extension: set[str] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._upstream_tls = config.upstream.tls_context()
         self.connections_total = 0
         self.connections_open = 0
         self.bytes_from_clients = 0  # counted by relay.ClientSide, read by emulator/metrics.py
@@ -135,6 +152,9 @@ class ProxyServer:
             _, protocol = await loop.create_connection(
                 lambda: UpstreamSide(client), up.host, up.port
             )
+            context = self._upstream_tls
+            if context is not None:
+                await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")
         return protocol
 
     def relay_cancel(self, packet: bytes) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import ssl
 import struct
 from typing import TYPE_CHECKING, Any, cast
 
@@ -44,8 +45,22 @@ WRITE_LOW_WATER = 128 * 1024
 _CLIENT_INSPECT = frozenset(b"QP")
 _SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
 _READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
+_AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms)
 _ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
 _RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
+
+
+def _without_channel_binding(raw: bytes) -> bytes:
+    """An AuthenticationSASL message without the ``-PLUS`` mechanisms: channel binding ties
+    SCRAM to the TLS connection it runs on, and a proxy ends the client's connection and opens
+    another (pitfalls: libpq refuses -PLUS over plaintext; with TLS on both legs it fails)."""
+    if len(raw) < 9 or struct.unpack_from("!I", raw, 5)[0] != 10:  # AuthenticationSASL
+        return raw
+    mechanisms = [m for m in raw[9:].split(b"\x00") if m]
+    kept = [m for m in mechanisms if not m.endswith(b"-PLUS")]
+    if kept == mechanisms:
+        return raw
+    return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
 
 
 def _may_need_rewriting(data: bytes, start: int, end: int) -> bool:
@@ -315,7 +330,9 @@ class ClientSide(asyncio.Protocol):
         """Inspect only the server messages the session needs to see now; every other message
         streams through with no per-message work beyond its header."""
         inspect = _SERVER_INSPECT
-        if not self.started or self.register_at is not None:
+        if not self.started:
+            inspect = inspect | _READY | _AUTH
+        elif self.register_at is not None:
             inspect = inspect | _READY
         if self.tag_renames:
             inspect = inspect | _RENAMING
@@ -345,6 +362,8 @@ class ClientSide(asyncio.Protocol):
                 self.register_at = None
                 self._run_held(self.server.register_endpoint(self.dbname))
             self._update_server_inspect()
+        elif mtype == pq.AUTHENTICATION:
+            return _without_channel_binding(msg.raw)
         elif mtype == pq.BACKEND_KEY_DATA:
             body = msg.body
             (self.backend_pid,) = struct.unpack_from("!I", body, 0)
@@ -438,15 +457,41 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY, count=_READY)
+        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY | _AUTH, count=_READY)
         self._closed = False
         self._paused = False
+        self._ssl_answer: asyncio.Future[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
 
+    async def start_tls(self, context: ssl.SSLContext, host: str, *, required: bool) -> None:
+        """SSLRequest, then TLS on this connection, before the client's startup goes through."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        self._ssl_answer = loop.create_future()
+        self.transport.write(struct.pack("!II", 8, pq.SSL_REQUEST_CODE))
+        answer = await asyncio.wait_for(self._ssl_answer, 15)
+        self._ssl_answer = None
+        if answer == b"N":
+            if required:
+                raise ConnectionRefusedError("the PostgreSQL server does not accept TLS connections")
+            return
+        if answer != b"S":
+            raise ConnectionError(f"unexpected answer {answer!r} to SSLRequest")
+        transport = await loop.start_tls(
+            self.transport, self, context, server_hostname=host, ssl_handshake_timeout=15
+        )
+        if transport is None:
+            raise ConnectionError("TLS handshake with the PostgreSQL server failed")
+        self.transport = transport
+
     def data_received(self, data: bytes) -> None:
+        if self._ssl_answer is not None:
+            if not self._ssl_answer.done():
+                self._ssl_answer.set_result(data[:1])
+            return  # nothing may follow the answer before the handshake (CVE-2021-23214)
         client = self.client
         try:
             segments = self.scanner.feed(data)
