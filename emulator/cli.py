@@ -247,6 +247,8 @@ async def serve(args: argparse.Namespace) -> int:
     )
     try:
         await callback.start(args.callback_host, 0)
+        if embedded is not None:
+            embedded.write_endpoint(callback.conninfo(config.callback_connect_host))
         proxy = ProxyServer(config, callback)
         try:
             await proxy.start()

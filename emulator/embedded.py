@@ -131,6 +131,7 @@ class EmbeddedPostgres:
             self._set_password(self.password)
 
     def stop(self) -> None:
+        (self.data_dir / self.ENDPOINT_FILE).unlink(missing_ok=True)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)  # fast shutdown
@@ -240,6 +241,18 @@ class EmbeddedPostgres:
                     sql.Identifier(SUPERUSER), sql.Literal(password)
                 )
             )
+
+    ENDPOINT_FILE = "alloydb_ai_emulator.conninfo"
+
+    def write_endpoint(self, conninfo: str) -> None:
+        """Leave the engine's callback endpoint where the extension can read it (pg_read_file,
+        as superuser): readable by the server's user only."""
+        path = self.data_dir / self.ENDPOINT_FILE
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(conninfo + "\n")
+        self._give_to_server_user(path)
 
     def admin_conninfo(self, dbname: str = "postgres") -> str:
         assert self.socket_dir is not None

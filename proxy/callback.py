@@ -172,7 +172,7 @@ class CallbackServer:
             return pq.error_response(
                 "08004",
                 "model calls need the AlloyDB AI emulator: this session is connected to "
-                "PostgreSQL directly",
+                "PostgreSQL directly; connect through the emulator (alloydb-ai-emulator serve)",
                 hint=f"Connect through the emulator at {self.emulator_address}.",
             )
         try:

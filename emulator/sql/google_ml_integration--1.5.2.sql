@@ -1397,6 +1397,12 @@ DECLARE
 BEGIN
     SELECT e.conninfo INTO endpoint FROM google_ml._engine_endpoint AS e LIMIT 1;
     IF endpoint IS NULL THEN
+        -- The embedded server's emulator also leaves it in the data directory, which covers a
+        -- database whose row is not written yet (CREATE EXTENSION and a call in one message).
+        endpoint := nullif(btrim(pg_catalog.pg_read_file(
+            'alloydb_ai_emulator.conninfo', 0, 4096, true)), '');
+    END IF;
+    IF endpoint IS NULL THEN
         RAISE EXCEPTION 'model calls need the AlloyDB AI emulator: connect through the emulator (alloydb-ai-emulator serve) instead of directly to PostgreSQL'
             USING ERRCODE = 'sqlserver_rejected_establishment_of_sqlconnection';
     END IF;

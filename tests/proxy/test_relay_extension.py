@@ -129,3 +129,25 @@ def test_create_extension_pipelined_behind_another_statement_registers_the_endpo
     with proxied(emulator, database) as later:
         later_rows = endpoint_rows(later)
     assert (wire.data_values(rows), later_rows) == ([[b"1"]], 1)
+
+
+def test_a_model_call_in_the_same_message_as_create_extension_works(
+        emulator: Any, database: str) -> None:
+    # One simple Query: the endpoint row cannot be written in between, the embedded server's
+    # endpoint file answers instead.
+    with proxied(emulator, database) as conn:
+        cur = conn.execute(
+            "CREATE EXTENSION google_ml_integration; "
+            "SELECT array_length(embedding('text-embedding-005', 'same message'), 1)")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        assert cur.nextset()
+        assert cur.fetchone() == (768,)
+
+
+def test_a_model_call_in_a_transaction_that_created_the_extension_works(
+        emulator: Any, database: str) -> None:
+    with proxied(emulator, database) as conn, conn.transaction():
+        conn.execute("CREATE EXTENSION google_ml_integration")
+        row = conn.execute(
+            "SELECT array_length(embedding('text-embedding-005', 'same transaction'), 1)")
+        assert row.fetchone() == (768,)
