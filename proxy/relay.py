@@ -64,7 +64,10 @@ def _without_channel_binding(raw: bytes) -> bytes:
 
 
 def _may_need_rewriting(data: bytes, start: int, end: int) -> bool:
+    """The byte prefilter, run by the scanner on each whole Query or Parse."""
     return PREFILTER.search(data, start, end) is not None
+
+
 _STARTUP_HEADER = struct.Struct("!II")
 
 
