@@ -18,6 +18,7 @@ over TCP when one is (so the client's password is checked by PostgreSQL itself).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -131,7 +132,8 @@ class EmbeddedPostgres:
             self._set_password(self.password)
 
     def stop(self) -> None:
-        (self.data_dir / self.ENDPOINT_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. a data dir that turned out to be a file
+            (self.data_dir / self.ENDPOINT_FILE).unlink(missing_ok=True)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)  # fast shutdown
