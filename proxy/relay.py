@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, cast
 from proxy import protocol as pq
 from proxy.rewrites import rewrite
 from proxy.statements import PREFILTER
+from proxy.tls import DirectTLSError, ServerTLS
 
 if TYPE_CHECKING:
     from proxy.listener import ProxyServer
@@ -82,6 +83,7 @@ class ClientSide(asyncio.Protocol):
         self._startup_buffer = bytearray()
         self._relaying = False
         self._tls_pending = False
+        self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
         # Each may be negotiated once, SSL before or after GSS, never GSS after SSL (as in
         # PostgreSQL's ProcessStartupPacket): no TLS inside TLS.
         self._ssl_negotiated = False
@@ -120,7 +122,9 @@ class ClientSide(asyncio.Protocol):
         if self._closed:
             return
         self.server.bytes_from_clients += len(data)
-        if self._relaying:
+        if self._direct_tls is not None:
+            self._tls_bytes(data)
+        elif self._relaying:
             self._relay_client_bytes(data)
         elif not self._tls_pending:
             self._startup_bytes(data)
@@ -148,12 +152,15 @@ class ClientSide(asyncio.Protocol):
 
     def _startup_bytes(self, data: bytes) -> None:
         buf = self._startup_buffer
-        buf += data
-        if len(buf) >= 1 and buf[0] == pq.TLS_HANDSHAKE_FIRST_BYTE:
-            self._protocol_error(
-                "08P01", "direct TLS connections are not supported; use sslmode=require"
-            )
+        if (
+            not buf
+            and data[:1] == bytes((pq.TLS_HANDSHAKE_FIRST_BYTE,))
+            and self._direct_tls is None
+            and not self._ssl_negotiated
+        ):
+            self._start_direct_tls(data)
             return
+        buf += data
         if len(buf) < 4:
             return
         # Judge the length as soon as it is in, as PostgreSQL does: a client that sent a bad
@@ -187,6 +194,35 @@ class ClientSide(asyncio.Protocol):
             self._protocol_error(
                 "0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}"
             )
+
+    def _start_direct_tls(self, hello: bytes) -> None:
+        context = self.server.config.ssl_context
+        if context is None:
+            # No TLS configured: nothing to answer a ClientHello with (PostgreSQL closes too).
+            log.warning("client %s: direct TLS without --tls-cert; closing the connection",
+                        self.peer)
+            self._close()
+            return
+        self._ssl_negotiated = self._gss_negotiated = True
+        self._direct_tls = ServerTLS(context)
+        self._tls_bytes(hello)
+
+    def _tls_bytes(self, ciphertext: bytes) -> None:
+        assert self._direct_tls is not None and self.transport is not None
+        try:
+            plaintext, reply = self._direct_tls.receive(ciphertext)
+        except DirectTLSError as exc:
+            log.warning("client %s: %s; closing the connection", self.peer, exc)
+            self._close()
+            return
+        if reply:
+            self.transport.write(reply)
+        if not plaintext:
+            return
+        if self._relaying:
+            self._relay_client_bytes(plaintext)
+        else:
+            self._startup_bytes(plaintext)
 
     def _ssl_request(self, rest: bytes) -> None:
         ssl_context = self.server.config.ssl_context
@@ -426,6 +462,8 @@ class ClientSide(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
             self.server.bytes_to_clients += len(data)
+            if self._direct_tls is not None:
+                data = self._direct_tls.send(data)
             self.transport.write(data)
 
     def pause_reading(self) -> None:

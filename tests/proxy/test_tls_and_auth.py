@@ -319,3 +319,50 @@ def test_cancel_with_a_password_protected_server(password_emulator: Emulator) ->
                 conn.execute("SELECT pg_sleep(30)")
         finally:
             canceller.join()
+
+
+# -- direct TLS (PostgreSQL 17+ clients, sslnegotiation=direct) -----------------------------
+
+needs_libpq_17 = pytest.mark.skipif(psycopg.pq.version() < 170000,
+                                    reason="sslnegotiation=direct needs libpq 17+")
+
+
+@needs_libpq_17
+def test_direct_tls_gives_a_tls_session_without_ssl_request(tls_emulator: Emulator) -> None:
+    with connect(tls_emulator, sslmode="require", sslnegotiation="direct") as conn:
+        assert conn.pgconn.ssl_in_use
+        assert conn.execute("SELECT 'direct'").fetchone() == ("direct",)
+        big = conn.execute("SELECT repeat('x', 3000000)").fetchone()
+        assert big is not None and len(big[0]) == 3_000_000
+
+
+@needs_libpq_17
+def test_direct_tls_carries_model_calls(tls_emulator: Emulator) -> None:
+    with connect(tls_emulator, sslmode="require", sslnegotiation="direct") as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        row = conn.execute("SELECT array_length(embedding('text-embedding-005', 'tls'), 1)")
+        assert row.fetchone() == (768,)
+
+
+def test_direct_tls_without_alpn_is_refused(tls_emulator: Emulator) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # no ALPN set: PostgreSQL refuses such a client too
+    with wire.connect(tls_emulator.host, tls_emulator.port) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(wire.startup_packet())
+                answer = tls.recv(1)
+        except (ssl.SSLError, ConnectionError):
+            answer = b""
+    assert answer == b""  # closed, never answered
+
+
+def test_direct_tls_on_a_proxy_without_tls_closes(emulator: Emulator) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["postgresql"])
+    with wire.connect(emulator.host, emulator.port) as raw, pytest.raises(
+            (ssl.SSLError, ConnectionError, OSError)):
+        context.wrap_socket(raw, server_hostname="localhost")
