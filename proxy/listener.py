@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,8 +98,10 @@ class ProxyServer:
         self.sessions: dict[int, ClientSide] = {}
         self._registered: set[str] = set()
         self.databases_with_extension: set[str] = set()
+        self._extension_checked: dict[str, float] = {}
         self._server: asyncio.AbstractServer | None = None
         self._upstream_tls = config.upstream.tls_context()
+        self.instance = ""  # set by start(): names this proxy among several fronting one server
         self.connections_total = 0
         self.connections_open = 0
         self.bytes_from_clients = 0  # counted by relay.ClientSide, read by emulator/metrics.py
@@ -110,6 +114,7 @@ class ProxyServer:
         )
         if self.config.port == 0:
             self.config.port = self._server.sockets[0].getsockname()[1]
+        self.instance = f"{socket.gethostname()}:{self.config.port}"  # stable across restarts
 
     async def close(self) -> None:
         if self._server is not None:
@@ -135,6 +140,19 @@ class ProxyServer:
         self.connections_open -= 1
         if session.backend_pid is not None and self.sessions.get(session.backend_pid) is session:
             del self.sessions[session.backend_pid]
+
+    def extension_check_due(self, dbname: str) -> bool:
+        """Whether a statement that may call a model should first make sure the engine endpoint
+        is registered in ``dbname``: the extension was not there when this proxy last looked
+        (another proxy, or a direct connection, may have created it since). At most once a
+        second per database."""
+        if dbname in self.databases_with_extension:
+            return False
+        now = time.monotonic()
+        if now - self._extension_checked.get(dbname, 0.0) < 1.0:
+            return False
+        self._extension_checked[dbname] = now
+        return True
 
     def is_fronted_pid(self, pid: int) -> bool:
         return pid in self.sessions
@@ -197,12 +215,12 @@ class ProxyServer:
                     self._registered.add(dbname)  # no extension here (yet)
                     self.databases_with_extension.discard(dbname)
                     return
-                async with conn.transaction():
-                    await conn.execute("DELETE FROM google_ml._engine_endpoint")
-                    await conn.execute(
-                        "INSERT INTO google_ml._engine_endpoint (conninfo) VALUES (%s)",
-                        (conninfo,),
-                    )
+                await conn.execute(
+                    "INSERT INTO google_ml._engine_endpoint (instance, conninfo) VALUES (%s, %s)"
+                    " ON CONFLICT (instance) DO UPDATE"
+                    " SET conninfo = excluded.conninfo, updated_at = now()",
+                    (self.instance, conninfo),
+                )
                 self._registered.add(dbname)
                 self.databases_with_extension.add(dbname)
         except psycopg.Error as exc:

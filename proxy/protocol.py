@@ -305,6 +305,13 @@ def parse_startup_parameters(body: bytes) -> dict[str, str]:
     return params
 
 
+def startup_message(version: int, params: dict[str, str]) -> bytes:
+    """A StartupMessage with these parameters, in this order."""
+    body = b"".join(k.encode() + b"\x00" + v.encode() + b"\x00" for k, v in params.items())
+    body = struct.pack("!I", version) + body + b"\x00"
+    return struct.pack("!I", len(body) + 4) + body
+
+
 def cstring(data: bytes, offset: int = 0) -> tuple[bytes, int]:
     """A NUL-terminated string at ``offset`` and the offset after its terminator."""
     end = data.find(b"\x00", offset)

@@ -106,6 +106,7 @@ class ClientSide(asyncio.Protocol):
         self.register_at: int | None = None
         self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
         self._held: list[bytes] | None = None
+        self._deferred: list[bytes] | None = None  # framed client bytes awaiting _defer_upstream
         self._paused_by_upstream = False
         self._paused_by_hold = False
 
@@ -258,11 +259,21 @@ class ClientSide(asyncio.Protocol):
 
     def _start_session(self, packet: bytes, rest: bytes) -> None:
         self.params = pq.parse_startup_parameters(packet[8:])
+        packet = self._with_instance_option(packet)
         self._relaying = True
         self._hold()  # until the upstream connection exists
         if rest:
             self._held_append(rest)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
+
+    def _with_instance_option(self, packet: bytes) -> bytes:
+        """The StartupMessage with this proxy's instance name added to its ``options``, so the
+        session's model calls come back to this proxy when several front one server."""
+        params = dict(self.params)
+        option = f"-c google_ml_integration.emulator_instance={self.server.instance}"
+        params["options"] = f"{params['options']} {option}" if params.get("options") else option
+        (version,) = struct.unpack_from("!I", packet, 4)
+        return pq.startup_message(version, params)
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
         try:
@@ -297,18 +308,56 @@ class ClientSide(asyncio.Protocol):
         except pq.ProtocolViolation as exc:
             self._protocol_error("08P01", f"invalid frontend message: {exc}")
             return
-        if len(segments) == 1 and type(segments[0]) is bytes:
+        if len(segments) == 1 and type(segments[0]) is bytes and self._deferred is None:
             assert self.upstream is not None
             self.upstream.write(segments[0])
             return
         out: list[bytes] = []
         for segment in segments:
             if type(segment) is pq.Message:
+                if self.server.extension_check_due(self.dbname):
+                    # A statement that may call a model, in a database where this proxy has
+                    # not seen the extension (created since, elsewhere): make sure the engine
+                    # endpoint is registered before the statement reaches the server.
+                    self._send_upstream(b"".join(out))
+                    out = []
+                    self._defer_upstream(self.server.register_endpoint(self.dbname))
                 out.append(self._client_message(segment))
             else:
                 out.append(bytes(segment))  # type: ignore[arg-type]
-        assert self.upstream is not None
-        self.upstream.write(b"".join(out))
+        self._send_upstream(b"".join(out))
+
+    def _send_upstream(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._deferred is not None:
+            self._deferred.append(data)
+        else:
+            assert self.upstream is not None
+            self.upstream.write(data)
+
+    def _defer_upstream(self, work: Any) -> None:
+        """Keep what the client sends from here on (already framed and rewritten) until
+        ``work`` (a coroutine) is done, then send it in order."""
+        self._deferred = []
+        if self.transport is not None and not self._paused_by_hold:
+            self._paused_by_hold = True
+            self.transport.pause_reading()
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("client %s: background work failed", self.peer)
+            finally:
+                deferred, self._deferred = self._deferred or [], None
+                if self.upstream is not None and not self._closed:
+                    self.upstream.write(b"".join(deferred))
+                if self._paused_by_hold and self.transport is not None and not self._closed:
+                    self._paused_by_hold = False
+                    self.transport.resume_reading()
+
+        asyncio.get_running_loop().create_task(run())
 
     def _client_message(self, msg: pq.Message) -> bytes:
         """The bytes to send upstream for an inspected Query or Parse."""

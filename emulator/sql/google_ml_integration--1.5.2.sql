@@ -1366,10 +1366,13 @@ RETURNS text[]
 AS '$libdir/dblink', 'dblink_get_connections'
 LANGUAGE C;
 
--- Where the engine listens: one row, written by the proxy (upsert). The
--- conninfo carries the run's password; no privileges for PUBLIC.
+-- Where the engine listens: one row per emulator instance (several may front one
+-- server behind a load balancer), written by each proxy (upsert). A session learns
+-- its instance from google_ml_integration.emulator_instance, which the proxy adds to
+-- its startup options. The conninfo carries the run's password; no privileges for
+-- PUBLIC.
 CREATE TABLE google_ml._engine_endpoint (
-    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    instance    text PRIMARY KEY DEFAULT '',
     conninfo    text NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
@@ -1395,7 +1398,14 @@ DECLARE
     endpoint    text;
     leader_pid  int;
 BEGIN
-    SELECT e.conninfo INTO endpoint FROM google_ml._engine_endpoint AS e LIMIT 1;
+    -- This session's emulator; a session that did not come through one gets any, whose
+    -- callback then says how to connect.
+    SELECT e.conninfo INTO endpoint
+      FROM google_ml._engine_endpoint AS e
+     ORDER BY e.instance = coalesce(
+                  pg_catalog.current_setting('google_ml_integration.emulator_instance', true), '')
+              DESC, e.updated_at DESC
+     LIMIT 1;
     IF endpoint IS NULL THEN
         -- The embedded server's emulator also leaves it in the data directory, which covers a
         -- database whose row is not written yet (CREATE EXTENSION and a call in one message).
