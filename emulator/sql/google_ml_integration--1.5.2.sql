@@ -336,66 +336,44 @@ VALUES
 -- ===========================================================================
 
 -- Text to enum with a message that names the argument (a plain cast would
--- raise 22P02 "invalid input value for enum").
-CREATE FUNCTION google_ml._to_provider(value text, argument text DEFAULT 'model_provider')
-RETURNS google_ml.model_provider
+-- raise 22P02 "invalid input value for enum"). `kind` only carries the enum type.
+CREATE FUNCTION google_ml._to_enum(value text, kind anyenum, argument text)
+RETURNS anyenum
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
     v text := lower(btrim(value));
+    found_value kind%TYPE;
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     END IF;
-    IF v = ANY (pg_catalog.enum_range(NULL::google_ml.model_provider)::text[]) THEN
-        RETURN v::google_ml.model_provider;
+    SELECT e INTO found_value FROM pg_catalog.unnest(pg_catalog.enum_range(kind)) AS e
+     WHERE e::text = v;
+    IF found_value IS NOT NULL THEN
+        RETURN found_value;
     END IF;
     RAISE EXCEPTION 'invalid %: "%"', argument, value
         USING ERRCODE = 'invalid_parameter_value',
               HINT = 'Valid values: ' || pg_catalog.array_to_string(
-                  pg_catalog.enum_range(NULL::google_ml.model_provider)::text[], ', ') || '.';
+                  pg_catalog.enum_range(kind)::text[], ', ') || '.';
 END;
 $$;
+
+CREATE FUNCTION google_ml._to_provider(value text, argument text DEFAULT 'model_provider')
+RETURNS google_ml.model_provider
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml._to_enum(value, NULL::google_ml.model_provider, argument) $$;
 
 CREATE FUNCTION google_ml._to_model_type(value text, argument text DEFAULT 'model_type')
 RETURNS google_ml.model_type
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-    v text := lower(btrim(value));
-BEGIN
-    IF v IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF v = ANY (pg_catalog.enum_range(NULL::google_ml.model_type)::text[]) THEN
-        RETURN v::google_ml.model_type;
-    END IF;
-    RAISE EXCEPTION 'invalid %: "%"', argument, value
-        USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Valid values: ' || pg_catalog.array_to_string(
-                  pg_catalog.enum_range(NULL::google_ml.model_type)::text[], ', ') || '.';
-END;
-$$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml._to_enum(value, NULL::google_ml.model_type, argument) $$;
 
 CREATE FUNCTION google_ml._to_auth_type(value text, argument text DEFAULT 'model_auth_type')
 RETURNS google_ml.auth_type
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-    v text := lower(btrim(value));
-BEGIN
-    IF v IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF v = ANY (pg_catalog.enum_range(NULL::google_ml.auth_type)::text[]) THEN
-        RETURN v::google_ml.auth_type;
-    END IF;
-    RAISE EXCEPTION 'invalid %: "%"', argument, value
-        USING ERRCODE = 'invalid_parameter_value',
-              HINT = 'Valid values: ' || pg_catalog.array_to_string(
-                  pg_catalog.enum_range(NULL::google_ml.auth_type)::text[], ', ') || '.';
-END;
-$$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml._to_enum(value, NULL::google_ml.auth_type, argument) $$;
 
 -- A Secret Manager secret version path; checked by shape only, so placeholders
 -- such as projects/PROJECT_ID/secrets/S/versions/VERSION_NUMBER are accepted.
