@@ -698,6 +698,41 @@ END;
 $$;
 
 
+-- A model row with the given (non-NULL) procedure arguments laid over it: what
+-- create_model (over an empty row) and alter_model (over the stored one) share.
+CREATE FUNCTION google_ml._with_arguments(
+    m                             google_ml.models,
+    model_request_url             text,
+    model_provider                text,
+    model_type                    text,
+    model_qualified_name          text,
+    model_auth_type               text,
+    model_auth_id                 text,
+    generate_headers_fn           text,
+    model_in_transform_fn         text,
+    model_out_transform_fn        text,
+    model_batch_in_transform_fn   text,
+    model_batch_out_transform_fn  text)
+RETURNS google_ml.models
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    m.request_url := coalesce(nullif(btrim(model_request_url), ''), m.request_url);
+    m.provider := coalesce(google_ml._to_provider(model_provider), m.provider);
+    m.model_type := coalesce(google_ml._to_model_type(_with_arguments.model_type), m.model_type);
+    m.qualified_name := coalesce(nullif(btrim(model_qualified_name), ''), m.qualified_name);
+    m.auth_type := coalesce(google_ml._to_auth_type(model_auth_type), m.auth_type);
+    m.auth_id := coalesce(nullif(btrim(model_auth_id), ''), m.auth_id);
+    m.header_gen_fn := coalesce(generate_headers_fn, m.header_gen_fn);
+    m.input_transform_fn := coalesce(model_in_transform_fn, m.input_transform_fn);
+    m.output_transform_fn := coalesce(model_out_transform_fn, m.output_transform_fn);
+    m.input_batch_transform_fn := coalesce(model_batch_in_transform_fn, m.input_batch_transform_fn);
+    m.output_batch_transform_fn := coalesce(model_batch_out_transform_fn, m.output_batch_transform_fn);
+    RETURN m;
+END;
+$$;
+
+
 CREATE PROCEDURE google_ml.create_model(
     model_id                      text,
     model_request_url             text DEFAULT NULL,
@@ -724,18 +759,10 @@ BEGIN
     END IF;
 
     m.id := create_model.model_id;
-    m.request_url := nullif(btrim(model_request_url), '');
-    m.provider := google_ml._to_provider(model_provider);
-    m.model_type := google_ml._to_model_type(create_model.model_type);
-    m.qualified_name := nullif(btrim(model_qualified_name), '');
-    m.auth_type := google_ml._to_auth_type(model_auth_type);
-    m.auth_id := nullif(btrim(model_auth_id), '');
-    m.header_gen_fn := generate_headers_fn;
-    m.input_transform_fn := model_in_transform_fn;
-    m.output_transform_fn := model_out_transform_fn;
-    m.input_batch_transform_fn := model_batch_in_transform_fn;
-    m.output_batch_transform_fn := model_batch_out_transform_fn;
-    m := google_ml._validated_model(m);
+    m := google_ml._validated_model(google_ml._with_arguments(
+        m, model_request_url, model_provider, create_model.model_type, model_qualified_name,
+        model_auth_type, model_auth_id, generate_headers_fn, model_in_transform_fn,
+        model_out_transform_fn, model_batch_in_transform_fn, model_batch_out_transform_fn));
 
     -- A pre-registered row of the same id is replaced (trigger replace_preregistered).
     INSERT INTO google_ml.models (
@@ -780,17 +807,10 @@ BEGIN
             USING ERRCODE = 'undefined_object';
     END IF;
 
-    m.request_url := coalesce(nullif(btrim(model_request_url), ''), m.request_url);
-    m.provider := coalesce(google_ml._to_provider(model_provider), m.provider);
-    m.model_type := coalesce(google_ml._to_model_type(alter_model.model_type), m.model_type);
-    m.qualified_name := coalesce(nullif(btrim(model_qualified_name), ''), m.qualified_name);
-    m.auth_type := coalesce(google_ml._to_auth_type(model_auth_type), m.auth_type);
-    m.auth_id := coalesce(nullif(btrim(model_auth_id), ''), m.auth_id);
-    m.header_gen_fn := coalesce(generate_headers_fn, m.header_gen_fn);
-    m.input_transform_fn := coalesce(model_in_transform_fn, m.input_transform_fn);
-    m.output_transform_fn := coalesce(model_out_transform_fn, m.output_transform_fn);
-    m.input_batch_transform_fn := coalesce(model_batch_in_transform_fn, m.input_batch_transform_fn);
-    m.output_batch_transform_fn := coalesce(model_batch_out_transform_fn, m.output_batch_transform_fn);
+    m := google_ml._with_arguments(
+        m, model_request_url, model_provider, alter_model.model_type, model_qualified_name,
+        model_auth_type, model_auth_id, generate_headers_fn, model_in_transform_fn,
+        model_out_transform_fn, model_batch_in_transform_fn, model_batch_out_transform_fn);
     IF model_auth_type = 'alloydb_service_agent_iam' THEN
         m.auth_id := NULL;  -- switching away from a secret
     END IF;
