@@ -298,26 +298,34 @@ BEGIN
 END;
 $$;
 
+-- The model embedding() means: registered, or a Vertex AI model by bare name or
+-- path (no registration needed); 42704 if neither.
+CREATE FUNCTION google_ml._text_embedding_model(model_id text)
+RETURNS google_ml.models
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models := google_ml._model_for_warm('embedding', model_id);
+BEGIN
+    IF m.id IS NULL THEN
+        m := google_ml._registered_model(model_id);  -- raises 42704
+    END IF;
+    RETURN m;
+END;
+$$;
+
 CREATE OR REPLACE FUNCTION public.embedding(model_id text, content text)
 RETURNS real[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
     warmed  text := google_ml._warm_lookup('embedding', model_id, content);
-    m       google_ml.models;
 BEGIN
     IF warmed IS NOT NULL THEN
         RETURN warmed::real[];
     END IF;
     PERFORM google_ml._require_model_support();
-    m := google_ml._model_for_call(model_id);
-    IF m.id IS NULL THEN
-        m := google_ml._vertex_model(model_id, 'text_embedding');
-    END IF;
-    IF m.id IS NULL THEN
-        m := google_ml._registered_model(model_id);  -- raises 42704
-    END IF;
-    RETURN google_ml._embed(m, content);
+    RETURN google_ml._embed(google_ml._text_embedding_model(model_id), content);
 END;
 $$;
 

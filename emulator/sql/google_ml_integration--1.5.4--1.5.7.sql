@@ -785,14 +785,8 @@ RETURNS google_ml.models
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    m google_ml.models := google_ml._model_for_call(model_id);
+    m google_ml.models := google_ml._text_embedding_model(model_id);  -- or 42704
 BEGIN
-    IF m.id IS NULL THEN
-        m := google_ml._vertex_model(model_id, 'text_embedding');
-    END IF;
-    IF m.id IS NULL THEN
-        m := google_ml._registered_model(model_id);  -- raises 42704
-    END IF;
     IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
         RAISE EXCEPTION 'model "%" is a % model; auto-embeddings need a text_embedding model', m.id, m.model_type
             USING ERRCODE = 'invalid_parameter_value';
