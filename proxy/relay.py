@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from proxy import protocol as pq
 from proxy.rewrites import rewrite
-from proxy.statements import PREFILTER
+from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
 
 if TYPE_CHECKING:
@@ -64,11 +64,6 @@ def _without_channel_binding(raw: bytes) -> bytes:
     return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
 
 
-def _may_need_rewriting(data: bytes, start: int, end: int) -> bool:
-    """The byte prefilter, run by the scanner on each whole Query or Parse."""
-    return PREFILTER.search(data, start, end) is not None
-
-
 _STARTUP_HEADER = struct.Struct("!II")
 
 
@@ -92,7 +87,7 @@ class ClientSide(asyncio.Protocol):
         self.scanner = pq.MessageScanner(
             _CLIENT_INSPECT,
             valid_types=pq.CLIENT_MESSAGE_TYPES,
-            wanted=_may_need_rewriting,
+            wanted=worth_parsing,
             count=_ANSWERED_BY_READY,
         )
         self.started = False  # the first ReadyForQuery has been seen

@@ -24,8 +24,9 @@ PREFILTER: Final = re.compile(
 )
 
 
-def worth_parsing(sql: bytes | memoryview) -> bool:
-    return PREFILTER.search(sql) is not None
+def worth_parsing(sql: bytes, start: int = 0, end: int | None = None) -> bool:
+    """Whether ``sql[start:end]`` (a whole Query or Parse) may need the proxy."""
+    return PREFILTER.search(sql, start, len(sql) if end is None else end) is not None
 
 
 @dataclass(frozen=True, slots=True)

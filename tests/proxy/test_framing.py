@@ -365,12 +365,11 @@ def test_wanted_sees_each_inspected_message_whole_and_unwanted_ones_pass_as_byte
                      "CREATE EXTENSION google_ml_integration"]).map(query)), max_size=10)))
 def test_the_relay_prefilter_picks_exactly_the_statements_worth_parsing(
         case: tuple[list[bytes], list[bytes]]) -> None:
-    from proxy.relay import _may_need_rewriting
     from proxy.statements import worth_parsing
 
     msgs, chunks = case
     scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES,
-                                wanted=_may_need_rewriting)
+                                wanted=worth_parsing)
     segments = run_scanner(scanner, chunks)
     assert joined(segments) == b"".join(msgs)
     assert inspected(segments) == [m for m in msgs
