@@ -28,6 +28,10 @@ from proxy.relay import ClientSide, UpstreamSide
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
+# How long to wait for PostgreSQL to close a relayed cancel connection (it closes once it
+# has signalled the backend).
+CANCEL_ACK_SECONDS = 5.0
+
 
 @dataclass(slots=True)
 class Upstream:
@@ -180,13 +184,19 @@ class ProxyServer:
             up = self.config.upstream
             try:
                 if up.unix_socket:
-                    _, writer = await asyncio.open_unix_connection(up.unix_socket)
+                    reader, writer = await asyncio.open_unix_connection(up.unix_socket)
                 else:
-                    _, writer = await asyncio.open_connection(up.host, up.port)
+                    reader, writer = await asyncio.open_connection(up.host, up.port)
                 writer.write(packet)
                 await writer.drain()
-                writer.close()
-            except OSError as exc:
+                # PostgreSQL closes the connection once it has signalled the backend. Wait
+                # for that: abandoning the model call first would let the backend finish
+                # its statement and take the late signal as a cancel of the next one.
+                try:
+                    await asyncio.wait_for(reader.read(), CANCEL_ACK_SECONDS)
+                finally:
+                    writer.close()
+            except (OSError, TimeoutError) as exc:
                 log.warning("could not relay a cancel request: %s", exc)
             # A backend waiting on a model call only notices the cancel once the engine
             # answers (dblink drains its connection on error): abandon the call too.
