@@ -546,8 +546,8 @@ def test_cancel_during_a_slow_model_call(db: psycopg.Connection[Any], capture: C
     started = time.monotonic()
     with pytest.raises(psycopg.errors.QueryCanceled):
         db.execute("SELECT google_ml.predict_row('custom-generic', %s)", (STREAM_BODY,))
-    assert time.monotonic() - started < 5
-    assert db.execute("SELECT 1").fetchone() == (1,)
+    assert time.monotonic() - started < 15  # the server never answers: not a hang
+    assert db.execute("SELECT 1 FROM pg_sleep(0.5)").fetchone() == (1,)
     # the engine abandoned the HTTP request instead of waiting for it
     assert capture.closed_while_waiting.wait(5)
     (answer,) = db.execute("SELECT google_ml.predict_row('custom-generic', %s)",
@@ -565,7 +565,7 @@ def test_cancel_during_a_fake_model_call_with_latency() -> None:
             started = time.monotonic()
             with pytest.raises(psycopg.errors.QueryCanceled):
                 conn.execute("SELECT embedding('text-embedding-005', 'slow')")
-            assert time.monotonic() - started < 5
+            assert time.monotonic() - started < 15  # not the 20 s of fake latency
             # the cancel ends that statement only: a signal that reached the backend late
             # would cancel this one
             assert conn.execute("SELECT 1 FROM pg_sleep(0.5)").fetchone() == (1,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -417,7 +418,7 @@ def test_slow_provider_times_out_with_57014() -> None:
         started = time.monotonic()
         with pytest.raises(ModelCallError) as caught:
             invoke_once(live(read_timeout=0.3), custom(server.url + "/predict"))
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # the server never answers: not a hang
     assert caught.value.sqlstate == "57014" and "0.3 s" in caught.value.message
 
 
@@ -438,18 +439,21 @@ def test_cancelling_the_caller_abandons_the_http_request() -> None:
             return took
 
         took = run(scenario())
-        assert took < 0.5
-        assert server.closed_while_waiting.wait(2.0)
+        assert took < 5  # the server never answers: not a hang
+        assert server.closed_while_waiting.wait(5.0)
 
 
 def test_batch_runs_concurrently_under_the_model_limit() -> None:
     in_flight = {"now": 0, "max": 0}
+    lock = threading.Lock()
 
     def respond(seen: Seen) -> Reply:
-        in_flight["now"] += 1
-        in_flight["max"] = max(in_flight["max"], in_flight["now"])
-        time.sleep(0.1)
-        in_flight["now"] -= 1
+        with lock:
+            in_flight["now"] += 1
+            in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        time.sleep(0.2)
+        with lock:
+            in_flight["now"] -= 1
         return Reply(200, seen.json())
 
     with ScriptedServer(respond) as server:
@@ -462,12 +466,10 @@ def test_batch_runs_concurrently_under_the_model_limit() -> None:
             finally:
                 await engine.aclose()
 
-        started = time.monotonic()
         results = run(scenario())
-        elapsed = time.monotonic() - started
     assert [r["ok"] for r in results] == [{"i": i} for i in range(8)]
-    assert in_flight["max"] <= 4
-    assert elapsed < 0.7  # 8 requests of 0.1 s, four at a time: about 0.2 s
+    # concurrent (not one request at a time), and never above the model's limit
+    assert 2 <= in_flight["max"] <= 4
 
 
 def test_live_cache_is_opt_in() -> None:

@@ -65,13 +65,18 @@ def test_forced_500_is_shaped_like_the_provider() -> None:
 
 
 def test_latency_is_added_per_request_concurrently() -> None:
-    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> float:
-        started = time.monotonic()
-        await asyncio.gather(*(client.post(EMBED_PATH, json=EMBED_BODY) for _ in range(5)))
-        return time.monotonic() - started
+    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> list[tuple[float, float]]:
+        async def one() -> tuple[float, float]:
+            started = time.monotonic()
+            await client.post(EMBED_PATH, json=EMBED_BODY)
+            return started, time.monotonic()
 
-    elapsed = with_server(FakeKnobs(latency=0.2), work)
-    assert 0.2 <= elapsed < 0.6
+        return list(await asyncio.gather(*(one() for _ in range(5))))
+
+    spans = with_server(FakeKnobs(latency=0.2), work)
+    assert all(end - start >= 0.2 for start, end in spans)  # each request waited
+    # and they waited together: every request started before the first one ended
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
 def test_timeout_fault_hangs_until_the_client_leaves() -> None:
