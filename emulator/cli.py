@@ -216,7 +216,9 @@ async def serve(args: argparse.Namespace) -> int:
         )
         embedded = EmbeddedPostgres(data_dir, password=args.password, ephemeral=args.ephemeral)
         try:
-            await loop.run_in_executor(None, embedded.start)
+            await loop.run_in_executor(None, embedded.prepare)
+            embedded.launch()  # from this thread, which outlives the server (see launch)
+            await loop.run_in_executor(None, embedded.wait_ready)
         except EmbeddedPostgresError as exc:
             await loop.run_in_executor(None, embedded.stop)
             raise UsageError(str(exc)) from exc

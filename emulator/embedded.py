@@ -5,7 +5,8 @@ Plan
 ``EmbeddedPostgres.start()`` makes a data directory usable (initdb on first use, kept as it is
 afterwards), installs the extension's files next to the server's own, and runs ``postgres`` as a
 child process listening on loopback on a free port and on a Unix socket in a private directory.
-``stop()`` asks for a fast shutdown and waits, so no server outlives the emulator.
+``stop()`` asks for a fast shutdown and waits, so no server outlives the emulator; if the
+emulator is killed outright, Linux sends the server that same signal (``PR_SET_PDEATHSIG``).
 
 PostgreSQL refuses to run as root. When the emulator runs as root (containers, CI), the server
 runs as a system user created for it, and the data directory is handed to that user.
@@ -19,6 +20,7 @@ over TCP when one is (so the client's password is checked by PostgreSQL itself).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import pwd
@@ -26,9 +28,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +42,7 @@ log = logging.getLogger("alloydb_ai_emulator.embedded")
 
 SERVER_USER = "alloydb-emulator"
 SUPERUSER = "postgres"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class EmbeddedPostgresError(Exception):
@@ -92,6 +97,13 @@ class EmbeddedPostgres:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Prepare, launch and wait: the three steps below, for callers with no event loop."""
+        self.prepare()
+        self.launch()
+        self.wait_ready()
+
+    def prepare(self) -> None:
+        """The slow part before the server runs: data directory, extension files, initdb."""
         self._run_as = _server_user() if os.geteuid() == 0 else None
         self._prepare_data_dir()
         try:
@@ -101,6 +113,11 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._write_hba()
+
+    def launch(self) -> None:
+        """Start ``postgres``. Call it from a thread that lives as long as the emulator (the
+        main thread): on Linux the server gets a fast-shutdown signal when that thread dies,
+        so even a SIGKILLed emulator leaves no server behind."""
         self.port = self.port or free_port()
         self.socket_dir = Path(tempfile.mkdtemp(prefix="alloydb-emu-sock-"))
         self._give_to_server_user(self.socket_dir)
@@ -125,8 +142,12 @@ class EmbeddedPostgres:
             user=self._run_as.pw_uid if self._run_as else None,
             group=self._run_as.pw_gid if self._run_as else None,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the emulator only
+            preexec_fn=_end_with_parent(),  # noqa: PLW1509 - one prctl call, no locks taken
         )
         server_log.close()
+
+    def wait_ready(self) -> None:
+        """Wait until the server accepts connections, then set the password if there is one."""
         self._wait_ready()
         if self.password:
             self._set_password(self.password)
@@ -272,6 +293,26 @@ class EmbeddedPostgres:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _end_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that asks Linux to send the child SIGINT (PostgreSQL's fast shutdown)
+    when the thread that started it dies; None where there is no prctl."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        # after the uid change (which would clear it), just before exec
+        prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call above
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def _server_user() -> pwd.struct_passwd:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -102,6 +103,36 @@ def test_sigterm_stops_the_embedded_server_and_keeps_the_data() -> None:
     finally:
         stop_emulator(second)
     assert postgres_processes_for(data_dir) == []
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkill_of_the_emulator_leaves_no_server_behind() -> None:
+    parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-cli-"))
+    parent.chmod(0o755)
+    data_dir = parent / "pgdata"
+    first = start_emulator("--data-dir", str(data_dir))
+    with psycopg.connect(first.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('committed before the kill')")
+    assert postgres_processes_for(data_dir)
+    first.process.kill()
+    first.process.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while postgres_processes_for(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = postgres_processes_for(data_dir)
+    if orphans:  # do not leave them to the rest of the suite
+        subprocess.run(["pkill", "-INT", "-f", f"-D {data_dir} "], check=False)
+    assert orphans == []
+
+    # the data directory is free again (no "in use by another PostgreSQL server"), data kept
+    second = start_emulator("--data-dir", str(data_dir))
+    try:
+        with psycopg.connect(second.dsn, autocommit=True) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [("committed before the kill",)]
+    finally:
+        stop_emulator(second)
     shutil.rmtree(parent, ignore_errors=True)
 
 
