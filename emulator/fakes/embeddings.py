@@ -1,6 +1,6 @@
 """Deterministic fake embeddings whose cosine similarity follows shared words.
 
-Operation: `embed(text, dimension) -> list[float]`, and `dimension_for(model)` giving each known
+Operation: `embed(text, dimension) -> FakeVector` (a list of floats), and `dimension_for(model)` giving each known
 model's real output size.
 
 Plan: feature hashing. Each content stem of the text (see `words.py`) is hashed with BLAKE2b into
@@ -15,8 +15,10 @@ Known gaps: no semantics beyond shared stems (synonyms are strangers).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import struct
 
 from emulator.fakes.words import content_stems, words
 
@@ -50,16 +52,62 @@ def dimension_for(model: str) -> int:
     return _MODEL_DIMENSIONS.get(base, DEFAULT_DIMENSION)
 
 
-def _slots(feature: str, dimension: int) -> list[tuple[int, float]]:
+_SLOT_CHUNKS = struct.Struct(f"<{_SLOTS_PER_WORD}I")
+
+
+def _slots(feature: str, dimension: int) -> tuple[tuple[int, float], ...]:
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=4 * _SLOTS_PER_WORD).digest()
-    slots = []
-    for i in range(_SLOTS_PER_WORD):
-        chunk = int.from_bytes(digest[4 * i : 4 * i + 4], "little")
-        slots.append((chunk % dimension, 1.0 if chunk & 0x80000000 else -1.0))
-    return slots
+    return tuple((chunk % dimension, 1.0 if chunk & 0x80000000 else -1.0)
+                 for chunk in _SLOT_CHUNKS.unpack(digest))
 
 
-def embed(text: str, dimension: int) -> list[float]:
+# Words repeat across texts (a corpus has a vocabulary); whole texts mostly do not.
+_word_slots = functools.lru_cache(maxsize=1 << 16)(_slots)
+
+
+@functools.lru_cache(maxsize=16)
+def _zeros(dimension: int) -> tuple[float, ...]:
+    return (0.0,) * dimension
+
+
+class FakeVector(list[float]):
+    """An embedding as the list of floats a provider answers, which also remembers its few
+    non-zero positions, so that the warm-up writes its ``real[]`` literal without walking
+    every zero (see ``emulator.engine.extract``)."""
+
+    __slots__ = ("_literal", "nonzero")
+
+    def __init__(self, dimension: int, nonzero: dict[int, float]) -> None:
+        super().__init__(_zeros(dimension))
+        for position, value in nonzero.items():
+            self[position] = value
+        self.nonzero = nonzero
+        self._literal: str | None = None
+
+    def literal(self) -> str:
+        """The PostgreSQL array literal of these values (``0`` for each zero)."""
+        if self._literal is None:
+            self._literal = self._format()
+        return self._literal
+
+    def _format(self) -> str:
+        parts = ["{"]
+        start = 0  # the first position not written yet
+        texts: dict[float, str] = {}  # a vector holds few distinct values: format each once
+        for position in sorted(self.nonzero):
+            value = self.nonzero[position]
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = repr(value)
+            parts.append("0," * (position - start))
+            parts.append(text)
+            parts.append(",")
+            start = position + 1
+        parts.append("0," * (len(self) - start))
+        return "".join(parts)[:-1] + "}"
+
+
+def embed(text: str, dimension: int) -> FakeVector:
     """A unit-length vector of `dimension` floats for `text`."""
     if dimension <= 0:
         raise ValueError(f"dimension must be positive, not {dimension}")
@@ -69,19 +117,16 @@ def embed(text: str, dimension: int) -> list[float]:
     sparse: dict[int, float] = {}
     for token, count in counts.items():
         weight = 1.0 + math.log(count)
-        for position, sign in _slots("w:" + token, dimension):
+        for position, sign in _word_slots("w:" + token, dimension):
             sparse[position] = sparse.get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
     for position, sign in _slots("t:" + text, dimension):
         sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
     norm = math.sqrt(sum(x * x for x in sparse.values()))
-    vector = [0.0] * dimension
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        vector[_slots("z:" + text, dimension)[0][0]] = 1.0
-        return vector
-    for position, value in sparse.items():
-        vector[position] = value / norm
-    return vector
+        return FakeVector(dimension, {_slots("z:" + text, dimension)[0][0]: 1.0})
+    return FakeVector(dimension, {position: value / norm for position, value in sparse.items()
+                                  if value != 0.0})
 
 
 def token_count(text: str) -> int:

@@ -37,6 +37,9 @@ CREATE UNLOGGED TABLE google_ml._warm_cache (
     result         text
 );
 CREATE INDEX ON google_ml._warm_cache (statement_key, kind, model_id, item_hash);
+-- Answers (embedding literals of a few KB) are written once and read once: out of line but
+-- not compressed, which costs more than it saves here.
+ALTER TABLE google_ml._warm_cache ALTER COLUMN result SET STORAGE EXTERNAL;
 REVOKE ALL ON TABLE google_ml._warm_cache FROM PUBLIC;
 ALTER TABLE google_ml._warm_cache ENABLE ROW LEVEL SECURITY;
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from emulator.engine.extract import batch_size, openai_embeddings, vertex_embeddings
+from emulator.fakes.embeddings import FakeVector, embed
 
 
 @given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32),
@@ -38,3 +39,18 @@ def test_batch_size_counts_the_texts_of_a_request() -> None:
     assert batch_size({"body": {"instances": [{}, {}, {}]}}) == 3
     assert batch_size({"body": {"input": ["a", "b"]}}) == 2
     assert batch_size({"body": {"input": "a"}}) == 1
+
+
+@given(st.text(max_size=80), st.sampled_from([3, 16, 768]))
+def test_a_fake_vector_writes_the_literal_of_its_values(text: str, dimension: int) -> None:
+    vector = embed(text, dimension)
+    assert type(vector) is FakeVector and len(vector) == dimension
+    literals = vertex_embeddings({"predictions": [{"embeddings": {"values": vector}}]})
+    assert literals is not None
+    (literal,) = literals
+    assert literal.startswith("{") and literal.endswith("}")
+    assert [float(x) for x in literal[1:-1].split(",")] == list(vector)
+    # the same text as the generic path writes for a plain list, up to how a zero is spelled
+    plain = vertex_embeddings({"predictions": [{"embeddings": {"values": list(vector)}}]})
+    assert plain is not None
+    assert [float(x) for x in plain[0][1:-1].split(",")] == list(vector)
