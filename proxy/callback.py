@@ -7,7 +7,8 @@ sends one simple Query per model call whose text is the request as JSON (docs/in
 This module speaks just enough of the server side of the protocol for libpq: startup with a
 cleartext password over loopback, ``SET`` commands answered as no-ops, one-row one-column
 results, ErrorResponses that dblink re-raises in the caller's session with their SQLSTATE, and
-CancelRequest, which abandons the engine call in flight.
+CancelRequest, which abandons the engine call in flight. A backend that disconnects during a
+call (pg_terminate_backend, a crash) abandons its call too.
 
 Who may call: the password is a secret of this emulator run, readable in the database only by
 the extension's SECURITY DEFINER function. The ``application_name`` carries the caller's (leader)
@@ -32,6 +33,8 @@ log = logging.getLogger("alloydb_ai_emulator.callback")
 
 CALLBACK_USER = "alloydb_ai_emulator"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# Calls that take longer than this also watch their connection (see _call_while_connected).
+WATCH_CALLS_AFTER_SECONDS = 0.5
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -141,7 +144,9 @@ class CallbackServer:
                 writer.write(pq.ready_for_query())
                 await writer.drain()
                 continue
-            reply = await self._call(key, caller_pid, text)
+            reply = await self._call_while_connected(reader, key, caller_pid, text)
+            if reply is None:
+                return
             writer.write(reply)
             writer.write(pq.ready_for_query())
             await writer.drain()
@@ -166,6 +171,32 @@ class CallbackServer:
                         task.cancel()
                 return None
             return pq.parse_startup_parameters(rest)
+
+    async def _call_while_connected(
+        self, reader: asyncio.StreamReader, key: tuple[int, int], caller_pid: int, text: bytes
+    ) -> bytes | None:
+        """The answer to one call, or None when the backend went away before it (terminated,
+        crashed): then the call is abandoned, so a provider request stops costing anything.
+
+        A quick call is just awaited. A slow one also watches the connection: libpq sends
+        nothing while it waits for a result, so whatever arrives (end of file, or Terminate
+        from a closing backend) means the caller is gone."""
+        call = asyncio.ensure_future(self._call(key, caller_pid, text))
+        done, _ = await asyncio.wait({call}, timeout=WATCH_CALLS_AFTER_SECONDS)
+        if done:
+            return call.result()
+        gone = asyncio.ensure_future(reader.read(1))
+        done, _ = await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if gone not in done:
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)  # the reader is free again
+            if gone.cancelled():
+                return call.result()
+        # Bytes arrived (or the end of the stream): no libpq client sends anything mid-call.
+        log.info("a backend left during its model call (pid %d); call abandoned", caller_pid)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        return None
 
     async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> bytes:
         if not self.is_fronted_pid(caller_pid):

@@ -555,6 +555,37 @@ def test_cancel_during_a_slow_model_call(db: psycopg.Connection[Any], capture: C
     assert answer["candidates"]
 
 
+def test_a_backend_terminated_during_its_call_abandons_the_provider_request(
+        dsn: str, db: psycopg.Connection[Any], capture: CaptureServer) -> None:
+    capture.closed_while_waiting.clear()
+    capture.script("/custom/flaky", HANG)
+    victim = psycopg.connect(dsn, autocommit=True)
+    victim.execute("SET google_ml_integration.allow_http_endpoints = on")
+    (pid,) = victim.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
+    failure: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            victim.execute("SELECT google_ml.predict_row('custom-generic', %s)", (STREAM_BODY,))
+        except psycopg.Error as exc:
+            failure.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not db.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'DblinkGetResult'", (pid,)
+    ).fetchone():
+        time.sleep(0.05)
+    assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    # the engine gives up the HTTP request (it would otherwise wait for --read-timeout)
+    assert capture.closed_while_waiting.wait(10)
+    caller.join(15)
+    assert not caller.is_alive() and failure  # the victim's session ended with an error
+    victim.close()
+    assert db.execute("SELECT 1").fetchone() == (1,)  # neighbours are undisturbed
+
+
 def test_cancel_during_a_fake_model_call_with_latency() -> None:
     emu = start_emulator("--fake-latency-ms", "20000")
     try:

@@ -254,4 +254,4 @@ def test_a_malformed_client_is_logged_in_one_line_without_a_traceback(
 
 
 def test_nothing_so_far_made_the_emulator_log_a_traceback(emulator: Any) -> None:
-    assert not [line for line in emulator.output if "Traceback" in line]
+    assert not [line for line in emulator.output if "Traceback" in line], "".join(emulator.output)
