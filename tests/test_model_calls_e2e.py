@@ -12,6 +12,7 @@ generated service-account file at a local token endpoint.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import struct
@@ -25,6 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator.fakes.embeddings import embed
 from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.e2e_helpers import (
     HANG,
@@ -408,6 +410,57 @@ def test_secret_manager_secret_becomes_a_bearer_token_and_is_never_stored(live: 
     assert settings == (0,)
     time.sleep(0.2)
     assert SECRET_VALUE not in "".join(live.emulator.output)
+
+
+def test_multimodal_embeddings_wire_format(live: Live, dsn: str) -> None:
+    image = base64.b64encode(b"\x89PNG fake image bytes").decode()
+    with live.connect() as conn:
+        text_vec, gcs_vec, bytes_vec, video_vec = conn.execute(
+            """SELECT ai.text_embedding(model_id => 'multimodalembedding@001', content => 'a red bicycle'),
+                      ai.image_embedding(model_id => 'multimodalembedding@001',
+                                         image => 'gs://cymbal/bike.jpeg', mimetype => 'image/jpeg'),
+                      ai.image_embedding('multimodalembedding@001', %s, 'image/png'),
+                      ai.video_embedding(model_id => 'multimodalembedding@001',
+                                         video => 'gs://cymbal/ride.mp4')""", (image,)
+        ).fetchone()  # type: ignore[misc]
+    sent = live.capture.seen("multimodalembedding@001:predict")[-4:]
+    assert {r.path for r in sent} == {"/v1/" + VERTEX_PATH.format(
+        p=PROJECT, r=REGION, m="multimodalembedding@001") + ":predict"}
+    assert [r.json()["instances"] for r in sent] == [
+        [{"text": "a red bicycle"}],
+        [{"image": {"gcsUri": "gs://cymbal/bike.jpeg", "mimeType": "image/jpeg"}}],
+        [{"image": {"bytesBase64Encoded": image, "mimeType": "image/png"}}],
+        [{"video": {"gcsUri": "gs://cymbal/ride.mp4"}}],
+    ]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in sent)
+    # the capture server answers as the fakes do: the same vectors come back in fake mode
+    assert {len(v) for v in (text_vec, gcs_vec, bytes_vec, video_vec)} == {1408}
+    with psycopg.connect(dsn, autocommit=True) as fake:
+        assert fake.execute(
+            "SELECT ai.text_embedding('multimodalembedding@001', 'a red bicycle'),"
+            "       ai.video_embedding('multimodalembedding@001', 'gs://cymbal/ride.mp4')"
+        ).fetchone() == (text_vec, video_vec)
+    assert [as_float4(x) for x in text_vec] == [as_float4(x) for x in embed("a red bicycle", 1408)]
+    assert gcs_vec != bytes_vec  # different images, different vectors
+
+
+def test_multimodal_embeddings_refuse_what_they_cannot_embed(db: psycopg.Connection[Any]) -> None:
+    cases = [
+        ("SELECT ai.image_embedding('multimodalembedding@001', 'not base64!')", "22023",
+         "Cloud Storage URI (gs://bucket/object) or base64"),
+        ("SELECT ai.video_embedding('multimodalembedding@001', 'https://example.com/v.mp4')",
+         "22023", "video must be a Cloud Storage URI"),
+        ("SELECT ai.text_embedding('text-embedding-005', 'x')", "22023",
+         'model "text-embedding-005" is a text_embedding model'),
+        ("SELECT ai.text_embedding('no such model!', 'x')", "42704",
+         'model "no such model!" does not exist'),
+    ]
+    for sql, sqlstate, message in cases:
+        with pytest.raises(psycopg.Error) as caught:
+            db.execute(sql)
+        assert caught.value.sqlstate == sqlstate, sql
+        assert message in str(caught.value), sql
+    assert db.execute("SELECT ai.image_embedding('multimodalembedding@001', NULL)").fetchone() == (None,)
 
 
 def test_ranking_request_format(live: Live) -> None:
