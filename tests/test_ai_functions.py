@@ -358,3 +358,60 @@ def test_live_warm_up_batches_per_row_calls_by_ten(live: tuple[str, FakeServerTh
     assert value == 12
     assert len(requests) == 3
     assert sorted(b["generationConfig"]["responseSchema"]["minItems"] for _, b in requests) == [5, 10, 10]
+
+
+# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.8) -------------------
+
+REPORT = ("The quarterly report shows revenue grew by twelve percent while costs stayed flat. "
+          "The board approved a new plan.")
+
+
+def test_preview_functions_need_their_flag(db: psycopg.Connection[Any]) -> None:
+    for sql in ("SELECT ai.summarize('text')", "SELECT google_ml.analyze_sentiment('text')",
+                "SELECT ai.analyze_sentiment(NULL)"):
+        with pytest.raises(psycopg.errors.RaiseException) as caught:
+            db.execute(sql)
+        assert caught.value.sqlstate == "P0001"
+        assert "google_ml_integration.enable_preview_ai_functions is off" in str(caught.value)
+
+
+def test_analyze_sentiment_labels_the_text(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = on")
+    assert one(db, "SELECT ai.analyze_sentiment('I love this product, great quality')") == "positive"
+    assert one(db, "SELECT ai.analyze_sentiment(prompt => 'Terrible: it arrived broken and late')"
+               ) == "negative"
+    assert one(db, "SELECT google_ml.analyze_sentiment('The package arrived on Tuesday')") == "neutral"
+    assert one(db, "SELECT ai.analyze_sentiment(NULL)") is None
+
+
+def test_summarize_returns_text_and_checks_the_model(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = on")
+    summary = one(db, "SELECT ai.summarize(%s)", (REPORT,))
+    assert summary.startswith("Fake answer from gemini-2.5-flash-lite: The quarterly report")
+    assert one(db, "SELECT ai.summarize(%s, 'gemini-2.5-flash-lite')", (REPORT,)) == summary
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="ai.summarize"):
+        db.execute("SELECT ai.summarize('x', model_id => 'text-embedding-005')")
+    rows = db.execute(
+        "SELECT p.provolatile, p.proparallel FROM pg_proc p JOIN pg_namespace n "
+        "ON n.oid = p.pronamespace WHERE n.nspname IN ('ai', 'google_ml') "
+        "AND p.proname IN ('summarize', 'analyze_sentiment')").fetchall()
+    assert len(rows) == 4 and set(rows) == {("i", "s")}
+
+
+def test_live_preview_requests_carry_the_task_as_system_instruction(
+        live: tuple[str, FakeServerThread]) -> None:
+    dsn, _ = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE ai_functions_live "
+                     "SET google_ml_integration.enable_preview_ai_functions = on")
+    value, [(path, body)] = _live(live, "SELECT ai.analyze_sentiment('I love it, great')")
+    assert value == "positive" and path == GEMINI_PATH
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "I love it, great"}]}]
+    assert body["generationConfig"]["responseSchema"] == {
+        "type": "STRING", "enum": ["positive", "negative", "neutral"]}
+    assert "sentiment" in body["systemInstruction"]["parts"][0]["text"]
+    value, [(_, body)] = _live(live, "SELECT ai.summarize(%s)", (REPORT,))
+    assert REPORT[:40] in value
+    assert body["contents"][0]["parts"] == [{"text": REPORT}]
+    assert "Summarize" in body["systemInstruction"]["parts"][0]["text"]
+    assert "generationConfig" not in body

@@ -10,6 +10,8 @@ Decisions, for one prompt:
 - a rule of the rules file (see `rules.py`) that matches and fits the schema wins;
 - free text: `Fake answer from <model>: <the prompt, whitespace collapsed, cut at 80 chars>`;
 - true/false (a BOOLEAN, or a STRING enum of exactly true and false): see `decide_yes_no`;
+- the enum positive / negative / neutral: the prompt's sentiment (more words of the small built-in
+  lexicon on one side than the other), else neutral;
 - another enum: the enum value named in the prompt (the last one mentioned), else one chosen by a
   hash of the prompt;
 - NUMBER / INTEGER: the relevance of the prompt's text to its question (`relevance`: the share of
@@ -53,6 +55,7 @@ _NEGATIVE_WORDS = frozenset(_NEGATIVE_WORDS_TEXT.split())
 _ASKS_POSITIVE = frozenset({"positive", "favorable", "favourable", "happy", "satisfied", "praise"})
 _ASKS_NEGATIVE = frozenset({"negative", "unfavorable", "complaint", "complain", "unhappy", "angry"})
 _YES_WORDS = frozenset({"yes", "true", "correct", "affirmative"})
+_SENTIMENT_LABELS = frozenset({"positive", "negative", "neutral"})
 _CHOICE_PHRASES = re.compile(r"\b(?:true\s*(?:or|/)\s*false|yes\s*(?:or|/)\s*no)\b", re.IGNORECASE)
 _RANGE = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:to|-|and)\s*(-?\d+(?:\.\d+)?)")
 
@@ -152,6 +155,10 @@ def _enum_answer(options: list[Any], prompt: str) -> Any:
     lowered = {str(o).lower() for o in options}
     if lowered == {"true", "false"}:
         wanted = "true" if decide_yes_no(prompt) else "false"
+        return next(o for o in options if str(o).lower() == wanted)
+    if lowered == _SENTIMENT_LABELS:
+        score = sentiment(prompt)
+        wanted = "positive" if score > 0 else "negative" if score < 0 else "neutral"
         return next(o for o in options if str(o).lower() == wanted)
     stems = [stem(w) for w in words(prompt)]
     best, best_position = None, -1

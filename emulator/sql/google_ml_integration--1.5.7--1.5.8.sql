@@ -1,5 +1,7 @@
--- google_ml_integration 1.5.7 -> 1.5.8 (emulator): multimodal embeddings.
+-- google_ml_integration 1.5.7 -> 1.5.8 (emulator): multimodal embeddings, and the preview
+-- functions ai.summarize and ai.analyze_sentiment.
 --
+-- Multimodal embeddings:
 --   ai.text_embedding(model_id, content)            -> predictions[0].textEmbedding
 --   ai.image_embedding(model_id, image, mimetype)   -> predictions[0].imageEmbedding
 --   ai.video_embedding(model_id, video)             -> predictions[0].videoEmbeddings[0].embedding
@@ -136,3 +138,90 @@ COMMENT ON FUNCTION ai.image_embedding(text, text, text) IS
     'Embedding of an image (gs:// URI or base64 bytes) by a multimodal embedding model.';
 COMMENT ON FUNCTION ai.video_embedding(text, text) IS
     'Embedding of the first segment of a video (gs:// URI) by a multimodal embedding model.';
+
+
+-- ---------------------------------------------------------------------------
+-- Preview functions (flag enable_preview_ai_functions; P0001 when off, as the AI query engine):
+--   ai.summarize(prompt, model_id)          -> text, a short summary of the text
+--   ai.analyze_sentiment(prompt, model_id)  -> 'positive', 'negative' or 'neutral'
+-- One :generateContent request per call to an llm model (default gemini-2.5-flash-lite). The task
+-- is the system instruction; the user turn is the text alone. Sentiment asks for an enum answer.
+
+-- The llm model an AI function calls (1.5.7's, with a message that names every such function).
+CREATE OR REPLACE FUNCTION google_ml._llm_model(model_id text)
+RETURNS google_ml.models
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models := google_ml._registered_model(coalesce(model_id, google_ml._ai_default_model()));
+BEGIN
+    IF m.model_type <> 'llm' THEN
+        RAISE EXCEPTION 'model "%" is a % model; the AI functions (ai.if, ai.generate, ai.rank(prompt), ai.summarize, ai.analyze_sentiment) need an llm model',
+                        m.id, m.model_type
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Register one with model_type => ''llm'' (Gemini models get the gemini_llm transforms).';
+    END IF;
+    RETURN m;
+END;
+$$;
+
+CREATE FUNCTION google_ml._ai_preview_call(what text, model_id text, prompt text,
+                                           instruction text, generation_config jsonb)
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    m     google_ml.models;
+    body  jsonb;
+BEGIN
+    PERFORM google_ml._require_flag('enable_preview_ai_functions', what || ' (a preview function)');
+    PERFORM google_ml._require_model_support();
+    m := google_ml._llm_model(model_id);
+    body := google_ml._ai_body(m, prompt, generation_config, instruction);
+    RETURN google_ml._ai_text(m,
+        google_ml._invoke(m, google_ml._headers_for_call(m, prompt, NULL), body)::json);
+END;
+$$;
+
+CREATE FUNCTION google_ml.summarize(prompt text, model_id varchar DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF prompt IS NULL THEN
+        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
+        RETURN NULL;
+    END IF;
+    RETURN google_ml._ai_preview_call('ai.summarize', model_id, prompt,
+        'Summarize the text of the user message in at most three sentences. '
+        'Reply with the summary only.', NULL);
+END;
+$$;
+
+CREATE FUNCTION google_ml.analyze_sentiment(prompt text, model_id varchar DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    answer text;
+BEGIN
+    IF prompt IS NULL THEN
+        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.analyze_sentiment (a preview function)');
+        RETURN NULL;
+    END IF;
+    answer := lower(btrim(btrim(google_ml._ai_preview_call('ai.analyze_sentiment', model_id, prompt,
+        'Classify the sentiment of the text of the user message as positive, negative or neutral.',
+        '{"responseMimeType": "text/x.enum",
+          "responseSchema": {"type": "STRING", "enum": ["positive", "negative", "neutral"]}}'::jsonb)),
+        '"'' .'));
+    -- An answer outside the three labels is unclear: neutral, as ai.if answers false.
+    RETURN CASE WHEN answer IN ('positive', 'negative', 'neutral') THEN answer ELSE 'neutral' END;
+END;
+$$;
+
+CREATE FUNCTION ai.summarize(prompt text, model_id varchar DEFAULT NULL)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.summarize(prompt, model_id) $$;
+CREATE FUNCTION ai.analyze_sentiment(prompt text, model_id varchar DEFAULT NULL)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.analyze_sentiment(prompt, model_id) $$;
