@@ -608,6 +608,38 @@ def test_cancel_during_a_slow_model_call(db: psycopg.Connection[Any], capture: C
     assert answer["candidates"]
 
 
+def test_pg_cancel_backend_from_another_session_ends_the_call(
+        dsn: str, db: psycopg.Connection[Any], capture: CaptureServer) -> None:
+    if db.info.server_version < 170000:
+        pytest.skip("dblink waits interruptibly from PostgreSQL 17 on")
+    capture.closed_while_waiting.clear()
+    capture.script("/custom/flaky", HANG)
+    with psycopg.connect(dsn, autocommit=True) as victim:
+        victim.execute("SET google_ml_integration.allow_http_endpoints = on")
+        (pid,) = victim.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
+
+        def cancel_when_waiting() -> None:
+            deadline = time.monotonic() + 15
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                while time.monotonic() < deadline and not admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'DblinkGetResult'",
+                    (pid,)).fetchone():
+                    time.sleep(0.05)
+                admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+        canceller = threading.Thread(target=cancel_when_waiting)
+        canceller.start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            victim.execute("SELECT google_ml.predict_row('custom-generic', %s)", (STREAM_BODY,))
+        canceller.join(20)
+        # the engine gave up the HTTP request (the server never answers)
+        assert capture.closed_while_waiting.wait(10)
+        # and the session goes on: the next call opens a new engine connection
+        (answer,) = victim.execute("SELECT google_ml.predict_row('custom-generic', %s)",
+                                   (STREAM_BODY,)).fetchone()  # type: ignore[misc]
+        assert answer["candidates"]
+
+
 def test_a_backend_terminated_during_its_call_abandons_the_provider_request(
         dsn: str, db: psycopg.Connection[Any], capture: CaptureServer) -> None:
     capture.closed_while_waiting.clear()

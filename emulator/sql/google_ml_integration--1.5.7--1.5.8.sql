@@ -225,3 +225,96 @@ AS $$ SELECT google_ml.summarize(prompt, model_id) $$;
 CREATE FUNCTION ai.analyze_sentiment(prompt text, model_id varchar DEFAULT NULL)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.analyze_sentiment(prompt, model_id) $$;
+
+-- ---------------------------------------------------------------------------
+-- Interruptible model calls. dblink's synchronous call cannot be interrupted: on a cancel it
+-- drains the connection, so the statement ended only when the model answered. Its asynchronous
+-- pair (send, then get the result) waits interruptibly on PostgreSQL 17 and later, so a
+-- pg_cancel_backend() from any session, a client's cancel and statement_timeout all end the
+-- statement at once. The connection, with the call still pending on it, is then closed, and the
+-- engine abandons the call when it sees it close. After any other error the connection is
+-- drained (its end-of-results) so the next call finds it idle.
+
+CREATE FUNCTION google_ml._dblink_send_query(text, text)
+RETURNS int
+AS '$libdir/dblink', 'dblink_send_query'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION google_ml._dblink_get_result(text)
+RETURNS SETOF record
+AS '$libdir/dblink', 'dblink_get_result'
+LANGUAGE C STRICT;
+
+REVOKE ALL ON FUNCTION google_ml._dblink_send_query(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION google_ml._dblink_get_result(text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION google_ml._call_engine_text(request jsonb)
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    connection_name CONSTANT text := 'alloydb_ai_engine';
+    worker_connection CONSTANT text := 'alloydb_ai_engine_worker';
+    open_connections text[] := coalesce(google_ml._dblink_get_connections(), '{}');
+    response text;
+    timeout_ms double precision;
+    target text;
+    retried boolean := false;
+BEGIN
+    request := google_ml._authorized_request(request);
+    -- On PostgreSQL 16 and older the wait cannot be interrupted: the engine keeps the
+    -- statement_timeout too, answering 57014 when this much time is left.
+    timeout_ms := extract(epoch FROM pg_catalog.current_setting('statement_timeout')::interval) * 1000;
+    IF timeout_ms > 0 THEN
+        request := request || jsonb_build_object('deadline_ms', greatest(0, timeout_ms
+            - extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.statement_timestamp()) * 1000));
+    END IF;
+    target := CASE
+        WHEN worker_connection = ANY (open_connections) THEN worker_connection
+        WHEN connection_name = ANY (open_connections) THEN connection_name
+        -- First call of this process: a new connection, named for what the process is.
+        ELSE google_ml._engine_connect(connection_name)
+    END;
+    IF target = worker_connection THEN
+        -- A parallel worker: no subtransactions allowed (so no retry, no clean-up), and it is
+        -- short-lived; the synchronous call.
+        SELECT t.r INTO response
+          FROM google_ml._dblink(worker_connection, request::text) AS t (r text);
+    ELSE
+        LOOP
+            BEGIN
+                PERFORM google_ml._dblink_send_query(connection_name, request::text);
+                SELECT t.r INTO response
+                  FROM google_ml._dblink_get_result(connection_name) AS t (r text);
+                PERFORM FROM google_ml._dblink_get_result(connection_name) AS t (r text);
+                EXIT;
+            EXCEPTION
+                WHEN query_canceled THEN
+                    -- Cancelled or timed out while the engine works: close the connection
+                    -- (the engine abandons the call), report the cancel.
+                    PERFORM google_ml._dblink_disconnect(connection_name);
+                    RAISE;
+                WHEN connection_failure THEN
+                    -- 08006: the connection broke (engine restarted, proxy gone). Once more.
+                    IF retried THEN
+                        RAISE;
+                    END IF;
+                    retried := true;
+                    PERFORM google_ml._engine_connect(connection_name);
+                WHEN OTHERS THEN
+                    -- The engine's error for this call: read the end of its results.
+                    PERFORM FROM google_ml._dblink_get_result(connection_name) AS t (r text);
+                    RAISE;
+            END;
+        END LOOP;
+    END IF;
+    IF response IS NULL THEN
+        RAISE EXCEPTION 'the emulator engine returned no response for model "%"',
+                        request ->> 'model_id'
+            USING ERRCODE = 'protocol_violation';
+    END IF;
+    RETURN response;
+END;
+$$;
