@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO, free_port, start_emulator, stop_emulator
+from tests.conftest import REPO, Emulator, free_port, start_emulator, stop_emulator
 
 CLI = [sys.executable, "-m", "emulator.cli"]
 
@@ -81,41 +81,44 @@ def test_port_comes_from_the_environment() -> None:
         proc.wait(timeout=30)
 
 
-def test_sigterm_stops_the_embedded_server_and_keeps_the_data() -> None:
+def emulator_with_a_kept_row(value: str) -> tuple[Emulator, Path]:
+    """``serve`` on a new persistent data directory holding table ``kept`` with one row."""
     # Not pytest's tmp_path: as root, PostgreSQL runs as another user, who must be able to
     # enter every parent directory (the emulator says so plainly otherwise).
     parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-cli-"))
     parent.chmod(0o755)
     data_dir = parent / "pgdata"
-    first = start_emulator("--data-dir", str(data_dir))
-    with psycopg.connect(first.dsn, autocommit=True) as conn:
+    emulator = start_emulator("--data-dir", str(data_dir))
+    with psycopg.connect(emulator.dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE kept (v text)")
-        conn.execute("INSERT INTO kept VALUES ('still here')")
+        conn.execute("INSERT INTO kept VALUES (%s)", (value,))
     assert postgres_processes_for(data_dir)
-    first.process.send_signal(signal.SIGTERM)
-    assert first.process.wait(timeout=30) == 0
-    assert postgres_processes_for(data_dir) == []
+    return emulator, data_dir
 
+
+def assert_restarts_with_the_row(data_dir: Path, value: str) -> None:
+    """A new ``serve`` on ``data_dir`` starts and still has the row; then everything is gone."""
     second = start_emulator("--data-dir", str(data_dir))
     try:
         with psycopg.connect(second.dsn, autocommit=True) as conn:
-            assert conn.execute("SELECT v FROM kept").fetchall() == [("still here",)]
+            assert conn.execute("SELECT v FROM kept").fetchall() == [(value,)]
     finally:
         stop_emulator(second)
     assert postgres_processes_for(data_dir) == []
-    shutil.rmtree(parent, ignore_errors=True)
+    shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_sigterm_stops_the_embedded_server_and_keeps_the_data() -> None:
+    first, data_dir = emulator_with_a_kept_row("still here")
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=30) == 0
+    assert postgres_processes_for(data_dir) == []
+    assert_restarts_with_the_row(data_dir, "still here")
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkill_of_the_emulator_leaves_no_server_behind() -> None:
-    parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-cli-"))
-    parent.chmod(0o755)
-    data_dir = parent / "pgdata"
-    first = start_emulator("--data-dir", str(data_dir))
-    with psycopg.connect(first.dsn, autocommit=True) as conn:
-        conn.execute("CREATE TABLE kept (v text)")
-        conn.execute("INSERT INTO kept VALUES ('committed before the kill')")
-    assert postgres_processes_for(data_dir)
+    first, data_dir = emulator_with_a_kept_row("committed before the kill")
     first.process.kill()
     first.process.wait(timeout=30)
     deadline = time.monotonic() + 60
@@ -127,13 +130,7 @@ def test_sigkill_of_the_emulator_leaves_no_server_behind() -> None:
     assert orphans == []
 
     # the data directory is free again (no "in use by another PostgreSQL server"), data kept
-    second = start_emulator("--data-dir", str(data_dir))
-    try:
-        with psycopg.connect(second.dsn, autocommit=True) as conn:
-            assert conn.execute("SELECT v FROM kept").fetchall() == [("committed before the kill",)]
-    finally:
-        stop_emulator(second)
-    shutil.rmtree(parent, ignore_errors=True)
+    assert_restarts_with_the_row(data_dir, "committed before the kill")
 
 
 def test_sigint_exits_cleanly() -> None:

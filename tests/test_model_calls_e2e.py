@@ -608,6 +608,15 @@ def test_cancel_during_a_slow_model_call(db: psycopg.Connection[Any], capture: C
     assert answer["candidates"]
 
 
+def wait_until_waiting_for_the_engine(conn: psycopg.Connection[Any], pid: int) -> None:
+    """Until backend ``pid`` waits for the engine's answer (at most 15 s)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not conn.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'DblinkGetResult'", (pid,)
+    ).fetchone():
+        time.sleep(0.05)
+
+
 def test_pg_cancel_backend_from_another_session_ends_the_call(
         dsn: str, db: psycopg.Connection[Any], capture: CaptureServer) -> None:
     if db.info.server_version < 170000:
@@ -619,12 +628,8 @@ def test_pg_cancel_backend_from_another_session_ends_the_call(
         (pid,) = victim.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
 
         def cancel_when_waiting() -> None:
-            deadline = time.monotonic() + 15
             with psycopg.connect(dsn, autocommit=True) as admin:
-                while time.monotonic() < deadline and not admin.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'DblinkGetResult'",
-                    (pid,)).fetchone():
-                    time.sleep(0.05)
+                wait_until_waiting_for_the_engine(admin, pid)
                 admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
 
         canceller = threading.Thread(target=cancel_when_waiting)
@@ -657,11 +662,7 @@ def test_a_backend_terminated_during_its_call_abandons_the_provider_request(
 
     caller = threading.Thread(target=call)
     caller.start()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not db.execute(
-        "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'DblinkGetResult'", (pid,)
-    ).fetchone():
-        time.sleep(0.05)
+    wait_until_waiting_for_the_engine(db, pid)
     assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
     # the engine gives up the HTTP request (it would otherwise wait for --read-timeout)
     assert capture.closed_while_waiting.wait(10)
