@@ -21,6 +21,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -1082,10 +1083,17 @@ def test_engine_errors_keep_their_sqlstate(conn: psycopg.Connection[Any],
 
 def test_lost_engine_connection_is_reopened(conn: psycopg.Connection[Any],
                                             calls: FakeEngine) -> None:
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
     conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')")
     calls.drop_connections()
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'y')").fetchone()
     assert calls.requests[-1]["body"] == {"instances": [{"content": "y"}]}
+    calls.drop_connections()
+    time.sleep(0.2)  # the backend's socket has seen the close before the next call
+    assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'z')").fetchone()
+    assert calls.requests[-1]["body"] == {"instances": [{"content": "z"}]}
+    assert notices == []  # nothing about the lost connection reaches the client
 
 
 def test_model_created_in_an_open_transaction_is_callable(conn: psycopg.Connection[Any],

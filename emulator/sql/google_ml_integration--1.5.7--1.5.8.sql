@@ -285,7 +285,10 @@ BEGIN
     ELSE
         LOOP
             BEGIN
-                PERFORM google_ml._dblink_send_query(connection_name, request::text);
+                IF google_ml._dblink_send_query(connection_name, request::text) <> 1 THEN
+                    RAISE EXCEPTION 'the connection to the emulator engine is lost'
+                        USING ERRCODE = 'connection_failure';
+                END IF;
                 SELECT t.r INTO response
                   FROM google_ml._dblink_get_result(connection_name) AS t (r text);
                 PERFORM FROM google_ml._dblink_get_result(connection_name) AS t (r text);
