@@ -448,6 +448,8 @@ def test_multimodal_embeddings_refuse_what_they_cannot_embed(db: psycopg.Connect
     cases = [
         ("SELECT ai.image_embedding('multimodalembedding@001', 'not base64!')", "22023",
          "Cloud Storage URI (gs://bucket/object) or base64"),
+        ("SELECT ai.image_embedding('multimodalembedding@001', '')", "22023",
+         "Cloud Storage URI (gs://bucket/object) or base64"),
         ("SELECT ai.video_embedding('multimodalembedding@001', 'https://example.com/v.mp4')",
          "22023", "video must be a Cloud Storage URI"),
         ("SELECT ai.text_embedding('text-embedding-005', 'x')", "22023",

@@ -93,7 +93,9 @@ BEGIN
         source := jsonb_build_object('gcsUri', image);
     ELSE
         BEGIN
-            PERFORM pg_catalog.decode(image, 'base64');
+            IF pg_catalog.length(pg_catalog.decode(image, 'base64')) = 0 THEN
+                RAISE invalid_parameter_value;
+            END IF;
         EXCEPTION WHEN invalid_parameter_value THEN
             RAISE EXCEPTION 'ai.image_embedding: image must be a Cloud Storage URI (gs://bucket/object) or base64-encoded image bytes'
                 USING ERRCODE = 'invalid_parameter_value',
