@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator.fakes import embeddings
 from emulator.fakes.embeddings import embed
 from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.e2e_helpers import (
@@ -410,6 +411,28 @@ def test_secret_manager_secret_becomes_a_bearer_token_and_is_never_stored(live: 
     assert settings == (0,)
     time.sleep(0.2)
     assert SECRET_VALUE not in "".join(live.emulator.output)
+
+
+def test_warm_up_batches_long_documents_within_the_token_limit(live: Live) -> None:
+    # 60 documents of about 3 KB: one Vertex AI request of all 60 would be over its 20,000-token
+    # limit (the capture server answers as the fakes, which enforce it) and the warm-up would
+    # fall back to one request per row.
+    docs = [f"Document {i}: " + " ".join(f"term{i}x{j}" for j in range(300)) for i in range(60)]
+    with live.connect() as conn:
+        conn.execute("DROP TABLE IF EXISTS long_docs")
+        conn.execute("CREATE TABLE long_docs (id int PRIMARY KEY, body text, emb real[])")
+        with conn.cursor().copy("COPY long_docs (id, body) FROM STDIN") as copy:
+            for i, doc in enumerate(docs):
+                copy.write_row((i, doc))
+        before = len(live.capture.seen("text-embedding-005:predict"))
+        conn.execute("UPDATE long_docs SET emb = embedding('text-embedding-005', body)")
+        sent = live.capture.seen("text-embedding-005:predict")[before:]
+        rows = conn.execute("SELECT body, emb FROM long_docs ORDER BY id").fetchall()
+    batches = [r.json()["instances"] for r in sent]
+    assert 1 < len(batches) <= 10, len(batches)  # batched, and not one request per row
+    assert sorted(i["content"] for b in batches for i in b) == sorted(docs)
+    assert all(sum(embeddings.limit_tokens(i["content"]) for i in b) <= 20_000 for b in batches)
+    assert [as_float4(x) for x in rows[7][1]] == [as_float4(x) for x in embed(docs[7], 768)]
 
 
 def test_multimodal_embeddings_wire_format(live: Live, dsn: str) -> None:

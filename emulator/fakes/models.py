@@ -20,7 +20,9 @@ The URL's path says which wire format to speak (the host is ignored, so any base
 
 Embeddings come from `embeddings.py`, generations from `generation.py`, ranking from
 `ranking.py`. Identifiers and timestamps in responses are derived from the request, so equal
-requests get byte-equal answers.
+requests get byte-equal answers. The embedding APIs' per-request limits are enforced as the
+providers do (Vertex AI: 250 texts, 20,000 tokens; OpenAI: 2,048 inputs, 300,000 tokens), so a
+batching bug shows up offline too.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ _FIXED_TIME = "2025-01-01T00:00:00.000000Z"
 _FIXED_EPOCH = 1735689600
 _HF_GENERATORS = ("gpt", "llama", "mistral", "gemma", "falcon", "phi", "qwen", "t5", "bloom")
 _HF_EMBEDDERS = ("sentence-transformers", "embed", "minilm", "mpnet", "bge", "e5-", "gte")
+
+
+# Per-request limits of the embedding APIs, enforced as the providers do (tokens counted by
+# embeddings.limit_tokens).
+VERTEX_MAX_INSTANCES = 250
+VERTEX_MAX_TOKENS = 20_000
+OPENAI_MAX_INPUTS = 2048
+OPENAI_MAX_TOKENS = 300_000
 
 
 class FakeModelError(Exception):
@@ -139,6 +149,16 @@ def vertex_predict(path: str, body: Any) -> Any:
     dimension = _positive_int(
         parameters.get("outputDimensionality"), "outputDimensionality"
     ) or embeddings.dimension_for(model)
+    instances = body["instances"]
+    if len(instances) > VERTEX_MAX_INSTANCES:
+        raise google_error(400, f"The number of instances ({len(instances)}) exceeds the limit "
+                                f"of {VERTEX_MAX_INSTANCES} per request.")
+    tokens = sum(embeddings.limit_tokens(i["content"]) for i in instances
+                 if isinstance(i, dict) and isinstance(i.get("content"), str))
+    if tokens > VERTEX_MAX_TOKENS:
+        raise google_error(400, f"Unable to submit request because the input token count is "
+                                f"{tokens} but the model supports up to {VERTEX_MAX_TOKENS}. "
+                                "Reduce the input token count and try again.")
     predictions = []
     for index, instance in enumerate(body["instances"]):
         content = instance.get("content") if isinstance(instance, dict) else None
@@ -318,6 +338,13 @@ def openai_embeddings(body: Any) -> Any:
         raise openai_error(400, "'dimensions' must be a positive integer")
     size = dimension or embeddings.dimension_for(model)
     texts = [item if isinstance(item, str) else json.dumps(item) for item in inputs]
+    if len(texts) > OPENAI_MAX_INPUTS:
+        raise openai_error(400, f"'input' has {len(texts)} items; at most {OPENAI_MAX_INPUTS} "
+                                "are allowed per request")
+    requested = sum(embeddings.limit_tokens(t) for t in texts)
+    if requested > OPENAI_MAX_TOKENS:
+        raise openai_error(400, f"Requested {requested} tokens, max {OPENAI_MAX_TOKENS} tokens "
+                                "per request")
     tokens = sum(embeddings.token_count(t) for t in texts)
     return {
         "object": "list",

@@ -1,5 +1,6 @@
--- google_ml_integration 1.5.7 -> 1.5.8 (emulator): multimodal embeddings, and the preview
--- functions ai.summarize and ai.analyze_sentiment.
+-- google_ml_integration 1.5.7 -> 1.5.8 (emulator): multimodal embeddings, the preview
+-- functions ai.summarize and ai.analyze_sentiment, model calls that a cancel interrupts, and
+-- warm-up batches within the providers' token limits.
 --
 -- Multimodal embeddings:
 --   ai.text_embedding(model_id, content)            -> predictions[0].textEmbedding
@@ -321,5 +322,165 @@ BEGIN
             USING ERRCODE = 'protocol_violation';
     END IF;
     RETURN response;
+END;
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Warm-up batches that fit the providers' per-request token limits (Vertex AI text embeddings:
+-- 20,000 tokens; OpenAI: 300,000), not only their text counts. A batch of 250 long documents
+-- would be refused by Vertex AI, and the warm-up would fall back to one request per row.
+
+-- Consecutive batches of at most `size` texts whose estimated tokens stay within `token_budget`
+-- (NULL: count only), as [first, last] positions. The estimate, 2 bytes of UTF-8 a token, is
+-- high for every language; a text over the budget on its own makes a batch of one.
+CREATE FUNCTION google_ml._batch_bounds(items text[], size int, token_budget int)
+RETURNS TABLE (first int, last int)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    n       int := coalesce(pg_catalog.cardinality(items), 0);
+    i       int := 0;
+    start   int := 1;
+    tokens  bigint := 0;
+    cost    int;
+    item    text;
+BEGIN
+    IF token_budget IS NULL THEN
+        RETURN QUERY SELECT s, least(s + size - 1, n) FROM pg_catalog.generate_series(1, n, size) AS s;
+        RETURN;
+    END IF;
+    FOREACH item IN ARRAY coalesce(items, '{}') LOOP  -- not items[i]: O(n) each on a text[]
+        i := i + 1;
+        cost := (coalesce(pg_catalog.octet_length(item), 0) + 1) / 2;
+        IF i > start AND (i - start >= size OR tokens + cost > token_budget) THEN
+            first := start;
+            last := i - 1;
+            RETURN NEXT;
+            start := i;
+            tokens := 0;
+        END IF;
+        tokens := tokens + cost;
+    END LOOP;
+    IF n >= start THEN
+        first := start;
+        last := n;
+        RETURN NEXT;
+    END IF;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION google_ml._warm_embeddings(m google_ml.models, items text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    in_fn       text := coalesce(m.input_transform_fn, CASE m.provider
+                    WHEN 'google' THEN 'google_ml.vertexai_text_embedding_input_transform'
+                    WHEN 'open_ai' THEN 'google_ml.openai_text_embedding_input_transform' END);
+    out_fn      text := coalesce(m.output_transform_fn, CASE m.provider
+                    WHEN 'google' THEN 'google_ml.vertexai_text_embedding_output_transform'
+                    WHEN 'open_ai' THEN 'google_ml.openai_text_embedding_output_transform' END);
+    style       text;
+    size        int;
+    n           int := pg_catalog.cardinality(items);
+    requests    jsonb := '[]'::jsonb;
+    one         text;
+    answer      json;
+    b           int;
+    answers     json;
+    results     text[] := pg_catalog.array_fill(NULL::text, ARRAY[n]);
+    body        json;
+    batch       text[];
+    fn          regprocedure;
+    response    json;
+    matrix      real[];
+    base        int;
+    first       int;
+    last        int;
+BEGIN
+    IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
+        RETURN results;
+    END IF;
+    IF in_fn = 'google_ml.vertexai_text_embedding_input_transform'
+       AND out_fn = 'google_ml.vertexai_text_embedding_output_transform'
+       AND coalesce(m.input_batch_transform_fn, 'google_ml.vertexai_text_embedding_batch_input_transform')
+           = 'google_ml.vertexai_text_embedding_batch_input_transform'
+       AND coalesce(m.output_batch_transform_fn, 'google_ml.vertexai_text_embedding_batch_output_transform')
+           = 'google_ml.vertexai_text_embedding_batch_output_transform' THEN
+        style := 'vertex'; size := 250;
+    ELSIF in_fn = 'google_ml.openai_text_embedding_input_transform'
+       AND out_fn = 'google_ml.openai_text_embedding_output_transform'
+       AND coalesce(m.input_batch_transform_fn, 'google_ml.openai_text_embedding_batch_input_transform')
+           = 'google_ml.openai_text_embedding_batch_input_transform'
+       AND coalesce(m.output_batch_transform_fn, 'google_ml.openai_text_embedding_batch_output_transform')
+           = 'google_ml.openai_text_embedding_batch_output_transform' THEN
+        style := 'openai'; size := 2048;
+    ELSIF m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL THEN
+        style := 'batch';
+        size := CASE m.provider WHEN 'open_ai' THEN 2048 WHEN 'google' THEN 250 ELSE 100 END;
+    ELSE
+        style := 'single'; size := 1;
+    END IF;
+
+    FOR first, last IN
+        SELECT b.first, b.last FROM google_ml._batch_bounds(items, size,
+            CASE style WHEN 'vertex' THEN 20000 WHEN 'openai' THEN 300000 END) AS b
+    LOOP
+        batch := items[first : last];
+        IF style = 'vertex' THEN
+            body := google_ml.vertexai_text_embedding_batch_input_transform(m.id, batch);
+        ELSIF style = 'openai' THEN
+            body := google_ml.openai_text_embedding_batch_input_transform(m.id, batch);
+        ELSIF style = 'batch' THEN
+            fn := google_ml._resolve_function(m.input_batch_transform_fn, 'batch_in', m.model_type,
+                                              'model_batch_in_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text[]}') || '::json'
+               INTO body USING m.id::text, batch;
+        ELSE
+            fn := google_ml._resolve_function(in_fn, 'in', m.model_type, 'model_in_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}') || '::json'
+               INTO body USING m.id::text, batch[1];
+        END IF;
+        requests := requests || jsonb_build_array(google_ml._request(
+            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb));
+    END LOOP;
+
+    IF style IN ('vertex', 'openai') THEN
+        -- Fast path: the engine applies what the built-in output transforms do and
+        -- answers one real[] literal per text (docs/internals.md, "extract").
+        RETURN ARRAY(
+            SELECT nullif(line, '')
+              FROM pg_catalog.unnest(pg_catalog.string_to_array(
+                       google_ml._call_engine_text(jsonb_build_object(
+                           'op', 'invoke_batch', 'requests', requests,
+                           'extract', style || '_embeddings')), E'\n'))
+                   WITH ORDINALITY AS u (line, i)
+             ORDER BY i);
+    END IF;
+
+    answers := google_ml._call_engine_text(
+        jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
+
+    FOR answer, b IN SELECT e.a, e.i - 1 FROM pg_catalog.json_array_elements(answers)
+                                          WITH ORDINALITY AS e (a, i) LOOP
+        response := answer -> 'ok';
+        CONTINUE WHEN response IS NULL;
+        base := b * size;
+        IF style = 'batch' THEN
+            fn := google_ml._resolve_function(m.output_batch_transform_fn, 'batch_out',
+                                              m.model_type, 'model_batch_out_transform_fn');
+            EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
+               INTO matrix USING m.id::text, response;
+            FOR i IN 1 .. least(size, n - base, coalesce(array_length(matrix, 1), 0)) LOOP
+                results[base + i] := ARRAY(SELECT unnest(matrix[i:i]))::text;
+            END LOOP;
+        ELSE
+            fn := google_ml._resolve_function(out_fn, 'out', m.model_type, 'model_out_transform_fn');
+            EXECUTE 'SELECT (' || google_ml._call_expression(fn, '{text,json}') || ')::text'
+               INTO one USING m.id::text, response;
+            results[base + 1] := one;
+        END IF;
+    END LOOP;
+    RETURN results;
 END;
 $$;
