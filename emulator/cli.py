@@ -109,7 +109,9 @@ def add_engine_flags(flags: EnvDefaults) -> None:
     flags.add("--read-timeout", default=120.0, type=float, help="seconds to wait for a provider's answer")
     flags.add("--max-retries", default=4, type=int, help="retries on 429, 5xx and connection errors")
     flags.add("--model-concurrency", default=16, type=int, help="requests in flight per model")
-    flags.add("--cache-size", default=10000, type=int, help="response cache entries (0: off)")
+    flags.add("--cache-size", default=10000, type=int,
+              help="response cache entries (0: off); all entries together hold at most 20 "
+                   "million numbers (about 250 MB)")
     flags.add("--cache-live", action="store_true", default=False, help="cache live responses too")
     flags.add("--warmup", default="on", choices=["on", "off"],
               help="batch per-row model calls of a statement before it runs")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from emulator.engine import Engine, EngineSettings, ModelCallError
+from emulator.engine.cache import ResponseCache, weight
 from emulator.fakes import FakeKnobs, start_fake_model_server
 from tests.engine.conftest import run
 
@@ -179,3 +180,20 @@ def test_settings_from_environment() -> None:
     assert settings.cache_live
     with pytest.raises(ValueError):
         EngineSettings.from_env({"ALLOYDB_AI_EMULATOR_FAKE_FAULT": "418"})
+
+
+def test_the_cache_is_bounded_by_the_numbers_it_holds_too() -> None:
+    # Entries of 250 embeddings each: a count of entries alone would not bound memory.
+    cache = ResponseCache(max_entries=1000, max_numbers=3 * 250 * 768)
+    batch = {"predictions": [{"embeddings": {"values": [0.5] * 768}} for _ in range(250)]}
+    assert 250 * 768 < weight(batch) < 250 * 768 + 1000
+    for i in range(5):
+        cache.put(("m", "u", bytes([i])), batch)
+    assert len(cache) == 2  # each entry weighs a bit over 250 x 768: three do not fit
+    assert cache.get(("m", "u", bytes([0]))) == (False, None)  # the oldest went first
+    assert cache.get(("m", "u", bytes([4])))[0]
+    assert cache.numbers == 2 * weight(batch)
+    cache.put(("m", "u", b"huge"), {"data": [{"embedding": [1.0] * (3 * 250 * 768 + 1)}]})
+    assert len(cache) == 2  # bigger than the whole cache: not stored, nothing evicted
+    cache.clear()
+    assert (len(cache), cache.numbers) == (0, 0)
