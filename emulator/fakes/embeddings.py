@@ -1,7 +1,7 @@
 """Deterministic fake embeddings whose cosine similarity follows shared words.
 
-Operation: `embed(text, dimension) -> FakeVector` (a list of floats), and `dimension_for(model)` giving each known
-model's real output size.
+Operation: `embed(text, dimension) -> FakeVector` (a list of floats), and `dimension_for(model)`
+giving each known model's real output size.
 
 Plan: feature hashing. Each content stem of the text (see `words.py`) is hashed with BLAKE2b into
 a handful of (position, sign) pairs and added to the vector, weighted by how often it occurs; a
