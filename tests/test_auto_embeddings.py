@@ -229,3 +229,28 @@ def test_bad_arguments_are_clear_errors(db: psycopg.Connection[Any]) -> None:
     db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
     with pytest.raises(psycopg.errors.DuplicateObject, match="already configured"):
         db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
+
+
+def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
+        dsn: str, db: psycopg.Connection[Any]) -> None:
+    make_table(db, "state_items", 12, vector="real[]")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'state_items', 'Body', 'emb', 5, 'manual')")
+    db.execute("DROP ROLE IF EXISTS embed_manager")
+    db.execute("CREATE ROLE embed_manager LOGIN")
+    # the GRANTs of AlloyDB's auto-embeddings page run unchanged
+    db.execute("GRANT INSERT, UPDATE, DELETE ON google_ml.embed_gen_progress TO embed_manager")
+    db.execute("GRANT INSERT, UPDATE, DELETE ON google_ml.embed_gen_settings TO embed_manager")
+    assert db.execute(
+        "SELECT model_id, batch_size, incremental_refresh_mode FROM google_ml.embed_gen_settings "
+        "WHERE table_name = 'state_items'").fetchall() == [(MODEL, 5, "manual")]
+    with psycopg.connect(dsn.replace("postgres@", "embed_manager@", 1), autocommit=True) as user:
+        (status, total, done) = user.execute(  # type: ignore[misc]
+            "SELECT status, rows_total, rows_processed FROM google_ml.embed_gen_progress "
+            "WHERE table_name = 'state_items'").fetchone()
+        assert status == "completed" and total == done
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):  # not updatable
+            user.execute("DELETE FROM google_ml.embed_gen_settings")
+    assert one(db, "SELECT count(*) FROM google_ml.embed_gen_settings "
+                   "WHERE table_name = 'state_items'") == 1
+    db.execute("DROP OWNED BY embed_manager")
+    db.execute("DROP ROLE embed_manager")

@@ -484,3 +484,35 @@ BEGIN
     RETURN results;
 END;
 $$;
+
+-- ---------------------------------------------------------------------------
+-- AlloyDB keeps auto-embedding state in google_ml.embed_gen_settings and
+-- google_ml.embed_gen_progress: readable by everyone, and its documentation has users who manage
+-- auto-embeddings run GRANT INSERT, UPDATE, DELETE on them. Here they are read-only views of the
+-- emulator's own configuration table (a join keeps them from being updatable, so a grant cannot
+-- let anyone forge a configuration): the documented GRANT runs, SELECT shows the state, and the
+-- procedures themselves need no such grant.
+CREATE VIEW google_ml.embed_gen_settings AS
+SELECT c.table_name,
+       c.content_column,
+       c.embedding_column,
+       c.model_id,
+       c.batch_size,
+       c.refresh_mode AS incremental_refresh_mode,
+       c.created_by
+  FROM google_ml._embedding_configs AS c
+  JOIN pg_catalog.pg_class AS r ON r.oid = c.relation;
+
+CREATE VIEW google_ml.embed_gen_progress AS
+SELECT c.table_name,
+       c.embedding_column,
+       c.status,
+       c.rows_total,
+       c.rows_processed,
+       c.started_at,
+       c.finished_at,
+       c.error
+  FROM google_ml._embedding_configs AS c
+  JOIN pg_catalog.pg_class AS r ON r.oid = c.relation;
+
+GRANT SELECT ON google_ml.embed_gen_settings, google_ml.embed_gen_progress TO PUBLIC;
