@@ -89,11 +89,16 @@ def calls(conn: psycopg.Connection[tuple[Any, ...]], engine: FakeEngine) -> Fake
     """The fake engine, registered as this database's engine endpoint."""
     engine.requests.clear()
     engine.handler = default_handler
+    register_engine(conn, engine)
+    return engine
+
+
+def register_engine(conn: psycopg.Connection[Any], engine: FakeEngine) -> None:
+    """Make the fake engine this database's engine endpoint."""
     conn.execute(
         "INSERT INTO google_ml._engine_endpoint (conninfo) VALUES (%s)",
         ((f"host=127.0.0.1 port={engine.port} user=alloydb_ai_emulator dbname=callback "
          f"password={TOKEN}"),))
-    return engine
 
 
 def sqlstate_of(conn: psycopg.Connection[Any], statement: str,
@@ -315,6 +320,25 @@ def test_drop_extension_removes_schemas_and_functions(conn: psycopg.Connection[A
 
 def test_alter_extension_update_is_accepted(conn: psycopg.Connection[Any]) -> None:
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+
+
+def test_a_1_5_7_database_updates_to_the_default_version_and_keeps_calling(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    # What a database created before 1.5.8 has: calls work before and after the update.
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.7'")
+    register_engine(conn, calls)
+    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() == (
+        None,)
+    before = conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone()
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    (version, default) = conn.execute(  # type: ignore[misc]
+        "SELECT e.extversion, a.default_version FROM pg_extension e JOIN pg_available_extensions a "
+        "ON a.name = e.extname WHERE e.extname = 'google_ml_integration'").fetchone()
+    assert version == default == "1.5.8"
+    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() != (
+        None,)
+    assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
 
 
 def test_user_models_are_marked_for_pg_dump(conn: psycopg.Connection[Any]) -> None:
