@@ -332,7 +332,7 @@ def test_a_1_5_7_database_updates_to_the_default_version_and_keeps_calling(
         None,)
     before = conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone()
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
-    (version, default) = conn.execute(  # type: ignore[misc]
+    (version, default) = conn.execute(
         "SELECT e.extversion, a.default_version FROM pg_extension e JOIN pg_available_extensions a "
         "ON a.name = e.extname WHERE e.extname = 'google_ml_integration'").fetchone()
     assert version == default == "1.5.8"
