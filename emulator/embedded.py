@@ -20,7 +20,6 @@ over TCP when one is (so the client's password is checked by PostgreSQL itself).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import pwd
@@ -28,21 +27,19 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.extension_files import ExtensionInstallError, install_extension_files
+from emulator.lifetime import end_with_parent
 
 log = logging.getLogger("alloydb_ai_emulator.embedded")
 
 SERVER_USER = "alloydb-emulator"
 SUPERUSER = "postgres"
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class EmbeddedPostgresError(Exception):
@@ -142,7 +139,7 @@ class EmbeddedPostgres:
             user=self._run_as.pw_uid if self._run_as else None,
             group=self._run_as.pw_gid if self._run_as else None,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the emulator only
-            preexec_fn=_end_with_parent(),  # noqa: PLW1509 - one prctl call, no locks taken
+            preexec_fn=end_with_parent(signal.SIGINT),  # noqa: PLW1509 - one prctl call
         )
         server_log.close()
 
@@ -293,26 +290,6 @@ class EmbeddedPostgres:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def _end_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that asks Linux to send the child SIGINT (PostgreSQL's fast shutdown)
-    when the thread that started it dies; None where there is no prctl."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_parent_death_signal() -> None:
-        # after the uid change (which would clear it), just before exec
-        prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the call above
-            os._exit(1)
-
-    return set_parent_death_signal
 
 
 def _server_user() -> pwd.struct_passwd:

@@ -43,6 +43,8 @@ from urllib.parse import quote
 
 import pytest
 
+from emulator.lifetime import end_with_parent
+
 READY = re.compile(r"ready: accepting connections at postgresql://[^@]*@(\[[^\]]+\]|[^:/]+):(\d+)/")
 START_TIMEOUT = 120.0
 
@@ -98,8 +100,11 @@ class EmulatorProcess:
                 "--port", "0", *self.extra_args]
         if "--upstream" not in self.extra_args and "--data-dir" not in self.extra_args:
             args.append("--ephemeral")
+        # SIGTERM (a clean shutdown) if pytest dies without stopping it: killed by a CI timeout,
+        # say. Fixtures run in pytest's main thread, which lives as long as pytest.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True)
+                                        stdin=subprocess.DEVNULL, text=True,
+                                        preexec_fn=end_with_parent(signal.SIGTERM))  # noqa: PLW1509
         assert self.process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

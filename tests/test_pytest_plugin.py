@@ -3,9 +3,18 @@ user's project would use it: installed via the ``pytest11`` entry point, no Dock
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import REPO
 
 pytest_plugins = ["pytester"]
 
@@ -92,3 +101,38 @@ def test_uses_it(alloydb_ai_emulator):
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*exited before it was ready*"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_pytest_leaves_no_emulator_behind(tmp_path: Path) -> None:
+    # A CI timeout SIGKILLs pytest: its emulator gets SIGTERM and cleans up (server stopped,
+    # the ephemeral data directory removed) instead of running on as an orphan.
+    script = tmp_path / "holder.py"
+    script.write_text(
+        "import time\n"
+        "from emulator.pytest_plugin import EmulatorProcess\n"
+        "emulator = EmulatorProcess([])\n"
+        "emulator.start()\n"
+        "assert emulator.process is not None\n"
+        "print('serve', emulator.process.pid, flush=True)\n"
+        "print(''.join(emulator.output), flush=True)\n"
+        "time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout is not None
+    serve_pid = int(holder.stdout.readline().split()[1])
+    output = ""
+    while "models:" not in output:
+        output += holder.stdout.readline()
+    data_dir = Path(re.search(r"data in (\S+)\)", output).group(1))  # type: ignore[union-attr]
+    assert data_dir.exists()
+    holder.kill()
+    holder.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{serve_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    gone = not Path(f"/proc/{serve_pid}").exists()
+    if not gone:
+        os.kill(serve_pid, signal.SIGTERM)  # do not leave it to the rest of the suite
+    assert gone, "the emulator outlived the process that started it"
+    assert not data_dir.exists()  # a clean shutdown: the ephemeral directory is removed
