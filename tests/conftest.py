@@ -161,15 +161,22 @@ def emulator() -> Iterator[Emulator]:
     pg_bin = os.environ.get("ALLOYDB_AI_EMULATOR_TEST_PG_BIN")
     cluster: ExternalCluster | None = None
     args: list[str] = []
+    installed: set[Path] = set()
     if pg_bin:
         cluster = ExternalCluster(Path(pg_bin))
         upstream = cluster.start()
+        extension_dir = Path(subprocess.run(
+            [str(Path(pg_bin) / "pg_config"), "--sharedir"], capture_output=True, text=True,
+            check=True).stdout.strip()) / "extension"
+        before = set(extension_dir.glob("google_ml_integration*"))
         install = subprocess.run(
             [sys.executable, "-m", "emulator.cli", "install-extension", "--pg-config",
              str(Path(pg_bin) / "pg_config")], capture_output=True, text=True, cwd=REPO,
             check=False)
         if install.returncode != 0:
             print("install-extension:", install.stdout, install.stderr)
+        # removed again at the end: their presence changes what tests/upstream/ can test
+        installed = set(extension_dir.glob("google_ml_integration*")) - before
     if upstream:
         args = ["--upstream", upstream]
     emu = start_emulator(*args)
@@ -183,6 +190,8 @@ def emulator() -> Iterator[Emulator]:
         stop_emulator(emu)
         if cluster is not None:
             cluster.stop()
+        for path in installed:
+            path.unlink(missing_ok=True)
 
 
 @pytest.fixture
