@@ -2,9 +2,10 @@
 
 Plan
 ----
-``EmbeddedPostgres.start()`` makes a data directory usable (initdb on first use, kept as it is
-afterwards), installs the extension's files next to the server's own, and runs ``postgres`` as a
-child process listening on loopback on a free port and on a Unix socket in a private directory.
+``EmbeddedPostgres.prepare()`` makes a data directory usable (initdb on first use, kept as it is
+afterwards) and installs the extension's files next to the server's own; ``launch()`` runs
+``postgres`` as a child process listening on loopback on a free port and on a Unix socket in a
+private directory; ``wait_ready()`` waits for it.
 ``stop()`` asks for a fast shutdown and waits, so no server outlives the emulator; if the
 emulator is killed outright, Linux sends the server that same signal (``PR_SET_PDEATHSIG``).
 
@@ -92,12 +93,6 @@ class EmbeddedPostgres:
         return str(self.socket_dir / f".s.PGSQL.{self.port}")
 
     # -- lifecycle ------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Prepare, launch and wait: the three steps below, for callers with no event loop."""
-        self.prepare()
-        self.launch()
-        self.wait_ready()
 
     def prepare(self) -> None:
         """The slow part before the server runs: data directory, extension files, initdb."""

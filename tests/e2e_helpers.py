@@ -30,6 +30,7 @@ from tests.engine.local_servers import (
 )
 
 __all__ = [
+    "CYMBAL_TRANSFORMS",
     "HANG",
     "CaptureServer",
     "Reply",
@@ -78,6 +79,36 @@ class CaptureServer(ScriptedServer):
             return Reply(200, answer_request(seen.path, seen.json()))
         except FakeModelError as exc:
             return Reply(exc.status, exc.body)
+
+
+# The seed page's custom model (Cymbal): its input and output transforms, verbatim.
+CYMBAL_TRANSFORMS = """
+-- Input Transform Function corresponding to the custom model endpoint
+CREATE OR REPLACE FUNCTION cymbal_text_input_transform(model_id VARCHAR(100), input_text TEXT)
+RETURNS JSON
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  transformed_input JSON;
+  model_qualified_name TEXT;
+BEGIN
+  SELECT json_build_object('prompt', json_build_array(input_text))::JSON INTO transformed_input;
+  RETURN transformed_input;
+END;
+$$;
+-- Output Transform Function corresponding to the custom model endpoint
+CREATE OR REPLACE FUNCTION cymbal_text_output_transform(model_id VARCHAR(100), response_json JSON)
+RETURNS REAL[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  transformed_output REAL[];
+BEGIN
+  SELECT ARRAY(SELECT json_array_elements_text(response_json->0)) INTO transformed_output;
+  RETURN transformed_output;
+END;
+$$;
+"""
 
 
 def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import Emulator
+from tests.e2e_helpers import fresh_database
 
 DB = "auto_embeddings"
 MODEL = "text-embedding-005"
@@ -23,13 +24,8 @@ MODEL = "text-embedding-005"
 
 @pytest.fixture(scope="module")
 def dsn(emulator: Emulator) -> str:
-    with emulator.connect() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    dsn = emulator.dsn_for(dbname=DB)
+    dsn = fresh_database(emulator, DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION google_ml_integration")
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         conn.execute(f"ALTER DATABASE {DB} SET "
                      "google_ml_integration.enable_faster_embedding_generation = on")
     return dsn

@@ -29,6 +29,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.e2e_helpers import CYMBAL_TRANSFORMS
+
 DATABASE = "google_ml_ext_sql_test"
 TOKEN = secrets.token_hex(8)
 
@@ -428,33 +430,7 @@ SEED_HEADER_FN = """
   $$;
 """
 
-SEED_CYMBAL = """
-    -- Input Transform Function corresponding to the custom model endpoint
-    CREATE OR REPLACE FUNCTION cymbal_text_input_transform(model_id VARCHAR(100), input_text TEXT)
-    RETURNS JSON
-    LANGUAGE plpgsql
-    AS $$
-    DECLARE
-      transformed_input JSON;
-      model_qualified_name TEXT;
-    BEGIN
-      SELECT json_build_object('prompt', json_build_array(input_text))::JSON INTO transformed_input;
-      RETURN transformed_input;
-    END;
-    $$;
-    -- Output Transform Function corresponding to the custom model endpoint
-    CREATE OR REPLACE FUNCTION cymbal_text_output_transform(model_id VARCHAR(100), response_json JSON)
-    RETURNS REAL[]
-    LANGUAGE plpgsql
-    AS $$
-    DECLARE
-      transformed_output REAL[];
-    BEGIN
-      SELECT ARRAY(SELECT json_array_elements_text(response_json->0)) INTO transformed_output;
-      RETURN transformed_output;
-    END;
-    $$;
-"""
+SEED_CYMBAL = CYMBAL_TRANSFORMS
 
 SEED_ANTHROPIC_SAMPLE_HEADER_FN = """
         CREATE OR REPLACE FUNCTION anthropic_sample_header_gen_fn(model_id VARCHAR(100), request_body JSON)

@@ -30,6 +30,7 @@ from emulator.fakes import embeddings
 from emulator.fakes.embeddings import embed
 from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.e2e_helpers import (
+    CYMBAL_TRANSFORMS,
     HANG,
     CaptureServer,
     Reply,
@@ -78,30 +79,7 @@ VERTEX_PATH = "projects/{p}/locations/{r}/publishers/google/models/{m}"
 
 # The seed's custom model (Cymbal): input and output transforms and a header function, verbatim
 # but for the names.
-CYMBAL_FUNCTIONS = """
-CREATE OR REPLACE FUNCTION cymbal_text_input_transform(model_id VARCHAR(100), input_text TEXT)
-RETURNS JSON
-LANGUAGE plpgsql
-AS $$
-DECLARE
-  transformed_input JSON;
-  model_qualified_name TEXT;
-BEGIN
-  SELECT json_build_object('prompt', json_build_array(input_text))::JSON INTO transformed_input;
-  RETURN transformed_input;
-END;
-$$;
-CREATE OR REPLACE FUNCTION cymbal_text_output_transform(model_id VARCHAR(100), response_json JSON)
-RETURNS REAL[]
-LANGUAGE plpgsql
-AS $$
-DECLARE
-  transformed_output REAL[];
-BEGIN
-  SELECT ARRAY(SELECT json_array_elements_text(response_json->0)) INTO transformed_output;
-  RETURN transformed_output;
-END;
-$$;
+CYMBAL_FUNCTIONS = CYMBAL_TRANSFORMS + """
 CREATE OR REPLACE FUNCTION cymbal_header_gen_fn(
   model_id VARCHAR(100),
   input_text TEXT

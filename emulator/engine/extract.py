@@ -25,8 +25,7 @@ def _literal(values: Any) -> str | None:
         return values.literal()
     if not isinstance(values, list):
         return None
-    # Zeros written directly: sparse vectors (the fakes') format twice as fast; dense ones alike.
-    text = ",".join(["0.0" if v == 0.0 and v is not False else repr(v) for v in values])
+    text = ",".join(map(repr, values))
     # Only numbers make a real[] literal the built-in transforms would have produced; a null,
     # string, list or object in the answer goes the per-row way (which reports it as SQL does).
     if any(mark in text for mark in _NOT_A_NUMBER):

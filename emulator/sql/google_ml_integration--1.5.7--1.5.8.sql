@@ -168,8 +168,8 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION google_ml._ai_preview_call(what text, model_id text, prompt text,
-                                           instruction text, generation_config jsonb)
+CREATE FUNCTION google_ml._ai_preview_call(model_id text, prompt text, instruction text,
+                                           generation_config jsonb)
 RETURNS text
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
@@ -177,7 +177,6 @@ DECLARE
     m     google_ml.models;
     body  jsonb;
 BEGIN
-    PERFORM google_ml._require_flag('enable_preview_ai_functions', what || ' (a preview function)');
     PERFORM google_ml._require_model_support();
     m := google_ml._llm_model(model_id);
     body := google_ml._ai_body(m, prompt, generation_config, instruction);
@@ -191,11 +190,11 @@ RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 BEGIN
+    PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
     IF prompt IS NULL THEN
-        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
         RETURN NULL;
     END IF;
-    RETURN google_ml._ai_preview_call('ai.summarize', model_id, prompt,
+    RETURN google_ml._ai_preview_call(model_id, prompt,
         'Summarize the text of the user message in at most three sentences. '
         'Reply with the summary only.', NULL);
 END;
@@ -208,11 +207,11 @@ AS $$
 DECLARE
     answer text;
 BEGIN
+    PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.analyze_sentiment (a preview function)');
     IF prompt IS NULL THEN
-        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.analyze_sentiment (a preview function)');
         RETURN NULL;
     END IF;
-    answer := lower(btrim(btrim(google_ml._ai_preview_call('ai.analyze_sentiment', model_id, prompt,
+    answer := lower(btrim(btrim(google_ml._ai_preview_call(model_id, prompt,
         'Classify the sentiment of the text of the user message as positive, negative or neutral.',
         '{"responseMimeType": "text/x.enum",
           "responseSchema": {"type": "STRING", "enum": ["positive", "negative", "neutral"]}}'::jsonb)),

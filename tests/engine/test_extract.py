@@ -24,7 +24,7 @@ def test_vertex_values_become_real_array_literals_that_read_back_equal(
 
 def test_openai_data_is_read_in_index_order() -> None:
     answer = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0, 0]}]}
-    assert openai_embeddings(answer) == ["{1.0,0.0}", "{2.0}"]
+    assert openai_embeddings(answer) == ["{1.0,0}", "{2.0}"]
 
 
 def test_anything_but_numbers_is_left_to_the_per_row_path() -> None:
