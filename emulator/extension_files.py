@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 EXTENSION_NAME = "google_ml_integration"
+SHIPPED = (EXTENSION_NAME, "alloydb_scann")
 
 
 class ExtensionInstallError(Exception):
@@ -24,7 +25,7 @@ class ExtensionInstallError(Exception):
 def extension_source_files() -> list[Path]:
     sql_dir = Path(str(resources.files("emulator") / "sql"))
     return sorted(
-        p for p in sql_dir.iterdir() if p.name.startswith(EXTENSION_NAME) and p.suffix in (".sql", ".control")
+        p for p in sql_dir.iterdir() if p.name.startswith(SHIPPED) and p.suffix in (".sql", ".control")
     )
 
 

@@ -386,6 +386,8 @@ class ClientSide(asyncio.Protocol):
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
             self.register_at = answered_by + 1
             self._update_server_inspect()
+        if result.rename_tag is not None:
+            self._rename_next_tag(*result.rename_tag)
         emulation = self.server.config.extension_emulation
         if emulation is not None and result.extension_command is not None:
             # A server without the extension's files: create its objects instead.

@@ -33,6 +33,7 @@ import pglast
 from pglast import ast
 from pglast.visitors import Visitor
 
+from proxy.scann import plan_scann
 from proxy.statements import Splice, apply_splices, call_span, name_span
 from proxy.warmup import plan_warmup
 
@@ -56,6 +57,8 @@ class Rewrite:
     # ("create" | "drop", if_exists_or_not_exists_given)
     extension_command: tuple[str, bool] | None = None
     notes: list[str] = field(default_factory=list)
+    # The server will answer with another command tag than the client sent: (server's, client's)
+    rename_tag: tuple[bytes, bytes] | None = None
 
 
 def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) -> Rewrite:
@@ -81,10 +84,13 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
         finder(raw.stmt)
+        start = raw.stmt_location
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
         if warmup and extension_installed:
-            start = raw.stmt_location
-            end = start + raw.stmt_len if raw.stmt_len else len(sql)
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
+        scann = plan_scann(sql, raw.stmt, start, end, whole_text=len(stmts) == 1)  # proxy/scann.py
+        finder.splices.extend(scann.splices)
+        result.rename_tag = scann.rename_tag or result.rename_tag
     result.touches_extension = finder.touches_extension
     if finder.splices:
         result.sql = apply_splices(sql, finder.splices)

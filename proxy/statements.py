@@ -19,7 +19,7 @@ from typing import Final
 # Bytes that make a Query or Parse worth parsing. Case-insensitive: SQL keywords and unquoted
 # identifiers are.
 PREFILTER: Final = re.compile(
-    rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension",
+    rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann",
     re.IGNORECASE,
 )
 
