@@ -142,7 +142,8 @@ def test_the_documented_example_runs(url: str) -> None:
 
 def test_scann_index_and_query_options(url: str, emulator: Emulator) -> None:
     """LangChain's ``ScaNNIndex`` (which creates alloydb_scann itself) and its query options."""
-    from langchain_google_alloydb_pg.indexes import DistanceStrategy, ScaNNIndex, ScaNNQueryOptions
+    from langchain_google_alloydb_pg.indexes import ScaNNIndex, ScaNNQueryOptions
+    from langchain_postgres.v2.indexes import DistanceStrategy
 
     texts = [f"note {i}: " + word for i, word in enumerate(
         ["harbour boats", "compiler errors", "green apples", "winter market", "quiet dawn"] * 4)]
