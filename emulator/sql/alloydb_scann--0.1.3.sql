@@ -9,58 +9,45 @@
 
 \echo Use "CREATE EXTENSION alloydb_scann" to load this file. \quit
 
-DO $scann$
-DECLARE
-    -- pgvector's schema: `vector` is relocatable, and CASCADE installs it where the user is.
-    vs text := (
-        SELECT n.nspname FROM pg_catalog.pg_extension e
-        JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-        WHERE e.extname = 'vector');
-BEGIN
-    IF vs IS NULL THEN
-        RAISE EXCEPTION 'required extension "vector" is not installed'
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Use CREATE EXTENSION ... CASCADE to install required extensions too.';
-    END IF;
-    EXECUTE format('CREATE ACCESS METHOD scann TYPE INDEX HANDLER %I.hnswhandler', vs);
-    EXECUTE format(
-        'CREATE OPERATOR CLASS l2 FOR TYPE %1$I.vector USING scann AS '
-        'OPERATOR 1 %1$I.<-> (%1$I.vector, %1$I.vector) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.vector_l2_squared_distance(%1$I.vector, %1$I.vector)', vs);
-    EXECUTE format(
-        'CREATE OPERATOR CLASS dot_product FOR TYPE %1$I.vector USING scann AS '
-        'OPERATOR 1 %1$I.<#> (%1$I.vector, %1$I.vector) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.vector_negative_inner_product(%1$I.vector, %1$I.vector)', vs);
-    EXECUTE format(
-        'CREATE OPERATOR CLASS cosine FOR TYPE %1$I.vector USING scann AS '
-        'OPERATOR 1 %1$I.<=> (%1$I.vector, %1$I.vector) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.vector_negative_inner_product(%1$I.vector, %1$I.vector), '
-        'FUNCTION 2 %1$I.vector_norm(%1$I.vector)', vs);
-    -- LangChain's ScaNNIndex names the dot product `dot_prod`.
-    EXECUTE format(
-        'CREATE OPERATOR CLASS dot_prod FOR TYPE %1$I.vector USING scann AS '
-        'OPERATOR 1 %1$I.<#> (%1$I.vector, %1$I.vector) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.vector_negative_inner_product(%1$I.vector, %1$I.vector)', vs);
-    -- For columns above pgvector's 2,000 dimensions (the proxy's fallback, see proxy/scann.py):
-    -- halfvec indexes up to 4,000.
-    EXECUTE format(
-        'CREATE OPERATOR CLASS halfvec_l2 FOR TYPE %1$I.halfvec USING scann AS '
-        'OPERATOR 1 %1$I.<-> (%1$I.halfvec, %1$I.halfvec) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.halfvec_l2_squared_distance(%1$I.halfvec, %1$I.halfvec), '
-        'FUNCTION 3 %1$I.hnsw_halfvec_support(internal)', vs);
-    EXECUTE format(
-        'CREATE OPERATOR CLASS halfvec_dot_product FOR TYPE %1$I.halfvec USING scann AS '
-        'OPERATOR 1 %1$I.<#> (%1$I.halfvec, %1$I.halfvec) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.halfvec_negative_inner_product(%1$I.halfvec, %1$I.halfvec), '
-        'FUNCTION 3 %1$I.hnsw_halfvec_support(internal)', vs);
-    EXECUTE format(
-        'CREATE OPERATOR CLASS halfvec_cosine FOR TYPE %1$I.halfvec USING scann AS '
-        'OPERATOR 1 %1$I.<=> (%1$I.halfvec, %1$I.halfvec) FOR ORDER BY pg_catalog.float_ops, '
-        'FUNCTION 1 %1$I.halfvec_negative_inner_product(%1$I.halfvec, %1$I.halfvec), '
-        'FUNCTION 2 %1$I.l2_norm(%1$I.halfvec), '
-        'FUNCTION 3 %1$I.hnsw_halfvec_support(internal)', vs);
-END
-$scann$;
+-- pgvector's objects are named without a schema: CREATE EXTENSION puts the schemas of required
+-- extensions on the search_path while it runs this script.
+CREATE ACCESS METHOD scann TYPE INDEX HANDLER hnswhandler;
+
+CREATE OPERATOR CLASS l2 FOR TYPE vector USING scann AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+
+CREATE OPERATOR CLASS dot_product FOR TYPE vector USING scann AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+CREATE OPERATOR CLASS cosine FOR TYPE vector USING scann AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 vector_norm(vector);
+
+-- LangChain's ScaNNIndex names the dot product `dot_prod`.
+CREATE OPERATOR CLASS dot_prod FOR TYPE vector USING scann AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+-- For columns above pgvector's 2,000 dimensions (the proxy's fallback, see proxy/scann.py):
+-- HNSW indexes halfvec up to 4,000.
+CREATE OPERATOR CLASS halfvec_l2 FOR TYPE halfvec USING scann AS
+    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+    FUNCTION 3 hnsw_halfvec_support(internal);
+
+CREATE OPERATOR CLASS halfvec_dot_product FOR TYPE halfvec USING scann AS
+    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 3 hnsw_halfvec_support(internal);
+
+CREATE OPERATOR CLASS halfvec_cosine FOR TYPE halfvec USING scann AS
+    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+    FUNCTION 2 l2_norm(halfvec),
+    FUNCTION 3 hnsw_halfvec_support(internal);
 
 -- On-demand index maintenance (alloydb_scann 0.1.2 and later), a preview feature. The emulated
 -- index is an HNSW graph that stays balanced as rows arrive, so there is nothing to rebalance:
