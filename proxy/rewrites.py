@@ -65,8 +65,8 @@ class Rewrite:
     # knows which ones it stands in for)
     extension_command: ExtensionCommand | None = None
     notes: list[str] = field(default_factory=list)
-    # The server will answer with another command tag than the client sent: (server's, client's)
-    rename_tag: tuple[bytes, bytes] | None = None
+    # Statements the server will answer with another command tag: (server's, client's), in order
+    rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) -> Rewrite:
@@ -96,9 +96,11 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
         if warmup and extension_installed:
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
-        scann = plan_scann(sql, raw.stmt, start, end, whole_text=len(stmts) == 1)  # proxy/scann.py
+        scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(  # proxy/scann.py
+            isinstance(other.stmt, ast.DoStmt) for other in stmts))
         finder.splices.extend(scann.splices)
-        result.rename_tag = scann.rename_tag or result.rename_tag
+        if scann.rename_tag:
+            result.rename_tags.append(scann.rename_tag)
     result.touches_extension = finder.touches_extension
     if finder.splices:
         result.sql = apply_splices(sql, finder.splices)

@@ -13,8 +13,8 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   taken out of the text (the ``WITH (...)`` span is cut, and the result parsed again to make sure
   only the options changed); an invalid one turns the statement into a ``DO`` block that raises
   the error AlloyDB's extension raises (PostgreSQL's own reloption messages, SQLSTATE 22023).
-* The same statement, when it is the whole Query and not ``CONCURRENTLY``, runs inside a ``DO``
-  block (its tag renamed back to ``CREATE INDEX``) so that a column of more than 2,000
+* The same statement, unless ``CONCURRENTLY`` or sent with a DO block of the client's, runs
+  inside a ``DO`` block (its tag renamed back to ``CREATE INDEX``) so that a column of more than 2,000
   dimensions, which pgvector's HNSW cannot index, still gets an index of that name: one on the
   column cast to ``halfvec`` (up to 4,000 dimensions), with a NOTICE saying that ``ORDER BY col
   <=> q`` will not use it (docs/differences.md).
@@ -112,12 +112,13 @@ class ScannPlan:
     rename_tag: tuple[bytes, bytes] | None = None  # (server's tag, tag the client expects)
 
 
-def plan_scann(sql: str, stmt: Any, start: int, end: int, *, whole_text: bool) -> ScannPlan:
+def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:
     """What to change in the statement ``sql[start:end]`` (nothing for most statements).
-    ``whole_text`` says the statement is the only one in ``sql``."""
+    ``tags_renamable``: no statement of the client's in ``sql`` is a DO block, so the server's
+    ``DO`` tags can be renamed back (the relay renames the next ``DO`` tag it sees)."""
     try:
         if isinstance(stmt, ast.IndexStmt) and stmt.accessMethod == ACCESS_METHOD:
-            return _plan_index(sql, stmt, start, end, whole_text)
+            return _plan_index(sql, stmt, start, end, tags_renamable)
     except ScannError as err:
         return ScannPlan([Splice(start, end, raise_block(err))])
     setting = _variable_set(stmt)
@@ -132,7 +133,7 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, whole_text: bool) -
         tag = b"ALTER DATABASE" if isinstance(stmt, ast.AlterDatabaseSetStmt) else (
             b"ALTER ROLE" if isinstance(stmt, ast.AlterRoleSetStmt) else b"SET")
         block = raise_block(err, otherwise=sql[start:end])
-        return ScannPlan([Splice(start, end, block)], (b"DO", tag) if whole_text else None)
+        return ScannPlan([Splice(start, end, block)], (b"DO", tag) if tags_renamable else None)
     return ScannPlan([])
 
 
@@ -235,7 +236,7 @@ def _arg_text(node: Any) -> str | None:
 # -- CREATE INDEX ... USING scann ------------------------------------------------------------
 
 
-def _plan_index(sql: str, stmt: Any, start: int, end: int, whole_text: bool) -> ScannPlan:
+def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
     options = [(o.defname, _arg_text(o.arg)) for o in stmt.options or ()]
     check_index_options(options)
     text = sql[start:end]
@@ -246,7 +247,7 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, whole_text: bool) -> 
         text = text[: span[0]].rstrip() + " " + text[span[1]:].lstrip()
         if not _same_index_without_options(stmt, text):
             return ScannPlan([])
-    if whole_text and not stmt.concurrent:
+    if tags_renamable and not stmt.concurrent:
         fallback = _halfvec_fallback(stmt, text)
         if fallback is not None:
             return ScannPlan([Splice(start, end, fallback)], (b"DO", b"CREATE INDEX"))
