@@ -106,7 +106,7 @@ def test_the_sample_query_forecasts_the_trend(conn: psycopg.Connection[tuple[Any
     assert len(rows) == 7
     stamps = [r[0] for r in rows]
     assert stamps[0].replace(tzinfo=None) == datetime(2025, 1, 11)
-    assert all(b - a == timedelta(days=1) for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b - a == timedelta(days=1) for a, b in pairwise(stamps))
     values = [r[1] for r in rows]
     assert values == sorted(values) and values[0] > 18  # the history rises by about 1 a day
     assert all(r[2] == pytest.approx(0.8) for r in rows)
