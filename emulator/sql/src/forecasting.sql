@@ -28,7 +28,8 @@ RETURNS double precision
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-    pos double precision := q * 10;
+    -- rounded: (1 - 0.8) / 2 is 0.0999... in floating point, and must read p10
+    pos double precision := round((q * 10)::numeric, 9)::double precision;
     lo int;
     sigma double precision;
 BEGIN
