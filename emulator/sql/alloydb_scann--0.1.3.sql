@@ -10,7 +10,18 @@
 \echo Use "CREATE EXTENSION alloydb_scann" to load this file. \quit
 
 -- pgvector's objects are named without a schema: CREATE EXTENSION puts the schemas of required
--- extensions on the search_path while it runs this script.
+-- extensions on the search_path while it runs this script. (The check says the same as
+-- PostgreSQL's `requires` when the proxy runs this script itself, on a server without our files.)
+DO $check$
+BEGIN
+    IF pg_catalog.to_regproc('hnswhandler') IS NULL THEN
+        RAISE EXCEPTION 'required extension "vector" is not installed'
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Run CREATE EXTENSION vector first (pgvector must be available on the server).';
+    END IF;
+END
+$check$;
+
 CREATE ACCESS METHOD scann TYPE INDEX HANDLER hnswhandler;
 
 CREATE OPERATOR CLASS l2 FOR TYPE vector USING scann AS

@@ -82,3 +82,11 @@ def test_the_stand_in_installs_the_version_asked_for(bare_upstream: Emulator) ->
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="nor update path"):
             conn.execute("CREATE EXTENSION google_ml_integration VERSION '9.9'")
         assert conn.execute("SELECT to_regnamespace('google_ml')").fetchone() == (None,)
+
+
+def test_the_stand_in_alloydb_scann_needs_pgvector(bare_upstream: Emulator) -> None:
+    # Debian's PostgreSQL 15 here has no pgvector: the stand-in says what PostgreSQL would.
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedObject, match='extension "vector"'):
+            conn.execute("CREATE EXTENSION alloydb_scann")
+        assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'scann'").fetchone() == (0,)
