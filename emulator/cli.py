@@ -299,7 +299,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         (f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
         "predict_row(), ml_predict_row(), its flags in pg_settings"),
-        ("not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
+        ("not emulated: the rest of AlloyDB (columnar engine, ScaNN's own algorithm (alloydb_scann "
+        "indexes are pgvector HNSW), IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
         "flags); see docs/differences.md"),
     ]

@@ -20,6 +20,10 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   so the documented statement runs (only between a literal and a known parameter name, only
   when the statement does not parse otherwise).
 
+* ``CREATE INDEX ... USING scann ... WITH (...)`` and ``SET scann.*``: AlloyDB's ScaNN options
+  and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
+  is pgvector's HNSW handler (``scann.py``).
+
 Warm-up splices for bulk model calls live in ``warmup.py``.
 """
 

@@ -3,8 +3,8 @@
 Plan
 ----
 Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) picks the few that
-may need the proxy: those that name the extension's schemas or functions, ``pg_settings``, or
-``CREATE/ALTER EXTENSION``. Only those are parsed, with pglast (libpg_query: PostgreSQL's own
+may need the proxy: those that name the extension's schemas or functions, ``pg_settings``,
+``CREATE/ALTER EXTENSION``, or ``scann`` (proxy/scann.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own
 grammar), and rewritten by *splicing*: replacement text goes into the original string at the
 parser's locations; nothing is regenerated from the syntax tree, so every byte the proxy does not
 mean to change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
