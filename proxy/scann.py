@@ -18,6 +18,8 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   dimensions, which pgvector's HNSW cannot index, still gets an index of that name: one on the
   column cast to ``halfvec`` (up to 4,000 dimensions), with a NOTICE saying that ``ORDER BY col
   <=> q`` will not use it (docs/differences.md).
+* ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
+  block leaves a ScaNN index as it is and runs the statement as written for any other relation.
 * ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE/SYSTEM ... SET``): AlloyDB's
   library reserves the ``scann`` prefix and declares its settings, so an unknown name or a bad
   value is an error there; stock PostgreSQL would accept any placeholder. The documented
@@ -34,7 +36,7 @@ from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import VariableSetKind
+from pglast.enums import AlterTableType, ObjectType, VariableSetKind
 from pglast.parser import scan
 
 from proxy.statements import Splice
@@ -79,7 +81,7 @@ OptionSpec = IntOption | RealOption | EnumOption | BoolOption
 # Index options: pages ai/create-scann-index, ai/maintain-vector-indexes,
 # reference/ai/scann-index-reference. LangChain's ScaNNIndex writes ``quantizer = sq8``.
 INDEX_OPTIONS: dict[str, OptionSpec] = {
-    "mode": EnumOption(("AUTO", "MANUAL")),
+    "mode": EnumOption(("AUTO", "AUTOMATIC", "MANUAL")),  # AUTOMATIC: ai/maintain-vector-indexes
     "optimization": EnumOption(("SEARCH_OPTIMIZED", "BALANCED")),
     "num_leaves": IntOption(1, 30_000_000),
     "quantizer": EnumOption(("SQ8", "AH", "FLAT")),
@@ -119,6 +121,8 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
     try:
         if isinstance(stmt, ast.IndexStmt) and stmt.accessMethod == ACCESS_METHOD:
             return _plan_index(sql, stmt, start, end, tags_renamable)
+        if _is_scann_alter_index(stmt):
+            return _plan_alter_index(sql, stmt, start, end, tags_renamable)
     except ScannError as err:
         return ScannPlan([Splice(start, end, raise_block(err))])
     setting = _variable_set(stmt)
@@ -160,7 +164,7 @@ def check_index_options(options: list[tuple[str, str | None]]) -> None:
         _check_value(spec, name, value, option=True)
         given[name] = value
     mode = (given.get("mode") or "").upper()
-    if mode == "AUTO":
+    if mode in ("AUTO", "AUTOMATIC"):
         for name in _MANUAL_ONLY:
             if name in given:
                 raise ScannError(
@@ -231,6 +235,38 @@ def _arg_text(node: Any) -> str | None:
     if isinstance(node, ast.TypeName):  # a bare word: WITH (quantizer = sq8)
         return ".".join(str(n.sval) for n in node.names or ())
     raise ScannError("22023", "unsupported value in the index's WITH clause")
+
+
+# -- ALTER INDEX ... SET (auto_maintenance = on) ---------------------------------------------
+
+
+def _is_scann_alter_index(stmt: Any) -> bool:
+    """``ALTER INDEX i SET (...)`` naming only ScaNN options (pgvector's own, such as ``m``,
+    go to PostgreSQL as written)."""
+    if not isinstance(stmt, ast.AlterTableStmt) or stmt.objtype != ObjectType.OBJECT_INDEX:
+        return False
+    cmds = list(stmt.cmds or ())
+    return bool(cmds) and all(
+        c.subtype == AlterTableType.AT_SetRelOptions and c.def_
+        and all(d.defname in INDEX_OPTIONS for d in c.def_) for c in cmds)
+
+
+def _plan_alter_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
+    """A ScaNN index takes the options (checked, without effect on the HNSW graph); any other
+    relation gets PostgreSQL's own answer to the statement as written."""
+    for cmd in stmt.cmds:
+        for d in cmd.def_:
+            _check_value(INDEX_OPTIONS[d.defname], d.defname, _arg_text(d.arg), option=True)
+    relation = _relation_text(stmt.relation)
+    original = sql[start:end]
+    block = (
+        "DO $alloydb_scann$ BEGIN "
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a "
+        "ON a.oid = c.relam WHERE a.amname = 'scann' "
+        f"AND c.oid = pg_catalog.to_regclass({_literal(relation)})) THEN "
+        f"EXECUTE {_literal(original)}; END IF; END $alloydb_scann$"
+    )
+    return ScannPlan([Splice(start, end, block)], (b"DO", b"ALTER INDEX") if tags_renamable else None)
 
 
 # -- CREATE INDEX ... USING scann ------------------------------------------------------------

@@ -95,6 +95,9 @@ def test_a_scann_index_serves_nearest_neighbour_queries(
     # ai/maintain-vector-indexes (mode written without quotes)
     ("CREATE INDEX {name} ON items \\\nUSING scann ( embedding cosine ) \\\n"
     "WITH ( mode = MANUAL , num_leaves = 12 , auto_maintenance = on );"),
+    # ai/maintain-vector-indexes: an automatically tuned index without maintenance
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
+     "WITH (MODE = 'AUTOMATIC', auto_maintenance = 'OFF');"),
     # LangChain's ScaNNIndex (quantizer unquoted, `dot_prod`)
     ('CREATE INDEX  "{name}" ON "public"."items" USING ScaNN (embedding dot_prod) '
      "WITH (num_leaves = 5, quantizer = sq8)  ;"),
@@ -117,6 +120,15 @@ def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, 
                  "WITH (num_leaves = 10)")
     try:
         conn.execute("ALTER INDEX my_scann_index RESET (num_leaves, quantization);")
+        cur = conn.execute("ALTER INDEX my_scann_index SET (auto_maintenance = on);")
+        assert cur.statusmessage == "ALTER INDEX"
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="boolean option"):
+            conn.execute("ALTER INDEX my_scann_index SET (auto_maintenance = often)")
+        conn.execute("CREATE INDEX items_id_idx ON items (id)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unrecognized parameter"):
+            conn.execute("ALTER INDEX items_id_idx SET (auto_maintenance = on)")  # not ScaNN
+        conn.execute("DROP INDEX items_id_idx")
+        conn.execute("ALTER EXTENSION alloydb_scann UPDATE;")  # as ai/maintain-vector-indexes
         conn.execute("REINDEX INDEX CONCURRENTLY my_scann_index;")
         with pytest.raises(psycopg.errors.FeatureNotSupported):
             conn.execute("SELECT scann_index_maintenance ( 'my_scann_index' );")
