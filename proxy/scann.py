@@ -14,10 +14,11 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   only the options changed); an invalid one turns the statement into a ``DO`` block that raises
   the error AlloyDB's extension raises (PostgreSQL's own reloption messages, SQLSTATE 22023).
 * The same statement, unless ``CONCURRENTLY`` or sent with a DO block of the client's, runs
-  inside a ``DO`` block (its tag renamed back to ``CREATE INDEX``) so that a column of more than 2,000
-  dimensions, which pgvector's HNSW cannot index, still gets an index of that name: one on the
-  column cast to ``halfvec`` (up to 4,000 dimensions), with a NOTICE saying that ``ORDER BY col
-  <=> q`` will not use it (docs/differences.md).
+  inside a ``DO`` block (its tag renamed back to ``CREATE INDEX``) that records the options for
+  the ``pg_stat_ann_indexes`` view, and gives a column of more than 2,000 dimensions, which
+  pgvector's HNSW cannot index, an index of that name all the same: one on the column cast to
+  ``halfvec`` (up to 4,000 dimensions), with a NOTICE saying that ``ORDER BY col <=> q`` will not
+  use it (docs/differences.md).
 * ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
   block leaves a ScaNN index as it is and runs the statement as written for any other relation.
 * ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE/SYSTEM ... SET``): AlloyDB's
@@ -284,9 +285,9 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
         if not _same_index_without_options(stmt, text):
             return ScannPlan([])
     if tags_renamable and not stmt.concurrent:
-        fallback = _halfvec_fallback(stmt, text)
-        if fallback is not None:
-            return ScannPlan([Splice(start, end, fallback)], (b"DO", b"CREATE INDEX"))
+        block = _create_block(stmt, text, [f"{name}={value}" for name, value in options])
+        if block is not None:
+            return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
     return ScannPlan([Splice(start, end, text)])
 
 
@@ -338,45 +339,69 @@ def _without_locations(value: Any) -> Any:
     return value
 
 
-_HALFVEC_OPCLASS = {"cosine": "halfvec_cosine", "l2": "halfvec_l2", "dot_product": "halfvec_dot_product",
-                    "dot_prod": "halfvec_dot_product"}
+_HALFVEC_OPCLASS = {"cosine": "halfvec_cosine", "l2": "halfvec_l2",
+                    "dot_product": "halfvec_dot_product", "dot_prod": "halfvec_dot_product"}
+
+_TAG = "$alloydb_scann$"
+_INNER = "$alloydb_scann_stmt$"
 
 
-def _halfvec_fallback(stmt: Any, text: str) -> str | None:
-    """A DO block that creates the index and, when pgvector refuses the column's dimensions,
-    an index of the same name on the column cast to halfvec (None: no such fallback exists)."""
-    params: list[Any] = list(stmt.indexParams or ())
-    if len(params) != 1 or params[0].name is None or not params[0].opclass:
+def _create_block(stmt: Any, text: str, config: list[str]) -> str | None:
+    """A DO block that runs the CREATE INDEX ``text``, then records the new index's ScaNN
+    options for pg_stat_ann_indexes (when alloydb_scann is installed). When pgvector refuses
+    the column's dimensions, it builds an index of the same name on the column cast to halfvec
+    instead (see the module's plan). None if the statement cannot be wrapped."""
+    if _TAG in text or _INNER in text:
         return None
-    if stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace:
-        return None
-    opclass = params[0].opclass[-1].sval
-    if opclass not in _HALFVEC_OPCLASS or stmt.idxname is None:
-        return None
-    relation = _relation_text(stmt.relation)
-    index = _quote_ident(stmt.idxname)
-    column = params[0].name
-    tag = "$alloydb_scann$"
-    inner = "$alloydb_scann_stmt$"
-    if tag in text or inner in text:
-        return None
+    relation = _literal(_relation_text(stmt.relation))
+    indexes = ("ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index i "
+               f"WHERE i.indrelid = pg_catalog.to_regclass({relation}))")
+    record = (
+        f"SELECT x.indexrelid INTO new_index FROM pg_catalog.unnest({indexes}) AS x(indexrelid) "
+        "WHERE x.indexrelid <> ALL (before) LIMIT 1; "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'alloydb_scann'; "
+        "IF new_index IS NOT NULL AND ext IS NOT NULL THEN "
+        "EXECUTE pg_catalog.format('SELECT %I._scann_record_index($1, $2)', ext) "
+        f"USING new_index::pg_catalog.regclass, {_text_array(config)}; END IF; "
+    )
     return (
-        f"DO {tag} DECLARE dims int; BEGIN "
-        f"EXECUTE {inner}{text}{inner}; "
-        "EXCEPTION WHEN program_limit_exceeded THEN "
-        f"SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
+        f"DO {_TAG} DECLARE before oid[]; new_index oid; ext name; dims int; BEGIN "
+        f"before := {indexes}; "
+        f"BEGIN EXECUTE {_INNER}{text}{_INNER}; "
+        f"EXCEPTION WHEN program_limit_exceeded THEN {_halfvec_fallback(stmt)} END; "
+        f"{record}END {_TAG}"
+    )
+
+
+def _halfvec_fallback(stmt: Any) -> str:
+    """PL/pgSQL for the exception handler: the index on the column cast to halfvec when the
+    column has 2,001 to 4,000 dimensions, else the error again."""
+    params: list[Any] = list(stmt.indexParams or ())
+    if (len(params) != 1 or params[0].name is None or not params[0].opclass
+            or params[0].opclass[-1].sval not in _HALFVEC_OPCLASS or stmt.idxname is None
+            or stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace):
+        return "RAISE;"
+    opclass = _HALFVEC_OPCLASS[params[0].opclass[-1].sval]
+    relation = _relation_text(stmt.relation)
+    column = params[0].name
+    if_not_exists = "IF NOT EXISTS " if stmt.if_not_exists else ""
+    return (
+        "SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
         f"WHERE a.attrelid = {_literal(relation)}::pg_catalog.regclass "
         f"AND a.attname = {_literal(column)}; "
         "IF dims IS NULL OR dims <= 2000 OR dims > 4000 THEN RAISE; END IF; "
         "EXECUTE pg_catalog.format("
-        f"'CREATE INDEX {'IF NOT EXISTS ' if stmt.if_not_exists else ''}%s ON %s USING scann "
-        f"((%I::halfvec(%s)) {_HALFVEC_OPCLASS[opclass]})', "
-        f"{_literal(index)}, {_literal(relation)}, {_literal(column)}, dims); "
+        f"'CREATE INDEX {if_not_exists}%s ON %s USING scann ((%I::halfvec(%s)) {opclass})', "
+        f"{_literal(_quote_ident(stmt.idxname))}, {_literal(relation)}, {_literal(column)}, dims); "
         "RAISE NOTICE 'alloydb_scann (emulated): pgvector indexes at most 2000 dimensions; "
         "% was built on the column cast to halfvec(%), which ORDER BY % <=> ... does not use', "
-        f"{_literal(stmt.idxname)}, dims, {_literal(column)}; "
-        f"END {tag}"
+        f"{_literal(stmt.idxname)}, dims, {_literal(column)};"
     )
+
+
+def _text_array(values: list[str]) -> str:
+    return "ARRAY[" + ", ".join(_literal(v) for v in values) + "]::text[]"
 
 
 def _relation_text(rel: Any) -> str:

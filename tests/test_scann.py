@@ -28,6 +28,7 @@ def dsn(emulator: Emulator) -> str:
         # as printed on ai/create-scann-index: CASCADE installs pgvector too
         cur = conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
         assert cur.statusmessage == "CREATE EXTENSION"
+        conn.execute("CREATE EXTENSION google_ml_integration")
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3), emb_arr real[])")
         conn.execute(
             "INSERT INTO items SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.37)]::vector, "
@@ -220,3 +221,43 @@ def test_drop_extension_leaves_pgvector(emulator: Emulator) -> None:
         conn.execute("DROP EXTENSION alloydb_scann")
         assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'scann'").fetchone() == (0,)
         conn.execute("CREATE EXTENSION alloydb_scann")  # vector is still there: no CASCADE needed
+
+
+def test_tuning_page_statements_and_index_metrics(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """ai/tune-indexes: the two-level example (num_leaves = sqrt(rows), here 1000 rows), the
+    EXPLAIN ANALYZE of a query, and the metrics views."""
+    conn.execute("CREATE TABLE my_table (id int, result_column text, embedding_column vector(768))")
+    conn.execute("INSERT INTO my_table SELECT i, 'row ' || i, "
+                 "embedding('text-embedding-005', 'document ' || i)::vector "
+                 "FROM generate_series(1, 1000) i")
+    conn.execute("ANALYZE my_table")
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL scann . num_leaves_to_search = 1 ;")
+            conn.execute("SET LOCAL scann . pre_reordering_num_neighbors = 50 ;")
+            conn.execute("CREATE INDEX my_scann_index ON my_table\n"
+                         "USING scann ( embedding_column cosine )\n"
+                         "WITH ( num_leaves = 32 );")
+        plan = "\n".join(str(r[0]) for r in conn.execute(
+            "EXPLAIN ANALYZE SELECT result_column\nFROM my_table\n"
+            "ORDER BY embedding_column <=> embedding ( 'text-embedding-005' , "
+            "'What is a database?' ):: vector\nLIMIT 1 ;").fetchall())
+        assert "Index Scan using my_scann_index on my_table" in plan
+        conn.execute("INSERT INTO my_table VALUES (1001, 'late', NULL)")
+        cur = conn.execute("SELECT * FROM pg_stat_ann_indexes ;")
+        columns = [c.name for c in cur.description or ()]
+        assert columns == ["relid", "indexrelid", "schemaname", "relname", "indexrelname",
+                           "indextype", "indexconfig", "indexsize", "indexscan", "insertcount",
+                           "deletecount", "updatecount", "partitioncount", "distribution",
+                           "distributionpercentile"]
+        row = dict(zip(columns, next(r for r in cur.fetchall() if r[4] == "my_scann_index"),
+                       strict=True))
+        assert (row["relname"], row["indextype"], row["indexconfig"], row["partitioncount"]) == (
+            "my_table", "scann", ["num_leaves=32"], 32)
+        creation = conn.execute(
+            "SELECT * FROM pg_stat_ann_index_creation ;").fetchall()
+        assert ("my_table", "my_scann_index", 1000) in [(r[3], r[4], r[5]) for r in creation]
+    finally:
+        conn.execute("DROP TABLE my_table")

@@ -90,3 +90,78 @@ BEGIN
     END IF;
 END
 $fn$;
+
+-- Vector index metrics (ai/tune-indexes, reference/vector-index-metrics). The ScaNN options of an
+-- index are not in pg_class.reloptions (pgvector's handler would refuse them): the proxy records
+-- them here when it creates the index, with the table's counters at that moment.
+CREATE TABLE _scann_index_config (
+    indexrelid oid PRIMARY KEY,
+    indexname name NOT NULL,  -- guards against a reused oid
+    indexconfig text[],
+    rows_at_creation bigint,
+    inserted_before bigint,
+    updated_before bigint,
+    deleted_before bigint
+);
+REVOKE ALL ON _scann_index_config FROM PUBLIC;
+
+-- Records a ScaNN index just created by its owner (SECURITY DEFINER: only this function writes
+-- the table; it checks that the caller owns the index and that the index is a ScaNN index).
+CREATE FUNCTION _scann_record_index(idx regclass, config text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    tbl oid;
+BEGIN
+    SELECT i.indrelid INTO tbl FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      JOIN pg_catalog.pg_am a ON a.oid = c.relam
+     WHERE i.indexrelid = idx AND a.amname = 'scann'
+       AND pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE');
+    IF tbl IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO _scann_index_config AS cfg
+    SELECT idx, c.relname, config, greatest(c.reltuples, 0)::bigint,
+           coalesce(pg_catalog.pg_stat_get_tuples_inserted(tbl), 0),
+           coalesce(pg_catalog.pg_stat_get_tuples_updated(tbl), 0),
+           coalesce(pg_catalog.pg_stat_get_tuples_deleted(tbl), 0)
+      FROM pg_catalog.pg_class c WHERE c.oid = idx
+    ON CONFLICT (indexrelid) DO UPDATE SET
+        indexname = excluded.indexname, indexconfig = excluded.indexconfig,
+        rows_at_creation = excluded.rows_at_creation, inserted_before = excluded.inserted_before,
+        updated_before = excluded.updated_before, deleted_before = excluded.deleted_before;
+END
+$fn$;
+REVOKE ALL ON FUNCTION _scann_record_index(regclass, text[]) FROM PUBLIC;
+
+-- One row per ScaNN index. An HNSW graph has no partitions: partitioncount is the num_leaves
+-- asked for, the distributions are NULL.
+CREATE VIEW pg_stat_ann_indexes AS
+SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
+       a.amname::text AS indextype,
+       cfg.indexconfig,
+       pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(s.indexrelid)) AS indexsize,
+       s.idx_scan AS indexscan,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_inserted(s.relid), 0) - coalesce(cfg.inserted_before, 0), 0) AS insertcount,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_deleted(s.relid), 0) - coalesce(cfg.deleted_before, 0), 0) AS deletecount,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_updated(s.relid), 0) - coalesce(cfg.updated_before, 0), 0) AS updatecount,
+       (SELECT pg_catalog.split_part(o, '=', 2)::bigint FROM pg_catalog.unnest(cfg.indexconfig) AS o
+         WHERE pg_catalog.split_part(o, '=', 1) = 'num_leaves' AND pg_catalog.split_part(o, '=', 2) ~ '^[0-9]+$') AS partitioncount,
+       NULL::jsonb AS distribution,
+       NULL::jsonb AS distributionpercentile
+  FROM pg_catalog.pg_stat_all_indexes s
+  JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
+  JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+
+CREATE VIEW pg_stat_ann_index_creation AS
+SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
+       cfg.rows_at_creation AS index_rows_at_creation_time
+  FROM pg_catalog.pg_stat_all_indexes s
+  JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
+  JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+
+GRANT SELECT ON pg_stat_ann_indexes, pg_stat_ann_index_creation TO PUBLIC;
