@@ -1114,6 +1114,44 @@ def test_predict_row_sends_the_body_as_is(conn: psycopg.Connection[Any],
     assert request["url"] == "publishers/google/models/gemini-1.5-pro:streamGenerateContent"
 
 
+def test_predict_row_wraps_a_generate_content_answer_in_an_array_as_alloydb(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    # The documented statement, as printed on the register-model pages (the seed page too).
+    text = conn.execute("""
+        SELECT json_array_elements(google_ml.predict_row(
+            model_id => 'gemini-1.5-pro:generateContent',
+            request_body => '{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}'))
+            -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text'""").fetchall()
+    assert text == [("SELECT 1",)]
+    (raw,) = conn.execute("SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', "
+                          "'{}')::text").fetchone()
+    assert json.loads(raw) == [{"candidates": [{"content": {"parts": [{"text": "SELECT 1"}]}}]}]
+    # Also where the proxy never sees the text: a view and a function.
+    conn.execute("""CREATE VIEW gemini_answer AS SELECT google_ml.predict_row(
+                        'gemini-1.5-pro:generateContent', '{}') -> 0 -> 'candidates' AS c""")
+    conn.execute("""CREATE FUNCTION gemini_answer_fn() RETURNS json LANGUAGE sql AS
+                    $$ SELECT ai.predict_row('gemini-1.5-pro:generateContent', '{}') $$""")
+    assert conn.execute("SELECT json_typeof(c) FROM gemini_answer").fetchone() == ("array",)
+    assert conn.execute("SELECT json_typeof(gemini_answer_fn())").fetchone() == ("array",)
+    conn.execute("DROP VIEW gemini_answer")
+    conn.execute("DROP FUNCTION gemini_answer_fn()")
+
+
+def test_predict_row_leaves_other_answers_as_they_come(conn: psycopg.Connection[Any],
+                                                       calls: FakeEngine) -> None:
+    conn.execute("""CALL google_ml.create_model(model_id => 'echo', model_provider => 'custom',
+                    model_request_url => 'https://example.test/predict')""")
+    (raw,) = conn.execute("SELECT google_ml.predict_row('echo', '{\"a\": 1}')::text").fetchone()
+    assert json.loads(raw) == {"echo": {"a": 1}}
+    (chunks,) = conn.execute("SELECT json_array_length(google_ml.predict_row("
+                             "'gemini-1.5-pro:streamGenerateContent', '{}'))").fetchone()
+    assert chunks == 2  # an array of chunks, not wrapped again
+    (plain,) = conn.execute("SELECT json_typeof(ml_predict_row("
+                            "'publishers/google/models/gemini-1.5-pro:generateContent', '{}'))"
+                            ).fetchone()
+    assert plain == "object"  # ml_predict_row answers what Vertex AI answers
+
+
 def test_ml_predict_row_takes_an_endpoint_path(conn: psycopg.Connection[Any],
                                                calls: FakeEngine) -> None:
     rows = conn.execute("""

@@ -233,18 +233,39 @@ AS $$
                m, google_ml._headers_for_call(m, NULL, request_body), request_body::jsonb)::json
 $$;
 
+-- predict_row answers a Gemini :generateContent model's response wrapped in a JSON array,
+-- [{"candidates": [...], "usageMetadata": {...}}], as AlloyDB does (seen on a 1.5.9 instance;
+-- AlloyDB's pages unpack it with json_array_elements(google_ml.predict_row(...)) since model
+-- endpoint management exists, so every version does it). A :streamGenerateContent answer is an
+-- array of chunks already; other models' answers are returned as they come.
+CREATE FUNCTION google_ml._predict_row_answer(m google_ml.models, response json)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN m.provider = 'google'
+             AND coalesce(m.request_url, '') ~* ':generateContent$'
+             AND pg_catalog.json_typeof(response) = 'object'
+            THEN pg_catalog.json_build_array(response)
+        ELSE response
+    END
+$$;
+
 CREATE FUNCTION google_ml.predict_row(model_id text, request_body json)
 RETURNS json
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
+DECLARE
+    m google_ml.models;
 BEGIN
     PERFORM google_ml._require_model_support();
-    RETURN google_ml._predict(google_ml._registered_model(model_id), request_body);
+    m := google_ml._registered_model(model_id);
+    RETURN google_ml._predict_row_answer(m, google_ml._predict(m, request_body));
 END;
 $$;
 
 COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
-    'Sends request_body as is to a registered model and returns the raw response.';
+    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB).';
 
 CREATE FUNCTION ai.predict_row(model_id text, request_body json)
 RETURNS json
@@ -278,13 +299,3 @@ $$;
 COMMENT ON FUNCTION public.ml_predict_row(text, json) IS
     'Sends body as is to a Vertex AI endpoint (or registered model) and returns the raw response.';
 
-
--- Fidelity helper: AlloyDB's documentation unpacks a generateContent answer
--- with json_array_elements(); the proxy wraps predict_row(...) in this.
-CREATE FUNCTION google_ml._as_json_array(value json)
-RETURNS json
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN value IS NULL OR pg_catalog.json_typeof(value) = 'array' THEN value
-                ELSE pg_catalog.json_build_array(value) END
-$$;
