@@ -348,6 +348,7 @@ def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
 # What a version brings, by AlloyDB's table (docs/extension.md): an object and the first
 # version that has it.
 FIRST_VERSION_OF = [
+    ("google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)", "1.3"),
     ("ai.if(text,varchar)", "1.5.2"),
     ("ai.text_embedding(text,text)", "1.5.2"),
     ("ai.if(text[],integer,varchar)", "1.5.4"),
@@ -369,7 +370,12 @@ def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
     columns = [row[0] for row in conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'google_ml.model_info_view'::regclass "
         "AND attnum > 0 ORDER BY attnum")]
-    assert ("model_availability" in columns) == (version != "1.5.2")
+    assert ("model_availability" in columns) == (
+        extension_build.version_key(version) >= (1, 5, 3))
+    preregistered = {row[0] for row in conn.execute("SELECT model_id FROM google_ml.model_info_view")}
+    assert "text-embedding-005" in preregistered
+    assert ("gemini-1.5-pro:generateContent" in preregistered) == (version != "1.3")
+    assert ("gemini-2.5-flash-lite" in preregistered) == (version != "1.3")
 
 
 def _catalog(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -778,27 +784,91 @@ def test_list_model_with_the_1_5_3_column_list(conn: psycopg.Connection[Any]) ->
 
 
 def test_list_model_with_any_column_list(conn: psycopg.Connection[Any]) -> None:
-    if conn.info.server_version < 160000:
-        pytest.skip("learning an arbitrary column list reads PostgreSQL 16+ error details")
     row = conn.execute(
         "SELECT * FROM google_ml.list_model('text-embedding-005') AS t("
         "model_type text, model_id varchar(10), nonsense int, model_provider text)").fetchone()
     assert row == ("text_embedding", "text-embed", None, "google")
 
 
+def test_list_model_with_a_column_list_in_a_prepared_statement(
+        conn: psycopg.Connection[Any]) -> None:
+    statement = LIST_1_3.format(id="x").replace("'x'", "%s")
+    for _ in range(3):
+        row = conn.execute(statement, ("text-embedding-005",), prepare=True).fetchone()
+        assert row is not None and row[0] == "text-embedding-005" and len(row) == 9
+
+
 def test_list_model_unknown_id_is_42704(conn: psycopg.Connection[Any]) -> None:
     assert sqlstate_of(conn, LIST_1_3.format(id="nope")) == "42704"
 
 
-def test_list_model_without_column_list_says_so(conn: psycopg.Connection[Any]) -> None:
-    error = error_of(conn, "SELECT google_ml.list_model('text-embedding-005')")
-    assert error.sqlstate == "0A000"
-    assert "column definition list" in str(error)
+def test_list_model_without_column_list_returns_the_record(
+        conn: psycopg.Connection[Any]) -> None:
+    # The documented form: SELECT google_ml.list_model('MODEL_ID');
+    (record,) = conn.execute("SELECT google_ml.list_model('text-embedding-005')::text").fetchone()
+    assert record.startswith("(text-embedding-005,AVAILABLE,")
+    assert "google_ml.vertexai_text_embedding_output_transform" in record
+    # A call the statement text does not show (inside a function) gets the version's list.
+    conn.execute("""CREATE FUNCTION list_it() RETURNS text LANGUAGE plpgsql AS
+                    $$ BEGIN RETURN google_ml.list_model('text-embedding-005')::text; END $$""")
+    assert conn.execute("SELECT list_it()").fetchone() == (record,)
+    conn.execute("DROP FUNCTION list_it()")
+
+
+def test_list_model_of_1_5_2_is_the_1_3_list(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.2'")
+    (record,) = conn.execute("SELECT google_ml.list_model('text-embedding-005')::text").fetchone()
+    assert record == ("(text-embedding-005,publishers/google/models/text-embedding-005:predict,"
+                      "google,text_embedding,text-embedding-005,alloydb_service_agent_iam,,"
+                      "google_ml.vertexai_text_embedding_input_transform,"
+                      "google_ml.vertexai_text_embedding_output_transform)")
+
+
+def test_list_model_with_a_list_of_the_wrong_shape_is_postgresqls_error(
+        conn: psycopg.Connection[Any]) -> None:
+    assert sqlstate_of(conn, "SELECT * FROM google_ml.list_model('text-embedding-005')") == "42601"
 
 
 # ---------------------------------------------------------------------------
 # validation errors
 # ---------------------------------------------------------------------------
+
+# A deploy script from public code that runs on AlloyDB: it registers a model AlloyDB does not
+# pre-register, and run again, it recognises AlloyDB's duplicate error by its text.
+DEPLOY_SCRIPT = """
+DO $$
+BEGIN
+    CALL google_ml.create_model(
+        model_id => 'gemini-3.1-pro-preview',
+        model_request_url => 'https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-3.1-pro-preview:generateContent',
+        model_qualified_name => 'gemini-3.1-pro-preview',
+        model_provider => 'google',
+        model_type => 'llm',
+        model_auth_type => 'alloydb_service_agent_iam'
+    );
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLERRM ~ 'Model already exists' THEN
+            RAISE NOTICE 'Model gemini-3.1-pro-preview already exists, skipping.';
+        ELSE
+            RAISE;
+        END IF;
+END $$;
+"""
+
+
+def test_a_deploy_script_matching_alloydbs_duplicate_error_runs_twice(
+        conn: psycopg.Connection[Any]) -> None:
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute(DEPLOY_SCRIPT)
+    assert notices == []
+    conn.execute(DEPLOY_SCRIPT)
+    assert notices == ["Model gemini-3.1-pro-preview already exists, skipping."]
+    assert conn.execute("SELECT model_type FROM google_ml.model_info_view "
+                        "WHERE model_id = 'gemini-3.1-pro-preview'").fetchone() == ("llm",)
+
 
 VALIDATION_CASES = [
     ("unknown provider", "model_provider",

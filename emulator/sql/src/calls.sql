@@ -1,6 +1,6 @@
 -- Model calls: the request of docs/internals.md, built in the caller's session.
 
--- @version 1.5.2
+-- @version 1.3
 
 -- The model row for a call, or NULL. SECURITY DEFINER so any user may call
 -- models without SELECT on google_ml.models; it runs in the caller's

@@ -1,6 +1,6 @@
 -- Catalog fidelity: what stock PostgreSQL shows differently from AlloyDB (pg_settings).
 
--- @version 1.5.2
+-- @version 1.3
 
 -- One pg_settings-shaped row per google_ml_integration.* flag. Same column names
 -- and types as pg_catalog.pg_settings, in order, so the proxy can splice

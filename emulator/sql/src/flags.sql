@@ -1,6 +1,6 @@
 -- The google_ml_integration.* flags: defaults, parsing, and the checks that gate functions.
 
--- @version 1.5.2
+-- @version 1.3
 
 -- The google_ml_integration.* settings: name (without prefix), default, description.
 -- Stock PostgreSQL knows them only as placeholders, so the defaults live here.
