@@ -432,11 +432,28 @@ def test_flag_defaults(conn: psycopg.Connection[Any]) -> None:
     rows = dict(conn.execute("SELECT name, setting FROM google_ml._settings").fetchall())
     assert rows == {
         "google_ml_integration.allow_http_endpoints": "off",
+        "google_ml_integration.default_llm_model": "gemini-2.5-flash-lite",
+        "google_ml_integration.enable_ai_function_acceleration": "off",
         "google_ml_integration.enable_ai_query_engine": "off",
+        "google_ml_integration.enable_cost_optimized_ai_functions": "off",
         "google_ml_integration.enable_faster_embedding_generation": "off",
+        "google_ml_integration.enable_forecasting": "off",
         "google_ml_integration.enable_model_support": "on",
         "google_ml_integration.enable_preview_ai_functions": "off",
+        "google_ml_integration.runtime_accuracy_check": "on",
     }
+
+
+def test_default_llm_model_is_a_string_setting(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET google_ml_integration.default_llm_model = 'gemini-2.5-flash'")
+    row = conn.execute(
+        "SELECT setting, vartype, boot_val FROM google_ml.pg_settings_with_flags "
+        "WHERE name = 'google_ml_integration.default_llm_model'").fetchone()
+    assert row == ("gemini-2.5-flash", "string", "gemini-2.5-flash-lite")
+    assert conn.execute("SELECT google_ml._ai_default_model()").fetchone() == ("gemini-2.5-flash",)
+    conn.execute("RESET google_ml_integration.default_llm_model")
+    assert conn.execute("SELECT google_ml._ai_default_model()").fetchone() == (
+        "gemini-2.5-flash-lite",)
 
 
 def test_flag_follows_the_session_setting(conn: psycopg.Connection[Any]) -> None:
@@ -465,8 +482,8 @@ def test_pg_settings_with_flags_adds_only_the_flags(conn: psycopg.Connection[Any
     total, flags = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE name LIKE 'google_ml_integration.%') "
         "FROM google_ml.pg_settings_with_flags").fetchone()
-    assert flags == 5
-    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 5
+    assert flags == 10
+    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 10
 
 
 # ---------------------------------------------------------------------------

@@ -24,11 +24,12 @@ AS $$
     SELECT google_ml._require_flag('enable_ai_query_engine', 'the AI query engine (ai.if, ai.rank, ai.generate)')
 $$;
 
--- The default model of ai.if / ai.generate / ai.rank.
+-- The model the AI functions call when model_id is NULL: the flag
+-- google_ml_integration.default_llm_model (gemini-2.5-flash-lite by default).
 CREATE FUNCTION google_ml._ai_default_model()
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 'gemini-2.5-flash-lite'::text $$;
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT google_ml._setting('default_llm_model') $$;
 
 -- The llm model an AI function calls: registered, of type llm; 42704 / 22023 otherwise.
 CREATE FUNCTION google_ml._llm_model(model_id text)
