@@ -90,13 +90,18 @@ BEGIN
 END;
 $$;
 
--- The headers from a model's header function ({} if it has none).
-CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json)
+-- The headers from a model's header function ({} if it has none). A header function takes
+-- (model_id, input text or request JSON), or, for llm models called by the AI functions,
+-- (model_id, prompt, generation_config, system_instructions): it gets as many as it declares.
+CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json,
+                                            generation_config jsonb DEFAULT NULL,
+                                            system_instruction text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
 DECLARE
     fn       regprocedure;
+    n        int;
     headers  jsonb;
 BEGIN
     IF m.header_gen_fn IS NULL THEN
@@ -105,12 +110,16 @@ BEGIN
         RETURN google_ml.anthropic_claude_header_gen_fn(m.id, input_json)::jsonb;
     END IF;
     fn := google_ml._resolve_function(m.header_gen_fn, 'header', m.model_type, 'generate_headers_fn');
-    IF input_json IS NOT NULL THEN
+    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+    IF input_json IS NOT NULL AND n = 2 THEN
         EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
                 || '::jsonb' INTO headers USING m.id::text, input_json;
     ELSE
-        EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}')
-                || '::jsonb' INTO headers USING m.id::text, input_text;
+        EXECUTE 'SELECT ' || google_ml._call_expression(
+                    fn, ('{text,text,json,text}'::regtype[])[1:n]) || '::jsonb'
+           INTO headers
+          USING m.id::text, coalesce(input_text, input_json::text), generation_config::json,
+                system_instruction;
     END IF;
     IF headers IS NOT NULL AND jsonb_typeof(headers) <> 'object' THEN
         RAISE EXCEPTION 'model "%": header function % must return a JSON object', m.id, m.header_gen_fn
