@@ -1250,6 +1250,23 @@ def test_ml_predict_row_takes_an_endpoint_path(conn: psycopg.Connection[Any],
     assert calls.requests[-1]["auth"] == {"type": "alloydb_service_agent_iam"}
 
 
+def test_ml_predict_row_takes_a_full_endpoint_path_longer_than_100_characters(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    endpoint = ("projects/my-long-project-name-1234/locations/europe-west4/publishers/google/"
+                "models/gemini-1.5-pro:streamGenerateContent")
+    assert len(endpoint) > 100
+    rows = conn.execute(
+        "SELECT json_array_elements(ml_predict_row(%s, "
+        "'{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}'))",
+        (endpoint,)).fetchall()
+    assert len(rows) == 2  # :streamGenerateContent answers a JSON array of chunks
+    request = calls.requests[-1]
+    # The path, not the pre-registered model of the same name and verb, says where it goes.
+    assert request["url"] == endpoint
+    assert request["qualified_name"] == "gemini-1.5-pro"
+    assert request["auth"] == {"type": "alloydb_service_agent_iam"}
+
+
 def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any],
                                                    calls: FakeEngine) -> None:
     conn.execute(SEED_SECRET)

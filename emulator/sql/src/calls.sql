@@ -129,12 +129,14 @@ BEGIN
 END;
 $$;
 
--- Builds the request of docs/internals.md and sends it to the engine.
-CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+-- One request object of docs/internals.md (what _invoke sends, without sending). An
+-- unregistered Vertex AI model also carries its path (vertex_path): its id may be shortened
+-- (see _vertex_model), and google_ml._authorized_request derives the URL from the path.
+CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
 RETURNS jsonb
 LANGUAGE sql VOLATILE PARALLEL SAFE
 AS $$
-    SELECT google_ml._call_engine(jsonb_build_object(
+    SELECT jsonb_build_object(
         'op', 'invoke',
         'model_id', m.id,
         'provider', m.provider,
@@ -143,7 +145,18 @@ AS $$
         'url', google_ml._url_for_call(m),
         'headers', coalesce(headers, '{}'::jsonb),
         'auth', google_ml._auth_for_call(m),
-        'body', body))
+        'body', body)
+        || CASE WHEN m.provider = 'google' AND m.request_url !~* '^https?://'
+                THEN jsonb_build_object('vertex_path', m.request_url)
+                ELSE '{}'::jsonb END
+$$;
+
+-- Builds the request of docs/internals.md and sends it to the engine.
+CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT google_ml._call_engine(google_ml._request(m, headers, body))
 $$;
 
 -- An unregistered Vertex AI model named by a bare id (text-embedding-004) or a
@@ -158,7 +171,11 @@ DECLARE
     m            google_ml.models;
     path_match   text[];
 BEGIN
-    m.id := name;
+    -- model_id is varchar(100); a full endpoint path can be longer
+    -- (projects/P/locations/L/publishers/google/models/M:streamGenerateContent): its id is then
+    -- the model and verb, and requests carry the path itself (see _request).
+    m.id := CASE WHEN pg_catalog.length(name) <= 100 THEN name
+                 ELSE pg_catalog.left(pg_catalog.regexp_replace(name, '^.*/', ''), 100) END;
     m.provider := 'google';
     m.model_type := model_type;
     m.auth_type := 'alloydb_service_agent_iam';
@@ -184,22 +201,6 @@ END;
 $$;
 
 
--- One request object of docs/internals.md (what _invoke sends, without sending).
-CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
-RETURNS jsonb
-LANGUAGE sql VOLATILE PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object(
-        'op', 'invoke',
-        'model_id', m.id,
-        'provider', m.provider,
-        'model_type', m.model_type,
-        'qualified_name', m.qualified_name,
-        'url', google_ml._url_for_call(m),
-        'headers', coalesce(headers, '{}'::jsonb),
-        'auth', google_ml._auth_for_call(m),
-        'body', body)
-$$;
 
 
 -- A registered model, or 42704 naming it.
