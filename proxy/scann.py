@@ -103,6 +103,11 @@ SETTINGS: dict[str, OptionSpec] = {
     "scann.enable_preview_features": BoolOption(),
     "scann.enable_zero_knob_index_creation": BoolOption(),
     "scann.enable_index_maintenance": BoolOption(),
+    # reference/ai/scann-index-reference
+    "scann.enable_pca": BoolOption(),
+    "scann.num_search_threads": IntOption(1, _INT_MAX),
+    "scann.satisfy_limit": EnumOption(("OFF", "RELAXED_ORDER", "STRICT_ORDER")),
+    "scann.max_pct_leaves_to_search": RealOption(0.0, 100.0),
 }
 
 _TRUE = {"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"}
@@ -197,6 +202,10 @@ def _check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool
     if value is None:
         raise ScannError("22023", f'invalid value for option "{name}": no value given')
     if isinstance(spec, EnumOption):
+        if value.upper() not in spec.values and not option:
+            raise ScannError("22023", f'invalid value for parameter "{name}": "{value}"',
+                             hint="Available values: "
+                             + ", ".join(v.lower() for v in spec.values) + ".")
         if value.upper() not in spec.values:
             listed = ", ".join(f'"{v}"' for v in spec.values[:-1]) + f' and "{spec.values[-1]}"'
             raise ScannError("22023", f'invalid value for enum option "{name}": {value}',

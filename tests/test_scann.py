@@ -170,6 +170,10 @@ def test_scann_settings_are_checked(conn: psycopg.Connection[tuple[object, ...]]
     conn.execute("SET scann.pre_reordering_num_neighbors = -1")
     conn.execute("SET scann.allow_blocked_operations = true;")
     conn.execute("SET scann . max_allowed_num_levels = 3 ;")
+    conn.execute("SET scann.satisfy_limit = relaxed_order")  # reference/ai/scann-index-reference
+    conn.execute("SET scann.enable_pca = false")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="Available values"):
+        conn.execute("SET scann.satisfy_limit = sometimes")
     conn.execute(f"ALTER DATABASE {DB} SET scann . pct_leaves_to_search = 1 ;")
     with conn.transaction():
         cur = conn.execute("SET LOCAL scann.num_leaves_to_search = 40;")
