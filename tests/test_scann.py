@@ -93,6 +93,10 @@ def test_a_scann_index_serves_nearest_neighbour_queries(
     "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=AH,\n"
     "      auto_maintenance=OFF,\n      max_num_levels = 2);"),
     "CREATE INDEX {name} ON items\nUSING scann (CAST(emb_arr AS vector(3)) cosine)",
+    # the four-level tree (a preview feature on AlloyDB)
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
+     "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=SQ8,\n"
+     "      max_num_levels = 3);"),
     # ai/maintain-vector-indexes (mode written without quotes)
     ("CREATE INDEX {name} ON items \\\nUSING scann ( embedding cosine ) \\\n"
     "WITH ( mode = MANUAL , num_leaves = 12 , auto_maintenance = on );"),
@@ -249,6 +253,11 @@ def test_tuning_page_statements_and_index_metrics(
             "ORDER BY embedding_column <=> embedding ( 'text-embedding-005' , "
             "'What is a database?' ):: vector\nLIMIT 1 ;").fetchall())
         assert "Index Scan using my_scann_index on my_table" in plan
+        rows = conn.execute(  # ai/create-scann-index, "Run a query"
+            "SELECT * FROM my_table\nORDER BY embedding_column <=>\n  google_ml.embedding(\n"
+            "      model_id => 'text-embedding-005',\n      content => 'document 7')::vector\n"
+            "LIMIT 1").fetchall()
+        assert rows[0][0] == 7
         conn.execute("INSERT INTO my_table VALUES (1001, 'late', NULL)")
         cur = conn.execute("SELECT * FROM pg_stat_ann_indexes ;")
         columns = [c.name for c in cur.description or ()]
