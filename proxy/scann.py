@@ -290,7 +290,8 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
         span = _with_span(text)
         if span is None:
             return ScannPlan([])  # cannot find it for sure: PostgreSQL will say what is wrong
-        text = text[: span[0]].rstrip() + " " + text[span[1]:].lstrip()
+        rest = text[span[1]:].lstrip()
+        text = text[: span[0]].rstrip() + (" " + rest if rest else "")
         if not _same_index_without_options(stmt, text):
             return ScannPlan([])
     if tags_renamable and not stmt.concurrent:
