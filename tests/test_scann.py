@@ -274,3 +274,29 @@ def test_tuning_page_statements_and_index_metrics(
         assert ("my_table", "my_scann_index", 1000) in [(r[3], r[4], r[5]) for r in creation]
     finally:
         conn.execute("DROP TABLE my_table")
+
+
+def test_a_user_who_is_not_superuser_creates_and_queries_a_scann_index(
+    conn: psycopg.Connection[tuple[object, ...]], dsn: str
+) -> None:
+    conn.execute("DROP ROLE IF EXISTS scann_user")
+    conn.execute("CREATE ROLE scann_user LOGIN")
+    conn.execute("CREATE SCHEMA scann_user_schema AUTHORIZATION scann_user")
+    try:
+        user_dsn = dsn.replace("postgres@", "scann_user@")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            user.execute("SET search_path = scann_user_schema, public")
+            user.execute("CREATE TABLE mine (id int, e vector(3))")
+            user.execute("INSERT INTO mine SELECT i, ARRAY[i, 1, 0]::vector "
+                         "FROM generate_series(1, 50) i")
+            cur = user.execute("CREATE INDEX mine_idx ON mine USING scann (e l2) "
+                               "WITH (num_leaves = 5)")
+            assert cur.statusmessage == "CREATE INDEX"
+            assert user.execute(
+                "SELECT indexconfig FROM pg_stat_ann_indexes WHERE indexrelname = 'mine_idx'"
+            ).fetchall() == [(["num_leaves=5"],)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                user.execute("SELECT * FROM _scann_index_config")
+    finally:
+        conn.execute("DROP SCHEMA scann_user_schema CASCADE")
+        conn.execute("DROP ROLE scann_user")

@@ -106,7 +106,7 @@ CREATE TABLE _scann_index_config (
 REVOKE ALL ON _scann_index_config FROM PUBLIC;
 
 -- Records a ScaNN index just created by its owner (SECURITY DEFINER: only this function writes
--- the table; it checks that the caller owns the index and that the index is a ScaNN index).
+-- the table; anyone may call it, and it records only a ScaNN index that the caller owns).
 CREATE FUNCTION _scann_record_index(idx regclass, config text[]) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path FROM CURRENT
@@ -134,7 +134,6 @@ BEGIN
         updated_before = excluded.updated_before, deleted_before = excluded.deleted_before;
 END
 $fn$;
-REVOKE ALL ON FUNCTION _scann_record_index(regclass, text[]) FROM PUBLIC;
 
 -- One row per ScaNN index. An HNSW graph has no partitions: partitioncount is the num_leaves
 -- asked for, the distributions are NULL.
