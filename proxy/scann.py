@@ -21,6 +21,9 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   use it (docs/differences.md).
 * ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
   block leaves a ScaNN index as it is and runs the statement as written for any other relation.
+* ``SET [LOCAL] scann.satisfy_limit = relaxed_order``: also sets pgvector's
+  ``hnsw.iterative_scan``, so the HNSW scan goes on until the ``LIMIT`` is met, as AlloyDB's
+  setting does for ScaNN (without it an HNSW scan returns at most ``hnsw.ef_search`` rows).
 * ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE/SYSTEM ... SET``): AlloyDB's
   library reserves the ``scann`` prefix and declares its settings, so an unknown name or a bad
   value is an error there; stock PostgreSQL would accept any placeholder. The documented
@@ -144,7 +147,31 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
             b"ALTER ROLE" if isinstance(stmt, ast.AlterRoleSetStmt) else b"SET")
         block = raise_block(err, otherwise=sql[start:end])
         return ScannPlan([Splice(start, end, block)], (b"DO", tag) if tags_renamable else None)
+    if setting.name.lower() == SATISFY_LIMIT and isinstance(stmt, ast.VariableSetStmt) \
+            and tags_renamable:
+        value = str(_arg_text((setting.args or (None,))[0])).lower()
+        block = _satisfy_limit_block(sql[start:end], value, bool(setting.is_local))
+        return ScannPlan([Splice(start, end, block)], (b"DO", b"SET"))
     return ScannPlan([])
+
+
+# scann.satisfy_limit keeps a vector scan going until the LIMIT is met: what pgvector's
+# hnsw.iterative_scan does for the HNSW graph under an emulated ScaNN index.
+SATISFY_LIMIT = "scann.satisfy_limit"
+
+
+def _satisfy_limit_block(original: str, value: str, is_local: bool) -> str:
+    """SET scann.satisfy_limit, and pgvector's hnsw.iterative_scan to the same value (only
+    where alloydb_scann is installed; elsewhere the statement runs as written)."""
+    local = "true" if is_local else "false"
+    return (
+        "DO $alloydb_scann$ BEGIN "
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "
+        f"EXECUTE {_literal(original)}; RETURN; END IF; "
+        f"PERFORM pg_catalog.set_config('{SATISFY_LIMIT}', {_literal(value)}, {local}); "
+        f"PERFORM pg_catalog.set_config('hnsw.iterative_scan', {_literal(value)}, {local}); "
+        "END $alloydb_scann$"
+    )
 
 
 def _variable_set(stmt: Any) -> Any:

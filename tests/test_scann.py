@@ -300,3 +300,29 @@ def test_a_user_who_is_not_superuser_creates_and_queries_a_scann_index(
     finally:
         conn.execute("DROP SCHEMA scann_user_schema CASCADE")
         conn.execute("DROP ROLE scann_user")
+
+
+def test_satisfy_limit_lets_a_query_return_its_whole_limit(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """reference/ai/scann-index-reference: scann.satisfy_limit = relaxed_order lets the vector
+    scan continue until enough rows are found (here: past HNSW's 40 candidates)."""
+    conn.execute("CREATE INDEX satisfy_idx ON items USING scann (embedding l2)")
+    try:
+        query = ("SELECT count(*) FROM (SELECT id FROM items "
+                 "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 100) AS s")
+        conn.execute("SET hnsw.ef_search = 40")
+        assert "satisfy_idx" in index_of(conn, query.split("FROM (", 1)[1][:-6])
+        (before,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        assert before == 40  # an HNSW scan stops at ef_search candidates
+        cur = conn.execute("SET scann.satisfy_limit = relaxed_order")
+        assert cur.statusmessage == "SET"
+        assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == ("relaxed_order",)
+        assert conn.execute(query).fetchone() == (100,)
+        conn.execute("SET scann.satisfy_limit = off")
+        assert conn.execute("SHOW scann.satisfy_limit").fetchone() == ("off",)
+        assert conn.execute(query).fetchone() == (40,)
+    finally:
+        conn.execute("RESET hnsw.ef_search")
+        conn.execute("RESET hnsw.iterative_scan")
+        conn.execute("DROP INDEX satisfy_idx")
