@@ -295,3 +295,9 @@ def test_the_vector_component_can_use_a_vector_index(conn: psycopg.Connection[tu
     conn.execute("ANALYZE items")
     plan = "\n".join(str(r[0]) for r in conn.execute("EXPLAIN " + sql).fetchall())
     assert "Index Scan using items_e_idx" in plan
+    # a limit above HNSW's 40 candidates: the bare query stops at 40, the function does not
+    assert len(conn.execute(sql.replace("LIMIT 3", "LIMIT 100")).fetchall()) == 40
+    (count,) = conn.execute("""SELECT count(*) FROM ai.hybrid_search(ARRAY['{"data_type": "vector",
+        "table_name": "items", "key_column": "id", "vec_column": "e", "distance_operator": "<=>",
+        "limit": 100, "query_vector": "''[1, 0, 0]''::vector"}'::jsonb])""").fetchone()  # type: ignore[misc]
+    assert count == 100

@@ -250,6 +250,10 @@ CREATE FUNCTION ai.hybrid_search(
     fusion_algorithm text DEFAULT 'RRF')
 RETURNS TABLE (id anyelement, score double precision, detail_json jsonb)
 LANGUAGE plpgsql VOLATILE
+-- a component's limit is met even past an HNSW scan's ef_search candidates (pgvector 0.8);
+-- its rows are ranked by distance again, so the relaxed order does not matter
+SET hnsw.iterative_scan = 'relaxed_order'
+SET ivfflat.iterative_scan = 'relaxed_order'
 AS $$
 DECLARE
     n int := coalesce(pg_catalog.array_length(search_inputs, 1), 0);
