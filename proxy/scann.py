@@ -24,7 +24,8 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
 * ``SET [LOCAL] scann.satisfy_limit = relaxed_order``: also sets pgvector's
   ``hnsw.iterative_scan``, so the HNSW scan goes on until the ``LIMIT`` is met, as AlloyDB's
   setting does for ScaNN (without it an HNSW scan returns at most ``hnsw.ef_search`` rows).
-* ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE/SYSTEM ... SET``): AlloyDB's
+* ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE ... SET``; not ``ALTER SYSTEM``, which
+  cannot run in the DO block an error needs): AlloyDB's
   library reserves the ``scann`` prefix and declares its settings, so an unknown name or a bad
   value is an error there; stock PostgreSQL would accept any placeholder. The documented
   settings are checked the same way; the others raise PostgreSQL's reserved-prefix error.
