@@ -74,3 +74,11 @@ def test_any_option_list_gives_valid_sql_or_a_raise_block(
         return
     # not refused: no option survives into the CREATE INDEX that PostgreSQL runs
     assert all(f"{name} =" not in sent for name, _ in options)
+
+
+def test_offsets_hold_after_non_ascii_text() -> None:
+    sql = ("SELECT 'ééé'; CREATE INDEX CONCURRENTLY \"índice\" ON t USING scann (e cosine) "
+           "WITH (num_leaves = 5) WHERE x <> 'ü'; SELECT 1")
+    assert rewrite(sql).sql == (
+        "SELECT 'ééé'; CREATE INDEX CONCURRENTLY \"índice\" ON t USING scann (e cosine) "
+        "WHERE x <> 'ü'; SELECT 1")
