@@ -170,8 +170,13 @@ def _satisfy_limit_block(original: str, value: str, is_local: bool) -> str:
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "
         f"EXECUTE {_literal(original)}; RETURN; END IF; "
         f"PERFORM pg_catalog.set_config('{SATISFY_LIMIT}', {_literal(value)}, {local}); "
+        # reading a vector loads pgvector; only 0.8 and later have the setting (an older one
+        # reserves the hnsw prefix, so setting an unknown name there would fail)
+        "IF pg_catalog.to_regtype('vector') IS NOT NULL THEN EXECUTE pg_catalog.format("
+        "'SELECT %L::%s', '[1]', pg_catalog.to_regtype('vector')); END IF; "
+        "IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'hnsw.iterative_scan') THEN "
         f"PERFORM pg_catalog.set_config('hnsw.iterative_scan', {_literal(value)}, {local}); "
-        "END $alloydb_scann$"
+        "END IF; END $alloydb_scann$"
     )
 
 

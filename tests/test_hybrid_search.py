@@ -301,3 +301,8 @@ def test_the_vector_component_can_use_a_vector_index(conn: psycopg.Connection[tu
         "table_name": "items", "key_column": "id", "vec_column": "e", "distance_operator": "<=>",
         "limit": 100, "query_vector": "''[1, 0, 0]''::vector"}'::jsonb])""").fetchone()  # type: ignore[misc]
     assert count == 100
+    with conn.transaction():  # and the setting does not outlive the call
+        conn.execute("""SELECT * FROM ai.hybrid_search(ARRAY['{"data_type": "vector",
+            "table_name": "items", "key_column": "id", "vec_column": "e",
+            "distance_operator": "<=>", "limit": 1, "query_vector": "''[1, 0, 0]''::vector"}'::jsonb])""")
+        assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == ("off",)

@@ -234,6 +234,42 @@ END;
 $$;
 
 
+-- A vector component's limit is met even past an HNSW scan's ef_search candidates: pgvector
+-- (0.8 and later) continues the scan with hnsw/ivfflat.iterative_scan = relaxed_order, and the
+-- component ranks its rows by distance again, so the relaxed order does not matter. Set for the
+-- rest of the transaction only where this pgvector has the settings (a function-level SET
+-- would make CREATE EXTENSION fail with an older pgvector, which reserves the prefixes); called
+-- with NULL it sets them and returns the values to restore, called with those it restores them.
+CREATE FUNCTION google_ml._hybrid_iterative_scans(restore text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    names text[] := ARRAY['hnsw.iterative_scan', 'ivfflat.iterative_scan'];
+    saved text[] := '{}';
+    k int;
+BEGIN
+    IF restore IS NULL AND pg_catalog.to_regtype('vector') IS NOT NULL THEN
+        -- reading a vector loads pgvector, which declares its settings
+        EXECUTE pg_catalog.format('SELECT %L::%s', '[1]', pg_catalog.to_regtype('vector'));
+    END IF;
+    FOR k IN 1 .. 2 LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = names[k]) THEN
+            saved := saved || NULL::text;
+            CONTINUE;
+        END IF;
+        saved := saved || pg_catalog.current_setting(names[k]);
+        IF restore IS NULL THEN
+            PERFORM pg_catalog.set_config(names[k], 'relaxed_order', true);
+        ELSIF restore[k] IS NOT NULL THEN
+            PERFORM pg_catalog.set_config(names[k], restore[k], true);
+        END IF;
+    END LOOP;
+    RETURN saved;
+END;
+$$;
+
+
 -- Reciprocal Rank Fusion: an item's score is the sum over the components that found it of
 -- weight / (60 + rank). Weights not given share evenly what the given ones leave of 1.
 -- SECURITY INVOKER (the default): every expression the caller gives (query_vector,
@@ -250,10 +286,6 @@ CREATE FUNCTION ai.hybrid_search(
     fusion_algorithm text DEFAULT 'RRF')
 RETURNS TABLE (id anyelement, score double precision, detail_json jsonb)
 LANGUAGE plpgsql VOLATILE
--- a component's limit is met even past an HNSW scan's ef_search candidates (pgvector 0.8);
--- its rows are ranked by distance again, so the relaxed order does not matter
-SET hnsw.iterative_scan = 'relaxed_order'
-SET ivfflat.iterative_scan = 'relaxed_order'
 AS $$
 DECLARE
     n int := coalesce(pg_catalog.array_length(search_inputs, 1), 0);
@@ -267,9 +299,11 @@ DECLARE
     ranks bigint[];
     elapsed int;
     hits jsonb := '[]';
+    saved_scans text[];
 BEGIN
     PERFORM google_ml._require_flag('enable_preview_ai_functions',
                                     'ai.hybrid_search (a preview function)');
+    saved_scans := google_ml._hybrid_iterative_scans(NULL);
     IF upper(coalesce(fusion_algorithm, '')) <> 'RRF' THEN
         RAISE EXCEPTION 'fusion_algorithm % is not supported', coalesce(pg_catalog.quote_literal(fusion_algorithm), 'NULL')
             USING ERRCODE = 'feature_not_supported', HINT = 'The only supported value is ''RRF''.';
@@ -338,6 +372,7 @@ BEGIN
         '   FROM fused ORDER BY score DESC, key',
         pg_catalog.pg_typeof(id_type))
         USING hits, coalesce(include_json_output, false);
+    PERFORM google_ml._hybrid_iterative_scans(saved_scans);
 END;
 $$;
 
