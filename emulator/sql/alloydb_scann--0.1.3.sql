@@ -43,22 +43,27 @@ CREATE OPERATOR CLASS dot_prod FOR TYPE vector USING scann AS
     FUNCTION 1 vector_negative_inner_product(vector, vector);
 
 -- For columns above pgvector's 2,000 dimensions (the proxy's fallback, see proxy/scann.py):
--- HNSW indexes halfvec up to 4,000.
-CREATE OPERATOR CLASS halfvec_l2 FOR TYPE halfvec USING scann AS
-    OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
-    FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
-    FUNCTION 3 hnsw_halfvec_support(internal);
-
-CREATE OPERATOR CLASS halfvec_dot_product FOR TYPE halfvec USING scann AS
-    OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
-    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
-    FUNCTION 3 hnsw_halfvec_support(internal);
-
-CREATE OPERATOR CLASS halfvec_cosine FOR TYPE halfvec USING scann AS
-    OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
-    FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
-    FUNCTION 2 l2_norm(halfvec),
-    FUNCTION 3 hnsw_halfvec_support(internal);
+-- HNSW indexes halfvec up to 4,000 (pgvector 0.7 and later; without halfvec, no fallback).
+DO $halfvec$
+BEGIN
+    IF pg_catalog.to_regtype('halfvec') IS NULL THEN
+        RETURN;
+    END IF;
+    CREATE OPERATOR CLASS halfvec_l2 FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+    CREATE OPERATOR CLASS halfvec_dot_product FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+    CREATE OPERATOR CLASS halfvec_cosine FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+        FUNCTION 2 l2_norm(halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+END
+$halfvec$;
 
 -- On-demand index maintenance (alloydb_scann 0.1.2 and later), a preview feature. The emulated
 -- index is an HNSW graph that stays balanced as rows arrive, so there is nothing to rebalance:
