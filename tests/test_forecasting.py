@@ -144,6 +144,10 @@ def test_the_documented_query_form_and_its_one_row(conn: psycopg.Connection[tupl
         conn.execute(FROM_QUERY)
     rows = conn.execute(FROM_QUERY.replace("LIMIT 1", "LIMIT 10")).fetchall()
     assert len(rows) == 2
+    # a query ending with a semicolon reads the same
+    with_semicolon = SAMPLE.replace("my_data_value)\n'", "my_data_value);\n'")
+    assert with_semicolon != SAMPLE
+    assert conn.execute(with_semicolon).fetchall() == conn.execute(SAMPLE).fetchall()
 
 
 @pytest.mark.parametrize(("change", "error", "fragment"), [

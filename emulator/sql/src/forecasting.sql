@@ -66,13 +66,14 @@ BEGIN
         EXECUTE pg_catalog.format(pick, timestamp_col, data_col, source) INTO points, vals;
         RETURN;
     END IF;
+    source := pg_catalog.rtrim(source_query, E' \t\r\n;');  -- a query may end with ';'
     BEGIN
         EXECUTE pg_catalog.format(pick, timestamp_col, data_col,
-                                  '(' || source_query || ') AS source_query')
+                                  '(' || source || ') AS source_query')
             INTO points, vals;
     EXCEPTION WHEN syntax_error THEN
         -- not a query on its own: a FROM item such as '(SELECT ...) AS name'
-        EXECUTE pg_catalog.format(pick, timestamp_col, data_col, source_query) INTO points, vals;
+        EXECUTE pg_catalog.format(pick, timestamp_col, data_col, source) INTO points, vals;
     END;
 END;
 $$;
