@@ -317,9 +317,9 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
 
 
 def _extension_version() -> str:
-    from emulator.extension_files import extension_source_files
+    from emulator.extension_files import EXTENSION_NAME, extension_source_files
 
-    for path in extension_source_files():
+    for path in extension_source_files(EXTENSION_NAME):
         if path.suffix == ".control":
             for line in path.read_text().splitlines():
                 key, _, value = line.partition("=")

@@ -15,16 +15,21 @@ from importlib import resources
 from pathlib import Path
 
 EXTENSION_NAME = "google_ml_integration"
+# Every extension the package ships (alloydb_ai_nl needs google_ml_integration: docs/natural-language.md).
+SHIPPED_EXTENSIONS = (EXTENSION_NAME, "alloydb_ai_nl")
 
 
 class ExtensionInstallError(Exception):
     """The files could not be installed; the message says why and what to do."""
 
 
-def extension_source_files() -> list[Path]:
+def extension_source_files(name: str | None = None) -> list[Path]:
+    """The control files and scripts of extension ``name``, or of every shipped one."""
+    names = (name,) if name else SHIPPED_EXTENSIONS
     sql_dir = Path(str(resources.files("emulator") / "sql"))
     return sorted(
-        p for p in sql_dir.iterdir() if p.name.startswith(EXTENSION_NAME) and p.suffix in (".sql", ".control")
+        p for p in sql_dir.iterdir()
+        if p.name.split("--")[0].removesuffix(".control") in names and p.suffix in (".sql", ".control")
     )
 
 
@@ -53,9 +58,10 @@ def install_extension_files(pg_config: Path | str) -> Path:
         # Scripts of an older release left behind would give PostgreSQL another (shorter)
         # path to the default version: remove them.
         shipped = {src.name for src in files}
-        for old in target.glob(f"{EXTENSION_NAME}*"):
-            if old.name not in shipped and old.suffix in (".sql", ".control"):
-                old.unlink()
+        for extension in SHIPPED_EXTENSIONS:
+            for old in target.glob(f"{extension}*"):
+                if old.name not in shipped and old.suffix in (".sql", ".control"):
+                    old.unlink()
     except OSError as exc:
         raise ExtensionInstallError(
             f"cannot write the extension files into {target}: {exc}. Run as a user who can, or "
@@ -70,7 +76,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def install_script(target_version: str | None = None) -> str:
     """The SQL that CREATE EXTENSION would run: the base script and the upgrade chain."""
-    files = {p.name: p for p in extension_source_files()}
+    files = {p.name: p for p in extension_source_files(EXTENSION_NAME)}
     control = files[f"{EXTENSION_NAME}.control"].read_text()
     match = re.search(r"default_version\s*=\s*'([^']+)'", control)
     target = target_version or (match.group(1) if match else "")

@@ -37,6 +37,8 @@ from proxy.statements import Splice, apply_splices, call_span, name_span
 from proxy.warmup import plan_warmup
 
 EXTENSION_NAME = "google_ml_integration"
+# CREATE EXTENSION alloydb_ai_nl CASCADE creates google_ml_integration too.
+REQUIRING_EXTENSIONS = frozenset({EXTENSION_NAME, "alloydb_ai_nl"})
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 AS_JSON_ARRAY = "google_ml._as_json_array"
 
@@ -126,7 +128,7 @@ class _Finder(Visitor):
         self.extension_installed = extension_installed
 
     def visit_CreateExtensionStmt(self, ancestors: Any, node: Any) -> None:
-        if node.extname == EXTENSION_NAME:
+        if node.extname in REQUIRING_EXTENSIONS:
             self.touches_extension = True
 
     def visit_AlterExtensionStmt(self, ancestors: Any, node: Any) -> None:
