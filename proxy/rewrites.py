@@ -50,13 +50,21 @@ _MODEL_PARAMS = (
 _MISSING_COMMA = re.compile(rf"('(?:[^']|'')*')(\s+)(?=(?:{_MODEL_PARAMS})\s*=>)")
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionCommand:
+    kind: str  # "create" | "drop"
+    name: str
+    if_not_exists_or_if_exists: bool
+    version: str | None = None  # CREATE EXTENSION ... VERSION 'v'
+
+
 @dataclass(slots=True)
 class Rewrite:
     sql: str | None = None  # new text, or None to forward the original
     touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
-    # The whole text is one CREATE or DROP EXTENSION google_ml_integration statement:
-    # ("create" | "drop", if_exists_or_not_exists_given)
-    extension_command: tuple[str, bool] | None = None
+    # The whole text is one CREATE or DROP EXTENSION statement (of any extension: the session
+    # knows which ones it stands in for)
+    extension_command: ExtensionCommand | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -93,15 +101,20 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
     return result
 
 
-def _extension_command(stmt: Any) -> tuple[str, bool] | None:
-    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == EXTENSION_NAME:
-        return ("create", bool(stmt.if_not_exists))
+def _extension_command(stmt: Any) -> ExtensionCommand | None:
+    if isinstance(stmt, ast.CreateExtensionStmt):
+        version = None
+        for option in stmt.options or ():
+            if option.defname == "new_version":
+                version = getattr(option.arg, "sval", None)
+        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists), version)
     if (
         isinstance(stmt, ast.DropStmt)
         and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
-        and [getattr(o, "sval", None) for o in stmt.objects or ()] == [EXTENSION_NAME]
     ):
-        return ("drop", bool(stmt.missing_ok))
+        names = [getattr(o, "sval", None) for o in stmt.objects or ()]
+        if len(names) == 1 and isinstance(names[0], str):
+            return ExtensionCommand("drop", names[0], bool(stmt.missing_ok))
     return None
 
 

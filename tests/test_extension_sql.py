@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from emulator import extension_build
 from tests.e2e_helpers import CYMBAL_TRANSFORMS
 
 DATABASE = "google_ml_ext_sql_test"
@@ -324,31 +325,96 @@ def test_alter_extension_update_is_accepted(conn: psycopg.Connection[Any]) -> No
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
 
 
-def test_a_1_5_7_database_updates_to_the_default_version_and_keeps_calling(
+def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
         conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
-    # What a database created before 1.5.8 has: calls work before and after the update.
+    # LangChain's pin: 1.5.3 has the scalar AI functions, not the array forms of 1.5.4.
     conn.execute("DROP EXTENSION google_ml_integration")
-    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.7'")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
     register_engine(conn, calls)
-    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() == (
+    assert conn.execute("SELECT to_regprocedure('ai.if(text[],integer,varchar)')").fetchone() == (
         None,)
+    assert conn.execute("SELECT to_regprocedure('ai.if(text,varchar)')").fetchone() != (None,)
     before = conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone()
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
     (version, default) = conn.execute(
         "SELECT e.extversion, a.default_version FROM pg_extension e JOIN pg_available_extensions a "
         "ON a.name = e.extname WHERE e.extname = 'google_ml_integration'").fetchone()
-    assert version == default == "1.5.8"
-    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() != (
+    assert version == default == extension_build.DEFAULT_VERSION
+    assert conn.execute("SELECT to_regprocedure('ai.if(text[],integer,varchar)')").fetchone() != (
         None,)
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
+
+
+# What a version brings, by AlloyDB's table (docs/extension.md): an object and the first
+# version that has it.
+FIRST_VERSION_OF = [
+    ("ai.if(text,varchar)", "1.5.2"),
+    ("ai.text_embedding(text,text)", "1.5.2"),
+    ("ai.if(text[],integer,varchar)", "1.5.4"),
+    ("ai.initialize_embeddings(text,text,text,text,integer,text)", "1.5.6"),
+    ("ai.summarize(text,varchar)", "1.5.7"),
+]
+
+
+@pytest.mark.parametrize("version", extension_build.VERSIONS)
+def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
+                                                 version: str) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
+        sql.Literal(version)))
+    for signature, first in FIRST_VERSION_OF:
+        (found,) = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone()
+        assert found == (extension_build.version_key(version)
+                         >= extension_build.version_key(first)), (signature, version)
+    columns = [row[0] for row in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'google_ml.model_info_view'::regclass "
+        "AND attnum > 0 ORDER BY attnum")]
+    assert ("model_availability" in columns) == (version != "1.5.2")
+
+
+def _catalog(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The extension's objects as text: functions, views, tables, privileges."""
+    rows = conn.execute(
+        "SELECT 'f ' || p.oid::regprocedure::text, "
+        "       CASE WHEN p.prokind = 'a' THEN 'aggregate' ELSE pg_get_functiondef(p.oid) END "
+        "       || coalesce(p.proacl::text, '') "
+        "  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass "
+        " WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'google_ml_integration') "
+        "UNION ALL "
+        "SELECT 'r ' || c.oid::regclass::text, "
+        "       CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END "
+        "       || coalesce(c.relacl::text, '') || c.relrowsecurity || (SELECT string_agg("
+        "           attname || ' ' || format_type(atttypid, atttypmod) || attnotnull, ', ' "
+        "           ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 "
+        "           AND NOT attisdropped) "
+        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        " WHERE n.nspname IN ('google_ml', 'ai') "
+        "UNION ALL "
+        "SELECT 'models', string_agg(id || ' ' || coalesce(request_url, ''), ', ' ORDER BY id) "
+        "  FROM google_ml.models").fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("version", extension_build.VERSIONS[:-1])
+def test_updating_from_each_version_gives_what_a_fresh_install_has(
+        conn: psycopg.Connection[Any], version: str) -> None:
+    fresh = _catalog(conn)
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
+        sql.Literal(version)))
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    updated = _catalog(conn)
+    assert sorted(set(fresh) ^ set(updated)) == []
+    assert [k for k in fresh if fresh[k] != updated[k]] == []
 
 
 def test_user_models_are_marked_for_pg_dump(conn: psycopg.Connection[Any]) -> None:
     config = conn.execute(
         "SELECT extconfig::regclass[]::text[], extcondition FROM pg_extension "
         "WHERE extname = 'google_ml_integration'").fetchone()
-    assert config[0] == ["google_ml.models", "google_ml.secrets"]
-    assert "is_preregistered" in config[1][0]
+    conditions = dict(zip(config[0], config[1], strict=True))
+    assert set(conditions) == {"google_ml.models", "google_ml.secrets"}
+    assert "is_preregistered" in conditions["google_ml.models"]
 
 
 # ---------------------------------------------------------------------------
