@@ -154,7 +154,7 @@ async def _prepare(kind: str, entry: dict[str, Any], faked: bool, ask: Any) -> d
             reason = "" if ok else str(verdict.get("reason") or "intent mismatch")
         if reason:
             if kind == "template":
-                return {"error": f"Checking intent failed, for nl_question:{intent}...reason:{reason}"}
+                return {"error": f"Checking intent failed, for nl_question:{intent}..reason:{reason}"}
             return {"error": f"Checking intent failed for fragment: {sql}, reason: {reason}"}
     return {"psql": psql, "pintent": pintent, "manifest": manifest}
 

@@ -960,8 +960,21 @@ CREATE VIEW alloydb_ai_nl.template_store_view AS
     SELECT id, config, type, manifest, nl, sql, intent, psql, pintent, comment, explanation, weight, enabled
       FROM alloydb_ai_nl.g_template_store;
 
-CREATE TABLE alloydb_ai_nl.g_generated_templates (LIKE alloydb_ai_nl.g_template_store INCLUDING DEFAULTS);
-ALTER TABLE alloydb_ai_nl.g_generated_templates ADD PRIMARY KEY (id);
+-- Generated templates wait here for review, with ids of their own (the page's id => 1).
+CREATE TABLE alloydb_ai_nl.g_generated_templates (
+    id          bigserial PRIMARY KEY,
+    config      text NOT NULL REFERENCES alloydb_ai_nl.g_configuration ON DELETE CASCADE,
+    type        text NOT NULL DEFAULT 'Template',
+    manifest    text NOT NULL,
+    nl          text NOT NULL,
+    sql         text NOT NULL,
+    intent      text NOT NULL,
+    psql        text NOT NULL,
+    pintent     text NOT NULL,
+    comment     text NOT NULL DEFAULT '',
+    explanation text NOT NULL DEFAULT '',
+    weight      integer NOT NULL DEFAULT 1
+);
 
 CREATE VIEW alloydb_ai_nl.generated_templates_view AS
     SELECT id, config, type, manifest, nl, sql, intent, psql, pintent, comment, explanation, weight
@@ -1011,12 +1024,42 @@ AS $$
        AND EXISTS (SELECT FROM unnest(texts) AS t WHERE strpos(lower(t), lower(v.value)) > 0)
 $$;
 
+-- The relation names a configuration's templates and fragments read (the stores are not the
+-- caller's to read; the names are resolved with the caller's search_path below).
+CREATE FUNCTION alloydb_ai_nl._store_relation_names(nl_config text)
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m[1]
+      FROM alloydb_ai_nl.g_template_store AS t,
+           regexp_matches(t.sql, '\m(?:from|join)\s+((?:"[^"]+"|\w+)(?:\.(?:"[^"]+"|\w+))?)', 'gi') AS m
+     WHERE t.config = nl_config AND t.enabled
+    UNION
+    SELECT split_part(btrim(a), ' ', 1)
+      FROM alloydb_ai_nl.g_fragment_store AS f, unnest(f.table_aliases) AS a
+     WHERE f.config = nl_config AND f.enabled
+$$;
+
+-- The relations a configuration knows: its scope, and those its templates and fragments read.
+CREATE FUNCTION alloydb_ai_nl._known_relations(nl_config text)
+RETURNS SETOF regclass
+LANGUAGE sql STABLE
+AS $$
+    SELECT s FROM alloydb_ai_nl._scope(nl_config) AS s
+    UNION
+    SELECT r FROM (SELECT pg_catalog.to_regclass(n) AS r
+                     FROM alloydb_ai_nl._store_relation_names(nl_config) AS n) AS x
+     WHERE r IS NOT NULL
+$$;
+
 CREATE FUNCTION alloydb_ai_nl._schema_of(nl_config text)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 AS $$
     SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel, false)), '[]')
-      FROM alloydb_ai_nl._scope(nl_config) AS s(rel)
+      FROM alloydb_ai_nl._known_relations(nl_config) AS s(rel)
 $$;
 
 -- Asks the engine to parameterize (when not given), write the manifest and check the intent
@@ -1228,8 +1271,8 @@ BEGIN
         prepared := alloydb_ai_nl._ask_engine(nl_config, 'generate_template', jsonb_build_object(
             'sql', q, 'scope', to_jsonb(scope_names), 'schema', alloydb_ai_nl._schema_of(nl_config)));
         CONTINUE WHEN coalesce(prepared ->> 'intent', '') = '';
-        INSERT INTO alloydb_ai_nl.g_generated_templates (id, config, manifest, nl, sql, intent, psql, pintent)
-        VALUES (nextval('alloydb_ai_nl.g_template_store_id_seq'), nl_config, prepared ->> 'manifest',
+        INSERT INTO alloydb_ai_nl.g_generated_templates (config, manifest, nl, sql, intent, psql, pintent)
+        VALUES (nl_config, prepared ->> 'manifest',
                 prepared ->> 'intent', q, prepared ->> 'intent', prepared ->> 'psql', prepared ->> 'pintent');
         added := added + 1;
     END LOOP;
@@ -1284,7 +1327,10 @@ DECLARE
 BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config);
     INSERT INTO alloydb_ai_nl.g_template_store
-    SELECT g.* FROM alloydb_ai_nl.g_generated_templates AS g WHERE g.config = nl_config;
+        (config, type, manifest, nl, sql, intent, psql, pintent, comment, explanation, weight)
+    SELECT g.config, g.type, g.manifest, g.nl, g.sql, g.intent, g.psql, g.pintent, g.comment,
+           g.explanation, g.weight
+      FROM alloydb_ai_nl.g_generated_templates AS g WHERE g.config = nl_config ORDER BY g.id;
     GET DIAGNOSTICS applied = ROW_COUNT;
     DELETE FROM alloydb_ai_nl.g_generated_templates AS g WHERE g.config = nl_config;
     RETURN applied;
