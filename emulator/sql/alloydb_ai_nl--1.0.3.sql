@@ -1427,7 +1427,9 @@ BEGIN
     LOOP
         answer := alloydb_ai_nl._ask_engine(nl_config_id, 'sql', context || jsonb_build_object('attempts', attempts));
         IF coalesce(answer ->> 'sql', '') = '' THEN
-            error_msg := coalesce(nullif(answer ->> 'error', ''), 'no SQL was generated');
+            -- After refused attempts, the last EXPLAIN error says more than "nothing else fits".
+            error_msg := coalesce(attempts -> -1 ->> 'error', nullif(answer ->> 'error', ''),
+                                  'no SQL was generated');
             EXIT;
         END IF;
         error_msg := alloydb_ai_nl._explain_error(answer ->> 'sql');
