@@ -145,8 +145,8 @@ def test_disabled_template_is_not_used(db: psycopg.Connection[Any]) -> None:
 @pytest.mark.parametrize(("statement", "sqlstate", "message"), [
     ("SELECT alloydb_ai_nl.get_sql('nope', 'How many customers?')", "42704",
      "The configuration nope does not exist."),
-    ("SELECT alloydb_ai_nl.g_manage_configuration(operation => 'register_table_view', "
-     "configuration_id_in => 'nla_demo_cfg', table_views_in => '{nla_demo.nope}')", "42P01",
+    (("SELECT alloydb_ai_nl.g_manage_configuration(operation => 'register_table_view', "
+     "configuration_id_in => 'nla_demo_cfg', table_views_in => '{nla_demo.nope}')"), "42P01",
      'relation "nla_demo.nope" does not exist'),
     ("SELECT alloydb_ai_nl.g_manage_configuration('shuffle', 'nla_demo_cfg')", "22023",
      'unknown operation "shuffle"'),
