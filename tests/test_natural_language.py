@@ -100,6 +100,10 @@ def test_tutorial_questions_get_sql_that_answers_them(db: psycopg.Connection[Any
     similar = get_sql(db, "nla_demo_cfg", "List 2 products similar to a Tote Bag.")["sql"]
     assert "embedding('text-embedding-004', 'Tote Bag')" in similar
     assert len(db.execute(similar).fetchall()) == 5
+    summary = one(db, "SELECT alloydb_ai_nl.get_sql_summary(nl_config_id => 'nla_demo_cfg', "
+                      "nl_question => 'which brands have the largest number of products.')")
+    assert summary["answer"] == ("The result set has 3 rows: brand_name: CymbalPrime, count: 2; "
+                                 "brand_name: CymbalSports, count: 2; brand_name: CymbalPro, count: 1.")
 
 
 def test_execute_nl_query_answers_rows_as_json(db: psycopg.Connection[Any]) -> None:
@@ -263,7 +267,8 @@ def test_page_value_search_and_synonyms(pdb: psycopg.Connection[Any]) -> None:
 def test_page_questions_get_sql_that_runs(pdb: psycopg.Connection[Any], page: tuple[str, str]) -> None:
     answer = get_sql(pdb, "my_app_config",
                      "What is the sum that client number 4's account has following transaction 851?")
-    pdb.execute(answer["sql"]).fetchall()
+    assert 't1."client_id" = 4' in answer["sql"]
+    assert len(pdb.execute(answer["sql"]).fetchall()) == 1
     summary = one(pdb, "SELECT alloydb_ai_nl.get_sql_summary(nl_config_id => 'my_app_config', "
                        "nl_question => 'Give me the total number of accounts for accounts who choose "
                        "issuance after transaction')")

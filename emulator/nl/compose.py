@@ -437,75 +437,136 @@ def _mentioned_relations(facts: Facts, relations: dict[str, dict[str, Any]]) -> 
     return mentioned
 
 
-def compose_from_schema(facts: Facts, schema: list[dict[str, Any]]) -> str | None:
-    relations = _relations(schema)
-    if not relations:
-        return None
-    edges = _edges(relations)
-    filters: list[tuple[str, str]] = []  # (relation, condition with {alias})
+_GROUPINGS = (  # (pattern, index of the grouping word, index of the counted word)
+    (re.compile(r"\bwhich\s+(\w+)\s+(?:has|have)\s+the\s+(?:largest|most|highest|biggest|greatest)"
+                r"\s+(?:number\s+of\s+)?(\w+)", re.IGNORECASE), 1, 2),
+    (re.compile(r"\bnumber\s+of\s+(\w+)\s+(?:per|by|for\s+each|in\s+each)\s+(\w+)", re.IGNORECASE), 2, 1),
+)
+
+
+def _relation_named(word: str, relations: dict[str, dict[str, Any]]) -> str | None:
+    wanted = stem(word.lower())
+    return next((name for name in relations if stem(name.rsplit(".", 1)[-1]) == wanted), None)
+
+
+def _value_filters(facts: Facts, relations: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """(relation, condition with ``{alias}``) for each value the question names, and for each
+    row it names by number ("client number 4", "order 12")."""
+    filters: list[tuple[str, str]] = []
     for match in facts.values:
-        if not match.columns:
-            continue
-        relation = match.columns[0].rsplit(".", 1)[0]
+        relation = match.columns[0].rsplit(".", 1)[0] if match.columns else ""
         if relation not in relations:
             continue
         cols = [c.rsplit(".", 1)[1] for c in match.columns]
         expr = ('{alias}."' + cols[0] + '"' if len(cols) == 1 else
                 "concat_ws(' ', " + ", ".join('{alias}."' + c + '"' for c in cols) + ")")
         filters.append((relation, f"{expr} = {sql_string(match.value)}"))
+    for name, rel in relations.items():
+        singular = re.sub(r"s$", "", name.rsplit(".", 1)[-1])
+        columns = {str(c["name"]) for c in rel.get("columns") or []}
+        key = next((k for k in (f"{singular}_id", "id") if k in columns), None)
+        pattern = rf"\b{re.escape(singular)}s?\s+(?:number\s+|no\.?\s*|#\s*|id\s+)?(\d+)\b"
+        for number in re.findall(pattern, facts.question, re.IGNORECASE):
+            if key is not None:
+                filters.append((name, f'{{alias}}."{key}" = {number}'))
+    return filters
+
+
+def _label_column(relation: dict[str, Any]) -> str:
+    """The column that names a row: the first text column that is not a key."""
+    columns = relation.get("columns") or []
+    for col in columns:
+        if str(col.get("type") or "").startswith(("text", "character")) and not str(col["name"]).endswith("_id"):
+            return str(col["name"])
+    return str(columns[0]["name"]) if columns else "*"
+
+
+class _Joins:
+    """FROM base, joined along the shortest foreign-key paths to the other relations."""
+
+    def __init__(self, base: str, edges: dict[str, list[tuple[str, str]]]) -> None:
+        self.edges = edges
+        self.aliases = {base: "t1"}
+        self.clauses = [f"FROM {_quote_relation(base)} AS t1"]
+
+    def reach(self, relation: str) -> bool:
+        if relation in self.aliases:
+            return True
+        path = _path(self.edges, next(iter(self.aliases)), relation)
+        if path is None:
+            return False
+        for source, target, condition in path:
+            if target not in self.aliases:
+                self.aliases[target] = f"t{len(self.aliases) + 1}"
+                self.clauses.append(f"JOIN {_quote_relation(target)} AS {self.aliases[target]} ON "
+                                    + condition.format(a=self.aliases[source], b=self.aliases[target]))
+        return True
+
+    @property
+    def joined(self) -> bool:
+        return len(self.aliases) > 1
+
+
+def compose_from_schema(facts: Facts, schema: list[dict[str, Any]]) -> str | None:
+    relations = _relations(schema)
+    if not relations:
+        return None
+    edges = _edges(relations)
+    filters = _value_filters(facts, relations)
     mentioned = _mentioned_relations(facts, relations)
+    grouping = next(((g, c) for pattern, gi, ci in _GROUPINGS if (m := pattern.search(facts.question))
+                     and (g := _relation_named(m.group(gi), relations))
+                     and (c := _relation_named(m.group(ci), relations)) and g != c), None)
+    if grouping is not None:
+        return _grouped(grouping, filters, relations, edges)
     anchors = [r for r, _ in filters] + mentioned
 
     def distance(relation: str) -> int:
         lengths = [len(p) for a in anchors if (p := _path(edges, relation, a)) is not None]
         return min(lengths) if lengths else 99
 
-    targets: list[_Column] = []
-    for group in _named_columns(facts, relations):
-        targets.append(min(group, key=lambda c: (c.relation not in mentioned, distance(c.relation),
-                                                 list(relations).index(c.relation))))
+    targets = [min(group, key=lambda c: (c.relation not in mentioned, distance(c.relation),
+                                         list(relations).index(c.relation)))
+               for group in _named_columns(facts, relations)]
     aggregate = next((name for pattern, name in _AGGREGATES if pattern.search(facts.question)), None)
-    if targets:
-        base = targets[0].relation
-    elif mentioned:
-        base = mentioned[0]
-    elif filters:
-        base = filters[0][0]
-    else:
+    candidates = [t.relation for t in targets] + mentioned + [r for r, _ in filters]
+    if not candidates:
         return None
-    aliases = {base: "t1"}
-    joins: list[str] = []
-    for relation in [t.relation for t in targets] + [r for r, _ in filters]:
-        if relation in aliases:
-            continue
-        path = _path(edges, base, relation)
-        if path is None:
-            return None
-        for source, target, condition in path:
-            if target in aliases:
-                continue
-            aliases[target] = f"t{len(aliases) + 1}"
-            joins.append(f"JOIN {_quote_relation(target)} AS {aliases[target]} ON "
-                         + condition.format(a=aliases[source], b=aliases[target]))
-    selected = [f'{aliases[t.relation]}."{t.name}"' for t in targets]
+    base = candidates[0]
+    joins = _Joins(base, edges)
+    if not all(joins.reach(r) for r in [t.relation for t in targets] + [r for r, _ in filters]):
+        return None
+    selected = [f'{joins.aliases[t.relation]}."{t.name}"' for t in targets]
     if aggregate == "count":
         select = f"count(DISTINCT {selected[0]})" if selected else "count(*)"
     elif aggregate is not None and selected:
         select = f"{aggregate}({selected[0]})"
     elif selected:
-        select = ("DISTINCT " if joins else "") + ", ".join(selected)
+        select = ("DISTINCT " if joins.joined else "") + ", ".join(selected)
     else:
         select = "t1.*"
-    sql = f"SELECT {select} FROM {_quote_relation(base)} AS t1"
-    if joins:
-        sql += " " + " ".join(joins)
-    conditions = [c.format(alias=aliases[r]) for r, c in filters]
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
+    sql = f"SELECT {select} " + " ".join(joins.clauses) + _where(filters, joins)
     top = re.search(r"\b(?:top|first)\s+(\d+)\b", facts.question, re.IGNORECASE)
     if top and aggregate is None:
         sql += f" LIMIT {top.group(1)}"
     return sql
+
+
+def _where(filters: list[tuple[str, str]], joins: _Joins) -> str:
+    conditions = [c.format(alias=joins.aliases[r]) for r, c in filters]
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def _grouped(grouping: tuple[str, str], filters: list[tuple[str, str]],
+             relations: dict[str, dict[str, Any]], edges: dict[str, list[tuple[str, str]]]) -> str | None:
+    """"Which brands have the largest number of products": one row per group, with its count."""
+    group, counted = grouping
+    joins = _Joins(group, edges)
+    if not joins.reach(counted) or not all(joins.reach(r) for r, _ in filters):
+        return None
+    label = f't1."{_label_column(relations[group])}"'
+    return (f"SELECT {label}, count({joins.aliases[counted]}.*) AS count " + " ".join(joins.clauses)
+            + _where(filters, joins) + f" GROUP BY {label} ORDER BY count DESC, {label}")
 
 
 # -- the whole answer -----------------------------------------------------------------------------

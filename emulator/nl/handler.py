@@ -21,6 +21,7 @@ WITH); anything else is refused here, before the SQL side checks it with EXPLAIN
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 import pglast
@@ -98,6 +99,9 @@ async def handle(engine: _Engine, message: dict[str, Any]) -> Any:
     if task == "describe":
         return await _describe(payload, faked, ask)
     if task == "summary":
+        rows = payload.get("rows")
+        if isinstance(rows, str):  # the rows' JSON as text, which keeps their column order
+            payload = {**payload, "rows": json.loads(rows)}
         if faked:
             return {"answer": fake_text.summary(str(payload.get("question") or ""),
                                                 list(payload.get("rows") or []),

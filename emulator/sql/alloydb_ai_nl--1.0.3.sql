@@ -1524,17 +1524,18 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     sql text;
-    rows jsonb;
+    rows json;
     total bigint;
     answer jsonb;
 BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
     sql := alloydb_ai_nl._sql_or_error(nl_config_id, nl_question);
-    EXECUTE format('SELECT count(*), coalesce(jsonb_agg(r) FILTER (WHERE n <= 20), ''[]'') '
-                   'FROM (SELECT to_jsonb(q) AS r, row_number() OVER () AS n FROM (%s) AS q) AS s', sql)
+    -- json, sent as text: the rows keep their columns' order (jsonb would sort the keys).
+    EXECUTE format('SELECT count(*), coalesce(json_agg(r) FILTER (WHERE n <= 20), ''[]'') '
+                   'FROM (SELECT to_json(q) AS r, row_number() OVER () AS n FROM (%s) AS q) AS s', sql)
        INTO total, rows;
     answer := alloydb_ai_nl._ask_engine(nl_config_id, 'summary', jsonb_build_object(
-        'question', nl_question, 'sql', sql, 'rows', rows, 'row_count', total));
+        'question', nl_question, 'sql', sql, 'rows', rows::text, 'row_count', total));
     RETURN json_build_object('answer', answer ->> 'answer');
 END;
 $$;

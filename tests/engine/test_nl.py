@@ -115,3 +115,22 @@ def test_engine_dispatches_the_request_kind_in_fake_mode() -> None:
             await engine.aclose()
 
     asyncio.run(run())
+
+
+SHOP: list[dict[str, Any]] = [
+    {"name": "s.brands", "columns": [{"name": "brand_id", "type": "integer"},
+                                     {"name": "brand_name", "type": "character varying(255)"}],
+     "foreign_keys": []},
+    {"name": "s.products", "columns": [{"name": "product_id", "type": "integer"},
+                                       {"name": "brand_id", "type": "integer"}],
+     "foreign_keys": [{"columns": ["brand_id"], "references": "s.brands", "referenced_columns": ["brand_id"]}]},
+]
+
+
+def test_composer_groups_and_names_rows_by_number() -> None:
+    grouped = compose_from_schema(facts_of("which brands have the largest number of products.", []), SHOP)
+    assert grouped == ('SELECT t1."brand_name", count(t2.*) AS count FROM "s"."brands" AS t1 JOIN "s"."products" '
+                       'AS t2 ON t2."brand_id" = t1."brand_id" GROUP BY t1."brand_name" '
+                       'ORDER BY count DESC, t1."brand_name"')
+    assert compose_from_schema(facts_of("Show product number 4", []), SHOP) == (
+        'SELECT t1.* FROM "s"."products" AS t1 WHERE t1."product_id" = 4')
