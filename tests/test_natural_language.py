@@ -166,6 +166,8 @@ def test_disabled_template_is_not_used(db: psycopg.Connection[Any]) -> None:
      "The configuration nla_demo_cfg already exists."),
     ("SELECT alloydb_ai_nl.execute_nl_query('nla_demo_cfg', 'x', ARRAY[]::text[], ARRAY[]::text[])",
      "P0001", "Invalid PSV named parameters"),
+    ("SELECT alloydb_ai_nl.get_sql('nla_demo_cfg', repeat('price ', 2000))", "22023",
+     "nl_question is too long (12000 characters; at most 10000)"),
 ])
 def test_bad_input_gets_a_clear_error(db: psycopg.Connection[Any], statement: str, sqlstate: str,
                                       message: str) -> None:
@@ -173,6 +175,16 @@ def test_bad_input_gets_a_clear_error(db: psycopg.Connection[Any], statement: st
         db.execute(statement)
     assert caught.value.sqlstate == sqlstate
     assert message in str(caught.value)
+
+
+def test_a_fragment_or_template_check_runs_one_statement_only(db: psycopg.Connection[Any]) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="not executable"):
+        db.execute("SELECT alloydb_ai_nl.add_fragment('nla_demo_cfg', ARRAY['nla_demo.products AS T'], "
+                   "'every product', 'true; DROP TABLE nla_demo.brands CASCADE')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="not executable"):
+        db.execute("SELECT alloydb_ai_nl.add_template('nla_demo_cfg', 'Brands', "
+                   "'SELECT 1; DROP TABLE nla_demo.brands CASCADE')")
+    assert one(db, "SELECT to_regclass('nla_demo.brands') IS NOT NULL") is True
 
 
 def test_the_flag_turned_off_refuses_calls(db: psycopg.Connection[Any]) -> None:

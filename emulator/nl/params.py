@@ -23,6 +23,8 @@ from typing import Any
 from pglast import parser
 
 NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+MAX_PATTERN_PARAMETERS = 4  # more parameters: the intent is not used as a pattern
+MAX_VALUE_CHARS = 100  # the longest value a pattern parameter captures
 _PARAM = re.compile(r"\$(\d+)")
 
 
@@ -182,7 +184,7 @@ def fill(psql: str, values: dict[int, str], numeric: dict[int, bool]) -> str:
 def intent_pattern(pintent: str) -> re.Pattern[str] | None:
     """A parameterized intent as a pattern over questions: ``$k`` captures a value."""
     parts = _PARAM.split(pintent.strip().rstrip(".?!"))
-    if len(parts) < 3:
+    if len(parts) < 3 or len(parts) > 2 * MAX_PATTERN_PARAMETERS + 1:
         return None
     pattern = ""
     for index, part in enumerate(parts):
@@ -190,7 +192,9 @@ def intent_pattern(pintent: str) -> re.Pattern[str] | None:
             words = [re.escape(w) for w in part.split()]
             pattern += r"\s*" + r"\s+".join(words) + r"\s*" if words else r"\s*"
         else:
-            pattern += rf"(?P<p{part}>['\"]?[^'\"]+?['\"]?)" if f"(?P<p{part}>" not in pattern else f"(?P=p{part})"
+            # A bounded lazy value: long questions cannot make the search explode.
+            pattern += (rf"(?P<p{part}>['\"]?[^'\"]{{1,{MAX_VALUE_CHARS}}}?['\"]?)"
+                        if f"(?P<p{part}>" not in pattern else f"(?P=p{part})")
     return re.compile(pattern + r"(?=$|[\s.?!,;])", re.IGNORECASE)
 
 

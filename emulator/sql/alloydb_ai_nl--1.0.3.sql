@@ -999,13 +999,19 @@ CREATE VIEW alloydb_ai_nl.fragment_store_view AS
            fragment, intent, pfragment, pintent, comment, weight, enabled
       FROM alloydb_ai_nl.g_fragment_store;
 
--- NULL when `sql` plans (EXPLAIN, with the caller's rights), else the error message.
+-- NULL when `sql` plans (EXPLAIN, with the caller's rights), else the error message. A FOR loop
+-- over EXECUTE opens a cursor, which refuses several statements (a plain EXECUTE would run
+-- "SELECT 1; DROP TABLE t" whole).
 CREATE FUNCTION alloydb_ai_nl._explain_error(sql text)
 RETURNS text
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    line record;
 BEGIN
-    EXECUTE 'EXPLAIN ' || sql;
+    FOR line IN EXECUTE 'EXPLAIN ' || sql LOOP
+        NULL;
+    END LOOP;
     RETURN NULL;
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLERRM;
@@ -1420,6 +1426,10 @@ BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
     IF coalesce(btrim(nl_question), '') = '' THEN
         RAISE EXCEPTION 'nl_question must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(nl_question) > 10000 THEN
+        RAISE EXCEPTION 'nl_question is too long (% characters; at most 10000)', length(nl_question)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     context := alloydb_ai_nl._question_context(nl_config_id, nl_question)
                || jsonb_build_object('schema', alloydb_ai_nl._schema_of(nl_config_id),
