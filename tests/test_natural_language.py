@@ -9,6 +9,7 @@ mode is the session emulator's; live mode is an emulator of its own (docs/natura
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator.embedded import bin_dir
 from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.e2e_helpers import CaptureServer, Reply, psql
 
@@ -226,6 +228,26 @@ def test_generated_sql_runs_with_the_callers_rights(emulator: Emulator, db: psyc
     finally:
         db.execute("DROP OWNED BY nl_reader")
         db.execute("DROP ROLE nl_reader")
+
+
+def test_a_configuration_survives_pg_dump_and_restore(emulator: Emulator, db: psycopg.Connection[Any]) -> None:
+    source = emulator.direct_dsn.rsplit("/", 1)[0] + "/nl_tutorial"
+    dump = subprocess.run([str(bin_dir() / "pg_dump"), "--no-owner", "-d", source],
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+    restored = _new_database(emulator, "nl_restored")
+    psql(restored, dump, timeout=120)
+    with psycopg.connect(restored, autocommit=True) as conn:
+        for view in ("template_store_view", "fragment_store_view", "value_index_columns"):
+            count = f"SELECT count(*) FROM alloydb_ai_nl.{view}"
+            assert one(conn, count) == one(db, count) > 0
+        # The built-in concept types are not doubled, the id sequences go on where they were.
+        assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.list_concept_types()") == one(
+            db, "SELECT count(*) FROM alloydb_ai_nl.list_concept_types()")
+        assert one(conn, "SELECT alloydb_ai_nl.add_fragment('nla_demo_cfg', ARRAY['nla_demo.products AS T'], "
+                         "'cheap product', 'T.price < 50')") is True
+        assert one(conn, "SELECT max(id) FROM alloydb_ai_nl.fragment_store_view") == 2
+        sql = get_sql(conn, "nla_demo_cfg", "Find the customers who purchased Tote Bag.")["sql"]
+        assert conn.execute(sql).fetchall() == [("Alex", "B.")]
 
 
 def test_tutorial_cleanup_runs_as_printed(tutorial: str, db: psycopg.Connection[Any]) -> None:

@@ -429,12 +429,13 @@ def _named_columns(facts: Facts, relations: dict[str, dict[str, Any]]) -> list[l
 
 
 def _mentioned_relations(facts: Facts, relations: dict[str, dict[str, Any]]) -> list[str]:
-    mentioned = []
+    """The relations the question names, in the order it names them."""
+    mentioned: list[tuple[int, str]] = []
     for name in relations:
-        table = name.rsplit(".", 1)[-1]
-        if all(stem(w) in facts.stems for w in words(table.replace("_", " "))):
-            mentioned.append(name)
-    return mentioned
+        stems = [stem(w) for w in words(name.rsplit(".", 1)[-1].replace("_", " "))]
+        if stems and all(s in facts.stems for s in stems):
+            mentioned.append((facts.stems.index(stems[0]), name))
+    return [name for _, name in sorted(mentioned)]
 
 
 _GROUPINGS = (  # (pattern, index of the grouping word, index of the counted word)

@@ -370,7 +370,7 @@ DECLARE
     item jsonb;
 BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config);
-    SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel)), '[]')
+    SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel) ORDER BY alloydb_ai_nl._relation_name(s.rel)), '[]')
       INTO relations FROM alloydb_ai_nl._scope(nl_config) AS s(rel);
     IF jsonb_array_length(relations) = 0 THEN
         RAISE EXCEPTION 'configuration % has no registered table, view or schema', nl_config
@@ -1064,7 +1064,8 @@ CREATE FUNCTION alloydb_ai_nl._schema_of(nl_config text)
 RETURNS jsonb
 LANGUAGE sql VOLATILE
 AS $$
-    SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel, false)), '[]')
+    SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel, false)
+                              ORDER BY alloydb_ai_nl._relation_name(s.rel)), '[]')
       FROM alloydb_ai_nl._known_relations(nl_config) AS s(rel)
 $$;
 
@@ -1581,3 +1582,12 @@ SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_synonym_set', '');
 SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_template_store', '');
 SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_generated_templates', '');
 SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_fragment_store', '');
+-- Their id sequences too, or a restored database would hand out ids that exist.
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_general_context_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_generated_schema_context_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_value_index_columns_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_generated_value_index_columns_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_synonym_set_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_template_store_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_generated_templates_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('alloydb_ai_nl.g_fragment_store_id_seq', '');
