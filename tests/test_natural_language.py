@@ -471,3 +471,25 @@ def test_live_check_intent_asks_gemini(live: tuple[str, CaptureServer]) -> None:
                          "'SELECT price FROM items WHERE name = ''pen''')") is True
         assert server.seen(":generateContent") == []
         assert one(conn, "SELECT pintent FROM alloydb_ai_nl.template_store_view") == "What does a $1 cost?"
+
+
+def test_live_schema_context_and_summary_come_from_gemini(live: tuple[str, CaptureServer]) -> None:
+    dsn, server = live
+    described = {"relation": "Things the shop sells.",
+                 "columns": {"name": "What the item is called.", "price": "Its price in euros."}}
+    server.requests.clear()
+    server.script(":generateContent", _gemini(json.dumps(described)),
+                  _gemini("SELECT count(*) AS items FROM items"), _gemini("The shop sells 2 items."))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT alloydb_ai_nl.generate_schema_context('shop', TRUE)")
+        contexts = dict(conn.execute("SELECT schema_object, object_context "
+                                     "FROM alloydb_ai_nl.generated_schema_context_view").fetchall())
+        assert contexts == {"public.items": "Things the shop sells.",
+                            "public.items.name": "What the item is called.",
+                            "public.items.price": "Its price in euros."}
+        summary = one(conn, "SELECT alloydb_ai_nl.get_sql_summary('shop', 'How many items are there?')")
+        assert summary == {"answer": "The shop sells 2 items."}
+    describe, _sql, summarize = [r.json() for r in server.seen(":generateContent")]
+    assert describe["generationConfig"]["responseMimeType"] == "application/json"
+    assert '"name": ["book", "pen"]' in describe["contents"][0]["parts"][0]["text"]  # sample values
+    assert '[{"items": 2}]' in summarize["contents"][0]["parts"][0]["text"]  # the rows it summarizes
