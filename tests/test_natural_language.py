@@ -482,7 +482,7 @@ def test_live_schema_context_and_summary_come_from_gemini(live: tuple[str, Captu
                   _gemini("SELECT count(*) AS items FROM items"), _gemini("The shop sells 2 items."))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT alloydb_ai_nl.generate_schema_context('shop', TRUE)")
-        contexts = dict(conn.execute("SELECT schema_object, object_context "
+        contexts: dict[str, str] = dict(conn.execute("SELECT schema_object, object_context "
                                      "FROM alloydb_ai_nl.generated_schema_context_view").fetchall())
         assert contexts == {"public.items": "Things the shop sells.",
                             "public.items.name": "What the item is called.",
