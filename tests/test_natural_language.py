@@ -9,6 +9,7 @@ mode is the session emulator's; live mode is an emulator of its own (docs/natura
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
@@ -120,6 +121,9 @@ def test_fragment_condition_is_added_when_the_question_names_its_intent(
     luxury = get_sql(db, "nla_demo_cfg", "List luxury products similar to a Hoodie.")["sql"]
     assert "luxury" not in plain
     assert "description LIKE '%luxury%'" in luxury and "'Hoodie'" in luxury
+    verbose = json.loads(one(db, "SELECT alloydb_ai_nl.get_sql('nla_demo_cfg', "
+                                 "'List luxury products similar to a Hoodie.', '{\"verbose_mode\": true}')::text"))
+    assert re.fullmatch(r"\(fake mode\) template \d+, fragments \d+", verbose["prompt"])
     assert db.execute(luxury).fetchall() == []  # no description says luxury
     db.execute("SELECT alloydb_ai_nl.disable_fragment(id) FROM alloydb_ai_nl.fragment_store_view")
     try:

@@ -31,7 +31,7 @@ from pglast.visitors import Visitor
 from emulator.engine.errors import bad_request
 from emulator.engine.request import ModelRequest
 from emulator.nl import fake_text, live
-from emulator.nl.compose import compose
+from emulator.nl.compose import Composed, compose
 from emulator.nl.params import parameterize
 
 MAX_TEXT = 1_000_000
@@ -121,15 +121,24 @@ async def _sql(payload: dict[str, Any], faked: bool, ask: Any) -> dict[str, Any]
     if faked:
         composed = compose(payload)
         if not composed.sql:
-            return {"sql": "", "error": composed.error, "prompt": ""}
+            return {"sql": "", "error": composed.error, "prompt": "(fake mode) no candidate"}
         problem = query_problem(composed.sql)
-        return {"sql": "" if problem else composed.sql, "error": problem, "prompt": ""}
+        return {"sql": "" if problem else composed.sql, "error": problem, "prompt": _fake_choice(composed)}
     prompt = live.sql_prompt(payload)
     sql = live.sql_of(await ask(prompt))
     if not sql:
         return {"sql": "", "error": "the model answered no SQL", "prompt": prompt}
     problem = query_problem(sql)
     return {"sql": "" if problem else sql, "error": problem, "prompt": prompt}
+
+
+def _fake_choice(composed: Composed) -> str:
+    """What verbose_mode shows in fake mode instead of a prompt: where the SQL came from."""
+    source = (f"template {composed.template_id}" if composed.template_id is not None
+              else "composed from the schema")
+    if composed.fragment_ids:
+        source += ", fragments " + ", ".join(str(i) for i in composed.fragment_ids)
+    return f"(fake mode) {source}"
 
 
 async def _prepare(kind: str, entry: dict[str, Any], faked: bool, ask: Any) -> dict[str, Any]:
