@@ -12,9 +12,6 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
-* ``json_array_elements(google_ml.predict_row(...))``: AlloyDB's documentation unpacks the
-  answer of a ``:generateContent`` model with ``json_array_elements``; a single JSON object is
-  wrapped into a one-element array so that statement works (a no-op for arrays).
 * ``CALL google_ml.create_model(... 'x' model_in_transform_fn => ...)``: the AlloyDB
   documentation has one example with a missing comma between two named arguments; it is mended
   so the documented statement runs (only between a literal and a known parameter name, only
@@ -33,14 +30,13 @@ import pglast
 from pglast import ast
 from pglast.visitors import Visitor
 
-from proxy.statements import Splice, apply_splices, call_span, name_span
+from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
 
 EXTENSION_NAME = "google_ml_integration"
 # CREATE EXTENSION alloydb_ai_nl CASCADE creates google_ml_integration too.
 REQUIRING_EXTENSIONS = frozenset({EXTENSION_NAME, "alloydb_ai_nl"})
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
-AS_JSON_ARRAY = "google_ml._as_json_array"
 
 _MODEL_PARAMS = (
     "model_id|model_request_url|model_provider|model_type|model_qualified_name|model_auth_type"
@@ -172,18 +168,3 @@ class _Finder(Visitor):
         alias = "" if node.alias is not None else " AS pg_settings"
         self.splices.append(Splice(start, end, SETTINGS_VIEW + alias))
 
-    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
-        names = [n.sval for n in node.funcname]
-        if names[-1] not in ("json_array_elements", "json_array_elements_text"):
-            return
-        if len(node.args or ()) != 1:
-            return
-        if not isinstance(node.args[0], ast.FuncCall):
-            return
-        arg: Any = node.args[0]
-        inner = [n.sval for n in arg.funcname]
-        if inner[-1] != "predict_row":
-            return
-        start, end = call_span(self.sql, arg.location)
-        self.splices.append(Splice(start, start, AS_JSON_ARRAY + "("))
-        self.splices.append(Splice(end, end, ")"))

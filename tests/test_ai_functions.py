@@ -86,8 +86,14 @@ def test_functions_are_immutable_and_parallel_safe(db: psycopg.Connection[Any]) 
         "JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname IN ('ai', 'google_ml') AND p.proname IN ('if', 'generate', 'rank')"
     ).fetchall()
-    assert len(rows) == 2 * (3 * 3 + 1)  # three forms each, plus reranking, in both schemas
-    assert {(r[2], r[3]) for r in rows} == {("i", "s")}
+    # three forms each, plus reranking and the cost-optimized ai.if(prompt, embedding) of 1.5.8,
+    # in both schemas; that one is PARALLEL RESTRICTED (its warning keeps state in a setting)
+    assert len(rows) == 2 * (3 * 3 + 2)
+    assert {(r[2], r[3]) for r in rows} == {("i", "s"), ("i", "r")}
+    assert db.execute(
+        "SELECT count(*) FROM pg_proc WHERE proname = 'if' AND proparallel = 'r' "
+        "AND pg_get_function_identity_arguments(oid) = 'prompt text, embedding real[]'"
+    ).fetchone() == (2,)
 
 
 def test_unknown_and_wrong_type_models_are_clear_errors(db: psycopg.Connection[Any]) -> None:
@@ -360,7 +366,7 @@ def test_live_warm_up_batches_per_row_calls_by_ten(live: tuple[str, FakeServerTh
     assert sorted(b["generationConfig"]["responseSchema"]["minItems"] for _, b in requests) == [5, 10, 10]
 
 
-# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.8) -------------------
+# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.7) -------------------
 
 REPORT = ("The quarterly report shows revenue grew by twelve percent while costs stayed flat. "
           "The board approved a new plan.")
@@ -395,7 +401,7 @@ def test_summarize_returns_text_and_checks_the_model(db: psycopg.Connection[Any]
         "SELECT p.provolatile, p.proparallel FROM pg_proc p JOIN pg_namespace n "
         "ON n.oid = p.pronamespace WHERE n.nspname IN ('ai', 'google_ml') "
         "AND p.proname IN ('summarize', 'analyze_sentiment')").fetchall()
-    assert len(rows) == 4 and set(rows) == {("i", "s")}
+    assert len(rows) == 12 and set(rows) == {("i", "s")}  # scalar, array and cursor forms
 
 
 def test_live_preview_requests_carry_the_task_as_system_instruction(

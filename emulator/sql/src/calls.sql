@@ -1,6 +1,6 @@
 -- Model calls: the request of docs/internals.md, built in the caller's session.
 
--- @version 1.5.2
+-- @version 1.3
 
 -- The model row for a call, or NULL. SECURITY DEFINER so any user may call
 -- models without SELECT on google_ml.models; it runs in the caller's
@@ -90,13 +90,18 @@ BEGIN
 END;
 $$;
 
--- The headers from a model's header function ({} if it has none).
-CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json)
+-- The headers from a model's header function ({} if it has none). A header function takes
+-- (model_id, input text or request JSON), or, for llm models called by the AI functions,
+-- (model_id, prompt, generation_config, system_instructions): it gets as many as it declares.
+CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json,
+                                            generation_config jsonb DEFAULT NULL,
+                                            system_instruction text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
 DECLARE
     fn       regprocedure;
+    n        int;
     headers  jsonb;
 BEGIN
     IF m.header_gen_fn IS NULL THEN
@@ -105,12 +110,16 @@ BEGIN
         RETURN google_ml.anthropic_claude_header_gen_fn(m.id, input_json)::jsonb;
     END IF;
     fn := google_ml._resolve_function(m.header_gen_fn, 'header', m.model_type, 'generate_headers_fn');
-    IF input_json IS NOT NULL THEN
+    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+    IF input_json IS NOT NULL AND n = 2 THEN
         EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
                 || '::jsonb' INTO headers USING m.id::text, input_json;
     ELSE
-        EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}')
-                || '::jsonb' INTO headers USING m.id::text, input_text;
+        EXECUTE 'SELECT ' || google_ml._call_expression(
+                    fn, ('{text,text,json,text}'::regtype[])[1:n]) || '::jsonb'
+           INTO headers
+          USING m.id::text, coalesce(input_text, input_json::text), generation_config::json,
+                system_instruction;
     END IF;
     IF headers IS NOT NULL AND jsonb_typeof(headers) <> 'object' THEN
         RAISE EXCEPTION 'model "%": header function % must return a JSON object', m.id, m.header_gen_fn
@@ -120,12 +129,14 @@ BEGIN
 END;
 $$;
 
--- Builds the request of docs/internals.md and sends it to the engine.
-CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+-- One request object of docs/internals.md (what _invoke sends, without sending). An
+-- unregistered Vertex AI model also carries its path (vertex_path): its id may be shortened
+-- (see _vertex_model), and google_ml._authorized_request derives the URL from the path.
+CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
 RETURNS jsonb
 LANGUAGE sql VOLATILE PARALLEL SAFE
 AS $$
-    SELECT google_ml._call_engine(jsonb_build_object(
+    SELECT jsonb_build_object(
         'op', 'invoke',
         'model_id', m.id,
         'provider', m.provider,
@@ -134,7 +145,18 @@ AS $$
         'url', google_ml._url_for_call(m),
         'headers', coalesce(headers, '{}'::jsonb),
         'auth', google_ml._auth_for_call(m),
-        'body', body))
+        'body', body)
+        || CASE WHEN m.provider = 'google' AND m.request_url !~* '^https?://'
+                THEN jsonb_build_object('vertex_path', m.request_url)
+                ELSE '{}'::jsonb END
+$$;
+
+-- Builds the request of docs/internals.md and sends it to the engine.
+CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT google_ml._call_engine(google_ml._request(m, headers, body))
 $$;
 
 -- An unregistered Vertex AI model named by a bare id (text-embedding-004) or a
@@ -149,7 +171,11 @@ DECLARE
     m            google_ml.models;
     path_match   text[];
 BEGIN
-    m.id := name;
+    -- model_id is varchar(100); a full endpoint path can be longer
+    -- (projects/P/locations/L/publishers/google/models/M:streamGenerateContent): its id is then
+    -- the model and verb, and requests carry the path itself (see _request).
+    m.id := CASE WHEN pg_catalog.length(name) <= 100 THEN name
+                 ELSE pg_catalog.left(pg_catalog.regexp_replace(name, '^.*/', ''), 100) END;
     m.provider := 'google';
     m.model_type := model_type;
     m.auth_type := 'alloydb_service_agent_iam';
@@ -175,22 +201,6 @@ END;
 $$;
 
 
--- One request object of docs/internals.md (what _invoke sends, without sending).
-CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
-RETURNS jsonb
-LANGUAGE sql VOLATILE PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object(
-        'op', 'invoke',
-        'model_id', m.id,
-        'provider', m.provider,
-        'model_type', m.model_type,
-        'qualified_name', m.qualified_name,
-        'url', google_ml._url_for_call(m),
-        'headers', coalesce(headers, '{}'::jsonb),
-        'auth', google_ml._auth_for_call(m),
-        'body', body)
-$$;
 
 
 -- A registered model, or 42704 naming it.
@@ -233,18 +243,39 @@ AS $$
                m, google_ml._headers_for_call(m, NULL, request_body), request_body::jsonb)::json
 $$;
 
+-- predict_row answers a Gemini :generateContent model's response wrapped in a JSON array,
+-- [{"candidates": [...], "usageMetadata": {...}}], as AlloyDB does (seen on a 1.5.9 instance;
+-- AlloyDB's pages unpack it with json_array_elements(google_ml.predict_row(...)) since model
+-- endpoint management exists, so every version does it). A :streamGenerateContent answer is an
+-- array of chunks already; other models' answers are returned as they come.
+CREATE FUNCTION google_ml._predict_row_answer(m google_ml.models, response json)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN m.provider = 'google'
+             AND coalesce(m.request_url, '') ~* ':generateContent$'
+             AND pg_catalog.json_typeof(response) = 'object'
+            THEN pg_catalog.json_build_array(response)
+        ELSE response
+    END
+$$;
+
 CREATE FUNCTION google_ml.predict_row(model_id text, request_body json)
 RETURNS json
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
+DECLARE
+    m google_ml.models;
 BEGIN
     PERFORM google_ml._require_model_support();
-    RETURN google_ml._predict(google_ml._registered_model(model_id), request_body);
+    m := google_ml._registered_model(model_id);
+    RETURN google_ml._predict_row_answer(m, google_ml._predict(m, request_body));
 END;
 $$;
 
 COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
-    'Sends request_body as is to a registered model and returns the raw response.';
+    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB).';
 
 CREATE FUNCTION ai.predict_row(model_id text, request_body json)
 RETURNS json
@@ -278,13 +309,3 @@ $$;
 COMMENT ON FUNCTION public.ml_predict_row(text, json) IS
     'Sends body as is to a Vertex AI endpoint (or registered model) and returns the raw response.';
 
-
--- Fidelity helper: AlloyDB's documentation unpacks a generateContent answer
--- with json_array_elements(); the proxy wraps predict_row(...) in this.
-CREATE FUNCTION google_ml._as_json_array(value json)
-RETURNS json
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN value IS NULL OR pg_catalog.json_typeof(value) = 'array' THEN value
-                ELSE pg_catalog.json_build_array(value) END
-$$;

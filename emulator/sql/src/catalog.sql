@@ -1,6 +1,16 @@
 -- Catalog fidelity: what stock PostgreSQL shows differently from AlloyDB (pg_settings).
 
--- @version 1.5.2
+-- @version 1.3
+
+-- A flag's value as pg_settings shows it: on/off for a bool, the text for a string.
+CREATE FUNCTION google_ml._setting_text(name text, vartype text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN vartype = 'bool'
+                THEN CASE WHEN google_ml._flag(name) THEN 'on' ELSE 'off' END
+                ELSE google_ml._setting(name) END
+$$;
 
 -- One pg_settings-shaped row per google_ml_integration.* flag. Same column names
 -- and types as pg_catalog.pg_settings, in order, so the proxy can splice
@@ -10,19 +20,19 @@ WITH (security_invoker = true)
 AS
 SELECT
     'google_ml_integration.' || d.name                          AS name,
-    CASE WHEN google_ml._flag(d.name) THEN 'on' ELSE 'off' END  AS setting,
+    google_ml._setting_text(d.name, d.vartype)                  AS setting,
     NULL::text                                                  AS unit,
     'Customized Options'::text                                  AS category,
     d.description                                               AS short_desc,
     NULL::text                                                  AS extra_desc,
     'user'::text                                                AS context,
-    'bool'::text                                                AS vartype,
+    d.vartype                                                   AS vartype,
     CASE WHEN raw.value IS NULL THEN 'default' ELSE 'session' END AS source,
     NULL::text                                                  AS min_val,
     NULL::text                                                  AS max_val,
     NULL::text[]                                                AS enumvals,
-    CASE WHEN d.default_value THEN 'on' ELSE 'off' END          AS boot_val,
-    CASE WHEN google_ml._flag(d.name) THEN 'on' ELSE 'off' END  AS reset_val,
+    d.default_value                                             AS boot_val,
+    google_ml._setting_text(d.name, d.vartype)                  AS reset_val,
     NULL::text                                                  AS sourcefile,
     NULL::integer                                               AS sourceline,
     false                                                       AS pending_restart

@@ -1,6 +1,6 @@
 -- Text embeddings: embedding(), google_ml.embedding, ai.embedding.
 
--- @version 1.5.2
+-- @version 1.3
 
 -- The embedding of one text by model m.
 CREATE FUNCTION google_ml._embed(m google_ml.models, content text)

@@ -1,6 +1,6 @@
 -- The model registry.
 
--- @version 1.5.2
+-- @version 1.3
 
 CREATE TABLE google_ml.models (
     id                         varchar(100) PRIMARY KEY,
@@ -131,41 +131,6 @@ FROM (VALUES
     ('gemini-embedding-001')
 ) AS e (id);
 
-INSERT INTO google_ml.models (
-    id, provider, model_type, request_url, qualified_name, auth_type, is_preregistered)
-VALUES
-    ('gemini-1.5-pro:generateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.5-pro:generateContent', 'gemini-1.5-pro',
-     'alloydb_service_agent_iam', true),
-    ('gemini-1.5-pro:streamGenerateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.5-pro:streamGenerateContent', 'gemini-1.5-pro',
-     'alloydb_service_agent_iam', true),
-    ('gemini-1.0-pro:generateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.0-pro:generateContent', 'gemini-1.0-pro',
-     'alloydb_service_agent_iam', true);
-
-INSERT INTO google_ml.models (
-    id, provider, model_type, request_url, qualified_name, auth_type,
-    input_transform_fn, output_transform_fn,
-    input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
-VALUES
-    ('gemini-2.5-flash-lite', 'google', 'llm',
-     'publishers/google/models/gemini-2.5-flash-lite:generateContent',
-     'gemini-2.5-flash-lite', 'alloydb_service_agent_iam',
-     'google_ml.gemini_llm_input_transform',
-     'google_ml.gemini_llm_output_transform',
-     'google_ml.gemini_llm_batch_input_transform',
-     'google_ml.gemini_llm_batch_output_transform',
-     true),
-    ('semantic-ranker-default-003', 'google', 'reranking',
-     NULL,
-     'semantic-ranker-default-003', 'alloydb_service_agent_iam',
-     NULL,
-     'google_ml.vertexai_reranking_output_transform',
-     NULL, NULL,
-     true);
-
-
 -- Text to enum with a message that names the argument (a plain cast would
 -- raise 22P02 "invalid input value for enum"). `kind` only carries the enum type.
 CREATE FUNCTION google_ml._to_enum(value text, kind anyenum, argument text)
@@ -222,13 +187,16 @@ AS $$
         p.prokind = 'f'
         AND NOT p.proretset
         AND p.pronargs >= 2
-        AND p.pronargs - p.pronargdefaults <= CASE WHEN role IN ('in', 'batch_in') THEN 4 ELSE 2 END
-        AND p.pronargs <= CASE WHEN role IN ('in', 'batch_in') THEN 4 ELSE 2 END
+        AND p.pronargs - p.pronargdefaults <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
+        AND p.pronargs <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
         AND p.proargtypes[0] IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)
         AND CASE role
             WHEN 'header' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype,
                                      'json'::regtype, 'jsonb'::regtype)
+                -- llm models: (model_id, prompt, generation_config, system_instructions)
+                AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
+                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype))
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'in' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype)
@@ -266,6 +234,9 @@ AS $$
     SELECT CASE role
         WHEN 'header' THEN
             '(model_id VARCHAR(100), input_text TEXT) RETURNS JSON, or (model_id TEXT, input JSON) RETURNS JSON'
+            || CASE WHEN model_type = 'llm' THEN ', or for llm models (model_id VARCHAR(100), prompt TEXT, '
+                                                 'generation_config JSON, system_instructions TEXT) RETURNS JSON'
+                    ELSE '' END
         WHEN 'in' THEN
             CASE WHEN model_type = 'llm'
                 THEN '(model_id VARCHAR(100), input_text TEXT, generation_config JSON, system_instruction TEXT) RETURNS JSON'
@@ -563,7 +534,8 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT 1 FROM google_ml.models AS x
                 WHERE x.id = create_model.model_id AND NOT x.is_preregistered) THEN
-        RAISE EXCEPTION 'model "%" already exists', create_model.model_id
+        -- AlloyDB's words: deploy scripts test SQLERRM ~ 'Model already exists'.
+        RAISE EXCEPTION 'Model already exists: "%"', create_model.model_id
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Use google_ml.alter_model to change it, or google_ml.drop_model first.';
     END IF;
@@ -662,89 +634,89 @@ $$;
 COMMENT ON PROCEDURE google_ml.drop_model IS 'Removes a model (pre-registered ones included).';
 
 
--- list_model returns one record shaped by the caller's column definition list:
+-- list_model returns one model as a record:
 --
---   SELECT * FROM google_ml.list_model('id') AS t(model_id varchar, ...);
+--   SELECT google_ml.list_model('id');                                   -- the documented form
+--   SELECT * FROM google_ml.list_model('id') AS t(model_id varchar, ...); -- LangChain's form
 --
--- Clients use several lists (1.3: 9 columns; 1.5.3: 13, with model_availability
--- after model_id). A PL/pgSQL function cannot read the caller's list, but in a
--- set-returning function RETURN QUERY is checked against it immediately, and a
--- mismatch is a catchable 42804 whose DETAIL names the expected column count, or
--- the name, type and position of the first mismatching column. So: try the two
--- known lists first (cheap, locale-independent), then learn the caller's list one
--- column at a time from those DETAILs and fill each column by its name. Columns
--- with unknown names get NULL. Hence RETURNS SETOF record (one row) instead of
--- RETURNS record; the call syntax is the same.
-CREATE FUNCTION google_ml.list_model(model_id text)
-RETURNS SETOF record
-LANGUAGE plpgsql STABLE
-ROWS 1
+-- Clients use several column definition lists (1.3: 9 columns; 1.5.3: 13, with
+-- model_availability after model_id). PostgreSQL matches the returned record to the caller's
+-- list by position and type after the function returns, and PL/pgSQL cannot see that list; so
+-- the function reads it from the statement text (current_query()) when the statement has one
+-- for list_model, and fills each column by name (unknown names get NULL). Otherwise (no list,
+-- or a call from inside a function) it returns the list of its version:
+-- google_ml._list_model_columns().
+CREATE FUNCTION google_ml._list_model_columns()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT 'model_id varchar, model_request_url varchar, model_provider google_ml.model_provider, '
+           'model_type google_ml.model_type, model_qualified_name varchar, '
+           'model_auth_type google_ml.auth_type, model_auth_id varchar, '
+           'input_transform_fn varchar, output_transform_fn varchar'::text
+$$;
+
+-- The (name, type) pairs of a column definition list, or NULL if it is not one: each item a
+-- plain or quoted name and a type name (with an optional typmod and array brackets) that
+-- PostgreSQL knows. Types are kept as written, so typmods match the caller's list.
+CREATE FUNCTION google_ml._column_definitions(list text)
+RETURNS TABLE (name text, type text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    m           google_ml.models;
-    vals        jsonb;
-    detail      text;
-    n_columns   int;
-    exprs       text[];
-    mismatch    text[];
-    position    int;
-    attempts    int := 0;
+    item    text;
+    parts   text[];
+    names   text[] := '{}';
+    types   text[] := '{}';
+BEGIN
+    IF list IS NULL THEN
+        RETURN;
+    END IF;
+    FOREACH item IN ARRAY pg_catalog.regexp_split_to_array(list, ',(?![^(]*\))') LOOP
+        parts := pg_catalog.regexp_match(item,
+            '^\s*("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s+([A-Za-z_][A-Za-z0-9_$ .]*?(\s*\(\s*\d+\s*(,\s*\d+\s*)?\))?(\s*\[\s*\])*)\s*$');
+        IF parts IS NULL OR pg_catalog.to_regtype(pg_catalog.regexp_replace(
+               parts[2], '\(.*\)', '')) IS NULL THEN
+            RETURN;  -- not a column definition list: nothing
+        END IF;
+        names := names || CASE WHEN parts[1] LIKE '"%' THEN replace(btrim(parts[1], '"'), '""', '"')
+                               ELSE lower(parts[1]) END;
+        types := types || parts[2];
+    END LOOP;
+    RETURN QUERY SELECT u.n, u.t FROM unnest(names, types) WITH ORDINALITY AS u (n, t, i)
+                  ORDER BY u.i;
+END;
+$$;
+
+CREATE FUNCTION google_ml.list_model(model_id text)
+RETURNS record
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    m        google_ml.models;
+    vals     jsonb;
+    query    text := coalesce(pg_catalog.current_query(), '');
+    list     text;
+    exprs    text;
+    result   record;
 BEGIN
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = list_model.model_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'model "%" does not exist', list_model.model_id
             USING ERRCODE = 'undefined_object';
     END IF;
-
-    -- The 1.5.3 list.
-    BEGIN
-        RETURN QUERY SELECT
-            m.id::varchar, m.model_availability::varchar, m.request_url::varchar,
-            m.provider, m.model_type, m.qualified_name::varchar, m.auth_type,
-            m.auth_id::varchar, m.header_gen_fn::varchar, m.input_transform_fn::varchar,
-            m.output_transform_fn::varchar, m.input_batch_transform_fn::varchar,
-            m.output_batch_transform_fn::varchar;
-        RETURN;
-    EXCEPTION
-        WHEN datatype_mismatch THEN NULL;
-        WHEN feature_not_supported THEN
-            RAISE EXCEPTION 'google_ml.list_model needs a column definition list'
-                USING ERRCODE = 'feature_not_supported',
-                      HINT = 'SELECT * FROM google_ml.list_model(''id'') AS t(model_id varchar, model_request_url varchar, ...)';
-    END;
-
-    -- The 1.3 list.
-    BEGIN
-        RETURN QUERY SELECT
-            m.id::varchar, m.request_url::varchar, m.provider, m.model_type,
-            m.qualified_name::varchar, m.auth_type, m.auth_id::varchar,
-            m.input_transform_fn::varchar, m.output_transform_fn::varchar;
-        RETURN;
-    EXCEPTION WHEN datatype_mismatch THEN NULL;
-    END;
-
-    -- Any other list: learn it from the mismatch details.
     vals := pg_catalog.jsonb_build_object(
-        'model_id', m.id,
-        'id', m.id,
+        'model_id', m.id, 'id', m.id,
         'model_availability', m.model_availability,
-        'model_request_url', m.request_url,
-        'request_url', m.request_url,
-        'model_provider', m.provider,
-        'provider', m.provider,
+        'model_request_url', m.request_url, 'request_url', m.request_url,
+        'model_provider', m.provider, 'provider', m.provider,
         'model_type', m.model_type,
-        'model_qualified_name', m.qualified_name,
-        'qualified_name', m.qualified_name,
-        'model_auth_type', m.auth_type,
-        'auth_type', m.auth_type,
-        'model_auth_id', m.auth_id,
-        'auth_id', m.auth_id,
-        'header_gen_fn', m.header_gen_fn,
-        'generate_headers_fn', m.header_gen_fn,
-        'input_transform_fn', m.input_transform_fn,
-        'model_in_transform_fn', m.input_transform_fn,
-        'output_transform_fn', m.output_transform_fn,
-        'model_out_transform_fn', m.output_transform_fn,
+        'model_qualified_name', m.qualified_name, 'qualified_name', m.qualified_name,
+        'model_auth_type', m.auth_type, 'auth_type', m.auth_type,
+        'model_auth_id', m.auth_id, 'auth_id', m.auth_id,
+        'header_gen_fn', m.header_gen_fn, 'generate_headers_fn', m.header_gen_fn,
+        'input_transform_fn', m.input_transform_fn, 'model_in_transform_fn', m.input_transform_fn,
+        'output_transform_fn', m.output_transform_fn, 'model_out_transform_fn', m.output_transform_fn,
         'input_batch_transform_fn', m.input_batch_transform_fn,
         'model_batch_in_transform_fn', m.input_batch_transform_fn,
         'output_batch_transform_fn', m.output_batch_transform_fn,
@@ -753,44 +725,25 @@ BEGIN
         'created_at', m.created_at,
         'updated_at', m.updated_at);
 
-    BEGIN
-        RETURN QUERY SELECT WHERE false;  -- zero columns: the DETAIL gives the count
-        RETURN;
-    EXCEPTION WHEN datatype_mismatch THEN
-        GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-    END;
-    n_columns := (pg_catalog.regexp_match(detail, 'expected column count \((\d+)\)'))[1]::int;
-    IF n_columns IS NULL THEN
-        RAISE EXCEPTION 'google_ml.list_model: cannot match the column definition list'
-            USING ERRCODE = 'datatype_mismatch', DETAIL = detail;
+    -- The caller's column definition list: list_model(...) [AS] [alias] (name type, ...).
+    list := (pg_catalog.regexp_match(query,
+        'list_model\s*\((?:[^()]|\([^()]*\))*\)\s*(?:AS\s*)?(?:(?:"[^"]+"|[A-Za-z_]\w*)\s*)?\(((?:[^()]|\([^()]*\))*)\)',
+        'i'))[1];
+    SELECT pg_catalog.string_agg(pg_catalog.format('%L::%s', vals ->> d.name, d.type), ', ')
+      INTO exprs
+      FROM google_ml._column_definitions(list) AS d;
+    IF exprs IS NULL THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('%L::%s', vals ->> d.name, d.type), ', ')
+          INTO exprs
+          FROM google_ml._column_definitions(google_ml._list_model_columns()) AS d;
     END IF;
-    -- pg_node_tree: a placeholder type no column definition list asks for.
-    exprs := pg_catalog.array_fill('NULL::pg_catalog.pg_node_tree'::text, ARRAY[n_columns]);
-
-    LOOP
-        attempts := attempts + 1;
-        BEGIN
-            RETURN QUERY EXECUTE 'SELECT ' || pg_catalog.array_to_string(exprs, ', ');
-            RETURN;
-        EXCEPTION WHEN datatype_mismatch THEN
-            GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-        END;
-        mismatch := pg_catalog.regexp_match(
-            detail, 'expected type (.+) in column "(.*)" \(position (\d+)\)\.?$');
-        position := mismatch[3]::int;
-        IF mismatch IS NULL OR attempts > n_columns + 1
-           OR exprs[position] <> 'NULL::pg_catalog.pg_node_tree' THEN
-            RAISE EXCEPTION 'google_ml.list_model: cannot match the column definition list'
-                USING ERRCODE = 'datatype_mismatch', DETAIL = detail;
-        END IF;
-        -- mismatch[1] is format_type() output, already quoted by PostgreSQL.
-        exprs[position] := pg_catalog.format('%L::%s', vals ->> mismatch[2], mismatch[1]);
-    END LOOP;
+    EXECUTE 'SELECT ' || exprs INTO result;
+    RETURN result;
 END;
 $$;
 
 COMMENT ON FUNCTION google_ml.list_model(text) IS
-    'One model, shaped by the caller''s column definition list (1.3 and 1.5.3 lists, or any subset of model_info_view columns).';
+    'One model as a record: the caller''s column definition list (1.3, 1.5.3 or any other, filled by name), or the version''s list.';
 
 
 -- ai.create_model: the same procedure under the ai schema.
@@ -833,6 +786,48 @@ SELECT pg_catalog.pg_extension_config_dump(
     'google_ml.models', 'WHERE NOT is_preregistered OR updated_at IS NOT NULL');
 
 
+-- @version 1.4.2
+
+-- Pre-registered generic Gemini models.
+INSERT INTO google_ml.models (
+    id, provider, model_type, request_url, qualified_name, auth_type, is_preregistered)
+VALUES
+    ('gemini-1.5-pro:generateContent', 'google', 'generic',
+     'publishers/google/models/gemini-1.5-pro:generateContent', 'gemini-1.5-pro',
+     'alloydb_service_agent_iam', true),
+    ('gemini-1.5-pro:streamGenerateContent', 'google', 'generic',
+     'publishers/google/models/gemini-1.5-pro:streamGenerateContent', 'gemini-1.5-pro',
+     'alloydb_service_agent_iam', true),
+    ('gemini-1.0-pro:generateContent', 'google', 'generic',
+     'publishers/google/models/gemini-1.0-pro:generateContent', 'gemini-1.0-pro',
+     'alloydb_service_agent_iam', true);
+
+
+-- @version 1.5.2
+
+-- Pre-registered with the AI functions: their default llm model and the reranking model.
+INSERT INTO google_ml.models (
+    id, provider, model_type, request_url, qualified_name, auth_type,
+    input_transform_fn, output_transform_fn,
+    input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
+VALUES
+    ('gemini-2.5-flash-lite', 'google', 'llm',
+     'publishers/google/models/gemini-2.5-flash-lite:generateContent',
+     'gemini-2.5-flash-lite', 'alloydb_service_agent_iam',
+     'google_ml.gemini_llm_input_transform',
+     'google_ml.gemini_llm_output_transform',
+     'google_ml.gemini_llm_batch_input_transform',
+     'google_ml.gemini_llm_batch_output_transform',
+     true),
+    ('semantic-ranker-default-003', 'google', 'reranking',
+     NULL,
+     'semantic-ranker-default-003', 'alloydb_service_agent_iam',
+     NULL,
+     'google_ml.vertexai_reranking_output_transform',
+     NULL, NULL,
+     true);
+
+
 -- @version 1.5.3
 
 -- 1.5.3 shows whether a model is available (the column the 1.5.3 list_model list has).
@@ -854,3 +849,17 @@ SELECT
     m.output_batch_transform_fn::varchar  AS output_batch_transform_fn,
     m.model_availability::varchar         AS model_availability
 FROM google_ml.models AS m;
+
+-- list_model's record gains model_availability after model_id, and the header and batch
+-- transform functions (LangChain's 1.5.3 list).
+CREATE OR REPLACE FUNCTION google_ml._list_model_columns()
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT 'model_id varchar, model_availability varchar, model_request_url varchar, '
+           'model_provider google_ml.model_provider, model_type google_ml.model_type, '
+           'model_qualified_name varchar, model_auth_type google_ml.auth_type, '
+           'model_auth_id varchar, header_gen_fn varchar, input_transform_fn varchar, '
+           'output_transform_fn varchar, input_batch_transform_fn varchar, '
+           'output_batch_transform_fn varchar'::text
+$$;

@@ -1,6 +1,6 @@
 -- The schemas and enum types every other file builds on.
 
--- @version 1.5.2
+-- @version 1.3
 
 CREATE SCHEMA google_ml;
 COMMENT ON SCHEMA google_ml IS

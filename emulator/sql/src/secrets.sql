@@ -1,6 +1,6 @@
 -- Secret Manager secrets: paths only, never values.
 
--- @version 1.5.2
+-- @version 1.3
 
 CREATE TABLE google_ml.secrets (
     secret_id    text PRIMARY KEY,
