@@ -122,7 +122,8 @@ def _mend_missing_comma(sql: str) -> str | None:
 
 
 _EXTENSION_DDL = re.compile(
-    rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.IGNORECASE
+    rf"\b(create|alter|drop)\s+extension\b[^;]*\b({'|'.join(sorted(REQUIRING_EXTENSIONS))})\b",
+    re.IGNORECASE,
 )
 
 
