@@ -193,7 +193,7 @@ def intent_pattern(pintent: str) -> re.Pattern[str] | None:
             pattern += r"\s*" + r"\s+".join(words) + r"\s*" if words else r"\s*"
         else:
             # A bounded lazy value: long questions cannot make the search explode.
-            pattern += (rf"(?P<p{part}>['\"]?[^'\"]{{1,{MAX_VALUE_CHARS}}}?['\"]?)"
+            pattern += (rf"(?P<p{part}>.{{1,{MAX_VALUE_CHARS}}}?)"
                         if f"(?P<p{part}>" not in pattern else f"(?P=p{part})")
     return re.compile(pattern + r"(?=$|[\s.?!,;])", re.IGNORECASE)
 

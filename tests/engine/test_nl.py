@@ -7,12 +7,16 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from emulator.engine.engine import Engine
 from emulator.engine.errors import ModelCallError
 from emulator.nl.compose import compose, compose_from_schema, facts_of
 from emulator.nl.handler import query_problem
-from emulator.nl.params import fill, intent_pattern, literals, parameter_kinds, parameterize
+from emulator.nl.params import (
+    fill, intent_pattern, literals, parameter_kinds, parameterize, sql_string,
+)
 
 
 def test_parameterize_numbers_longest_first_as_the_page_shows() -> None:
@@ -134,3 +138,24 @@ def test_composer_groups_and_names_rows_by_number() -> None:
                        'ORDER BY count DESC, t1."brand_name"')
     assert compose_from_schema(facts_of("Show product number 4", []), SHOP) == (
         'SELECT t1.* FROM "s"."products" AS t1 WHERE t1."product_id" = 4')
+
+
+_VALUES = st.text(alphabet=st.characters(whitelist_categories=["Lu", "Ll", "Nd"], whitelist_characters=" '-"),
+                  min_size=2, max_size=12).filter(lambda v: v.strip() == v and v.strip("'") == v)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_VALUES, number=st.integers(min_value=0, max_value=10**6))
+@example(value="O'Brien", number=5)
+def test_parameterize_then_fill_gives_the_sql_back(value: str, number: int) -> None:
+    sql = f"SELECT a FROM t WHERE name = {sql_string(value)} AND n > {number}"
+    intent = f"Rows named {value} above {number}"
+    prm = parameterize(sql, intent, [])
+    kinds = parameter_kinds(sql, prm.psql)
+    assert fill(prm.psql, prm.values, {k: lit.numeric for k, lit in kinds.items()}) == sql
+    pattern = intent_pattern(prm.pintent)
+    if prm.values:
+        assert pattern is not None
+        match = pattern.search(intent)
+        assert match is not None
+        assert {int(k[1:]): v for k, v in match.groupdict().items()} == prm.values
