@@ -15,7 +15,12 @@ from emulator.engine.errors import ModelCallError
 from emulator.nl.compose import compose, compose_from_schema, facts_of
 from emulator.nl.handler import query_problem
 from emulator.nl.params import (
-    fill, intent_pattern, literals, parameter_kinds, parameterize, sql_string,
+    fill,
+    intent_pattern,
+    literals,
+    parameter_kinds,
+    parameterize,
+    sql_string,
 )
 
 
