@@ -220,7 +220,13 @@ def _model_call(sql: str, call: Any) -> _Call | None:
     if item is None or item_text is None or not _safe_item(item):
         return None
     if model is not None and not _is_constant(model):
-        return None
+        if kind == "if" and model_name not in nodes:
+            # ai.if(prompt, embedding), the 1.5.8 overload: a column in second place is an
+            # embedding, and the call answers with the default model. (Were it a model_id
+            # column, the warm-up would only miss: the per-row calls ask their own model.)
+            model_text = None
+        else:
+            return None
     return _Call(kind, model_text or "NULL", item_text)
 
 

@@ -366,6 +366,22 @@ def test_live_warm_up_batches_per_row_calls_by_ten(live: tuple[str, FakeServerTh
     assert sorted(b["generationConfig"]["responseSchema"]["minItems"] for _, b in requests) == [5, 10, 10]
 
 
+def test_live_warm_up_batches_the_cost_optimized_if_too(live: tuple[str, FakeServerThread]) -> None:
+    dsn, _ = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS embedded_notes (id int, body text, emb real[])")
+        conn.execute("TRUNCATE embedded_notes")
+        conn.execute("INSERT INTO embedded_notes SELECT i, 'note ' || i || CASE WHEN i % 2 = 0 "
+                     "THEN ' great' ELSE ' awful' END, ARRAY[i, 1]::real[] "
+                     "FROM generate_series(1, 25) i")
+        conn.execute("ALTER DATABASE ai_functions_live "
+                     "SET google_ml_integration.enable_cost_optimized_ai_functions = on")
+    value, requests = _live(live, "SELECT count(*) FROM embedded_notes "
+                                  "WHERE ai.if('Is this positive? ' || body, emb)")
+    assert value == 12
+    assert len(requests) == 3  # batched like ai.if(prompt), not one request per row
+
+
 # -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.7) -------------------
 
 REPORT = ("The quarterly report shows revenue grew by twelve percent while costs stayed flat. "

@@ -1278,6 +1278,37 @@ def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any]
     assert request["auth"]["type"] == "secret_manager"
 
 
+def test_llm_header_function_takes_four_arguments(conn: psycopg.Connection[Any],
+                                                  calls: FakeEngine) -> None:
+    conn.execute("""
+        CREATE FUNCTION llm_headers(model_id VARCHAR(100), prompt TEXT, generation_config JSON,
+                                    system_instructions TEXT) RETURNS JSON LANGUAGE sql AS $$
+            SELECT json_build_object('x-model', model_id, 'x-prompt', prompt,
+                                     'x-config', coalesce(generation_config::text, ''),
+                                     'x-system', coalesce(system_instructions, ''))
+        $$""")
+    conn.execute("""CALL google_ml.create_model(model_id => 'hdr-llm', model_provider => 'google',
+                    model_type => 'llm', model_qualified_name => 'gemini-2.5-flash-lite',
+                    generate_headers_fn => 'llm_headers')""")
+    conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    conn.execute("SELECT ai.if('Is it raining?', 'hdr-llm')")
+    headers = calls.requests[-1]["headers"]
+    assert headers["x-model"] == "hdr-llm" and headers["x-prompt"] == "Is it raining?"
+    assert json.loads(headers["x-config"])["responseMimeType"] == "text/x.enum"
+    # The model the AI functions use when model_id is NULL comes from default_llm_model.
+    conn.execute("SET google_ml_integration.default_llm_model = 'hdr-llm'")
+    conn.execute("SELECT ai.generate('Say hello')")
+    assert calls.requests[-1]["model_id"] == "hdr-llm"
+    assert calls.requests[-1]["headers"]["x-prompt"] == "Say hello"
+    # A header function with a third argument that is not JSON is refused at registration.
+    conn.execute("""CREATE FUNCTION bad_headers(model_id text, prompt text, n int)
+                    RETURNS json LANGUAGE sql AS $$ SELECT '{}'::json $$""")
+    assert sqlstate_of(conn, """CALL google_ml.create_model(model_id => 'bad-llm',
+        model_provider => 'google', model_type => 'llm',
+        model_qualified_name => 'gemini-2.5-flash-lite',
+        generate_headers_fn => 'bad_headers')""") == "42P13"
+
+
 def test_engine_errors_keep_their_sqlstate(conn: psycopg.Connection[Any],
                                            calls: FakeEngine) -> None:
     def fail(request: dict[str, Any]) -> Any:
