@@ -45,6 +45,10 @@ MODEL_CALLS: dict[tuple[str, ...], tuple[str, int, int, str, str]] = {
     ("google_ml", "generate"): ("generate", 1, 0, "model_id", "prompt"),
     ("ai", "rank"): ("rank", 1, 0, "model_id", "prompt"),
     ("google_ml", "rank"): ("rank", 1, 0, "model_id", "prompt"),
+    ("ai", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("google_ml", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("ai", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
+    ("google_ml", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
 }
 # Functions an item argument may use: immutable, no side effects, not aggregates.
 SAFE_FUNCTIONS = frozenset(

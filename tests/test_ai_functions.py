@@ -420,6 +420,40 @@ def test_summarize_returns_text_and_checks_the_model(db: psycopg.Connection[Any]
     assert len(rows) == 12 and set(rows) == {("i", "s")}  # scalar, array and cursor forms
 
 
+def test_live_warm_up_batches_per_row_preview_calls(live: tuple[str, FakeServerThread]) -> None:
+    dsn, _ = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE ai_functions_live "
+                     "SET google_ml_integration.enable_preview_ai_functions = on")
+        conn.execute("CREATE TABLE IF NOT EXISTS notes (id int, body text)")
+        conn.execute("TRUNCATE notes")
+        conn.execute("INSERT INTO notes SELECT i, 'note ' || i || "
+                     "CASE WHEN i % 2 = 0 THEN ' great' ELSE ' awful' END FROM generate_series(1, 25) i")
+    sql = ("SELECT string_agg(ai.analyze_sentiment(body), ',' ORDER BY id) "
+           "FROM notes WHERE id > 0")
+    warmed, requests = _live(live, sql)
+    assert len(requests) == 3  # 10 + 10 + 5 texts, not one request per row
+    assert warmed.split(",") == ["negative", "positive"] * 12 + ["negative"]
+    summaries, requests = _live(live, "SELECT count(ai.summarize(body)) FROM notes WHERE id > 0")
+    assert summaries == 25 and len(requests) == 3
+
+
+def test_preview_answers_are_the_same_with_the_warm_up_on_and_off(
+        db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = on")
+    db.execute("CREATE TABLE IF NOT EXISTS preview_notes (id int, body text)")
+    db.execute("TRUNCATE preview_notes")
+    db.execute("INSERT INTO preview_notes SELECT i, 'note ' || i || CASE WHEN i % 3 = 0 "
+               "THEN ' great' WHEN i % 3 = 1 THEN ' awful' ELSE ' on Tuesday' END "
+               "FROM generate_series(1, 23) i")
+    sql = ("SELECT id, ai.analyze_sentiment(body), ai.summarize(body) FROM preview_notes "
+           "WHERE id > 0 ORDER BY id")
+    warmed = db.execute(sql).fetchall()
+    db.execute("SET google_ml_integration.emulator_warmup = off")
+    assert db.execute(sql).fetchall() == warmed
+    db.execute("RESET google_ml_integration.emulator_warmup")
+
+
 def test_live_preview_requests_carry_the_task_as_system_instruction(
         live: tuple[str, FakeServerThread]) -> None:
     dsn, _ = live

@@ -345,6 +345,18 @@ def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
 
 
+def test_an_update_keeps_a_users_model_of_a_later_pre_registered_id(
+        conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.3'")
+    conn.execute("""CALL google_ml.create_model(model_id => 'gemini-2.5-flash-lite',
+                    model_provider => 'custom', model_request_url => 'https://example.test/v1')""")
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    assert conn.execute("SELECT model_provider::text, model_request_url FROM "
+                        "google_ml.model_info_view WHERE model_id = 'gemini-2.5-flash-lite'"
+                        ).fetchone() == ("custom", "https://example.test/v1")
+
+
 # What a version brings, by AlloyDB's table (docs/extension.md): an object and the first
 # version that has it.
 FIRST_VERSION_OF = [

@@ -455,17 +455,21 @@ CREATE FUNCTION ai.rank(prompt text, model_id varchar DEFAULT NULL)
 RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.rank(prompt, model_id) $$;
 
--- Called by google_ml._warm for kinds if / generate / rank: the answers to the distinct
--- prompts of a statement, 10 per :generateContent request, all requests in one
--- invoke_batch; NULL where unknown (a failed request, an unclear answer), so that the per-row
--- call asks on its own and reports what it meets.
+-- Called by google_ml._warm for kinds if / generate / rank / summarize / sentiment: the answers
+-- to the distinct prompts of a statement, 10 per :generateContent request, all requests in one
+-- invoke_batch; NULL where unknown (a failed request, an unclear answer, the function's flag
+-- off), so that the per-row call asks on its own and reports what it meets.
 CREATE FUNCTION google_ml._warm_llm(kind text, m google_ml.models, items text[])
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
+DECLARE
+    allowed boolean := CASE
+        WHEN kind IN ('if', 'generate', 'rank') THEN google_ml._flag('enable_ai_query_engine')
+        WHEN kind IN ('summarize', 'sentiment') THEN google_ml._flag('enable_preview_ai_functions')
+        ELSE false END;
 BEGIN
-    IF kind NOT IN ('if', 'generate', 'rank') OR m.model_type <> 'llm'
-       OR NOT google_ml._flag('enable_ai_query_engine') THEN
+    IF m.model_type <> 'llm' OR NOT allowed THEN
         RETURN NULL;
     END IF;
     RETURN google_ml._ai_batch(kind, m, items, 10, false);
@@ -684,14 +688,21 @@ BEGIN
 END;
 $$;
 
+-- Scalar forms look in the warm-up cache first, as ai.if's (the proxy batches per-row calls).
 CREATE FUNCTION google_ml.summarize(prompt text, model_id varchar DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
+DECLARE
+    warmed text;
 BEGIN
     PERFORM google_ml._require_ai_function('summarize');
     IF prompt IS NULL THEN
         RETURN NULL;
+    END IF;
+    warmed := google_ml._warm_lookup('summarize', model_id, prompt);
+    IF warmed IS NOT NULL THEN
+        RETURN warmed;
     END IF;
     RETURN google_ml._ai_preview_call(model_id, prompt,
         'Summarize the text of the user message in at most three sentences. '
@@ -703,10 +714,16 @@ CREATE FUNCTION google_ml.analyze_sentiment(prompt text, model_id varchar DEFAUL
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
+DECLARE
+    warmed text;
 BEGIN
     PERFORM google_ml._require_ai_function('sentiment');
     IF prompt IS NULL THEN
         RETURN NULL;
+    END IF;
+    warmed := google_ml._warm_lookup('sentiment', model_id, prompt);
+    IF warmed IS NOT NULL THEN
+        RETURN warmed;
     END IF;
     RETURN google_ml._ai_normalize('sentiment', google_ml._ai_preview_call(model_id, prompt,
         'Classify the sentiment of the text of the user message as positive, negative or neutral.',

@@ -146,7 +146,9 @@ AS $$
         'headers', coalesce(headers, '{}'::jsonb),
         'auth', google_ml._auth_for_call(m),
         'body', body)
-        || CASE WHEN m.provider = 'google' AND m.request_url !~* '^https?://'
+        -- created_at is NULL only in the transient rows of _vertex_model
+        || CASE WHEN m.created_at IS NULL AND m.provider = 'google'
+                     AND m.request_url !~* '^https?://'
                 THEN jsonb_build_object('vertex_path', m.request_url)
                 ELSE '{}'::jsonb END
 $$;

@@ -800,7 +800,9 @@ VALUES
      'alloydb_service_agent_iam', true),
     ('gemini-1.0-pro:generateContent', 'google', 'generic',
      'publishers/google/models/gemini-1.0-pro:generateContent', 'gemini-1.0-pro',
-     'alloydb_service_agent_iam', true);
+     'alloydb_service_agent_iam', true)
+-- A database updated from 1.3 may have a model of that id already: it keeps its own.
+ON CONFLICT (id) DO NOTHING;
 
 
 -- @version 1.5.2
@@ -825,7 +827,8 @@ VALUES
      NULL,
      'google_ml.vertexai_reranking_output_transform',
      NULL, NULL,
-     true);
+     true)
+ON CONFLICT (id) DO NOTHING;
 
 
 -- @version 1.5.3
