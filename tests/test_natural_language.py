@@ -102,7 +102,8 @@ def test_tutorial_questions_get_sql_that_answers_them(db: psycopg.Connection[Any
     assert db.execute(prime).fetchall() == [(Decimal("99.99"),)]
     similar = get_sql(db, "nla_demo_cfg", "List 2 products similar to a Tote Bag.")["sql"]
     assert "embedding('text-embedding-004', 'Tote Bag')" in similar
-    assert len(db.execute(similar).fetchall()) == 5
+    assert similar.endswith("\nLIMIT 2")  # as the page shows: the question asks for 2
+    assert len(db.execute(similar).fetchall()) == 2
     summary = one(db, "SELECT alloydb_ai_nl.get_sql_summary(nl_config_id => 'nla_demo_cfg', "
                       "nl_question => 'which brands have the largest number of products.')")
     assert summary["answer"] == ("The result set has 3 rows: brand_name: CymbalPrime, count: 2; "

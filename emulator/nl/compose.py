@@ -18,7 +18,9 @@ Plan for one question (``compose(context)``):
 5. No template fits: a composer over the registered schema - the columns the question names,
    an aggregate its words ask for (maximum, average, how many...), the values it names as
    conditions, joined along foreign keys (shortest path).
-6. Attempts that EXPLAIN refused (sent back by the SQL) are skipped: the next candidate answers.
+6. A question that asks for n rows ("List 2 products ...", "top 5") limits a query that has no
+   limit and is not a single aggregate row.
+7. Attempts that EXPLAIN refused (sent back by the SQL) are skipped: the next candidate answers.
 
 Nothing fits: ``Composed(sql="", error=...)``, which get_sql returns as AlloyDB's error shape.
 """
@@ -546,11 +548,34 @@ def compose_from_schema(facts: Facts, schema: list[dict[str, Any]]) -> str | Non
         select = ("DISTINCT " if joins.joined else "") + ", ".join(selected)
     else:
         select = "t1.*"
-    sql = f"SELECT {select} " + " ".join(joins.clauses) + _where(filters, joins)
-    top = re.search(r"\b(?:top|first)\s+(\d+)\b", facts.question, re.IGNORECASE)
-    if top and aggregate is None:
-        sql += f" LIMIT {top.group(1)}"
-    return sql
+    return f"SELECT {select} " + " ".join(joins.clauses) + _where(filters, joins)
+
+
+# "List 2 products ...", "top 5", "first 10": how many rows the question wants.
+_ROW_COUNT = re.compile(r"\b(?:list|show|give\s+me|find|return|top|first)\s+(?:the\s+)?(?:top\s+)?"
+                        r"(\d{1,6})\s+(?!percent\b|%)[a-z]", re.IGNORECASE)
+
+
+_AGGREGATE_NAMES = frozenset({"count", "max", "min", "avg", "sum"})
+
+
+def _is_aggregate(target: Any) -> bool:
+    value = getattr(target, "val", None)
+    names = [getattr(n, "sval", "") for n in getattr(value, "funcname", None) or ()]
+    return isinstance(value, ast.FuncCall) and bool(names) and names[-1].lower() in _AGGREGATE_NAMES
+
+
+def with_row_limit(sql: str, question: str) -> str:
+    """``sql`` with ``LIMIT n`` when the question asks for n rows and the query has no limit of
+    its own (AlloyDB's page: *List 2 products similar to a Tote Bag* gets ``LIMIT 2``)."""
+    match = _ROW_COUNT.search(question)
+    stmt = _parse_one(sql)
+    if match is None or not isinstance(stmt, ast.SelectStmt) or stmt.limitCount is not None:
+        return sql
+    if stmt.groupClause is None and all(_is_aggregate(t) for t in stmt.targetList or ()):
+        return sql  # one row already
+    # A new line: a trailing -- comment of the template cannot swallow the limit.
+    return sql.rstrip().rstrip(";").rstrip() + f"\nLIMIT {int(match.group(1))}"
 
 
 def _where(filters: list[tuple[str, str]], joins: _Joins) -> str:
@@ -589,6 +614,7 @@ def compose(context: dict[str, Any]) -> Composed:
         named_in_template = {v for v in wanted if word_pattern(v).search(str(template.get("intent") or ""))}
         if wanted - used - named_in_template:
             continue  # the question names a value this template has no place for
+        sql = with_row_limit(sql, question)
         if sql.strip() in refused:
             continue
         return Composed(sql, template_id=int(template.get("id") or 0),
@@ -596,6 +622,7 @@ def compose(context: dict[str, Any]) -> Composed:
     sql_or_none = compose_from_schema(facts, list(context.get("schema") or []))
     if sql_or_none is not None:
         sql, applied = with_conditions(sql_or_none, fragments)
+        sql = with_row_limit(sql, question)
         if sql.strip() not in refused:
             return Composed(sql, fragment_ids=[c.fragment_id for c in applied])
     reason = ("no template, fragment or registered column matches the question"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from emulator.engine.engine import Engine
 from emulator.engine.errors import ModelCallError
-from emulator.nl.compose import compose, compose_from_schema, facts_of
+from emulator.nl.compose import compose, compose_from_schema, facts_of, with_row_limit
 from emulator.nl.handler import query_problem
 from emulator.nl.params import (
     fill,
@@ -164,3 +164,11 @@ def test_parameterize_then_fill_gives_the_sql_back(value: str, number: int) -> N
         match = pattern.search(intent)
         assert match is not None
         assert {int(k[1:]): v for k, v in match.groupdict().items()} == prm.values
+
+
+def test_a_row_count_in_the_question_limits_the_rows() -> None:
+    assert with_row_limit("SELECT name FROM p ORDER BY d -- nearest", "List 2 products like a bag") == (
+        "SELECT name FROM p ORDER BY d -- nearest\nLIMIT 2")
+    assert with_row_limit("SELECT name FROM p LIMIT 5", "Show the top 3 products") == "SELECT name FROM p LIMIT 5"
+    assert with_row_limit("SELECT max(price) FROM p", "List 2 products' maximum price") == "SELECT max(price) FROM p"
+    assert with_row_limit("SELECT name FROM p", "Which products cost 20 dollars?") == "SELECT name FROM p"
