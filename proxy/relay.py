@@ -31,7 +31,7 @@ import struct
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy import protocol as pq
-from proxy.rewrites import rewrite
+from proxy.rewrites import ErrorHint, rewrite
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
 
@@ -100,6 +100,8 @@ class ClientSide(asyncio.Protocol):
         # the client bytes held meanwhile.
         self.register_at: int | None = None
         self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
+        self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
         self._held: list[bytes] | None = None
         self._deferred: list[bytes] | None = None  # framed client bytes awaiting _defer_upstream
         self._paused_by_upstream = False
@@ -379,6 +381,9 @@ class ClientSide(asyncio.Protocol):
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
+        if result.error_hint is not None:
+            self.error_hints.append(result.error_hint)
+            self._update_server_inspect()
         if result.touches_extension:
             # Register at the ReadyForQuery that answers this statement: a Query is answered by
             # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
@@ -417,7 +422,7 @@ class ClientSide(asyncio.Protocol):
             inspect = inspect | _READY | _AUTH
         elif self.register_at is not None:
             inspect = inspect | _READY
-        if self.tag_renames:
+        if self.tag_renames or self.error_hints:
             inspect = inspect | _RENAMING
         if self.upstream is not None:
             self.upstream.scanner.set_inspect(inspect)
@@ -434,6 +439,10 @@ class ClientSide(asyncio.Protocol):
             if self.tag_renames:  # the statement failed: no tag will come
                 self.tag_renames.popleft()
                 self._update_server_inspect()
+            if self.error_hints:  # the first error after an unparsable statement is its own
+                hint = self.error_hints.popleft()
+                self._update_server_inspect()
+                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint)
         elif mtype == pq.READY_FOR_QUERY:
             self.transaction_status = msg.raw[5:6]
             self.started = True
