@@ -56,7 +56,7 @@ class Engine:
         self.cache = ResponseCache(self.settings.cache_size)
         self._secrets = SecretStore(self.settings)
         self._tokens = GoogleTokenSource()
-        self._auth = Authenticator(self._secrets, self._tokens)
+        self._auth = Authenticator(self._secrets, self._tokens, self.settings)
         self._client = ProviderClient(self.settings, self.stats)
         self._http = HttpxTransport(self.settings)
         self._fake = FakeTransport(self.settings)
@@ -116,7 +116,7 @@ class Engine:
             outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body)
             value = await self._client.call(outgoing, self._fake, [])
         else:
-            headers, secrets = await self._auth.headers(request)
+            headers, secrets = await self._auth.headers(request, url)
             outgoing = OutgoingRequest(request.model_id, url, headers, request.body)
             value = await self._client.call(outgoing, self._http, secrets)
         self.stats.count_tokens(request.model_id, value)
