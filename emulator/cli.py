@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.config import DEFAULT_PORT, EnvDefaults
+from emulator.supervisor import EXIT_POSTGRES_FAILED
 
 log = logging.getLogger("alloydb_ai_emulator")
 
@@ -208,6 +209,7 @@ async def serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     embedded: EmbeddedPostgres | None = None
+    exit_status = 0
     loop = asyncio.get_running_loop()
     if args.upstream:
         upstream = await _check_upstream(args.upstream)
@@ -270,18 +272,40 @@ async def serve(args: argparse.Namespace) -> int:
               flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
-        await stop.wait()
+        gave_up = await _serve_until_stopped(stop, embedded, proxy)
         log.info("shutting down")
         if metrics is not None:
             metrics.close()
+        if gave_up is not None:
+            print(f"alloydb-ai-emulator: {gave_up}", file=sys.stderr, flush=True)
+            exit_status = EXIT_POSTGRES_FAILED
     finally:
         if proxy is not None:
-            await proxy.close()
+            await proxy.close()  # each client gets 57P01 first, as from PostgreSQL's shutdown
         await callback.close()
         await engine.aclose()
         if embedded is not None:
             await loop.run_in_executor(None, embedded.stop)
-    return 0
+    return exit_status
+
+
+async def _serve_until_stopped(stop: asyncio.Event, embedded: Any, proxy: Any) -> str | None:
+    """Wait for SIGINT/SIGTERM while supervising the embedded PostgreSQL (supervisor.py); the
+    reason the supervisor gave up, if it did."""
+    from emulator.supervisor import Supervisor
+
+    waits: set[asyncio.Task[Any]] = {asyncio.ensure_future(stop.wait())}
+    supervision = None
+    if embedded is not None:
+        supervision = asyncio.ensure_future(Supervisor(embedded, proxy).run())
+        waits.add(supervision)
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:  # a stop must not look like a crash to the supervisor
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if supervision is not None and supervision in done:
+        return str(supervision.result())
+    return None
 
 
 def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:

@@ -115,6 +115,7 @@ class ClientSide(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.metrics_connection_opened()
+        self.server.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -134,6 +135,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.server.clients.discard(self)
         self.server.session_ended(self)
         if self.upstream is not None:
             self.upstream.close()
@@ -273,19 +275,14 @@ class ClientSide(asyncio.Protocol):
         return pq.startup_message(version, params)
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
+        if self.server.upstream_state == "starting":
+            self._refuse_startup(None)
+            return
         try:
             upstream = await self.server.open_upstream(self)
-        except OSError as exc:
+        except (OSError, TimeoutError) as exc:
             log.warning("client %s: upstream unreachable: %s", self.peer, exc)
-            self._write(
-                pq.error_response(
-                    "08006",
-                    "the AlloyDB AI emulator could not reach its PostgreSQL server",
-                    severity="FATAL",
-                    detail=str(exc),
-                )
-            )
-            self._close()
+            self._refuse_startup(exc)
             return
         if self._closed:
             upstream.close()
@@ -293,6 +290,29 @@ class ClientSide(asyncio.Protocol):
         self.upstream = upstream
         upstream.write(startup_packet)
         self._release()
+
+    def _refuse_startup(self, exc: BaseException | None) -> None:
+        """FATAL with a SQLSTATE, as PostgreSQL answers when it cannot take a session: 57P03
+        while the embedded server is being restarted, 08006 while it is unreachable."""
+        if self.server.upstream_state == "starting":
+            error = pq.error_response(
+                "57P03", "the database system is starting up", severity="FATAL",
+                detail="The AlloyDB AI emulator is restarting its PostgreSQL server, which "
+                       "stopped unexpectedly.", hint="Try again in a few seconds.")
+        else:
+            error = pq.error_response(
+                "08006", "the AlloyDB AI emulator could not reach its PostgreSQL server",
+                severity="FATAL", detail=str(exc) if exc is not None else None)
+        self._write(error)
+        self._close()
+
+    def terminate(self, sqlstate: str, text: str) -> None:
+        """End the connection with a FATAL ErrorResponse, written only between two server
+        messages (never inside one already partly forwarded), then close it."""
+        upstream = self.upstream
+        if not self._tls_pending and (upstream is None or upstream.scanner.at_boundary):
+            self._write(pq.error_response(sqlstate, text, severity="FATAL"))
+        self._close()
 
     # -- relay: client -> server ------------------------------------------------------------
 
