@@ -24,7 +24,7 @@ def postmaster_pid(emulator: Emulator) -> int:
         row = conn.execute("SELECT split_part(pg_read_file('postmaster.pid'), E'\\n', 1)::int"
                            ).fetchone()
     assert row is not None
-    return int(row[0])
+    return int(str(row[0]))
 
 
 def try_session(emulator: Emulator) -> str | None:
