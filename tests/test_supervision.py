@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from emulator import healthcheck
 from emulator.embedded import EmbeddedPostgres
 from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.proxy import wire
@@ -111,10 +112,14 @@ def test_an_unreachable_upstream_gives_08006_and_service_resumes_when_it_returns
         while server.exit_status() is None:
             time.sleep(0.05)
         assert try_session(emu) == "08006"
+        # The container's health check fails meanwhile (pg_isready would pass: see its module).
+        problem = healthcheck.check(emu.host, emu.port)
+        assert problem is not None and problem.startswith("08006")
         server.launch()
         server.wait_ready()
         with emu.connect() as conn:
             assert conn.execute("SELECT one FROM t").fetchone() == (1,)
+        assert healthcheck.check(emu.host, emu.port) is None
     finally:
         if emu is not None:
             stop_emulator(emu)
