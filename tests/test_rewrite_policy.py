@@ -160,7 +160,9 @@ ATOMS = st.sampled_from([
     "EXISTS (SELECT 1 WHERE true AND false)",
     "CASE WHEN flag AND id > 4 THEN true WHEN id BETWEEN 1 AND 3 THEN NULL ELSE false END",
     "/* WHERE a AND b OR c */ id < 11", "id <> 7 -- AND OR WHERE\n", "NOT (id = 2 OR id = 5)",
-    "coalesce(tag, 'and') <> 'or'",
+    "coalesce(tag, 'and') <> 'or'", "id BETWEEN SYMMETRIC 9 AND 2",
+    "CASE WHEN flag AND tag IS NULL THEN false ELSE true END = true",
+    "NOT flag OR id BETWEEN 3 AND 6 AND tag IS NOT NULL",
 ])
 MODEL_ATOMS = st.sampled_from([
     CALL,
@@ -179,9 +181,13 @@ def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
-CONDITIONS = st.recursive(st.one_of(ATOMS, MODEL_ATOMS), _combine, max_leaves=5)
-WHERES = st.tuples(CONDITIONS, MODEL_ATOMS, st.booleans()).map(
-    lambda t: f"{t[0]} AND {t[1]}" if t[2] else f"{t[1]} AND ({t[0]})")
+CONDITIONS = st.recursive(st.one_of(ATOMS, MODEL_ATOMS), _combine, max_leaves=4)
+# Top-level conjuncts (where the old token splitting went wrong), one of them a model call.
+WHERES = st.tuples(
+    st.lists(st.one_of(ATOMS, ATOMS, CONDITIONS), min_size=1, max_size=3),
+    MODEL_ATOMS,
+    st.integers(0, 3),
+).map(lambda t: " AND ".join([*t[0][:t[2]], t[1], *t[0][t[2]:]]))
 SHAPES = st.sampled_from([
     "SELECT id FROM docs WHERE {w} ORDER BY id",
     f"SELECT id, google_ml.embedding('{MODEL}', content) IS NULL FROM docs WHERE {{w}} ORDER BY 1",
