@@ -50,7 +50,6 @@ SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 AS_JSON_ARRAY = "google_ml._as_json_array"
 
 
-
 @dataclass(frozen=True, slots=True)
 class ErrorHint:
     """A HINT for the ErrorResponse PostgreSQL will send for an unparsable statement: added
@@ -102,7 +101,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         try:
             pglast.parse_sql(rewritten)
         except pglast.parser.ParseError as exc:
-            log.debug("rewrite dropped, the result does not parse (%s): %r", exc, rewritten)
+            # Not the text itself: a statement may carry a key in a literal.
+            log.debug("rewrite dropped: the rewritten statement does not parse (%s)", exc)
         else:
             result.sql = rewritten
     return result
