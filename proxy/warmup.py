@@ -62,6 +62,7 @@ SAFE_FUNCTIONS = frozenset(
     {"coalesce", "concat", "concat_ws", "lower", "upper", "trim", "btrim", "ltrim", "rtrim",
      "substr", "substring", "left", "right", "replace", "format", "nullif", "to_char"}
 )
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
 # Top-level keywords that end a WHERE clause (or, without one, mark where it would go).
 _AFTER_WHERE = frozenset(
     {"GROUP_P", "HAVING", "WINDOW", "ORDER", "LIMIT", "OFFSET", "FETCH", "FOR", "UNION",
@@ -241,7 +242,11 @@ def _safe_item(node: Any) -> bool:
     if isinstance(node, (ast.A_Const, ast.ParamRef, ast.ColumnRef)):
         return True
     if isinstance(node, ast.TypeCast):
-        return _safe_item(node.arg)
+        # The warm-up reads rows the statement may never evaluate the item on (those a
+        # condition with a model call drops): only casts to text, which cannot fail.
+        type_name: Any = node.typeName
+        names = [getattr(n, "sval", "") for n in (getattr(type_name, "names", None) or ())]
+        return bool(names) and names[-1] in _TEXT_TYPES and _safe_item(node.arg)
     if isinstance(node, ast.A_Expr):
         ops = [n.sval for n in node.name or ()]
         return ops == ["||"] and _safe_item(node.lexpr) and _safe_item(node.rexpr)

@@ -218,3 +218,33 @@ def test_generated_wheres_give_the_same_rows_with_and_without_the_warm_up(
         pglast.parse_sql(out)  # raises if the rewrite does not parse
     other = without_warmup.dsn_for(dbname="rewrite_policy")
     assert _rows(policy_db, sql) == _rows(other, sql), sql
+
+
+# -- the splice planning, unit by unit ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql", [
+    f"SELECT id FROM docs d WHERE emb <=> '[1,2]' < 0.5 AND {CALL} ORDER BY emb <#> '[3,4]'",
+    f"UPDATE docs SET hits = 1 WHERE {CALL} -- the end, no newline",
+    f"DELETE FROM docs WHERE id BETWEEN 1 AND 3 OR {CALL} RETURNING id;",
+    f"SELECT id FROM docs WHERE /* ) AND ( */ {CALL} AND tag = ') OR ('",
+])
+def test_the_original_where_text_is_kept_byte_for_byte_inside_parentheses(sql: str) -> None:
+    out = rewrite(sql).sql
+    assert out is not None and "google_ml._warm(" in out
+    where = sql.index("WHERE") + len("WHERE")
+    kept = out[out.index("AND (", out.index("google_ml._warm(")) + len("AND ("):]
+    assert kept.startswith(sql[where:where + 20])
+    pglast.parse_sql(out)
+
+
+@pytest.mark.parametrize("sql", [
+    # an item that could fail on rows the statement never evaluates it on
+    "UPDATE docs SET hits = 1 WHERE google_ml.embedding('m', (tag::int)::text) IS NOT NULL",
+    # WHERE CURRENT OF cannot be AND-ed with anything: the check refuses the splice
+    "UPDATE docs SET hits = length(google_ml.embedding('m', content)::text) WHERE CURRENT OF c",
+    # a statement that stores SQL text
+    f"CREATE VIEW v AS SELECT id FROM docs WHERE {CALL}",
+])
+def test_no_warm_up_where_it_could_change_or_break_the_statement(sql: str) -> None:
+    assert rewrite(sql).sql is None
