@@ -21,10 +21,14 @@ class ExtensionInstallError(Exception):
     """The files could not be installed; the message says why and what to do."""
 
 
-def extension_source_files() -> list[Path]:
+# The emulator's own extension (the inspector's SQL view), installed alongside.
+OWN_EXTENSION_NAME = "alloydb_ai_emulator"
+
+
+def extension_source_files(name: str = EXTENSION_NAME) -> list[Path]:
     sql_dir = Path(str(resources.files("emulator") / "sql"))
     return sorted(
-        p for p in sql_dir.iterdir() if p.name.startswith(EXTENSION_NAME) and p.suffix in (".sql", ".control")
+        p for p in sql_dir.iterdir() if p.name.startswith(name) and p.suffix in (".sql", ".control")
     )
 
 
@@ -41,7 +45,7 @@ def extension_dir(pg_config: Path | str) -> Path:
 def install_extension_files(pg_config: Path | str) -> Path:
     """Copy the control file and scripts; returns the directory they went to."""
     target = extension_dir(pg_config)
-    files = extension_source_files()
+    files = extension_source_files() + extension_source_files(OWN_EXTENSION_NAME)
     if not files:
         raise ExtensionInstallError("the package ships no extension files; reinstall it")
     try:
