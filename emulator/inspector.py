@@ -8,7 +8,8 @@ only shows them, three ways:
   ``GET /`` the web page (emulator/inspector.html: one file, no external assets);
   ``GET /api/calls`` a JSON array, newest first, filtered by the query parameters ``model``,
   ``status`` (ok, error, an HTTP status or a SQLSTATE), ``database`` and ``limit``;
-  ``DELETE /api/calls`` forgets them all and answers ``{"cleared": n}``.
+  ``DELETE /api/calls`` forgets them (those of ``?database=`` only, when given) and answers
+  ``{"cleared": n}``.
   A request whose ``Host`` is not a loopback name or address, nor the address the inspector
   listens on, is refused (403), so a web page elsewhere cannot read it through DNS rebinding;
   cross-origin reads are refused by the browser anyway (no CORS headers).
@@ -104,7 +105,8 @@ def answer(method: str, target: str, calls: CallLog) -> tuple[str, str, bytes]:
                             database=query.get("database") or None, limit=limit)
         return "200 OK", "application/json", json.dumps(found, ensure_ascii=False).encode()
     if parts.path == "/api/calls" and method == "DELETE":
-        return "200 OK", "application/json", json.dumps({"cleared": calls.clear()}).encode()
+        cleared = calls.clear(database=query.get("database") or None)
+        return "200 OK", "application/json", json.dumps({"cleared": cleared}).encode()
     if parts.path in ("/", "/api/calls"):
         return "405 Method Not Allowed", "text/plain", b"GET (or DELETE /api/calls) only\n"
     return "404 Not Found", "text/plain", b"see / or /api/calls\n"

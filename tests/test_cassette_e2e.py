@@ -30,10 +30,10 @@ SESSION = [
     ("vectors", "UPDATE docs SET emb = google_ml.embedding('text-embedding-005', body)"),
     ("vectors", "SELECT id, emb FROM docs ORDER BY id"),
     ("text", "SELECT ai.generate('Say hello to the replay')"),
-    ("ranks", "SELECT index, score FROM ai.rank('semantic-ranker-default-003', "
-              "'late delivery', ARRAY['on time', 'the parcel came late', 'cats'])"),
-    ("predict", "SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', "
-                "'{\"contents\": [{\"role\": \"user\", \"parts\": [{\"text\": \"Hi\"}]}]}')"),
+    ("ranks", ("SELECT index, score FROM ai.rank('semantic-ranker-default-003', "
+              "'late delivery', ARRAY['on time', 'the parcel came late', 'cats'])")),
+    ("predict", ("SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', "
+                "'{\"contents\": [{\"role\": \"user\", \"parts\": [{\"text\": \"Hi\"}]}]}')")),
 ]
 
 
