@@ -115,6 +115,8 @@ def test_a_killed_pytest_leaves_no_emulator_behind(tmp_path: Path) -> None:
         "emulator.start()\n"
         "assert emulator.process is not None\n"
         "print('serve', emulator.process.pid, flush=True)\n"
+        "while not any(line.startswith('models:') for line in emulator.output):\n"
+        "    time.sleep(0.05)  # printed after the ready line, read by the drain thread\n"
         "print(''.join(emulator.output), flush=True)\n"
         "time.sleep(600)\n")
     holder = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE,
