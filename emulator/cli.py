@@ -203,7 +203,9 @@ def install_extension(args: argparse.Namespace) -> int:
         target = install_extension_files(args.pg_config)
     except ExtensionInstallError as exc:
         raise UsageError(str(exc)) from exc
-    print(f"installed google_ml_integration into {target}")
+    from emulator.extension_files import EXTENSION_NAMES
+
+    print(f"installed {', '.join(EXTENSION_NAMES)} into {target}")
     return 0
 
 
@@ -248,13 +250,15 @@ async def serve(args: argparse.Namespace) -> int:
     engine = build_engine(args, lambda: proxy)
     config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
                          warmup=args.warmup == "on")
-    if embedded is None and not await _extension_available(upstream):
+    missing: tuple[str, ...] = () if embedded is not None else await _extensions_missing(upstream)
+    if missing:
         from emulator.extension_files import ExtensionEmulation
 
-        config.extension_emulation = ExtensionEmulation()
-        print("note: google_ml_integration is not installed on the upstream server; the proxy "
-              "creates its objects on CREATE EXTENSION (no pg_extension row). For a real "
-              "extension run: alloydb-ai-emulator install-extension --pg-config <its pg_config>",
+        config.extension_emulation = ExtensionEmulation(missing)
+        print(f"note: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+              "on the upstream server; the proxy creates its objects on CREATE EXTENSION (no "
+              "pg_extension row). For a real extension run: alloydb-ai-emulator "
+              "install-extension --pg-config <its pg_config>",
               file=sys.stderr, flush=True)
     address = f"{args.host}:{args.port}"
     callback = CallbackServer(
@@ -347,15 +351,9 @@ MODEL_MODES = {
 
 
 def _extension_version() -> str:
-    from emulator.extension_files import extension_source_files
+    from emulator.extension_build import DEFAULT_VERSION
 
-    for path in extension_source_files():
-        if path.suffix == ".control":
-            for line in path.read_text().splitlines():
-                key, _, value = line.partition("=")
-                if key.strip() == "default_version":
-                    return value.strip().strip("'")
-    return ""
+    return DEFAULT_VERSION
 
 
 def _url_host(host: str) -> str:
@@ -416,15 +414,18 @@ async def _check_upstream(dsn: str) -> Any:
     return upstream
 
 
-async def _extension_available(upstream: Any) -> bool:
+async def _extensions_missing(upstream: Any) -> tuple[str, ...]:
+    """The emulator's extensions whose files the upstream server does not have."""
     import psycopg
+
+    from emulator.extension_files import EXTENSION_NAMES
 
     async with await psycopg.AsyncConnection.connect(upstream.admin_conninfo()) as conn:
         cur = await conn.execute(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'google_ml_integration'"
+            "SELECT name FROM pg_available_extensions WHERE name = ANY (%s)", (list(EXTENSION_NAMES),)
         )
-        row = await cur.fetchone()
-    return bool(row and row[0])
+        available = {row[0] for row in await cur.fetchall()}
+    return tuple(name for name in EXTENSION_NAMES if name not in available)
 
 
 async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> Any:

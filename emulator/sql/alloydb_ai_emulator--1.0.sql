@@ -6,6 +6,8 @@
 
 \echo Use "CREATE EXTENSION alloydb_ai_emulator" to load this file. \quit
 
+CREATE SCHEMA alloydb_ai_emulator;
+
 -- One request to the emulator on a connection of its own (not the model calls' one, whose
 -- asynchronous state must not be disturbed), closed afterwards.
 CREATE FUNCTION alloydb_ai_emulator._ask(request text)
