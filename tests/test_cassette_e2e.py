@@ -75,6 +75,13 @@ def recorded() -> Iterator[tuple[Path, dict[str, Any], CaptureServer]]:
             env={"GOOGLE_APPLICATION_CREDENTIALS": str(account), "NO_GCE_CHECK": "True"})
         try:
             answers = run_session(emulator)
+            # Without --inspector-port the view says how to turn the inspector on.
+            with psycopg.connect(emulator.dsn_for(dbname=DB), autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION alloydb_ai_emulator")
+                with pytest.raises(psycopg.Error) as off:
+                    conn.execute("SELECT * FROM alloydb_ai_emulator.calls")
+            assert off.value.sqlstate == "55000"
+            assert "--inspector-port" in (off.value.diag.message_hint or "")
         finally:
             stop_emulator(emulator)
         yield cassette, answers, capture
@@ -110,6 +117,14 @@ def test_record_then_replay_offline_gives_identical_results(
                 "WHERE model_id = 'text-embedding-005'").fetchall()
             with pytest.raises(psycopg.Error) as caught:
                 conn.execute("SELECT google_ml.embedding('text-embedding-005', 'never recorded')")
+            conn.execute("CREATE ROLE cassette_viewer LOGIN")
+            with psycopg.connect(emulator.dsn_for(user="cassette_viewer", dbname=DB),
+                                 autocommit=True) as other:
+                # another role sees (and clears) none of postgres's calls
+                assert other.execute("SELECT count(*) FROM alloydb_ai_emulator.calls"
+                                     ).fetchone() == (0,)
+                assert other.execute("SELECT alloydb_ai_emulator.clear_calls()"
+                                     ).fetchone() == (0,)
             cleared = conn.execute("SELECT alloydb_ai_emulator.clear_calls()").fetchone()
             left = conn.execute("SELECT count(*) FROM alloydb_ai_emulator.calls").fetchone()
     finally:

@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,10 @@ class Cassette:
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._flush_task: asyncio.Task[None] | None = None
+        # A write in a thread may end after a later one: the newest generation wins.
+        self._generation = 0
+        self._written = -1
+        self._write_lock = threading.Lock()
         if self.path.exists():
             self._load()
         elif must_exist:
@@ -180,6 +185,7 @@ class Cassette:
         self._lines[key] = line
         self._entries[key] = json.loads(line)
         self._dirty = True
+        self._generation += 1
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -188,10 +194,10 @@ class Cassette:
                 self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_SECONDS)
-        if self._dirty:
+        while self._dirty:  # answers that arrive while writing are written next
+            await asyncio.sleep(FLUSH_DELAY_SECONDS)
             self._dirty = False
-            await asyncio.to_thread(self._write, sorted(self._lines.values()))
+            await asyncio.to_thread(self._write, sorted(self._lines.values()), self._generation)
 
     def flush(self) -> None:
         """Write the file now (when the engine closes)."""
@@ -199,19 +205,23 @@ class Cassette:
             self._flush_task.cancel()
         if self._dirty:
             self._dirty = False
-            self._write(sorted(self._lines.values()))
+            self._write(sorted(self._lines.values()), self._generation)
 
-    def _write(self, lines: list[str]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp",
-                                   dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.writelines(line + "\n" for line in lines)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    def _write(self, lines: list[str], generation: int) -> None:
+        with self._write_lock:
+            if generation <= self._written:
+                return
+            fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp",
+                                       dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.writelines(line + "\n" for line in lines)
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            self._written = generation
 
 
 class RecordingTransport:

@@ -7,6 +7,7 @@ engine has no server, no credentials, and must give the same answers, whatever t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,27 @@ def test_cassette_files_are_checked(tmp_path: Path) -> None:
         EngineSettings(models="replay")
     with pytest.raises(ValueError, match="goes with"):
         EngineSettings(models="live", cassette=str(bad))
+
+
+def test_the_file_is_written_soon_after_an_answer_not_only_at_exit(tmp_path: Path) -> None:
+    """A recording that is killed keeps what was answered a second or more before."""
+    path = tmp_path / "soon.jsonl"
+
+    async def scenario() -> list[str]:
+        cassette = Cassette(path, must_exist=False)
+        entry = {"provider": "custom", "model": "m", "operation": "predict", "kind": "call",
+                 "request": {"q": 1}, "status": 200, "response": {"a": 1}}
+        cassette.add(entry, [])
+        for _ in range(100):
+            if path.exists():
+                break
+            await asyncio.sleep(0.05)
+        cassette.add({**entry, "request": {"q": 2}}, [])
+        for _ in range(100):
+            if path.exists() and len(path.read_text().splitlines()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        return path.read_text().splitlines()
+
+    lines = run(scenario())
+    assert [json.loads(line)["request"] for line in lines] == [{"q": 1}, {"q": 2}]
