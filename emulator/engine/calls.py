@@ -260,7 +260,7 @@ def bounded_json(value: Any, limit: int) -> tuple[str, bool]:
         return "", False
     pieces: list[str] = []
     size = 0
-    for piece in _encode(value):
+    for piece in _encode(value, limit):
         pieces.append(piece)
         size += len(piece)
         if size > limit:
@@ -274,19 +274,39 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - 3] + "...", True
 
 
-def _encode(value: Any) -> Iterator[str]:
+def _encode_numbers(values: list[Any] | tuple[Any, ...], limit: int) -> Iterator[str]:
+    """A vector through the C encoder in one piece, cut to as many numbers as `limit`
+    characters can show (each takes at least three: a digit and ", ")."""
+    literal = getattr(values, "literal", None)
+    if callable(literal):  # the fakes' vectors write their text from their few non-zeros
+        yield "[" + str(literal())[1:-1] + "]"
+        return
+    shown = list(values[: limit // 3 + 1])
+    try:
+        text = json.dumps(shown, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = "[" + ", ".join("".join(_encode(item, limit)) for item in shown) + "]"
+    if len(shown) < len(values):
+        text = text[:-1] + ", ...]"  # cut anyway: the text is longer than the limit
+    yield text
+
+
+def _encode(value: Any, limit: int) -> Iterator[str]:
     if isinstance(value, dict):
         yield "{"
         for i, (key, item) in enumerate(value.items()):
             yield (", " if i else "") + json.dumps(str(key), ensure_ascii=False) + ": "
-            yield from _encode(item)
+            yield from _encode(item, limit)
         yield "}"
     elif isinstance(value, (list, tuple)):
+        if value and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
+            yield from _encode_numbers(value, limit)
+            return
         yield "["
         for i, item in enumerate(value):
             if i:
                 yield ", "
-            yield from _encode(item)
+            yield from _encode(item, limit)
         yield "]"
     else:
         try:
