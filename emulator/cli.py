@@ -222,6 +222,9 @@ async def serve(args: argparse.Namespace) -> int:
 
     stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
+    # Before PostgreSQL starts: a bad flag or cassette is reported with nothing to clean up.
+    proxy: ProxyServer | None = None
+    engine = build_engine(args, lambda: proxy)
     embedded: EmbeddedPostgres | None = None
     loop = asyncio.get_running_loop()
     if args.upstream:
@@ -246,8 +249,6 @@ async def serve(args: argparse.Namespace) -> int:
             admin_socket_dir=str(embedded.socket_dir),  # the proxy's own SQL: private socket
         )
 
-    proxy: ProxyServer | None = None
-    engine = build_engine(args, lambda: proxy)
     config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
                          warmup=args.warmup == "on")
     missing: tuple[str, ...] = () if embedded is not None else await _extensions_missing(upstream)
@@ -499,4 +500,8 @@ async def fake_models(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m emulator.cli`: run the importable module's main, so that the UsageError other
+    # modules import from emulator.cli is the class main() catches (not __main__'s twin).
+    from emulator.cli import main as _main
+
+    sys.exit(_main())
