@@ -24,6 +24,7 @@ session registry.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import itertools
 import json
@@ -159,7 +160,10 @@ class CallLog:
         record.latency_ms = (time.perf_counter() - record._started) * 1000.0
         limit = self.max_body_chars
         record.request_body, record.request_truncated = bounded_json(record._body, limit)
-        if error is not None:
+        if isinstance(error, asyncio.CancelledError):
+            record.sqlstate = "57014"  # what the caller's session reports
+            record.error = "canceled: the statement was cancelled, timed out or its session left"
+        elif error is not None:
             record.sqlstate = getattr(error, "sqlstate", "XX000")
             record.error = getattr(error, "message", str(error))
             raw = record._response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -9,7 +11,7 @@ from emulator.engine import Engine, EngineSettings, ModelCallError
 from emulator.engine.calls import CallLog, bounded_json
 from emulator.engine.scrub import clean_url
 from tests.engine.conftest import run
-from tests.engine.local_servers import Reply, ScriptedServer
+from tests.engine.local_servers import HANG, Reply, ScriptedServer
 
 KEY = "sk-inspected-key-must-not-show"
 
@@ -111,3 +113,22 @@ def test_clean_url() -> None:
     assert clean_url("https://u:p@h.example/x?key=abcd&b=1") == \
         "https://h.example/x?key=[REDACTED]&b=1"
     assert clean_url("https://h/x/abcdef", ["abcdef"]) == "https://h/x/[REDACTED]"
+
+
+def test_a_cancelled_call_is_recorded_as_cancelled() -> None:
+    log = CallLog()
+    with ScriptedServer(lambda _seen: HANG) as server:
+        async def scenario() -> None:
+            engine = Engine(EngineSettings(models="live"), log)
+            request = {"model_id": "slow", "provider": "custom", "url": f"{server.url}/x",
+                       "body": {"q": 1}}
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(engine.invoke(request), 0.5)
+            finally:
+                await engine.aclose()
+
+        run(scenario())
+    (call,) = log.calls()
+    assert call["sqlstate"] == "57014" and call["model_id"] == "slow"
+    assert call["request_body"] == '{"q": 1}'
