@@ -412,11 +412,16 @@ class ClientSide(asyncio.Protocol):
             self.register_at = answered_by + 1
             self._update_server_inspect()
         emulation = self.server.config.extension_emulation
-        if emulation is not None and result.extension_command is not None:
+        command = result.extension_command
+        if emulation is not None and command is not None and emulation.handles(command.name):
             # A server without the extension's files: create its objects instead.
-            kind, flag = result.extension_command
-            result.sql = emulation.create_sql(flag) if kind == "create" else emulation.drop_sql(flag)
-            self._rename_next_tag(b"DO", b"CREATE EXTENSION" if kind == "create" else b"DROP EXTENSION")
+            if command.kind == "create":
+                result.sql = emulation.create_sql(
+                    command.name, command.if_not_exists_or_if_exists, command.version)
+            else:
+                result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
+            self._rename_next_tag(
+                b"DO", b"CREATE EXTENSION" if command.kind == "create" else b"DROP EXTENSION")
         if result.sql is None:
             return raw
         for note in result.notes:

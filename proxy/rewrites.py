@@ -12,9 +12,6 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
-* ``json_array_elements(google_ml.predict_row(...))``: AlloyDB's documentation unpacks the
-  answer of a ``:generateContent`` model with ``json_array_elements``; a single JSON object is
-  wrapped into a one-element array so that statement works (a no-op for arrays).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -40,14 +37,13 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.statements import Splice, apply_splices, call_span, name_span
+from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 EXTENSION_NAME = "google_ml_integration"
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
-AS_JSON_ARRAY = "google_ml._as_json_array"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +56,21 @@ class ErrorHint:
     hint: str
 
 
+@dataclass(frozen=True, slots=True)
+class ExtensionCommand:
+    kind: str  # "create" | "drop"
+    name: str
+    if_not_exists_or_if_exists: bool
+    version: str | None = None  # CREATE EXTENSION ... VERSION 'v'
+
+
 @dataclass(slots=True)
 class Rewrite:
     sql: str | None = None  # new text, or None to forward the original
     touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
-    # The whole text is one CREATE or DROP EXTENSION google_ml_integration statement:
-    # ("create" | "drop", if_exists_or_not_exists_given)
-    extension_command: tuple[str, bool] | None = None
+    # The whole text is one CREATE or DROP EXTENSION statement (of any extension: the session
+    # knows which ones it stands in for)
+    extension_command: ExtensionCommand | None = None
     error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
     notes: list[str] = field(default_factory=list)
 
@@ -198,15 +202,20 @@ def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint |
     return None
 
 
-def _extension_command(stmt: Any) -> tuple[str, bool] | None:
-    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == EXTENSION_NAME:
-        return ("create", bool(stmt.if_not_exists))
+def _extension_command(stmt: Any) -> ExtensionCommand | None:
+    if isinstance(stmt, ast.CreateExtensionStmt):
+        version = None
+        for option in stmt.options or ():
+            if option.defname == "new_version":
+                version = getattr(option.arg, "sval", None)
+        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists), version)
     if (
         isinstance(stmt, ast.DropStmt)
         and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
-        and [getattr(o, "sval", None) for o in stmt.objects or ()] == [EXTENSION_NAME]
     ):
-        return ("drop", bool(stmt.missing_ok))
+        names = [getattr(o, "sval", None) for o in stmt.objects or ()]
+        if len(names) == 1 and isinstance(names[0], str):
+            return ExtensionCommand("drop", names[0], bool(stmt.missing_ok))
     return None
 
 
@@ -255,18 +264,3 @@ class _Finder(Visitor):
         alias = "" if node.alias is not None else " AS pg_settings"
         self.splices.append(Splice(start, end, SETTINGS_VIEW + alias))
 
-    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
-        names = [n.sval for n in node.funcname]
-        if names[-1] not in ("json_array_elements", "json_array_elements_text"):
-            return
-        if len(node.args or ()) != 1:
-            return
-        if not isinstance(node.args[0], ast.FuncCall):
-            return
-        arg: Any = node.args[0]
-        inner = [n.sval for n in arg.funcname]
-        if inner[-1] != "predict_row":
-            return
-        start, end = call_span(self.sql, arg.location)
-        self.splices.append(Splice(start, start, AS_JSON_ARRAY + "("))
-        self.splices.append(Splice(end, end, ")"))

@@ -1,0 +1,139 @@
+-- Multimodal embeddings (AlloyDB 1.5.2):
+--   ai.text_embedding(model_id, content)            -> predictions[0].textEmbedding
+--   ai.image_embedding(model_id, image, mimetype)   -> predictions[0].imageEmbedding
+--   ai.video_embedding(model_id, video)             -> predictions[0].videoEmbeddings[0].embedding
+--
+-- One Vertex AI :predict request per call, {"instances":[{"text"|"image"|"video": ...}]}, to a
+-- registered multimodal_embedding model or to a Vertex AI model named directly
+-- (multimodalembedding@001). An image is a Cloud Storage URI (gs://...) or base64 bytes.
+
+-- @version 1.5.2
+
+-- The model a multimodal call names: registered, or a Vertex AI model by name or path.
+CREATE FUNCTION google_ml._multimodal_model(model_id text, fn text)
+RETURNS google_ml.models
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models := google_ml._model_for_call(model_id);
+BEGIN
+    IF m.id IS NULL THEN
+        m := google_ml._vertex_model(model_id, 'multimodal_embedding');
+    END IF;
+    IF m.id IS NULL THEN
+        m := google_ml._registered_model(model_id);  -- raises 42704 naming it
+    END IF;
+    IF m.model_type <> 'multimodal_embedding' THEN
+        RAISE EXCEPTION 'model "%" is a % model; % needs a multimodal_embedding model',
+                        model_id, m.model_type, fn
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use multimodalembedding@001, or register a model with model_type => ''multimodal_embedding''.';
+    END IF;
+    IF m.provider <> 'google' THEN
+        RAISE EXCEPTION 'model "%": % is available for Vertex AI (google) models only', model_id, fn
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    RETURN m;
+END;
+$$;
+
+-- One instance to the model; the embedding found at path in its first prediction.
+CREATE FUNCTION google_ml._multimodal_embed(
+    m google_ml.models, instance jsonb, path text[], input_text text)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    body      jsonb := jsonb_build_object('instances', jsonb_build_array(instance));
+    response  jsonb;
+    v         jsonb;
+BEGIN
+    response := google_ml._invoke(m, google_ml._headers_for_call(m, input_text, NULL), body);
+    v := response #> path;
+    IF v IS NULL OR jsonb_typeof(v) <> 'array' THEN
+        PERFORM google_ml._unexpected_response(
+            m.id, pg_catalog.array_to_string(path, '.'), response::json);
+    END IF;
+    RETURN ARRAY(SELECT x::real FROM jsonb_array_elements_text(v) AS x);
+END;
+$$;
+
+CREATE FUNCTION ai.text_embedding(model_id text, content text)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+BEGIN
+    PERFORM google_ml._require_model_support();
+    IF content IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN google_ml._multimodal_embed(
+        google_ml._multimodal_model(model_id, 'ai.text_embedding'),
+        jsonb_build_object('text', content), '{predictions,0,textEmbedding}', content);
+END;
+$$;
+
+CREATE FUNCTION ai.image_embedding(model_id text, image text, mimetype text DEFAULT NULL)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    m       google_ml.models;
+    source  jsonb;
+BEGIN
+    PERFORM google_ml._require_model_support();
+    IF image IS NULL THEN
+        RETURN NULL;
+    END IF;
+    m := google_ml._multimodal_model(model_id, 'ai.image_embedding');
+    IF image LIKE 'gs://%' THEN
+        source := jsonb_build_object('gcsUri', image);
+    ELSE
+        BEGIN
+            IF pg_catalog.length(pg_catalog.decode(image, 'base64')) = 0 THEN
+                RAISE invalid_parameter_value;
+            END IF;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE EXCEPTION 'ai.image_embedding: image must be a Cloud Storage URI (gs://bucket/object) or base64-encoded image bytes'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'It starts with: ' || pg_catalog.left(image, 40);
+        END;
+        source := jsonb_build_object('bytesBase64Encoded', image);
+    END IF;
+    IF mimetype IS NOT NULL THEN
+        source := source || jsonb_build_object('mimeType', mimetype);
+    END IF;
+    RETURN google_ml._multimodal_embed(
+        m, jsonb_build_object('image', source), '{predictions,0,imageEmbedding}', NULL);
+END;
+$$;
+
+CREATE FUNCTION ai.video_embedding(model_id text, video text)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models;
+BEGIN
+    PERFORM google_ml._require_model_support();
+    IF video IS NULL THEN
+        RETURN NULL;
+    END IF;
+    m := google_ml._multimodal_model(model_id, 'ai.video_embedding');
+    IF video NOT LIKE 'gs://%' THEN
+        RAISE EXCEPTION 'ai.video_embedding: video must be a Cloud Storage URI (gs://bucket/object)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Vertex AI answers one embedding per video segment; this is the first segment's.
+    RETURN google_ml._multimodal_embed(
+        m, jsonb_build_object('video', jsonb_build_object('gcsUri', video)),
+        '{predictions,0,videoEmbeddings,0,embedding}', NULL);
+END;
+$$;
+
+COMMENT ON FUNCTION ai.text_embedding(text, text) IS
+    'Embedding of a text by a multimodal embedding model (multimodalembedding@001).';
+COMMENT ON FUNCTION ai.image_embedding(text, text, text) IS
+    'Embedding of an image (gs:// URI or base64 bytes) by a multimodal embedding model.';
+COMMENT ON FUNCTION ai.video_embedding(text, text) IS
+    'Embedding of the first segment of a video (gs:// URI) by a multimodal embedding model.';
