@@ -58,6 +58,8 @@ class ShippedExtension:
 EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
     BuiltExtension(extension_build.NAME, extension_build.extension_files),
     ShippedExtension("alloydb_ai_nl"),  # docs/natural-language.md
+    # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
+    ShippedExtension("alloydb_ai_emulator"),
 )
 EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
 

@@ -670,3 +670,18 @@ embedding_column => 'content_embeddings'
         db.execute("CALL ai.initialize_embeddings('text-embedding-005', 'documents_us', "
                    "'content', 'content_embeddings')")
     db.execute("CALL ai.drop_embedding_config('documents', 'content_embeddings')")
+
+
+# -- invoke-predictions ----------------------------------------------------------------------------
+
+def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
+    body = '{"contents": [{"role": "user", "parts": [{"text": "What is AlloyDB?"}]}]}'
+    db.execute("DO $$ BEGIN CREATE ROLE documented_user; "
+               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.execute("GRANT EXECUTE ON FUNCTION ml_predict_row TO documented_user;")
+    for endpoint in (("projects/my-project/locations/us-central1/publishers/google/models/"
+                     "gemini-1.5-pro:generateContent"),
+                     "publishers/google/models/gemini-1.5-pro:generateContent"):
+        (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (endpoint, body)).fetchone()
+        assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
