@@ -558,8 +558,8 @@ SEED_MODELS = [
           model_type => 'text_embedding',
           model_auth_type => 'alloydb_service_agent_iam');
     """,
-    # The seed omits the comma after model_auth_type here (a syntax error the proxy repairs);
-    # the extension's part is to accept the corrected call.
+    # The seed omits the comma after model_auth_type here (a syntax error, on AlloyDB as here:
+    # tests/test_seed_page.py); the extension's part is to accept the corrected call.
     """
       CALL
         google_ml.create_model(

@@ -164,26 +164,34 @@ def test_pg_settings_rewrite_after_multibyte_characters_lands_on_the_relation() 
         "WHERE name = 'google_ml_integration.x'")
 
 
-def test_missing_comma_between_create_model_arguments_is_mended() -> None:
+def test_missing_comma_between_create_model_arguments_is_not_mended_but_hinted() -> None:
     sql = ("CALL google_ml.create_model(\n  model_id => 'gemini-flash',\n"
            "  model_request_url => 'https://example.test/v1:generateContent',\n"
            "  model_auth_type => 'alloydb_service_agent_iam'\n"
            "  model_in_transform_fn => 'my_in_fn')")
     result = rewrite(sql)
-    assert result.sql == sql.replace("'alloydb_service_agent_iam'\n",
-                                     "'alloydb_service_agent_iam',\n")
-    assert result.notes
+    assert result.sql is None  # AlloyDB refuses it: so does PostgreSQL, unchanged
+    assert result.error_hint is not None
+    assert result.error_hint.sqlstate == "42601"
+    assert sql[result.error_hint.position - 1:].startswith("model_in_transform_fn")
+    assert '"model_in_transform_fn"' in result.error_hint.hint and "comma" in result.error_hint.hint
 
 
-def test_missing_comma_after_a_literal_with_a_doubled_quote_is_mended_after_the_literal() -> None:
-    sql = ("CALL google_ml.create_model(model_id => 'it''s', model_auth_type => 'x'\n"
-           " model_in_transform_fn => 'f')")
-    assert rewrite(sql).sql == sql.replace("'x'\n", "'x',\n")
+def test_the_hint_position_counts_characters_as_postgresql_does() -> None:
+    sql = "SELECT 'été', f(a => 'x' b => 'y')"
+    result = rewrite(sql)
+    assert result.error_hint is not None
+    assert sql[result.error_hint.position - 1] == "b"
 
 
-def test_missing_comma_before_an_unknown_parameter_name_is_left_for_postgresql() -> None:
-    sql = "CALL google_ml.create_model(model_id => 'x' not_a_param => 'u')"
-    assert rewrite(sql).sql is None
+@pytest.mark.parametrize("sql", [
+    "CALL google_ml.create_model(model_id => 'x', model_auth_type => )",
+    "SELECT FROM WHERE",
+    "CALL f(a => 'x',, b => 'y')",
+])
+def test_other_syntax_errors_get_no_comma_hint(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is None
 
 
 @SETTINGS
@@ -239,6 +247,9 @@ def test_any_pg_settings_read_shows_the_flags_where_the_extension_is() -> None:
     "create extension if not exists google_ml_integration cascade",
     "ALTER EXTENSION google_ml_integration UPDATE",
     "DO $$ BEGIN CREATE EXTENSION google_ml_integration; END $$",
+    # CASCADE creates google_ml_integration too
+    "CREATE EXTENSION alloydb_ai_nl cascade",
+    "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE; END $$",
 ])
 def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: str) -> None:
     result = rewrite(sql)
