@@ -14,7 +14,8 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   statement runs (see docs/internals.md).
 * ``CREATE INDEX ... USING scann ... WITH (...)`` and ``SET scann.*``: AlloyDB's ScaNN options
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
-  is pgvector's HNSW handler (``scann.py``).
+  is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
+  once: it changes no expression the index stores.
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -98,20 +99,22 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         result.extension_command = _extension_command(stmts[0].stmt)
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
+        start = raw.stmt_location
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
         before = len(finder.splices)
         finder(raw.stmt)  # also notices CREATE/ALTER EXTENSION, wherever it is
         if not _runs_now(raw.stmt) or _writes_pg_settings(raw.stmt):
             del finder.splices[before:]
+            # ScaNN's CREATE/ALTER INDEX and SET scann.*: their own plan, which keeps every
+            # stored expression as written (proxy/scann.py)
+            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(
+                isinstance(other.stmt, ast.DoStmt) for other in stmts))
+            finder.splices.extend(scann.splices)
+            if scann.rename_tag:
+                result.rename_tags.append(scann.rename_tag)
             continue
-        start = raw.stmt_location
-        end = start + raw.stmt_len if raw.stmt_len else len(sql)
         if warmup and extension_installed:
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
-        scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(  # proxy/scann.py
-            isinstance(other.stmt, ast.DoStmt) for other in stmts))
-        finder.splices.extend(scann.splices)
-        if scann.rename_tag:
-            result.rename_tags.append(scann.rename_tag)
     result.touches_extension = finder.touches_extension
     if finder.splices:
         rewritten = apply_splices(sql, finder.splices)
