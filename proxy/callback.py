@@ -147,7 +147,8 @@ class CallbackServer:
             reply = await self._call_while_connected(reader, key, caller_pid, text)
             if reply is None:
                 return
-            writer.write(reply)
+            for part in reply:  # a big answer's payload goes out without another copy
+                writer.write(part)
             writer.write(pq.ready_for_query())
             await writer.drain()
 
@@ -174,8 +175,8 @@ class CallbackServer:
 
     async def _call_while_connected(
         self, reader: asyncio.StreamReader, key: tuple[int, int], caller_pid: int, text: bytes
-    ) -> bytes | None:
-        """The answer to one call, or None when the backend went away before it (terminated,
+    ) -> tuple[bytes, ...] | None:
+        """The answer to one call (the bytes to send, in parts), or None when the backend went away before it (terminated,
         crashed): then the call is abandoned, so a provider request stops costing anything.
 
         A quick call is just awaited. A slow one also watches the connection: libpq sends
@@ -186,8 +187,9 @@ class CallbackServer:
         if done:
             return call.result()
         gone = asyncio.ensure_future(reader.read(1))
-        done, _ = await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if gone not in done:
+        both: set[asyncio.Future[Any]] = {call, gone}
+        finished, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if gone not in finished:
             gone.cancel()
             await asyncio.gather(gone, return_exceptions=True)  # the reader is free again
             if gone.cancelled():
@@ -198,7 +200,13 @@ class CallbackServer:
         await asyncio.gather(call, return_exceptions=True)
         return None
 
-    async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> bytes:
+    async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> tuple[bytes, ...]:
+        reply = await self._answer(key, caller_pid, text)
+        return (reply,) if isinstance(reply, bytes) else reply
+
+    async def _answer(
+        self, key: tuple[int, int], caller_pid: int, text: bytes
+    ) -> bytes | tuple[bytes, ...]:
         if not self.is_fronted_pid(caller_pid):
             return pq.error_response(
                 "08004",
@@ -244,7 +252,7 @@ class CallbackServer:
             self._running.pop(key, None)
             self._callers.pop(key, None)
         if isinstance(result, RAW_TEXT_TYPES):
-            return _single_text_row(str(result).encode())
+            return _single_text_row(result if isinstance(result, bytes) else str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)
 
@@ -278,14 +286,16 @@ _TEXT_COLUMN = (
 )
 
 
-def _single_text_row(payload: bytes) -> bytes:
-    return b"".join(
-        (
-            pq.message(pq.ROW_DESCRIPTION, _TEXT_COLUMN),
-            pq.message(pq.DATA_ROW, struct.pack("!hi", 1, len(payload)) + payload),
-            pq.message(pq.COMMAND_COMPLETE, b"SELECT 1\x00"),
-        )
-    )
+_SELECT_1 = pq.message(pq.COMMAND_COMPLETE, b"SELECT 1\x00")
+
+
+def _single_text_row(payload: bytes) -> tuple[bytes, bytes, bytes]:
+    """RowDescription and the DataRow's header; the payload; CommandComplete."""
+    head = b"".join((
+        pq.message(pq.ROW_DESCRIPTION, _TEXT_COLUMN),
+        pq.DATA_ROW + struct.pack("!Ihi", 4 + 2 + 4 + len(payload), 1, len(payload)),
+    ))
+    return head, payload, _SELECT_1
 
 
 async def _read_message(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bytes]:

@@ -33,7 +33,7 @@ from typing import Any
 from emulator.engine.auth import Authenticator, GoogleTokenSource
 from emulator.engine.cache import ResponseCache, cache_key
 from emulator.engine.errors import ModelCallError, bad_request
-from emulator.engine.extract import EXTRACTORS, RawText, batch_size
+from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
 from emulator.engine.fake_transport import FakeTransport
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
@@ -71,8 +71,12 @@ class Engine:
             return FAKE_PROJECT
         return await self._tokens.project(request.model_id)
 
-    async def invoke(self, request: dict[str, Any]) -> Any:
-        """The provider's JSON answer to one request, or ModelCallError."""
+    async def invoke(self, request: dict[str, Any], *, extract: str | None = None) -> Any:
+        """The provider's JSON answer to one request, or ModelCallError.
+
+        With ``extract`` (a key of ``RAW_EXTRACTORS``), an answer that comes over HTTP and is not
+        cached is not parsed as JSON: the extractor reads its bytes and the call answers its
+        ``Extracted`` (or None when the answer is not of the expected shape)."""
         model_id = request.get("model_id") if isinstance(request, dict) else None
         provider = request.get("provider") if isinstance(request, dict) else None
         self.stats.calls += 1
@@ -81,7 +85,7 @@ class Engine:
         model_stats.calls += 1
         started = time.perf_counter()
         try:
-            value = await self._invoke(ModelRequest.parse(request))
+            value = await self._invoke(ModelRequest.parse(request), extract)
         except ModelCallError as exc:
             self.stats.errors += 1
             self.stats.errors_by_model[str(model_id)] += 1
@@ -101,7 +105,7 @@ class Engine:
             log.debug("model_call model=%s provider=%s status=%s latency_ms=%.2f",
                       json.dumps(model_id), model_stats.provider, status, elapsed * 1000.0)
 
-    async def _invoke(self, request: ModelRequest) -> Any:
+    async def _invoke(self, request: ModelRequest, extract: str | None = None) -> Any:
         faked = self.is_faked(request)
         url = resolve_url(request, self.settings, await self._project(request, faked))
         use_cache = self.settings.cache_size > 0 and (faked or self.settings.cache_live)
@@ -118,7 +122,12 @@ class Engine:
         else:
             headers, secrets = await self._auth.headers(request)
             outgoing = OutgoingRequest(request.model_id, url, headers, request.body)
-            value = await self._client.call(outgoing, self._http, secrets)
+            raw = RAW_EXTRACTORS[extract] if extract is not None and key is None else None
+            value = await self._client.call(outgoing, self._http, secrets, raw=raw)
+            if raw is not None:
+                if value is not None:
+                    self.stats.model(request.model_id).input_tokens += value.input_tokens
+                return value
         self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
@@ -155,19 +164,32 @@ class Engine:
         """The warm-up's fast path for built-in embedding transforms: the answers of a batch of
         Vertex AI or OpenAI embedding requests as one line per input text, each line a
         PostgreSQL ``real[]`` literal (empty where that text's request failed). It applies
-        exactly what the built-in output transforms do, without a JSON round trip in SQL."""
+        exactly what the built-in output transforms do, without a JSON round trip in SQL.
+
+        The requests run concurrently (each model's concurrency limit applies) and each answer
+        is turned into its literals as soon as it arrives, so only the literals are kept, never
+        the answers' JSON or floats (extract.py)."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
-        results = await self.invoke_batch(requests)
-        lines: list[str] = []
-        for request, result in zip(requests, results):
-            vectors = EXTRACTORS[extract](result["ok"]) if "ok" in result else None
+        answers = await asyncio.gather(*(self._literals(r, extract) for r in requests))
+        lines: list[bytes] = []
+        for request, literals in zip(requests, answers):
             count = batch_size(request)
-            if vectors is None or len(vectors) != count:
-                lines.extend([""] * count)
-                continue
-            lines.extend(vectors)
-        return RawText("\n".join(lines))
+            if literals is None or len(literals) != count:
+                lines.extend([b""] * count)
+            else:
+                lines.extend(literals)
+        return RawText(b"\n".join(lines))
+
+    async def _literals(self, request: dict[str, Any], extract: str) -> list[bytes] | None:
+        """One batch request's literals, or None (the per-row calls will say what went wrong)."""
+        try:
+            value = await self.invoke(request, extract=extract)
+        except ModelCallError:
+            return None
+        if value is None or isinstance(value, Extracted):
+            return None if value is None else value.literals
+        return EXTRACTORS[extract](value)
 
     async def aclose(self) -> None:
         await self._http.aclose()
