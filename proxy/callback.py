@@ -33,6 +33,8 @@ log = logging.getLogger("alloydb_ai_emulator.callback")
 
 CALLBACK_USER = "alloydb_ai_emulator"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# An answer bigger than this is written in parts rather than copied into one buffer.
+_COPY_AT_MOST = 1024 * 1024
 # Calls that take longer than this also watch their connection (see _call_while_connected).
 WATCH_CALLS_AFTER_SECONDS = 0.5
 
@@ -147,9 +149,12 @@ class CallbackServer:
             reply = await self._call_while_connected(reader, key, caller_pid, text)
             if reply is None:
                 return
-            for part in reply:  # a big answer's payload goes out without another copy
-                writer.write(part)
-            writer.write(pq.ready_for_query())
+            parts = (*reply, pq.ready_for_query())
+            if len(parts) > 2 and len(parts[1]) > _COPY_AT_MOST:
+                for part in parts:  # a big answer's payload goes out without another copy
+                    writer.write(part)
+            else:
+                writer.write(b"".join(parts))  # one write, one system call
             await writer.drain()
 
     async def _startup(
