@@ -273,7 +273,11 @@ async def serve(args: argparse.Namespace) -> int:
               flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
+        # Live: the HTTP client (its CA store) is built now, not during the first model call.
+        preparing = asyncio.ensure_future(engine.prepare()) if args.models == "live" else None
         await stop.wait()
+        if preparing is not None:
+            preparing.cancel()
         log.info("shutting down")
         if metrics is not None:
             metrics.close()

@@ -6,7 +6,8 @@ Operations (docs/internals.md, "Engine interface"):
 - `await Engine.invoke_batch(requests) -> [{"ok": value} | {"error": {...}}]`, in order, run
   concurrently (each model's concurrency limit still applies);
 - `await Engine.handle(message)`: dispatch a callback message by its "op";
-- `await Engine.aclose()`; `Engine.stats` (stats.py).
+- `await Engine.prepare()` (optional, once serving: builds the HTTP client ahead of the first
+  call); `await Engine.aclose()`; `Engine.stats` (stats.py).
 
 Plan for one request: parse and check it (request.py); resolve its URL (urls.py); decide fake or
 live; look in the response cache; otherwise authenticate (live only: auth.py) and call the
@@ -190,6 +191,14 @@ class Engine:
         if value is None or isinstance(value, Extracted):
             return None if value is None else value.literals
         return EXTRACTORS[extract](value)
+
+    async def prepare(self) -> None:
+        """Get ready for the first HTTP call (the command line runs this once it is serving); a
+        failure here is only logged: the first call builds the client again and reports it."""
+        try:
+            await self._http.prepare()
+        except Exception:
+            log.warning("could not prepare the HTTP client ahead of time", exc_info=True)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -100,3 +100,22 @@ def test_a_failed_batch_leaves_only_its_own_lines_empty() -> None:
 
     lines = lines_of(run(scenario()))
     assert [bool(line) for line in lines] == [True, True, False, True, True]
+
+
+def test_a_prepared_engine_calls_over_the_client_it_built_ahead() -> None:
+    async def scenario() -> tuple[bool, Any]:
+        server, port = await start_fake_model_server()
+        engine = Engine(EngineSettings(models="live", cache_size=0, secret_env={}))
+        try:
+            await engine.prepare()
+            ready = engine._http._client is not None
+            lines = await engine.embedding_lines(
+                [vertex_request(f"http://127.0.0.1:{port}", ["x"])], "vertex_embeddings")
+            return ready, lines
+        finally:
+            await engine.aclose()
+            await server.aclose()
+
+    ready, lines = run(scenario())
+    assert ready
+    assert lines.count(b",") == 767
