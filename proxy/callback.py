@@ -40,7 +40,7 @@ WATCH_CALLS_AFTER_SECONDS = 0.5
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
-# Answers sent as they are rather than as JSON (the engine's RawText subclasses str; the
+# Answers sent as they are rather than as JSON (the engine's RawText: UTF-8 bytes; the
 # proxy does not import the engine, so it is registered here by the command line).
 RAW_TEXT_TYPES: tuple[type, ...] = ()
 
