@@ -59,8 +59,10 @@ EXPOSE 5432
 USER postgres
 WORKDIR /var/lib/alloydb-ai-emulator
 
-HEALTHCHECK --interval=5s --timeout=5s --start-period=30s --retries=5 \
-  CMD pg_isready -q -h 127.0.0.1 -p "${ALLOYDB_AI_EMULATOR_PORT:-5432}" -U postgres -d postgres || exit 1
+# Healthy only while PostgreSQL takes sessions (emulator/healthcheck.py; pg_isready would
+# count the proxy's 08006 "PostgreSQL is gone" as up).
+HEALTHCHECK --interval=5s --timeout=8s --start-period=30s --retries=5 \
+  CMD python -m emulator.healthcheck || exit 1
 
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["alloydb-ai-emulator-entrypoint"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.config import DEFAULT_PORT, EnvDefaults
+from emulator.supervisor import EXIT_POSTGRES_FAILED
 
 log = logging.getLogger("alloydb_ai_emulator")
 
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_flags(flags)
     add_log_flags(flags)
     flags.add("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    flags.add("--inspector-port", type=int, help="serve the call inspector (a web page and "
+              "GET /api/calls) on this port; 0 picks a free one")
+    flags.add("--inspector-max-calls", default=1000, type=int,
+              help="calls the inspector keeps (the oldest go first)")
+    flags.add("--inspector-body-chars", default=65536, type=int,
+              help="request and response bodies longer than this are cut in the inspector")
 
     install = sub.add_parser("install-extension", help="install the extension's files")
     install.add_argument("--pg-config", default="pg_config",
@@ -97,8 +104,14 @@ def add_log_flags(flags: EnvDefaults) -> None:
 
 
 def add_engine_flags(flags: EnvDefaults) -> None:
-    flags.add("--models", default="fake", choices=["fake", "live"],
-              help="fake: answer known providers locally (default); live: call real endpoints")
+    flags.add("--models", default="fake",
+              choices=["fake", "live", "record", "replay", "replay-or-fake"],
+              help="fake: answer known providers locally (default); live: call real endpoints; "
+                   "record: live, keeping every answer in --cassette; replay: answer only from "
+                   "--cassette (no network, no credentials); replay-or-fake: from --cassette, "
+                   "else as fake")
+    flags.add("--cassette", type=Path, help="the cassette file of --models record, replay and "
+              "replay-or-fake (JSON lines)")
     flags.add("--google-project", help="project for relative Vertex URLs (default: the ADC project; "
               "'emulator-project' for faked calls)")
     flags.add("--google-region", default="us-central1", help="region for relative Vertex URLs")
@@ -194,7 +207,9 @@ def install_extension(args: argparse.Namespace) -> int:
         target = install_extension_files(args.pg_config)
     except ExtensionInstallError as exc:
         raise UsageError(str(exc)) from exc
-    print(f"installed google_ml_integration into {target}")
+    from emulator.extension_files import EXTENSION_NAMES
+
+    print(f"installed {', '.join(EXTENSION_NAMES)} into {target}")
     return 0
 
 
@@ -205,12 +220,17 @@ def install_extension(args: argparse.Namespace) -> int:
 async def serve(args: argparse.Namespace) -> int:
     from emulator.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
     from emulator.engine_factory import build_engine
+    from emulator.inspector import with_sql_ops
     from proxy.callback import CallbackServer
     from proxy.listener import ProxyConfig, ProxyServer, Upstream
 
     stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
+    # Before PostgreSQL starts: a bad flag or cassette is reported with nothing to clean up.
+    proxy: ProxyServer | None = None
+    engine = build_engine(args, lambda: proxy)
     embedded: EmbeddedPostgres | None = None
+    exit_status = 0
     loop = asyncio.get_running_loop()
     if args.upstream:
         upstream = await _check_upstream(args.upstream)
@@ -234,21 +254,21 @@ async def serve(args: argparse.Namespace) -> int:
             admin_socket_dir=str(embedded.socket_dir),  # the proxy's own SQL: private socket
         )
 
-    engine = build_engine(args)
     config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
                          warmup=args.warmup == "on")
-    if embedded is None and not await _extension_available(upstream):
+    missing: tuple[str, ...] = () if embedded is not None else await _extensions_missing(upstream)
+    if missing:
         from emulator.extension_files import ExtensionEmulation
 
-        config.extension_emulation = ExtensionEmulation()
-        print("note: google_ml_integration is not installed on the upstream server; the proxy "
-              "creates its objects on CREATE EXTENSION (no pg_extension row). For a real "
-              "extension run: alloydb-ai-emulator install-extension --pg-config <its pg_config>",
+        config.extension_emulation = ExtensionEmulation(missing)
+        print(f"note: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+              "on the upstream server; the proxy creates its objects on CREATE EXTENSION (no "
+              "pg_extension row). For a real extension run: alloydb-ai-emulator "
+              "install-extension --pg-config <its pg_config>",
               file=sys.stderr, flush=True)
     address = f"{args.host}:{args.port}"
-    proxy: ProxyServer | None = None
     callback = CallbackServer(
-        engine.handle,
+        with_sql_ops(engine.handle, engine.calls),
         lambda pid: proxy is not None and proxy.is_fronted_pid(pid),
         emulator_address=address,
     )
@@ -262,33 +282,57 @@ async def serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot listen on {address}: {exc.strerror or exc}") from exc
         metrics = await _start_metrics(args, proxy, engine)
+        inspector = await _start_inspector(args, engine)
         user_part = "postgres"
         print(f"ready: accepting connections at postgresql://{user_part}@{_url_host(args.host)}:"
               f"{config.port}/postgres", flush=True)
         if embedded is not None:
             print(f"upstream: postgresql://postgres@127.0.0.1:{embedded.port}/postgres "
                   f"(embedded PostgreSQL, data in {embedded.data_dir})", flush=True)
-        print(f"models: {args.models} "
-              f"({'answered locally by the built-in fakes' if args.models == 'fake' else 'sent to their real endpoints'})",
-              flush=True)
+        print(f"models: {args.models} ({MODEL_MODES[args.models]})", flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
-        # Live: the HTTP client (its CA store) is built now, not during the first model call.
-        preparing = asyncio.ensure_future(engine.prepare()) if args.models == "live" else None
-        await stop.wait()
+        # Calls that go over HTTP: the client (its CA store) is built now, not in the first call.
+        preparing = (asyncio.ensure_future(engine.prepare())
+                     if args.models in ("live", "record") else None)
+        gave_up = await _serve_until_stopped(stop, embedded, proxy)
         if preparing is not None:
             preparing.cancel()
         log.info("shutting down")
         if metrics is not None:
             metrics.close()
+        if inspector is not None:
+            inspector.close()
+        if gave_up is not None:
+            print(f"alloydb-ai-emulator: {gave_up}", file=sys.stderr, flush=True)
+            exit_status = EXIT_POSTGRES_FAILED
     finally:
         if proxy is not None:
-            await proxy.close()
+            await proxy.close()  # each client gets 57P01 first, as from PostgreSQL's shutdown
         await callback.close()
         await engine.aclose()
         if embedded is not None:
             await loop.run_in_executor(None, embedded.stop)
-    return 0
+    return exit_status
+
+
+async def _serve_until_stopped(stop: asyncio.Event, embedded: Any, proxy: Any) -> str | None:
+    """Wait for SIGINT/SIGTERM while supervising the embedded PostgreSQL (supervisor.py); the
+    reason the supervisor gave up, if it did."""
+    from emulator.supervisor import Supervisor
+
+    waits: set[asyncio.Task[Any]] = {asyncio.ensure_future(stop.wait())}
+    supervision = None
+    if embedded is not None:
+        supervision = asyncio.ensure_future(Supervisor(embedded, proxy).run())
+        waits.add(supervision)
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:  # a stop must not look like a crash to the supervisor
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    if supervision is not None and supervision in done:
+        return str(supervision.result())
+    return None
 
 
 def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
@@ -310,6 +354,11 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         lines.append("model calls: Vertex AI, OpenAI, Anthropic and Hugging Face models are "
                      "answered by deterministic local fakes (no network, no credentials); "
                      "custom models go to their registered URL")
+    elif args.models in ("replay", "replay-or-fake"):
+        lines.append(f"model calls: answered from the cassette {args.cassette} (no network, no "
+                     "credentials)" + ("; unrecorded ones by the fakes as with --models fake"
+                                      if args.models == "replay-or-fake" else
+                                      "; an unrecorded call is an error"))
     else:
         vertex = args.vertex_base_url or DEFAULT_VERTEX_BASE_URL
         ranking = args.discovery_engine_base_url or DEFAULT_DISCOVERY_ENGINE_BASE_URL
@@ -317,22 +366,27 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         lines.append(f"model calls: LIVE: Vertex AI at {vertex}, ranking at {ranking}, other "
                      f"providers at their registered URLs; secrets from {secrets}"
                      + (f" and {args.secrets_file}" if args.secrets_file else "")
-                     + "; Google credentials from Application Default Credentials")
+                     + "; Google credentials from Application Default Credentials"
+                     + (f"; answers recorded into {args.cassette}" if args.models == "record"
+                        else ""))
     if metrics:
         lines.append(f"metrics: http://{_url_host(args.host)}:{args.metrics_port}/metrics")
     return lines
 
 
-def _extension_version() -> str:
-    from emulator.extension_files import extension_source_files
+MODEL_MODES = {
+    "fake": "answered locally by the built-in fakes",
+    "live": "sent to their real endpoints",
+    "record": "sent to their real endpoints and recorded",
+    "replay": "replayed from a cassette",
+    "replay-or-fake": "replayed from a cassette, else faked",
+}
 
-    for path in extension_source_files():
-        if path.suffix == ".control":
-            for line in path.read_text().splitlines():
-                key, _, value = line.partition("=")
-                if key.strip() == "default_version":
-                    return value.strip().strip("'")
-    return ""
+
+def _extension_version() -> str:
+    from emulator.extension_build import DEFAULT_VERSION
+
+    return DEFAULT_VERSION
 
 
 def _url_host(host: str) -> str:
@@ -393,15 +447,18 @@ async def _check_upstream(dsn: str) -> Any:
     return upstream
 
 
-async def _extension_available(upstream: Any) -> bool:
+async def _extensions_missing(upstream: Any) -> tuple[str, ...]:
+    """The emulator's extensions whose files the upstream server does not have."""
     import psycopg
+
+    from emulator.extension_files import EXTENSION_NAMES
 
     async with await psycopg.AsyncConnection.connect(upstream.admin_conninfo()) as conn:
         cur = await conn.execute(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'google_ml_integration'"
+            "SELECT name FROM pg_available_extensions WHERE name = ANY (%s)", (list(EXTENSION_NAMES),)
         )
-        row = await cur.fetchone()
-    return bool(row and row[0])
+        available = {row[0] for row in await cur.fetchall()}
+    return tuple(name for name in EXTENSION_NAMES if name not in available)
 
 
 async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> Any:
@@ -410,6 +467,16 @@ async def _start_metrics(args: argparse.Namespace, proxy: Any, engine: Any) -> A
     from emulator.metrics import start_metrics_server
 
     return await start_metrics_server(args.host, args.metrics_port, proxy, engine)
+
+
+async def _start_inspector(args: argparse.Namespace, engine: Any) -> Any:
+    if args.inspector_port is None or engine.calls is None:
+        return None
+    from emulator.inspector import start_inspector_server
+
+    server, port = await start_inspector_server(args.host, args.inspector_port, engine.calls)
+    print(f"inspector: http://{_url_host(args.host)}:{port}/", flush=True)
+    return server
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,4 +532,8 @@ async def fake_models(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m emulator.cli`: run the importable module's main, so that the UsageError other
+    # modules import from emulator.cli is the class main() catches (not __main__'s twin).
+    from emulator.cli import main as _main
+
+    sys.exit(_main())

@@ -111,8 +111,9 @@ class EmbeddedPostgres:
         main thread): on Linux the server gets a fast-shutdown signal when that thread dies,
         so even a SIGKILLed emulator leaves no server behind."""
         self.port = self.port or free_port()
-        self.socket_dir = Path(tempfile.mkdtemp(prefix="alloydb-emu-sock-"))
-        self._give_to_server_user(self.socket_dir)
+        if self.socket_dir is None:  # a restart keeps the port and the socket (supervisor.py)
+            self.socket_dir = Path(tempfile.mkdtemp(prefix="alloydb-emu-sock-"))
+            self._give_to_server_user(self.socket_dir)
         self.log_file = self.log_file or (self.data_dir / "server.log")
         self._give_to_server_user(self.log_file, create=True)
         args = [
@@ -137,6 +138,17 @@ class EmbeddedPostgres:
             preexec_fn=end_with_parent(signal.SIGINT),  # noqa: PLW1509 - one prctl call
         )
         server_log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def exit_status(self) -> int | None:
+        """None while the server runs; its exit status (negative: the signal) once it has
+        exited (the process is reaped)."""
+        if self._process is None:
+            return None
+        return self._process.poll()
 
     def wait_ready(self) -> None:
         """Wait until the server accepts connections, then set the password if there is one."""

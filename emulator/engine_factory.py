@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
+from emulator.engine.calls import CallLog
+from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
 from emulator.engine.extract import RawText
 from emulator.engine.settings import (
@@ -46,6 +50,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             cache_live=args.cache_live,
             secrets_file=str(args.secrets_file) if args.secrets_file else None,
             fake=fake_knobs(args),
+            cassette=str(args.cassette) if getattr(args, "cassette", None) else None,
         )
     except ValueError as exc:
         from emulator.cli import UsageError
@@ -53,8 +58,38 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         raise UsageError(str(exc)) from exc
 
 
-def build_engine(args: argparse.Namespace) -> Engine:
+def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> CallLog | None:
+    """The inspector's call log when --inspector-port is given; who called comes from the
+    proxy's session registry (the caller's backend pid -> its database and user)."""
+    if getattr(args, "inspector_port", None) is None:
+        return None
+    from proxy.callback import CALLER_PID
+
+    def whois(pid: int) -> tuple[str | None, str | None]:
+        server = current_proxy()
+        session = server.sessions.get(pid) if server is not None else None
+        if session is None:
+            return None, None
+        params = session.params
+        return params.get("database") or params.get("user"), params.get("user")
+
+    try:
+        return CallLog(args.inspector_max_calls, args.inspector_body_chars, whois, CALLER_PID.get)
+    except ValueError as exc:
+        from emulator.cli import UsageError
+
+        raise UsageError(str(exc)) from exc
+
+
+def build_engine(
+    args: argparse.Namespace, current_proxy: Callable[[], Any] = lambda: None
+) -> Engine:
     import proxy.callback
 
     proxy.callback.RAW_TEXT_TYPES = (RawText,)
-    return Engine(engine_settings(args))
+    try:
+        return Engine(engine_settings(args), call_log(args, current_proxy))
+    except CassetteError as exc:
+        from emulator.cli import UsageError
+
+        raise UsageError(str(exc)) from exc

@@ -1,31 +1,73 @@
-"""Install the google_ml_integration extension's files into a PostgreSQL installation.
+"""The PostgreSQL extensions this emulator ships, and how they reach a PostgreSQL installation.
 
-The extension is SQL only: a control file and versioned scripts, copied into the directory that
-``pg_config --sharedir`` names (``<sharedir>/extension``). ``CREATE EXTENSION`` then works as for
-any other extension. The embedded server gets them at each start; for a server the user runs,
-``alloydb-ai-emulator install-extension --pg-config PATH`` does the same.
+Each extension is SQL only: a control file and versioned scripts, copied into the directory
+that ``pg_config --sharedir`` names (``<sharedir>/extension``). ``CREATE EXTENSION`` then works
+as for any other extension. The embedded server gets them at each start; for a server the user
+runs, ``alloydb-ai-emulator install-extension --pg-config PATH`` does the same. On a server
+where they cannot be installed, ``ExtensionEmulation`` gives the proxy the SQL that stands in for
+``CREATE`` / ``DROP EXTENSION``.
+
+``EXTENSIONS`` is the one list. An extension whose files are written by hand ships them in
+``emulator/sql/`` (``<name>.control`` and ``<name>--*.sql``) and is one ``ShippedExtension``
+entry; google_ml_integration's scripts are built from its sources (emulator/extension_build.py).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-EXTENSION_NAME = "google_ml_integration"
+from emulator import extension_build
 
 
 class ExtensionInstallError(Exception):
     """The files could not be installed; the message says why and what to do."""
 
 
-def extension_source_files() -> list[Path]:
-    sql_dir = Path(str(resources.files("emulator") / "sql"))
-    return sorted(
-        p for p in sql_dir.iterdir() if p.name.startswith(EXTENSION_NAME) and p.suffix in (".sql", ".control")
-    )
+@dataclass(frozen=True, slots=True)
+class BuiltExtension:
+    """An extension whose files are generated (file name -> content)."""
+
+    name: str
+    build: Callable[[], dict[str, str]]
+
+    def files(self) -> dict[str, str]:
+        return self.build()
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedExtension:
+    """An extension whose control file and scripts sit in emulator/sql/ as they are."""
+
+    name: str
+
+    def files(self) -> dict[str, str]:
+        sql_dir = Path(str(resources.files("emulator") / "sql"))
+        return {
+            p.name: p.read_text()
+            for p in sorted(sql_dir.iterdir())
+            if p.name == f"{self.name}.control"
+            or (p.name.startswith(f"{self.name}--") and p.suffix == ".sql")
+        }
+
+
+EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
+    BuiltExtension(extension_build.NAME, extension_build.extension_files),
+    # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
+    ShippedExtension("alloydb_ai_emulator"),
+)
+EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
+
+
+def _extension(name: str) -> BuiltExtension | ShippedExtension:
+    for extension in EXTENSIONS:
+        if extension.name == name:
+            return extension
+    raise ExtensionInstallError(f"the emulator ships no extension named {name!r}")
 
 
 def extension_dir(pg_config: Path | str) -> Path:
@@ -39,23 +81,25 @@ def extension_dir(pg_config: Path | str) -> Path:
 
 
 def install_extension_files(pg_config: Path | str) -> Path:
-    """Copy the control file and scripts; returns the directory they went to."""
+    """Write every extension's control file and scripts; returns the directory they went to."""
     target = extension_dir(pg_config)
-    files = extension_source_files()
-    if not files:
-        raise ExtensionInstallError("the package ships no extension files; reinstall it")
     try:
-        for src in files:
-            dst = target / src.name
-            if not dst.exists() or dst.read_bytes() != src.read_bytes():
-                shutil.copyfile(src, dst)
-                dst.chmod(0o644)
-        # Scripts of an older release left behind would give PostgreSQL another (shorter)
-        # path to the default version: remove them.
-        shipped = {src.name for src in files}
-        for old in target.glob(f"{EXTENSION_NAME}*"):
-            if old.name not in shipped and old.suffix in (".sql", ".control"):
-                old.unlink()
+        for extension in EXTENSIONS:
+            files = extension.files()
+            if not files:
+                raise ExtensionInstallError(
+                    f"the package ships no files for {extension.name}; reinstall it")
+            for name, content in files.items():
+                dst = target / name
+                data = content.encode()
+                if not dst.exists() or dst.read_bytes() != data:
+                    dst.write_bytes(data)
+                    dst.chmod(0o644)
+            # Scripts of an older release left behind would give PostgreSQL other paths
+            # between versions (or versions we no longer offer): remove them.
+            for old in target.glob(f"{extension.name}--*.sql"):
+                if old.name not in files:
+                    old.unlink()
     except OSError as exc:
         raise ExtensionInstallError(
             f"cannot write the extension files into {target}: {exc}. Run as a user who can, or "
@@ -65,32 +109,46 @@ def install_extension_files(pg_config: Path | str) -> Path:
 
 
 def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
-def install_script(target_version: str | None = None) -> str:
-    """The SQL that CREATE EXTENSION would run: the base script and the upgrade chain."""
-    files = {p.name: p for p in extension_source_files()}
-    control = files[f"{EXTENSION_NAME}.control"].read_text()
-    match = re.search(r"default_version\s*=\s*'([^']+)'", control)
-    target = target_version or (match.group(1) if match else "")
-    bases = sorted(
-        (m.group(1) for name in files if (m := re.fullmatch(rf"{EXTENSION_NAME}--([\d.]+)\.sql", name))),
-        key=_version_key,
-    )
-    upgrades = {
-        (m.group(1), m.group(2)): files[name]
-        for name in files
-        if (m := re.fullmatch(rf"{EXTENSION_NAME}--([\d.]+)--([\d.]+)\.sql", name))
+def default_version(name: str) -> str:
+    files = _extension(name).files()
+    match = re.search(r"default_version\s*=\s*'([^']+)'", files.get(f"{name}.control", ""))
+    if match is None:
+        raise ExtensionInstallError(f"{name}.control has no default_version")
+    return match.group(1)
+
+
+def install_script(name: str, target_version: str | None = None) -> str:
+    """The SQL that ``CREATE EXTENSION name [VERSION v]`` would run: the newest install script
+    not after that version, then the upgrade chain to it."""
+    files = _extension(name).files()
+    target = target_version or default_version(name)
+    escaped = re.escape(name)
+    installs = {
+        m.group(1): text for fname, text in files.items()
+        if (m := re.fullmatch(rf"{escaped}--([^-]+)\.sql", fname))
     }
-    version = bases[0]
-    parts = [files[f"{EXTENSION_NAME}--{version}.sql"].read_text()]
+    upgrades = {
+        m.group(1): (m.group(2), text) for fname, text in files.items()
+        if (m := re.fullmatch(rf"{escaped}--([^-]+)--([^-]+)\.sql", fname))
+    }
+    if target in installs:
+        return _outside_extension(installs[target])
+    # PostgreSQL's own words when it finds no way to the version.
+    unknown = ExtensionInstallError(
+        f'extension "{name}" has no installation script nor update path for version "{target}"')
+    starts = [v for v in installs if _version_key(v) < _version_key(target)]
+    if not starts:
+        raise unknown
+    version = max(starts, key=_version_key)
+    parts = [installs[version]]
     while version != target:
-        step = next(((a, b) for (a, b) in upgrades if a == version), None)
-        if step is None:
-            raise ExtensionInstallError(f"no upgrade path from {version} to {target}")
-        parts.append(upgrades[step].read_text())
-        version = step[1]
+        if version not in upgrades:
+            raise unknown
+        version, text = upgrades[version]
+        parts.append(text)
     return "\n".join(_outside_extension(p) for p in parts)
 
 
@@ -102,47 +160,91 @@ def _outside_extension(script: str) -> str:
     )
 
 
+_QUOTE_TAG = "$alloydb_ai_emulator_script$"
+
+
 class ExtensionEmulation:
-    """``CREATE/DROP EXTENSION google_ml_integration`` on a server without the extension's files:
-    the proxy sends these statements instead (documented difference: no pg_extension row)."""
+    """``CREATE/DROP EXTENSION`` of the emulator's extensions on a server without their files:
+    the proxy sends these statements instead (documented difference: no pg_extension row).
+    Whether an extension exists is read from the first schema its script creates, or, for one
+    that creates none, from its first function."""
 
     TAG = "$alloydb_ai_emulator$"
 
-    def __init__(self) -> None:
-        script = install_script()
-        self._script_tag = "$alloydb_ai_emulator_script$"
-        if self._script_tag in script:  # pragma: no cover - the scripts never contain it
-            raise ExtensionInstallError("the install script contains the quoting tag")
-        self._script = script
-        self._public_functions = sorted(
-            set(re.findall(r"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+public\.(\w+)", script))
-        )
+    def __init__(self, names: tuple[str, ...] = EXTENSION_NAMES) -> None:
+        self.names = names
+        self._defaults = {name: install_script(name) for name in names}
 
-    def create_sql(self, if_not_exists: bool) -> str:
+    def handles(self, name: str) -> bool:
+        return name in self.names
+
+    def create_sql(self, name: str, if_not_exists: bool, version: str | None = None) -> str:
+        script = self._defaults[name] if version is None else self._script(name, version)
+        if _QUOTE_TAG in script:  # pragma: no cover - the scripts never contain it
+            raise ExtensionInstallError("the install script contains the quoting tag")
         exists = (
-            "RAISE NOTICE 'extension \"google_ml_integration\" already exists, skipping'; RETURN;"
+            f"RAISE NOTICE 'extension \"{name}\" already exists, skipping'; RETURN;"
             if if_not_exists
-            else "RAISE EXCEPTION 'extension \"google_ml_integration\" already exists' "
+            else f"RAISE EXCEPTION 'extension \"{name}\" already exists' "
             "USING ERRCODE = 'duplicate_object';"
         )
         return (
             f"DO {self.TAG} BEGIN "
-            f"IF pg_catalog.to_regnamespace('google_ml') IS NOT NULL THEN {exists} END IF; "
-            f"EXECUTE {self._script_tag}{self._script}{self._script_tag}; "
+            f"IF {_presence_test(self._defaults[name])} THEN {exists} END IF; "
+            f"EXECUTE {_QUOTE_TAG}{script}{_QUOTE_TAG}; "
             f"END {self.TAG}"
         )
 
-    def drop_sql(self, if_exists: bool) -> str:
+    def drop_sql(self, name: str, if_exists: bool) -> str:
+        script = self._defaults[name]
         missing = (
-            "RAISE NOTICE 'extension \"google_ml_integration\" does not exist, skipping'; RETURN;"
+            f"RAISE NOTICE 'extension \"{name}\" does not exist, skipping'; RETURN;"
             if if_exists
-            else "RAISE EXCEPTION 'extension \"google_ml_integration\" does not exist' "
+            else f"RAISE EXCEPTION 'extension \"{name}\" does not exist' "
             "USING ERRCODE = 'undefined_object';"
         )
-        drops = "".join(f"DROP FUNCTION IF EXISTS public.{name}; " for name in self._public_functions)
         return (
             f"DO {self.TAG} BEGIN "
-            f"IF pg_catalog.to_regnamespace('google_ml') IS NULL THEN {missing} END IF; "
-            f"DROP SCHEMA google_ml, ai CASCADE; {drops}"
+            f"IF NOT ({_presence_test(script)}) THEN {missing} END IF; "
+            f"{_drops(script)}"
             f"END {self.TAG}"
         )
+
+    def _script(self, name: str, version: str) -> str:
+        try:
+            return install_script(name, version)
+        except ExtensionInstallError as exc:
+            # What PostgreSQL says; the DO block raises it in the client's session.
+            message = str(exc).replace("'", "''")
+            return f"DO $x$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = '22023'; END $x$;"
+
+
+def _created(kind: str, script: str) -> list[str]:
+    pattern = rf"^CREATE\s+(?:OR\s+REPLACE\s+)?{kind}\s+(?:IF\s+NOT\s+EXISTS\s+)?([\w.]+)"
+    found = re.findall(pattern, script, flags=re.MULTILINE | re.IGNORECASE)
+    return list(dict.fromkeys(found))
+
+
+def _presence_test(script: str) -> str:
+    schemas = _created("SCHEMA", script)
+    if schemas:
+        return f"pg_catalog.to_regnamespace('{schemas[0]}') IS NOT NULL"
+    functions = _created("FUNCTION", script)
+    if not functions:  # pragma: no cover - every extension creates a schema or a function
+        raise ExtensionInstallError("cannot tell whether the extension exists")
+    return f"pg_catalog.to_regproc('{functions[0]}') IS NOT NULL"
+
+
+def _drops(script: str) -> str:
+    """What dropping the extension removes: its schemas (with everything in them), the
+    functions it created outside them, its access methods (with their operator classes)."""
+    schemas = _created("SCHEMA", script)
+    statements = []
+    if schemas:
+        statements.append(f"DROP SCHEMA {', '.join(schemas)} CASCADE;")
+    for method in _created("ACCESS\\s+METHOD", script):
+        statements.append(f"DROP ACCESS METHOD IF EXISTS {method} CASCADE;")
+    for function in _created("FUNCTION", script):
+        if "." not in function or function.split(".")[0] not in schemas:
+            statements.append(f"DROP FUNCTION IF EXISTS {function} CASCADE;")
+    return " ".join(statements) + " "

@@ -13,6 +13,18 @@ Installed with the package (entry point ``pytest11``), so its fixtures are there
 - ``alloydb_ai_emulator_args`` (session): extra ``serve`` flags; override it in a conftest.py
   (e.g. ``["--fake-latency-ms", "20"]``). ``ALLOYDB_AI_EMULATOR_*`` variables apply as well.
 
+What was called: the emulator runs with its call inspector on a free port, so
+``alloydb_ai_emulator.calls(model=None, status=None)`` lists the recent model calls, newest
+first (the inspector's JSON objects; docs/inspector.md), and ``clear_calls()`` forgets them. On
+``alloydb_ai_emulator_db`` both keep to that test's database.
+
+Cassettes (docs/record-replay.md): ``--alloydb-ai-cassette FILE`` (or the ini option
+``alloydb_ai_cassette``) replays the whole session's model calls from FILE, and with
+``--alloydb-ai-record`` records them into it instead (live calls). A test marked
+``@pytest.mark.alloydb_ai_cassette("FILE")`` gets, in ``alloydb_ai_emulator_db``, a database of
+an emulator of its own that replays (or, with ``--alloydb-ai-record``, records) FILE. Relative
+paths are relative to pytest's rootdir.
+
 Example::
 
     def test_similar_texts_are_close(alloydb_ai_emulator_db):
@@ -38,6 +50,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -46,7 +59,9 @@ import pytest
 from emulator.lifetime import end_with_parent
 
 READY = re.compile(r"ready: accepting connections at postgresql://[^@]*@(\[[^\]]+\]|[^:/]+):(\d+)/")
+INSPECTOR = re.compile(r"inspector: (http://\S+/)")
 START_TIMEOUT = 120.0
+CASSETTE_MARK = "alloydb_ai_cassette"
 
 
 @dataclass
@@ -59,6 +74,8 @@ class AlloyDBAIEmulator:
     dbname: str = "postgres"
     password: str | None = None
     output: list[str] = field(default_factory=list, repr=False)
+    inspector_url: str | None = None
+    scoped: bool = False  # one database of the emulator: calls() keeps to it
 
     def url(self, dbname: str | None = None, *, driver: str = "postgresql") -> str:
         auth = quote(self.user, safe="")
@@ -84,7 +101,35 @@ class AlloyDBAIEmulator:
 
     def database(self, dbname: str) -> AlloyDBAIEmulator:
         return AlloyDBAIEmulator(self.host, self.port, self.user, dbname, self.password,
-                                 self.output)
+                                 self.output, self.inspector_url, scoped=True)
+
+    def _inspector(self, method: str, **query: str | None) -> Any:
+        import json
+        import urllib.request
+        from urllib.parse import urlencode
+
+        if self.inspector_url is None:
+            raise RuntimeError("this emulator runs without its call inspector "
+                               "(started with --inspector-port off?)")
+        if self.scoped:
+            query["database"] = self.dbname
+        params = urlencode({k: v for k, v in query.items() if v is not None})
+        request = urllib.request.Request(
+            self.inspector_url + "api/calls" + (f"?{params}" if params else ""), method=method)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+
+    def calls(self, model: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The recent model calls, newest first; `status`: "ok", "error", an HTTP status or a
+        SQLSTATE. Each is a dict: model_id, provider, url, status, sqlstate, cache_hit,
+        batch_size, retries, request_body, response_body, ... (docs/inspector.md)."""
+        calls: list[dict[str, Any]] = self._inspector("GET", model=model, status=status)
+        return calls
+
+    def clear_calls(self) -> int:
+        """Forget the recorded calls (of this database, on a per-test database)."""
+        cleared: int = self._inspector("DELETE")["cleared"]
+        return cleared
 
 
 class EmulatorProcess:
@@ -98,6 +143,8 @@ class EmulatorProcess:
     def start(self) -> AlloyDBAIEmulator:
         args = [sys.executable, "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
                 "--port", "0", *self.extra_args]
+        if "--inspector-port" not in self.extra_args:
+            args += ["--inspector-port", "0"]
         if "--upstream" not in self.extra_args and "--data-dir" not in self.extra_args:
             args.append("--ephemeral")
         # SIGTERM (a clean shutdown) if pytest dies without stopping it: killed by a CI timeout,
@@ -107,18 +154,23 @@ class EmulatorProcess:
                                         preexec_fn=end_with_parent(signal.SIGTERM))  # noqa: PLW1509
         assert self.process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
+        inspector: str | None = None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
                 raise RuntimeError("alloydb-ai-emulator exited before it was ready:\n"
                                    + "".join(self.output))
             self.output.append(line)
+            found = INSPECTOR.match(line)
+            if found:
+                inspector = found.group(1).replace("//0.0.0.0:", "//127.0.0.1:")
             match = READY.search(line)
             if match:
                 threading.Thread(target=self._drain, daemon=True).start()
                 password = self._password()
                 return AlloyDBAIEmulator(match.group(1).strip("[]"), int(match.group(2)),
-                                         password=password, output=self.output)
+                                         password=password, output=self.output,
+                                         inspector_url=inspector)
         self.stop()
         raise RuntimeError("alloydb-ai-emulator did not become ready in "
                            f"{START_TIMEOUT:.0f} s:\n" + "".join(self.output))
@@ -146,6 +198,39 @@ class EmulatorProcess:
             process.wait()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("alloydb-ai-emulator")
+    group.addoption("--alloydb-ai-cassette", metavar="FILE",
+                    help="replay the emulator's model calls from this cassette (record it "
+                         "with --alloydb-ai-record)")
+    group.addoption("--alloydb-ai-record", action="store_true", default=False,
+                    help="record the model calls (live) into the cassettes instead of "
+                         "replaying them")
+    parser.addini("alloydb_ai_cassette", "the session's cassette (as --alloydb-ai-cassette)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{CASSETTE_MARK}(path): give this test's alloydb_ai_emulator_db an emulator "
+        "of its own that replays (or, with --alloydb-ai-record, records) the cassette at path")
+
+
+def cassette_args(config: pytest.Config, path: str) -> list[str]:
+    """The serve flags that replay (or record) the cassette at `path` (relative: to rootdir)."""
+    file = Path(path)
+    if not file.is_absolute():
+        file = Path(config.rootpath) / file
+    mode = "record" if config.getoption("alloydb_ai_record") else "replay"
+    if mode == "record":
+        file.parent.mkdir(parents=True, exist_ok=True)
+    return ["--models", mode, "--cassette", str(file)]
+
+
+def _session_cassette(config: pytest.Config) -> str | None:
+    path = config.getoption("alloydb_ai_cassette") or config.getini("alloydb_ai_cassette")
+    return str(path) if path else None
+
+
 @pytest.fixture(scope="session")
 def alloydb_ai_emulator_args() -> list[str]:
     """Extra flags for ``alloydb-ai-emulator serve``; override this fixture to change them."""
@@ -153,9 +238,15 @@ def alloydb_ai_emulator_args() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def alloydb_ai_emulator(alloydb_ai_emulator_args: list[str]) -> Iterator[AlloyDBAIEmulator]:
+def alloydb_ai_emulator(
+    alloydb_ai_emulator_args: list[str], pytestconfig: pytest.Config
+) -> Iterator[AlloyDBAIEmulator]:
     """One emulator with an embedded PostgreSQL for the whole test session."""
-    process = EmulatorProcess(list(alloydb_ai_emulator_args))
+    args = list(alloydb_ai_emulator_args)
+    cassette = _session_cassette(pytestconfig)
+    if cassette and "--cassette" not in args:
+        args += cassette_args(pytestconfig, cassette)
+    process = EmulatorProcess(args)
     emulator = process.start()
     try:
         yield emulator
@@ -164,8 +255,27 @@ def alloydb_ai_emulator(alloydb_ai_emulator_args: list[str]) -> Iterator[AlloyDB
 
 
 @pytest.fixture
-def alloydb_ai_emulator_db(alloydb_ai_emulator: AlloyDBAIEmulator) -> Iterator[AlloyDBAIEmulator]:
-    """A fresh database with google_ml_integration and vector, dropped after the test."""
+def alloydb_ai_emulator_db(
+    request: pytest.FixtureRequest, alloydb_ai_emulator_args: list[str]
+) -> Iterator[AlloyDBAIEmulator]:
+    """A fresh database with google_ml_integration and vector, dropped after the test; on an
+    emulator of the test's own when it is marked ``alloydb_ai_cassette(path)``."""
+    marker = request.node.get_closest_marker(CASSETTE_MARK)
+    if marker is None:
+        yield from _fresh_database(request.getfixturevalue("alloydb_ai_emulator"))
+        return
+    if not marker.args:
+        raise pytest.UsageError(f"@pytest.mark.{CASSETTE_MARK} needs the cassette's path")
+    args = [a for a in alloydb_ai_emulator_args]
+    process = EmulatorProcess(args + cassette_args(request.config, str(marker.args[0])))
+    emulator = process.start()
+    try:
+        yield from _fresh_database(emulator)
+    finally:
+        process.stop()
+
+
+def _fresh_database(alloydb_ai_emulator: AlloyDBAIEmulator) -> Iterator[AlloyDBAIEmulator]:
     import psycopg
     from psycopg import sql
 

@@ -19,6 +19,7 @@ a message that says how to connect.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 import json
 import logging
@@ -43,6 +44,10 @@ Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 # Answers sent as they are rather than as JSON (the engine's RawText: UTF-8 bytes; the
 # proxy does not import the engine, so it is registered here by the command line).
 RAW_TEXT_TYPES: tuple[type, ...] = ()
+
+# The (leader) backend pid of the session a handler task serves, for the call inspector.
+CALLER_PID: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "alloydb_ai_emulator_caller_pid", default=None)
 
 
 class CallbackServer:
@@ -223,7 +228,10 @@ class CallbackServer:
             request = json.loads(text)
         except ValueError as exc:
             return pq.error_response("22023", f"invalid model call request: {exc}")
-        task: asyncio.Task[Any] = asyncio.ensure_future(self.handler(request))
+        context = contextvars.copy_context()
+        context.run(CALLER_PID.set, caller_pid)
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
+            _awaited(self.handler(request)), context=context)
         self._running[key] = task
         self._callers[key] = caller_pid
         deadline = _deadline_seconds(request)
@@ -260,6 +268,10 @@ class CallbackServer:
             return _single_text_row(result if isinstance(result, bytes) else str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _deadline_seconds(request: Any) -> float | None:

@@ -100,6 +100,10 @@ class ProxyServer:
         self.config = config
         self.callback = callback
         self.sessions: dict[int, ClientSide] = {}
+        self.clients: set[ClientSide] = set()  # every open client connection
+        # "up", or, while the embedded PostgreSQL is restarted (emulator/supervisor.py),
+        # "starting" (new clients get 57P03) or "down" (08006).
+        self.upstream_state = "up"
         self._registered: set[str] = set()
         self.databases_with_extension: set[str] = set()
         self._extension_checked: dict[str, float] = {}
@@ -121,10 +125,12 @@ class ProxyServer:
         self.instance = f"{socket.gethostname()}:{self.config.port}"  # stable across restarts
 
     async def close(self) -> None:
+        """Stop listening and end every client connection as PostgreSQL's own shutdown does:
+        FATAL 57P01, then the socket closes."""
         if self._server is not None:
             self._server.close()
-            for session in list(self.sessions.values()):
-                session._close()
+            for client in list(self.clients):
+                client.terminate("57P01", "terminating connection due to administrator command")
             await self._server.wait_closed()
 
     # -- sessions -------------------------------------------------------------------------

@@ -302,6 +302,16 @@ def parse_error_fields(body: bytes) -> dict[str, str]:
     return fields
 
 
+def with_hint(raw: bytes, sqlstate: str, position: int, hint: str) -> bytes:
+    """The ErrorResponse ``raw`` with a HINT added, if it has this SQLSTATE and cursor
+    position and no HINT of its own; otherwise ``raw`` unchanged."""
+    fields = parse_error_fields(raw[5:])
+    if fields.get("C") != sqlstate or fields.get("P") != str(position) or "H" in fields:
+        return raw
+    field = b"H" + hint.encode("utf-8").replace(b"\x00", b" ") + b"\x00"
+    return message(ERROR_RESPONSE, raw[5:-1] + field + b"\x00")
+
+
 def parse_startup_parameters(body: bytes) -> dict[str, str]:
     """Key/value pairs of a StartupMessage body (after the protocol version)."""
     items = body.split(b"\x00")

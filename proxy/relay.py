@@ -31,7 +31,7 @@ import struct
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy import protocol as pq
-from proxy.rewrites import rewrite
+from proxy.rewrites import ErrorHint, rewrite
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
 
@@ -100,6 +100,8 @@ class ClientSide(asyncio.Protocol):
         # the client bytes held meanwhile.
         self.register_at: int | None = None
         self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
+        self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
         self._held: list[bytes] | None = None
         self._deferred: list[bytes] | None = None  # framed client bytes awaiting _defer_upstream
         self._paused_by_upstream = False
@@ -113,6 +115,7 @@ class ClientSide(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server.metrics_connection_opened()
+        self.server.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -132,6 +135,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self.server.clients.discard(self)
         self.server.session_ended(self)
         if self.upstream is not None:
             self.upstream.close()
@@ -271,19 +275,14 @@ class ClientSide(asyncio.Protocol):
         return pq.startup_message(version, params)
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
+        if self.server.upstream_state == "starting":
+            self._refuse_startup(None)
+            return
         try:
             upstream = await self.server.open_upstream(self)
-        except OSError as exc:
+        except (OSError, TimeoutError) as exc:
             log.warning("client %s: upstream unreachable: %s", self.peer, exc)
-            self._write(
-                pq.error_response(
-                    "08006",
-                    "the AlloyDB AI emulator could not reach its PostgreSQL server",
-                    severity="FATAL",
-                    detail=str(exc),
-                )
-            )
-            self._close()
+            self._refuse_startup(exc)
             return
         if self._closed:
             upstream.close()
@@ -291,6 +290,29 @@ class ClientSide(asyncio.Protocol):
         self.upstream = upstream
         upstream.write(startup_packet)
         self._release()
+
+    def _refuse_startup(self, exc: BaseException | None) -> None:
+        """FATAL with a SQLSTATE, as PostgreSQL answers when it cannot take a session: 57P03
+        while the embedded server is being restarted, 08006 while it is unreachable."""
+        if self.server.upstream_state == "starting":
+            error = pq.error_response(
+                "57P03", "the database system is starting up", severity="FATAL",
+                detail="The AlloyDB AI emulator is restarting its PostgreSQL server, which "
+                       "stopped unexpectedly.", hint="Try again in a few seconds.")
+        else:
+            error = pq.error_response(
+                "08006", "the AlloyDB AI emulator could not reach its PostgreSQL server",
+                severity="FATAL", detail=str(exc) if exc is not None else None)
+        self._write(error)
+        self._close()
+
+    def terminate(self, sqlstate: str, text: str) -> None:
+        """End the connection with a FATAL ErrorResponse, written only between two server
+        messages (never inside one already partly forwarded), then close it."""
+        upstream = self.upstream
+        if not self._tls_pending and (upstream is None or upstream.scanner.at_boundary):
+            self._write(pq.error_response(sqlstate, text, severity="FATAL"))
+        self._close()
 
     # -- relay: client -> server ------------------------------------------------------------
 
@@ -379,6 +401,9 @@ class ClientSide(asyncio.Protocol):
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
+        if result.error_hint is not None:
+            self.error_hints.append(result.error_hint)
+            self._update_server_inspect()
         if result.touches_extension:
             # Register at the ReadyForQuery that answers this statement: a Query is answered by
             # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
@@ -387,11 +412,16 @@ class ClientSide(asyncio.Protocol):
             self.register_at = answered_by + 1
             self._update_server_inspect()
         emulation = self.server.config.extension_emulation
-        if emulation is not None and result.extension_command is not None:
+        command = result.extension_command
+        if emulation is not None and command is not None and emulation.handles(command.name):
             # A server without the extension's files: create its objects instead.
-            kind, flag = result.extension_command
-            result.sql = emulation.create_sql(flag) if kind == "create" else emulation.drop_sql(flag)
-            self._rename_next_tag(b"DO", b"CREATE EXTENSION" if kind == "create" else b"DROP EXTENSION")
+            if command.kind == "create":
+                result.sql = emulation.create_sql(
+                    command.name, command.if_not_exists_or_if_exists, command.version)
+            else:
+                result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
+            self._rename_next_tag(
+                b"DO", b"CREATE EXTENSION" if command.kind == "create" else b"DROP EXTENSION")
         if result.sql is None:
             return raw
         for note in result.notes:
@@ -417,7 +447,7 @@ class ClientSide(asyncio.Protocol):
             inspect = inspect | _READY | _AUTH
         elif self.register_at is not None:
             inspect = inspect | _READY
-        if self.tag_renames:
+        if self.tag_renames or self.error_hints:
             inspect = inspect | _RENAMING
         if self.upstream is not None:
             self.upstream.scanner.set_inspect(inspect)
@@ -434,6 +464,10 @@ class ClientSide(asyncio.Protocol):
             if self.tag_renames:  # the statement failed: no tag will come
                 self.tag_renames.popleft()
                 self._update_server_inspect()
+            if self.error_hints:  # the first error after an unparsable statement is its own
+                hint = self.error_hints.popleft()
+                self._update_server_inspect()
+                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint)
         elif mtype == pq.READY_FOR_QUERY:
             self.transaction_status = msg.raw[5:6]
             self.started = True

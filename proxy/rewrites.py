@@ -12,49 +12,66 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
-* ``json_array_elements(google_ml.predict_row(...))``: AlloyDB's documentation unpacks the
-  answer of a ``:generateContent`` model with ``json_array_elements``; a single JSON object is
-  wrapped into a one-element array so that statement works (a no-op for arrays).
-* ``CALL google_ml.create_model(... 'x' model_in_transform_fn => ...)``: the AlloyDB
-  documentation has one example with a missing comma between two named arguments; it is mended
-  so the documented statement runs (only between a literal and a known parameter name, only
-  when the statement does not parse otherwise).
+
+What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
+parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
+syntax error gains a HINT: ``missing_comma_hint``), or rewrite a statement that stores SQL text
+(views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
+that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
+is computed from the parse tree, and the result is parsed again; if it does not parse, the
+original text goes through (logged at debug).
 
 Warm-up splices for bulk model calls live in ``warmup.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pglast
 from pglast import ast
+from pglast.enums import ObjectType
+from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.statements import Splice, apply_splices, call_span, name_span
+from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
+
+log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 EXTENSION_NAME = "google_ml_integration"
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
-AS_JSON_ARRAY = "google_ml._as_json_array"
 
-_MODEL_PARAMS = (
-    "model_id|model_request_url|model_provider|model_type|model_qualified_name|model_auth_type"
-    "|model_auth_id|generate_headers_fn|model_in_transform_fn|model_out_transform_fn"
-    "|model_batch_in_transform_fn|model_batch_out_transform_fn"
-)
-_MISSING_COMMA = re.compile(rf"('(?:[^']|'')*')(\s+)(?=(?:{_MODEL_PARAMS})\s*=>)")
+
+@dataclass(frozen=True, slots=True)
+class ErrorHint:
+    """A HINT for the ErrorResponse PostgreSQL will send for an unparsable statement: added
+    when the error has this SQLSTATE and cursor position (1-based, in characters)."""
+
+    sqlstate: str
+    position: int
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionCommand:
+    kind: str  # "create" | "drop"
+    name: str
+    if_not_exists_or_if_exists: bool
+    version: str | None = None  # CREATE EXTENSION ... VERSION 'v'
 
 
 @dataclass(slots=True)
 class Rewrite:
     sql: str | None = None  # new text, or None to forward the original
     touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
-    # The whole text is one CREATE or DROP EXTENSION google_ml_integration statement:
-    # ("create" | "drop", if_exists_or_not_exists_given)
-    extension_command: tuple[str, bool] | None = None
+    # The whole text is one CREATE or DROP EXTENSION statement (of any extension: the session
+    # knows which ones it stands in for)
+    extension_command: ExtensionCommand | None = None
+    error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,49 +82,141 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
     result = Rewrite()
     try:
         stmts: Any = pglast.parse_sql(sql)
-    except pglast.parser.ParseError:
-        mended = _mend_missing_comma(sql)
-        if mended is None:
-            return result  # let PostgreSQL report the syntax error itself
-        try:
-            stmts = pglast.parse_sql(mended)
-        except pglast.parser.ParseError:
-            return result
-        result.notes.append("inserted a missing comma between named arguments")
-        sql = mended
-        result.sql = mended
+    except pglast.parser.ParseError as exc:
+        # Never mended: PostgreSQL reports the syntax error itself, as AlloyDB does.
+        result.error_hint = missing_comma_hint(sql, exc)
+        return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
-        finder(raw.stmt)
+        before = len(finder.splices)
+        finder(raw.stmt)  # also notices CREATE/ALTER EXTENSION, wherever it is
+        if not _runs_now(raw.stmt) or _writes_pg_settings(raw.stmt):
+            del finder.splices[before:]
+            continue
         if warmup and extension_installed:
             start = raw.stmt_location
             end = start + raw.stmt_len if raw.stmt_len else len(sql)
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
     result.touches_extension = finder.touches_extension
     if finder.splices:
-        result.sql = apply_splices(sql, finder.splices)
+        rewritten = apply_splices(sql, finder.splices)
+        try:
+            pglast.parse_sql(rewritten)
+        except pglast.parser.ParseError as exc:
+            # Not the text itself: a statement may carry a key in a literal.
+            log.debug("rewrite dropped: the rewritten statement does not parse (%s)", exc)
+        else:
+            result.sql = rewritten
     return result
 
 
-def _extension_command(stmt: Any) -> tuple[str, bool] | None:
-    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == EXTENSION_NAME:
-        return ("create", bool(stmt.if_not_exists))
-    if (
-        isinstance(stmt, ast.DropStmt)
-        and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
-        and [getattr(o, "sval", None) for o in stmt.objects or ()] == [EXTENSION_NAME]
-    ):
-        return ("drop", bool(stmt.missing_ok))
+# Statements whose text runs now, once. Any other kind either stores SQL text (a view, rule,
+# function, policy, trigger...: a rewrite would be stored with it, and tie the object to the
+# extension) or has nothing the proxy rewrites.
+_RUNS_NOW = (
+    ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt,
+    ast.CallStmt, ast.CopyStmt,
+)
+
+
+def _runs_now(stmt: Any) -> bool:
+    if isinstance(stmt, _RUNS_NOW):
+        return True
+    if isinstance(stmt, (ast.ExplainStmt, ast.PrepareStmt, ast.DeclareCursorStmt)):
+        return _runs_now(stmt.query)
+    if isinstance(stmt, ast.CreateTableAsStmt):  # CREATE TABLE AS stores rows; a matview, SQL
+        return stmt.objtype != ObjectType.OBJECT_MATVIEW and _runs_now(stmt.query)
+    return False
+
+
+class _PgSettingsWrite(Visitor):
+    """Finds INSERT, UPDATE, DELETE or MERGE on pg_settings anywhere (CTEs included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def _check(self, relation: Any) -> None:
+        if _is_pg_settings(relation):
+            self.found = True
+
+    def visit_InsertStmt(self, ancestors: Any, node: Any) -> None:
+        self._check(node.relation)
+
+    def visit_UpdateStmt(self, ancestors: Any, node: Any) -> None:
+        self._check(node.relation)
+
+    def visit_DeleteStmt(self, ancestors: Any, node: Any) -> None:
+        self._check(node.relation)
+
+    def visit_MergeStmt(self, ancestors: Any, node: Any) -> None:
+        self._check(node.relation)
+
+
+def _writes_pg_settings(stmt: Any) -> bool:
+    """``UPDATE pg_settings SET setting = ...`` is PostgreSQL's way to SET a parameter: it
+    must reach pg_settings itself, and so must every read in the same statement."""
+    finder = _PgSettingsWrite()
+    finder(stmt)
+    return finder.found
+
+
+def _is_pg_settings(relation: Any) -> bool:
+    return (
+        isinstance(relation, ast.RangeVar)
+        and relation.relname == "pg_settings"
+        and relation.schemaname in (None, "pg_catalog")
+    )
+
+
+_COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+
+
+def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint | None:
+    """A HINT for a syntax error at a named argument (``name => value``) that directly
+    follows another argument with no comma in between, as in
+    ``model_auth_type => 'x'  model_in_transform_fn => 'f'``."""
+    if len(error.args) < 2 or not str(error.args[0]).startswith("syntax error at or near"):
+        return None
+    offset = error.args[1]
+    try:
+        tokens = [t for t in scan(sql) if t.name not in _COMMENTS]
+    except Exception:  # noqa: BLE001 - the scanner refuses the text: no hint
+        return None
+    for i, tok in enumerate(tokens):
+        if tok.start != offset:
+            continue
+        if i == 0 or i + 1 >= len(tokens) or tokens[i + 1].name != "EQUALS_GREATER":
+            return None
+        if tokens[i - 1].name in ("ASCII_44", "ASCII_40", "EQUALS_GREATER"):
+            return None  # a comma or an opening parenthesis is there: something else is wrong
+        name = sql[tok.start : tok.end + 1]
+        return ErrorHint(
+            "42601",
+            offset + 1,
+            f'Is a comma missing before "{name}"? The arguments of a call are separated by '
+            "commas.",
+        )
     return None
 
 
-def _mend_missing_comma(sql: str) -> str | None:
-    if "create_model" not in sql and "alter_model" not in sql:
-        return None
-    mended, count = _MISSING_COMMA.subn(r"\1,\2", sql)
-    return mended if count else None
+def _extension_command(stmt: Any) -> ExtensionCommand | None:
+    if isinstance(stmt, ast.CreateExtensionStmt):
+        version = None
+        for option in stmt.options or ():
+            if option.defname == "new_version":
+                version = getattr(option.arg, "sval", None)
+        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists), version)
+    if (
+        isinstance(stmt, ast.DropStmt)
+        and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
+    ):
+        names = [getattr(o, "sval", None) for o in stmt.objects or ()]
+        if len(names) == 1 and isinstance(names[0], str):
+            return ExtensionCommand("drop", names[0], bool(stmt.missing_ok))
+    return None
 
 
 _EXTENSION_DDL = re.compile(
@@ -149,26 +258,9 @@ class _Finder(Visitor):
     def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
         # Every read of pg_settings, not only those that name a flag: the name may come as a
         # parameter ($1), and AlloyDB lists its flags among all the others.
-        if not self.extension_installed or node.relname != "pg_settings":
-            return
-        if node.schemaname not in (None, "pg_catalog"):
+        if not self.extension_installed or not _is_pg_settings(node):
             return
         start, end = name_span(self.sql, node.location)
         alias = "" if node.alias is not None else " AS pg_settings"
         self.splices.append(Splice(start, end, SETTINGS_VIEW + alias))
 
-    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
-        names = [n.sval for n in node.funcname]
-        if names[-1] not in ("json_array_elements", "json_array_elements_text"):
-            return
-        if len(node.args or ()) != 1:
-            return
-        if not isinstance(node.args[0], ast.FuncCall):
-            return
-        arg: Any = node.args[0]
-        inner = [n.sval for n in arg.funcname]
-        if inner[-1] != "predict_row":
-            return
-        start, end = call_span(self.sql, arg.location)
-        self.splices.append(Splice(start, start, AS_JSON_ARRAY + "("))
-        self.splices.append(Splice(end, end, ")"))

@@ -8,15 +8,20 @@ that hands the distinct arguments of the calls to ``google_ml._warm(kind, model,
 
     UPDATE docs SET emb = google_ml.embedding('m', content)::vector WHERE emb IS NULL
  -> UPDATE docs SET emb = google_ml.embedding('m', content)::vector
-    WHERE (SELECT google_ml._warm('embedding', 'm', array_agg(DISTINCT (content)))
-           FROM docs WHERE emb IS NULL) AND emb IS NULL
+    WHERE (SELECT google_ml._warm('embedding', 'm', array_agg(DISTINCT (content)::text))
+           FROM docs WHERE (emb IS NULL)) AND (emb IS NULL)
 
 The planner runs an uncorrelated subquery once, before the first row (a One-Time Filter or an
 InitPlan); ``_warm`` sends the items to the engine in provider-sized batches and fills a cache
 that the per-row calls read. ``_warm`` always answers true and swallows its own errors, so the
 statement's result is what it would be without it; a call the warm-up missed takes the per-row
-path, only slower. ``true AND x`` is ``x`` whatever ``x`` is, which is why the splice may go right
-after ``WHERE`` without parenthesising the original condition.
+path, only slower.
+
+Built from the parse tree, proved on it: what the warm-up copies (model, items, FROM list, the
+conditions that call no model) is printed from the statement's tree, never cut out of its text;
+the original condition is parenthesised whole. The spliced statement is parsed again and must
+give the original tree with only ``WHERE <warm-ups> AND (<original>)`` changed; otherwise the
+statement goes as it came (``keeps_the_statement``).
 
 Conservative by design: only plain ``SELECT``, ``UPDATE``, ``DELETE`` and ``INSERT ... SELECT``
 without LIMIT/OFFSET, set operations, CTEs or row locks; only arguments built from columns,
@@ -26,13 +31,19 @@ subqueries. Anything else is left to the per-row path.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import pglast
 from pglast import ast
-from pglast.parser import Token, scan
+from pglast.enums import BoolExprType, SubLinkType
+from pglast.parser import scan
+from pglast.stream import RawStream
 
-from proxy.statements import Splice
+from proxy.statements import PREFILTER, Splice, apply_splices
+
+log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 # name -> (kind, position of the model argument, of the item argument, their parameter names)
 MODEL_CALLS: dict[tuple[str, ...], tuple[str, int, int, str, str]] = {
@@ -45,21 +56,26 @@ MODEL_CALLS: dict[tuple[str, ...], tuple[str, int, int, str, str]] = {
     ("google_ml", "generate"): ("generate", 1, 0, "model_id", "prompt"),
     ("ai", "rank"): ("rank", 1, 0, "model_id", "prompt"),
     ("google_ml", "rank"): ("rank", 1, 0, "model_id", "prompt"),
+    ("ai", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("google_ml", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("ai", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
+    ("google_ml", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
 }
 # Functions an item argument may use: immutable, no side effects, not aggregates.
 SAFE_FUNCTIONS = frozenset(
     {"coalesce", "concat", "concat_ws", "lower", "upper", "trim", "btrim", "ltrim", "rtrim",
      "substr", "substring", "left", "right", "replace", "format", "nullif", "to_char"}
 )
-_CLAUSE_END = frozenset(
-    {"FROM", "WHERE", "GROUP_P", "HAVING", "WINDOW", "ORDER", "LIMIT", "OFFSET", "FETCH", "FOR",
-     "UNION", "INTERSECT", "EXCEPT", "RETURNING", "ASCII_59"}
+_TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name"})
+# Top-level keywords that end a WHERE clause (or, without one, mark where it would go).
+_AFTER_WHERE = frozenset(
+    {"GROUP_P", "HAVING", "WINDOW", "ORDER", "LIMIT", "OFFSET", "FETCH", "FOR", "UNION",
+     "INTERSECT", "EXCEPT", "RETURNING", "ASCII_59"}
 )
-_CLAUSE_END_UPDATE = _CLAUSE_END | {"SET"}
-_CLAUSE_END_DELETE = _CLAUSE_END | {"USING"}
+_COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Call:
     kind: str
     model_text: str
@@ -67,45 +83,33 @@ class _Call:
 
 
 def plan_warmup(sql: str, stmt: Any, start: int, end: int) -> list[Splice]:
-    """Splices that add a warm-up to one statement (``sql[start:end]``), or none."""
+    """Splices that add a warm-up to one statement (``sql[start:end]``), or none.
+
+    Everything the warm-up copies (model, items, FROM list, conditions) is rendered from the
+    parse tree. The splices are then checked: the statement with them applied must parse to
+    the original tree with only its WHERE changed into ``warm-ups AND (original)``; when it
+    does not, the statement goes unchanged (the per-row path gives the same answer)."""
     inner, relation = _target(stmt)
     if inner is None:
         return []
-    tokens = [t for t in scan(sql[start:end])]
-    shifted = [Token(t.start + start, t.end + start, t.name, t.kind) for t in tokens]
-    calls = _calls(sql, inner, stmt)
+    calls = _calls(inner)
     if not calls:
         return []
-    keywords = (
-        _CLAUSE_END_UPDATE if isinstance(stmt, ast.UpdateStmt)
-        else _CLAUSE_END_DELETE if isinstance(stmt, ast.DeleteStmt) else _CLAUSE_END
-    )
-    clauses = _top_level_clauses(shifted, end, keywords)
-    from_text = _from_text(sql, stmt, clauses, relation)
-    if from_text is None:
+    from_text = _from_text(stmt, inner, relation)
+    conditions = _conditions_without_calls(inner.whereClause)
+    if from_text is None or conditions is None:
         return []
-    where = clauses.get("WHERE")
-    conditions = _conditions_without_calls(sql, shifted, where) if where else []
-    splices: list[Splice] = []
-    warms = []
-    seen: set[tuple[str, str, str]] = set()
-    for call in calls:
-        key = (call.kind, call.model_text, call.item_text)
-        if key in seen:
-            continue
-        seen.add(key)
-        filter_sql = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    filter_sql = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    warms: list[str] = []
+    for call in dict.fromkeys(calls):  # distinct, in order
         warms.append(
             f"(SELECT google_ml._warm('{call.kind}', {call.model_text}, "
             f"array_agg(DISTINCT ({call.item_text})::text)) FROM {from_text}{filter_sql})"
         )
-    warm = " AND ".join(warms)
-    if where is not None:
-        where_kw_end = where[0]
-        splices.append(Splice(where_kw_end, where_kw_end, f" {warm} AND"))
-    else:
-        insert_at = _where_insert_point(clauses, end)
-        splices.append(Splice(insert_at, insert_at, f" WHERE {warm} "))
+    splices = _where_splices(sql, start, end, inner.whereClause is not None, warms)
+    if splices is None or not keeps_the_statement(sql, start, end, splices, stmt, len(warms)):
+        log.debug("warm-up not added: the spliced statement did not check out")
+        return []
     return splices
 
 
@@ -143,7 +147,7 @@ def _plain_select(stmt: Any) -> bool:
     )
 
 
-def _calls(sql: str, node: Any, stmt: Any) -> list[_Call]:
+def _calls(node: Any) -> list[_Call]:
     found: list[_Call] = []
     targets = list(getattr(node, "targetList", None) or ())
     roots: list[Any] = [t.val for t in targets if getattr(t, "val", None) is not None]
@@ -151,7 +155,7 @@ def _calls(sql: str, node: Any, stmt: Any) -> list[_Call]:
         roots.append(node.whereClause)
     for root in roots:
         for call in _walk_calls(root):
-            parsed = _model_call(sql, call)
+            parsed = _model_call(call)
             if parsed is None:
                 return []  # a call we cannot batch safely: leave the statement alone
             found.append(parsed)
@@ -189,78 +193,53 @@ def _call_name(call: Any) -> tuple[str, ...]:
     return tuple(n.sval.lower() for n in call.funcname)
 
 
-def _model_call(sql: str, call: Any) -> _Call | None:
+def _model_call(call: Any) -> _Call | None:
     kind, model_pos, item_pos, model_name, item_name = MODEL_CALLS[_call_name(call)]
-    if call.agg_filter is not None or call.over is not None or call.agg_star:
+    if (
+        call.agg_filter is not None or call.over is not None or call.agg_star
+        or call.agg_distinct or call.agg_order or call.func_variadic
+    ):
         return None
-    nodes: dict[str, Any] = {}
+    named: dict[str, Any] = {}
     positional: list[Any] = []
     for arg in call.args or ():
         if isinstance(arg, ast.NamedArgExpr):
-            nodes[str(arg.name)] = arg.arg
+            named[str(arg.name).lower()] = arg.arg
         else:
             positional.append(arg)
-    if kind != "embedding" and len(positional) + len(nodes) > 2:
+    if kind != "embedding" and len(positional) + len(named) > 2:
         return None  # array and cursor forms batch themselves
-    texts = call_arguments(sql, call.location)
-    if texts is None or len(texts) != len(call.args or ()):
-        return None
-    named_texts = {name: text for name, text in texts if name is not None}
-    positional_texts = [text for name, text in texts if name is None]
 
-    def pick(pos: int, name: str) -> tuple[Any, str | None]:
-        if name in nodes:
-            return nodes[name], named_texts.get(name)
-        if len(positional) > pos:
-            return positional[pos], positional_texts[pos]
-        return None, None
+    def pick(pos: int, name: str) -> Any:
+        return named[name] if name in named else (
+            positional[pos] if len(positional) > pos else None)
 
-    model, model_text = pick(model_pos, model_name)
-    item, item_text = pick(item_pos, item_name)
-    if item is None or item_text is None or not _safe_item(item):
+    model = pick(model_pos, model_name)
+    item = pick(item_pos, item_name)
+    if item is None or not _safe_item(item):
         return None
     if model is not None and not _is_constant(model):
+        if kind == "if" and model_name not in named:
+            # ai.if(prompt, embedding), the 1.5.8 overload: a column in second place is an
+            # embedding, and the call answers with the default model. (Were it a model_id
+            # column, the warm-up would only miss: the per-row calls ask their own model.)
+            model = None
+        else:
+            return None
+    model_text = "NULL" if model is None else render(model)
+    item_text = render(item)
+    if model_text is None or item_text is None:
         return None
-    return _Call(kind, model_text or "NULL", item_text)
+    return _Call(kind, model_text, item_text)
 
 
-def call_arguments(sql: str, location: int) -> list[tuple[str | None, str]] | None:
-    """The arguments of the call at ``location`` as (parameter name or None, source text)."""
-    args: list[tuple[str | None, str]] = []
-    depth = 0
-    arg_start: int | None = None
-    arg_tokens: list[Token] = []
-    for tok in scan(sql[location:]):
-        name = tok.name
-        if name == "ASCII_40":
-            depth += 1
-            if depth == 1:
-                arg_start = tok.end + 1
-                continue
-        elif name == "ASCII_41":
-            depth -= 1
-            if depth == 0:
-                if arg_start is not None and arg_tokens:
-                    args.append(_argument(sql, location, arg_start, tok.start, arg_tokens))
-                return args
-        elif name == "ASCII_44" and depth == 1:
-            assert arg_start is not None
-            args.append(_argument(sql, location, arg_start, tok.start, arg_tokens))
-            arg_start = tok.end + 1
-            arg_tokens = []
-            continue
-        if depth >= 1:
-            arg_tokens.append(tok)
-    return None
-
-
-def _argument(
-    sql: str, base: int, start: int, end: int, tokens: list[Token]
-) -> tuple[str | None, str]:
-    if len(tokens) >= 2 and tokens[1].name == "EQUALS_GREATER":
-        name = sql[base + tokens[0].start : base + tokens[0].end + 1].strip('"').lower()
-        return name, sql[base + tokens[1].end + 1 : base + end].strip()
-    return None, sql[base + start : base + end].strip()
+def render(node: Any) -> str | None:
+    """SQL text for an expression or FROM item, printed from its parse tree (pglast's
+    printer), or None when the printer cannot."""
+    try:
+        return str(RawStream()(node))
+    except Exception:  # noqa: BLE001 - any printer failure just means: no warm-up
+        return None
 
 
 def _is_constant(node: Any) -> bool:
@@ -273,7 +252,11 @@ def _safe_item(node: Any) -> bool:
     if isinstance(node, (ast.A_Const, ast.ParamRef, ast.ColumnRef)):
         return True
     if isinstance(node, ast.TypeCast):
-        return _safe_item(node.arg)
+        # The warm-up reads rows the statement may never evaluate the item on (those a
+        # condition with a model call drops): only casts to text, which cannot fail.
+        type_name: Any = node.typeName
+        names = [getattr(n, "sval", "") for n in (getattr(type_name, "names", None) or ())]
+        return bool(names) and names[-1] in _TEXT_TYPES and _safe_item(node.arg)
     if isinstance(node, ast.A_Expr):
         ops = [n.sval for n in node.name or ()]
         return ops == ["||"] and _safe_item(node.lexpr) and _safe_item(node.rexpr)
@@ -291,107 +274,122 @@ def _safe_item(node: Any) -> bool:
     return False
 
 
-# -- where the clauses are --------------------------------------------------------------------
+# -- what the warm-up copies -------------------------------------------------------------
 
 
-def _top_level_clauses(
-    tokens: list[Token], end: int, keywords: frozenset[str]
-) -> dict[str, tuple[int, int]]:
-    """Top-level clause keyword -> (end of the keyword, end of the clause) in ``sql``."""
-    depth = 0
-    marks: list[tuple[str, int, int]] = []  # (keyword, keyword start, keyword end)
-    for tok in tokens:
-        if tok.name == "ASCII_40":
-            depth += 1
-        elif tok.name == "ASCII_41":
-            depth -= 1
-        elif depth == 0 and tok.name in keywords:
-            marks.append((tok.name, tok.start, tok.end + 1))
-    clauses: dict[str, tuple[int, int]] = {}
-    for i, (name, _kw_start, kw_end) in enumerate(marks):
-        clause_end = marks[i + 1][1] if i + 1 < len(marks) else end
-        clauses.setdefault(name, (kw_end, clause_end))
-        clauses.setdefault(name + "@start", (_kw_start, kw_end))
-    return clauses
-
-
-def _from_text(
-    sql: str, stmt: Any, clauses: dict[str, tuple[int, int]], relation: Any
-) -> str | None:
-    parts: list[str] = []
-    if relation is not None:
-        rel = _quote_ident_path(relation)
-        alias = f" AS {relation.alias.aliasname}" if relation.alias is not None else ""
-        if relation.alias is not None and not relation.alias.aliasname.isidentifier():
-            return None
-        parts.append(rel + alias)
-        extra = clauses.get("FROM") if isinstance(stmt, ast.UpdateStmt) else clauses.get("USING")
-        if extra is not None:
-            parts.append(sql[extra[0] : extra[1]].strip())
-        return ", ".join(parts)
-    span = clauses.get("FROM")
-    if span is None:
+def _from_text(stmt: Any, inner: Any, relation: Any) -> str | None:
+    """The FROM list of the warm-up: the statement's relations, printed from the tree."""
+    items: list[Any] = []
+    if relation is not None:  # UPDATE / DELETE: the target, then FROM / USING
+        items.append(relation)
+        extra = stmt.fromClause if isinstance(stmt, ast.UpdateStmt) else stmt.usingClause
+        items.extend(extra or ())
+    else:
+        items.extend(inner.fromClause or ())
+    texts = [render(item) for item in items]
+    if not texts or any(t is None for t in texts):
         return None
-    return sql[span[0] : span[1]].strip() or None
+    return ", ".join(t for t in texts if t is not None)
 
 
-def _quote_ident_path(relation: Any) -> str:
-    def q(name: str) -> str:
-        if name.isidentifier() and name == name.lower():
-            return name
-        return '"' + name.replace('"', '""') + '"'
-
-    names = [relation.relname] if relation.schemaname is None else [
-        relation.schemaname, relation.relname]
-    if relation.catalogname:
-        names.insert(0, relation.catalogname)
-    return ".".join(q(n) for n in names)
-
-
-def _conditions_without_calls(
-    sql: str, tokens: list[Token], where: tuple[int, int]
-) -> list[str]:
-    """The top-level AND-ed conditions of a WHERE clause that call no model."""
-    begin, finish = where
-    pieces: list[tuple[int, int]] = []
-    depth = 0
-    piece_start = begin
-    between = False
-    for tok in tokens:
-        if tok.start < begin or tok.start >= finish:
-            continue
-        if tok.name == "ASCII_40":
-            depth += 1
-        elif tok.name == "ASCII_41":
-            depth -= 1
-        elif depth == 0 and tok.name == "BETWEEN":
-            between = True
-        elif depth == 0 and tok.name == "AND":
-            if between:
-                between = False
-                continue
-            pieces.append((piece_start, tok.start))
-            piece_start = tok.end + 1
-        elif depth == 0 and tok.name == "OR":
-            return []  # an OR at the top: keep it simple, warm all rows
-    pieces.append((piece_start, finish))
-    out = []
-    from proxy.statements import PREFILTER
-
-    for a, b in pieces:
-        text = sql[a:b].strip()
-        if not text:
-            continue
+def _conditions_without_calls(where: Any) -> list[str] | None:
+    """The WHERE clause's top-level AND-ed conditions that call no model, each printed from
+    the tree and parenthesised; None when one cannot be printed. Leaving out a condition
+    that calls a model only warms more rows than the statement needs."""
+    if where is None:
+        return []
+    conjuncts = (
+        list(where.args or ())
+        if isinstance(where, ast.BoolExpr) and where.boolop == BoolExprType.AND_EXPR
+        else [where]
+    )
+    out: list[str] = []
+    for conjunct in conjuncts:
+        text = render(conjunct)
+        if text is None:
+            return None
         if PREFILTER.search(text.encode()):
             continue
         out.append(f"({text})")
     return out
 
 
-def _where_insert_point(clauses: dict[str, tuple[int, int]], end: int) -> int:
-    marks = [
-        clauses[name + "@start"][0]
-        for name in ("GROUP_P", "HAVING", "WINDOW", "ORDER", "RETURNING", "ASCII_59")
-        if name + "@start" in clauses
-    ]
-    return min(marks, default=end)
+# -- where the splices go, and the check ------------------------------------------------------
+
+
+def _where_splices(
+    sql: str, start: int, end: int, has_where: bool, warms: list[str]
+) -> list[Splice] | None:
+    """``WHERE <warms> AND (<original condition>)``, or ``WHERE <warms>`` added where a WHERE
+    clause would go. The scanner only places the splices (paren depth, where the clause ends);
+    keeps_the_statement then proves the result right."""
+    depth = 0
+    where_end: int | None = None  # end of the WHERE keyword
+    last_end: int | None = None  # end of the last token of the WHERE clause (or before it)
+    for tok in scan(sql[start:end]):
+        if tok.name in _COMMENTS:
+            continue
+        if depth == 0 and tok.name == "WHERE" and has_where and where_end is None:
+            where_end = start + tok.end + 1
+            last_end = where_end
+            continue
+        if depth == 0 and tok.name in _AFTER_WHERE and (where_end is not None or not has_where):
+            break
+        if tok.name == "ASCII_40":
+            depth += 1
+        elif tok.name == "ASCII_41":
+            depth -= 1
+        last_end = start + tok.end + 1
+    if last_end is None or (has_where and where_end is None):
+        return None
+    joined = " AND ".join(warms)
+    if where_end is None:
+        return [Splice(last_end, last_end, f" WHERE {joined}")]
+    return [Splice(where_end, where_end, f" {joined} AND ("), Splice(last_end, last_end, ")")]
+
+
+def keeps_the_statement(
+    sql: str, start: int, end: int, splices: list[Splice], stmt: Any, count: int
+) -> bool:
+    """Whether the spliced statement parses to ``stmt`` with only its WHERE changed: ``count``
+    warm-up subqueries AND-ed in front of the original condition (locations aside)."""
+    local = [Splice(s.start - start, s.end - start, s.replacement) for s in splices]
+    try:
+        parsed = pglast.parse_sql(apply_splices(sql[start:end], local))
+    except (pglast.parser.ParseError, ValueError):
+        return False
+    if len(parsed) != 1 or type(parsed[0].stmt) is not type(stmt):
+        return False
+    new: Any = parsed[0].stmt
+    new_holder: Any = new.selectStmt if isinstance(new, ast.InsertStmt) else new
+    old_holder: Any = stmt.selectStmt if isinstance(stmt, ast.InsertStmt) else stmt
+    if new_holder is None or old_holder is None:
+        return False
+    added = new_holder.whereClause
+    original = old_holder.whereClause
+    if original is None and count == 1:
+        warm_nodes: list[Any] = [added]
+    elif isinstance(added, ast.BoolExpr) and added.boolop == BoolExprType.AND_EXPR:
+        args = list(added.args or ())
+        if original is not None:
+            if len(args) != count + 1 or args[-1] != original:
+                return False
+            args = args[:-1]
+        warm_nodes = args
+    else:
+        return False
+    if len(warm_nodes) != count or not all(_is_warm(node) for node in warm_nodes):
+        return False
+    new_holder.whereClause = original
+    return bool(new == stmt)
+
+
+def _is_warm(node: Any) -> bool:
+    if not isinstance(node, ast.SubLink) or node.subLinkType != SubLinkType.EXPR_SUBLINK:
+        return False
+    select: Any = node.subselect
+    targets: Any = getattr(select, "targetList", None) or ()
+    if not isinstance(select, ast.SelectStmt) or len(targets) != 1:
+        return False
+    call = targets[0].val
+    return isinstance(call, ast.FuncCall) and _call_name(call) == ("google_ml", "_warm")

@@ -155,6 +155,14 @@ class ExternalCluster:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _extension_files_in(extension_dir: Path) -> set[Path]:
+    from emulator.extension_files import EXTENSION_NAMES
+
+    return {p for name in EXTENSION_NAMES
+            for p in (*extension_dir.glob(f"{name}--*.sql"), extension_dir / f"{name}.control")
+            if p.exists()}
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Emulator]:
     upstream = os.environ.get("ALLOYDB_AI_EMULATOR_TEST_UPSTREAM")
@@ -168,7 +176,7 @@ def emulator() -> Iterator[Emulator]:
         extension_dir = Path(subprocess.run(
             [str(Path(pg_bin) / "pg_config"), "--sharedir"], capture_output=True, text=True,
             check=True).stdout.strip()) / "extension"
-        before = set(extension_dir.glob("google_ml_integration*"))
+        before = _extension_files_in(extension_dir)
         install = subprocess.run(
             [sys.executable, "-m", "emulator.cli", "install-extension", "--pg-config",
              str(Path(pg_bin) / "pg_config")], capture_output=True, text=True, cwd=REPO,
@@ -176,7 +184,7 @@ def emulator() -> Iterator[Emulator]:
         if install.returncode != 0:
             print("install-extension:", install.stdout, install.stderr)
         # removed again at the end: their presence changes what tests/upstream/ can test
-        installed = set(extension_dir.glob("google_ml_integration*")) - before
+        installed = _extension_files_in(extension_dir) - before
     if upstream:
         args = ["--upstream", upstream]
     emu = start_emulator(*args)

@@ -60,3 +60,31 @@ def test_the_password_is_not_readable_by_a_non_superuser(emulator: Emulator) -> 
         assert conn.execute("SELECT count(*) FROM google_ml._engine_endpoint").fetchone() == (0,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT google_ml._engine_connect('x')")
+
+
+def test_a_forged_request_cannot_send_google_credentials_elsewhere(emulator: Emulator) -> None:
+    """A superuser can read the callback password and forge an engine request for a session
+    of their own; the engine still sends Google credentials only to Google's hosts (the
+    session's emulator answers google models with fakes, so a custom model asks for them)."""
+    from tests.engine.local_servers import Reply, ScriptedServer
+
+    info = endpoint(emulator)
+    with (
+        ScriptedServer(lambda seen: Reply(200, {})) as elsewhere,
+        psycopg.connect(emulator.dsn, autocommit=True) as session,
+    ):
+        pid = session.execute("SELECT pg_backend_pid()").fetchone()
+        assert pid is not None
+        request = {"op": "invoke", "model_id": "forged", "provider": "custom",
+                   "model_type": "llm", "url": f"{elsewhere.url}/v1/x:generateContent",
+                   "headers": {}, "auth": {"type": "alloydb_service_agent_iam"},
+                   "body": {"contents": []}}
+        with (
+            psycopg.connect(host=info["host"], port=info["port"], user=info["user"],
+                            dbname="callback", password=info["password"], sslmode="disable",
+                            application_name=str(pid[0]), autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege,
+                          match="Google credentials are not sent"),
+        ):
+            conn.execute(json.dumps(request).encode())
+        assert elsewhere.requests == []

@@ -53,6 +53,19 @@ def test_unusable_data_dir_is_reported_plainly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--models", "replay", "--cassette", "/nonexistent/session.jsonl"], "record it first"),
+    (["--models", "replay"], "needs --cassette"),
+    (["--models", "live", "--cassette", "x.jsonl"], "--cassette goes with"),
+    (["--inspector-port", "0", "--inspector-max-calls", "0"], "max_calls"),
+])
+def test_bad_cassette_and_inspector_flags_are_reported_plainly(flags: list[str], says: str) -> None:
+    result = run_cli("serve", "--ephemeral", "--port", str(free_port()), *flags)
+    assert result.returncode == 2
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_unreachable_upstream_is_reported_plainly() -> None:
     result = run_cli("serve", "--upstream", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
                      "--port", str(free_port()))

@@ -29,6 +29,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from emulator import extension_build
 from tests.e2e_helpers import CYMBAL_TRANSFORMS
 
 DATABASE = "google_ml_ext_sql_test"
@@ -324,31 +325,114 @@ def test_alter_extension_update_is_accepted(conn: psycopg.Connection[Any]) -> No
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
 
 
-def test_a_1_5_7_database_updates_to_the_default_version_and_keeps_calling(
+def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
         conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
-    # What a database created before 1.5.8 has: calls work before and after the update.
+    # LangChain's pin: 1.5.3 has the scalar AI functions, not the array forms of 1.5.4.
     conn.execute("DROP EXTENSION google_ml_integration")
-    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.7'")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
     register_engine(conn, calls)
-    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() == (
+    assert conn.execute("SELECT to_regprocedure('ai.if(text[],integer,varchar)')").fetchone() == (
         None,)
+    assert conn.execute("SELECT to_regprocedure('ai.if(text,varchar)')").fetchone() != (None,)
     before = conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone()
     conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
     (version, default) = conn.execute(
         "SELECT e.extversion, a.default_version FROM pg_extension e JOIN pg_available_extensions a "
         "ON a.name = e.extname WHERE e.extname = 'google_ml_integration'").fetchone()
-    assert version == default == "1.5.8"
-    assert conn.execute("SELECT to_regprocedure('ai.text_embedding(text,text)')").fetchone() != (
+    assert version == default == extension_build.DEFAULT_VERSION
+    assert conn.execute("SELECT to_regprocedure('ai.if(text[],integer,varchar)')").fetchone() != (
         None,)
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
+
+
+def test_an_update_keeps_a_users_model_of_a_later_pre_registered_id(
+        conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.3'")
+    conn.execute("""CALL google_ml.create_model(model_id => 'gemini-2.5-flash-lite',
+                    model_provider => 'custom', model_request_url => 'https://example.test/v1')""")
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    assert conn.execute("SELECT model_provider::text, model_request_url FROM "
+                        "google_ml.model_info_view WHERE model_id = 'gemini-2.5-flash-lite'"
+                        ).fetchone() == ("custom", "https://example.test/v1")
+
+
+# What a version brings, by AlloyDB's table (docs/extension.md): an object and the first
+# version that has it.
+FIRST_VERSION_OF = [
+    ("google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)", "1.3"),
+    ("ai.if(text,varchar)", "1.5.2"),
+    ("ai.text_embedding(text,text)", "1.5.2"),
+    ("ai.if(text[],integer,varchar)", "1.5.4"),
+    ("ai.initialize_embeddings(text,text,text,text,integer,text)", "1.5.6"),
+    ("ai.summarize(text,varchar)", "1.5.7"),
+]
+
+
+@pytest.mark.parametrize("version", extension_build.VERSIONS)
+def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
+                                                 version: str) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
+        sql.Literal(version)))
+    for signature, first in FIRST_VERSION_OF:
+        (found,) = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone()
+        assert found == (extension_build.version_key(version)
+                         >= extension_build.version_key(first)), (signature, version)
+    columns = [row[0] for row in conn.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = 'google_ml.model_info_view'::regclass "
+        "AND attnum > 0 ORDER BY attnum")]
+    assert ("model_availability" in columns) == (
+        extension_build.version_key(version) >= (1, 5, 3))
+    preregistered = {row[0] for row in conn.execute("SELECT model_id FROM google_ml.model_info_view")}
+    assert "text-embedding-005" in preregistered
+    assert ("gemini-1.5-pro:generateContent" in preregistered) == (version != "1.3")
+    assert ("gemini-2.5-flash-lite" in preregistered) == (version != "1.3")
+
+
+def _catalog(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The extension's objects as text: functions, views, tables, privileges."""
+    rows = conn.execute(
+        "SELECT 'f ' || p.oid::regprocedure::text, "
+        "       CASE WHEN p.prokind = 'a' THEN 'aggregate' ELSE pg_get_functiondef(p.oid) END "
+        "       || coalesce(p.proacl::text, '') "
+        "  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass "
+        " WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'google_ml_integration') "
+        "UNION ALL "
+        "SELECT 'r ' || c.oid::regclass::text, "
+        "       CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) ELSE '' END "
+        "       || coalesce(c.relacl::text, '') || c.relrowsecurity || (SELECT string_agg("
+        "           attname || ' ' || format_type(atttypid, atttypmod) || attnotnull, ', ' "
+        "           ORDER BY attnum) FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 "
+        "           AND NOT attisdropped) "
+        "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        " WHERE n.nspname IN ('google_ml', 'ai') "
+        "UNION ALL "
+        "SELECT 'models', string_agg(id || ' ' || coalesce(request_url, ''), ', ' ORDER BY id) "
+        "  FROM google_ml.models").fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("version", extension_build.VERSIONS[:-1])
+def test_updating_from_each_version_gives_what_a_fresh_install_has(
+        conn: psycopg.Connection[Any], version: str) -> None:
+    fresh = _catalog(conn)
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
+        sql.Literal(version)))
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    updated = _catalog(conn)
+    assert sorted(set(fresh) ^ set(updated)) == []
+    assert [k for k in fresh if fresh[k] != updated[k]] == []
 
 
 def test_user_models_are_marked_for_pg_dump(conn: psycopg.Connection[Any]) -> None:
     config = conn.execute(
         "SELECT extconfig::regclass[]::text[], extcondition FROM pg_extension "
         "WHERE extname = 'google_ml_integration'").fetchone()
-    assert config[0] == ["google_ml.models", "google_ml.secrets"]
-    assert "is_preregistered" in config[1][0]
+    conditions = dict(zip(config[0], config[1], strict=True))
+    assert set(conditions) == {"google_ml.models", "google_ml.secrets"}
+    assert "is_preregistered" in conditions["google_ml.models"]
 
 
 # ---------------------------------------------------------------------------
@@ -360,11 +444,28 @@ def test_flag_defaults(conn: psycopg.Connection[Any]) -> None:
     rows = dict(conn.execute("SELECT name, setting FROM google_ml._settings").fetchall())
     assert rows == {
         "google_ml_integration.allow_http_endpoints": "off",
+        "google_ml_integration.default_llm_model": "gemini-2.5-flash-lite",
+        "google_ml_integration.enable_ai_function_acceleration": "off",
         "google_ml_integration.enable_ai_query_engine": "off",
+        "google_ml_integration.enable_cost_optimized_ai_functions": "off",
         "google_ml_integration.enable_faster_embedding_generation": "off",
+        "google_ml_integration.enable_forecasting": "off",
         "google_ml_integration.enable_model_support": "on",
         "google_ml_integration.enable_preview_ai_functions": "off",
+        "google_ml_integration.runtime_accuracy_check": "on",
     }
+
+
+def test_default_llm_model_is_a_string_setting(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET google_ml_integration.default_llm_model = 'gemini-2.5-flash'")
+    row = conn.execute(
+        "SELECT setting, vartype, boot_val FROM google_ml.pg_settings_with_flags "
+        "WHERE name = 'google_ml_integration.default_llm_model'").fetchone()
+    assert row == ("gemini-2.5-flash", "string", "gemini-2.5-flash-lite")
+    assert conn.execute("SELECT google_ml._ai_default_model()").fetchone() == ("gemini-2.5-flash",)
+    conn.execute("RESET google_ml_integration.default_llm_model")
+    assert conn.execute("SELECT google_ml._ai_default_model()").fetchone() == (
+        "gemini-2.5-flash-lite",)
 
 
 def test_flag_follows_the_session_setting(conn: psycopg.Connection[Any]) -> None:
@@ -393,8 +494,8 @@ def test_pg_settings_with_flags_adds_only_the_flags(conn: psycopg.Connection[Any
     total, flags = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE name LIKE 'google_ml_integration.%') "
         "FROM google_ml.pg_settings_with_flags").fetchone()
-    assert flags == 5
-    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 5
+    assert flags == 10
+    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 10
 
 
 # ---------------------------------------------------------------------------
@@ -457,8 +558,8 @@ SEED_MODELS = [
           model_type => 'text_embedding',
           model_auth_type => 'alloydb_service_agent_iam');
     """,
-    # The seed omits the comma after model_auth_type here (a syntax error the proxy repairs);
-    # the extension's part is to accept the corrected call.
+    # The seed omits the comma after model_auth_type here (a syntax error, on AlloyDB as here:
+    # tests/test_seed_page.py); the extension's part is to accept the corrected call.
     """
       CALL
         google_ml.create_model(
@@ -712,27 +813,91 @@ def test_list_model_with_the_1_5_3_column_list(conn: psycopg.Connection[Any]) ->
 
 
 def test_list_model_with_any_column_list(conn: psycopg.Connection[Any]) -> None:
-    if conn.info.server_version < 160000:
-        pytest.skip("learning an arbitrary column list reads PostgreSQL 16+ error details")
     row = conn.execute(
         "SELECT * FROM google_ml.list_model('text-embedding-005') AS t("
         "model_type text, model_id varchar(10), nonsense int, model_provider text)").fetchone()
     assert row == ("text_embedding", "text-embed", None, "google")
 
 
+def test_list_model_with_a_column_list_in_a_prepared_statement(
+        conn: psycopg.Connection[Any]) -> None:
+    statement = LIST_1_3.format(id="x").replace("'x'", "%s")
+    for _ in range(3):
+        row = conn.execute(statement, ("text-embedding-005",), prepare=True).fetchone()
+        assert row is not None and row[0] == "text-embedding-005" and len(row) == 9
+
+
 def test_list_model_unknown_id_is_42704(conn: psycopg.Connection[Any]) -> None:
     assert sqlstate_of(conn, LIST_1_3.format(id="nope")) == "42704"
 
 
-def test_list_model_without_column_list_says_so(conn: psycopg.Connection[Any]) -> None:
-    error = error_of(conn, "SELECT google_ml.list_model('text-embedding-005')")
-    assert error.sqlstate == "0A000"
-    assert "column definition list" in str(error)
+def test_list_model_without_column_list_returns_the_record(
+        conn: psycopg.Connection[Any]) -> None:
+    # The documented form: SELECT google_ml.list_model('MODEL_ID');
+    (record,) = conn.execute("SELECT google_ml.list_model('text-embedding-005')::text").fetchone()
+    assert record.startswith("(text-embedding-005,AVAILABLE,")
+    assert "google_ml.vertexai_text_embedding_output_transform" in record
+    # A call the statement text does not show (inside a function) gets the version's list.
+    conn.execute("""CREATE FUNCTION list_it() RETURNS text LANGUAGE plpgsql AS
+                    $$ BEGIN RETURN google_ml.list_model('text-embedding-005')::text; END $$""")
+    assert conn.execute("SELECT list_it()").fetchone() == (record,)
+    conn.execute("DROP FUNCTION list_it()")
+
+
+def test_list_model_of_1_5_2_is_the_1_3_list(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.2'")
+    (record,) = conn.execute("SELECT google_ml.list_model('text-embedding-005')::text").fetchone()
+    assert record == ("(text-embedding-005,publishers/google/models/text-embedding-005:predict,"
+                      "google,text_embedding,text-embedding-005,alloydb_service_agent_iam,,"
+                      "google_ml.vertexai_text_embedding_input_transform,"
+                      "google_ml.vertexai_text_embedding_output_transform)")
+
+
+def test_list_model_with_a_list_of_the_wrong_shape_is_postgresqls_error(
+        conn: psycopg.Connection[Any]) -> None:
+    assert sqlstate_of(conn, "SELECT * FROM google_ml.list_model('text-embedding-005')") == "42601"
 
 
 # ---------------------------------------------------------------------------
 # validation errors
 # ---------------------------------------------------------------------------
+
+# A deploy script from public code that runs on AlloyDB: it registers a model AlloyDB does not
+# pre-register, and run again, it recognises AlloyDB's duplicate error by its text.
+DEPLOY_SCRIPT = """
+DO $$
+BEGIN
+    CALL google_ml.create_model(
+        model_id => 'gemini-3.1-pro-preview',
+        model_request_url => 'https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-3.1-pro-preview:generateContent',
+        model_qualified_name => 'gemini-3.1-pro-preview',
+        model_provider => 'google',
+        model_type => 'llm',
+        model_auth_type => 'alloydb_service_agent_iam'
+    );
+EXCEPTION
+    WHEN OTHERS THEN
+        IF SQLERRM ~ 'Model already exists' THEN
+            RAISE NOTICE 'Model gemini-3.1-pro-preview already exists, skipping.';
+        ELSE
+            RAISE;
+        END IF;
+END $$;
+"""
+
+
+def test_a_deploy_script_matching_alloydbs_duplicate_error_runs_twice(
+        conn: psycopg.Connection[Any]) -> None:
+    notices: list[str] = []
+    conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    conn.execute(DEPLOY_SCRIPT)
+    assert notices == []
+    conn.execute(DEPLOY_SCRIPT)
+    assert notices == ["Model gemini-3.1-pro-preview already exists, skipping."]
+    assert conn.execute("SELECT model_type FROM google_ml.model_info_view "
+                        "WHERE model_id = 'gemini-3.1-pro-preview'").fetchone() == ("llm",)
+
 
 VALIDATION_CASES = [
     ("unknown provider", "model_provider",
@@ -1048,6 +1213,44 @@ def test_predict_row_sends_the_body_as_is(conn: psycopg.Connection[Any],
     assert request["url"] == "publishers/google/models/gemini-1.5-pro:streamGenerateContent"
 
 
+def test_predict_row_wraps_a_generate_content_answer_in_an_array_as_alloydb(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    # The documented statement, as printed on the register-model pages (the seed page too).
+    text = conn.execute("""
+        SELECT json_array_elements(google_ml.predict_row(
+            model_id => 'gemini-1.5-pro:generateContent',
+            request_body => '{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}'))
+            -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text'""").fetchall()
+    assert text == [("SELECT 1",)]
+    (raw,) = conn.execute("SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', "
+                          "'{}')::text").fetchone()
+    assert json.loads(raw) == [{"candidates": [{"content": {"parts": [{"text": "SELECT 1"}]}}]}]
+    # Also where the proxy never sees the text: a view and a function.
+    conn.execute("""CREATE VIEW gemini_answer AS SELECT google_ml.predict_row(
+                        'gemini-1.5-pro:generateContent', '{}') -> 0 -> 'candidates' AS c""")
+    conn.execute("""CREATE FUNCTION gemini_answer_fn() RETURNS json LANGUAGE sql AS
+                    $$ SELECT ai.predict_row('gemini-1.5-pro:generateContent', '{}') $$""")
+    assert conn.execute("SELECT json_typeof(c) FROM gemini_answer").fetchone() == ("array",)
+    assert conn.execute("SELECT json_typeof(gemini_answer_fn())").fetchone() == ("array",)
+    conn.execute("DROP VIEW gemini_answer")
+    conn.execute("DROP FUNCTION gemini_answer_fn()")
+
+
+def test_predict_row_leaves_other_answers_as_they_come(conn: psycopg.Connection[Any],
+                                                       calls: FakeEngine) -> None:
+    conn.execute("""CALL google_ml.create_model(model_id => 'echo', model_provider => 'custom',
+                    model_request_url => 'https://example.test/predict')""")
+    (raw,) = conn.execute("SELECT google_ml.predict_row('echo', '{\"a\": 1}')::text").fetchone()
+    assert json.loads(raw) == {"echo": {"a": 1}}
+    (chunks,) = conn.execute("SELECT json_array_length(google_ml.predict_row("
+                             "'gemini-1.5-pro:streamGenerateContent', '{}'))").fetchone()
+    assert chunks == 2  # an array of chunks, not wrapped again
+    (plain,) = conn.execute("SELECT json_typeof(ml_predict_row("
+                            "'publishers/google/models/gemini-1.5-pro:generateContent', '{}'))"
+                            ).fetchone()
+    assert plain == "object"  # ml_predict_row answers what Vertex AI answers
+
+
 def test_ml_predict_row_takes_an_endpoint_path(conn: psycopg.Connection[Any],
                                                calls: FakeEngine) -> None:
     rows = conn.execute("""
@@ -1059,6 +1262,23 @@ def test_ml_predict_row_takes_an_endpoint_path(conn: psycopg.Connection[Any],
     assert calls.requests[-1]["auth"] == {"type": "alloydb_service_agent_iam"}
 
 
+def test_ml_predict_row_takes_a_full_endpoint_path_longer_than_100_characters(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    endpoint = ("projects/my-long-project-name-1234/locations/europe-west4/publishers/google/"
+                "models/gemini-1.5-pro:streamGenerateContent")
+    assert len(endpoint) > 100
+    rows = conn.execute(
+        "SELECT json_array_elements(ml_predict_row(%s, "
+        "'{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}'))",
+        (endpoint,)).fetchall()
+    assert len(rows) == 2  # :streamGenerateContent answers a JSON array of chunks
+    request = calls.requests[-1]
+    # The path, not the pre-registered model of the same name and verb, says where it goes.
+    assert request["url"] == endpoint
+    assert request["qualified_name"] == "gemini-1.5-pro"
+    assert request["auth"] == {"type": "alloydb_service_agent_iam"}
+
+
 def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any],
                                                    calls: FakeEngine) -> None:
     conn.execute(SEED_SECRET)
@@ -1068,6 +1288,37 @@ def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any]
     assert request["provider"] == "anthropic"
     assert request["headers"] == {"anthropic-version": "2023-06-01"}
     assert request["auth"]["type"] == "secret_manager"
+
+
+def test_llm_header_function_takes_four_arguments(conn: psycopg.Connection[Any],
+                                                  calls: FakeEngine) -> None:
+    conn.execute("""
+        CREATE FUNCTION llm_headers(model_id VARCHAR(100), prompt TEXT, generation_config JSON,
+                                    system_instructions TEXT) RETURNS JSON LANGUAGE sql AS $$
+            SELECT json_build_object('x-model', model_id, 'x-prompt', prompt,
+                                     'x-config', coalesce(generation_config::text, ''),
+                                     'x-system', coalesce(system_instructions, ''))
+        $$""")
+    conn.execute("""CALL google_ml.create_model(model_id => 'hdr-llm', model_provider => 'google',
+                    model_type => 'llm', model_qualified_name => 'gemini-2.5-flash-lite',
+                    generate_headers_fn => 'llm_headers')""")
+    conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    conn.execute("SELECT ai.if('Is it raining?', 'hdr-llm')")
+    headers = calls.requests[-1]["headers"]
+    assert headers["x-model"] == "hdr-llm" and headers["x-prompt"] == "Is it raining?"
+    assert json.loads(headers["x-config"])["responseMimeType"] == "text/x.enum"
+    # The model the AI functions use when model_id is NULL comes from default_llm_model.
+    conn.execute("SET google_ml_integration.default_llm_model = 'hdr-llm'")
+    conn.execute("SELECT ai.generate('Say hello')")
+    assert calls.requests[-1]["model_id"] == "hdr-llm"
+    assert calls.requests[-1]["headers"]["x-prompt"] == "Say hello"
+    # A header function with a third argument that is not JSON is refused at registration.
+    conn.execute("""CREATE FUNCTION bad_headers(model_id text, prompt text, n int)
+                    RETURNS json LANGUAGE sql AS $$ SELECT '{}'::json $$""")
+    assert sqlstate_of(conn, """CALL google_ml.create_model(model_id => 'bad-llm',
+        model_provider => 'google', model_type => 'llm',
+        model_qualified_name => 'gemini-2.5-flash-lite',
+        generate_headers_fn => 'bad_headers')""") == "42P13"
 
 
 def test_engine_errors_keep_their_sqlstate(conn: psycopg.Connection[Any],

@@ -312,7 +312,7 @@ def test_vertex_call_carries_the_service_account_token(live: Live, emulator: Emu
                                "gemini-1.5-pro:generateContent")[-1]
     assert gemini.json() == json.loads(STREAM_BODY)  # the body is sent as is
     assert gemini.headers["authorization"] == f"Bearer {TOKEN}"
-    assert gen["candidates"][0]["content"]["parts"][0]["text"]
+    assert gen[0]["candidates"][0]["content"]["parts"][0]["text"]
     assert live.capture.seen("/v1/" + other)  # a full path keeps its own project and region
 
 
@@ -435,7 +435,8 @@ def test_multimodal_embeddings_wire_format(live: Live, dsn: str) -> None:
     ]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in sent)
     # the capture server answers as the fakes do: the same vectors come back in fake mode
-    assert {len(v) for v in (text_vec, gcs_vec, bytes_vec, video_vec)} == {1408}
+    assert {len(v) for v in (text_vec, gcs_vec, bytes_vec, video_vec[0])} == {1408}
+    assert len(video_vec) == 1  # one embedding per segment: a 16-second video, one segment
     with psycopg.connect(dsn, autocommit=True) as fake:
         assert fake.execute(
             "SELECT ai.text_embedding('multimodalembedding@001', 'a red bicycle'),"
@@ -510,7 +511,7 @@ def test_psycopg_prepared_statement_reused_with_new_parameters(
                    prepare=True).fetchone()[0]  # type: ignore[index]
         for q in ("one", "two", "three")
     ]
-    texts_out = [a["candidates"][0]["content"]["parts"][0]["text"] for a in answers]
+    texts_out = [a[0]["candidates"][0]["content"]["parts"][0]["text"] for a in answers]
     assert len(set(texts_out)) == 3
 
 
@@ -713,7 +714,7 @@ def test_non_superuser_calls_models(emulator: Emulator, dsn: str, capture: Captu
                             ).fetchone() == expected
         (gen,) = conn.execute("SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', %s)",
                               (STREAM_BODY,)).fetchone()  # type: ignore[misc]
-        assert gen["candidates"]
+        assert gen[0]["candidates"]  # AlloyDB's shape: the response in a JSON array
         conn.execute("SET google_ml_integration.allow_http_endpoints = on")
         capture.script("/cymbal/", Reply(200, [[1.0, 2.0, 3.0]]))
         assert conn.execute("SELECT google_ml.embedding('custom-embedding-model', 'u')"

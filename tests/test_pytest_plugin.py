@@ -115,6 +115,8 @@ def test_a_killed_pytest_leaves_no_emulator_behind(tmp_path: Path) -> None:
         "emulator.start()\n"
         "assert emulator.process is not None\n"
         "print('serve', emulator.process.pid, flush=True)\n"
+        "while not any(line.startswith('models:') for line in emulator.output):\n"
+        "    time.sleep(0.05)  # printed after the ready line, read by the drain thread\n"
         "print(''.join(emulator.output), flush=True)\n"
         "time.sleep(600)\n")
     holder = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE,
@@ -136,3 +138,67 @@ def test_a_killed_pytest_leaves_no_emulator_behind(tmp_path: Path) -> None:
         os.kill(serve_pid, signal.SIGTERM)  # do not leave it to the rest of the suite
     assert gone, "the emulator outlived the process that started it"
     assert not data_dir.exists()  # a clean shutdown: the ephemeral directory is removed
+
+
+CASSETTE_TESTS = '''
+from pathlib import Path
+
+import pytest
+
+@pytest.mark.alloydb_ai_cassette("cassettes/embed.jsonl")
+def test_marked(alloydb_ai_emulator_db):
+    with alloydb_ai_emulator_db.connect() as conn:
+        (vector,) = conn.execute(
+            "SELECT google_ml.embedding('text-embedding-005', 'hello cassette')").fetchone()
+    calls = alloydb_ai_emulator_db.calls(model="text-embedding-005")
+    assert [c["route"] for c in calls] == [MODE]
+    assert calls[0]["request_body"] == '{"instances": [{"content": "hello cassette"}]}'
+    Path("vector-" + MODE + ".txt").write_text(repr(vector))
+    assert alloydb_ai_emulator_db.clear_calls() == 1
+    assert alloydb_ai_emulator_db.calls() == []
+
+def test_session(alloydb_ai_emulator):
+    with alloydb_ai_emulator.connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        (vector,) = conn.execute(
+            "SELECT google_ml.embedding('text-embedding-005', 'hello cassette')").fetchone()
+    assert alloydb_ai_emulator.calls(status="ok")[0]["route"] == MODE
+    Path("session-" + MODE + ".txt").write_text(repr(vector))
+'''
+
+
+def test_cassettes_record_once_and_replay_without_the_provider(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests.e2e_helpers import CaptureServer, token_endpoint, write_service_account
+
+    account = tmp_path / "sa.json"
+    with CaptureServer() as capture, token_endpoint("ya29.plugin-token") as oauth:
+        write_service_account(str(account), f"{oauth.url}/token")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account))
+        monkeypatch.setenv("NO_GCE_CHECK", "True")
+        pytester.makeconftest(f'''
+import pytest
+
+@pytest.fixture(scope="session")
+def alloydb_ai_emulator_args():
+    return ["--vertex-base-url", "{capture.url}", "--google-project", "plugin-project"]
+''')
+        pytester.makepyfile(CASSETTE_TESTS.replace("MODE", '"record"'))
+        recorded = pytester.runpytest("-q", "-p", "no:cacheprovider", "--alloydb-ai-record",
+                                      "-k", "marked")
+        recorded.assert_outcomes(passed=1)
+        assert len(capture.seen("text-embedding-005:predict")) == 1
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    cassette = pytester.path / "cassettes" / "embed.jsonl"
+    assert "ya29.plugin-token" not in cassette.read_text()
+
+    # The provider is gone and there are no credentials: the marked test replays its cassette,
+    # the session test replays it through --alloydb-ai-cassette.
+    pytester.makepyfile(CASSETTE_TESTS.replace("MODE", '"replay"'))
+    replayed = pytester.runpytest("-q", "-p", "no:cacheprovider",
+                                  "--alloydb-ai-cassette", "cassettes/embed.jsonl")
+    replayed.assert_outcomes(passed=2)
+    recorded_vector = (pytester.path / "vector-record.txt").read_text()
+    assert (pytester.path / "vector-replay.txt").read_text() == recorded_vector
+    assert (pytester.path / "session-replay.txt").read_text() == recorded_vector

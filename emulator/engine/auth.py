@@ -1,10 +1,11 @@
 """Authentication of live model calls: the headers that prove who is calling.
 
-`Authenticator.headers(request) -> (headers, secrets_used)`: the request's own headers (from the
+`Authenticator.headers(request, url) -> (headers, secrets_used)`: the request's own headers (from the
 header function) plus, unless those already authenticate (`Authorization`, `x-api-key`,
 `api-key`, `x-goog-api-key`, any case):
 
-- `alloydb_service_agent_iam`: `Authorization: Bearer <token>`, an OAuth access token from Google
+- `alloydb_service_agent_iam`: `Authorization: Bearer <token>`, only for the hosts that
+  credential_hosts.py allows (42501 otherwise), an OAuth access token from Google
   Application Default Credentials (`google.auth.default`, scope cloud-platform). This honours
   GOOGLE_APPLICATION_CREDENTIALS, so a service-account file whose `token_uri` is local makes the
   whole flow testable offline. The token is cached and refreshed five minutes before expiry;
@@ -23,9 +24,11 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from emulator.engine.credential_hosts import check_google_credentials_host
 from emulator.engine.errors import credentials_missing
 from emulator.engine.request import AUTH_IAM, AUTH_SECRET, ModelRequest
 from emulator.engine.secrets import SecretStore
+from emulator.engine.settings import EngineSettings
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -104,11 +107,17 @@ def _has(headers: dict[str, str], name: str) -> bool:
 class Authenticator:
     """Builds the outgoing headers of a live call."""
 
-    def __init__(self, secrets: SecretStore, tokens: GoogleTokenSource) -> None:
+    def __init__(
+        self, secrets: SecretStore, tokens: GoogleTokenSource, settings: EngineSettings
+    ) -> None:
         self._secrets = secrets
         self._tokens = tokens
+        self._settings = settings
 
-    async def headers(self, request: ModelRequest) -> tuple[dict[str, str], list[str]]:
+    async def headers(
+        self, request: ModelRequest, url: str
+    ) -> tuple[dict[str, str], list[str]]:
+        """The headers to send ``request`` to ``url`` (its resolved absolute URL) with."""
         headers = dict(request.headers)
         used: list[str] = []
         if request.provider == "anthropic" and not _has(headers, "anthropic-version"):
@@ -116,6 +125,7 @@ class Authenticator:
         if request.auth is None or already_authenticated(headers):
             return headers, used
         if request.auth.type == AUTH_IAM:
+            check_google_credentials_host(request.model_id, url, self._settings)
             token = await self._tokens.token(request.model_id)
             headers["Authorization"] = f"Bearer {token}"
             used.append(token)

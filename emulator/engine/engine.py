@@ -14,13 +14,20 @@ live; look in the response cache; otherwise authenticate (live only: auth.py) an
 provider through the retrying client (http.py) over the fake or the HTTP transport; cache the
 answer.
 
-Fake or live: with `models='fake'` every request whose provider is google, open_ai, anthropic or
-hugging_face is answered in process by the fakes (no token, no secret, no HTTP); `custom` models
-always go over HTTP to their URL, with their authentication, in both modes. With
-`models='live'` every request goes over HTTP.
+Routes (`_route`): with `models='fake'` every request whose provider is google, open_ai,
+anthropic or hugging_face is answered in process by the fakes (no token, no secret, no HTTP);
+`custom` models always go over HTTP to their URL, with their authentication. With
+`models='live'` every request goes over HTTP; `record` too, through the cassette's recording
+transport; `replay` answers every request from the cassette (no credentials, no network);
+`replay-or-fake` answers from the cassette what it holds and the rest as `fake` would
+(cassette.py).
 
-Cache: on for faked requests when `cache_size > 0`; for live requests only with `cache_live`.
-Concurrent identical requests are not merged (the warm-up sends distinct texts already).
+Cache: on for faked and replayed requests when `cache_size > 0`; for live (and recorded)
+requests only with `cache_live`. Concurrent identical requests are not merged (the warm-up sends
+distinct texts already).
+
+Inspector: with a `CallLog` (calls.py), each call is recorded there and every transport is
+wrapped to note its exchanges; without one, nothing of it runs.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import Any
 
 from emulator.engine.auth import Authenticator, GoogleTokenSource
 from emulator.engine.cache import ResponseCache, cache_key
+from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
+from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
 from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
 from emulator.engine.fake_transport import FakeTransport
@@ -41,7 +50,7 @@ from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
 from emulator.engine.settings import EngineSettings
 from emulator.engine.stats import EngineStats, ModelStats
-from emulator.engine.transport import HttpxTransport, OutgoingRequest
+from emulator.engine.transport import HttpxTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
@@ -51,19 +60,49 @@ FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls w
 
 
 class Engine:
-    def __init__(self, settings: EngineSettings | None = None) -> None:
+    def __init__(self, settings: EngineSettings | None = None, calls: CallLog | None = None) -> None:
         self.settings = settings or EngineSettings()
         self.stats = EngineStats()
         self.cache = ResponseCache(self.settings.cache_size)
+        self.calls = calls
         self._secrets = SecretStore(self.settings)
         self._tokens = GoogleTokenSource()
-        self._auth = Authenticator(self._secrets, self._tokens)
+        self._auth = Authenticator(self._secrets, self._tokens, self.settings)
         self._client = ProviderClient(self.settings, self.stats)
-        self._http = HttpxTransport(self.settings)
-        self._fake = FakeTransport(self.settings)
+        mode = self.settings.models
+        self.cassette = (
+            Cassette(self.settings.cassette, must_exist=mode != "record")
+            if self.settings.cassette else None
+        )
+        self._httpx = HttpxTransport(self.settings)
+        self._http: Transport = self._httpx
+        self._fake: Transport = FakeTransport(self.settings)
+        self._replay: ReplayTransport | None = None
+        if self.cassette is not None and mode == "record":
+            self._http = RecordingTransport(self._http, self.cassette)
+        elif self.cassette is not None:
+            self._replay = ReplayTransport(self.cassette, mode)
+        self._transports: dict[str, Transport] = {"live": self._http, "fake": self._fake}
+        if self._replay is not None:
+            self._transports["replay"] = self._replay
+        if calls is not None:
+            live = "record" if mode == "record" else "live"
+            self._transports = {
+                route: InspectingTransport(t, live if route == "live" else route)
+                for route, t in self._transports.items()
+            }
 
     def is_faked(self, request: ModelRequest) -> bool:
         return self.settings.models == "fake" and request.provider in FAKED_PROVIDERS
+
+    def _route(self, request: ModelRequest) -> str:
+        """fake, replay or live (which is also the recording one), before the URL is known."""
+        mode = self.settings.models
+        if mode in ("replay", "replay-or-fake"):
+            return "replay"
+        if mode == "fake" and request.provider in FAKED_PROVIDERS:
+            return "fake"
+        return "live"
 
     async def _project(self, request: ModelRequest, faked: bool) -> str | None:
         if self.settings.google_project or not needs_project(request):
@@ -85,6 +124,7 @@ class Engine:
         model_stats = self.stats.model(str(model_id), str(provider or "custom"))
         model_stats.calls += 1
         started = time.perf_counter()
+        inspected = self.calls.begin(request) if self.calls is not None else None
         try:
             value = await self._invoke(ModelRequest.parse(request), extract)
         except ModelCallError as exc:
@@ -93,8 +133,16 @@ class Engine:
             model_stats.errors += 1
             model_stats.errors_by_sqlstate[exc.sqlstate] += 1
             self._observe(model_stats, str(model_id), started, exc.sqlstate)
+            if inspected is not None and self.calls is not None:
+                self.calls.end(inspected, error=exc)
+            raise
+        except BaseException as exc:  # cancelled: the record says so
+            if inspected is not None and self.calls is not None:
+                self.calls.end(inspected, error=exc)
             raise
         self._observe(model_stats, str(model_id), started, "ok")
+        if inspected is not None and self.calls is not None:
+            self.calls.end(inspected, value)
         return value
 
     @staticmethod
@@ -107,9 +155,14 @@ class Engine:
                       json.dumps(model_id), model_stats.provider, status, elapsed * 1000.0)
 
     async def _invoke(self, request: ModelRequest, extract: str | None = None) -> Any:
-        faked = self.is_faked(request)
-        url = resolve_url(request, self.settings, await self._project(request, faked))
-        use_cache = self.settings.cache_size > 0 and (faked or self.settings.cache_live)
+        route = self._route(request)
+        url = resolve_url(request, self.settings, await self._project(request, route != "live"))
+        outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body,
+                                   request.provider)
+        if (route == "replay" and self.settings.models == "replay-or-fake"
+                and self._replay is not None and not self._replay.covers(outgoing)):
+            route = "fake" if request.provider in FAKED_PROVIDERS else "live"
+        use_cache = self.settings.cache_size > 0 and (route != "live" or self.settings.cache_live)
         key = cache_key(request.model_id, url, request.body) if use_cache else None
         if key is not None:
             found, value = self.cache.get(key)
@@ -117,18 +170,19 @@ class Engine:
                 self.stats.cache_hits += 1
                 self.stats.model(request.model_id).cache_hits += 1
                 return value
-        if faked:
-            outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body)
-            value = await self._client.call(outgoing, self._fake, [])
-        else:
-            headers, secrets = await self._auth.headers(request)
-            outgoing = OutgoingRequest(request.model_id, url, headers, request.body)
-            raw = RAW_EXTRACTORS[extract] if extract is not None and key is None else None
-            value = await self._client.call(outgoing, self._http, secrets, raw=raw)
-            if raw is not None:
-                if value is not None:
-                    self.stats.model(request.model_id).input_tokens += value.input_tokens
-                return value
+        secrets: list[str] = []
+        if route == "live":
+            headers, secrets = await self._auth.headers(request, url)
+            outgoing = OutgoingRequest(request.model_id, url, headers, request.body,
+                                       request.provider)
+        # The warm-up's batches over HTTP, not cached: the answer's bytes become literals.
+        raw = RAW_EXTRACTORS[extract] if extract is not None and key is None else None
+        value = await self._client.call(outgoing, self._transports[route], secrets, raw=raw)
+        if isinstance(value, Extracted):
+            self.stats.model(request.model_id).input_tokens += value.input_tokens
+            return value
+        if raw is not None and value is None:
+            return None  # an answer not of the expected shape: the per-row path reports it
         self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
@@ -142,7 +196,12 @@ class Engine:
 
     async def invoke_batch(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each request's `{"ok": value}` or `{"error": {sqlstate, message, detail}}`, in order."""
-        return list(await asyncio.gather(*(self._invoke_result(r) for r in requests)))
+        token = IN_BATCH.set(len(requests)) if self.calls is not None else None
+        try:
+            return list(await asyncio.gather(*(self._invoke_result(r) for r in requests)))
+        finally:
+            if token is not None:
+                IN_BATCH.reset(token)
 
     async def handle(self, message: Any) -> Any:
         """Answer one callback message: `op` invoke (default) or invoke_batch."""
@@ -196,11 +255,13 @@ class Engine:
         """Get ready for the first HTTP call (the command line runs this once it is serving); a
         failure here is only logged: the first call builds the client again and reports it."""
         try:
-            await self._http.prepare()
+            await self._httpx.prepare()
         except Exception:
             log.warning("could not prepare the HTTP client ahead of time", exc_info=True)
 
     async def aclose(self) -> None:
         await self._http.aclose()
         await self._fake.aclose()
+        if self.cassette is not None:
+            self.cassette.flush()
         await asyncio.to_thread(self._secrets.close)

@@ -12,6 +12,7 @@ for each class of failure of docs/internals.md, so the SQLSTATE table lives in o
 | `provider_bad_json`    | 22032    | the provider's answer is not JSON                  |
 | `credentials_missing`  | 28000    | secret not found, credentials unavailable          |
 | `bad_request`          | 22023    | malformed request from SQL                         |
+| `credentials_refused`  | 42501    | Google credentials for a host that is not Google's |
 | (callback refused)     | 08004    | raised by the proxy, listed for completeness       |
 
 Messages name the model id. Secret values never appear: every text that may echo one (a
@@ -26,6 +27,7 @@ SQLSTATE_CONNECT = "08001"  # sqlclient_unable_to_establish_sqlconnection
 SQLSTATE_INVALID_JSON = "22032"  # invalid_json_text
 SQLSTATE_CREDENTIALS = "28000"  # invalid_authorization_specification
 SQLSTATE_BAD_REQUEST = "22023"  # invalid_parameter_value
+SQLSTATE_CREDENTIALS_REFUSED = "42501"  # insufficient_privilege
 SQLSTATE_CALLBACK_REFUSED = "08004"  # sqlserver_rejected_establishment_of_sqlconnection
 
 EXCERPT_CHARS = 500
@@ -106,6 +108,15 @@ def credentials_missing(
 ) -> ModelCallError:
     return ModelCallError(
         SQLSTATE_CREDENTIALS, f'model "{model_id}": {what}', reason[:EXCERPT_CHARS], hint
+    )
+
+
+def credentials_refused(model_id: str, host: str, rule: str, hint: str) -> ModelCallError:
+    return ModelCallError(
+        SQLSTATE_CREDENTIALS_REFUSED,
+        f'model "{model_id}": Google credentials are not sent to {host}',
+        rule,
+        hint,
     )
 
 

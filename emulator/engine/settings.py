@@ -5,7 +5,8 @@
 
 | field                      | variable                                   | default                  |
 |----------------------------|--------------------------------------------|--------------------------|
-| models ('fake' / 'live')   | ALLOYDB_AI_EMULATOR_MODELS                 | fake                     |
+| models (MODES below)       | ALLOYDB_AI_EMULATOR_MODELS                 | fake                     |
+| cassette (record/replay)   | ALLOYDB_AI_EMULATOR_CASSETTE               | None                     |
 | vertex_base_url            | ALLOYDB_AI_EMULATOR_VERTEX_BASE_URL        | https://{region}-aiplatform.googleapis.com |
 | discovery_engine_base_url  | ALLOYDB_AI_EMULATOR_DISCOVERY_ENGINE_BASE_URL | https://discoveryengine.googleapis.com |
 | secret_manager_endpoint    | ALLOYDB_AI_EMULATOR_SECRET_MANAGER_ENDPOINT| None (Google's)          |
@@ -44,7 +45,9 @@ from typing import Literal, cast
 
 from emulator.fakes.knobs import FAULTS, FakeKnobs
 
-ModelsMode = Literal["fake", "live"]
+ModelsMode = Literal["fake", "live", "record", "replay", "replay-or-fake"]
+MODES: tuple[str, ...] = ("fake", "live", "record", "replay", "replay-or-fake")
+CASSETTE_MODES = frozenset({"record", "replay", "replay-or-fake"})
 ENV_PREFIX = "ALLOYDB_AI_EMULATOR_"
 DEFAULT_VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
 DEFAULT_DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
@@ -72,10 +75,15 @@ class EngineSettings:
     secrets_file: str | None = None
     secret_env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     fake: FakeKnobs = field(default_factory=FakeKnobs)
+    cassette: str | None = None
 
     def __post_init__(self) -> None:
-        if self.models not in ("fake", "live"):
-            raise ValueError("models must be 'fake' or 'live'")
+        if self.models not in MODES:
+            raise ValueError(f"models must be one of {', '.join(MODES)}")
+        if self.models in CASSETTE_MODES and not self.cassette:
+            raise ValueError(f"--models {self.models} needs --cassette FILE")
+        if self.cassette and self.models not in CASSETTE_MODES:
+            raise ValueError("--cassette goes with --models record, replay or replay-or-fake")
         for name in ("connect_timeout", "read_timeout", "max_retry_after", "backoff_base"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -108,8 +116,8 @@ class EngineSettings:
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"{ENV_PREFIX}FAKE_FAULT must be one of {', '.join(FAULTS)}")
         mode = get("MODELS") or "fake"
-        if mode not in ("fake", "live"):
-            raise ValueError(f"{ENV_PREFIX}MODELS must be 'fake' or 'live', not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"{ENV_PREFIX}MODELS must be one of {', '.join(MODES)}, not {mode!r}")
         knobs = FakeKnobs(
             latency=number("FAKE_LATENCY", 0.0),
             fault_rate=number("FAKE_FAULT_RATE", 0.0),
@@ -137,4 +145,5 @@ class EngineSettings:
             secrets_file=get("SECRETS_FILE"),
             secret_env=env,
             fake=knobs,
+            cassette=get("CASSETTE"),
         )

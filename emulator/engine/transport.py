@@ -7,6 +7,9 @@
   the engine's connect and read timeouts. Cancelling the awaiting task abandons the request: httpx closes the connection and
   nothing waits for the provider.
 - `FakeTransport` (fake_transport.py): the fake models, in process.
+- `RecordingTransport` and `ReplayTransport` (cassette.py): record the HTTP transport's answers
+  into a cassette file, and answer from one.
+- `InspectingTransport` (calls.py): wraps any of them to show each exchange in the inspector.
 
 A transport answers a `RawResponse` for any HTTP status and raises `TransportTimeout` (no answer
 in time) or `TransportConnectError` (could not connect, or the connection broke); the caller
@@ -36,6 +39,7 @@ class OutgoingRequest:
     url: str
     headers: dict[str, str]
     body: Any
+    provider: str = "custom"  # the registry's provider: the cassette's matching needs it
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def test_a_prepared_engine_calls_over_the_client_it_built_ahead() -> None:
         engine = Engine(EngineSettings(models="live", cache_size=0, secret_env={}))
         try:
             await engine.prepare()
-            ready = engine._http._client is not None
+            ready = engine._httpx._client is not None
             lines = await engine.embedding_lines(
                 [vertex_request(f"http://127.0.0.1:{port}", ["x"])], "vertex_embeddings")
             return ready, lines

@@ -83,6 +83,19 @@ def read_until_closed(sock: socket.socket) -> list[Reply]:
         replies.append(reply)
 
 
+def read_until_closed_or_ready(sock: socket.socket) -> list[Reply]:
+    """Every message until a ReadyForQuery or until the peer closes."""
+    replies: list[Reply] = []
+    while not replies or replies[-1].type != b"Z":
+        try:
+            replies.append(read_message(sock))
+        except (ConnectionError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            break
+    return replies
+
+
 def open_session(host: str, port: int, **params: str) -> tuple[socket.socket, list[Reply]]:
     """A trust-authenticated session, ready for a query."""
     sock = connect(host, port)

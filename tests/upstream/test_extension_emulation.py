@@ -69,3 +69,16 @@ def test_drop_extension_removes_everything_and_knows_if_exists(bare_upstream: Em
         conn.execute("DROP EXTENSION IF EXISTS google_ml_integration")
         with pytest.raises(psycopg.errors.UndefinedObject):
             conn.execute("DROP EXTENSION google_ml_integration")
+
+
+def test_the_stand_in_installs_the_version_asked_for(bare_upstream: Emulator) -> None:
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
+        array_form = "SELECT to_regprocedure('ai.if(text[],integer,varchar)') IS NOT NULL"
+        assert conn.execute(array_form).fetchone() == (False,)
+        assert conn.execute("SELECT to_regprocedure('ai.if(text,varchar)') IS NOT NULL"
+                            ).fetchone() == (True,)
+        conn.execute("DROP EXTENSION google_ml_integration")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="nor update path"):
+            conn.execute("CREATE EXTENSION google_ml_integration VERSION '9.9'")
+        assert conn.execute("SELECT to_regnamespace('google_ml')").fetchone() == (None,)

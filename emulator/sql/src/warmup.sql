@@ -1,5 +1,4 @@
--- google_ml_integration 1.5.3 -> 1.5.4 (emulator): batched warm-up of per-row model calls,
--- and the helpers behind the proxy's fidelity rewrites.
+-- The warm-up: per-row model calls of one statement answered from batched requests.
 --
 -- The proxy splices a warm-up into statements that call a model once per row
 -- (proxy/warmup.py):  ... WHERE (SELECT google_ml._warm('embedding', 'm',
@@ -9,21 +8,10 @@
 -- google_ml._warm_cache for the rest of the statement; the per-row calls look
 -- there first. _warm always returns true and swallows its own errors: a call it
 -- could not answer takes the per-row path, which raises what it would have raised.
+-- The warm-up is the emulator's own machinery, not AlloyDB's: every version has it.
 
-\echo Use "ALTER EXTENSION google_ml_integration UPDATE" to load this file. \quit
+-- @version 1.3
 
--- ---------------------------------------------------------------------------
--- Fidelity helper: AlloyDB's documentation unpacks a generateContent answer
--- with json_array_elements(); the proxy wraps predict_row(...) in this.
-CREATE FUNCTION google_ml._as_json_array(value json)
-RETURNS json
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN value IS NULL OR pg_catalog.json_typeof(value) = 'array' THEN value
-                ELSE pg_catalog.json_build_array(value) END
-$$;
-
--- ---------------------------------------------------------------------------
 -- The statement cache. Unlogged (it is a cache), keyed by the backend and the
 -- statement (pid:statement_timestamp) so a row never outlives its statement's
 -- meaning; rows of a rolled-back statement vanish with it. Only the SECURITY
@@ -99,14 +87,20 @@ BEGIN
 END;
 $$;
 
--- The model a call names: registered, or (for embeddings) a Vertex AI model by name.
+
+-- The model a call names: registered, or (for embeddings) a Vertex AI model by name; for
+-- the AI functions the default model when the call names none (the proxy passes NULL).
 CREATE FUNCTION google_ml._model_for_warm(kind text, model_id text)
 RETURNS google_ml.models
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    m google_ml.models := google_ml._model_for_call(model_id);
+    m google_ml.models;
 BEGIN
+    IF kind IN ('if', 'generate', 'rank', 'summarize', 'sentiment') THEN
+        RETURN google_ml._model_for_call(coalesce(model_id, google_ml._ai_default_model()));
+    END IF;
+    m := google_ml._model_for_call(model_id);
     IF m.id IS NULL AND kind = 'embedding' THEN
         m := google_ml._vertex_model(model_id, 'text_embedding');
     END IF;
@@ -114,10 +108,51 @@ BEGIN
 END;
 $$;
 
--- Requests for a list of texts, as the engine's invoke_batch wants them, and
--- how to read each text's answer back: 'vertex' and 'openai' batches of the
--- provider's size, 'batch' with the model's own batch transforms, or 'single'
--- (one request per text through the model's input transform).
+
+-- ---------------------------------------------------------------------------
+-- Warm-up batches that fit the providers' per-request token limits (Vertex AI text embeddings:
+-- 20,000 tokens; OpenAI: 300,000), not only their text counts. A batch of 250 long documents
+-- would be refused by Vertex AI, and the warm-up would fall back to one request per row.
+
+-- Consecutive batches of at most `size` texts whose estimated tokens stay within `token_budget`
+-- (NULL: count only), as [first, last] positions. The estimate, 2 bytes of UTF-8 a token, is
+-- high for every language; a text over the budget on its own makes a batch of one.
+CREATE FUNCTION google_ml._batch_bounds(items text[], size int, token_budget int)
+RETURNS TABLE (first int, last int)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    n       int := coalesce(pg_catalog.cardinality(items), 0);
+    i       int := 0;
+    start   int := 1;
+    tokens  bigint := 0;
+    cost    int;
+    item    text;
+BEGIN
+    IF token_budget IS NULL THEN
+        RETURN QUERY SELECT s, least(s + size - 1, n) FROM pg_catalog.generate_series(1, n, size) AS s;
+        RETURN;
+    END IF;
+    FOREACH item IN ARRAY coalesce(items, '{}') LOOP  -- not items[i]: O(n) each on a text[]
+        i := i + 1;
+        cost := (coalesce(pg_catalog.octet_length(item), 0) + 1) / 2;
+        IF i > start AND (i - start >= size OR tokens + cost > token_budget) THEN
+            first := start;
+            last := i - 1;
+            RETURN NEXT;
+            start := i;
+            tokens := 0;
+        END IF;
+        tokens := tokens + cost;
+    END LOOP;
+    IF n >= start THEN
+        first := start;
+        last := n;
+        RETURN NEXT;
+    END IF;
+END;
+$$;
+
 CREATE FUNCTION google_ml._warm_embeddings(m google_ml.models, items text[])
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -144,6 +179,8 @@ DECLARE
     response    json;
     matrix      real[];
     base        int;
+    first       int;
+    last        int;
 BEGIN
     IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
         RETURN results;
@@ -169,8 +206,11 @@ BEGIN
         style := 'single'; size := 1;
     END IF;
 
-    FOR start IN 1 .. n BY size LOOP
-        batch := items[start : least(start + size - 1, n)];
+    FOR first, last IN
+        SELECT b.first, b.last FROM google_ml._batch_bounds(items, size,
+            CASE style WHEN 'vertex' THEN 20000 WHEN 'openai' THEN 300000 END) AS b
+    LOOP
+        batch := items[first : last];
         IF style = 'vertex' THEN
             body := google_ml.vertexai_text_embedding_batch_input_transform(m.id, batch);
         ELSIF style = 'openai' THEN
@@ -229,24 +269,7 @@ BEGIN
 END;
 $$;
 
--- One request object of docs/internals.md (what _invoke sends, without sending).
-CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
-RETURNS jsonb
-LANGUAGE sql VOLATILE PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object(
-        'op', 'invoke',
-        'model_id', m.id,
-        'provider', m.provider,
-        'model_type', m.model_type,
-        'qualified_name', m.qualified_name,
-        'url', google_ml._url_for_call(m),
-        'headers', coalesce(headers, '{}'::jsonb),
-        'auth', google_ml._auth_for_call(m),
-        'body', body)
-$$;
 
--- The warm-up entry point the proxy splices in. Always true.
 CREATE FUNCTION google_ml._warm(kind text, model_id text, items text[])
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -269,8 +292,8 @@ BEGIN
         END IF;
         IF kind = 'embedding' THEN
             results := google_ml._warm_embeddings(m, items);
-        ELSIF pg_catalog.to_regproc('google_ml._warm_llm') IS NOT NULL THEN
-            EXECUTE 'SELECT google_ml._warm_llm($1, $2, $3)' INTO results USING kind, m, items;
+        ELSE
+            results := google_ml._warm_llm(kind, m, items);
         END IF;
         IF results IS NOT NULL THEN
             PERFORM google_ml._warm_store(kind, model_id, items, results);
@@ -283,56 +306,6 @@ BEGIN
 END;
 $$;
 
--- ---------------------------------------------------------------------------
--- The embedding entry points look in the warm-up cache first. IMMUTABLE, as
--- generated columns (GENERATED ALWAYS AS (embedding(...)::vector) STORED) need.
-CREATE OR REPLACE FUNCTION google_ml.embedding(model_id text, content text)
-RETURNS real[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-    warmed text := google_ml._warm_lookup('embedding', model_id, content);
-BEGIN
-    IF warmed IS NOT NULL THEN
-        RETURN warmed::real[];
-    END IF;
-    PERFORM google_ml._require_model_support();
-    RETURN google_ml._embed(google_ml._registered_model(model_id), content);
-END;
-$$;
-
--- The model embedding() means: registered, or a Vertex AI model by bare name or
--- path (no registration needed); 42704 if neither.
-CREATE FUNCTION google_ml._text_embedding_model(model_id text)
-RETURNS google_ml.models
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-AS $$
-DECLARE
-    m google_ml.models := google_ml._model_for_warm('embedding', model_id);
-BEGIN
-    IF m.id IS NULL THEN
-        m := google_ml._registered_model(model_id);  -- raises 42704
-    END IF;
-    RETURN m;
-END;
-$$;
-
-CREATE OR REPLACE FUNCTION public.embedding(model_id text, content text)
-RETURNS real[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-DECLARE
-    warmed  text := google_ml._warm_lookup('embedding', model_id, content);
-BEGIN
-    IF warmed IS NOT NULL THEN
-        RETURN warmed::real[];
-    END IF;
-    PERFORM google_ml._require_model_support();
-    RETURN google_ml._embed(google_ml._text_embedding_model(model_id), content);
-END;
-$$;
-
-ALTER FUNCTION ai.embedding(text, text) IMMUTABLE;
 
 -- _warm_store stays executable by PUBLIC: _warm runs as the caller (the transforms and header
 -- functions are the caller's), so revoking it would silently turn the warm-up off for every
