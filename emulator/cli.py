@@ -122,9 +122,9 @@ def add_engine_flags(flags: EnvDefaults) -> None:
     flags.add("--read-timeout", default=120.0, type=float, help="seconds to wait for a provider's answer")
     flags.add("--max-retries", default=4, type=int, help="retries on 429, 5xx and connection errors")
     flags.add("--model-concurrency", default=16, type=int,
-              help="requests in flight per model, a warm-up's batches included; 16 batches of "
-                   "250 texts stay within Vertex AI's default embedding quotas at a provider's "
-                   "usual latency, and a 429 waits its Retry-After (lower it for a small quota)")
+              help="requests in flight per model, a warm-up's batches included (Vertex AI: up "
+                   "to 250 texts each); a 429 waits its Retry-After, so a quota is respected at "
+                   "any value, but lower it when your quota is small (each 429 costs a round trip)")
     flags.add("--cache-size", default=10000, type=int,
               help="response cache entries (0: off); all entries together hold at most 20 "
                    "million numbers (about 250 MB)")
