@@ -121,7 +121,10 @@ def add_engine_flags(flags: EnvDefaults) -> None:
     flags.add("--secrets-file", type=Path, help="JSON file mapping secret paths to values (offline)")
     flags.add("--read-timeout", default=120.0, type=float, help="seconds to wait for a provider's answer")
     flags.add("--max-retries", default=4, type=int, help="retries on 429, 5xx and connection errors")
-    flags.add("--model-concurrency", default=16, type=int, help="requests in flight per model")
+    flags.add("--model-concurrency", default=16, type=int,
+              help="requests in flight per model, a warm-up's batches included (Vertex AI: up "
+                   "to 250 texts each); a 429 waits its Retry-After, so a quota is respected at "
+                   "any value, but lower it when your quota is small (each 429 costs a round trip)")
     flags.add("--cache-size", default=10000, type=int,
               help="response cache entries (0: off); all entries together hold at most 20 "
                    "million numbers (about 250 MB)")
@@ -289,7 +292,12 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"models: {args.models} ({MODEL_MODES[args.models]})", flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
+        # Calls that go over HTTP: the client (its CA store) is built now, not in the first call.
+        preparing = (asyncio.ensure_future(engine.prepare())
+                     if args.models in ("live", "record") else None)
         gave_up = await _serve_until_stopped(stop, embedded, proxy)
+        if preparing is not None:
+            preparing.cancel()
         log.info("shutting down")
         if metrics is not None:
             metrics.close()

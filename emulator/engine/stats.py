@@ -61,6 +61,8 @@ class ModelStats:
     provider_requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    in_flight: int = 0  # provider requests under way now
+    max_in_flight: int = 0  # the most at once
     errors_by_sqlstate: Counter[str] = field(default_factory=Counter)
     call_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     request_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
