@@ -21,12 +21,9 @@ from typing import Any
 
 from emulator.config import DEFAULT_PORT, EnvDefaults
 from emulator.supervisor import EXIT_POSTGRES_FAILED
+from emulator.usage_error import UsageError
 
 log = logging.getLogger("alloydb_ai_emulator")
-
-
-class UsageError(Exception):
-    """Something the person starting the emulator must fix; printed without a traceback."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,8 +521,4 @@ async def fake_models(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m emulator.cli`: run the importable module's main, so that the UsageError other
-    # modules import from emulator.cli is the class main() catches (not __main__'s twin).
-    from emulator.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

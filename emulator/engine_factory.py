@@ -16,6 +16,7 @@ from emulator.engine.settings import (
     EngineSettings,
 )
 from emulator.fakes.knobs import FakeKnobs
+from emulator.usage_error import UsageError
 
 
 def fake_knobs(args: argparse.Namespace) -> FakeKnobs:
@@ -28,8 +29,6 @@ def fake_knobs(args: argparse.Namespace) -> FakeKnobs:
             rules_path=str(args.fake_rules) if args.fake_rules else None,
         )
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
@@ -53,8 +52,6 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             cassette=str(args.cassette) if getattr(args, "cassette", None) else None,
         )
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
@@ -76,8 +73,6 @@ def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> Call
     try:
         return CallLog(args.inspector_max_calls, args.inspector_body_chars, whois, CALLER_PID.get)
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
@@ -90,6 +85,4 @@ def build_engine(
     try:
         return Engine(engine_settings(args), call_log(args, current_proxy))
     except CassetteError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
