@@ -92,10 +92,6 @@ class EngineSettings:
         if self.model_concurrency < 1 or self.max_connections < 1:
             raise ValueError("model_concurrency and max_connections must be >= 1")
 
-    @property
-    def cache_enabled_for_live(self) -> bool:
-        return self.cache_live and self.cache_size > 0
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> EngineSettings:
         """Settings from `ALLOYDB_AI_EMULATOR_*` variables (the table in the module plan)."""
