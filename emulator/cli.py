@@ -213,6 +213,7 @@ def install_extension(args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace) -> int:
     from emulator.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
+    from emulator.engine.extract import RawText
     from emulator.engine_factory import build_engine
     from emulator.inspector import with_sql_ops
     from proxy.callback import CallbackServer
@@ -265,6 +266,7 @@ async def serve(args: argparse.Namespace) -> int:
         with_sql_ops(engine.handle, engine.calls),
         lambda pid: proxy is not None and proxy.is_fronted_pid(pid),
         emulator_address=address,
+        raw_text_types=(RawText,),
     )
     try:
         await callback.start(args.callback_host, 0)

@@ -9,7 +9,6 @@ from typing import Any
 from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
-from emulator.engine.extract import RawText
 from emulator.engine.settings import (
     DEFAULT_DISCOVERY_ENGINE_BASE_URL,
     DEFAULT_VERTEX_BASE_URL,
@@ -79,9 +78,6 @@ def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> Call
 def build_engine(
     args: argparse.Namespace, current_proxy: Callable[[], Any] = lambda: None
 ) -> Engine:
-    import proxy.callback
-
-    proxy.callback.RAW_TEXT_TYPES = (RawText,)
     try:
         return Engine(engine_settings(args), call_log(args, current_proxy))
     except CassetteError as exc:
