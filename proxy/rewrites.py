@@ -43,6 +43,8 @@ from proxy.warmup import plan_warmup
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 EXTENSION_NAME = "google_ml_integration"
+# CREATE EXTENSION alloydb_ai_nl CASCADE creates google_ml_integration too.
+REQUIRING_EXTENSIONS = frozenset({EXTENSION_NAME, "alloydb_ai_nl"})
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 
 
@@ -220,7 +222,8 @@ def _extension_command(stmt: Any) -> ExtensionCommand | None:
 
 
 _EXTENSION_DDL = re.compile(
-    rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.IGNORECASE
+    rf"\b(create|alter|drop)\s+extension\b[^;]*\b({'|'.join(sorted(REQUIRING_EXTENSIONS))})\b",
+    re.IGNORECASE,
 )
 
 
@@ -235,7 +238,7 @@ class _Finder(Visitor):
         self.extension_installed = extension_installed
 
     def visit_CreateExtensionStmt(self, ancestors: Any, node: Any) -> None:
-        if node.extname == EXTENSION_NAME:
+        if node.extname in REQUIRING_EXTENSIONS:
             self.touches_extension = True
 
     def visit_AlterExtensionStmt(self, ancestors: Any, node: Any) -> None:

@@ -56,6 +56,10 @@ MODEL_CALLS: dict[tuple[str, ...], tuple[str, int, int, str, str]] = {
     ("google_ml", "generate"): ("generate", 1, 0, "model_id", "prompt"),
     ("ai", "rank"): ("rank", 1, 0, "model_id", "prompt"),
     ("google_ml", "rank"): ("rank", 1, 0, "model_id", "prompt"),
+    ("ai", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("google_ml", "summarize"): ("summarize", 1, 0, "model_id", "prompt"),
+    ("ai", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
+    ("google_ml", "analyze_sentiment"): ("sentiment", 1, 0, "model_id", "prompt"),
 }
 # Functions an item argument may use: immutable, no side effects, not aggregates.
 SAFE_FUNCTIONS = frozenset(
@@ -215,7 +219,13 @@ def _model_call(call: Any) -> _Call | None:
     if item is None or not _safe_item(item):
         return None
     if model is not None and not _is_constant(model):
-        return None
+        if kind == "if" and model_name not in named:
+            # ai.if(prompt, embedding), the 1.5.8 overload: a column in second place is an
+            # embedding, and the call answers with the default model. (Were it a model_id
+            # column, the warm-up would only miss: the per-row calls ask their own model.)
+            model = None
+        else:
+            return None
     model_text = "NULL" if model is None else render(model)
     item_text = render(item)
     if model_text is None or item_text is None:

@@ -86,8 +86,14 @@ def test_functions_are_immutable_and_parallel_safe(db: psycopg.Connection[Any]) 
         "JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname IN ('ai', 'google_ml') AND p.proname IN ('if', 'generate', 'rank')"
     ).fetchall()
-    assert len(rows) == 2 * (3 * 3 + 1)  # three forms each, plus reranking, in both schemas
-    assert {(r[2], r[3]) for r in rows} == {("i", "s")}
+    # three forms each, plus reranking and the cost-optimized ai.if(prompt, embedding) of 1.5.8,
+    # in both schemas; that one is PARALLEL RESTRICTED (its warning keeps state in a setting)
+    assert len(rows) == 2 * (3 * 3 + 2)
+    assert {(r[2], r[3]) for r in rows} == {("i", "s"), ("i", "r")}
+    assert db.execute(
+        "SELECT count(*) FROM pg_proc WHERE proname = 'if' AND proparallel = 'r' "
+        "AND pg_get_function_identity_arguments(oid) = 'prompt text, embedding real[]'"
+    ).fetchone() == (2,)
 
 
 def test_unknown_and_wrong_type_models_are_clear_errors(db: psycopg.Connection[Any]) -> None:
@@ -360,7 +366,23 @@ def test_live_warm_up_batches_per_row_calls_by_ten(live: tuple[str, FakeServerTh
     assert sorted(b["generationConfig"]["responseSchema"]["minItems"] for _, b in requests) == [5, 10, 10]
 
 
-# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.8) -------------------
+def test_live_warm_up_batches_the_cost_optimized_if_too(live: tuple[str, FakeServerThread]) -> None:
+    dsn, _ = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS embedded_notes (id int, body text, emb real[])")
+        conn.execute("TRUNCATE embedded_notes")
+        conn.execute("INSERT INTO embedded_notes SELECT i, 'note ' || i || CASE WHEN i % 2 = 0 "
+                     "THEN ' great' ELSE ' awful' END, ARRAY[i, 1]::real[] "
+                     "FROM generate_series(1, 25) i")
+        conn.execute("ALTER DATABASE ai_functions_live "
+                     "SET google_ml_integration.enable_cost_optimized_ai_functions = on")
+    value, requests = _live(live, "SELECT count(*) FROM embedded_notes "
+                                  "WHERE ai.if('Is this positive? ' || body, emb)")
+    assert value == 12
+    assert len(requests) == 3  # batched like ai.if(prompt), not one request per row
+
+
+# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.7) -------------------
 
 REPORT = ("The quarterly report shows revenue grew by twelve percent while costs stayed flat. "
           "The board approved a new plan.")
@@ -395,7 +417,41 @@ def test_summarize_returns_text_and_checks_the_model(db: psycopg.Connection[Any]
         "SELECT p.provolatile, p.proparallel FROM pg_proc p JOIN pg_namespace n "
         "ON n.oid = p.pronamespace WHERE n.nspname IN ('ai', 'google_ml') "
         "AND p.proname IN ('summarize', 'analyze_sentiment')").fetchall()
-    assert len(rows) == 4 and set(rows) == {("i", "s")}
+    assert len(rows) == 12 and set(rows) == {("i", "s")}  # scalar, array and cursor forms
+
+
+def test_live_warm_up_batches_per_row_preview_calls(live: tuple[str, FakeServerThread]) -> None:
+    dsn, _ = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE ai_functions_live "
+                     "SET google_ml_integration.enable_preview_ai_functions = on")
+        conn.execute("CREATE TABLE IF NOT EXISTS notes (id int, body text)")
+        conn.execute("TRUNCATE notes")
+        conn.execute("INSERT INTO notes SELECT i, 'note ' || i || "
+                     "CASE WHEN i % 2 = 0 THEN ' great' ELSE ' awful' END FROM generate_series(1, 25) i")
+    sql = ("SELECT string_agg(ai.analyze_sentiment(body), ',' ORDER BY id) "
+           "FROM notes WHERE id > 0")
+    warmed, requests = _live(live, sql)
+    assert len(requests) == 3  # 10 + 10 + 5 texts, not one request per row
+    assert warmed.split(",") == ["negative", "positive"] * 12 + ["negative"]
+    summaries, requests = _live(live, "SELECT count(ai.summarize(body)) FROM notes WHERE id > 0")
+    assert summaries == 25 and len(requests) == 3
+
+
+def test_preview_answers_are_the_same_with_the_warm_up_on_and_off(
+        db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = on")
+    db.execute("CREATE TABLE IF NOT EXISTS preview_notes (id int, body text)")
+    db.execute("TRUNCATE preview_notes")
+    db.execute("INSERT INTO preview_notes SELECT i, 'note ' || i || CASE WHEN i % 3 = 0 "
+               "THEN ' great' WHEN i % 3 = 1 THEN ' awful' ELSE ' on Tuesday' END "
+               "FROM generate_series(1, 23) i")
+    sql = ("SELECT id, ai.analyze_sentiment(body), ai.summarize(body) FROM preview_notes "
+           "WHERE id > 0 ORDER BY id")
+    warmed = db.execute(sql).fetchall()
+    db.execute("SET google_ml_integration.emulator_warmup = off")
+    assert db.execute(sql).fetchall() == warmed
+    db.execute("RESET google_ml_integration.emulator_warmup")
 
 
 def test_live_preview_requests_carry_the_task_as_system_instruction(

@@ -86,7 +86,7 @@ def test_initialize_5000_rows_with_progress_seen_from_another_session(
         watcher.join()
     with_content, embedded, correct = embedded_correctly(db, "Order Items")
     assert with_content == embedded == correct > 4000
-    running = [s for s in seen if s[0] == "initializing" and 0 < s[1] < with_content]
+    running = [s for s in seen if s[0] == "running" and 0 < s[1] < with_content]
     assert running, f"no progress seen while it ran: {seen[:5]}...{seen[-5:]}"
     assert all(0 < s[2] < 100 for s in running)
     processed = [s[1] for s in seen]
@@ -94,7 +94,7 @@ def test_initialize_5000_rows_with_progress_seen_from_another_session(
     row = db.execute("SELECT status, rows_processed, percent_progress, model_id, content_column, "
                      "embedding_column, elapsed_time > interval '0' "
                      "FROM ai.embedding_progress_view WHERE table_name = 'Order Items'").fetchone()
-    assert row == ("completed", with_content, 100, MODEL, "Body", "emb", True)
+    assert row == ("success", with_content, 100, MODEL, "Body", "emb", True)
 
 
 def test_transactional_mode_embeds_inserts_and_updates(db: psycopg.Connection[Any]) -> None:
@@ -127,7 +127,7 @@ def test_manual_mode_waits_for_refresh(db: psycopg.Connection[Any]) -> None:
     assert one(db, "SELECT emb = embedding(%s, 'later') FROM manual_items WHERE \"Body\" = 'later'",
                [MODEL]) is True
     assert one(db, "SELECT status FROM ai.embedding_progress_view "
-                   "WHERE table_name = 'manual_items'") == "completed"
+                   "WHERE table_name = 'manual_items'") == "success"
 
 
 def test_inside_a_transaction_it_is_all_or_nothing(dsn: str, db: psycopg.Connection[Any]) -> None:
@@ -243,7 +243,7 @@ def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
         (status, total, done) = user.execute(  # type: ignore[misc]
             "SELECT status, rows_total, rows_processed FROM google_ml.embed_gen_progress "
             "WHERE table_name = 'state_items'").fetchone()
-        assert status == "completed" and total == done
+        assert status == "success" and total == done
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):  # not updatable
             user.execute("DELETE FROM google_ml.embed_gen_settings")
     assert one(db, "SELECT count(*) FROM google_ml.embed_gen_settings "

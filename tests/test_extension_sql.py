@@ -345,6 +345,18 @@ def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
 
 
+def test_an_update_keeps_a_users_model_of_a_later_pre_registered_id(
+        conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.3'")
+    conn.execute("""CALL google_ml.create_model(model_id => 'gemini-2.5-flash-lite',
+                    model_provider => 'custom', model_request_url => 'https://example.test/v1')""")
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    assert conn.execute("SELECT model_provider::text, model_request_url FROM "
+                        "google_ml.model_info_view WHERE model_id = 'gemini-2.5-flash-lite'"
+                        ).fetchone() == ("custom", "https://example.test/v1")
+
+
 # What a version brings, by AlloyDB's table (docs/extension.md): an object and the first
 # version that has it.
 FIRST_VERSION_OF = [
@@ -1250,6 +1262,23 @@ def test_ml_predict_row_takes_an_endpoint_path(conn: psycopg.Connection[Any],
     assert calls.requests[-1]["auth"] == {"type": "alloydb_service_agent_iam"}
 
 
+def test_ml_predict_row_takes_a_full_endpoint_path_longer_than_100_characters(
+        conn: psycopg.Connection[Any], calls: FakeEngine) -> None:
+    endpoint = ("projects/my-long-project-name-1234/locations/europe-west4/publishers/google/"
+                "models/gemini-1.5-pro:streamGenerateContent")
+    assert len(endpoint) > 100
+    rows = conn.execute(
+        "SELECT json_array_elements(ml_predict_row(%s, "
+        "'{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}'))",
+        (endpoint,)).fetchall()
+    assert len(rows) == 2  # :streamGenerateContent answers a JSON array of chunks
+    request = calls.requests[-1]
+    # The path, not the pre-registered model of the same name and verb, says where it goes.
+    assert request["url"] == endpoint
+    assert request["qualified_name"] == "gemini-1.5-pro"
+    assert request["auth"] == {"type": "alloydb_service_agent_iam"}
+
+
 def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any],
                                                    calls: FakeEngine) -> None:
     conn.execute(SEED_SECRET)
@@ -1259,6 +1288,37 @@ def test_anthropic_predict_row_gets_version_header(conn: psycopg.Connection[Any]
     assert request["provider"] == "anthropic"
     assert request["headers"] == {"anthropic-version": "2023-06-01"}
     assert request["auth"]["type"] == "secret_manager"
+
+
+def test_llm_header_function_takes_four_arguments(conn: psycopg.Connection[Any],
+                                                  calls: FakeEngine) -> None:
+    conn.execute("""
+        CREATE FUNCTION llm_headers(model_id VARCHAR(100), prompt TEXT, generation_config JSON,
+                                    system_instructions TEXT) RETURNS JSON LANGUAGE sql AS $$
+            SELECT json_build_object('x-model', model_id, 'x-prompt', prompt,
+                                     'x-config', coalesce(generation_config::text, ''),
+                                     'x-system', coalesce(system_instructions, ''))
+        $$""")
+    conn.execute("""CALL google_ml.create_model(model_id => 'hdr-llm', model_provider => 'google',
+                    model_type => 'llm', model_qualified_name => 'gemini-2.5-flash-lite',
+                    generate_headers_fn => 'llm_headers')""")
+    conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    conn.execute("SELECT ai.if('Is it raining?', 'hdr-llm')")
+    headers = calls.requests[-1]["headers"]
+    assert headers["x-model"] == "hdr-llm" and headers["x-prompt"] == "Is it raining?"
+    assert json.loads(headers["x-config"])["responseMimeType"] == "text/x.enum"
+    # The model the AI functions use when model_id is NULL comes from default_llm_model.
+    conn.execute("SET google_ml_integration.default_llm_model = 'hdr-llm'")
+    conn.execute("SELECT ai.generate('Say hello')")
+    assert calls.requests[-1]["model_id"] == "hdr-llm"
+    assert calls.requests[-1]["headers"]["x-prompt"] == "Say hello"
+    # A header function with a third argument that is not JSON is refused at registration.
+    conn.execute("""CREATE FUNCTION bad_headers(model_id text, prompt text, n int)
+                    RETURNS json LANGUAGE sql AS $$ SELECT '{}'::json $$""")
+    assert sqlstate_of(conn, """CALL google_ml.create_model(model_id => 'bad-llm',
+        model_provider => 'google', model_type => 'llm',
+        model_qualified_name => 'gemini-2.5-flash-lite',
+        generate_headers_fn => 'bad_headers')""") == "42P13"
 
 
 def test_engine_errors_keep_their_sqlstate(conn: psycopg.Connection[Any],

@@ -435,7 +435,8 @@ def test_multimodal_embeddings_wire_format(live: Live, dsn: str) -> None:
     ]
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in sent)
     # the capture server answers as the fakes do: the same vectors come back in fake mode
-    assert {len(v) for v in (text_vec, gcs_vec, bytes_vec, video_vec)} == {1408}
+    assert {len(v) for v in (text_vec, gcs_vec, bytes_vec, video_vec[0])} == {1408}
+    assert len(video_vec) == 1  # one embedding per segment: a 16-second video, one segment
     with psycopg.connect(dsn, autocommit=True) as fake:
         assert fake.execute(
             "SELECT ai.text_embedding('multimodalembedding@001', 'a red bicycle'),"

@@ -191,17 +191,41 @@ def _multimodal(instance: Any, dimension: int) -> dict[str, Any]:
         image = json.dumps(instance["image"], sort_keys=True)
         prediction["imageEmbedding"] = embeddings.embed("image " + image, dimension)
     if isinstance(instance.get("video"), dict):
-        video = json.dumps(instance["video"], sort_keys=True)
-        prediction["videoEmbeddings"] = [
-            {
-                "startOffsetSec": 0,
-                "endOffsetSec": 16,
-                "embedding": embeddings.embed("video " + video, dimension),
-            }
-        ]
+        prediction["videoEmbeddings"] = _video_segments(instance["video"], dimension)
     if not prediction:
         raise google_error(400, "an instance needs text, image or video")
     return prediction
+
+
+# The fake video is 16 seconds long unless a segment config asks for more: Vertex AI's default
+# interval is 16 seconds, so a video without a config is one segment, as before.
+_FAKE_VIDEO_SECONDS = 16
+_MAX_SEGMENTS = 120
+
+
+def _video_segments(video: dict[str, Any], dimension: int) -> list[dict[str, Any]]:
+    config = video.get("videoSegmentConfig") or {}
+    if not isinstance(config, dict):
+        raise google_error(400, "videoSegmentConfig must be an object")
+    try:
+        start = int(config.get("startOffsetSec", 0))
+        interval = int(config.get("intervalSec", 16))
+        end = int(config.get("endOffsetSec", max(start + interval, _FAKE_VIDEO_SECONDS)))
+    except (TypeError, ValueError) as exc:
+        raise google_error(400, "videoSegmentConfig offsets must be integers") from exc
+    if start < 0 or end <= start or interval < 1:
+        raise google_error(400, "invalid videoSegmentConfig")
+    source = json.dumps({k: v for k, v in video.items() if k != "videoSegmentConfig"},
+                        sort_keys=True)
+    bounds = [(s, min(s + interval, end)) for s in range(start, end, interval)][:_MAX_SEGMENTS]
+    return [
+        {
+            "startOffsetSec": s,
+            "endOffsetSec": e,
+            "embedding": embeddings.embed(f"video {source} {s}-{e}", dimension),
+        }
+        for s, e in bounds
+    ]
 
 
 def _endpoint_predictions(endpoint: str, instances: list[Any]) -> dict[str, Any]:

@@ -82,3 +82,23 @@ def test_the_stand_in_installs_the_version_asked_for(bare_upstream: Emulator) ->
         with pytest.raises(psycopg.errors.InvalidParameterValue, match="nor update path"):
             conn.execute("CREATE EXTENSION google_ml_integration VERSION '9.9'")
         assert conn.execute("SELECT to_regnamespace('google_ml')").fetchone() == (None,)
+
+
+def test_the_stand_in_creates_what_alloydb_ai_nl_requires_first(bare_upstream: Emulator) -> None:
+    # alloydb_ai_nl requires google_ml_integration (stood in for), vector and pg_trgm. Debian's
+    # PostgreSQL 15 has no pgvector: the statement fails as CASCADE would, naming vector, and
+    # leaves nothing behind (google_ml_integration, created first, goes with it).
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        available = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        if available != (0,):
+            conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+            assert conn.execute("SELECT to_regproc('alloydb_ai_nl.get_sql') IS NOT NULL, "
+                                "to_regnamespace('google_ml') IS NOT NULL").fetchone() == (True, True)
+            conn.execute("DROP EXTENSION alloydb_ai_nl")
+            conn.execute("DROP EXTENSION google_ml_integration")
+            return
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+        assert "vector" in str(caught.value)
+        assert conn.execute("SELECT to_regnamespace('google_ml'), to_regnamespace('alloydb_ai_nl')"
+                            ).fetchone() == (None, None)

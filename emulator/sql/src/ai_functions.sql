@@ -24,6 +24,24 @@ AS $$
     SELECT google_ml._require_flag('enable_ai_query_engine', 'the AI query engine (ai.if, ai.rank, ai.generate)')
 $$;
 
+-- The flag an AI function of this kind needs: the preview functions (summarize, sentiment)
+-- enable_preview_ai_functions, the others the AI query engine.
+CREATE FUNCTION google_ml._require_ai_function(kind text)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF kind = 'summarize' THEN
+        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
+    ELSIF kind = 'sentiment' THEN
+        PERFORM google_ml._require_flag('enable_preview_ai_functions',
+                                        'ai.analyze_sentiment (a preview function)');
+    ELSE
+        PERFORM google_ml._require_ai_query_engine();
+    END IF;
+END;
+$$;
+
 -- The model the AI functions call when model_id is NULL: the flag
 -- google_ml_integration.default_llm_model (gemini-2.5-flash-lite by default).
 CREATE FUNCTION google_ml._ai_default_model()
@@ -57,6 +75,7 @@ AS $$
     SELECT CASE kind
         WHEN 'if' THEN '{"type": "STRING", "enum": ["true", "false"]}'::jsonb
         WHEN 'rank' THEN '{"type": "NUMBER"}'::jsonb
+        WHEN 'sentiment' THEN '{"type": "STRING", "enum": ["positive", "negative", "neutral"]}'::jsonb
         ELSE '{"type": "STRING"}'::jsonb
     END
 $$;
@@ -72,7 +91,7 @@ AS $$
             'responseSchema', jsonb_build_object(
                 'type', 'ARRAY', 'items', google_ml._ai_item_schema(kind),
                 'minItems', n, 'maxItems', n))
-        WHEN kind = 'if' THEN jsonb_build_object(
+        WHEN kind IN ('if', 'sentiment') THEN jsonb_build_object(
             'responseMimeType', 'text/x.enum', 'responseSchema', google_ml._ai_item_schema(kind))
         WHEN kind = 'rank' THEN jsonb_build_object(
             'responseMimeType', 'application/json', 'responseSchema', google_ml._ai_item_schema(kind))
@@ -90,6 +109,10 @@ AS $$
                   CASE kind
                       WHEN 'if' THEN 'Each answer is "true" or "false".'
                       WHEN 'rank' THEN 'Each answer is a number: the score the prompt asks for.'
+                      WHEN 'summarize' THEN 'Each answer is a summary of its prompt''s text, in at '
+                                            'most three sentences (or as the prompt asks).'
+                      WHEN 'sentiment' THEN 'Each answer is the sentiment of its prompt''s text: '
+                                            'positive, negative or neutral.'
                       ELSE 'Each answer is the text the prompt asks for.'
                   END)
 $$;
@@ -151,13 +174,15 @@ AS $$
 DECLARE
     word text;
 BEGIN
-    IF answer IS NULL OR kind = 'generate' THEN
+    IF answer IS NULL OR kind IN ('generate', 'summarize') THEN
         RETURN answer;
     END IF;
     word := lower(btrim(btrim(answer), '"'' .'));
     IF kind = 'if' THEN
         RETURN CASE WHEN word IN ('true', 'yes') THEN 'true'
                     WHEN word IN ('false', 'no') THEN 'false' END;
+    ELSIF kind = 'sentiment' THEN
+        RETURN CASE WHEN word IN ('positive', 'negative', 'neutral') THEN word END;
     END IF;
     IF word ~ '^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)(e[-+]?[0-9]+)?$' THEN
         RETURN word::real::text;
@@ -207,8 +232,9 @@ BEGIN
     PERFORM google_ml._require_model_support();
     m := google_ml._llm_model(model_id);
     body := google_ml._ai_body(m, prompt, google_ml._ai_generation_config(kind, NULL), NULL);
-    RETURN google_ml._ai_normalize(kind, google_ml._ai_text(m,
-        google_ml._invoke(m, google_ml._headers_for_call(m, prompt, NULL), body)::json));
+    RETURN google_ml._ai_normalize(kind, google_ml._ai_text(m, google_ml._invoke(
+        m, google_ml._headers_for_call(m, prompt, NULL, google_ml._ai_generation_config(kind, NULL)),
+        body)::json));
 END;
 $$;
 
@@ -238,7 +264,9 @@ BEGIN
     FOR start IN 1 .. n BY size LOOP
         batch := items[start : least(start + size - 1, n)];
         requests := requests || jsonb_build_array(google_ml._request(
-            m, google_ml._headers_for_call(m, batch[1], NULL),
+            m, google_ml._headers_for_call(m, to_jsonb(batch)::text, NULL,
+                                           google_ml._ai_generation_config(kind, cardinality(batch)),
+                                           google_ml._ai_batch_instruction(kind, cardinality(batch))),
             google_ml._ai_body(m, to_jsonb(batch)::text,
                                google_ml._ai_generation_config(kind, cardinality(batch)),
                                google_ml._ai_batch_instruction(kind, cardinality(batch)))));
@@ -427,17 +455,21 @@ CREATE FUNCTION ai.rank(prompt text, model_id varchar DEFAULT NULL)
 RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.rank(prompt, model_id) $$;
 
--- Called by google_ml._warm for kinds if / generate / rank: the answers to the distinct
--- prompts of a statement, 10 per :generateContent request, all requests in one
--- invoke_batch; NULL where unknown (a failed request, an unclear answer), so that the per-row
--- call asks on its own and reports what it meets.
+-- Called by google_ml._warm for kinds if / generate / rank / summarize / sentiment: the answers
+-- to the distinct prompts of a statement, 10 per :generateContent request, all requests in one
+-- invoke_batch; NULL where unknown (a failed request, an unclear answer, the function's flag
+-- off), so that the per-row call asks on its own and reports what it meets.
 CREATE FUNCTION google_ml._warm_llm(kind text, m google_ml.models, items text[])
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
+DECLARE
+    allowed boolean := CASE
+        WHEN kind IN ('if', 'generate', 'rank') THEN google_ml._flag('enable_ai_query_engine')
+        WHEN kind IN ('summarize', 'sentiment') THEN google_ml._flag('enable_preview_ai_functions')
+        ELSE false END;
 BEGIN
-    IF kind NOT IN ('if', 'generate', 'rank') OR m.model_type <> 'llm'
-       OR NOT google_ml._flag('enable_ai_query_engine') THEN
+    IF m.model_type <> 'llm' OR NOT allowed THEN
         RETURN NULL;
     END IF;
     RETURN google_ml._ai_batch(kind, m, items, 10, false);
@@ -460,7 +492,7 @@ DECLARE
     results  text[];
     j        int := 0;
 BEGIN
-    PERFORM google_ml._require_ai_query_engine();
+    PERFORM google_ml._require_ai_function(kind);
     IF prompts IS NULL THEN
         RETURN NULL;
     END IF;
@@ -487,7 +519,8 @@ $$;
 
 -- A cursor call: reads input_cursor to the end (the first column of each row is the item),
 -- answers prompt || item for each row in batches, and returns a new cursor over
--- (input text, result <type>) in the input's order.
+-- (input text, output <type>) in the input's order: the documented examples read rec.input
+-- and rec.output.
 CREATE FUNCTION google_ml._ai_cursor_answers(kind text, prompt text, input_cursor refcursor,
                                              batch_size int, model_id text,
                                              OUT inputs text[], OUT answers text[])
@@ -498,7 +531,7 @@ DECLARE
     item     text;
     prompts  text[] := '{}';
 BEGIN
-    PERFORM google_ml._require_ai_query_engine();
+    PERFORM google_ml._require_ai_function(kind);
     IF input_cursor IS NULL THEN
         RAISE EXCEPTION 'input_cursor must name an open cursor'
             USING ERRCODE = 'invalid_cursor_name';
@@ -516,7 +549,6 @@ END;
 $$;
 
 
--- Array forms: one answer per prompt, in order; unclear ai.if answers are false.
 -- Array forms: one answer per prompt, in order; unclear ai.if answers are false.
 CREATE FUNCTION google_ml."if"(prompts text[], batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
 RETURNS boolean[]
@@ -542,7 +574,7 @@ AS $$
     SELECT google_ml._ai_array('rank', prompts, batch_size, model_id)::real[]
 $$;
 
--- Cursor forms: a new cursor over (input text, result) for each row of input_cursor.
+-- Cursor forms: a new cursor over (input text, output) for each row of input_cursor.
 CREATE FUNCTION google_ml."if"(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                model_id varchar DEFAULT NULL)
 RETURNS refcursor
@@ -554,7 +586,7 @@ DECLARE
 BEGIN
     a := google_ml._ai_cursor_answers('if', prompt, input_cursor, batch_size, model_id);
     OPEN result FOR
-        SELECT u.input, coalesce(u.answer::boolean, false) AS result
+        SELECT u.input, coalesce(u.answer::boolean, false) AS output
           FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
          ORDER BY u.i;
     RETURN result;
@@ -572,7 +604,7 @@ DECLARE
 BEGIN
     a := google_ml._ai_cursor_answers('generate', prompt, input_cursor, batch_size, model_id);
     OPEN result FOR
-        SELECT u.input, u.answer AS result
+        SELECT u.input, u.answer AS output
           FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
          ORDER BY u.i;
     RETURN result;
@@ -590,7 +622,7 @@ DECLARE
 BEGIN
     a := google_ml._ai_cursor_answers('rank', prompt, input_cursor, batch_size, model_id);
     OPEN result FOR
-        SELECT u.input, u.answer::real AS result
+        SELECT u.input, u.answer::real AS output
           FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
          ORDER BY u.i;
     RETURN result;
@@ -628,12 +660,15 @@ AS $$ SELECT * FROM google_ml.rank(model_id, search_string, documents, top_n) $$
 
 -- @version 1.5.7
 
--- Preview functions (flag enable_preview_ai_functions; P0001 when off, as the AI query engine):
---   ai.summarize(prompt, model_id)          -> text, a short summary of the text
---   ai.analyze_sentiment(prompt, model_id)  -> 'positive', 'negative' or 'neutral'
--- One :generateContent request per call to an llm model (default gemini-2.5-flash-lite). The task
--- is the system instruction; the user turn is the text alone. Sentiment asks for an enum answer.
-
+-- Preview functions (flag enable_preview_ai_functions; P0001 when off, as the AI query engine),
+-- each in a scalar, an array and a cursor form, as ai.if / ai.generate:
+--   ai.summarize(prompt, model_id)          -> text, a summary of the text
+--   ai.analyze_sentiment(prompt, model_id)  -> 'positive', 'negative' or 'neutral' (NULL when
+--                                              the model's answer is none of them)
+--   ai.agg_summarize(text)                  -> one summary of the texts of a group (an aggregate)
+-- A scalar call is one :generateContent request to an llm model (default: the
+-- default_llm_model flag). The task is the system instruction; the user turn is the text alone.
+-- Sentiment asks for an enum answer. Array and cursor forms batch like ai.generate's.
 
 CREATE FUNCTION google_ml._ai_preview_call(model_id text, prompt text, instruction text,
                                            generation_config jsonb)
@@ -647,19 +682,27 @@ BEGIN
     PERFORM google_ml._require_model_support();
     m := google_ml._llm_model(model_id);
     body := google_ml._ai_body(m, prompt, generation_config, instruction);
-    RETURN google_ml._ai_text(m,
-        google_ml._invoke(m, google_ml._headers_for_call(m, prompt, NULL), body)::json);
+    RETURN google_ml._ai_text(m, google_ml._invoke(
+        m, google_ml._headers_for_call(m, prompt, NULL, generation_config, instruction),
+        body)::json);
 END;
 $$;
 
+-- Scalar forms look in the warm-up cache first, as ai.if's (the proxy batches per-row calls).
 CREATE FUNCTION google_ml.summarize(prompt text, model_id varchar DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
+DECLARE
+    warmed text;
 BEGIN
-    PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
+    PERFORM google_ml._require_ai_function('summarize');
     IF prompt IS NULL THEN
         RETURN NULL;
+    END IF;
+    warmed := google_ml._warm_lookup('summarize', model_id, prompt);
+    IF warmed IS NOT NULL THEN
+        RETURN warmed;
     END IF;
     RETURN google_ml._ai_preview_call(model_id, prompt,
         'Summarize the text of the user message in at most three sentences. '
@@ -672,21 +715,105 @@ RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-    answer text;
+    warmed text;
 BEGIN
-    PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.analyze_sentiment (a preview function)');
+    PERFORM google_ml._require_ai_function('sentiment');
     IF prompt IS NULL THEN
         RETURN NULL;
     END IF;
-    answer := lower(btrim(btrim(google_ml._ai_preview_call(model_id, prompt,
+    warmed := google_ml._warm_lookup('sentiment', model_id, prompt);
+    IF warmed IS NOT NULL THEN
+        RETURN warmed;
+    END IF;
+    RETURN google_ml._ai_normalize('sentiment', google_ml._ai_preview_call(model_id, prompt,
         'Classify the sentiment of the text of the user message as positive, negative or neutral.',
-        '{"responseMimeType": "text/x.enum",
-          "responseSchema": {"type": "STRING", "enum": ["positive", "negative", "neutral"]}}'::jsonb)),
-        '"'' .'));
-    -- An answer outside the three labels is unclear: neutral, as ai.if answers false.
-    RETURN CASE WHEN answer IN ('positive', 'negative', 'neutral') THEN answer ELSE 'neutral' END;
+        google_ml._ai_generation_config('sentiment', NULL)));
 END;
 $$;
+
+-- Array forms: one answer per prompt, in order (NULL prompts answer NULL).
+CREATE FUNCTION google_ml.summarize(prompts text[], batch_size int DEFAULT NULL,
+                                    model_id varchar DEFAULT NULL)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml._ai_array('summarize', prompts, batch_size, model_id) $$;
+
+CREATE FUNCTION google_ml.analyze_sentiment(prompts text[], batch_size int DEFAULT NULL,
+                                            model_id varchar DEFAULT NULL)
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml._ai_array('sentiment', prompts, batch_size, model_id) $$;
+
+-- Cursor forms: a new cursor over (input text, output text) for each row of input_cursor.
+CREATE FUNCTION google_ml.summarize(prompt text, input_cursor refcursor,
+                                    batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
+RETURNS refcursor
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    a       record;
+    result  refcursor;
+BEGIN
+    a := google_ml._ai_cursor_answers('summarize', prompt, input_cursor, batch_size, model_id);
+    OPEN result FOR
+        SELECT u.input, u.answer AS output
+          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
+         ORDER BY u.i;
+    RETURN result;
+END;
+$$;
+
+CREATE FUNCTION google_ml.analyze_sentiment(prompt text, input_cursor refcursor,
+                                            batch_size int DEFAULT NULL,
+                                            model_id varchar DEFAULT NULL)
+RETURNS refcursor
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    a       record;
+    result  refcursor;
+BEGIN
+    a := google_ml._ai_cursor_answers('sentiment', prompt, input_cursor, batch_size, model_id);
+    OPEN result FOR
+        SELECT u.input, u.answer AS output
+          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
+         ORDER BY u.i;
+    RETURN result;
+END;
+$$;
+
+-- agg_summarize: the texts of a group (NULLs and empty texts left out), one per line, summarized
+-- in one request; NULL for a group without text.
+CREATE FUNCTION google_ml._agg_summarize_final(texts text[])
+RETURNS text
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    joined text := pg_catalog.array_to_string(
+        ARRAY(SELECT x FROM unnest(texts) AS u (x) WHERE btrim(x) <> ''), E'\n');
+BEGIN
+    PERFORM google_ml._require_ai_function('summarize');
+    IF joined IS NULL OR joined = '' THEN
+        RETURN NULL;
+    END IF;
+    RETURN google_ml._ai_preview_call(NULL, joined,
+        'The user message holds several texts, one per line. Summarize them together in one '
+        'short paragraph: what they say in common and where they differ. Reply with the '
+        'summary only.', NULL);
+END;
+$$;
+
+CREATE AGGREGATE google_ml.agg_summarize(text) (
+    SFUNC = pg_catalog.array_append,
+    STYPE = text[],
+    FINALFUNC = google_ml._agg_summarize_final
+);
+
+CREATE AGGREGATE ai.agg_summarize(text) (
+    SFUNC = pg_catalog.array_append,
+    STYPE = text[],
+    FINALFUNC = google_ml._agg_summarize_final
+);
 
 CREATE FUNCTION ai.summarize(prompt text, model_id varchar DEFAULT NULL)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -694,3 +821,71 @@ AS $$ SELECT google_ml.summarize(prompt, model_id) $$;
 CREATE FUNCTION ai.analyze_sentiment(prompt text, model_id varchar DEFAULT NULL)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.analyze_sentiment(prompt, model_id) $$;
+CREATE FUNCTION ai.summarize(prompts text[], batch_size int DEFAULT NULL,
+                             model_id varchar DEFAULT NULL)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.summarize(prompts, batch_size, model_id) $$;
+CREATE FUNCTION ai.analyze_sentiment(prompts text[], batch_size int DEFAULT NULL,
+                                     model_id varchar DEFAULT NULL)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.analyze_sentiment(prompts, batch_size, model_id) $$;
+CREATE FUNCTION ai.summarize(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
+                             model_id varchar DEFAULT NULL)
+RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.summarize(prompt, input_cursor, batch_size, model_id) $$;
+CREATE FUNCTION ai.analyze_sentiment(prompt text, input_cursor refcursor,
+                                     batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
+RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT google_ml.analyze_sentiment(prompt, input_cursor, batch_size, model_id) $$;
+
+
+-- @version 1.5.8
+
+-- The cost-optimized ai.if(prompt, embedding): AlloyDB trains a small proxy model on the LLM's
+-- answers for a sample of rows (when the query is PREPAREd) and answers the other rows from
+-- their embeddings, falling back to the LLM with a warning when it cannot. The emulator trains
+-- no proxy model: every row gets the LLM's answer (batched by the warm-up), which is what a
+-- perfectly accurate proxy would give. With google_ml_integration.enable_cost_optimized_ai_functions
+-- off, it warns as AlloyDB does when it falls back, once per statement. The embedding is a
+-- REAL[]; a vector column converts implicitly (pgvector's cast), so the documented
+-- ai.if('...' || r.review, r.review_embedding) resolves here without a dependency on pgvector.
+CREATE FUNCTION google_ml._cost_optimized_fallback()
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL RESTRICTED
+AS $$
+DECLARE
+    key text := pg_catalog.pg_backend_pid()::text || ':' || pg_catalog.statement_timestamp()::text;
+BEGIN
+    IF pg_catalog.current_setting('google_ml_integration.emulator_cost_optimized_warned', true)
+       IS DISTINCT FROM key THEN
+        PERFORM pg_catalog.set_config('google_ml_integration.emulator_cost_optimized_warned', key,
+                                      false);
+        -- The text a real instance prints (its documentation words it differently).
+        RAISE WARNING 'Cost Optimized AI Function is unavailable. Expect reduced performance.'
+            USING HINT = 'SET google_ml_integration.enable_cost_optimized_ai_functions = on; '
+                         '(the emulator then answers every row from the LLM without this warning)';
+    END IF;
+END;
+$$;
+
+-- PARALLEL RESTRICTED: the once-per-statement warning keeps its state in a setting, which a
+-- parallel worker may not change.
+CREATE FUNCTION google_ml."if"(prompt text, embedding real[])
+RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL RESTRICTED
+AS $$
+BEGIN
+    PERFORM google_ml._require_ai_query_engine();
+    IF prompt IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT google_ml._flag('enable_cost_optimized_ai_functions') THEN
+        PERFORM google_ml._cost_optimized_fallback();
+    END IF;
+    RETURN google_ml."if"(prompt, NULL::varchar);
+END;
+$$;
+
+CREATE FUNCTION ai."if"(prompt text, embedding real[])
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL RESTRICTED
+AS $$ SELECT google_ml."if"(prompt, embedding) $$;

@@ -6,7 +6,12 @@
 -- ai.embedding_progress_view is visible to other sessions while it runs and finished batches
 -- survive a failure; otherwise it runs in the caller's transaction, all or nothing.
 -- 'transactional' mode adds a BEFORE INSERT OR UPDATE OF <content> trigger that embeds the
--- new content in the same transaction.
+-- new content in the same transaction; ai.refresh_embeddings is refused in that mode.
+-- 'manual' mode (the default; older pages call it 'none') adds a boolean tracking column, set by
+-- a trigger when a row is inserted or its content changes, so ai.refresh_embeddings embeds only
+-- new and changed rows. Both procedures work on a partitioned table's root; refresh also on any
+-- partition (ai.embedding_prepare_partition readies a table to be attached). Every procedure
+-- has a google_ml twin.
 
 -- @version 1.5.6
 CREATE TABLE google_ml._embedding_configs (
@@ -17,10 +22,12 @@ CREATE TABLE google_ml._embedding_configs (
     model_id           text NOT NULL,
     batch_size         int NOT NULL,
     refresh_mode       text NOT NULL CHECK (refresh_mode IN ('manual', 'transactional')),
-    status             text NOT NULL,     -- initializing, refreshing, completed, failed
+    status             text NOT NULL,     -- running, success, failed (as AlloyDB's view shows)
     rows_total         bigint NOT NULL DEFAULT 0,
     rows_processed     bigint NOT NULL DEFAULT 0,
     partition_root     text,
+    -- manual mode: the boolean column that marks new and changed rows for ai.refresh_embeddings
+    tracking_column    text,
     started_at         timestamptz,
     finished_at        timestamptz,
     error              text,
@@ -34,7 +41,7 @@ SELECT c.table_name,
        c.content_column,
        c.embedding_column,
        c.model_id,
-       CASE WHEN c.status = 'completed' THEN 100::numeric
+       CASE WHEN c.status = 'success' THEN 100::numeric
             WHEN c.rows_total > 0 THEN round(100.0 * c.rows_processed / c.rows_total, 2)
             ELSE 0::numeric END AS percent_progress,
        c.status,
@@ -210,8 +217,44 @@ RETURNS name
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ('google_ml_embedding_' || left(md5(embedding_column), 12))::name $$;
 
--- Embeds every row of c's table with content, batch by batch (see the section's plan).
-CREATE PROCEDURE google_ml._embedding_fill(INOUT c google_ml._embedding_configs)
+-- manual mode: the tracking column and the trigger that sets it.
+CREATE FUNCTION google_ml._embedding_tracking_column(embedding_column text)
+RETURNS name
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ('google_ml_stale_' || left(md5(embedding_column), 12))::name $$;
+
+CREATE FUNCTION google_ml._embedding_stale_trigger_name(embedding_column text)
+RETURNS name
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT ('google_ml_stale_' || left(md5(embedding_column), 12))::name $$;
+
+-- TG_ARGV = content column, tracking column: a new row, or a row whose content changed, is stale.
+CREATE FUNCTION google_ml._embedding_stale_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR (to_jsonb(NEW) ->> TG_ARGV[0]) IS DISTINCT FROM (to_jsonb(OLD) ->> TG_ARGV[0]) THEN
+        NEW := jsonb_populate_record(NEW, jsonb_build_object(TG_ARGV[1], true));
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+-- The configuration of rel's embedding column: rel's own, or (for a partition) its root's.
+CREATE FUNCTION google_ml._embedding_config_for(rel regclass, embedding_column text)
+RETURNS google_ml._embedding_configs
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce(
+        google_ml._embedding_config_of(rel, embedding_column),
+        google_ml._embedding_config_of(pg_catalog.pg_partition_root(rel), embedding_column))
+$$;
+
+-- Embeds the rows of `scope` (c's table, or one of its partitions) with content, batch by batch
+-- (see the file's plan): all of them, or only the new and changed ones (only_stale, manual mode).
+CREATE PROCEDURE google_ml._embedding_fill(INOUT c google_ml._embedding_configs, scope regclass,
+                                           only_stale boolean)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -219,7 +262,10 @@ DECLARE
     m           google_ml.models := google_ml._embedding_model(c.model_id);
     content_col text := c.content_column;
     emb_col     text := c.embedding_column;
+    track_col   text := c.tracking_column;
     emb_type    text;
+    todo        text;
+    set_track   text := '';
     leaf        regclass;
     ids         tid[];
     chunk       tid[];
@@ -232,30 +278,36 @@ BEGIN
     SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO emb_type
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = c.relation AND a.attname = emb_col;
-    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NOT NULL', c.relation::regclass, content_col)
-       INTO c.rows_total;
+    todo := format('%I IS NOT NULL', content_col);
+    IF track_col IS NOT NULL THEN
+        set_track := format(', %I = false', track_col);
+        IF only_stale THEN
+            todo := todo || format(' AND %I', track_col);
+        END IF;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s WHERE %s', scope, todo) INTO c.rows_total;
     c.rows_processed := 0;
     c.started_at := pg_catalog.clock_timestamp();
     c.finished_at := NULL;
     c.error := NULL;
+    c.status := 'running';
     PERFORM google_ml._embedding_config_write(c, false);
     IF may_commit THEN
         COMMIT;
     END IF;
 
     -- A partitioned table is filled partition by partition (a ctid is unique within one).
-    FOR leaf IN SELECT t.relid FROM pg_catalog.pg_partition_tree(c.relation) AS t
-                 WHERE t.isleaf AND c.partition_root IS NOT NULL
-                UNION ALL
-                SELECT c.relation::regclass WHERE c.partition_root IS NULL LOOP
-        EXECUTE format('SELECT array_agg(ctid ORDER BY ctid) FROM %s WHERE %I IS NOT NULL',
-                       leaf, content_col) INTO ids;
+    FOR leaf IN SELECT t.relid FROM pg_catalog.pg_partition_tree(scope) AS t WHERE t.isleaf
+                UNION ALL  -- a plain table has no partition tree
+                SELECT scope WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree(scope)) LOOP
+        EXECUTE format('SELECT array_agg(ctid ORDER BY ctid) FROM %s WHERE %s', leaf, todo)
+           INTO ids;
         FOR start IN 1 .. coalesce(cardinality(ids), 0) BY c.batch_size LOOP
             chunk := ids[start : start + c.batch_size - 1];
             BEGIN
                 EXECUTE format('SELECT array_agg(ctid ORDER BY ctid), array_agg(%I::text ORDER BY ctid) '
-                               'FROM %s WHERE ctid = ANY ($1) AND %I IS NOT NULL',
-                               content_col, leaf, content_col)
+                               'FROM %s WHERE ctid = ANY ($1) AND %s',
+                               content_col, leaf, todo)
                    INTO chunk, texts USING chunk;
                 IF chunk IS NOT NULL THEN
                     vectors := google_ml._warm_embeddings(m, texts);
@@ -264,9 +316,9 @@ BEGIN
                         RAISE EXCEPTION 'model "%" returned no embedding for some rows of this batch', m.id
                             USING ERRCODE = 'external_routine_exception';
                     END IF;
-                    EXECUTE format('UPDATE %s AS t SET %I = u.e::real[]::%s '
+                    EXECUTE format('UPDATE %s AS t SET %I = u.e::real[]::%s%s '
                                    'FROM unnest($1::tid[], $2::text[]) AS u (id, e) WHERE t.ctid = u.id',
-                                   leaf, emb_col, emb_type)
+                                   leaf, emb_col, emb_type, set_track)
                        USING chunk, vectors;
                     c.rows_processed := c.rows_processed + cardinality(chunk);
                 END IF;
@@ -281,6 +333,11 @@ BEGIN
             END IF;
         END LOOP;
         EXIT WHEN failed IS NOT NULL;
+        IF track_col IS NOT NULL THEN
+            -- Rows whose content was cleared: no embedding, nothing left to do.
+            EXECUTE format('UPDATE %s SET %I = NULL, %I = false WHERE %I IS NULL AND %I',
+                           leaf, emb_col, track_col, content_col, track_col);
+        END IF;
     END LOOP;
 
     c.finished_at := pg_catalog.clock_timestamp();
@@ -291,22 +348,27 @@ BEGIN
             PERFORM google_ml._embedding_config_write(c, false);
             COMMIT;
             RAISE EXCEPTION 'embedding % of % failed after % of % rows: %',
-                            c.table_name, emb_col, c.rows_processed, c.rows_total, failed
+                            scope, emb_col, c.rows_processed, c.rows_total, failed
                 USING ERRCODE = failed_state, DETAIL = coalesce(failed_detail, ''),
                       HINT = format('The %s rows done keep their embeddings (committed batch by batch); '
-                                    'the others are unchanged. Fix the cause, then CALL '
-                                    'ai.refresh_embeddings(%L, %L) to embed the table again, or '
-                                    'CALL ai.drop_embedding_config(%L, %L) to remove the configuration.',
-                                    c.rows_processed, c.table_name, emb_col, c.table_name, emb_col);
+                                    'the others are unchanged. Fix the cause, then %s',
+                                    c.rows_processed,
+                                    CASE WHEN c.refresh_mode = 'transactional' THEN format(
+                                        'CALL ai.drop_embedding_config(%L, %L) and '
+                                        'ai.initialize_embeddings(...) again.', c.table_name, emb_col)
+                                    ELSE format(
+                                        'CALL ai.refresh_embeddings(%L, %L) to embed the rest, or '
+                                        'CALL ai.drop_embedding_config(%L, %L) to remove the configuration.',
+                                        c.table_name, emb_col, c.table_name, emb_col) END);
         END IF;
         RAISE EXCEPTION 'embedding % of % failed after % of % rows: %',
-                        c.table_name, emb_col, c.rows_processed, c.rows_total, failed
+                        scope, emb_col, c.rows_processed, c.rows_total, failed
             USING ERRCODE = failed_state, DETAIL = coalesce(failed_detail, ''),
                   HINT = 'Nothing was changed: the call ran inside a transaction and is rolled back '
                          'with it. Fix the cause and CALL it again (on its own, outside a '
                          'transaction block, it commits batch by batch and shows its progress).';
     END IF;
-    c.status := 'completed';
+    c.status := 'success';
     PERFORM google_ml._embedding_config_write(c, false);
 END;
 $$;
@@ -330,6 +392,9 @@ BEGIN
     PERFORM google_ml._require_flag('enable_faster_embedding_generation',
                                     'auto-embeddings (ai.initialize_embeddings)');
     PERFORM google_ml._require_model_support();
+    IF mode = 'none' THEN
+        mode := 'manual';  -- what older pages call it
+    END IF;
     IF mode NOT IN ('manual', 'transactional') THEN
         RAISE EXCEPTION 'incremental_refresh_mode must be ''manual'' or ''transactional'' (got %)',
                         incremental_refresh_mode
@@ -340,6 +405,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := google_ml._embedding_table(table_name);
+    IF pg_catalog.pg_partition_root(rel) <> rel THEN
+        RAISE EXCEPTION 'table % is a partition; initialize embeddings on the root partitioned table %',
+                        rel, pg_catalog.pg_partition_root(rel)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     content := google_ml._embedding_column(rel, content_column, 'content_column');
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
     IF NOT (emb.atttypid = 'real[]'::regtype OR emb.atttypid = 'double precision[]'::regtype
@@ -353,7 +423,7 @@ BEGIN
     IF (google_ml._embedding_config_of(rel, emb.attname)).relation IS NOT NULL THEN
         RAISE EXCEPTION 'embeddings of % column "%" are already configured', rel, emb.attname
             USING ERRCODE = 'duplicate_object',
-                  HINT = 'CALL ai.refresh_embeddings(...) to embed again, or '
+                  HINT = 'CALL ai.refresh_embeddings(...) to embed new and changed rows, or '
                          'ai.drop_embedding_config(...) first.';
     END IF;
 
@@ -364,12 +434,20 @@ BEGIN
     c.model_id := model_id;
     c.batch_size := coalesce(batch_size, 100);
     c.refresh_mode := mode;
-    c.status := 'initializing';
+    c.status := 'running';
     c.rows_total := 0;
     c.rows_processed := 0;
     c.partition_root := CASE WHEN (SELECT x.relkind FROM pg_catalog.pg_class AS x WHERE x.oid = rel) = 'p'
                              THEN rel::text END;
     c.created_by := current_user;
+    IF mode = 'manual' THEN
+        c.tracking_column := google_ml._embedding_tracking_column(emb.attname);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = rel
+                     AND a.attname = c.tracking_column AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'table % already has a column "%"', rel, c.tracking_column
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+    END IF;
     PERFORM google_ml._embedding_config_write(c, true);
     IF mode = 'transactional' THEN
         -- Before the backfill, so rows written meanwhile are embedded by the trigger.
@@ -377,8 +455,16 @@ BEGIN
                        'EXECUTE FUNCTION google_ml._embedding_trigger(%L, %L, %L)',
                        google_ml._embedding_trigger_name(emb.attname), content.attname, rel,
                        model_id, content.attname, emb.attname);
+    ELSE
+        -- Every existing row starts stale; the trigger marks rows written from now on.
+        EXECUTE format('ALTER TABLE %s ADD COLUMN %I boolean NOT NULL DEFAULT true',
+                       rel, c.tracking_column);
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OF %I ON %s FOR EACH ROW '
+                       'EXECUTE FUNCTION google_ml._embedding_stale_trigger(%L, %L)',
+                       google_ml._embedding_stale_trigger_name(emb.attname), content.attname, rel,
+                       content.attname, c.tracking_column);
     END IF;
-    CALL google_ml._embedding_fill(c);
+    CALL google_ml._embedding_fill(c, rel, false);
 END;
 $$;
 
@@ -402,39 +488,142 @@ BEGIN
     END IF;
     rel := google_ml._embedding_table(table_name);
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
-    c := google_ml._embedding_config_of(rel, emb.attname);
+    c := google_ml._embedding_config_for(rel, emb.attname);
     IF c.relation IS NULL THEN
         RAISE EXCEPTION 'no embedding configuration for % column "%"', rel, emb.attname
             USING ERRCODE = 'undefined_object',
                   HINT = 'CALL ai.initialize_embeddings(...) first.';
     END IF;
+    IF c.refresh_mode = 'transactional' THEN
+        RAISE EXCEPTION 'ai.refresh_embeddings is disabled for % column "%": its embeddings are kept in sync in transactional mode',
+                        c.relation::regclass, emb.attname
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'To embed the whole table again, CALL ai.drop_embedding_config(...) and then '
+                         'ai.initialize_embeddings(...).';
+    END IF;
     c.batch_size := coalesce(batch_size, c.batch_size);
-    c.status := 'refreshing';
-    CALL google_ml._embedding_fill(c);
+    CALL google_ml._embedding_fill(c, rel, c.tracking_column IS NOT NULL);
 END;
 $$;
 
-CREATE PROCEDURE ai.drop_embedding_config(table_name text, embedding_column text)
+-- Drops the configuration of one embedding column, or (embedding_column NULL) of every
+-- embedding column of the table, with its trigger and tracking column.
+CREATE PROCEDURE ai.drop_embedding_config(table_name text, embedding_column text DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    rel  regclass;
-    emb  pg_catalog.pg_attribute;
-    c    google_ml._embedding_configs;
+    rel      regclass;
+    c        google_ml._embedding_configs;
+    columns  text[];
+    col      text;
 BEGIN
     rel := google_ml._embedding_table(table_name);
-    emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
-    c := google_ml._embedding_config_of(rel, emb.attname);
-    IF c.relation IS NULL THEN
-        RAISE EXCEPTION 'no embedding configuration for % column "%"', rel, emb.attname
-            USING ERRCODE = 'undefined_object';
+    IF embedding_column IS NULL THEN
+        columns := ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute AS a
+                          WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
+                            AND (google_ml._embedding_config_of(rel, a.attname)).relation IS NOT NULL
+                          ORDER BY a.attnum);
+        IF cardinality(columns) = 0 THEN
+            RAISE EXCEPTION 'no embedding configuration for %', rel
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        columns := ARRAY[(google_ml._embedding_column(rel, embedding_column, 'embedding_column')).attname::text];
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
-                   google_ml._embedding_trigger_name(emb.attname), rel);
-    PERFORM google_ml._embedding_config_delete(rel, emb.attname);
+    FOREACH col IN ARRAY columns LOOP
+        c := google_ml._embedding_config_of(rel, col);
+        IF c.relation IS NULL THEN
+            RAISE EXCEPTION 'no embedding configuration for % column "%"', rel, col
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', google_ml._embedding_trigger_name(col), rel);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', google_ml._embedding_stale_trigger_name(col), rel);
+        IF c.tracking_column IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', rel, c.tracking_column);
+        END IF;
+        PERFORM google_ml._embedding_config_delete(rel, col);
+    END LOOP;
 END;
 $$;
 
+-- Readies child_table to be attached as a partition of parent_table (the root, or a partition
+-- at any level of it): it gets the columns auto-embeddings added to the hierarchy (the tracking
+-- column of manual mode) and any embedding column it lacks, with the same types, so that
+-- ALTER TABLE parent ATTACH PARTITION child accepts it.
+CREATE PROCEDURE ai.embedding_prepare_partition(parent_table text, child_table text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    parent  regclass := google_ml._embedding_table(parent_table);
+    child   regclass := google_ml._embedding_table(child_table);
+    root    regclass := pg_catalog.pg_partition_root(parent);
+    c       google_ml._embedding_configs;
+    found   boolean := false;
+BEGIN
+    FOR c IN SELECT (x).* FROM (
+                 SELECT google_ml._embedding_config_of(root, a.attname) AS x
+                   FROM pg_catalog.pg_attribute AS a
+                  WHERE a.attrelid = root AND a.attnum > 0 AND NOT a.attisdropped) AS s
+              WHERE (x).relation IS NOT NULL LOOP
+        found := true;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = child
+                         AND a.attname = c.embedding_column AND NOT a.attisdropped) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', child, c.embedding_column,
+                           (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+                              FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = root AND a.attname = c.embedding_column));
+        END IF;
+        IF c.tracking_column IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = child
+                             AND a.attname = c.tracking_column AND NOT a.attisdropped) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN %I boolean NOT NULL DEFAULT true',
+                           child, c.tracking_column);
+        END IF;
+    END LOOP;
+    IF NOT found THEN
+        RAISE EXCEPTION 'no embedding configuration for the partitioned table %', root
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'CALL ai.initialize_embeddings(...) on the root partitioned table first.';
+    END IF;
+END;
+$$;
+
+-- The google_ml twins.
+CREATE PROCEDURE google_ml.initialize_embeddings(
+    model_id text, table_name text, content_column text, embedding_column text,
+    batch_size int DEFAULT NULL, incremental_refresh_mode text DEFAULT 'manual')
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ai.initialize_embeddings(model_id, table_name, content_column, embedding_column,
+                                  batch_size, incremental_refresh_mode);
+END;
+$$;
+
+CREATE PROCEDURE google_ml.refresh_embeddings(
+    table_name text, embedding_column text, batch_size int DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ai.refresh_embeddings(table_name, embedding_column, batch_size);
+END;
+$$;
+
+CREATE PROCEDURE google_ml.drop_embedding_config(table_name text, embedding_column text DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ai.drop_embedding_config(table_name, embedding_column);
+END;
+$$;
+
+CREATE PROCEDURE google_ml.embedding_prepare_partition(parent_table text, child_table text)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    CALL ai.embedding_prepare_partition(parent_table, child_table);
+END;
+$$;
 
 -- ---------------------------------------------------------------------------
 -- AlloyDB keeps auto-embedding state in google_ml.embed_gen_settings and

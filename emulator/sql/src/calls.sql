@@ -90,13 +90,18 @@ BEGIN
 END;
 $$;
 
--- The headers from a model's header function ({} if it has none).
-CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json)
+-- The headers from a model's header function ({} if it has none). A header function takes
+-- (model_id, input text or request JSON), or, for llm models called by the AI functions,
+-- (model_id, prompt, generation_config, system_instructions): it gets as many as it declares.
+CREATE FUNCTION google_ml._headers_for_call(m google_ml.models, input_text text, input_json json,
+                                            generation_config jsonb DEFAULT NULL,
+                                            system_instruction text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
 DECLARE
     fn       regprocedure;
+    n        int;
     headers  jsonb;
 BEGIN
     IF m.header_gen_fn IS NULL THEN
@@ -105,12 +110,16 @@ BEGIN
         RETURN google_ml.anthropic_claude_header_gen_fn(m.id, input_json)::jsonb;
     END IF;
     fn := google_ml._resolve_function(m.header_gen_fn, 'header', m.model_type, 'generate_headers_fn');
-    IF input_json IS NOT NULL THEN
+    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+    IF input_json IS NOT NULL AND n = 2 THEN
         EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,json}')
                 || '::jsonb' INTO headers USING m.id::text, input_json;
     ELSE
-        EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}')
-                || '::jsonb' INTO headers USING m.id::text, input_text;
+        EXECUTE 'SELECT ' || google_ml._call_expression(
+                    fn, ('{text,text,json,text}'::regtype[])[1:n]) || '::jsonb'
+           INTO headers
+          USING m.id::text, coalesce(input_text, input_json::text), generation_config::json,
+                system_instruction;
     END IF;
     IF headers IS NOT NULL AND jsonb_typeof(headers) <> 'object' THEN
         RAISE EXCEPTION 'model "%": header function % must return a JSON object', m.id, m.header_gen_fn
@@ -120,12 +129,14 @@ BEGIN
 END;
 $$;
 
--- Builds the request of docs/internals.md and sends it to the engine.
-CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+-- One request object of docs/internals.md (what _invoke sends, without sending). An
+-- unregistered Vertex AI model also carries its path (vertex_path): its id may be shortened
+-- (see _vertex_model), and google_ml._authorized_request derives the URL from the path.
+CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
 RETURNS jsonb
 LANGUAGE sql VOLATILE PARALLEL SAFE
 AS $$
-    SELECT google_ml._call_engine(jsonb_build_object(
+    SELECT jsonb_build_object(
         'op', 'invoke',
         'model_id', m.id,
         'provider', m.provider,
@@ -134,7 +145,20 @@ AS $$
         'url', google_ml._url_for_call(m),
         'headers', coalesce(headers, '{}'::jsonb),
         'auth', google_ml._auth_for_call(m),
-        'body', body))
+        'body', body)
+        -- created_at is NULL only in the transient rows of _vertex_model
+        || CASE WHEN m.created_at IS NULL AND m.provider = 'google'
+                     AND m.request_url !~* '^https?://'
+                THEN jsonb_build_object('vertex_path', m.request_url)
+                ELSE '{}'::jsonb END
+$$;
+
+-- Builds the request of docs/internals.md and sends it to the engine.
+CREATE FUNCTION google_ml._invoke(m google_ml.models, headers jsonb, body jsonb)
+RETURNS jsonb
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT google_ml._call_engine(google_ml._request(m, headers, body))
 $$;
 
 -- An unregistered Vertex AI model named by a bare id (text-embedding-004) or a
@@ -149,7 +173,11 @@ DECLARE
     m            google_ml.models;
     path_match   text[];
 BEGIN
-    m.id := name;
+    -- model_id is varchar(100); a full endpoint path can be longer
+    -- (projects/P/locations/L/publishers/google/models/M:streamGenerateContent): its id is then
+    -- the model and verb, and requests carry the path itself (see _request).
+    m.id := CASE WHEN pg_catalog.length(name) <= 100 THEN name
+                 ELSE pg_catalog.left(pg_catalog.regexp_replace(name, '^.*/', ''), 100) END;
     m.provider := 'google';
     m.model_type := model_type;
     m.auth_type := 'alloydb_service_agent_iam';
@@ -175,22 +203,6 @@ END;
 $$;
 
 
--- One request object of docs/internals.md (what _invoke sends, without sending).
-CREATE FUNCTION google_ml._request(m google_ml.models, headers jsonb, body jsonb)
-RETURNS jsonb
-LANGUAGE sql VOLATILE PARALLEL SAFE
-AS $$
-    SELECT jsonb_build_object(
-        'op', 'invoke',
-        'model_id', m.id,
-        'provider', m.provider,
-        'model_type', m.model_type,
-        'qualified_name', m.qualified_name,
-        'url', google_ml._url_for_call(m),
-        'headers', coalesce(headers, '{}'::jsonb),
-        'auth', google_ml._auth_for_call(m),
-        'body', body)
-$$;
 
 
 -- A registered model, or 42704 naming it.

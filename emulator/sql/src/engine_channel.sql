@@ -114,8 +114,13 @@ BEGIN
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';
+    IF request ? 'vertex_path' AND m.request_url IS DISTINCT FROM request ->> 'vertex_path' THEN
+        -- An unregistered Vertex AI path whose shortened id is also a registered id: the path
+        -- wins (it only ever leads to Vertex AI, with the service agent's credentials).
+        m := NULL;
+    END IF;
     IF m.id IS NULL THEN
-        m := google_ml._vertex_model(request ->> 'model_id',
+        m := google_ml._vertex_model(coalesce(request ->> 'vertex_path', request ->> 'model_id'),
                                      coalesce(request ->> 'model_type', 'generic')::google_ml.model_type);
     END IF;
     IF m.id IS NULL THEN

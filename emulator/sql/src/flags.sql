@@ -102,3 +102,39 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- CALL google_ml.check_model_support(): what AlloyDB's documented transform functions call
+-- first; 55000 when model support is off.
+CREATE PROCEDURE google_ml.check_model_support()
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM google_ml._require_model_support();
+END;
+$$;
+
+-- CALL google_ml.upgrade_to_preview_version(): what AlloyDB's pages have users call to reach a
+-- version with the preview functions. Here every offered version is public, so it updates the
+-- extension to the newest one (ALTER EXTENSION google_ml_integration UPDATE), which has them.
+CREATE PROCEDURE google_ml.upgrade_to_preview_version()
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    installed  text;
+    newest     text;
+BEGIN
+    SELECT e.extversion, a.default_version INTO installed, newest
+      FROM pg_catalog.pg_extension AS e
+      JOIN pg_catalog.pg_available_extensions AS a ON a.name = e.extname
+     WHERE e.extname = 'google_ml_integration';
+    IF installed IS NULL THEN
+        -- The proxy's stand-in on a server without the extension's files: nothing to update.
+        RAISE NOTICE 'google_ml_integration has the newest content already';
+    ELSIF installed = newest THEN
+        RAISE NOTICE 'google_ml_integration is already at version %, which includes the preview functions', installed;
+    ELSE
+        ALTER EXTENSION google_ml_integration UPDATE;
+        RAISE NOTICE 'google_ml_integration updated from version % to %', installed, newest;
+    END IF;
+END;
+$$;

@@ -187,13 +187,16 @@ AS $$
         p.prokind = 'f'
         AND NOT p.proretset
         AND p.pronargs >= 2
-        AND p.pronargs - p.pronargdefaults <= CASE WHEN role IN ('in', 'batch_in') THEN 4 ELSE 2 END
-        AND p.pronargs <= CASE WHEN role IN ('in', 'batch_in') THEN 4 ELSE 2 END
+        AND p.pronargs - p.pronargdefaults <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
+        AND p.pronargs <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
         AND p.proargtypes[0] IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)
         AND CASE role
             WHEN 'header' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype,
                                      'json'::regtype, 'jsonb'::regtype)
+                -- llm models: (model_id, prompt, generation_config, system_instructions)
+                AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
+                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype))
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'in' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype)
@@ -231,6 +234,9 @@ AS $$
     SELECT CASE role
         WHEN 'header' THEN
             '(model_id VARCHAR(100), input_text TEXT) RETURNS JSON, or (model_id TEXT, input JSON) RETURNS JSON'
+            || CASE WHEN model_type = 'llm' THEN ', or for llm models (model_id VARCHAR(100), prompt TEXT, '
+                                                 'generation_config JSON, system_instructions TEXT) RETURNS JSON'
+                    ELSE '' END
         WHEN 'in' THEN
             CASE WHEN model_type = 'llm'
                 THEN '(model_id VARCHAR(100), input_text TEXT, generation_config JSON, system_instruction TEXT) RETURNS JSON'
@@ -794,7 +800,9 @@ VALUES
      'alloydb_service_agent_iam', true),
     ('gemini-1.0-pro:generateContent', 'google', 'generic',
      'publishers/google/models/gemini-1.0-pro:generateContent', 'gemini-1.0-pro',
-     'alloydb_service_agent_iam', true);
+     'alloydb_service_agent_iam', true)
+-- A database updated from 1.3 may have a model of that id already: it keeps its own.
+ON CONFLICT (id) DO NOTHING;
 
 
 -- @version 1.5.2
@@ -819,7 +827,8 @@ VALUES
      NULL,
      'google_ml.vertexai_reranking_output_transform',
      NULL, NULL,
-     true);
+     true)
+ON CONFLICT (id) DO NOTHING;
 
 
 -- @version 1.5.3

@@ -97,7 +97,7 @@ AS $$
 DECLARE
     m google_ml.models;
 BEGIN
-    IF kind IN ('if', 'generate', 'rank') THEN
+    IF kind IN ('if', 'generate', 'rank', 'summarize', 'sentiment') THEN
         RETURN google_ml._model_for_call(coalesce(model_id, google_ml._ai_default_model()));
     END IF;
     m := google_ml._model_for_call(model_id);
