@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "ALLOYDB_AI_EMULATOR_"
+DEFAULT_HOST = "127.0.0.1"  # loopback: listening on every address is a choice (--host 0.0.0.0)
 DEFAULT_PORT = 5488  # not 5432 (a local PostgreSQL) nor 6432 (PgBouncer)
 _TRUE = ("1", "true", "yes", "on")
 
@@ -110,7 +111,7 @@ ENGINE = (
 )
 
 SERVE = (
-    Setting("--host", default="127.0.0.1", help="address to listen on"),
+    Setting("--host", default=DEFAULT_HOST, help="address to listen on"),
     Setting("--port", default=DEFAULT_PORT, type=int,
             help=f"port to listen on (default {DEFAULT_PORT})"),
     Setting("--upstream", help="front this PostgreSQL (a libpq URL or key=value string) instead "
@@ -123,7 +124,7 @@ SERVE = (
             help="require this password (SCRAM) for the postgres user of the embedded server"),
     Setting("--tls-cert", type=Path, help="certificate (PEM) to terminate TLS with"),
     Setting("--tls-key", type=Path, help="private key (PEM) of --tls-cert"),
-    Setting("--callback-host", default="127.0.0.1",
+    Setting("--callback-host", default=DEFAULT_HOST,
             help="address the database uses to reach the emulator's engine"),
     *ENGINE,
     *LOG,
@@ -142,14 +143,14 @@ INSTALL_EXTENSION = (
 )
 
 FAKE_MODELS = (
-    Setting("--host", default="127.0.0.1", help="address to listen on"),
+    Setting("--host", default=DEFAULT_HOST, help="address to listen on"),
     Setting("--port", default=8089, type=int, help="port to listen on"),
     *FAKES,
     *LOG,
 )
 
 ENV_INIT = (
-    Setting("--host", default="127.0.0.1",
+    Setting("--host", default=DEFAULT_HOST,
             help="address the emulator listens on (0.0.0.0 and :: mean this machine)"),
     Setting("--port", default=DEFAULT_PORT, type=int, help=f"its port (default {DEFAULT_PORT})"),
     Setting("--password", also_env="POSTGRES_PASSWORD",
