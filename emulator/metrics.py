@@ -48,6 +48,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from emulator.engine.stats import EngineStats, LatencyHistogram
+from emulator.usage_error import UsageError
 
 log = logging.getLogger("alloydb_ai_emulator.metrics")
 
@@ -194,8 +195,6 @@ async def start_metrics_server(host: str, port: int, proxy: Any, engine: Any) ->
     try:
         server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_HEAD)
     except OSError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
     log.debug("metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
     return server

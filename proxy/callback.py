@@ -41,10 +41,6 @@ WATCH_CALLS_AFTER_SECONDS = 0.5
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
-# Answers sent as they are rather than as JSON (the engine's RawText: UTF-8 bytes; the
-# proxy does not import the engine, so it is registered here by the command line).
-RAW_TEXT_TYPES: tuple[type, ...] = ()
-
 # The (leader) backend pid of the session a handler task serves, for the call inspector.
 CALLER_PID: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "alloydb_ai_emulator_caller_pid", default=None)
@@ -58,8 +54,12 @@ class CallbackServer:
         *,
         emulator_address: str,
         password: str | None = None,
+        raw_text_types: tuple[type, ...] = (),
     ) -> None:
         self.handler = handler
+        # Answers of these types are sent as they are rather than as JSON (the engine's RawText;
+        # the proxy does not import the engine, so the command line names it).
+        self.raw_text_types = raw_text_types
         self.is_fronted_pid = is_fronted_pid
         self.emulator_address = emulator_address
         self.password = password or secrets.token_urlsafe(24)
@@ -264,7 +264,7 @@ class CallbackServer:
         finally:
             self._running.pop(key, None)
             self._callers.pop(key, None)
-        if isinstance(result, RAW_TEXT_TYPES):
+        if isinstance(result, self.raw_text_types):
             return _single_text_row(result if isinstance(result, bytes) else str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)

@@ -280,15 +280,6 @@ def error_response(
     return message(ERROR_RESPONSE, body)
 
 
-def notice_response(text: str, *, severity: str = "WARNING", sqlstate: str = "01000") -> bytes:
-    body = b"".join(
-        f + b"\x00"
-        for f in (b"S" + severity.encode(), b"V" + severity.encode(), b"C" + sqlstate.encode(),
-                  b"M" + text.encode())
-    ) + b"\x00"
-    return message(NOTICE_RESPONSE, body)
-
-
 def ready_for_query(status: bytes = b"I") -> bytes:
     return message(READY_FOR_QUERY, status)
 

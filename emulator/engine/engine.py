@@ -121,7 +121,6 @@ class Engine:
         model_id = request.get("model_id") if isinstance(request, dict) else None
         provider = request.get("provider") if isinstance(request, dict) else None
         self.stats.calls += 1
-        self.stats.calls_by_model[str(model_id)] += 1
         model_stats = self.stats.model(str(model_id), str(provider or "custom"))
         model_stats.calls += 1
         started = time.perf_counter()
@@ -130,7 +129,6 @@ class Engine:
             value = await self._invoke(ModelRequest.parse(request), extract)
         except ModelCallError as exc:
             self.stats.errors += 1
-            self.stats.errors_by_model[str(model_id)] += 1
             model_stats.errors += 1
             model_stats.errors_by_sqlstate[exc.sqlstate] += 1
             self._observe(model_stats, str(model_id), started, exc.sqlstate)
