@@ -20,14 +20,21 @@ CREATE UNLOGGED TABLE google_ml._warm_cache (
     statement_key  text NOT NULL,
     kind           text NOT NULL,
     model_id       text NOT NULL,
-    item_hash      text NOT NULL,
     item           text NOT NULL,
     result         text
 );
-CREATE INDEX ON google_ml._warm_cache (statement_key, kind, model_id, item_hash);
--- Answers (embedding literals of a few KB) are written once and read once: out of line but
--- not compressed, which costs more than it saves here.
+-- A hash index on the item alone: a lookup hashes the text once and compares it once, where a
+-- b-tree over (statement_key, kind, model_id, md5(item)) compared four strings at every level
+-- and an md5 was computed on every store and every lookup. Few rows share an item (one per
+-- statement and backend), so the other columns are checked on the row.
+CREATE INDEX ON google_ml._warm_cache USING hash (item);
+-- Answers (embedding literals of a few KB) are written once and read once: neither compressed
+-- (which costs more than it saves here) nor, up to a page, moved out of line (a TOAST row and
+-- TOAST index entry per answer cost half of storing them, and each lookup had to fetch them
+-- back). toast_tuple_target at its maximum keeps a row of up to 8160 bytes whole in the heap;
+-- a longer answer still goes out of line, uncompressed.
 ALTER TABLE google_ml._warm_cache ALTER COLUMN result SET STORAGE EXTERNAL;
+ALTER TABLE google_ml._warm_cache SET (toast_tuple_target = 8160);
 REVOKE ALL ON TABLE google_ml._warm_cache FROM PUBLIC;
 ALTER TABLE google_ml._warm_cache ENABLE ROW LEVEL SECURITY;
 
@@ -57,7 +64,7 @@ BEGIN
       FROM google_ml._warm_cache AS c
      WHERE c.statement_key = key AND c.kind = _warm_lookup.kind
        AND c.model_id = coalesce(_warm_lookup.model_id, '')
-       AND c.item_hash = pg_catalog.md5(_warm_lookup.item) AND c.item = _warm_lookup.item
+       AND c.item = _warm_lookup.item
      LIMIT 1;
     RETURN answer;
 END;
@@ -79,8 +86,8 @@ BEGIN
     DELETE FROM google_ml._warm_cache AS c
      WHERE pg_catalog.split_part(c.statement_key, ':', 1)::int NOT IN
            (SELECT a.pid FROM pg_catalog.pg_stat_activity AS a);
-    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item_hash, item, result)
-    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), pg_catalog.md5(i), i, r
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
+    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), i, r
       FROM unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
      WHERE r IS NOT NULL;
     PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_key', key, true);
