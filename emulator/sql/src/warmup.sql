@@ -174,7 +174,7 @@ DECLARE
     style       text;
     size        int;
     n           int := pg_catalog.cardinality(items);
-    requests    jsonb := '[]'::jsonb;
+    requests    jsonb[] := '{}';  -- appended in place; one jsonb array at the end, not n copies
     one         text;
     answer      json;
     b           int;
@@ -232,8 +232,8 @@ BEGIN
             EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}') || '::json'
                INTO body USING m.id::text, batch[1];
         END IF;
-        requests := requests || jsonb_build_array(google_ml._request(
-            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb));
+        requests := requests || google_ml._request(
+            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb);
     END LOOP;
 
     IF style IN ('vertex', 'openai') THEN
@@ -243,14 +243,14 @@ BEGIN
             SELECT nullif(line, '')
               FROM pg_catalog.unnest(pg_catalog.string_to_array(
                        google_ml._call_engine_text(jsonb_build_object(
-                           'op', 'invoke_batch', 'requests', requests,
+                           'op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests),
                            'extract', style || '_embeddings')), E'\n'))
                    WITH ORDINALITY AS u (line, i)
              ORDER BY i);
     END IF;
 
     answers := google_ml._call_engine_text(
-        jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
+        jsonb_build_object('op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests)))::json;
 
     FOR answer, b IN SELECT e.a, e.i - 1 FROM pg_catalog.json_array_elements(answers)
                                           WITH ORDINALITY AS e (a, i) LOOP
