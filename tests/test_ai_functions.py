@@ -401,6 +401,10 @@ def test_summarize_and_sentiment_need_the_ai_query_engine_flag_from_1_6_1(
             db.execute(sql)
         assert caught.value.sqlstate == "P0001"
         assert "google_ml_integration.enable_ai_query_engine is off" in str(caught.value)
+        if "summarize" not in sql:
+            assert str(caught.value).startswith(
+                "ai.analyze_sentiment (since version 1.6.1 gated by the AI query engine, no longer "
+                "by enable_preview_ai_functions) is disabled")
 
 
 def test_in_1_5_7_summarize_and_sentiment_are_preview_functions(emulator: Emulator) -> None:

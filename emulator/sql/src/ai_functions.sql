@@ -47,7 +47,11 @@ BEGIN
         CASE kind WHEN 'summarize' THEN 'ai.summarize'
                   WHEN 'sentiment' THEN 'ai.analyze_sentiment'
                   ELSE 'the AI query engine (ai.if, ai.rank, ai.generate)' END
-        || CASE WHEN flag = 'enable_preview_ai_functions' THEN ' (a preview function)' ELSE '' END);
+        || CASE WHEN flag = 'enable_preview_ai_functions' THEN ' (a preview function)'
+                WHEN kind IN ('summarize', 'sentiment')
+                THEN ' (since version 1.6.1 gated by the AI query engine, no longer by '
+                     'enable_preview_ai_functions)'
+                ELSE '' END);
 END;
 $$;
 
