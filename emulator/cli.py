@@ -337,7 +337,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
     lines = [
         (f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
-        "predict_row(), ml_predict_row(), its flags in pg_settings"),
+        "predict_row(), ml_predict_row(), its flags in pg_settings; alloydb_ai_nl "
+        f"{_nl_version()} (natural language to SQL: get_sql, execute_nl_query)"),
         ("not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
         "flags); see docs/differences.md"),
@@ -364,6 +365,12 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
     if metrics:
         lines.append(f"metrics: http://{_url_host(args.host)}:{args.metrics_port}/metrics")
     return lines
+
+
+def _nl_version() -> str:
+    from emulator.extension_files import default_version
+
+    return default_version("alloydb_ai_nl")
 
 
 MODEL_MODES = {

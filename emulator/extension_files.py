@@ -57,6 +57,7 @@ class ShippedExtension:
 
 EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
     BuiltExtension(extension_build.NAME, extension_build.extension_files),
+    ShippedExtension("alloydb_ai_nl"),  # docs/natural-language.md
     # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
     ShippedExtension("alloydb_ai_emulator"),
 )
@@ -118,6 +119,13 @@ def default_version(name: str) -> str:
     if match is None:
         raise ExtensionInstallError(f"{name}.control has no default_version")
     return match.group(1)
+
+
+def requirements(name: str) -> list[str]:
+    """The extensions ``name``'s control file ``requires``, in order."""
+    control = _extension(name).files().get(f"{name}.control", "")
+    match = re.search(r"^\s*requires\s*=\s*'([^']*)'", control, flags=re.MULTILINE)
+    return [r.strip() for r in match.group(1).split(",") if r.strip()] if match else []
 
 
 def install_script(name: str, target_version: str | None = None) -> str:
@@ -218,6 +226,7 @@ class ExtensionEmulation:
         return (
             f"DO {self.TAG} BEGIN "
             f"IF {_presence_test(self._defaults[name])} THEN {exists} END IF; "
+            f"{self._required(name)}"
             f"EXECUTE {_QUOTE_TAG}{script}{_QUOTE_TAG}; "
             f"{self._record(name, version or default_version(name))}"
             f"END {self.TAG}"
@@ -280,6 +289,19 @@ class ExtensionEmulation:
             f"LANGUAGE sql IMMUTABLE AS $v$ {body} $v${_QUOTE_TAG}; "
             f"EXECUTE {_QUOTE_TAG}COMMENT ON FUNCTION {function}() IS {comment}{_QUOTE_TAG}; "
         )
+
+    def _required(self, name: str) -> str:
+        """What CASCADE would create first: the extensions the control file requires (those
+        this emulation stands in for by their scripts). The stand-in always cascades."""
+        steps = []
+        for required in requirements(name):
+            if self.handles(required):
+                steps.append(f"IF NOT ({_presence_test(self._defaults[required])}) THEN "
+                             f"EXECUTE {_QUOTE_TAG}{self._defaults[required]}{_QUOTE_TAG}; "
+                             f"{self._record(required, default_version(required))}END IF; ")
+            else:
+                steps.append(f"CREATE EXTENSION IF NOT EXISTS {required}; ")
+        return "".join(steps)
 
     def drop_sql(self, name: str, if_exists: bool) -> str:
         script = self._defaults[name]

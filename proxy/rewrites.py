@@ -43,6 +43,8 @@ from proxy.warmup import plan_warmup
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 EXTENSION_NAME = "google_ml_integration"
+# CREATE EXTENSION alloydb_ai_nl CASCADE creates google_ml_integration too.
+REQUIRING_EXTENSIONS = frozenset({EXTENSION_NAME, "alloydb_ai_nl"})
 SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 
 
@@ -204,17 +206,10 @@ def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint |
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:
     if isinstance(stmt, ast.CreateExtensionStmt):
-        version = None
-        for option in stmt.options or ():
-            if option.defname == "new_version":
-                version = getattr(option.arg, "sval", None)
-        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists), version)
+        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists),
+                                _new_version(stmt))
     if isinstance(stmt, ast.AlterExtensionStmt):  # ALTER EXTENSION name UPDATE [TO 'v']
-        version = None
-        for option in stmt.options or ():
-            if option.defname == "new_version":
-                version = getattr(option.arg, "sval", None)
-        return ExtensionCommand("update", str(stmt.extname), False, version)
+        return ExtensionCommand("update", str(stmt.extname), False, _new_version(stmt))
     if (
         isinstance(stmt, ast.DropStmt)
         and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
@@ -225,8 +220,17 @@ def _extension_command(stmt: Any) -> ExtensionCommand | None:
     return None
 
 
+def _new_version(stmt: Any) -> str | None:
+    """The version of CREATE EXTENSION ... VERSION 'v' or ALTER EXTENSION ... UPDATE TO 'v'."""
+    for option in stmt.options or ():
+        if option.defname == "new_version":
+            return getattr(option.arg, "sval", None)
+    return None
+
+
 _EXTENSION_DDL = re.compile(
-    rf"\b(create|alter|drop)\s+extension\b[^;]*\b{EXTENSION_NAME}\b", re.IGNORECASE
+    rf"\b(create|alter|drop)\s+extension\b[^;]*\b({'|'.join(sorted(REQUIRING_EXTENSIONS))})\b",
+    re.IGNORECASE,
 )
 
 
@@ -241,7 +245,7 @@ class _Finder(Visitor):
         self.extension_installed = extension_installed
 
     def visit_CreateExtensionStmt(self, ancestors: Any, node: Any) -> None:
-        if node.extname == EXTENSION_NAME:
+        if node.extname in REQUIRING_EXTENSIONS:
             self.touches_extension = True
 
     def visit_AlterExtensionStmt(self, ancestors: Any, node: Any) -> None:

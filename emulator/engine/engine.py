@@ -51,6 +51,7 @@ from emulator.engine.settings import EngineSettings
 from emulator.engine.stats import EngineStats, ModelStats
 from emulator.engine.transport import HttpxTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
+from emulator.nl import handler as nl_handler
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
 
@@ -191,7 +192,7 @@ class Engine:
                 IN_BATCH.reset(token)
 
     async def handle(self, message: Any) -> Any:
-        """Answer one callback message: `op` invoke (default) or invoke_batch."""
+        """Answer one callback message: `op` invoke (default), invoke_batch or alloydb_ai_nl."""
         if not isinstance(message, dict):
             raise bad_request(None, "an engine request must be a JSON object")
         op = message.get("op", "invoke")
@@ -205,6 +206,8 @@ class Engine:
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
+        if op == "alloydb_ai_nl":  # the alloydb_ai_nl extension's tasks (emulator/nl/)
+            return await nl_handler.handle(self, message)
         raise bad_request(None, f"unknown engine op {op!r}")
 
     async def embedding_lines(self, requests: list[dict[str, Any]], extract: str) -> RawText:

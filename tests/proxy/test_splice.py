@@ -247,6 +247,9 @@ def test_any_pg_settings_read_shows_the_flags_where_the_extension_is() -> None:
     "create extension if not exists google_ml_integration cascade",
     "ALTER EXTENSION google_ml_integration UPDATE",
     "DO $$ BEGIN CREATE EXTENSION google_ml_integration; END $$",
+    # CASCADE creates google_ml_integration too
+    "CREATE EXTENSION alloydb_ai_nl cascade",
+    "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE; END $$",
 ])
 def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: str) -> None:
     result = rewrite(sql)

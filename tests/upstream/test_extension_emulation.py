@@ -124,9 +124,42 @@ def test_alter_extension_update_goes_from_the_recorded_version(bare_upstream: Em
         conn.execute("DROP EXTENSION google_ml_integration")
 
 
+def test_update_without_a_recorded_version_says_what_to_do(bare_upstream: Emulator) -> None:
+    # A stand-in made before the version was recorded (here: its record dropped).
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
+        conn.execute("DROP FUNCTION google_ml._stand_in_version()")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as caught:
+            conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+        assert "cannot tell which version" in str(caught.value)
+        assert "DROP EXTENSION google_ml_integration" in str(caught.value.diag.message_hint)
+        conn.execute("DROP EXTENSION google_ml_integration")
+
+
 def _functions(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     rows = conn.execute(
         "SELECT p.oid::regprocedure::text, CASE WHEN p.prokind = 'a' THEN 'aggregate' "
         "ELSE pg_get_functiondef(p.oid) END FROM pg_proc p "
         "WHERE p.pronamespace IN ('google_ml'::regnamespace, 'ai'::regnamespace) ORDER BY 1")
     return [(str(a), str(b)) for a, b in rows.fetchall()]
+
+
+def test_the_stand_in_creates_what_alloydb_ai_nl_requires_first(bare_upstream: Emulator) -> None:
+    # alloydb_ai_nl requires google_ml_integration (stood in for), vector and pg_trgm. Debian's
+    # PostgreSQL 15 has no pgvector: the statement fails as CASCADE would, naming vector, and
+    # leaves nothing behind (google_ml_integration, created first, goes with it).
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        available = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+        if available != (0,):
+            conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+            assert conn.execute("SELECT to_regproc('alloydb_ai_nl.get_sql') IS NOT NULL, "
+                                "to_regnamespace('google_ml') IS NOT NULL").fetchone() == (True, True)
+            conn.execute("DROP EXTENSION alloydb_ai_nl")
+            conn.execute("DROP EXTENSION google_ml_integration")
+            return
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+        assert "vector" in str(caught.value)
+        assert conn.execute("SELECT to_regnamespace('google_ml'), to_regnamespace('alloydb_ai_nl')"
+                            ).fetchone() == (None, None)
+
