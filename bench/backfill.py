@@ -1,21 +1,31 @@
-"""Benchmark: the 10,000-row backfill UPDATE with 50 ms of latency per provider request (issue 5).
+"""Benchmark: the 10,000-row backfill UPDATE with 50 ms of latency per provider request.
 
-Not a test. It starts `alloydb-ai-emulator serve --fake-latency-ms 50 --metrics-port P` (fake
-models: every provider request, batched or not, waits 50 ms), loads `--rows` distinct sentences
-and runs
+Not a test. It runs, in one invocation, each mode in an emulator of its own:
+
+- fake: `alloydb-ai-emulator serve --fake-latency-ms 50` (the fakes answer in process, every
+  provider request waits 50 ms);
+- live (`--live`, on by default; `--no-live` skips it): `alloydb-ai-emulator fake-models
+  --fake-latency-ms 50` as a separate process speaking Vertex AI's wire format over HTTP, and
+  `serve --models live --vertex-base-url http://127.0.0.1:P`: the path users take with a real
+  provider.
+
+In each it loads `--rows` distinct sentences and runs
 
     UPDATE docs SET emb = google_ml.embedding('text-embedding-005', content)::vector
      WHERE emb IS NULL
 
-then reports wall time, rows per second, the provider requests the engine made (read from the
-emulator's Prometheus metrics, `alloydb_ai_emulator_provider_requests_total`), and the ratio to
-the one-request-per-row baseline (rows x latency, computed, not run: 10,000 x 50 ms = 500 s).
+then, in the same database, the PostgreSQL floor: the same number of rows updated from
+precomputed vectors (`UPDATE docs_floor SET emb = pre.emb FROM pre WHERE docs_floor.id =
+pre.id`, the vectors the backfill just wrote; the median of three runs). It prints wall time, the provider requests the
+engine made and the most it had in flight at once (from the emulator's Prometheus metrics), the
+emulator process's peak RSS (VmHWM: its own memory, not PostgreSQL's), and the ratios to the
+floor, to the fake mode and to one request per row (rows x latency, computed: 10,000 x 50 ms =
+500 s). With `--off-rows N` > 0 the live statement also runs with the warm-up off on N other
+rows (one request per row, in turn) and is extrapolated to `--rows` (it says so).
 
-The same statement with the warm-up switched off (`SET google_ml_integration.emulator_warmup =
-off`: each row is one request in turn) runs on `--off-rows` other distinct sentences only, and is
-extrapolated to `--rows` (it says so).
+Targets (issue 12): live <= 3 x floor + 0.2 s, fake <= 2 x floor + 0.2 s, live peak RSS <= 300 MB.
 
-    python bench/backfill.py [--rows 10000] [--off-rows 300] [--latency-ms 50]
+    python bench/backfill.py [--rows 10000] [--latency-ms 50] [--no-live] [--off-rows 0]
 """
 
 from __future__ import annotations
@@ -24,8 +34,11 @@ import argparse
 import math
 import os
 import re
+import statistics
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,11 +47,13 @@ sys.path.insert(0, str(REPO))
 import httpx
 import psycopg
 
-from tests.conftest import free_port, start_emulator, stop_emulator
+from tests.conftest import Emulator, free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 BACKFILL = (f"UPDATE {{table}} SET emb = google_ml.embedding('{MODEL}', content)::vector "
             "WHERE emb IS NULL")
+FLOOR = ("UPDATE docs_floor SET emb = pre.emb FROM pre WHERE docs_floor.id = pre.id")
+FLOOR_RUNS = 3  # the floor is the median of three runs, each on a freshly loaded table
 VERTEX_BATCH = 250
 
 SUBJECTS = ("The cat", "A database", "Our team", "The river", "An old map", "My neighbour",
@@ -55,7 +70,10 @@ def sentence(i: int, tag: str) -> str:
             f"({tag} sentence {i}).")
 
 
-def load(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: int, tag: str) -> None:
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def load(conn: Conn, table: str, rows: int, tag: str) -> None:
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, content text NOT NULL,"
                  " emb vector(768))")
@@ -63,73 +81,168 @@ def load(conn: psycopg.Connection[tuple[object, ...]], table: str, rows: int, ta
         for i in range(rows):
             copy.write_row((i + 1, sentence(i, tag)))
     conn.execute(f"ANALYZE {table}")
+    conn.execute("CHECKPOINT")
 
 
-def provider_requests(metrics_url: str) -> int:
+def metric(metrics_url: str, name: str) -> int:
     text = httpx.get(metrics_url, timeout=10).text
     return sum(int(float(v)) for v in re.findall(
-        r'^alloydb_ai_emulator_provider_requests_total\{[^}]*model="' + re.escape(MODEL)
+        r"^alloydb_ai_emulator_" + name + r'\{[^}]*model="' + re.escape(MODEL)
         + r'"[^}]*\} (\S+)$', text, re.MULTILINE))
 
 
-def backfill(conn: psycopg.Connection[tuple[object, ...]], table: str,
-             metrics_url: str) -> tuple[float, int, int]:
-    before = provider_requests(metrics_url)
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+@dataclass
+class Run:
+    mode: str
+    rows: int
+    seconds: float
+    requests: int
+    max_in_flight: int
+    floor: float
+    peak_rss: float
+    off: tuple[int, float, int] | None = None  # rows, seconds, requests with the warm-up off
+
+
+def timed(conn: Conn, sql: str) -> tuple[float, int]:
     started = time.perf_counter()
-    cur = conn.execute(BACKFILL.format(table=table))
-    elapsed = time.perf_counter() - started
-    made = provider_requests(metrics_url) - before
-    row = conn.execute(f"SELECT count(*) FROM {table} WHERE emb IS NULL").fetchone()
-    assert row == (0,), f"{row} rows left without an embedding"
-    return elapsed, cur.rowcount, made
+    cur = conn.execute(sql)
+    return time.perf_counter() - started, cur.rowcount
+
+
+def measure(mode: str, emulator: Emulator, metrics_url: str, rows: int, off_rows: int,
+            prepare: str | None = None) -> Run:
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE IF EXISTS bench_backfill")
+        admin.execute("CREATE DATABASE bench_backfill")
+    with psycopg.connect(emulator.dsn_for(dbname="bench_backfill"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION google_ml_integration")
+        conn.execute("CREATE EXTENSION vector")
+        if prepare:
+            conn.execute(prepare)
+        load(conn, "docs", rows, "on")
+        before = metric(metrics_url, "provider_requests_total")
+        seconds, updated = timed(conn, BACKFILL.format(table="docs"))
+        requests = metric(metrics_url, "provider_requests_total") - before
+        in_flight = metric(metrics_url, "provider_requests_in_flight_max")
+        left = conn.execute("SELECT count(*) FROM docs WHERE emb IS NULL").fetchone()
+        assert left == (0,) and updated == rows, f"{left} rows left without an embedding"
+        peak = peak_rss_mb(emulator.process.pid)
+
+        conn.execute("CREATE TABLE pre AS SELECT id, emb FROM docs")
+        conn.execute("ANALYZE pre")
+        floors = []
+        for _ in range(FLOOR_RUNS):
+            load(conn, "docs_floor", rows, "on")
+            seconds_floor, floor_rows = timed(conn, FLOOR)
+            assert floor_rows == rows
+            floors.append(seconds_floor)
+        floor = statistics.median(floors)
+
+        off = None
+        if off_rows > 0:
+            load(conn, "docs_off", off_rows, "off")  # other texts: no cache hits
+            conn.execute("SET google_ml_integration.emulator_warmup = off")
+            before = metric(metrics_url, "provider_requests_total")
+            off_seconds, _ = timed(conn, BACKFILL.format(table="docs_off"))
+            off = (off_rows, off_seconds, metric(metrics_url, "provider_requests_total") - before)
+    return Run(mode, rows, seconds, requests, in_flight, floor, peak, off)
+
+
+class FakeModels:
+    """`alloydb-ai-emulator fake-models` in a process of its own."""
+
+    def __init__(self, latency_ms: float) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.cli", "fake-models", "--port", str(self.port),
+             "--fake-latency-ms", f"{latency_ms:g}", "--log-level", "warning"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready:"):
+            self.proc.kill()
+            raise RuntimeError(f"fake-models did not start: {line}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def run_mode(mode: str, args: argparse.Namespace) -> Run:
+    metrics_port = free_port()
+    common = ["--metrics-port", str(metrics_port), "--log-level", "warning"]
+    fakes = None
+    prepare = None
+    if mode == "fake":
+        emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}", *common)
+    else:
+        fakes = FakeModels(args.latency_ms)
+        emulator = start_emulator(
+            "--models", "live", "--vertex-base-url", f"http://127.0.0.1:{fakes.port}",
+            "--google-project", "bench", "--cache-size", "0", *common)
+        # The fake provider needs no token: no IAM authentication for the benchmark's model.
+        prepare = f"UPDATE google_ml.models SET auth_type = NULL WHERE id = '{MODEL}'"
+    try:
+        return measure(mode, emulator, f"http://127.0.0.1:{metrics_port}/metrics", args.rows,
+                       args.off_rows if mode == "live" else 0, prepare)
+    finally:
+        stop_emulator(emulator)
+        if fakes is not None:
+            fakes.close()
+
+
+def report(run: Run, rows: int, latency: float, fake: Run | None) -> None:
+    baseline = rows * latency
+    target = (3 if run.mode == "live" else 2) * run.floor + 0.2
+    print(f"{run.mode:>4}: {run.rows} rows in {run.seconds:.2f} s "
+          f"({run.rows / run.seconds:,.0f} rows/s); {run.requests} provider requests "
+          f"(ceil({rows}/{VERTEX_BATCH}) = {math.ceil(rows / VERTEX_BATCH)}), "
+          f"at most {run.max_in_flight} in flight; emulator peak RSS {run.peak_rss:.0f} MB")
+    line = (f"      floor {run.floor:.2f} s -> {run.seconds / run.floor:.1f}x the floor "
+            f"(target <= {target:.2f} s: {'met' if run.seconds <= target else 'MISSED'}); "
+            f"{baseline / run.seconds:,.0f}x faster than one request per row "
+            f"({rows} x {latency * 1000:g} ms = {baseline:.0f} s, computed)")
+    if fake is not None and fake is not run:
+        line += f"; {run.seconds / fake.seconds:.2f}x the fake mode"
+    print(line)
+    if run.off is not None:
+        off_rows, off_seconds, off_requests = run.off
+        scale = rows / off_rows
+        print(f"      warm-up off: {off_rows} rows in {off_seconds:.2f} s, {off_requests} "
+              f"requests; extrapolated to {rows} rows ~{off_seconds * scale:.0f} s "
+              f"(measured on {off_rows} rows, scaled): ~{off_seconds * scale / run.seconds:.0f}x "
+              "slower than the warm-up")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--off-rows", type=int, default=300)
+    parser.add_argument("--off-rows", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--live", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run live mode against `fake-models` over HTTP (default on)")
+    parser.add_argument("--fake", action=argparse.BooleanOptionalAction, default=True,
+                        help="run fake mode (default on)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     print(f"statement: {BACKFILL.format(table='docs')}")
-    print(f"provider: built-in fake {MODEL}, {args.latency_ms:g} ms per request "
-          f"(--fake-latency-ms {args.latency_ms:g})")
-    metrics_port = free_port()
-    emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}",
-                              "--metrics-port", str(metrics_port), "--log-level", "warning")
-    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
-    try:
-        with emulator.connect() as admin:
-            admin.execute("DROP DATABASE IF EXISTS bench_backfill")
-            admin.execute("CREATE DATABASE bench_backfill")
-        with psycopg.connect(emulator.dsn_for(dbname="bench_backfill"), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION google_ml_integration")
-            conn.execute("CREATE EXTENSION vector")
-            load(conn, "docs", args.rows, "on")
-            load(conn, "docs_off", args.off_rows, "off")  # other texts: no cache hits
-
-            on_time, on_rows, on_requests = backfill(conn, "docs", metrics)
-            conn.execute("SET google_ml_integration.emulator_warmup = off")
-            off_time, off_rows, off_requests = backfill(conn, "docs_off", metrics)
-    finally:
-        stop_emulator(emulator)
-
-    baseline = args.rows * latency
-    print(f"warm-up on : {on_rows} rows in {on_time:.2f} s = {on_rows / on_time:,.0f} rows/s; "
-          f"{on_requests} provider requests (expected ceil({args.rows}/{VERTEX_BATCH}) = "
-          f"{math.ceil(args.rows / VERTEX_BATCH)})")
-    print(f"baseline   : one request per row, {args.rows} x {args.latency_ms:g} ms = "
-          f"{baseline:.0f} s (computed, not run)")
-    print(f"ratio      : {baseline / on_time:.0f}x faster than the per-row baseline "
-          f"(target: <= 5 s, >= 100x; longer goal <= 2 s)")
-    scale = args.rows / off_rows
-    print(f"warm-up off: {off_rows} rows in {off_time:.2f} s = {off_rows / off_time:,.1f} rows/s; "
-          f"{off_requests} provider requests; extrapolated to {args.rows} rows: "
-          f"~{off_time * scale:.0f} s, ~{round(off_requests * scale)} requests "
-          f"(measured on {off_rows} rows, scaled)")
-    print(f"gain       : ~{off_time * scale / on_time:.0f}x (warm-up on vs extrapolated off)")
+    print(f"provider: {MODEL}, {args.latency_ms:g} ms per request")
+    fake = run_mode("fake", args) if args.fake else None
+    if fake is not None:
+        report(fake, args.rows, latency, fake)
+    if args.live:
+        live = run_mode("live", args)
+        report(live, args.rows, latency, fake)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

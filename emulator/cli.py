@@ -19,14 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from emulator.config import DEFAULT_PORT, EnvDefaults
+from emulator.config import SUBCOMMANDS, add_settings, default
 from emulator.supervisor import EXIT_POSTGRES_FAILED
+from emulator.usage_error import UsageError
 
 log = logging.getLogger("alloydb_ai_emulator")
-
-
-class UsageError(Exception):
-    """Something the person starting the emulator must fix; printed without a traceback."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,109 +31,25 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand, its flags from the settings table (emulator/config.py)."""
     parser = argparse.ArgumentParser(
         prog="alloydb-ai-emulator",
         description="An emulator of AlloyDB AI (google_ml_integration) on stock PostgreSQL.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="start the emulator")
-    flags = EnvDefaults(serve)
-    flags.add("--host", default="127.0.0.1", help="address to listen on")
-    flags.add("--port", default=DEFAULT_PORT, type=int, help=f"port to listen on (default {DEFAULT_PORT})")
-    flags.add("--upstream", help="front this PostgreSQL (a libpq URL or key=value string) "
-              "instead of starting the embedded one")
-    flags.add("--data-dir", type=Path, help="data directory of the embedded PostgreSQL "
-              "(default: a per-user directory)")
-    flags.add("--ephemeral", action="store_true", default=False,
-              help="use a temporary data directory, removed on exit")
-    flags.add("--password", also_env="POSTGRES_PASSWORD",
-              help="require this password (SCRAM) for the postgres user of the embedded server")
-    flags.add("--tls-cert", type=Path, help="certificate (PEM) to terminate TLS with")
-    flags.add("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
-    flags.add("--callback-host", default="127.0.0.1",
-              help="address the database uses to reach the emulator's engine")
-    add_engine_flags(flags)
-    add_log_flags(flags)
-    flags.add("--metrics-port", type=int, help="serve Prometheus metrics on this port")
-    flags.add("--inspector-port", type=int, help="serve the call inspector (a web page and "
-              "GET /api/calls) on this port; 0 picks a free one")
-    flags.add("--inspector-max-calls", default=1000, type=int,
-              help="calls the inspector keeps (the oldest go first)")
-    flags.add("--inspector-body-chars", default=65536, type=int,
-              help="request and response bodies longer than this are cut in the inspector")
-
-    install = sub.add_parser("install-extension", help="install the extension's files")
-    install.add_argument("--pg-config", default="pg_config",
-                         help="pg_config of the target installation (default: from PATH)")
-
-    fakes = sub.add_parser("fake-models", help="serve the fake models over HTTP")
-    fflags = EnvDefaults(fakes)
-    fflags.add("--host", default="127.0.0.1", help="address to listen on")
-    fflags.add("--port", default=8089, type=int, help="port to listen on")
-    add_fake_flags(fflags)
-    add_log_flags(fflags)
-
+    add_settings(sub.add_parser("serve", help="start the emulator"), SUBCOMMANDS["serve"])
+    add_settings(sub.add_parser("install-extension", help="install the extension's files"),
+                 SUBCOMMANDS["install-extension"])
+    add_settings(sub.add_parser("fake-models", help="serve the fake models over HTTP"),
+                 SUBCOMMANDS["fake-models"])
     env_init = sub.add_parser(
         "env-init", help="print export lines (PGHOST, PGPORT, DATABASE_URL) for a running emulator",
         description="Prints shell export lines for the emulator at --host:--port, which default "
         "to serve's own (the same ALLOYDB_AI_EMULATOR_HOST and _PORT variables), so "
         "`eval \"$(alloydb-ai-emulator env-init)\"` points psql, libpq and DATABASE_URL readers at it.",
     )
-    eflags = EnvDefaults(env_init)
-    eflags.add("--host", default="127.0.0.1",
-               help="address the emulator listens on (0.0.0.0 and :: mean this machine)")
-    eflags.add("--port", default=DEFAULT_PORT, type=int, help=f"its port (default {DEFAULT_PORT})")
-    eflags.add("--password", also_env="POSTGRES_PASSWORD", help="password to put in PGPASSWORD "
-               "and DATABASE_URL")
-    env_init.add_argument("--user", default="postgres", help="database user (default postgres)")
-    env_init.add_argument("--dbname", default="postgres", help="database (default postgres)")
-    env_init.add_argument("--no-check", action="store_true",
-                          help="print the lines even if nothing answers at host:port")
+    add_settings(env_init, SUBCOMMANDS["env-init"])
     return parser
-
-
-def add_log_flags(flags: EnvDefaults) -> None:
-    flags.add("--log-level", default="info", help="debug, info, warning or error; debug logs "
-              "one line per model call (model, provider, status, latency)")
-    flags.add("--log-format", default="text", choices=["text", "json"],
-              help="text: one human-readable line per event; json: one JSON object per line")
-
-
-def add_engine_flags(flags: EnvDefaults) -> None:
-    flags.add("--models", default="fake",
-              choices=["fake", "live", "record", "replay", "replay-or-fake"],
-              help="fake: answer known providers locally (default); live: call real endpoints; "
-                   "record: live, keeping every answer in --cassette; replay: answer only from "
-                   "--cassette (no network, no credentials); replay-or-fake: from --cassette, "
-                   "else as fake")
-    flags.add("--cassette", type=Path, help="the cassette file of --models record, replay and "
-              "replay-or-fake (JSON lines)")
-    flags.add("--google-project", help="project for relative Vertex URLs (default: the ADC project; "
-              "'emulator-project' for faked calls)")
-    flags.add("--google-region", default="us-central1", help="region for relative Vertex URLs")
-    flags.add("--vertex-base-url", help="replaces https://{region}-aiplatform.googleapis.com")
-    flags.add("--discovery-engine-base-url", help="replaces https://discoveryengine.googleapis.com")
-    flags.add("--secret-manager-endpoint", help="Secret Manager REST endpoint (e.g. http://127.0.0.1:9000)")
-    flags.add("--secrets-file", type=Path, help="JSON file mapping secret paths to values (offline)")
-    flags.add("--read-timeout", default=120.0, type=float, help="seconds to wait for a provider's answer")
-    flags.add("--max-retries", default=4, type=int, help="retries on 429, 5xx and connection errors")
-    flags.add("--model-concurrency", default=16, type=int, help="requests in flight per model")
-    flags.add("--cache-size", default=10000, type=int,
-              help="response cache entries (0: off); all entries together hold at most 20 "
-                   "million numbers (about 250 MB)")
-    flags.add("--cache-live", action="store_true", default=False, help="cache live responses too")
-    flags.add("--warmup", default="on", choices=["on", "off"],
-              help="batch per-row model calls of a statement before it runs")
-    add_fake_flags(flags)
-
-
-def add_fake_flags(flags: EnvDefaults) -> None:
-    flags.add("--fake-latency-ms", default=0.0, type=float, help="latency of each fake model request")
-    flags.add("--fake-fault-rate", default=0.0, type=float, help="share of fake requests that fail (0..1)")
-    flags.add("--fake-fault", choices=["429", "500", "timeout"], help="make every fake request fail so")
-    flags.add("--fake-retry-after", default=1.0, type=float, help="Retry-After seconds of fake 429s")
-    flags.add("--fake-rules", type=Path, help="rules file for fake generations")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +58,8 @@ def add_fake_flags(flags: EnvDefaults) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "text"))
+    _configure_logging(getattr(args, "log_level", default("log_level")),
+                       getattr(args, "log_format", default("log_format")))
     try:
         if args.command == "serve":
             return _run(serve(args))
@@ -216,6 +130,7 @@ def install_extension(args: argparse.Namespace) -> int:
 
 async def serve(args: argparse.Namespace) -> int:
     from emulator.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
+    from emulator.engine.extract import RawText
     from emulator.engine_factory import build_engine
     from emulator.inspector import with_sql_ops
     from proxy.callback import CallbackServer
@@ -268,6 +183,7 @@ async def serve(args: argparse.Namespace) -> int:
         with_sql_ops(engine.handle, engine.calls),
         lambda pid: proxy is not None and proxy.is_fronted_pid(pid),
         emulator_address=address,
+        raw_text_types=(RawText,),
     )
     try:
         await callback.start(args.callback_host, 0)
@@ -289,7 +205,12 @@ async def serve(args: argparse.Namespace) -> int:
         print(f"models: {args.models} ({MODEL_MODES[args.models]})", flush=True)
         for line in startup_banner(args, metrics is not None):
             print(line, flush=True)
+        # Calls that go over HTTP: the client (its CA store) is built now, not in the first call.
+        preparing = (asyncio.ensure_future(engine.prepare())
+                     if args.models in ("live", "record") else None)
         gave_up = await _serve_until_stopped(stop, embedded, proxy)
+        if preparing is not None:
+            preparing.cancel()
         log.info("shutting down")
         if metrics is not None:
             metrics.close()
@@ -338,8 +259,9 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         (f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
         "predict_row(), ml_predict_row(), its flags in pg_settings; alloydb_ai_nl "
-        f"{_nl_version()} (natural language to SQL: get_sql, execute_nl_query)"),
-        ("not emulated: the rest of AlloyDB (columnar engine, ScaNN indexes, IAM database "
+        f"{_nl_version()} (natural language to SQL: get_sql, execute_nl_query); alloydb_scann "
+        "(ScaNN indexes on pgvector's HNSW)"),
+        ("not emulated: the rest of AlloyDB (columnar engine, ScaNN's own algorithm, IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
         "flags); see docs/differences.md"),
     ]
@@ -531,8 +453,4 @@ async def fake_models(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m emulator.cli`: run the importable module's main, so that the UsageError other
-    # modules import from emulator.cli is the class main() catches (not __main__'s twin).
-    from emulator.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -9,13 +9,13 @@ from typing import Any
 from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
-from emulator.engine.extract import RawText
 from emulator.engine.settings import (
     DEFAULT_DISCOVERY_ENGINE_BASE_URL,
     DEFAULT_VERTEX_BASE_URL,
     EngineSettings,
 )
 from emulator.fakes.knobs import FakeKnobs
+from emulator.usage_error import UsageError
 
 
 def fake_knobs(args: argparse.Namespace) -> FakeKnobs:
@@ -28,8 +28,6 @@ def fake_knobs(args: argparse.Namespace) -> FakeKnobs:
             rules_path=str(args.fake_rules) if args.fake_rules else None,
         )
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
@@ -53,8 +51,6 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             cassette=str(args.cassette) if getattr(args, "cassette", None) else None,
         )
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
@@ -76,20 +72,13 @@ def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> Call
     try:
         return CallLog(args.inspector_max_calls, args.inspector_body_chars, whois, CALLER_PID.get)
     except ValueError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc
 
 
 def build_engine(
     args: argparse.Namespace, current_proxy: Callable[[], Any] = lambda: None
 ) -> Engine:
-    import proxy.callback
-
-    proxy.callback.RAW_TEXT_TYPES = (RawText,)
     try:
         return Engine(engine_settings(args), call_log(args, current_proxy))
     except CassetteError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(str(exc)) from exc

@@ -51,6 +51,8 @@ CONCERNS: tuple[str, ...] = (
     "multimodal",
     "ai_functions",
     "auto_embeddings",
+    "forecasting",
+    "hybrid_search",
 )
 
 _MARKER = re.compile(r"^-- @version (\S+)\s*$", re.MULTILINE)

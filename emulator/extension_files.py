@@ -57,6 +57,7 @@ class ShippedExtension:
 
 EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
     BuiltExtension(extension_build.NAME, extension_build.extension_files),
+    ShippedExtension("alloydb_scann"),  # docs/search-and-forecasting.md
     ShippedExtension("alloydb_ai_nl"),  # docs/natural-language.md
     # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
     ShippedExtension("alloydb_ai_emulator"),
@@ -345,11 +346,16 @@ def _presence_test(script: str) -> str:
 
 def _drops(script: str) -> str:
     """What dropping the extension removes: its schemas (with everything in them), the
-    functions it created outside them, its access methods (with their operator classes)."""
+    views, tables, functions it created outside them, its access methods (with their operator
+    classes)."""
     schemas = _created("SCHEMA", script)
     statements = []
     if schemas:
         statements.append(f"DROP SCHEMA {', '.join(schemas)} CASCADE;")
+    for kind in ("VIEW", "TABLE"):
+        for relation in _created(kind, script):
+            if "." not in relation or relation.split(".")[0] not in schemas:
+                statements.append(f"DROP {kind} IF EXISTS {relation} CASCADE;")
     for method in _created("ACCESS\\s+METHOD", script):
         statements.append(f"DROP ACCESS METHOD IF EXISTS {method} CASCADE;")
     for function in _created("FUNCTION", script):

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from emulator.engine.calls import CallLog
 from emulator.engine.errors import ModelCallError
+from emulator.usage_error import UsageError
 
 log = logging.getLogger("alloydb_ai_emulator.inspector")
 
@@ -144,8 +145,6 @@ async def start_inspector_server(host: str, port: int, calls: CallLog) -> tuple[
     try:
         server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_HEAD)
     except OSError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(f"cannot serve the inspector on {host}:{port}: "
                          f"{exc.strerror or exc}") from exc
     bound = int(server.sockets[0].getsockname()[1])

@@ -16,6 +16,9 @@ model's provider):
 - ``provider_requests_total{model,provider}``: requests sent to a provider (fake or real);
 - ``model_call_duration_seconds{model,provider}``: histogram of whole calls, cache hits included;
 - ``provider_request_duration_seconds{model,provider}``: histogram of single provider requests;
+- ``provider_requests_in_flight{model,provider}``: provider requests under way now, and
+  ``provider_requests_in_flight_max{model,provider}``: the most there have been at once (how
+  much of ``--model-concurrency`` a backfill used);
 - ``model_tokens_total{model,provider,direction}``: tokens the provider reported (input, output);
 - ``http_requests_total``: real HTTP requests to providers (0 with fake models);
 - ``response_cache_entries``: entries in the response cache;
@@ -45,6 +48,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from emulator.engine.stats import EngineStats, LatencyHistogram
+from emulator.usage_error import UsageError
 
 log = logging.getLogger("alloydb_ai_emulator.metrics")
 
@@ -82,8 +86,15 @@ class EmulatorCollector(Collector):
         request_latency = HistogramMetricFamily(PREFIX + "provider_request_duration_seconds",
                                                 "Duration of single provider requests.",
                                                 labels=labels)
+        in_flight = GaugeMetricFamily(PREFIX + "provider_requests_in_flight",
+                                      "Provider requests under way now.", labels=labels)
+        in_flight_max = GaugeMetricFamily(PREFIX + "provider_requests_in_flight_max",
+                                          "The most provider requests under way at once.",
+                                          labels=labels)
         for model_id, m in list(stats.models.items()):
             key = [model_id, m.provider]
+            in_flight.add_metric(key, m.in_flight)
+            in_flight_max.add_metric(key, m.max_in_flight)
             calls.add_metric(key, m.calls)
             for sqlstate, n in list(m.errors_by_sqlstate.items()):
                 errors.add_metric([*key, sqlstate], n)
@@ -95,7 +106,8 @@ class EmulatorCollector(Collector):
                 tokens.add_metric([*key, "output"], m.output_tokens)
             _add_histogram(call_latency, key, m.call_latency)
             _add_histogram(request_latency, key, m.request_latency)
-        yield from (calls, errors, retries, hits, requests, tokens, call_latency, request_latency)
+        yield from (calls, errors, retries, hits, requests, tokens, call_latency, request_latency,
+                    in_flight, in_flight_max)
 
         yield CounterMetricFamily(PREFIX + "http_requests",
                                   "Real HTTP requests to providers.", value=stats.http_requests)
@@ -183,8 +195,6 @@ async def start_metrics_server(host: str, port: int, proxy: Any, engine: Any) ->
     try:
         server = await asyncio.start_server(handle, host, port, limit=MAX_REQUEST_HEAD)
     except OSError as exc:
-        from emulator.cli import UsageError
-
         raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from exc
     log.debug("metrics at http://%s:%d/metrics", host if ":" not in host else f"[{host}]", port)
     return server

@@ -34,14 +34,12 @@ log = logging.getLogger("alloydb_ai_emulator.callback")
 
 CALLBACK_USER = "alloydb_ai_emulator"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# An answer bigger than this is written in parts rather than copied into one buffer.
+_COPY_AT_MOST = 1024 * 1024
 # Calls that take longer than this also watch their connection (see _call_while_connected).
 WATCH_CALLS_AFTER_SECONDS = 0.5
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
-
-# Answers sent as they are rather than as JSON (the engine's RawText subclasses str; the
-# proxy does not import the engine, so it is registered here by the command line).
-RAW_TEXT_TYPES: tuple[type, ...] = ()
 
 # The (leader) backend pid of the session a handler task serves, for the call inspector.
 CALLER_PID: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -56,8 +54,12 @@ class CallbackServer:
         *,
         emulator_address: str,
         password: str | None = None,
+        raw_text_types: tuple[type, ...] = (),
     ) -> None:
         self.handler = handler
+        # Answers of these types are sent as they are rather than as JSON (the engine's RawText;
+        # the proxy does not import the engine, so the command line names it).
+        self.raw_text_types = raw_text_types
         self.is_fronted_pid = is_fronted_pid
         self.emulator_address = emulator_address
         self.password = password or secrets.token_urlsafe(24)
@@ -152,8 +154,12 @@ class CallbackServer:
             reply = await self._call_while_connected(reader, key, caller_pid, text)
             if reply is None:
                 return
-            writer.write(reply)
-            writer.write(pq.ready_for_query())
+            parts = (*reply, pq.ready_for_query())
+            if len(parts) > 2 and len(parts[1]) > _COPY_AT_MOST:
+                for part in parts:  # a big answer's payload goes out without another copy
+                    writer.write(part)
+            else:
+                writer.write(b"".join(parts))  # one write, one system call
             await writer.drain()
 
     async def _startup(
@@ -179,8 +185,8 @@ class CallbackServer:
 
     async def _call_while_connected(
         self, reader: asyncio.StreamReader, key: tuple[int, int], caller_pid: int, text: bytes
-    ) -> bytes | None:
-        """The answer to one call, or None when the backend went away before it (terminated,
+    ) -> tuple[bytes, ...] | None:
+        """The answer to one call (the bytes to send, in parts), or None when the backend went away before it (terminated,
         crashed): then the call is abandoned, so a provider request stops costing anything.
 
         A quick call is just awaited. A slow one also watches the connection: libpq sends
@@ -191,8 +197,9 @@ class CallbackServer:
         if done:
             return call.result()
         gone = asyncio.ensure_future(reader.read(1))
-        done, _ = await asyncio.wait({call, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if gone not in done:
+        both: set[asyncio.Future[Any]] = {call, gone}
+        finished, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if gone not in finished:
             gone.cancel()
             await asyncio.gather(gone, return_exceptions=True)  # the reader is free again
             if gone.cancelled():
@@ -203,7 +210,13 @@ class CallbackServer:
         await asyncio.gather(call, return_exceptions=True)
         return None
 
-    async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> bytes:
+    async def _call(self, key: tuple[int, int], caller_pid: int, text: bytes) -> tuple[bytes, ...]:
+        reply = await self._answer(key, caller_pid, text)
+        return (reply,) if isinstance(reply, bytes) else reply
+
+    async def _answer(
+        self, key: tuple[int, int], caller_pid: int, text: bytes
+    ) -> bytes | tuple[bytes, ...]:
         if not self.is_fronted_pid(caller_pid):
             return pq.error_response(
                 "08004",
@@ -251,8 +264,8 @@ class CallbackServer:
         finally:
             self._running.pop(key, None)
             self._callers.pop(key, None)
-        if isinstance(result, RAW_TEXT_TYPES):
-            return _single_text_row(str(result).encode())
+        if isinstance(result, self.raw_text_types):
+            return _single_text_row(result if isinstance(result, bytes) else str(result).encode())
         payload = json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode()
         return _single_text_row(payload)
 
@@ -290,14 +303,16 @@ _TEXT_COLUMN = (
 )
 
 
-def _single_text_row(payload: bytes) -> bytes:
-    return b"".join(
-        (
-            pq.message(pq.ROW_DESCRIPTION, _TEXT_COLUMN),
-            pq.message(pq.DATA_ROW, struct.pack("!hi", 1, len(payload)) + payload),
-            pq.message(pq.COMMAND_COMPLETE, b"SELECT 1\x00"),
-        )
-    )
+_SELECT_1 = pq.message(pq.COMMAND_COMPLETE, b"SELECT 1\x00")
+
+
+def _single_text_row(payload: bytes) -> tuple[bytes, bytes, bytes]:
+    """RowDescription and the DataRow's header; the payload; CommandComplete."""
+    head = b"".join((
+        pq.message(pq.ROW_DESCRIPTION, _TEXT_COLUMN),
+        pq.DATA_ROW + struct.pack("!Ihi", 4 + 2 + 4 + len(payload), 1, len(payload)),
+    ))
+    return head, payload, _SELECT_1
 
 
 async def _read_message(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bytes]:

@@ -196,6 +196,10 @@ class MessageScanner:
         inspect = self._inspect
         wanted = self._wanted
         count = self._count
+        valid = self._valid_types
+        unpack = _LENGTH.unpack_from
+        # The hot loop of the relay: checks inlined (a method call per message costs more
+        # than the rest of the loop body).
         while pos < end:
             if end - pos < 5:
                 if pos > run_start:
@@ -203,8 +207,12 @@ class MessageScanner:
                 self._pending = bytearray(view[pos:end])
                 return out
             mtype = view[pos]
-            (length,) = _LENGTH.unpack_from(view, pos + 1)
-            total = self._check_length(mtype, length) + 1
+            (length,) = unpack(view, pos + 1)
+            if length < 4 or length > MAX_MESSAGE_LENGTH or (
+                valid is not None and mtype not in valid
+            ):
+                self._check_length(mtype, length)  # raises
+            total = length + 1
             if mtype in count:
                 self.counted += 1
             if mtype in inspect and total <= self._max_inspect:
@@ -270,15 +278,6 @@ def error_response(
         fields.append(b"H" + hint.encode())
     body = b"".join(f.replace(b"\x00", b" ") + b"\x00" for f in fields) + b"\x00"
     return message(ERROR_RESPONSE, body)
-
-
-def notice_response(text: str, *, severity: str = "WARNING", sqlstate: str = "01000") -> bytes:
-    body = b"".join(
-        f + b"\x00"
-        for f in (b"S" + severity.encode(), b"V" + severity.encode(), b"C" + sqlstate.encode(),
-                  b"M" + text.encode())
-    ) + b"\x00"
-    return message(NOTICE_RESPONSE, body)
 
 
 def ready_for_query(status: bytes = b"I") -> bytes:

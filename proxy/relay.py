@@ -415,6 +415,8 @@ class ClientSide(asyncio.Protocol):
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
             self.register_at = answered_by + 1
             self._update_server_inspect()
+        for old, new in result.rename_tags:
+            self._rename_next_tag(old, new)
         emulation = self.server.config.extension_emulation
         command = result.extension_command
         if emulation is not None and command is not None and emulation.handles(command.name):

@@ -12,6 +12,10 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
+* ``CREATE INDEX ... USING scann ... WITH (...)`` and ``SET scann.*``: AlloyDB's ScaNN options
+  and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
+  is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
+  once: it changes no expression the index stores.
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -37,6 +41,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
+from proxy.scann import plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
 
@@ -75,6 +80,8 @@ class Rewrite:
     extension_command: ExtensionCommand | None = None
     error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
     notes: list[str] = field(default_factory=list)
+    # Statements the server will answer with another command tag: (server's, client's), in order
+    rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) -> Rewrite:
@@ -92,14 +99,21 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         result.extension_command = _extension_command(stmts[0].stmt)
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
+        start = raw.stmt_location
+        end = start + raw.stmt_len if raw.stmt_len else len(sql)
         before = len(finder.splices)
         finder(raw.stmt)  # also notices CREATE/ALTER EXTENSION, wherever it is
         if not _runs_now(raw.stmt) or _writes_pg_settings(raw.stmt):
             del finder.splices[before:]
+            # ScaNN's CREATE/ALTER INDEX and SET scann.*: their own plan, which keeps every
+            # stored expression as written (proxy/scann.py)
+            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(
+                isinstance(other.stmt, ast.DoStmt) for other in stmts))
+            finder.splices.extend(scann.splices)
+            if scann.rename_tag:
+                result.rename_tags.append(scann.rename_tag)
             continue
         if warmup and extension_installed:
-            start = raw.stmt_location
-            end = start + raw.stmt_len if raw.stmt_len else len(sql)
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
     result.touches_extension = finder.touches_extension
     if finder.splices:
@@ -109,6 +123,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         except pglast.parser.ParseError as exc:
             # Not the text itself: a statement may carry a key in a literal.
             log.debug("rewrite dropped: the rewritten statement does not parse (%s)", exc)
+            result.rename_tags.clear()
         else:
             result.sql = rewritten
     return result

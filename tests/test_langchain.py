@@ -138,3 +138,72 @@ def test_the_documented_example_runs(url: str) -> None:
     exec(compile(code, "docs/langchain.md", "exec"), namespace)  # noqa: S102 - our own docs
     assert [d.page_content for d in namespace["found"]] == ["Fishing boats rest in the quiet harbour"]
     asyncio.run(namespace["engine"].close())
+
+
+def test_scann_index_and_query_options(url: str, emulator: Emulator) -> None:
+    """LangChain's ``ScaNNIndex`` (which creates alloydb_scann itself) and its query options."""
+    from langchain_google_alloydb_pg.indexes import ScaNNIndex, ScaNNQueryOptions
+    from langchain_postgres.v2.indexes import DistanceStrategy
+
+    texts = [f"note {i}: " + word for i, word in enumerate(
+        ["harbour boats", "compiler errors", "green apples", "winter market", "quiet dawn"] * 4)]
+
+    async def scenario(engine: AlloyDBEngine) -> tuple[bool, list[str], list[str]]:
+        await AlloyDBModelManager.create(engine)
+        embeddings = await InlineAlloyDBEmbeddings.create(engine, model_id="text-embedding-005")
+        await engine.ainit_vectorstore_table("lc_scann", vector_size=768, overwrite_existing=True)
+        store = await AlloyDBVectorStore.create(
+            engine, embedding_service=embeddings, table_name="lc_scann",
+            index_query_options=ScaNNQueryOptions(num_leaves_to_search=2))
+        await store.aadd_texts(texts)
+        await store.aapply_vector_index(ScaNNIndex(name="lc_scann_idx"))
+        await store.aapply_vector_index(
+            ScaNNIndex(name="lc_scann_ip", distance_strategy=DistanceStrategy.INNER_PRODUCT))
+        valid = await store.ais_valid_index("lc_scann_idx")
+        found = await store.asimilarity_search("boats in a harbour", k=3)
+        await store.aapply_vector_index(ScaNNIndex(name="lc_scann_cc"), concurrently=True)
+        await store.areindex("lc_scann_idx")
+        await store.adrop_vector_index("lc_scann_ip")
+        with psycopg.connect(emulator.dsn_for(dbname=DB)) as conn:
+            rows = conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                "WHERE a.amname = 'scann' ORDER BY 1").fetchall()
+        return valid, [doc.page_content for doc in found], [str(r[0]) for r in rows]
+
+    valid, found, indexes = run_with_engine(url, scenario)
+    assert valid
+    assert found[0].endswith("harbour boats") and len(found) == 3
+    assert indexes == ["lc_scann_cc", "lc_scann_idx"]
+
+
+def test_hybrid_search_config_with_a_scann_index(url: str) -> None:
+    """ai/run-hybrid-vector-similarity-search, "Perform a hybrid search using LangChain":
+    AlloyDBVectorStore with a HybridSearchConfig (dense search on a ScaNN index, keyword search
+    on the tsvector column, reciprocal rank fusion)."""
+    from langchain_google_alloydb_pg import HybridSearchConfig, reciprocal_rank_fusion
+    from langchain_google_alloydb_pg.indexes import ScaNNIndex
+
+    texts = ["Fishing boats rest in the quiet harbour", "The compiler rejects the program",
+             "Seven green apples fell in the winter market", "A harbour crane lifts containers"]
+
+    async def scenario(engine: AlloyDBEngine) -> list[str]:
+        await AlloyDBModelManager.create(engine)
+        embeddings = await InlineAlloyDBEmbeddings.create(engine, model_id="text-embedding-005")
+        config = HybridSearchConfig(tsv_column="content_tsv",
+                                    fusion_function=reciprocal_rank_fusion)
+        await engine.ainit_vectorstore_table("lc_hybrid", vector_size=768,
+                                             hybrid_search_config=config,
+                                             overwrite_existing=True)
+        store = await AlloyDBVectorStore.create(engine, embedding_service=embeddings,
+                                                table_name="lc_hybrid",
+                                                hybrid_search_config=config)
+        await store.aadd_texts(texts)
+        await store.aapply_vector_index(ScaNNIndex(name="lc_hybrid_scann", num_leaves=2))
+        await store.aapply_hybrid_search_index()
+        found = await store.asimilarity_search("boats in a harbour", k=2,
+                                               fts_query="harbour")
+        return [doc.page_content for doc in found]
+
+    found = run_with_engine(url, scenario)
+    assert found[0] == texts[0]  # first in both the dense and the keyword results
+    assert set(found) <= set(texts) and len(found) == 2

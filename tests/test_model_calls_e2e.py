@@ -749,3 +749,35 @@ def test_model_support_off_is_an_error(db: psycopg.Connection[Any]) -> None:
     db.execute("RESET google_ml_integration.enable_model_support")
     assert db.execute("SELECT array_length(embedding('text-embedding-005', 'x'), 1)"
                       ).fetchone() == (768,)
+
+
+def test_forecast_speaks_the_timesfm_endpoint_format(live: Live) -> None:
+    """ai.forecast in live mode: the request a TimesFM endpoint takes, and its deciles read back
+    as the interval (at conf_level 0.8 exactly p10 and p90)."""
+    endpoint = f"projects/{PROJECT}/locations/{REGION}/endpoints/4242"
+    answer: dict[str, Any] = {"point_forecast": [21.0, 22.5]}
+    for decile in range(1, 10):
+        answer[f"p{decile * 10}"] = [21.0 + (decile - 5) * 0.5, 22.5 + (decile - 5) * 0.75]
+    live.capture.script("/endpoints/4242:predict",
+                        Reply(200, {"predictions": [answer], "deployedModelId": "1"}))
+    with live.connect() as conn:
+        conn.execute("SET google_ml_integration.enable_forecasting = on")
+        conn.execute(
+            """CALL google_ml.create_model(
+                 model_id => 'timesfm_live', model_qualified_name => 'timesfm_v2',
+                 model_type => 'ts_forecasting', model_provider => 'google',
+                 model_request_url => %s)""",
+            (f"https://{REGION}-aiplatform.googleapis.com/v1/{endpoint}:predict",))
+        rows = conn.execute(
+            """SELECT * FROM ai.forecast(model_id => 'timesfm_live',
+                 source_query => 'SELECT d, v FROM (VALUES (date ''2025-05-01'', 18),
+                   (date ''2025-05-03'', 20), (date ''2025-05-02'', 19)) AS s (d, v)',
+                 data_col => 'v', timestamp_col => 'd', horizon => 2, conf_level => 0.8)"""
+        ).fetchall()
+    seen = live.capture.seen("/endpoints/4242:predict")[-1]
+    assert seen.path == f"/v1/{endpoint}:predict"
+    assert seen.json() == {"instances": [{"input": [18.0, 19.0, 20.0], "horizon": 2}]}
+    assert seen.headers["authorization"] == f"Bearer {TOKEN}"
+    assert [(r[0].day, r[1], r[2]) for r in rows] == [(4, 21.0, 0.8), (5, 22.5, 0.8)]
+    assert [(r[3], r[4]) for r in rows] == [
+        (pytest.approx(19.0), pytest.approx(23.0)), (pytest.approx(19.5), pytest.approx(25.5))]

@@ -125,7 +125,13 @@ def test_a_killed_pytest_leaves_no_emulator_behind(tmp_path: Path) -> None:
     serve_pid = int(holder.stdout.readline().split()[1])
     output = ""
     while "models:" not in output:
-        output += holder.stdout.readline()
+        line = holder.stdout.readline()
+        if not line:  # the holder ended (its emulator did not start): fail, never spin on EOF
+            holder.wait(timeout=30)
+            if Path(f"/proc/{serve_pid}").exists():
+                os.kill(serve_pid, signal.SIGTERM)
+            pytest.fail(f"the holder exited ({holder.returncode}) before printing the banner")
+        output += line
     data_dir = Path(re.search(r"data in (\S+)\)", output).group(1))  # type: ignore[union-attr]
     assert data_dir.exists()
     holder.kill()

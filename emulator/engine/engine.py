@@ -6,7 +6,8 @@ Operations (docs/internals.md, "Engine interface"):
 - `await Engine.invoke_batch(requests) -> [{"ok": value} | {"error": {...}}]`, in order, run
   concurrently (each model's concurrency limit still applies);
 - `await Engine.handle(message)`: dispatch a callback message by its "op";
-- `await Engine.aclose()`; `Engine.stats` (stats.py).
+- `await Engine.prepare()` (optional, once serving: builds the HTTP client ahead of the first
+  call); `await Engine.aclose()`; `Engine.stats` (stats.py).
 
 Plan for one request: parse and check it (request.py); resolve its URL (urls.py); decide fake or
 live; look in the response cache; otherwise authenticate (live only: auth.py) and call the
@@ -42,7 +43,7 @@ from emulator.engine.cache import ResponseCache, cache_key
 from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
-from emulator.engine.extract import EXTRACTORS, RawText, batch_size
+from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
 from emulator.engine.fake_transport import FakeTransport
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
@@ -74,7 +75,8 @@ class Engine:
             Cassette(self.settings.cassette, must_exist=mode != "record")
             if self.settings.cassette else None
         )
-        self._http: Transport = HttpxTransport(self.settings)
+        self._httpx = HttpxTransport(self.settings)
+        self._http: Transport = self._httpx
         self._fake: Transport = FakeTransport(self.settings)
         self._replay: ReplayTransport | None = None
         if self.cassette is not None and mode == "record":
@@ -110,21 +112,23 @@ class Engine:
             return FAKE_PROJECT
         return await self._tokens.project(request.model_id)
 
-    async def invoke(self, request: dict[str, Any]) -> Any:
-        """The provider's JSON answer to one request, or ModelCallError."""
+    async def invoke(self, request: dict[str, Any], *, extract: str | None = None) -> Any:
+        """The provider's JSON answer to one request, or ModelCallError.
+
+        With ``extract`` (a key of ``RAW_EXTRACTORS``), an answer that comes over HTTP and is not
+        cached is not parsed as JSON: the extractor reads its bytes and the call answers its
+        ``Extracted`` (or None when the answer is not of the expected shape)."""
         model_id = request.get("model_id") if isinstance(request, dict) else None
         provider = request.get("provider") if isinstance(request, dict) else None
         self.stats.calls += 1
-        self.stats.calls_by_model[str(model_id)] += 1
         model_stats = self.stats.model(str(model_id), str(provider or "custom"))
         model_stats.calls += 1
         started = time.perf_counter()
         inspected = self.calls.begin(request) if self.calls is not None else None
         try:
-            value = await self._invoke(ModelRequest.parse(request))
+            value = await self._invoke(ModelRequest.parse(request), extract)
         except ModelCallError as exc:
             self.stats.errors += 1
-            self.stats.errors_by_model[str(model_id)] += 1
             model_stats.errors += 1
             model_stats.errors_by_sqlstate[exc.sqlstate] += 1
             self._observe(model_stats, str(model_id), started, exc.sqlstate)
@@ -149,7 +153,7 @@ class Engine:
             log.debug("model_call model=%s provider=%s status=%s latency_ms=%.2f",
                       json.dumps(model_id), model_stats.provider, status, elapsed * 1000.0)
 
-    async def _invoke(self, request: ModelRequest) -> Any:
+    async def _invoke(self, request: ModelRequest, extract: str | None = None) -> Any:
         route = self._route(request)
         url = resolve_url(request, self.settings, await self._project(request, route != "live"))
         outgoing = OutgoingRequest(request.model_id, url, dict(request.headers), request.body,
@@ -170,7 +174,14 @@ class Engine:
             headers, secrets = await self._auth.headers(request, url)
             outgoing = OutgoingRequest(request.model_id, url, headers, request.body,
                                        request.provider)
-        value = await self._client.call(outgoing, self._transports[route], secrets)
+        # The warm-up's batches over HTTP, not cached: the answer's bytes become literals.
+        raw = RAW_EXTRACTORS[extract] if extract is not None and key is None else None
+        value = await self._client.call(outgoing, self._transports[route], secrets, raw=raw)
+        if isinstance(value, Extracted):
+            self.stats.model(request.model_id).input_tokens += value.input_tokens
+            return value
+        if raw is not None and value is None:
+            return None  # an answer not of the expected shape: the per-row path reports it
         self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
@@ -214,19 +225,40 @@ class Engine:
         """The warm-up's fast path for built-in embedding transforms: the answers of a batch of
         Vertex AI or OpenAI embedding requests as one line per input text, each line a
         PostgreSQL ``real[]`` literal (empty where that text's request failed). It applies
-        exactly what the built-in output transforms do, without a JSON round trip in SQL."""
+        exactly what the built-in output transforms do, without a JSON round trip in SQL.
+
+        The requests run concurrently (each model's concurrency limit applies) and each answer
+        is turned into its literals as soon as it arrives, so only the literals are kept, never
+        the answers' JSON or floats (extract.py)."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
-        results = await self.invoke_batch(requests)
-        lines: list[str] = []
-        for request, result in zip(requests, results):
-            vectors = EXTRACTORS[extract](result["ok"]) if "ok" in result else None
+        answers = await asyncio.gather(*(self._literals(r, extract) for r in requests))
+        lines: list[bytes] = []
+        for request, literals in zip(requests, answers):
             count = batch_size(request)
-            if vectors is None or len(vectors) != count:
-                lines.extend([""] * count)
-                continue
-            lines.extend(vectors)
-        return RawText("\n".join(lines))
+            if literals is None or len(literals) != count:
+                lines.extend([b""] * count)
+            else:
+                lines.extend(literals)
+        return RawText(b"\n".join(lines))
+
+    async def _literals(self, request: dict[str, Any], extract: str) -> list[bytes] | None:
+        """One batch request's literals, or None (the per-row calls will say what went wrong)."""
+        try:
+            value = await self.invoke(request, extract=extract)
+        except ModelCallError:
+            return None
+        if value is None or isinstance(value, Extracted):
+            return None if value is None else value.literals
+        return EXTRACTORS[extract](value)
+
+    async def prepare(self) -> None:
+        """Get ready for the first HTTP call (the command line runs this once it is serving); a
+        failure here is only logged: the first call builds the client again and reports it."""
+        try:
+            await self._httpx.prepare()
+        except Exception:
+            log.warning("could not prepare the HTTP client ahead of time", exc_info=True)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,11 +1,28 @@
 """Reading embeddings out of provider answers, for the warm-up's fast path.
 
 The built-in output transforms of the extension (``vertexai_text_embedding_output_transform``,
-``openai_text_embedding_output_transform``) take ``predictions[i].embeddings.values`` and
-``data[i].embedding`` and cast each number to ``real``. The warm-up asks the engine to do the
-same extraction and to answer PostgreSQL array literals, so that ten thousand embeddings do not
-travel through SQL as JSON. ``repr`` of a float parsed from JSON is the shortest text that reads
-back as the same number, so PostgreSQL's ``real`` cast sees the same value either way.
+``openai_text_embedding_output_transform`` and their batch forms) take
+``predictions[i].embeddings.values`` and ``data[i].embedding`` and cast each number's JSON text
+to ``real`` (``json_array_elements_text(v)::real``). The warm-up asks the engine to do the same
+extraction and to answer PostgreSQL array literals, so that ten thousand embeddings do not
+travel through SQL as JSON.
+
+Two inputs, one answer:
+
+- ``raw_vertex_embeddings(content)`` / ``raw_openai_embeddings(content)`` read a provider's
+  answer as it came over HTTP and never make a Python float: msgspec validates the whole
+  document as JSON (every number token included) while it decodes only the skeleton, and hands
+  each embedding array over as its raw bytes; an array whose bytes hold nothing but number
+  tokens, commas and whitespace is a list of numbers, and those tokens, copied, are the
+  ``real[]`` literal. So PostgreSQL's ``real`` input reads exactly the text the output transform
+  would have cast (no detour through a double and back).
+- ``vertex_embeddings(value)`` / ``openai_embeddings(value)`` read an answer already parsed (the
+  fakes answer in process; a cached answer); ``repr`` of a float parsed from JSON is the
+  shortest text that reads back as the same double.
+
+Anything not of the expected shape (invalid JSON, a missing field, a null or a string among the
+numbers, OpenAI indices that are not 0..n-1) answers None: the warm-up then leaves those texts
+to the per-row path, which reports the problem exactly as the output transform does.
 """
 
 from __future__ import annotations
@@ -13,16 +30,139 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from emulator.fakes.embeddings import FakeVector
 
 
-class RawText(str):
-    """An engine answer the callback endpoint sends as it is, not as JSON."""
+class RawText(bytes):
+    """An engine answer the callback endpoint sends as it is, not as JSON (UTF-8 text)."""
 
 
-def _literal(values: Any) -> str | None:
+# -- raw answers (bytes from HTTP) -------------------------------------------------------------
+
+# The bytes a JSON array of numbers holds between its brackets: number tokens, commas and the
+# four JSON whitespace characters. msgspec has already checked that the array is valid JSON, so
+# if nothing else is there each element is a number (a string needs '"', an object '{', a nested
+# array '[', and null/true/false letters other than e/E).
+_NUMBER_ARRAY_BYTES = b"0123456789-+.eE,"
+_JSON_WHITESPACE = b" \t\n\r"
+
+
+def number_array_literal(raw: bytes) -> bytes | None:
+    """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None."""
+    if raw[:1] != b"[" or raw[-1:] != b"]":
+        return None
+    inner = raw[1:-1]
+    if inner.translate(None, _NUMBER_ARRAY_BYTES + _JSON_WHITESPACE):
+        return None
+    # JSON allows whitespace around the tokens; array_in would too, but a copy without it is
+    # smaller and is what the transform's ``x::real`` reads token by token.
+    if b" " in inner or b"\n" in inner or b"\t" in inner or b"\r" in inner:
+        inner = inner.translate(None, _JSON_WHITESPACE)
+    return b"{" + inner + b"}"
+
+
+class _VertexEmbeddings(msgspec.Struct):
+    values: msgspec.Raw
+    statistics: Any = None
+
+
+class _VertexPrediction(msgspec.Struct):
+    embeddings: _VertexEmbeddings
+
+
+class _VertexAnswer(msgspec.Struct):
+    predictions: list[_VertexPrediction]
+
+
+class _OpenAIItem(msgspec.Struct):
+    embedding: msgspec.Raw
+    index: int | None = None
+
+
+class _OpenAIAnswer(msgspec.Struct):
+    data: list[_OpenAIItem]
+    usage: Any = None
+
+
+_VERTEX = msgspec.json.Decoder(_VertexAnswer)
+_OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
+
+
+class Extracted(msgspec.Struct):
+    """One answer's literals, in input order, and the input tokens it reports (0 if none)."""
+
+    literals: list[bytes]
+    input_tokens: int = 0
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
+    """The skeleton of a JSON answer, or None if it is not valid JSON of that shape."""
+    try:
+        if not content.isascii():
+            # msgspec does not check the UTF-8 of strings it skips; PostgreSQL's json does.
+            content.decode("utf-8")
+        return decoder.decode(content)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def raw_vertex_embeddings(content: bytes) -> Extracted | None:
+    answer: _VertexAnswer | None = _decode(_VERTEX, content)
+    if answer is None:
+        return None
+    literals = []
+    tokens = 0
+    for prediction in answer.predictions:
+        literal = number_array_literal(bytes(prediction.embeddings.values))
+        if literal is None:
+            return None
+        literals.append(literal)
+        stats = prediction.embeddings.statistics
+        count = stats.get("token_count") if isinstance(stats, dict) else None
+        if isinstance(count, (int, float)) and not isinstance(count, bool):
+            tokens += int(count)
+    return Extracted(literals, tokens)
+
+
+def raw_openai_embeddings(content: bytes) -> Extracted | None:
+    answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
+    if answer is None:
+        return None
+    items = answer.data
+    indices = [item.index for item in items]
+    if all(index is not None for index in indices):
+        # The batch transform orders by index: only a permutation of 0..n-1 is unambiguous.
+        if sorted(indices) != list(range(len(items))):  # type: ignore[type-var]
+            return None
+        items = sorted(items, key=lambda item: item.index)  # type: ignore[arg-type,return-value]
+    elif any(index is not None for index in indices):
+        return None
+    literals = []
+    for item in items:
+        literal = number_array_literal(bytes(item.embedding))
+        if literal is None:
+            return None
+        literals.append(literal)
+    usage = answer.usage
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    ok = isinstance(tokens, int) and not isinstance(tokens, bool)
+    return Extracted(literals, tokens if ok else 0)  # type: ignore[arg-type]
+
+
+RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
+    "vertex_embeddings": raw_vertex_embeddings,
+    "openai_embeddings": raw_openai_embeddings,
+}
+
+
+# -- parsed answers (the fakes, the response cache) ----------------------------------------------
+
+
+def _literal(values: Any) -> bytes | None:
     if type(values) is FakeVector:  # the fakes' vectors know their few non-zero values
-        return values.literal()
+        return values.literal().encode()
     if not isinstance(values, list):
         return None
     text = ",".join(map(repr, values))
@@ -30,19 +170,20 @@ def _literal(values: Any) -> str | None:
     # string, list or object in the answer goes the per-row way (which reports it as SQL does).
     if any(mark in text for mark in _NOT_A_NUMBER):
         return None
-    return "{" + text + "}"
+    return ("{" + text + "}").encode()
 
 
 _NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
 
 
-def vertex_embeddings(response: Any) -> list[str] | None:
+def vertex_embeddings(response: Any) -> list[bytes] | None:
     predictions = response.get("predictions") if isinstance(response, dict) else None
     if not isinstance(predictions, list):
         return None
     out = []
     for prediction in predictions:
-        values = prediction.get("embeddings", {}).get("values") if isinstance(prediction, dict) else None
+        embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
+        values = embeddings.get("values") if isinstance(embeddings, dict) else None
         literal = _literal(values)
         if literal is None:
             return None
@@ -50,15 +191,19 @@ def vertex_embeddings(response: Any) -> list[str] | None:
     return out
 
 
-def openai_embeddings(response: Any) -> list[str] | None:
+def openai_embeddings(response: Any) -> list[bytes] | None:
     data = response.get("data") if isinstance(response, dict) else None
-    if not isinstance(data, list):
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         return None
-    ordered = sorted(
-        (d for d in data if isinstance(d, dict)), key=lambda d: int(d.get("index", 0))
-    )
+    indices = [d.get("index") for d in data]
+    if all(type(i) is int for i in indices):
+        if sorted(indices) != list(range(len(data))):
+            return None
+        data = sorted(data, key=lambda d: int(d["index"]))
+    elif any(i is not None for i in indices):
+        return None
     out = []
-    for item in ordered:
+    for item in data:
         literal = _literal(item.get("embedding"))
         if literal is None:
             return None
@@ -66,7 +211,7 @@ def openai_embeddings(response: Any) -> list[str] | None:
     return out
 
 
-EXTRACTORS: dict[str, Callable[[Any], list[str] | None]] = {
+EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
     "vertex_embeddings": vertex_embeddings,
     "openai_embeddings": openai_embeddings,
 }

@@ -22,6 +22,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,10 +62,13 @@ class ProviderClient:
                 self._stats.http_requests += 1
             model_stats = self._stats.model(request.model_id)
             model_stats.provider_requests += 1
+            model_stats.in_flight += 1
+            model_stats.max_in_flight = max(model_stats.max_in_flight, model_stats.in_flight)
             started = time.perf_counter()
             try:
                 return await transport.exchange(request)
             finally:
+                model_stats.in_flight -= 1
                 model_stats.request_latency.observe(time.perf_counter() - started)
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
@@ -78,7 +82,16 @@ class ProviderClient:
             rng=self._rng,
         )
 
-    async def call(self, request: OutgoingRequest, transport: Transport, secrets: list[str]) -> Any:
+    async def call(
+        self,
+        request: OutgoingRequest,
+        transport: Transport,
+        secrets: list[str],
+        *,
+        raw: Callable[[bytes], Any] | None = None,
+    ) -> Any:
+        """The answer's JSON value; with ``raw``, what ``raw`` makes of a 2xx answer's bytes
+        (when the transport did not parse it already)."""
         host = urlsplit(request.url).netloc or request.url
         attempt = 0
         while True:
@@ -96,6 +109,8 @@ class ProviderClient:
                 delay = self._delay(attempt, None)
             else:
                 if 200 <= response.status < 300:
+                    if raw is not None and response.value is NOT_PARSED:
+                        return raw(response.content)
                     return _parse(request.model_id, response, secrets)
                 if not is_retryable(response.status) or attempt >= self._settings.max_retries:
                     raise errors.provider_status(

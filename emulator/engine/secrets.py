@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emulator.config import ENV_PREFIX
 from emulator.engine.errors import bad_request, credentials_missing
-from emulator.engine.settings import ENV_PREFIX, EngineSettings
+from emulator.engine.settings import EngineSettings
 
 _SECRET_PATH = re.compile(r"^projects/([^/]+)/secrets/([^/]+)(?:/versions/([^/]+))?$")
 

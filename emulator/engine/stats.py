@@ -2,7 +2,7 @@
 
 `calls` counts invocations (batch members included); `provider_requests` every attempt sent to
 a provider, faked or real; `http_requests` the real HTTP ones among them; `cache_hits`,
-`retries`, `errors` explain the difference. Per-model counts of calls and errors are kept too.
+`retries`, `errors` explain the difference.
 
 `models[model_id]` (`ModelStats`) breaks the same down per model, with its provider, a latency
 histogram of whole calls (cache hits included) and of provider requests, and the tokens the
@@ -61,6 +61,8 @@ class ModelStats:
     provider_requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    in_flight: int = 0  # provider requests under way now
+    max_in_flight: int = 0  # the most at once
     errors_by_sqlstate: Counter[str] = field(default_factory=Counter)
     call_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     request_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -74,8 +76,6 @@ class EngineStats:
     cache_hits: int = 0
     retries: int = 0
     errors: int = 0
-    calls_by_model: Counter[str] = field(default_factory=Counter)
-    errors_by_model: Counter[str] = field(default_factory=Counter)
     models: dict[str, ModelStats] = field(default_factory=dict)
 
     def model(self, model_id: str, provider: str | None = None) -> ModelStats:
@@ -93,18 +93,6 @@ class EngineStats:
             stats = self.model(model_id)
             stats.input_tokens += tokens_in
             stats.output_tokens += tokens_out
-
-    def snapshot(self) -> dict[str, object]:
-        return {
-            "calls": self.calls,
-            "provider_requests": self.provider_requests,
-            "http_requests": self.http_requests,
-            "cache_hits": self.cache_hits,
-            "retries": self.retries,
-            "errors": self.errors,
-            "calls_by_model": dict(self.calls_by_model),
-            "errors_by_model": dict(self.errors_by_model),
-        }
 
 
 def reported_tokens(response: Any) -> tuple[int, int]:

@@ -3,8 +3,8 @@
 `Transport` is what the retrying client (`http.py`) talks to. Two implementations:
 
 - `HttpxTransport` (here): a real HTTP POST through one shared, pooled `httpx.AsyncClient`
-  (created on first use, so it binds to the running loop), with the engine's connect and read
-  timeouts. Cancelling the awaiting task abandons the request: httpx closes the connection and
+  (created by `prepare()` at startup, or on first use, so it binds to the running loop), with
+  the engine's connect and read timeouts. Cancelling the awaiting task abandons the request: httpx closes the connection and
   nothing waits for the provider.
 - `FakeTransport` (fake_transport.py): the fake models, in process.
 - `RecordingTransport` and `ReplayTransport` (cassette.py): record the HTTP transport's answers
@@ -18,7 +18,10 @@ decides what those mean.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -67,6 +70,14 @@ def encode_body(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _load_http_stack() -> ssl.SSLContext:
+    """What the first request would otherwise load on the event loop: the modules httpx imports
+    on first use, and a TLS context with the CA store."""
+    for module in ("httpcore", "h11", "anyio._backends._asyncio"):
+        importlib.import_module(module)
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class HttpxTransport:
     """Real HTTP through one pooled client per engine."""
 
@@ -76,25 +87,38 @@ class HttpxTransport:
         self._settings = settings
         self._client: httpx.AsyncClient | None = None
 
+    async def prepare(self) -> None:
+        """Create the client ahead of the first call, its TLS context in a thread: loading the
+        CA store takes a few hundred milliseconds of CPU, which would otherwise stall the event
+        loop (and every session's relay) in the middle of the first model call."""
+        if self._client is None:
+            context = await asyncio.to_thread(_load_http_stack)
+            if self._client is None:
+                self._client = self._new_client(context)
+
     def _http_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            s = self._settings
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=s.connect_timeout,
-                    read=s.read_timeout,
-                    write=s.read_timeout,
-                    pool=s.read_timeout,
-                ),
-                limits=httpx.Limits(
-                    max_connections=s.max_connections,
-                    max_keepalive_connections=s.max_connections,
-                    keepalive_expiry=30.0,
-                ),
-                follow_redirects=False,
-                trust_env=False,
-            )
+            self._client = self._new_client(True)
         return self._client
+
+    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.AsyncClient:
+        s = self._settings
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=s.connect_timeout,
+                read=s.read_timeout,
+                write=s.read_timeout,
+                pool=s.read_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=s.max_connections,
+                max_keepalive_connections=s.max_connections,
+                keepalive_expiry=30.0,
+            ),
+            verify=verify,
+            follow_redirects=False,
+            trust_env=False,
+        )
 
     async def exchange(self, request: OutgoingRequest) -> RawResponse:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -5,7 +5,6 @@ from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.server import (
     FakeModelServer,
     ReceivedRequest,
-    run_fake_model_server,
     start_fake_model_server,
 )
 
@@ -15,6 +14,5 @@ __all__ = [
     "FakeModelServer",
     "ReceivedRequest",
     "answer_request",
-    "run_fake_model_server",
     "start_fake_model_server",
 ]

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
+
+from emulator.config import default, setting
 
 Fault = Literal["429", "500", "timeout"]
-FAULTS: tuple[Fault, ...] = ("429", "500", "timeout")
+FAULTS = cast(tuple[Fault, ...], setting("fake_fault").choices)
 
 
 @dataclass(frozen=True)
 class FakeKnobs:
-    latency: float = 0.0  # seconds added to every request
-    fault_rate: float = 0.0  # 0..1, random 429/500 faults
+    latency: float = default("fake_latency_ms") / 1000.0  # seconds added to every request
+    fault_rate: float = default("fake_fault_rate")  # 0..1, random 429/500 faults
     forced_fault: Fault | None = None
-    retry_after: float = 1.0  # Retry-After seconds sent with 429s
+    retry_after: float = default("fake_retry_after")  # Retry-After seconds sent with 429s
     rules_path: str | None = None  # rules file for generations (see rules.py)
 
     def __post_init__(self) -> None:

@@ -9,7 +9,8 @@ The URL's path says which wire format to speak (the host is ignored, so any base
 | path ends with                   | speaks                                                      |
 |----------------------------------|-------------------------------------------------------------|
 | `/models/M:predict`              | Vertex AI embeddings (`instances[].content`), multimodal    |
-| `/endpoints/E:predict`           | a Vertex AI endpoint: one deterministic score per instance  |
+| `/endpoints/E:predict`           | a Vertex AI endpoint: TimesFM's forecast for an instance    |
+|                                  | with `input` (`forecasting.py`), else a deterministic score |
 | `:generateContent`               | Gemini; `:streamGenerateContent` answers a JSON array       |
 | `:countTokens`                   | Gemini token count                                          |
 | `:rank`                          | Vertex AI ranking API (discoveryengine)                     |
@@ -32,7 +33,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from emulator.fakes import embeddings, generation, ranking
+from emulator.fakes import embeddings, forecasting, generation, ranking
 from emulator.fakes.rules import EMPTY_RULES, RuleSet
 
 _FIXED_TIME = "2025-01-01T00:00:00.000000Z"
@@ -229,10 +230,16 @@ def _video_segments(video: dict[str, Any], dimension: int) -> list[dict[str, Any
 
 
 def _endpoint_predictions(endpoint: str, instances: list[Any]) -> dict[str, Any]:
-    predictions = [
-        {"score": round(generation.hash_fraction(json.dumps(i, sort_keys=True)), 6)}
-        for i in instances
-    ]
+    predictions: list[Any] = []
+    for index, instance in enumerate(instances):
+        if forecasting.is_forecast_instance(instance):
+            try:
+                predictions.append(forecasting.forecast(instance))
+            except forecasting.ForecastRequestError as exc:
+                raise google_error(400, f"instances[{index}]: {exc}") from None
+        else:
+            score = generation.hash_fraction(json.dumps(instance, sort_keys=True))
+            predictions.append({"score": round(score, 6)})
     return {"predictions": predictions, "deployedModelId": f"fake-{endpoint}"}
 
 

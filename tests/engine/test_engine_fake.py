@@ -165,23 +165,6 @@ def test_in_process_timeout_knob_is_a_query_canceled_error() -> None:
     assert caught.value.sqlstate == "57014"
 
 
-def test_settings_from_environment() -> None:
-    settings = EngineSettings.from_env(
-        {
-            "ALLOYDB_AI_EMULATOR_MODELS": "live",
-            "ALLOYDB_AI_EMULATOR_GOOGLE_PROJECT": "proj",
-            "ALLOYDB_AI_EMULATOR_FAKE_LATENCY": "0.05",
-            "ALLOYDB_AI_EMULATOR_FAKE_FAULT": "500",
-            "ALLOYDB_AI_EMULATOR_CACHE_LIVE": "true",
-        }
-    )
-    assert settings.models == "live" and settings.google_project == "proj"
-    assert settings.fake == FakeKnobs(latency=0.05, forced_fault="500")
-    assert settings.cache_live
-    with pytest.raises(ValueError):
-        EngineSettings.from_env({"ALLOYDB_AI_EMULATOR_FAKE_FAULT": "418"})
-
-
 def test_the_cache_is_bounded_by_the_numbers_it_holds_too() -> None:
     # Entries of 250 embeddings each: a count of entries alone would not bound memory.
     cache = ResponseCache(max_entries=1000, max_numbers=3 * 250 * 768)

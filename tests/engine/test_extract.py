@@ -1,13 +1,197 @@
 """The warm-up's fast path reads embeddings out of provider answers exactly as the extension's
-built-in output transforms would, or declines (and the per-row path decides)."""
+built-in output transforms would, or declines (and the per-row path decides).
+
+Two readers: of answers as bytes from HTTP (never making a float: the number tokens are copied)
+and of answers already parsed (the fakes). The byte reader is checked against json.loads on
+valid answers and on mutated ones."""
 
 from __future__ import annotations
+
+import json
+import math
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.engine.extract import batch_size, openai_embeddings, vertex_embeddings
+from emulator.engine.extract import (
+    batch_size,
+    number_array_literal,
+    openai_embeddings,
+    raw_openai_embeddings,
+    raw_vertex_embeddings,
+    vertex_embeddings,
+)
 from emulator.fakes.embeddings import FakeVector, embed
+
+# -- JSON text as providers write it ---------------------------------------------------------
+
+_digits = st.text("0123456789", min_size=1, max_size=12)
+_int_part = st.one_of(st.just("0"), st.builds(lambda a, b: a + b,
+                                                st.sampled_from("123456789"),
+                                                st.text("0123456789", max_size=20)))
+number_tokens = st.builds(
+    lambda sign, whole, frac, exp: sign + whole + frac + exp,
+    st.sampled_from(["", "-"]),
+    _int_part,
+    st.one_of(st.just(""), _digits.map(lambda d: "." + d)),
+    st.one_of(st.just(""), st.builds(lambda e, s, d: e + s + d, st.sampled_from("eE"),
+                                     st.sampled_from(["", "+", "-"]),
+                                     st.text("0123456789", min_size=1, max_size=3))),
+)
+whitespace = st.text(" \t\n\r", max_size=2)
+
+
+@st.composite
+def number_arrays(draw: st.DrawFn) -> tuple[str, list[str]]:
+    tokens = draw(st.lists(number_tokens, max_size=12))
+    parts = [draw(whitespace) + t + draw(whitespace) for t in tokens]
+    return "[" + ",".join(parts) + draw(whitespace) + "]", tokens
+
+
+# Keys and strings that look like the structure, to trip a scanner that does not parse.
+noise = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(['[1,2]', 'values', '"', '\\', '{"values":[1]}', ']', 'é', '\u2028']),
+)
+
+
+@st.composite
+def vertex_answers(draw: st.DrawFn) -> tuple[bytes, list[list[str]]]:
+    arrays = draw(st.lists(number_arrays(), max_size=4))
+    predictions = []
+    for text, _tokens in arrays:
+        stats = json.dumps({"truncated": False, "token_count": draw(st.integers(0, 99))})
+        extra = json.dumps({draw(noise): draw(noise)}, ensure_ascii=draw(st.booleans()))
+        inner = [f'"values":{text}', f'"statistics":{stats}']
+        if draw(st.booleans()):
+            inner.reverse()
+        predictions.append('{"embeddings":{' + ",".join(inner) + "}," + extra[1:])
+    doc = ('{"predictions":[' + ",".join(predictions) + '],"metadata":'
+           + json.dumps({"note": draw(noise), "n": [1, 2.5]}) + "}")
+    return doc.encode(), [tokens for _, tokens in arrays]
+
+
+def numbers_of(literal: bytes) -> list[float]:
+    assert literal[:1] == b"{" and literal[-1:] == b"}"
+    body = literal[1:-1].decode()
+    return [float(x) for x in body.split(",")] if body else []
+
+
+def same_floats(a: list[float], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(
+        x == float(y) or (math.isinf(x) and math.isinf(float(y))) for x, y in zip(a, b))
+
+
+# -- the byte reader ---------------------------------------------------------------------------
+
+
+@given(vertex_answers())
+def test_raw_vertex_answers_give_the_number_tokens_and_json_loads_numbers(
+        answer: tuple[bytes, list[list[str]]]) -> None:
+    content, tokens = answer
+    extracted = raw_vertex_embeddings(content)
+    assert extracted is not None
+    parsed = json.loads(content)
+    assert len(extracted.literals) == len(tokens) == len(parsed["predictions"])
+    for literal, expected, prediction in zip(extracted.literals, tokens, parsed["predictions"]):
+        # the very tokens of the answer: what json_array_elements_text hands to ::real
+        assert literal == ("{" + ",".join(expected) + "}").encode()
+        assert same_floats(numbers_of(literal), prediction["embeddings"]["values"])
+    assert extracted.input_tokens == sum(
+        p["embeddings"]["statistics"]["token_count"] for p in parsed["predictions"])
+
+
+def _reject_constants(name: str) -> Any:
+    raise ValueError(name)  # PostgreSQL's json has no NaN or Infinity
+
+
+def _loads(content: bytes) -> Any:
+    try:
+        return json.loads(content, parse_constant=_reject_constants)
+    except ValueError:
+        return None
+
+
+@given(vertex_answers(), st.data())
+def test_raw_vertex_reader_agrees_with_json_loads_on_damaged_answers(
+        answer: tuple[bytes, list[list[str]]], data: st.DataObject) -> None:
+    content, _ = answer
+    position = data.draw(st.integers(0, max(len(content) - 1, 0)))
+    action = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+    byte = bytes([data.draw(st.sampled_from(b'[]{},":-+.eE0159 xna\\\x00\xff'))])
+    if action == "insert":
+        damaged = content[:position] + byte + content[position:]
+    elif action == "delete":
+        damaged = content[:position] + content[position + 1:]
+    else:
+        damaged = content[:position] + byte + content[position + 1:]
+    extracted = raw_vertex_embeddings(damaged)
+    parsed = _loads(damaged)
+    expected = vertex_embeddings(parsed) if parsed is not None else None
+    if parsed is None:
+        assert extracted is None  # not JSON PostgreSQL would read: the per-row path says so
+    if extracted is None:
+        return
+    # Whatever the byte reader accepts, json.loads reads as the same numbers.
+    assert expected is not None
+    values = [p["embeddings"]["values"] for p in parsed["predictions"]]
+    assert len(extracted.literals) == len(values)
+    for literal, numbers in zip(extracted.literals, values):
+        assert same_floats(numbers_of(literal), numbers)
+
+
+def test_raw_readers_refuse_what_the_output_transforms_would_not_read() -> None:
+    base = '{"predictions":[{"embeddings":{"values":%s}}]}'
+    for bad in ("[1,null]", '[1,"2"]', "[1,true]", "[[1]]", "[1,{}]", "null", '"1,2"', "{}",
+                "[NaN]", "[Infinity]", "[1,]", "[01]", "[1.]", "[.5]", "[+1]", "[1e]", "[0x1]",
+                "[1 2]", "[-]"):
+        assert raw_vertex_embeddings((base % bad).encode()) is None, bad
+    for doc in (b"", b"[]", b"{}", b'{"predictions":{}}', b'{"predictions":[{}]}',
+                b'{"predictions":[{"embeddings":[]}]}', b'{"predictions":[1]}',
+                b'{"predictions":[{"embeddings":{"values":[1]}}]} trailing',
+                b'{"predictions":[{"embeddings":{"values":[1]},"x":"\xff"}]}',  # not UTF-8
+                b'{"predictions":[{"embeddings":{"values":[1]},"x":"a\x01b"}]}'):
+        assert raw_vertex_embeddings(doc) is None, doc
+
+
+def test_raw_vertex_reader_takes_the_last_of_duplicate_keys_as_postgresql_does() -> None:
+    doc = b'{"predictions":[{"embeddings":{"values":[1],"values":[2, 3]}}]}'
+    extracted = raw_vertex_embeddings(doc)
+    assert extracted is not None and extracted.literals == [b"{2,3}"]
+    assert raw_vertex_embeddings(b'{"predictions":[{"embeddings":{"values":[1],"values":0}}]}') \
+        is None
+
+
+def test_raw_openai_answers_are_read_in_index_order() -> None:
+    doc = (b'{"object":"list","data":[{"object":"embedding","index":1,"embedding":[2.5e-3]},'
+           b'{"object":"embedding","index":0,"embedding":[ 1 , -0.0 ]}],"model":"m",'
+           b'"usage":{"prompt_tokens":7,"total_tokens":7}}')
+    extracted = raw_openai_embeddings(doc)
+    assert extracted is not None
+    assert extracted.literals == [b"{1,-0.0}", b"{2.5e-3}"]
+    assert extracted.input_tokens == 7
+    without_index = b'{"data":[{"embedding":[3]},{"embedding":[4]}]}'
+    assert raw_openai_embeddings(without_index) == raw_openai_embeddings(
+        b'{"data":[{"embedding":[3],"index":0},{"embedding":[4],"index":1}]}')
+
+
+def test_raw_openai_reader_refuses_ambiguous_indices() -> None:
+    for data in ('[{"index":0,"embedding":[1]},{"embedding":[2]}]',
+                 '[{"index":0,"embedding":[1]},{"index":0,"embedding":[2]}]',
+                 '[{"index":1,"embedding":[1]}]',
+                 '[{"index":1.0,"embedding":[1]}]',
+                 '[{"index":0,"embedding":null}]'):
+        assert raw_openai_embeddings(b'{"data":' + data.encode() + b"}") is None, data
+
+
+@given(st.lists(number_tokens, max_size=20), whitespace)
+def test_a_number_array_literal_is_its_tokens(tokens: list[str], space: str) -> None:
+    raw = ("[" + space + (space + "," + space).join(tokens) + space + "]").encode()
+    assert number_array_literal(raw) == ("{" + ",".join(tokens) + "}").encode()
+
+
+# -- the parsed reader (fakes, cache) -------------------------------------------------------
 
 
 @given(st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32),
@@ -18,13 +202,12 @@ def test_vertex_values_become_real_array_literals_that_read_back_equal(
     literals = vertex_embeddings(answer)
     assert literals is not None
     for literal, vector in zip(literals, vectors, strict=True):
-        assert literal.startswith("{") and literal.endswith("}")
-        assert [float(x) for x in literal[1:-1].split(",")] == vector
+        assert numbers_of(literal) == vector
 
 
 def test_openai_data_is_read_in_index_order() -> None:
     answer = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0, 0]}]}
-    assert openai_embeddings(answer) == ["{1.0,0}", "{2.0}"]
+    assert openai_embeddings(answer) == [b"{1.0,0}", b"{2.0}"]
 
 
 def test_anything_but_numbers_is_left_to_the_per_row_path() -> None:
@@ -32,6 +215,7 @@ def test_anything_but_numbers_is_left_to_the_per_row_path() -> None:
         answer = {"predictions": [{"embeddings": {"values": [0.5, bad]}}]}
         assert vertex_embeddings(answer) is None, bad
     assert vertex_embeddings({"unexpected": []}) is None
+    assert vertex_embeddings({"predictions": [{"embeddings": 5}]}) is None
     assert openai_embeddings({"data": [{"embedding": None}]}) is None
 
 
@@ -48,9 +232,13 @@ def test_a_fake_vector_writes_the_literal_of_its_values(text: str, dimension: in
     literals = vertex_embeddings({"predictions": [{"embeddings": {"values": vector}}]})
     assert literals is not None
     (literal,) = literals
-    assert literal.startswith("{") and literal.endswith("}")
-    assert [float(x) for x in literal[1:-1].split(",")] == list(vector)
-    # the same text as the generic path writes for a plain list, up to how a zero is spelled
+    assert numbers_of(literal) == list(vector)
+    # the same numbers as the generic path writes for a plain list, up to how a zero is spelled
     plain = vertex_embeddings({"predictions": [{"embeddings": {"values": list(vector)}}]})
     assert plain is not None
-    assert [float(x) for x in plain[0][1:-1].split(",")] == list(vector)
+    assert numbers_of(plain[0]) == list(vector)
+    # and as the byte reader reads from the fake server's JSON
+    extracted = raw_vertex_embeddings(
+        json.dumps({"predictions": [{"embeddings": {"values": vector}}]}).encode())
+    assert extracted is not None
+    assert numbers_of(extracted.literals[0]) == list(vector)

@@ -86,6 +86,10 @@ def row_description(names: list[str]) -> bytes:
     return pq.message(b"T", body)
 
 
+def notice_response(text: str) -> bytes:
+    return pq.message(pq.NOTICE_RESPONSE, b"SWARNING\x00C01000\x00M" + cstr(text) + b"\x00")
+
+
 def command_complete(tag: str) -> bytes:
     return pq.message(b"C", cstr(tag))
 
@@ -120,7 +124,7 @@ server_message = st.one_of(
     st.lists(st.one_of(st.none(), payload), max_size=5).map(data_row),
     big_payload.map(lambda p: data_row([p])),
     st.sampled_from(["SELECT 1", "INSERT 0 1", "COPY 3"]).map(command_complete),
-    sql_text.map(lambda t: pq.notice_response(t)),
+    sql_text.map(notice_response),
     sql_text.map(lambda t: pq.error_response("42P01", t)),
     payload.map(copy_data),
 )

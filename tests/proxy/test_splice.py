@@ -304,3 +304,19 @@ def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None
 ])
 def test_ordinary_statements_skip_the_parser(sql: str) -> None:
     assert not worth_parsing(sql.encode())
+
+
+_PREFILTER_PIECES = st.sampled_from([
+    "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
+    '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
+    "said .", "x", " ", "\n", ".", "(", "é", "\x00"])
+
+
+@given(st.lists(_PREFILTER_PIECES, max_size=8).map("".join), st.integers(0, 3))
+def test_the_fast_prefilter_decides_as_the_full_one(sql: str, start: int) -> None:
+    from proxy.statements import PREFILTER
+
+    raw = b"Q\x00\x00\x00\x00" + sql.encode() + b"\x00"
+    expected = PREFILTER.search(raw, start, len(raw)) is not None
+    assert worth_parsing(raw, start, len(raw)) is expected
+    assert worth_parsing(raw[start:]) is (PREFILTER.search(raw[start:]) is not None)

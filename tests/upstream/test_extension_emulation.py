@@ -163,3 +163,13 @@ def test_the_stand_in_creates_what_alloydb_ai_nl_requires_first(bare_upstream: E
         assert conn.execute("SELECT to_regnamespace('google_ml'), to_regnamespace('alloydb_ai_nl')"
                             ).fetchone() == (None, None)
 
+
+
+
+def test_the_stand_in_alloydb_scann_needs_pgvector(bare_upstream: Emulator) -> None:
+    # Debian's PostgreSQL 15 here has no pgvector: the stand-in says what PostgreSQL would.
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.Error, match='"vector"'):
+            conn.execute("CREATE EXTENSION alloydb_scann")
+        assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'scann'").fetchone() == (0,)
+

@@ -1,0 +1,75 @@
+"""Benchmark: what PostgreSQL pays to turn 10,000 embedding literals into `vector` (issue 12, item 3).
+
+Not a test. In an emulator's embedded PostgreSQL it stores 10,000 768-number literals as text
+(the warm-up cache's form), as binary `real[]` and as `vector`, for two kinds of numbers: the
+fakes' sparse vectors (`0` for each zero) and dense 17-digit numbers (what real providers
+answer), then times, best of three:
+
+- text -> real[] -> vector   (what embedding(...)::vector does with a warmed answer today)
+- text '[..]' -> vector      (the vector text handed straight to the column type)
+- binary real[] -> vector    (a binary warm cache: no number parsing left)
+- reading the text only
+
+    python bench/literal_parse.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import psycopg
+
+from emulator.fakes.embeddings import embed
+from tests.conftest import start_emulator, stop_emulator
+
+ROWS = 10_000
+CASES = (
+    ("text -> real[] -> vector", "SELECT count(t::real[]::vector) FROM t_{name}"),
+    ("text '[..]' -> vector", "SELECT count(('[' || btrim(t, '{{}}') || ']')::vector) FROM t_{name}"),
+    ("binary real[] -> vector", "SELECT count(r::vector) FROM b_{name}"),
+    ("read the text only", "SELECT count(length(t)) FROM t_{name}"),
+)
+
+
+def main() -> None:
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    sparse = [embed(f"sentence {i} about things", 768).literal() for i in range(ROWS)]
+    rng = random.Random(12)
+    dense = ["{" + ",".join(repr(rng.uniform(-0.1, 0.1)) for _ in range(768)) + "}"
+             for _ in range(ROWS)]
+    emulator = start_emulator("--log-level", "warning")
+    try:
+        with emulator.connect() as admin:
+            admin.execute("DROP DATABASE IF EXISTS bench_literals")
+            admin.execute("CREATE DATABASE bench_literals")
+        with psycopg.connect(emulator.dsn_for(dbname="bench_literals"), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            for name, literals in (("sparse", sparse), ("dense", dense)):
+                conn.execute(f"CREATE UNLOGGED TABLE t_{name} (id int, t text)")
+                conn.execute(f"ALTER TABLE t_{name} ALTER COLUMN t SET STORAGE EXTERNAL")
+                with conn.cursor().copy(f"COPY t_{name} FROM STDIN") as copy:
+                    for i, literal in enumerate(literals):
+                        copy.write_row((i, literal))
+                conn.execute(f"CREATE UNLOGGED TABLE b_{name} AS SELECT id, t::real[] AS r "
+                             f"FROM t_{name}")
+                for label, sql in CASES:
+                    best = float("inf")
+                    for _ in range(3):
+                        started = time.perf_counter()
+                        conn.execute(sql.format(name=name)).fetchone()
+                        best = min(best, time.perf_counter() - started)
+                    print(f"{name:6} {label:26} {best:.3f} s for {ROWS} rows")
+    finally:
+        stop_emulator(emulator)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+-- alloydb_scann 0.1.3, emulated: AlloyDB's ScaNN index on stock PostgreSQL with pgvector.
+--
+-- `CREATE INDEX ... USING scann (col cosine | l2 | dot_product)` builds a real pgvector index:
+-- the access method `scann` is pgvector's HNSW handler under another name, and the operator
+-- classes carry AlloyDB's names. The planner uses it for `ORDER BY col <=> q LIMIT k` exactly
+-- as it uses an HNSW index. ScaNN's own index options (num_leaves, quantizer, mode, ...) are
+-- validated and taken out of the statement by the emulator's proxy (proxy/scann.py), because
+-- pgvector's handler accepts only its own option names.
+
+\echo Use "CREATE EXTENSION alloydb_scann" to load this file. \quit
+
+-- pgvector's objects are named without a schema: CREATE EXTENSION puts the schemas of required
+-- extensions on the search_path while it runs this script. (The check says the same as
+-- PostgreSQL's `requires` when the proxy runs this script itself, on a server without our files.)
+DO $check$
+BEGIN
+    IF pg_catalog.to_regproc('hnswhandler') IS NULL THEN
+        RAISE EXCEPTION 'required extension "vector" is not installed'
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Run CREATE EXTENSION vector first (pgvector must be available on the server).';
+    END IF;
+END
+$check$;
+
+CREATE ACCESS METHOD scann TYPE INDEX HANDLER hnswhandler;
+
+CREATE OPERATOR CLASS l2 FOR TYPE vector USING scann AS
+    OPERATOR 1 <-> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_l2_squared_distance(vector, vector);
+
+CREATE OPERATOR CLASS dot_product FOR TYPE vector USING scann AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+CREATE OPERATOR CLASS cosine FOR TYPE vector USING scann AS
+    OPERATOR 1 <=> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector),
+    FUNCTION 2 vector_norm(vector);
+
+-- LangChain's ScaNNIndex names the dot product `dot_prod`.
+CREATE OPERATOR CLASS dot_prod FOR TYPE vector USING scann AS
+    OPERATOR 1 <#> (vector, vector) FOR ORDER BY pg_catalog.float_ops,
+    FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+-- For columns above pgvector's 2,000 dimensions (the proxy's fallback, see proxy/scann.py):
+-- HNSW indexes halfvec up to 4,000 (pgvector 0.7 and later; without halfvec, no fallback).
+DO $halfvec$
+BEGIN
+    IF pg_catalog.to_regtype('halfvec') IS NULL THEN
+        RETURN;
+    END IF;
+    CREATE OPERATOR CLASS halfvec_l2 FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <-> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_l2_squared_distance(halfvec, halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+    CREATE OPERATOR CLASS halfvec_dot_product FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <#> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+    CREATE OPERATOR CLASS halfvec_cosine FOR TYPE halfvec USING scann AS
+        OPERATOR 1 <=> (halfvec, halfvec) FOR ORDER BY pg_catalog.float_ops,
+        FUNCTION 1 halfvec_negative_inner_product(halfvec, halfvec),
+        FUNCTION 2 l2_norm(halfvec),
+        FUNCTION 3 hnsw_halfvec_support(internal);
+END
+$halfvec$;
+
+-- On-demand index maintenance (alloydb_scann 0.1.2 and later), a preview feature. The emulated
+-- index is an HNSW graph that stays balanced as rows arrive, so there is nothing to rebalance:
+-- the call checks what AlloyDB checks and returns.
+CREATE FUNCTION scann_index_maintenance(index_name text) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT
+
+AS $fn$
+DECLARE
+    idx regclass;
+BEGIN
+    IF NOT coalesce(
+            current_setting('scann.enable_preview_features', true), 'off')::text
+            IN ('on', 'true', 'yes', '1', 't', 'y') THEN
+        RAISE EXCEPTION 'scann_index_maintenance is a preview feature'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Enable the scann.enable_preview_features flag (SET scann.enable_preview_features = on).';
+    END IF;
+    idx := pg_catalog.to_regclass(index_name);
+    IF idx IS NULL THEN
+        RAISE EXCEPTION 'index "%" does not exist', index_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a ON a.oid = c.relam
+            WHERE c.oid = idx AND c.relkind = 'i' AND a.amname = 'scann') THEN
+        RAISE EXCEPTION '"%" is not a ScaNN index', index_name
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Create it with CREATE INDEX ... USING scann (column cosine | l2 | dot_product).';
+    END IF;
+END
+$fn$;
+
+-- Vector index metrics (ai/tune-indexes, reference/vector-index-metrics). The ScaNN options of an
+-- index are not in pg_class.reloptions (pgvector's handler would refuse them): the proxy records
+-- them here when it creates the index, with the table's counters at that moment.
+CREATE TABLE _scann_index_config (
+    indexrelid oid PRIMARY KEY,
+    indexname name NOT NULL,  -- guards against a reused oid
+    indexconfig text[],
+    rows_at_creation bigint,
+    inserted_before bigint,
+    updated_before bigint,
+    deleted_before bigint
+);
+REVOKE ALL ON _scann_index_config FROM PUBLIC;
+
+-- Records a ScaNN index just created by its owner (SECURITY DEFINER: only this function writes
+-- the table; anyone may call it, and it records only a ScaNN index that the caller owns).
+CREATE FUNCTION _scann_record_index(idx regclass, config text[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    tbl oid;
+BEGIN
+    SELECT i.indrelid INTO tbl FROM pg_catalog.pg_index i
+      JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      JOIN pg_catalog.pg_am a ON a.oid = c.relam
+     WHERE i.indexrelid = idx AND a.amname = 'scann'
+       AND pg_catalog.pg_has_role(session_user, c.relowner, 'USAGE');
+    IF tbl IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO _scann_index_config AS cfg
+    SELECT idx, c.relname, config, greatest(c.reltuples, 0)::bigint,
+           coalesce(pg_catalog.pg_stat_get_tuples_inserted(tbl), 0),
+           coalesce(pg_catalog.pg_stat_get_tuples_updated(tbl), 0),
+           coalesce(pg_catalog.pg_stat_get_tuples_deleted(tbl), 0)
+      FROM pg_catalog.pg_class c WHERE c.oid = idx
+    ON CONFLICT (indexrelid) DO UPDATE SET
+        indexname = excluded.indexname, indexconfig = excluded.indexconfig,
+        rows_at_creation = excluded.rows_at_creation, inserted_before = excluded.inserted_before,
+        updated_before = excluded.updated_before, deleted_before = excluded.deleted_before;
+END
+$fn$;
+
+-- One row per ScaNN index. An HNSW graph has no partitions: partitioncount is the num_leaves
+-- asked for, the distributions are NULL.
+CREATE VIEW pg_stat_ann_indexes AS
+SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
+       a.amname::text AS indextype,
+       cfg.indexconfig,
+       pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(s.indexrelid)) AS indexsize,
+       s.idx_scan AS indexscan,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_inserted(s.relid), 0) - coalesce(cfg.inserted_before, 0), 0) AS insertcount,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_deleted(s.relid), 0) - coalesce(cfg.deleted_before, 0), 0) AS deletecount,
+       greatest(coalesce(pg_catalog.pg_stat_get_tuples_updated(s.relid), 0) - coalesce(cfg.updated_before, 0), 0) AS updatecount,
+       (SELECT pg_catalog.split_part(o, '=', 2)::bigint FROM pg_catalog.unnest(cfg.indexconfig) AS o
+         WHERE pg_catalog.split_part(o, '=', 1) = 'num_leaves' AND pg_catalog.split_part(o, '=', 2) ~ '^[0-9]+$') AS partitioncount,
+       NULL::jsonb AS distribution,
+       NULL::jsonb AS distributionpercentile
+  FROM pg_catalog.pg_stat_all_indexes s
+  JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
+  JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+
+CREATE VIEW pg_stat_ann_index_creation AS
+SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
+       cfg.rows_at_creation AS index_rows_at_creation_time
+  FROM pg_catalog.pg_stat_all_indexes s
+  JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
+  JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+
+GRANT SELECT ON pg_stat_ann_indexes, pg_stat_ann_index_creation TO PUBLIC;

@@ -1,0 +1,485 @@
+"""alloydb_scann through the proxy: ScaNN's index options and ``scann.*`` settings.
+
+Plan
+----
+The emulated ``scann`` access method is pgvector's HNSW handler under AlloyDB's name
+(``emulator/sql/alloydb_scann--*.sql``). PostgreSQL hands an index's ``WITH (...)`` options to
+the handler, and pgvector's handler knows only its own (``m``, ``ef_construction``): it would
+refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigger at
+``ddl_command_start`` cannot change the statement), so the proxy does it, from the parse tree:
+
+* ``CREATE INDEX ... USING scann ... WITH (...)``: every option is checked against AlloyDB's
+  documented ones (name, type, range, allowed values, the AUTO/MANUAL rules). Valid options are
+  taken out of the text (the ``WITH (...)`` span is cut, and the result parsed again to make sure
+  only the options changed); an invalid one turns the statement into a ``DO`` block that raises
+  the error AlloyDB's extension raises (PostgreSQL's own reloption messages, SQLSTATE 22023).
+* The same statement, unless ``CONCURRENTLY`` or sent with a DO block of the client's, runs
+  inside a ``DO`` block (its tag renamed back to ``CREATE INDEX``) that records the options for
+  the ``pg_stat_ann_indexes`` view, and gives a column of more than 2,000 dimensions, which
+  pgvector's HNSW cannot index, an index of that name all the same: one on the column cast to
+  ``halfvec`` (up to 4,000 dimensions), with a NOTICE saying that ``ORDER BY col <=> q`` will not
+  use it (docs/differences.md).
+* ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
+  block leaves a ScaNN index as it is and runs the statement as written for any other relation.
+* ``SET [LOCAL] scann.satisfy_limit = relaxed_order``: also sets pgvector's
+  ``hnsw.iterative_scan``, so the HNSW scan goes on until the ``LIMIT`` is met, as AlloyDB's
+  setting does for ScaNN (without it an HNSW scan returns at most ``hnsw.ef_search`` rows).
+* ``SET [LOCAL] scann.x = v`` (also in ``ALTER DATABASE/ROLE ... SET``; not ``ALTER SYSTEM``, which
+  cannot run in the DO block an error needs): AlloyDB's
+  library reserves the ``scann`` prefix and declares its settings, so an unknown name or a bad
+  value is an error there; stock PostgreSQL would accept any placeholder. The documented
+  settings are checked the same way; the others raise PostgreSQL's reserved-prefix error.
+
+Statements on a database without ``alloydb_scann`` keep PostgreSQL's own answer: the error
+block first checks that the access method exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.enums import AlterTableType, ObjectType, VariableSetKind
+from pglast.parser import scan
+
+from proxy.statements import Splice
+
+ACCESS_METHOD = "scann"
+_INT_MAX = 2_147_483_647
+
+
+class ScannError(Exception):
+    """A statement AlloyDB refuses: raised again by PostgreSQL with these fields."""
+
+    def __init__(self, sqlstate: str, message: str, detail: str | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate, self.message, self.detail, self.hint = sqlstate, message, detail, hint
+
+
+@dataclass(frozen=True, slots=True)
+class IntOption:
+    low: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
+class RealOption:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnumOption:
+    values: tuple[str, ...]  # as documented; compared without regard to case
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOption:
+    pass
+
+
+OptionSpec = IntOption | RealOption | EnumOption | BoolOption
+
+# Index options: pages ai/create-scann-index, ai/maintain-vector-indexes,
+# reference/ai/scann-index-reference. LangChain's ScaNNIndex writes ``quantizer = sq8``.
+INDEX_OPTIONS: dict[str, OptionSpec] = {
+    "mode": EnumOption(("AUTO", "AUTOMATIC", "MANUAL")),  # AUTOMATIC: ai/maintain-vector-indexes
+    "optimization": EnumOption(("SEARCH_OPTIMIZED", "BALANCED")),
+    "num_leaves": IntOption(1, 30_000_000),
+    "quantizer": EnumOption(("SQ8", "AH", "FLAT")),
+    "max_num_levels": IntOption(1, 3),
+    "auto_maintenance": BoolOption(),
+}
+_MANUAL_ONLY = ("num_leaves", "quantizer", "max_num_levels")
+
+# Settings (GUCs) the same pages document. Ranges not stated there are PostgreSQL's int range.
+SETTINGS: dict[str, OptionSpec] = {
+    "scann.num_leaves_to_search": IntOption(0, _INT_MAX),
+    "scann.pre_reordering_num_neighbors": IntOption(-1, _INT_MAX),
+    "scann.pct_leaves_to_search": RealOption(0.0, 100.0),
+    "scann.max_allowed_num_levels": IntOption(1, 3),
+    "scann.max_background_workers": IntOption(0, _INT_MAX),
+    "scann.maintenance_background_naptime_s": IntOption(0, _INT_MAX),
+    "scann.allow_blocked_operations": BoolOption(),
+    "scann.enable_preview_features": BoolOption(),
+    "scann.enable_zero_knob_index_creation": BoolOption(),
+    "scann.enable_index_maintenance": BoolOption(),
+    # reference/ai/scann-index-reference
+    "scann.enable_pca": BoolOption(),
+    "scann.num_search_threads": IntOption(1, _INT_MAX),
+    "scann.satisfy_limit": EnumOption(("OFF", "RELAXED_ORDER", "STRICT_ORDER")),
+    "scann.max_pct_leaves_to_search": RealOption(0.0, 100.0),
+}
+
+_TRUE = {"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"}
+_FALSE = {"off", "false", "no", "0", "f", "n", "fa", "fal", "fals", "of"}
+
+
+@dataclass(slots=True)
+class ScannPlan:
+    splices: list[Splice]
+    rename_tag: tuple[bytes, bytes] | None = None  # (server's tag, tag the client expects)
+
+
+def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:
+    """What to change in the statement ``sql[start:end]`` (nothing for most statements).
+    ``tags_renamable``: no statement of the client's in ``sql`` is a DO block, so the server's
+    ``DO`` tags can be renamed back (the relay renames the next ``DO`` tag it sees)."""
+    try:
+        if isinstance(stmt, ast.IndexStmt) and stmt.accessMethod == ACCESS_METHOD:
+            return _plan_index(sql, stmt, start, end, tags_renamable)
+        if _is_scann_alter_index(stmt):
+            return _plan_alter_index(sql, stmt, start, end, tags_renamable)
+    except ScannError as err:
+        return ScannPlan([Splice(start, end, raise_block(err))])
+    setting = _variable_set(stmt)
+    if setting is None or not (setting.name or "").lower().startswith("scann."):
+        return ScannPlan([])
+    if setting.kind != VariableSetKind.VAR_SET_VALUE:
+        return ScannPlan([])
+    try:
+        check_setting(setting.name.lower(), [_arg_text(a) for a in setting.args or ()])
+    except ScannError as err:
+        # Without alloydb_scann the prefix is not reserved: the statement runs as written.
+        tag = b"ALTER DATABASE" if isinstance(stmt, ast.AlterDatabaseSetStmt) else (
+            b"ALTER ROLE" if isinstance(stmt, ast.AlterRoleSetStmt) else b"SET")
+        block = raise_block(err, otherwise=sql[start:end])
+        return ScannPlan([Splice(start, end, block)], (b"DO", tag) if tags_renamable else None)
+    if setting.name.lower() == SATISFY_LIMIT and isinstance(stmt, ast.VariableSetStmt) \
+            and tags_renamable:
+        value = str(_arg_text((setting.args or (None,))[0])).lower()
+        block = _satisfy_limit_block(sql[start:end], value, bool(setting.is_local))
+        return ScannPlan([Splice(start, end, block)], (b"DO", b"SET"))
+    return ScannPlan([])
+
+
+# scann.satisfy_limit keeps a vector scan going until the LIMIT is met: what pgvector's
+# hnsw.iterative_scan does for the HNSW graph under an emulated ScaNN index.
+SATISFY_LIMIT = "scann.satisfy_limit"
+
+
+def _satisfy_limit_block(original: str, value: str, is_local: bool) -> str:
+    """SET scann.satisfy_limit, and pgvector's hnsw.iterative_scan to the same value (only
+    where alloydb_scann is installed; elsewhere the statement runs as written)."""
+    local = "true" if is_local else "false"
+    return (
+        "DO $alloydb_scann$ BEGIN "
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "
+        f"EXECUTE {_literal(original)}; RETURN; END IF; "
+        f"PERFORM pg_catalog.set_config('{SATISFY_LIMIT}', {_literal(value)}, {local}); "
+        # reading a vector loads pgvector; only 0.8 and later have the setting (an older one
+        # reserves the hnsw prefix, so setting an unknown name there would fail)
+        "IF pg_catalog.to_regtype('vector') IS NOT NULL THEN EXECUTE pg_catalog.format("
+        "'SELECT %L::%s', '[1]', pg_catalog.to_regtype('vector')); END IF; "
+        "IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'hnsw.iterative_scan') THEN "
+        f"PERFORM pg_catalog.set_config('hnsw.iterative_scan', {_literal(value)}, {local}); "
+        "END IF; END $alloydb_scann$"
+    )
+
+
+def _variable_set(stmt: Any) -> Any:
+    if isinstance(stmt, ast.VariableSetStmt):
+        return stmt
+    if isinstance(stmt, (ast.AlterDatabaseSetStmt, ast.AlterRoleSetStmt)):
+        return stmt.setstmt
+    return None  # ALTER SYSTEM cannot run inside the DO block an error needs
+
+
+# -- index options ----------------------------------------------------------------------------
+
+
+def check_index_options(options: list[tuple[str, str | None]]) -> None:
+    """Raise ``ScannError`` as AlloyDB would for these ``WITH (...)`` options."""
+    given: dict[str, str | None] = {}
+    for name, value in options:
+        spec = INDEX_OPTIONS.get(name)
+        if spec is None:
+            raise ScannError("22023", f'unrecognized parameter "{name}"')
+        if name in given:
+            raise ScannError("22023", f'parameter "{name}" specified more than once')
+        _check_value(spec, name, value, option=True)
+        given[name] = value
+    mode = (given.get("mode") or "").upper()
+    if mode in ("AUTO", "AUTOMATIC"):
+        for name in _MANUAL_ONLY:
+            if name in given:
+                raise ScannError(
+                    "22023", f'option "{name}" cannot be set when mode is AUTO',
+                    hint="Use mode = 'MANUAL' to choose the index's tuning parameters.")
+    elif "optimization" in given:
+        raise ScannError("22023", 'option "optimization" requires mode = \'AUTO\'',
+                         hint="Add mode = 'AUTO' to the index's WITH clause.")
+
+
+def check_setting(name: str, values: list[str | None]) -> None:
+    spec = SETTINGS.get(name)
+    if spec is None:
+        raise ScannError("42602", f'invalid configuration parameter name "{name}"',
+                         detail='"scann" is a reserved prefix.')
+    if len(values) != 1:
+        raise ScannError("22023", f"SET {name} takes only one argument")
+    _check_value(spec, name, values[0], option=False)
+
+
+def _check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool) -> None:
+    if isinstance(spec, BoolOption):
+        text = "true" if value is None else value.lower()
+        if text not in _TRUE and text not in _FALSE:
+            if option:
+                raise ScannError("22023", f'invalid value for boolean option "{name}": {value}')
+            raise ScannError("22023", f'parameter "{name}" requires a Boolean value')
+        return
+    if value is None:
+        raise ScannError("22023", f'invalid value for option "{name}": no value given')
+    if isinstance(spec, EnumOption):
+        if value.upper() not in spec.values and not option:
+            raise ScannError("22023", f'invalid value for parameter "{name}": "{value}"',
+                             hint="Available values: "
+                             + ", ".join(v.lower() for v in spec.values) + ".")
+        if value.upper() not in spec.values:
+            listed = ", ".join(f'"{v}"' for v in spec.values[:-1]) + f' and "{spec.values[-1]}"'
+            raise ScannError("22023", f'invalid value for enum option "{name}": {value}',
+                             detail=f"Valid values are {listed}.")
+        return
+    number: float
+    try:
+        number = int(value) if isinstance(spec, IntOption) else float(value)
+    except ValueError:
+        kind = "integer" if isinstance(spec, IntOption) else "floating point"
+        if option:
+            raise ScannError("22023", f'invalid value for {kind} option "{name}": {value}') from None
+        raise ScannError("22023", f'invalid value for parameter "{name}": "{value}"') from None
+    if not spec.low <= number <= spec.high:
+        if option:
+            raise ScannError("22023", f'value {value} out of bounds for option "{name}"',
+                             detail=f'Valid values are between "{spec.low}" and "{spec.high}".')
+        raise ScannError(
+            "22023",
+            f'{value} is outside the valid range for parameter "{name}" ({spec.low} .. {spec.high})')
+
+
+def _arg_text(node: Any) -> str | None:
+    """A DefElem argument or SET value as the text PostgreSQL's option parser would see."""
+    if node is None:
+        return None
+    if isinstance(node, ast.A_Const):
+        return None if node.isnull else _arg_text(node.val)
+    if isinstance(node, ast.Integer):
+        return str(node.ival)
+    if isinstance(node, ast.Float):
+        return str(node.fval)
+    if isinstance(node, ast.Boolean):
+        return "true" if node.boolval else "false"
+    if isinstance(node, ast.String):
+        return str(node.sval)
+    if isinstance(node, ast.TypeName):  # a bare word: WITH (quantizer = sq8)
+        return ".".join(str(n.sval) for n in node.names or ())
+    raise ScannError("22023", "unsupported value in the index's WITH clause")
+
+
+# -- ALTER INDEX ... SET (auto_maintenance = on) ---------------------------------------------
+
+
+def _is_scann_alter_index(stmt: Any) -> bool:
+    """``ALTER INDEX i SET (...)`` naming only ScaNN options (pgvector's own, such as ``m``,
+    go to PostgreSQL as written)."""
+    if not isinstance(stmt, ast.AlterTableStmt) or stmt.objtype != ObjectType.OBJECT_INDEX:
+        return False
+    cmds = list(stmt.cmds or ())
+    return bool(cmds) and all(
+        c.subtype == AlterTableType.AT_SetRelOptions and c.def_
+        and all(d.defname in INDEX_OPTIONS for d in c.def_) for c in cmds)
+
+
+def _plan_alter_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
+    """A ScaNN index takes the options (checked, without effect on the HNSW graph); any other
+    relation gets PostgreSQL's own answer to the statement as written."""
+    for cmd in stmt.cmds:
+        for d in cmd.def_:
+            _check_value(INDEX_OPTIONS[d.defname], d.defname, _arg_text(d.arg), option=True)
+    relation = _relation_text(stmt.relation)
+    original = sql[start:end]
+    block = (
+        "DO $alloydb_scann$ BEGIN "
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a "
+        "ON a.oid = c.relam WHERE a.amname = 'scann' "
+        f"AND c.oid = pg_catalog.to_regclass({_literal(relation)})) THEN "
+        f"EXECUTE {_literal(original)}; END IF; END $alloydb_scann$"
+    )
+    return ScannPlan([Splice(start, end, block)], (b"DO", b"ALTER INDEX") if tags_renamable else None)
+
+
+# -- CREATE INDEX ... USING scann ------------------------------------------------------------
+
+
+def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
+    options = [(o.defname, _arg_text(o.arg)) for o in stmt.options or ()]
+    check_index_options(options)
+    text = sql[start:end]
+    if options:
+        span = _with_span(text)
+        if span is None:
+            return ScannPlan([])  # cannot find it for sure: PostgreSQL will say what is wrong
+        rest = text[span[1]:].lstrip()
+        text = text[: span[0]].rstrip() + (" " + rest if rest else "")
+        if not _same_index_without_options(stmt, text):
+            return ScannPlan([])
+    if tags_renamable and not stmt.concurrent:
+        block = _create_block(stmt, text, [f"{name}={value}" for name, value in options])
+        if block is not None:
+            return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+    return ScannPlan([Splice(start, end, text)])
+
+
+def _with_span(text: str) -> tuple[int, int] | None:
+    """The span of the top-level ``WITH ( ... )`` clause of a CREATE INDEX statement."""
+    tokens = list(scan(text))
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.name == "ASCII_40":
+            depth += 1
+        elif tok.name == "ASCII_41":
+            depth -= 1
+        elif depth == 0 and tok.name == "WITH" and i + 1 < len(tokens) \
+                and tokens[i + 1].name == "ASCII_40":
+            inner = 0
+            for close in tokens[i + 1:]:
+                if close.name == "ASCII_40":
+                    inner += 1
+                elif close.name == "ASCII_41":
+                    inner -= 1
+                    if inner == 0:
+                        return tok.start, close.end + 1
+            return None
+    return None
+
+
+def _same_index_without_options(original: Any, text: str) -> bool:
+    try:
+        stmts = pglast.parse_sql(text)
+    except pglast.parser.ParseError:
+        return False
+    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.IndexStmt):
+        return False
+    new = stmts[0].stmt
+    return bool(new.options is None and _strip(new) == _strip(original))
+
+
+def _strip(stmt: Any) -> Any:
+    data = stmt(depth=None, skip_none=True)
+    data.pop("options", None)
+    return _without_locations(data)
+
+
+def _without_locations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
+    if isinstance(value, (list, tuple)):
+        return [_without_locations(v) for v in value]
+    return value
+
+
+_HALFVEC_OPCLASS = {"cosine": "halfvec_cosine", "l2": "halfvec_l2",
+                    "dot_product": "halfvec_dot_product", "dot_prod": "halfvec_dot_product"}
+
+_TAG = "$alloydb_scann$"
+_INNER = "$alloydb_scann_stmt$"
+
+
+def _create_block(stmt: Any, text: str, config: list[str]) -> str | None:
+    """A DO block that runs the CREATE INDEX ``text``, then records the new index's ScaNN
+    options for pg_stat_ann_indexes (when alloydb_scann is installed). When pgvector refuses
+    the column's dimensions, it builds an index of the same name on the column cast to halfvec
+    instead (see the module's plan). None if the statement cannot be wrapped."""
+    if _TAG in text or _INNER in text:
+        return None
+    relation = _literal(_relation_text(stmt.relation))
+    indexes = ("ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index i "
+               f"WHERE i.indrelid = pg_catalog.to_regclass({relation}))")
+    record = (
+        f"SELECT x.indexrelid INTO new_index FROM pg_catalog.unnest({indexes}) AS x(indexrelid) "
+        "WHERE x.indexrelid <> ALL (before) LIMIT 1; "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'alloydb_scann'; "
+        "IF new_index IS NOT NULL AND ext IS NOT NULL THEN "
+        "EXECUTE pg_catalog.format('SELECT %I._scann_record_index($1, $2)', ext) "
+        f"USING new_index::pg_catalog.regclass, {_text_array(config)}; END IF; "
+    )
+    return (
+        f"DO {_TAG} DECLARE before oid[]; new_index oid; ext name; dims int; BEGIN "
+        f"before := {indexes}; "
+        f"BEGIN EXECUTE {_INNER}{text}{_INNER}; "
+        f"EXCEPTION WHEN program_limit_exceeded THEN {_halfvec_fallback(stmt)} END; "
+        f"{record}END {_TAG}"
+    )
+
+
+def _halfvec_fallback(stmt: Any) -> str:
+    """PL/pgSQL for the exception handler: the index on the column cast to halfvec when the
+    column has 2,001 to 4,000 dimensions, else the error again."""
+    params: list[Any] = list(stmt.indexParams or ())
+    if (len(params) != 1 or params[0].name is None or not params[0].opclass
+            or params[0].opclass[-1].sval not in _HALFVEC_OPCLASS or stmt.idxname is None
+            or stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace):
+        return "RAISE;"
+    opclass = _HALFVEC_OPCLASS[params[0].opclass[-1].sval]
+    relation = _relation_text(stmt.relation)
+    column = params[0].name
+    if_not_exists = "IF NOT EXISTS " if stmt.if_not_exists else ""
+    return (
+        "SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
+        f"WHERE a.attrelid = {_literal(relation)}::pg_catalog.regclass "
+        f"AND a.attname = {_literal(column)}; "
+        "IF dims IS NULL OR dims <= 2000 OR dims > 4000 THEN RAISE; END IF; "
+        "EXECUTE pg_catalog.format("
+        f"'CREATE INDEX {if_not_exists}%s ON %s USING scann ((%I::halfvec(%s)) {opclass})', "
+        f"{_literal(_quote_ident(stmt.idxname))}, {_literal(relation)}, {_literal(column)}, dims); "
+        "RAISE NOTICE 'alloydb_scann (emulated): pgvector indexes at most 2000 dimensions; "
+        "% was built on the column cast to halfvec(%), which ORDER BY % <=> ... does not use', "
+        f"{_literal(stmt.idxname)}, dims, {_literal(column)};"
+    )
+
+
+def _text_array(values: list[str]) -> str:
+    return "ARRAY[" + ", ".join(_literal(v) for v in values) + "]::text[]"
+
+
+def _relation_text(rel: Any) -> str:
+    parts = [rel.schemaname, rel.relname] if rel.schemaname else [rel.relname]
+    return ".".join(_quote_ident(p) for p in parts)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def raise_block(err: ScannError, otherwise: str | None = None) -> str:
+    """A statement that makes PostgreSQL raise ``err``. On a database without the ``scann``
+    access method it runs ``otherwise`` instead, or raises PostgreSQL's own error for a missing
+    access method."""
+    missing = (
+        "RAISE EXCEPTION USING ERRCODE = 'undefined_object', "
+        "MESSAGE = 'access method \"scann\" does not exist';"
+        if otherwise is None else f"EXECUTE {_literal(otherwise)};"
+    )
+    fields = [f"ERRCODE = {_literal(err.sqlstate)}", f"MESSAGE = {_literal(err.message)}"]
+    if err.detail:
+        fields.append(f"DETAIL = {_literal(err.detail)}")
+    if err.hint:
+        fields.append(f"HINT = {_literal(err.hint)}")
+    return (
+        "DO $alloydb_scann$ BEGIN "
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "
+        f"{missing} RETURN; END IF; "
+        f"RAISE EXCEPTION USING {', '.join(fields)}; END $alloydb_scann$"
+    )
