@@ -161,6 +161,31 @@ def install_script(name: str, target_version: str | None = None) -> str:
     return "\n".join(_outside_extension(p) for p in parts)
 
 
+def update_steps(name: str, target: str) -> list[tuple[str, str, str]]:
+    """The upgrade scripts that lead to ``target``, oldest first, as (from, to, SQL): what
+    ``ALTER EXTENSION name UPDATE TO target`` may run, from wherever the chain is entered."""
+    files = _extension(name).files()
+    escaped = re.escape(name)
+    into = {
+        m.group(2): (m.group(1), text) for fname, text in files.items()
+        if (m := re.fullmatch(rf"{escaped}--([^-]+)--([^-]+)\.sql", fname))
+    }
+    steps: list[tuple[str, str, str]] = []
+    version = target
+    while version in into and len(steps) < len(into):
+        old, text = into[version]
+        steps.append((old, version, _outside_extension(text)))
+        version = old
+    return steps[::-1]
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal of ``text`` with no ``$`` in it, so that it is safe inside any
+    dollar-quoted body (the DO blocks above), whatever a client wrote."""
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("$", "\\x24")
+    return f"E'{escaped}'"
+
+
 def _outside_extension(script: str) -> str:
     """An extension script made runnable as plain SQL: no psql guard, no config_dump."""
     script = re.sub(r"^\\echo .*$", "", script, flags=re.MULTILINE)
@@ -173,10 +198,12 @@ _QUOTE_TAG = "$alloydb_ai_emulator_script$"
 
 
 class ExtensionEmulation:
-    """``CREATE/DROP EXTENSION`` of the emulator's extensions on a server without their files:
-    the proxy sends these statements instead (documented difference: no pg_extension row).
-    Whether an extension exists is read from the first schema its script creates, or, for one
-    that creates none, from its first function."""
+    """``CREATE / ALTER ... UPDATE / DROP EXTENSION`` of the emulator's extensions on a server
+    without their files: the proxy sends these statements instead (documented difference: no
+    pg_extension row). Whether an extension exists is read from the first schema its script
+    creates, or, for one that creates none, from its first function. Having no pg_extension
+    row, the stand-in keeps its own record of the version it installed: a function
+    ``<first schema>._stand_in_version()`` (an extension without a schema has one version)."""
 
     TAG = "$alloydb_ai_emulator$"
 
@@ -202,7 +229,66 @@ class ExtensionEmulation:
             f"IF {_presence_test(self._defaults[name])} THEN {exists} END IF; "
             f"{self._required(name)}"
             f"EXECUTE {_QUOTE_TAG}{script}{_QUOTE_TAG}; "
+            f"{self._record(name, version or default_version(name))}"
             f"END {self.TAG}"
+        )
+
+    def update_sql(self, name: str, version: str | None = None) -> str:
+        """``ALTER EXTENSION name UPDATE [TO version]``: the upgrade scripts from the recorded
+        version to ``version`` (default: the newest), with PostgreSQL's errors and notice."""
+        target = version or default_version(name)
+        script = self._defaults[name]
+        steps = update_steps(name, target)
+        record_fn = self._record_function(name)
+        if record_fn is not None:
+            read = (f"IF pg_catalog.to_regproc('{record_fn}') IS NOT NULL THEN "
+                    f"EXECUTE 'SELECT {record_fn}()' INTO installed; END IF; ")
+        else:  # nothing to record: the extension has one version
+            read = f"installed := {_literal(default_version(name))}; "
+        unknown = _literal(
+            f'the emulator cannot tell which version of extension "{name}" it installed')
+        hint = _literal(f"DROP EXTENSION {name}; then CREATE EXTENSION {name} VERSION '...';")
+        apply = "".join(
+            f"IF reached = {_literal(old)} THEN "
+            f"EXECUTE {_QUOTE_TAG}{sql}{_QUOTE_TAG}; reached := {_literal(new)}; END IF; "
+            for old, new, sql in steps
+        )
+        return (
+            f"DO {self.TAG} DECLARE installed text; reached text; BEGIN "
+            f"IF NOT ({_presence_test(script)}) THEN "
+            f"RAISE EXCEPTION 'extension \"{name}\" does not exist' "
+            "USING ERRCODE = 'undefined_object'; END IF; "
+            f"{read}"
+            f"IF installed IS NULL THEN RAISE EXCEPTION '%', {unknown} "
+            f"USING ERRCODE = 'object_not_in_prerequisite_state', HINT = {hint}; END IF; "
+            f"IF installed = {_literal(target)} THEN "
+            f"RAISE NOTICE 'version \"%\" of extension \"{name}\" is already installed', "
+            "installed; RETURN; END IF; "
+            f"reached := installed; {apply}"
+            f"IF reached IS DISTINCT FROM {_literal(target)} THEN "
+            f"RAISE EXCEPTION 'extension \"{name}\" has no update path from version \"%\" "
+            "to version \"%\"', installed, "
+            f"{_literal(target)} USING ERRCODE = 'invalid_parameter_value'; END IF; "
+            f"{self._record(name, target)}"
+            f"END {self.TAG}"
+        )
+
+    def _record_function(self, name: str) -> str | None:
+        schemas = _created("SCHEMA", self._defaults[name])
+        return f"{schemas[0]}._stand_in_version" if schemas else None
+
+    def _record(self, name: str, version: str) -> str:
+        """The statement (inside the DO block) that records the installed version."""
+        function = self._record_function(name)
+        if function is None:
+            return ""
+        body = f"SELECT {_literal(version)}::text"
+        comment = _literal(f"the version of {name} the emulator's proxy installed here "
+                           "(a stand-in: no pg_extension row)")
+        return (
+            f"EXECUTE {_QUOTE_TAG}CREATE OR REPLACE FUNCTION {function}() RETURNS text "
+            f"LANGUAGE sql IMMUTABLE AS $v$ {body} $v${_QUOTE_TAG}; "
+            f"EXECUTE {_QUOTE_TAG}COMMENT ON FUNCTION {function}() IS {comment}{_QUOTE_TAG}; "
         )
 
     def _required(self, name: str) -> str:
@@ -212,7 +298,8 @@ class ExtensionEmulation:
         for required in requirements(name):
             if self.handles(required):
                 steps.append(f"IF NOT ({_presence_test(self._defaults[required])}) THEN "
-                             f"EXECUTE {_QUOTE_TAG}{self._defaults[required]}{_QUOTE_TAG}; END IF; ")
+                             f"EXECUTE {_QUOTE_TAG}{self._defaults[required]}{_QUOTE_TAG}; "
+                             f"{self._record(required, default_version(required))}END IF; ")
             else:
                 steps.append(f"CREATE EXTENSION IF NOT EXISTS {required}; ")
         return "".join(steps)
@@ -237,8 +324,8 @@ class ExtensionEmulation:
             return install_script(name, version)
         except ExtensionInstallError as exc:
             # What PostgreSQL says; the DO block raises it in the client's session.
-            message = str(exc).replace("'", "''")
-            return f"DO $x$ BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = '22023'; END $x$;"
+            return (f"DO $x$ BEGIN RAISE EXCEPTION '%', {_literal(str(exc))} "
+                    "USING ERRCODE = '22023'; END $x$;")
 
 
 def _created(kind: str, script: str) -> list[str]:

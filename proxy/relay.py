@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
+# The command tag PostgreSQL answers each stand-in extension command with.
+_EXTENSION_TAGS = {"create": b"CREATE EXTENSION", "update": b"ALTER EXTENSION",
+                   "drop": b"DROP EXTENSION"}
+
 WRITE_HIGH_WATER = 512 * 1024
 WRITE_LOW_WATER = 128 * 1024
 
@@ -420,10 +424,11 @@ class ClientSide(asyncio.Protocol):
             if command.kind == "create":
                 result.sql = emulation.create_sql(
                     command.name, command.if_not_exists_or_if_exists, command.version)
+            elif command.kind == "update":
+                result.sql = emulation.update_sql(command.name, command.version)
             else:
                 result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
-            self._rename_next_tag(
-                b"DO", b"CREATE EXTENSION" if command.kind == "create" else b"DROP EXTENSION")
+            self._rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
         if result.sql is None:
             return raw
         for note in result.notes:

@@ -65,18 +65,18 @@ class ErrorHint:
 
 @dataclass(frozen=True, slots=True)
 class ExtensionCommand:
-    kind: str  # "create" | "drop"
+    kind: str  # "create" | "update" | "drop"
     name: str
     if_not_exists_or_if_exists: bool
-    version: str | None = None  # CREATE EXTENSION ... VERSION 'v'
+    version: str | None = None  # CREATE EXTENSION ... VERSION 'v', ALTER ... UPDATE TO 'v'
 
 
 @dataclass(slots=True)
 class Rewrite:
     sql: str | None = None  # new text, or None to forward the original
     touches_extension: bool = False  # CREATE/ALTER EXTENSION google_ml_integration
-    # The whole text is one CREATE or DROP EXTENSION statement (of any extension: the session
-    # knows which ones it stands in for)
+    # The whole text is one CREATE, ALTER ... UPDATE or DROP EXTENSION statement (of any
+    # extension: the session knows which ones it stands in for)
     extension_command: ExtensionCommand | None = None
     error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
     notes: list[str] = field(default_factory=list)
@@ -221,11 +221,10 @@ def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint |
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:
     if isinstance(stmt, ast.CreateExtensionStmt):
-        version = None
-        for option in stmt.options or ():
-            if option.defname == "new_version":
-                version = getattr(option.arg, "sval", None)
-        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists), version)
+        return ExtensionCommand("create", str(stmt.extname), bool(stmt.if_not_exists),
+                                _new_version(stmt))
+    if isinstance(stmt, ast.AlterExtensionStmt):  # ALTER EXTENSION name UPDATE [TO 'v']
+        return ExtensionCommand("update", str(stmt.extname), False, _new_version(stmt))
     if (
         isinstance(stmt, ast.DropStmt)
         and stmt.removeType == pglast.enums.ObjectType.OBJECT_EXTENSION
@@ -233,6 +232,14 @@ def _extension_command(stmt: Any) -> ExtensionCommand | None:
         names = [getattr(o, "sval", None) for o in stmt.objects or ()]
         if len(names) == 1 and isinstance(names[0], str):
             return ExtensionCommand("drop", names[0], bool(stmt.missing_ok))
+    return None
+
+
+def _new_version(stmt: Any) -> str | None:
+    """The version of CREATE EXTENSION ... VERSION 'v' or ALTER EXTENSION ... UPDATE TO 'v'."""
+    for option in stmt.options or ():
+        if option.defname == "new_version":
+            return getattr(option.arg, "sval", None)
     return None
 
 

@@ -382,19 +382,50 @@ def test_live_warm_up_batches_the_cost_optimized_if_too(live: tuple[str, FakeSer
     assert len(requests) == 3  # batched like ai.if(prompt), not one request per row
 
 
-# -- preview functions: ai.summarize, ai.analyze_sentiment (extension 1.5.7) -------------------
+# -- ai.summarize, ai.analyze_sentiment (preview in 1.5.7, AI query engine from 1.6.1)----------------
 
 REPORT = ("The quarterly report shows revenue grew by twelve percent while costs stayed flat. "
           "The board approved a new plan.")
 
 
-def test_preview_functions_need_their_flag(db: psycopg.Connection[Any]) -> None:
+def test_summarize_and_sentiment_need_the_ai_query_engine_flag_from_1_6_1(
+        db: psycopg.Connection[Any]) -> None:
+    # 1.6.1 (the default's line): the AI query engine's flag gates them, the preview flag does not.
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = off")
+    assert one(db, "SELECT ai.analyze_sentiment('I love this product, great quality')") == "positive"
+    db.execute("SET google_ml_integration.enable_ai_query_engine = off")
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = on")
     for sql in ("SELECT ai.summarize('text')", "SELECT google_ml.analyze_sentiment('text')",
-                "SELECT ai.analyze_sentiment(NULL)"):
+                "SELECT ai.analyze_sentiment(NULL)", "SELECT ai.agg_summarize(t) FROM (VALUES ('a')) v(t)"):
         with pytest.raises(psycopg.errors.RaiseException) as caught:
             db.execute(sql)
         assert caught.value.sqlstate == "P0001"
-        assert "google_ml_integration.enable_preview_ai_functions is off" in str(caught.value)
+        assert "google_ml_integration.enable_ai_query_engine is off" in str(caught.value)
+        if "summarize" not in sql:
+            assert str(caught.value).startswith(
+                "ai.analyze_sentiment (since version 1.6.1 gated by the AI query engine, no longer "
+                "by enable_preview_ai_functions) is disabled")
+
+
+def test_in_1_5_7_summarize_and_sentiment_are_preview_functions(emulator: Emulator) -> None:
+    dsn = _fresh_database(emulator, "ai_functions_157")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION google_ml_integration")
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.7'")
+        for sql in ("SELECT ai.summarize('text')", "SELECT google_ml.analyze_sentiment('text')",
+                    "SELECT ai.analyze_sentiment(NULL)"):
+            with pytest.raises(psycopg.errors.RaiseException) as caught:
+                conn.execute(sql)
+            assert caught.value.sqlstate == "P0001"
+            assert "(a preview function) is disabled: google_ml_integration." \
+                   "enable_preview_ai_functions is off" in str(caught.value)
+        conn.execute("SET google_ml_integration.enable_preview_ai_functions = on")
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = off")
+        assert one(conn, "SELECT ai.analyze_sentiment('I love it, great')") == "positive"
+        # The update to 1.6.1 and later moves them under the AI query engine's flag.
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.6.1'")
+        with pytest.raises(psycopg.errors.RaiseException, match="enable_ai_query_engine is off"):
+            conn.execute("SELECT ai.analyze_sentiment('I love it, great')")
 
 
 def test_analyze_sentiment_labels_the_text(db: psycopg.Connection[Any]) -> None:

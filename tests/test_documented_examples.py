@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator import extension_build
 from tests.conftest import Emulator
 from tests.e2e_helpers import fresh_database
 
@@ -61,11 +62,14 @@ INSERT INTO movie_reviews (id, movie_id, review) VALUES
 def preview_on(db: psycopg.Connection[Any]) -> None:
     db.execute("CALL google_ml.upgrade_to_preview_version();")
     db.execute("SET google_ml_integration.enable_preview_ai_functions = 'on';")
+    # The printed steps are those of 1.5.7, where the preview flag gates these functions; from
+    # 1.6.1 on (the default here) the AI query engine's flag does, as the current pages say.
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
 
 
 def test_summarize_page(db: psycopg.Connection[Any]) -> None:
     assert rows(db, "SELECT extversion FROM pg_extension WHERE extname = 'google_ml_integration';"
-                ) == [("1.5.8",)]
+                ) == [(extension_build.DEFAULT_VERSION,)]
     preview_on(db)
     db.execute(MOVIE_REVIEWS)
     single = rows(db, """SELECT ai.summarize(
@@ -211,6 +215,7 @@ def test_analyze_sentiment_cursor_in_a_transaction(dsn: str) -> None:
     # not SQL. The same steps in SQL: a cursor declared in a transaction, passed by name.
     with psycopg.connect(dsn) as conn:
         conn.execute("SET google_ml_integration.enable_preview_ai_functions = 'on'")
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = on")  # 1.6.1 and later
         conn.execute(REVIEWS)
         conn.execute("DECLARE review_cursor CURSOR FOR SELECT review_content FROM reviews ORDER BY id")
         (name,) = conn.execute("""SELECT ai.analyze_sentiment(

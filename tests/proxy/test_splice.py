@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.rewrites import SETTINGS_VIEW, rewrite
+from proxy.rewrites import SETTINGS_VIEW, ExtensionCommand, rewrite
 from proxy.statements import Splice, apply_splices, call_span, worth_parsing
 
 VECTOR_OPERATORS = ("<=>", "<->", "<#>", "<+>")
@@ -255,6 +255,23 @@ def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: st
     result = rewrite(sql)
     assert result.sql is None
     assert result.touches_extension
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("CREATE EXTENSION google_ml_integration VERSION '1.5.3'",
+     ExtensionCommand("create", "google_ml_integration", False, "1.5.3")),
+    ("ALTER EXTENSION google_ml_integration UPDATE",
+     ExtensionCommand("update", "google_ml_integration", False, None)),
+    ("alter extension google_ml_integration update to '1.6.1'",
+     ExtensionCommand("update", "google_ml_integration", False, "1.6.1")),
+    ("DROP EXTENSION IF EXISTS alloydb_scann",
+     ExtensionCommand("drop", "alloydb_scann", True, None)),
+    ("ALTER EXTENSION google_ml_integration ADD FUNCTION f()", None),
+    ("ALTER EXTENSION google_ml_integration UPDATE; SELECT 1", None),
+])
+def test_extension_commands_the_stand_in_answers(sql: str, expected: ExtensionCommand | None
+                                                 ) -> None:
+    assert rewrite(sql).extension_command == expected
 
 
 @settings(max_examples=300, deadline=None)

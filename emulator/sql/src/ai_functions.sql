@@ -1,5 +1,6 @@
 -- The AI query engine: ai.if, ai.generate, ai.rank (scalar 1.5.2; array and cursor forms
--- 1.5.4), reranking, the preview functions ai.summarize and ai.analyze_sentiment (1.5.7).
+-- 1.5.4), reranking, ai.summarize and ai.analyze_sentiment (preview in 1.5.7, gated by the AI
+-- query engine's flag from 1.6.1).
 -- docs/ai-functions.md describes what is here and why.
 --
 -- Gemini requests. A scalar call sends one :generateContent request built by the model's
@@ -24,21 +25,33 @@ AS $$
     SELECT google_ml._require_flag('enable_ai_query_engine', 'the AI query engine (ai.if, ai.rank, ai.generate)')
 $$;
 
--- The flag an AI function of this kind needs: the preview functions (summarize, sentiment)
--- enable_preview_ai_functions, the others the AI query engine.
+-- The flag an AI function of this kind needs: in 1.5.x the preview functions (summarize,
+-- sentiment) enable_preview_ai_functions, the others the AI query engine; from 1.6.1 on, all
+-- of them the AI query engine (the 1.6.1 block below replaces this function).
+CREATE FUNCTION google_ml._ai_function_flag(kind text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN kind IN ('summarize', 'sentiment') THEN 'enable_preview_ai_functions'
+                ELSE 'enable_ai_query_engine' END
+$$;
+
 CREATE FUNCTION google_ml._require_ai_function(kind text)
 RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
+DECLARE
+    flag text := google_ml._ai_function_flag(kind);
 BEGIN
-    IF kind = 'summarize' THEN
-        PERFORM google_ml._require_flag('enable_preview_ai_functions', 'ai.summarize (a preview function)');
-    ELSIF kind = 'sentiment' THEN
-        PERFORM google_ml._require_flag('enable_preview_ai_functions',
-                                        'ai.analyze_sentiment (a preview function)');
-    ELSE
-        PERFORM google_ml._require_ai_query_engine();
-    END IF;
+    PERFORM google_ml._require_flag(flag,
+        CASE kind WHEN 'summarize' THEN 'ai.summarize'
+                  WHEN 'sentiment' THEN 'ai.analyze_sentiment'
+                  ELSE 'the AI query engine (ai.if, ai.rank, ai.generate)' END
+        || CASE WHEN flag = 'enable_preview_ai_functions' THEN ' (a preview function)'
+                WHEN kind IN ('summarize', 'sentiment')
+                THEN ' (since version 1.6.1 gated by the AI query engine, no longer by '
+                     'enable_preview_ai_functions)'
+                ELSE '' END);
 END;
 $$;
 
@@ -464,10 +477,8 @@ RETURNS text[]
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
 DECLARE
-    allowed boolean := CASE
-        WHEN kind IN ('if', 'generate', 'rank') THEN google_ml._flag('enable_ai_query_engine')
-        WHEN kind IN ('summarize', 'sentiment') THEN google_ml._flag('enable_preview_ai_functions')
-        ELSE false END;
+    allowed boolean := kind IN ('if', 'generate', 'rank', 'summarize', 'sentiment')
+                       AND google_ml._flag(google_ml._ai_function_flag(kind));
 BEGIN
     IF m.model_type <> 'llm' OR NOT allowed THEN
         RETURN NULL;
@@ -889,3 +900,14 @@ $$;
 CREATE FUNCTION ai."if"(prompt text, embedding real[])
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL RESTRICTED
 AS $$ SELECT google_ml."if"(prompt, embedding) $$;
+
+
+-- @version 1.6.1
+-- ai.summarize, ai.analyze_sentiment and ai.agg_summarize leave preview: the summarize page
+-- cites 1.6.1 as their minimum version, and from then on the AI query engine's flag
+-- (enable_ai_query_engine) gates them, as ai.if / ai.rank / ai.generate, instead of
+-- enable_preview_ai_functions.
+CREATE OR REPLACE FUNCTION google_ml._ai_function_flag(kind text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'enable_ai_query_engine'::text $$;

@@ -128,8 +128,15 @@ BEGIN
       JOIN pg_catalog.pg_available_extensions AS a ON a.name = e.extname
      WHERE e.extname = 'google_ml_integration';
     IF installed IS NULL THEN
-        -- The proxy's stand-in on a server without the extension's files: nothing to update.
-        RAISE NOTICE 'google_ml_integration has the newest content already';
+        -- The proxy's stand-in on a server without the extension's files: only the proxy has
+        -- the update scripts, so the client runs the update through it.
+        IF pg_catalog.to_regproc('google_ml._stand_in_version') IS NOT NULL THEN
+            EXECUTE 'SELECT google_ml._stand_in_version()' INTO installed;
+        END IF;
+        RAISE NOTICE 'google_ml_integration (the emulator''s stand-in) is at version %',
+                     coalesce(installed, 'unknown')
+            USING HINT = 'Run ALTER EXTENSION google_ml_integration UPDATE; through the emulator '
+                         'to reach the newest version.';
     ELSIF installed = newest THEN
         RAISE NOTICE 'google_ml_integration is already at version %, which includes the preview functions', installed;
     ELSE

@@ -46,6 +46,27 @@ CREATE TRIGGER replace_preregistered
     BEFORE INSERT ON google_ml.models
     FOR EACH ROW EXECUTE FUNCTION google_ml._replace_preregistered();
 
+-- A model that names a secret sends the secret's value to its URL: registering or changing
+-- one (create_model, alter_model, or DML on the table) needs the right to use that secret
+-- (google_ml._require_secret_use). Invoker's rights, so CURRENT_USER is the caller.
+CREATE FUNCTION google_ml._guard_secret_use()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.auth_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW IS DISTINCT FROM OLD) THEN
+        PERFORM google_ml._require_secret_use(NEW.auth_id, NEW.id);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+-- Named so that it runs before replace_preregistered (triggers run in name order).
+CREATE TRIGGER guard_secret_use
+    BEFORE INSERT OR UPDATE ON google_ml.models
+    FOR EACH ROW EXECUTE FUNCTION google_ml._guard_secret_use();
+
 
 CREATE VIEW google_ml.model_info_view
 WITH (security_invoker = true)
