@@ -3,8 +3,9 @@
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. Before the StartupMessage the client side speaks the untyped startup
-packets itself (SSLRequest, GSSENCRequest, CancelRequest); from the StartupMessage on, both
+connection to PostgreSQL. Before the StartupMessage the client side answers the untyped startup
+packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) as proxy/startup.py decides; from
+the StartupMessage on, both
 directions are relayed message by message with ``MessageScanner``:
 
 * client -> server: Query and Parse are inspected (a byte prefilter first, pglast only when it
@@ -31,6 +32,7 @@ import struct
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy import protocol as pq
+from proxy import startup
 from proxy.rewrites import ErrorHint, rewrite
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
@@ -64,9 +66,6 @@ def _without_channel_binding(raw: bytes) -> bytes:
     return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
 
 
-_STARTUP_HEADER = struct.Struct("!II")
-
-
 class ClientSide(asyncio.Protocol):
     """The accepted client socket; owns the session."""
 
@@ -75,14 +74,10 @@ class ClientSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamSide | None = None
         self.peer = "?"
-        self._startup_buffer = bytearray()
+        self._negotiation = startup.StartupNegotiation(tls=server.config.ssl_context is not None)
         self._relaying = False
         self._tls_pending = False
         self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
-        # Each may be negotiated once, SSL before or after GSS, never GSS after SSL (as in
-        # PostgreSQL's ProcessStartupPacket): no TLS inside TLS.
-        self._ssl_negotiated = False
-        self._gss_negotiated = False
         self._closed = False
         self.scanner = pq.MessageScanner(
             _CLIENT_INSPECT,
@@ -128,7 +123,7 @@ class ClientSide(asyncio.Protocol):
         elif not self._tls_pending:
             self._startup_bytes(data)
         else:
-            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
+            self._protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
 
     def eof_received(self) -> bool | None:
         return False
@@ -151,49 +146,24 @@ class ClientSide(asyncio.Protocol):
     # -- startup ----------------------------------------------------------------------------
 
     def _startup_bytes(self, data: bytes) -> None:
-        buf = self._startup_buffer
-        if (
-            not buf
-            and data[:1] == bytes((pq.TLS_HANDSHAKE_FIRST_BYTE,))
-            and self._direct_tls is None
-            and not self._ssl_negotiated
-        ):
-            self._start_direct_tls(data)
-            return
-        buf += data
-        if len(buf) < 4:
-            return
-        # Judge the length as soon as it is in, as PostgreSQL does: a client that sent a bad
-        # one may wait for an answer forever.
-        (length,) = struct.unpack_from("!I", buf, 0)
-        if length < 8 or length > pq.MAX_STARTUP_PACKET:
-            self._protocol_error("08P01", f"invalid startup packet length {length}")
-            return
-        if len(buf) < 8:
-            return
-        length, code = _STARTUP_HEADER.unpack_from(buf, 0)
-        if len(buf) < length:
-            return
-        packet = bytes(buf[:length])
-        rest = bytes(buf[length:])
-        self._startup_buffer = bytearray()
-        if code == pq.SSL_REQUEST_CODE and not self._ssl_negotiated:
-            self._ssl_negotiated = self._gss_negotiated = True
-            self._ssl_request(rest)
-        elif code == pq.GSSENC_REQUEST_CODE and not self._gss_negotiated:
-            self._gss_negotiated = True
-            self._write(b"N")
-            if rest:
-                self._startup_bytes(rest)
-        elif code == pq.CANCEL_REQUEST_CODE:
-            self.server.relay_cancel(packet)
-            self._close()
-        elif code in (pq.PROTOCOL_3_0, pq.PROTOCOL_3_2) or (code >> 16) == 3:
-            self._start_session(packet, rest)
-        else:
-            self._protocol_error(
-                "0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}"
-            )
+        for event in self._negotiation.receive(data):
+            if isinstance(event, startup.Reply):
+                self._write(event.data)
+            elif isinstance(event, startup.Startup):
+                self._start_session(event)
+            elif isinstance(event, startup.StartTLS):
+                self._write(b"S")
+                self._tls_pending = True
+                assert self.server.config.ssl_context is not None
+                asyncio.get_running_loop().create_task(
+                    self._upgrade_tls(self.server.config.ssl_context))
+            elif isinstance(event, startup.DirectTLS):
+                self._start_direct_tls(event.hello)
+            elif isinstance(event, startup.Cancel):
+                self.server.relay_cancel(event.packet)
+                self._close()
+            else:
+                self._protocol_error(event.sqlstate, event.text)
 
     def _start_direct_tls(self, hello: bytes) -> None:
         context = self.server.config.ssl_context
@@ -203,7 +173,6 @@ class ClientSide(asyncio.Protocol):
                         self.peer)
             self._close()
             return
-        self._ssl_negotiated = self._gss_negotiated = True
         self._direct_tls = ServerTLS(context)
         self._tls_bytes(hello)
 
@@ -224,21 +193,6 @@ class ClientSide(asyncio.Protocol):
         else:
             self._startup_bytes(plaintext)
 
-    def _ssl_request(self, rest: bytes) -> None:
-        ssl_context = self.server.config.ssl_context
-        if ssl_context is None:
-            self._write(b"N")
-            if rest:
-                self._startup_bytes(rest)
-            return
-        if rest:
-            # CVE-2021-23214: nothing may follow SSLRequest before the handshake.
-            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
-            return
-        self._write(b"S")
-        self._tls_pending = True
-        asyncio.get_running_loop().create_task(self._upgrade_tls(ssl_context))
-
     async def _upgrade_tls(self, ssl_context: Any) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
@@ -256,22 +210,21 @@ class ClientSide(asyncio.Protocol):
         self.transport = new_transport
         self._tls_pending = False
 
-    def _start_session(self, packet: bytes, rest: bytes) -> None:
-        self.params = pq.parse_startup_parameters(packet[8:])
-        packet = self._with_instance_option(packet)
+    def _start_session(self, event: startup.Startup) -> None:
+        self.params = event.params
+        packet = self._with_instance_option(event.version)
         self._relaying = True
         self._hold()  # until the upstream connection exists
-        if rest:
-            self._held_append(rest)
+        if event.rest:
+            self._held_append(event.rest)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
 
-    def _with_instance_option(self, packet: bytes) -> bytes:
+    def _with_instance_option(self, version: int) -> bytes:
         """The StartupMessage with this proxy's instance name added to its ``options``, so the
         session's model calls come back to this proxy when several front one server."""
         params = dict(self.params)
         option = f"-c google_ml_integration.emulator_instance={self.server.instance}"
         params["options"] = f"{params['options']} {option}" if params.get("options") else option
-        (version,) = struct.unpack_from("!I", packet, 4)
         return pq.startup_message(version, params)
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
