@@ -29,16 +29,14 @@ import collections
 import logging
 import ssl
 import struct
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, cast
 
 from proxy import protocol as pq
 from proxy import startup
 from proxy.rewrites import ErrorHint, rewrite
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
-
-if TYPE_CHECKING:
-    from proxy.listener import ProxyServer
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -66,10 +64,49 @@ def _without_channel_binding(raw: bytes) -> bytes:
     return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
 
 
+class SessionConfig(Protocol):
+    """What a session reads of the proxy's configuration (listener.ProxyConfig)."""
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+    @property
+    def warmup(self) -> bool: ...
+    @property
+    def extension_emulation(self) -> Any: ...
+
+
+class SessionHost(Protocol):
+    """The proxy server as its sessions see it (listener.ProxyServer): all a session may ask
+    of what sessions share. The server knows sessions only as ClientSide objects it created."""
+
+    bytes_from_clients: int  # counters, read by emulator/metrics.py
+    bytes_to_clients: int
+
+    @property
+    def config(self) -> SessionConfig: ...
+    @property
+    def instance(self) -> str: ...
+    @property
+    def upstream_state(self) -> str: ...
+    @property
+    def databases_with_extension(self) -> set[str]: ...
+
+    def connection_opened(self, client: ClientSide) -> None: ...
+    def connection_closed(self, client: ClientSide) -> None: ...
+    def session_started(self, session: ClientSide) -> bool:
+        """Record the session's backend pid; True when its database still needs the engine
+        endpoint registered (at the ReadyForQuery that ends startup)."""
+        ...
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide: ...
+    def relay_cancel(self, packet: bytes) -> None: ...
+    def extension_check_due(self, dbname: str) -> bool: ...
+    def register_endpoint(self, dbname: str) -> Coroutine[Any, Any, None]: ...
+
+
 class ClientSide(asyncio.Protocol):
     """The accepted client socket; owns the session."""
 
-    def __init__(self, server: ProxyServer) -> None:
+    def __init__(self, server: SessionHost) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamSide | None = None
@@ -109,8 +146,7 @@ class ClientSide(asyncio.Protocol):
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.server.metrics_connection_opened()
-        self.server.clients.add(self)
+        self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -130,8 +166,7 @@ class ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self.server.clients.discard(self)
-        self.server.session_ended(self)
+        self.server.connection_closed(self)
         if self.upstream is not None:
             self.upstream.close()
 
@@ -232,7 +267,7 @@ class ClientSide(asyncio.Protocol):
             self._refuse_startup(None)
             return
         try:
-            upstream = await self.server.open_upstream(self)
+            upstream = await self.server.open_upstream(lambda: UpstreamSide(self))
         except (OSError, TimeoutError) as exc:
             log.warning("client %s: upstream unreachable: %s", self.peer, exc)
             self._refuse_startup(exc)
@@ -440,7 +475,8 @@ class ClientSide(asyncio.Protocol):
             body = msg.body
             (self.backend_pid,) = struct.unpack_from("!I", body, 0)
             self.backend_key = body[4:]
-            self.server.session_started(self)
+            if self.server.session_started(self):
+                self.register_at = 1  # the ReadyForQuery that ends startup
         elif mtype == pq.PARAMETER_STATUS:
             key, offset = pq.cstring(msg.raw, 5)
             value, _ = pq.cstring(msg.raw, offset)
