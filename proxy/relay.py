@@ -17,7 +17,8 @@ Server-initiated messages (notices, notifications, parameter changes) need no sp
 server direction never waits for the client. Flow control crosses the pair: when one side's
 write buffer is above its high-water mark, the other side stops reading.
 
-The session can *hold* the client direction (queue what arrives, stop reading) while the proxy
+The session can *hold* the client direction (queue what arrives, stop reading: proxy/session.py's
+HoldQueue) while the proxy
 does work that must land between two client messages: registering the engine endpoint after the
 extension was created, before the client's next statement runs.
 """
@@ -35,6 +36,7 @@ from typing import Any, Protocol, cast
 from proxy import protocol as pq
 from proxy import startup
 from proxy.rewrites import ErrorHint, rewrite
+from proxy.session import HoldQueue
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
 
@@ -134,8 +136,7 @@ class ClientSide(asyncio.Protocol):
         self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
         # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
         self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
-        self._held: list[bytes] | None = None
-        self._deferred: list[bytes] | None = None  # framed client bytes awaiting _defer_upstream
+        self._held = HoldQueue()
         self._paused_by_upstream = False
         self._paused_by_hold = False
 
@@ -249,9 +250,8 @@ class ClientSide(asyncio.Protocol):
         self.params = event.params
         packet = self._with_instance_option(event.version)
         self._relaying = True
-        self._hold()  # until the upstream connection exists
-        if event.rest:
-            self._held_append(event.rest)
+        self._held.hold()  # until the upstream connection exists
+        self._keep(event.rest, framed=False)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
 
     def _with_instance_option(self, version: int) -> bytes:
@@ -305,15 +305,15 @@ class ClientSide(asyncio.Protocol):
     # -- relay: client -> server ------------------------------------------------------------
 
     def _relay_client_bytes(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held_append(data)
+        if self._held.holding:
+            self._keep(data, framed=False)
             return
         try:
             segments = self.scanner.feed(data)
         except pq.ProtocolViolation as exc:
             self._protocol_error("08P01", f"invalid frontend message: {exc}")
             return
-        if len(segments) == 1 and type(segments[0]) is bytes and self._deferred is None:
+        if len(segments) == 1 and type(segments[0]) is bytes:
             assert self.upstream is not None
             self.upstream.write(segments[0])
             return
@@ -326,43 +326,19 @@ class ClientSide(asyncio.Protocol):
                     # endpoint is registered before the statement reaches the server.
                     self._send_upstream(b"".join(out))
                     out = []
-                    self._defer_upstream(self.server.register_endpoint(self.dbname))
+                    self._run_held(self.server.register_endpoint(self.dbname))
                 out.append(self._client_message(segment))
             else:
                 out.append(bytes(segment))  # type: ignore[arg-type]
         self._send_upstream(b"".join(out))
 
     def _send_upstream(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._deferred is not None:
-            self._deferred.append(data)
-        else:
+        """Framed (scanned, rewritten) client bytes: upstream now, or after the hold."""
+        if self._held.holding:
+            self._keep(data, framed=True)
+        elif data:
             assert self.upstream is not None
             self.upstream.write(data)
-
-    def _defer_upstream(self, work: Any) -> None:
-        """Keep what the client sends from here on (already framed and rewritten) until
-        ``work`` (a coroutine) is done, then send it in order."""
-        self._deferred = []
-        if self.transport is not None and not self._paused_by_hold:
-            self._paused_by_hold = True
-            self.transport.pause_reading()
-
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("client %s: background work failed", self.peer)
-            finally:
-                deferred, self._deferred = self._deferred or [], None
-                if self.upstream is not None and not self._closed:
-                    self.upstream.write(b"".join(deferred))
-                if self._paused_by_hold and self.transport is not None and not self._closed:
-                    self._paused_by_hold = False
-                    self.transport.resume_reading()
-
-        asyncio.get_running_loop().create_task(run())
 
     def _client_message(self, msg: pq.Message) -> bytes:
         """The bytes to send upstream for an inspected Query or Parse."""
@@ -484,9 +460,10 @@ class ClientSide(asyncio.Protocol):
                 self.client_encoding = value.decode("ascii", "replace").upper()
         return msg.raw
 
-    def _run_held(self, work: Any) -> None:
-        """Hold the client direction until ``work`` (a coroutine) is done."""
-        self._hold()
+    def _run_held(self, work: Coroutine[Any, Any, None]) -> None:
+        """Hold the client direction until ``work`` is done: what the client sends meanwhile
+        reaches the server after it, in order."""
+        self._held.hold()
 
         async def run() -> None:
             try:
@@ -498,30 +475,38 @@ class ClientSide(asyncio.Protocol):
 
         asyncio.get_running_loop().create_task(run())
 
-    # -- holding ----------------------------------------------------------------------------
+    # -- holding (proxy/session.py's HoldQueue) ---------------------------------------------
 
-    def _hold(self) -> None:
-        if self._held is None:
-            self._held = []
+    def _keep(self, data: bytes, *, framed: bool) -> None:
+        if data:
+            self._held.keep(data, framed=framed)
+            self._stop_reading_while_held()
 
-    def _held_append(self, data: bytes) -> None:
-        assert self._held is not None
-        self._held.append(data)
+    def _stop_reading_while_held(self) -> None:
         if not self._paused_by_hold and self.transport is not None:
             self._paused_by_hold = True
             self.transport.pause_reading()
 
     def _release(self) -> None:
-        held, self._held = self._held, None
+        items = self._held.release()
+        if self._held.holding:
+            return
         if self._paused_by_hold and self.transport is not None and not self._closed:
             self._paused_by_hold = False
-            self.transport.resume_reading()
-        for chunk in held or ():
-            if self._closed or self._held is not None:
-                if self._held is not None:
-                    self._held.append(chunk)
-                continue
-            self._relay_client_bytes(chunk)
+            if not self._paused_by_upstream:
+                self.transport.resume_reading()
+        for index, item in enumerate(items):
+            if self._closed:
+                return
+            if self._held.holding:  # a released statement started work of its own
+                self._held.requeue(items[index:])
+                self._stop_reading_while_held()
+                return
+            if item.framed:
+                assert self.upstream is not None
+                self.upstream.write(item.data)
+            else:
+                self._relay_client_bytes(item.data)
 
     # -- helpers ----------------------------------------------------------------------------
 
