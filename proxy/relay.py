@@ -26,7 +26,6 @@ extension was created, before the client's next statement runs.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import ssl
 import struct
@@ -35,8 +34,8 @@ from typing import Any, Protocol, cast
 
 from proxy import protocol as pq
 from proxy import startup
-from proxy.rewrites import ErrorHint, rewrite
-from proxy.session import HoldQueue
+from proxy.rewrites import rewrite
+from proxy.session import STARTUP_INSPECT, HoldQueue, Session, Step
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
 
@@ -46,24 +45,8 @@ WRITE_HIGH_WATER = 512 * 1024
 WRITE_LOW_WATER = 128 * 1024
 
 _CLIENT_INSPECT = frozenset(b"QP")
-_SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
-_READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
-_AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms)
+_READY = frozenset(b"Z")  # server ReadyForQuery: counted, to know which answers a statement
 _ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
-_RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
-
-
-def _without_channel_binding(raw: bytes) -> bytes:
-    """An AuthenticationSASL message without the ``-PLUS`` mechanisms: channel binding ties
-    SCRAM to the TLS connection it runs on, and a proxy ends the client's connection and opens
-    another (pitfalls: libpq refuses -PLUS over plaintext; with TLS on both legs it fails)."""
-    if len(raw) < 9 or struct.unpack_from("!I", raw, 5)[0] != 10:  # AuthenticationSASL
-        return raw
-    mechanisms = [m for m in raw[9:].split(b"\x00") if m]
-    kept = [m for m in mechanisms if not m.endswith(b"-PLUS")]
-    if kept == mechanisms:
-        return raw
-    return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
 
 
 class SessionConfig(Protocol):
@@ -124,18 +107,7 @@ class ClientSide(asyncio.Protocol):
             wanted=worth_parsing,
             count=_ANSWERED_BY_READY,
         )
-        self.started = False  # the first ReadyForQuery has been seen
-        self.params: dict[str, str] = {}
-        self.backend_pid: int | None = None
-        self.backend_key: bytes | None = None
-        self.transaction_status = b"I"  # as of the last ReadyForQuery inspected
-        self.client_encoding = "UTF8"
-        # The server ReadyForQuery (by ordinal) after which to register the engine endpoint, and
-        # the client bytes held meanwhile.
-        self.register_at: int | None = None
-        self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
-        # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
-        self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
+        self.session = Session()  # statement accounting, sans-io (proxy/session.py)
         self._held = HoldQueue()
         self._paused_by_upstream = False
         self._paused_by_hold = False
@@ -247,7 +219,7 @@ class ClientSide(asyncio.Protocol):
         self._tls_pending = False
 
     def _start_session(self, event: startup.Startup) -> None:
-        self.params = event.params
+        self.session.params = event.params
         packet = self._with_instance_option(event.version)
         self._relaying = True
         self._held.hold()  # until the upstream connection exists
@@ -257,7 +229,7 @@ class ClientSide(asyncio.Protocol):
     def _with_instance_option(self, version: int) -> bytes:
         """The StartupMessage with this proxy's instance name added to its ``options``, so the
         session's model calls come back to this proxy when several front one server."""
-        params = dict(self.params)
+        params = dict(self.session.params)
         option = f"-c google_ml_integration.emulator_instance={self.server.instance}"
         params["options"] = f"{params['options']} {option}" if params.get("options") else option
         return pq.startup_message(version, params)
@@ -343,7 +315,8 @@ class ClientSide(asyncio.Protocol):
     def _client_message(self, msg: pq.Message) -> bytes:
         """The bytes to send upstream for an inspected Query or Parse."""
         raw = msg.raw
-        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
+        session = self.session
+        if session.client_encoding not in ("UTF8", "SQL_ASCII"):
             return raw
         try:
             if msg.type == pq.QUERY:
@@ -366,17 +339,15 @@ class ClientSide(asyncio.Protocol):
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
         if result.error_hint is not None:
-            self.error_hints.append(result.error_hint)
-            self._update_server_inspect()
+            session.add_error_hint(result.error_hint)
         if result.touches_extension:
             # Register at the ReadyForQuery that answers this statement: a Query is answered by
             # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
             # of the client's Query/Sync count (the server sends one after startup).
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
-            self.register_at = answered_by + 1
-            self._update_server_inspect()
+            session.register_after(answered_by + 1)
         for old, new in result.rename_tags:
-            self._rename_next_tag(old, new)
+            session.rename_next_tag(old, new)
         emulation = self.server.config.extension_emulation
         command = result.extension_command
         if emulation is not None and command is not None and emulation.handles(command.name):
@@ -386,8 +357,9 @@ class ClientSide(asyncio.Protocol):
                     command.name, command.if_not_exists_or_if_exists, command.version)
             else:
                 result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
-            self._rename_next_tag(
+            session.rename_next_tag(
                 b"DO", b"CREATE EXTENSION" if command.kind == "create" else b"DROP EXTENSION")
+        self._update_server_inspect()
         if result.sql is None:
             return raw
         for note in result.notes:
@@ -399,66 +371,33 @@ class ClientSide(asyncio.Protocol):
 
     @property
     def dbname(self) -> str:
-        return self.params.get("database") or self.params.get("user", "")
+        return self.session.dbname
 
-    def _rename_next_tag(self, old: bytes, new: bytes) -> None:
-        self.tag_renames.append((old, new))
-        self._update_server_inspect()
+    @property
+    def params(self) -> dict[str, str]:
+        return self.session.params
+
+    @property
+    def backend_pid(self) -> int | None:
+        return self.session.backend_pid
+
+    @property
+    def backend_key(self) -> bytes | None:
+        return self.session.backend_key
 
     def _update_server_inspect(self) -> None:
-        """Inspect only the server messages the session needs to see now; every other message
-        streams through with no per-message work beyond its header."""
-        inspect = _SERVER_INSPECT
-        if not self.started:
-            inspect = inspect | _READY | _AUTH
-        elif self.register_at is not None:
-            inspect = inspect | _READY
-        if self.tag_renames or self.error_hints:
-            inspect = inspect | _RENAMING
         if self.upstream is not None:
-            self.upstream.scanner.set_inspect(inspect)
+            self.upstream.scanner.set_inspect(self.session.server_inspect)
 
     def server_message(self, msg: pq.Message) -> bytes:
         """Called by the upstream side for each inspected server message; the bytes to forward."""
-        mtype = msg.type
-        if mtype == pq.COMMAND_COMPLETE:
-            if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
-                _, new = self.tag_renames.popleft()
-                self._update_server_inspect()
-                return pq.message(pq.COMMAND_COMPLETE, new + b"\x00")
-        elif mtype == pq.ERROR_RESPONSE:
-            if self.tag_renames:  # the statement failed: no tag will come
-                self.tag_renames.popleft()
-                self._update_server_inspect()
-            if self.error_hints:  # the first error after an unparsable statement is its own
-                hint = self.error_hints.popleft()
-                self._update_server_inspect()
-                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint)
-        elif mtype == pq.READY_FOR_QUERY:
-            self.transaction_status = msg.raw[5:6]
-            self.started = True
-            if (
-                self.register_at is not None
-                and msg.ordinal >= self.register_at
-                and self.transaction_status == b"I"  # committed: the admin connection sees it
-            ):
-                self.register_at = None
-                self._run_held(self.server.register_endpoint(self.dbname))
-            self._update_server_inspect()
-        elif mtype == pq.AUTHENTICATION:
-            return _without_channel_binding(msg.raw)
-        elif mtype == pq.BACKEND_KEY_DATA:
-            body = msg.body
-            (self.backend_pid,) = struct.unpack_from("!I", body, 0)
-            self.backend_key = body[4:]
-            if self.server.session_started(self):
-                self.register_at = 1  # the ReadyForQuery that ends startup
-        elif mtype == pq.PARAMETER_STATUS:
-            key, offset = pq.cstring(msg.raw, 5)
-            value, _ = pq.cstring(msg.raw, offset)
-            if key == b"client_encoding":
-                self.client_encoding = value.decode("ascii", "replace").upper()
-        return msg.raw
+        raw, step = self.session.server_message(msg)
+        if step is Step.REGISTER_ENDPOINT:
+            self._run_held(self.server.register_endpoint(self.dbname))
+        elif step is Step.BACKEND_KEY and self.server.session_started(self):
+            self.session.register_after(1)  # the ReadyForQuery that ends startup
+        self._update_server_inspect()
+        return raw
 
     def _run_held(self, work: Coroutine[Any, Any, None]) -> None:
         """Hold the client direction until ``work`` is done: what the client sends meanwhile
@@ -552,7 +491,7 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY | _AUTH, count=_READY)
+        self.scanner = pq.MessageScanner(STARTUP_INSPECT, count=_READY)
         self._closed = False
         self._paused = False
         self._ssl_answer: asyncio.Future[bytes] | None = None
