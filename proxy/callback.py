@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from proxy import protocol as pq
+from proxy import startup
 
 log = logging.getLogger("alloydb_ai_emulator.callback")
 
@@ -165,23 +166,29 @@ class CallbackServer:
     async def _startup(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> dict[str, str] | None:
+        """The StartupMessage's parameters, or None after a CancelRequest. Reads exactly the
+        packets' bytes, so what follows is still in ``reader``."""
+        negotiation = startup.StartupNegotiation(tls=False)
         while True:
-            header = await reader.readexactly(8)
-            length, code = struct.unpack("!II", header)
-            if length < 8 or length > pq.MAX_STARTUP_PACKET:
-                raise pq.ProtocolViolation(f"invalid startup packet length {length}")
-            rest = await reader.readexactly(length - 8)
-            if code in (pq.SSL_REQUEST_CODE, pq.GSSENC_REQUEST_CODE):
-                writer.write(b"N")
-                continue
-            if code == pq.CANCEL_REQUEST_CODE:
-                if len(rest) >= 8:
-                    pid, secret = struct.unpack_from("!II", rest, 0)
-                    task = self._running.get((pid, secret))
-                    if task is not None:
-                        task.cancel()
-                return None
-            return pq.parse_startup_parameters(rest)
+            for event in negotiation.receive(await reader.readexactly(negotiation.missing)):
+                if isinstance(event, startup.Reply):
+                    writer.write(event.data)
+                elif isinstance(event, startup.Startup):
+                    return event.params
+                elif isinstance(event, startup.Cancel):
+                    self._cancel(event.packet)
+                    return None
+                elif isinstance(event, startup.Refused):
+                    raise pq.ProtocolViolation(event.text)
+                else:  # DirectTLS (never StartTLS: no TLS here, libpq connects sslmode=disable)
+                    raise pq.ProtocolViolation("TLS is not accepted on the callback endpoint")
+
+    def _cancel(self, packet: bytes) -> None:
+        if len(packet) >= 16:
+            pid, secret = struct.unpack_from("!II", packet, 8)
+            task = self._running.get((pid, secret))
+            if task is not None:
+                task.cancel()
 
     async def _call_while_connected(
         self, reader: asyncio.StreamReader, key: tuple[int, int], caller_pid: int, text: bytes
@@ -317,8 +324,4 @@ def _single_text_row(payload: bytes) -> tuple[bytes, bytes, bytes]:
 
 async def _read_message(reader: asyncio.StreamReader, limit: int) -> tuple[bytes, bytes]:
     header = await reader.readexactly(5)
-    mtype = header[:1]
-    (length,) = struct.unpack("!I", header[1:])
-    if length < 4 or length - 4 > limit:
-        raise pq.ProtocolViolation(f"invalid message length {length}")
-    return mtype, await reader.readexactly(length - 4)
+    return header[:1], await reader.readexactly(pq.body_length(header, limit))

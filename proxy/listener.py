@@ -18,6 +18,7 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,21 +136,23 @@ class ProxyServer:
 
     # -- sessions -------------------------------------------------------------------------
 
-    def metrics_connection_opened(self) -> None:
+    def connection_opened(self, client: ClientSide) -> None:
         self.connections_total += 1
         self.connections_open += 1
+        self.clients.add(client)
 
-    def session_started(self, session: ClientSide) -> None:
+    def connection_closed(self, client: ClientSide) -> None:
+        self.clients.discard(client)
+        self.connections_open -= 1
+        if client.backend_pid is not None and self.sessions.get(client.backend_pid) is client:
+            del self.sessions[client.backend_pid]
+
+    def session_started(self, session: ClientSide) -> bool:
+        """Record the session by its backend pid; True when its database still needs the
+        engine endpoint registered."""
         assert session.backend_pid is not None
         self.sessions[session.backend_pid] = session
-        dbname = session.params.get("database") or session.params.get("user", "")
-        if dbname not in self._registered:
-            session.register_at = 1  # the ReadyForQuery that ends startup
-
-    def session_ended(self, session: ClientSide) -> None:
-        self.connections_open -= 1
-        if session.backend_pid is not None and self.sessions.get(session.backend_pid) is session:
-            del self.sessions[session.backend_pid]
+        return session.dbname not in self._registered
 
     def extension_check_due(self, dbname: str) -> bool:
         """Whether a statement that may call a model should first make sure the engine endpoint
@@ -169,17 +172,14 @@ class ProxyServer:
 
     # -- upstream -------------------------------------------------------------------------
 
-    async def open_upstream(self, client: ClientSide) -> UpstreamSide:
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
+        """A connection to PostgreSQL (TLS negotiated as configured) for ``make``'s protocol."""
         loop = asyncio.get_running_loop()
         up = self.config.upstream
         if up.unix_socket:
-            _, protocol = await loop.create_unix_connection(
-                lambda: UpstreamSide(client), up.unix_socket
-            )
+            _, protocol = await loop.create_unix_connection(make, up.unix_socket)
         else:
-            _, protocol = await loop.create_connection(
-                lambda: UpstreamSide(client), up.host, up.port
-            )
+            _, protocol = await loop.create_connection(make, up.host, up.port)
             context = self._upstream_tls
             if context is not None:
                 await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")

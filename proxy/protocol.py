@@ -253,6 +253,16 @@ class MessageScanner:
         return length
 
 
+def body_length(header: bytes, limit: int = MAX_MESSAGE_LENGTH) -> int:
+    """The body length a 5-byte message header (type, length) announces; a length below 4 or a
+    body over ``limit`` bytes is a ProtocolViolation. For readers that take one whole message
+    at a time (the callback endpoint), where ``MessageScanner`` is for streams relayed through."""
+    length: int = _LENGTH.unpack_from(header, 1)[0]
+    if length < 4 or length - 4 > limit:
+        raise ProtocolViolation(f"invalid message length {length}")
+    return length - 4
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing messages
 

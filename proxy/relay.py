@@ -3,8 +3,9 @@
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. Before the StartupMessage the client side speaks the untyped startup
-packets itself (SSLRequest, GSSENCRequest, CancelRequest); from the StartupMessage on, both
+connection to PostgreSQL. Before the StartupMessage the client side answers the untyped startup
+packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) as proxy/startup.py decides; from
+the StartupMessage on, both
 directions are relayed message by message with ``MessageScanner``:
 
 * client -> server: Query and Parse are inspected (a byte prefilter first, pglast only when it
@@ -16,7 +17,8 @@ Server-initiated messages (notices, notifications, parameter changes) need no sp
 server direction never waits for the client. Flow control crosses the pair: when one side's
 write buffer is above its high-water mark, the other side stops reading.
 
-The session can *hold* the client direction (queue what arrives, stop reading) while the proxy
+The session can *hold* the client direction (queue what arrives, stop reading: proxy/session.py's
+HoldQueue) while the proxy
 does work that must land between two client messages: registering the engine endpoint after the
 extension was created, before the client's next statement runs.
 """
@@ -24,19 +26,18 @@ extension was created, before the client's next statement runs.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import ssl
 import struct
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, cast
 
 from proxy import protocol as pq
-from proxy.rewrites import ErrorHint, rewrite
+from proxy import startup
+from proxy.rewrites import rewrite
+from proxy.session import STARTUP_INSPECT, HoldQueue, Session, Step
 from proxy.statements import worth_parsing
 from proxy.tls import DirectTLSError, ServerTLS
-
-if TYPE_CHECKING:
-    from proxy.listener import ProxyServer
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -48,45 +49,61 @@ WRITE_HIGH_WATER = 512 * 1024
 WRITE_LOW_WATER = 128 * 1024
 
 _CLIENT_INSPECT = frozenset(b"QP")
-_SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
-_READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
-_AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms)
+_READY = frozenset(b"Z")  # server ReadyForQuery: counted, to know which answers a statement
 _ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
-_RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
 
 
-def _without_channel_binding(raw: bytes) -> bytes:
-    """An AuthenticationSASL message without the ``-PLUS`` mechanisms: channel binding ties
-    SCRAM to the TLS connection it runs on, and a proxy ends the client's connection and opens
-    another (pitfalls: libpq refuses -PLUS over plaintext; with TLS on both legs it fails)."""
-    if len(raw) < 9 or struct.unpack_from("!I", raw, 5)[0] != 10:  # AuthenticationSASL
-        return raw
-    mechanisms = [m for m in raw[9:].split(b"\x00") if m]
-    kept = [m for m in mechanisms if not m.endswith(b"-PLUS")]
-    if kept == mechanisms:
-        return raw
-    return pq.message(pq.AUTHENTICATION, raw[5:9] + b"".join(m + b"\x00" for m in kept) + b"\x00")
+class SessionConfig(Protocol):
+    """What a session reads of the proxy's configuration (listener.ProxyConfig)."""
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+    @property
+    def warmup(self) -> bool: ...
+    @property
+    def extension_emulation(self) -> Any: ...
 
 
-_STARTUP_HEADER = struct.Struct("!II")
+class SessionHost(Protocol):
+    """The proxy server as its sessions see it (listener.ProxyServer): all a session may ask
+    of what sessions share. The server knows sessions only as ClientSide objects it created."""
+
+    bytes_from_clients: int  # counters, read by emulator/metrics.py
+    bytes_to_clients: int
+
+    @property
+    def config(self) -> SessionConfig: ...
+    @property
+    def instance(self) -> str: ...
+    @property
+    def upstream_state(self) -> str: ...
+    @property
+    def databases_with_extension(self) -> set[str]: ...
+
+    def connection_opened(self, client: ClientSide) -> None: ...
+    def connection_closed(self, client: ClientSide) -> None: ...
+    def session_started(self, session: ClientSide) -> bool:
+        """Record the session's backend pid; True when its database still needs the engine
+        endpoint registered (at the ReadyForQuery that ends startup)."""
+        ...
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide: ...
+    def relay_cancel(self, packet: bytes) -> None: ...
+    def extension_check_due(self, dbname: str) -> bool: ...
+    def register_endpoint(self, dbname: str) -> Coroutine[Any, Any, None]: ...
 
 
 class ClientSide(asyncio.Protocol):
     """The accepted client socket; owns the session."""
 
-    def __init__(self, server: ProxyServer) -> None:
+    def __init__(self, server: SessionHost) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamSide | None = None
         self.peer = "?"
-        self._startup_buffer = bytearray()
+        self._negotiation = startup.StartupNegotiation(tls=server.config.ssl_context is not None)
         self._relaying = False
         self._tls_pending = False
         self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
-        # Each may be negotiated once, SSL before or after GSS, never GSS after SSL (as in
-        # PostgreSQL's ProcessStartupPacket): no TLS inside TLS.
-        self._ssl_negotiated = False
-        self._gss_negotiated = False
         self._closed = False
         self.scanner = pq.MessageScanner(
             _CLIENT_INSPECT,
@@ -94,20 +111,8 @@ class ClientSide(asyncio.Protocol):
             wanted=worth_parsing,
             count=_ANSWERED_BY_READY,
         )
-        self.started = False  # the first ReadyForQuery has been seen
-        self.params: dict[str, str] = {}
-        self.backend_pid: int | None = None
-        self.backend_key: bytes | None = None
-        self.transaction_status = b"I"  # as of the last ReadyForQuery inspected
-        self.client_encoding = "UTF8"
-        # The server ReadyForQuery (by ordinal) after which to register the engine endpoint, and
-        # the client bytes held meanwhile.
-        self.register_at: int | None = None
-        self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
-        # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
-        self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
-        self._held: list[bytes] | None = None
-        self._deferred: list[bytes] | None = None  # framed client bytes awaiting _defer_upstream
+        self.session = Session()  # statement accounting, sans-io (proxy/session.py)
+        self._held = HoldQueue()
         self._paused_by_upstream = False
         self._paused_by_hold = False
 
@@ -118,8 +123,7 @@ class ClientSide(asyncio.Protocol):
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.server.metrics_connection_opened()
-        self.server.clients.add(self)
+        self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -132,15 +136,14 @@ class ClientSide(asyncio.Protocol):
         elif not self._tls_pending:
             self._startup_bytes(data)
         else:
-            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
+            self._protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
 
     def eof_received(self) -> bool | None:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self.server.clients.discard(self)
-        self.server.session_ended(self)
+        self.server.connection_closed(self)
         if self.upstream is not None:
             self.upstream.close()
 
@@ -155,49 +158,24 @@ class ClientSide(asyncio.Protocol):
     # -- startup ----------------------------------------------------------------------------
 
     def _startup_bytes(self, data: bytes) -> None:
-        buf = self._startup_buffer
-        if (
-            not buf
-            and data[:1] == bytes((pq.TLS_HANDSHAKE_FIRST_BYTE,))
-            and self._direct_tls is None
-            and not self._ssl_negotiated
-        ):
-            self._start_direct_tls(data)
-            return
-        buf += data
-        if len(buf) < 4:
-            return
-        # Judge the length as soon as it is in, as PostgreSQL does: a client that sent a bad
-        # one may wait for an answer forever.
-        (length,) = struct.unpack_from("!I", buf, 0)
-        if length < 8 or length > pq.MAX_STARTUP_PACKET:
-            self._protocol_error("08P01", f"invalid startup packet length {length}")
-            return
-        if len(buf) < 8:
-            return
-        length, code = _STARTUP_HEADER.unpack_from(buf, 0)
-        if len(buf) < length:
-            return
-        packet = bytes(buf[:length])
-        rest = bytes(buf[length:])
-        self._startup_buffer = bytearray()
-        if code == pq.SSL_REQUEST_CODE and not self._ssl_negotiated:
-            self._ssl_negotiated = self._gss_negotiated = True
-            self._ssl_request(rest)
-        elif code == pq.GSSENC_REQUEST_CODE and not self._gss_negotiated:
-            self._gss_negotiated = True
-            self._write(b"N")
-            if rest:
-                self._startup_bytes(rest)
-        elif code == pq.CANCEL_REQUEST_CODE:
-            self.server.relay_cancel(packet)
-            self._close()
-        elif code in (pq.PROTOCOL_3_0, pq.PROTOCOL_3_2) or (code >> 16) == 3:
-            self._start_session(packet, rest)
-        else:
-            self._protocol_error(
-                "0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}"
-            )
+        for event in self._negotiation.receive(data):
+            if isinstance(event, startup.Reply):
+                self._write(event.data)
+            elif isinstance(event, startup.Startup):
+                self._start_session(event)
+            elif isinstance(event, startup.StartTLS):
+                self._write(b"S")
+                self._tls_pending = True
+                assert self.server.config.ssl_context is not None
+                asyncio.get_running_loop().create_task(
+                    self._upgrade_tls(self.server.config.ssl_context))
+            elif isinstance(event, startup.DirectTLS):
+                self._start_direct_tls(event.hello)
+            elif isinstance(event, startup.Cancel):
+                self.server.relay_cancel(event.packet)
+                self._close()
+            else:
+                self._protocol_error(event.sqlstate, event.text)
 
     def _start_direct_tls(self, hello: bytes) -> None:
         context = self.server.config.ssl_context
@@ -207,7 +185,6 @@ class ClientSide(asyncio.Protocol):
                         self.peer)
             self._close()
             return
-        self._ssl_negotiated = self._gss_negotiated = True
         self._direct_tls = ServerTLS(context)
         self._tls_bytes(hello)
 
@@ -228,21 +205,6 @@ class ClientSide(asyncio.Protocol):
         else:
             self._startup_bytes(plaintext)
 
-    def _ssl_request(self, rest: bytes) -> None:
-        ssl_context = self.server.config.ssl_context
-        if ssl_context is None:
-            self._write(b"N")
-            if rest:
-                self._startup_bytes(rest)
-            return
-        if rest:
-            # CVE-2021-23214: nothing may follow SSLRequest before the handshake.
-            self._protocol_error("08P01", "bytes received before the TLS handshake completed")
-            return
-        self._write(b"S")
-        self._tls_pending = True
-        asyncio.get_running_loop().create_task(self._upgrade_tls(ssl_context))
-
     async def _upgrade_tls(self, ssl_context: Any) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
@@ -260,22 +222,20 @@ class ClientSide(asyncio.Protocol):
         self.transport = new_transport
         self._tls_pending = False
 
-    def _start_session(self, packet: bytes, rest: bytes) -> None:
-        self.params = pq.parse_startup_parameters(packet[8:])
-        packet = self._with_instance_option(packet)
+    def _start_session(self, event: startup.Startup) -> None:
+        self.session.params = event.params
+        packet = self._with_instance_option(event.version)
         self._relaying = True
-        self._hold()  # until the upstream connection exists
-        if rest:
-            self._held_append(rest)
+        self._held.hold()  # until the upstream connection exists
+        self._keep(event.rest, framed=False)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
 
-    def _with_instance_option(self, packet: bytes) -> bytes:
+    def _with_instance_option(self, version: int) -> bytes:
         """The StartupMessage with this proxy's instance name added to its ``options``, so the
         session's model calls come back to this proxy when several front one server."""
-        params = dict(self.params)
+        params = dict(self.session.params)
         option = f"-c google_ml_integration.emulator_instance={self.server.instance}"
         params["options"] = f"{params['options']} {option}" if params.get("options") else option
-        (version,) = struct.unpack_from("!I", packet, 4)
         return pq.startup_message(version, params)
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
@@ -283,7 +243,7 @@ class ClientSide(asyncio.Protocol):
             self._refuse_startup(None)
             return
         try:
-            upstream = await self.server.open_upstream(self)
+            upstream = await self.server.open_upstream(lambda: UpstreamSide(self))
         except (OSError, TimeoutError) as exc:
             log.warning("client %s: upstream unreachable: %s", self.peer, exc)
             self._refuse_startup(exc)
@@ -321,15 +281,15 @@ class ClientSide(asyncio.Protocol):
     # -- relay: client -> server ------------------------------------------------------------
 
     def _relay_client_bytes(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held_append(data)
+        if self._held.holding:
+            self._keep(data, framed=False)
             return
         try:
             segments = self.scanner.feed(data)
         except pq.ProtocolViolation as exc:
             self._protocol_error("08P01", f"invalid frontend message: {exc}")
             return
-        if len(segments) == 1 and type(segments[0]) is bytes and self._deferred is None:
+        if len(segments) == 1 and type(segments[0]) is bytes:
             assert self.upstream is not None
             self.upstream.write(segments[0])
             return
@@ -342,48 +302,25 @@ class ClientSide(asyncio.Protocol):
                     # endpoint is registered before the statement reaches the server.
                     self._send_upstream(b"".join(out))
                     out = []
-                    self._defer_upstream(self.server.register_endpoint(self.dbname))
+                    self._run_held(self.server.register_endpoint(self.dbname))
                 out.append(self._client_message(segment))
             else:
                 out.append(bytes(segment))  # type: ignore[arg-type]
         self._send_upstream(b"".join(out))
 
     def _send_upstream(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._deferred is not None:
-            self._deferred.append(data)
-        else:
+        """Framed (scanned, rewritten) client bytes: upstream now, or after the hold."""
+        if self._held.holding:
+            self._keep(data, framed=True)
+        elif data:
             assert self.upstream is not None
             self.upstream.write(data)
-
-    def _defer_upstream(self, work: Any) -> None:
-        """Keep what the client sends from here on (already framed and rewritten) until
-        ``work`` (a coroutine) is done, then send it in order."""
-        self._deferred = []
-        if self.transport is not None and not self._paused_by_hold:
-            self._paused_by_hold = True
-            self.transport.pause_reading()
-
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("client %s: background work failed", self.peer)
-            finally:
-                deferred, self._deferred = self._deferred or [], None
-                if self.upstream is not None and not self._closed:
-                    self.upstream.write(b"".join(deferred))
-                if self._paused_by_hold and self.transport is not None and not self._closed:
-                    self._paused_by_hold = False
-                    self.transport.resume_reading()
-
-        asyncio.get_running_loop().create_task(run())
 
     def _client_message(self, msg: pq.Message) -> bytes:
         """The bytes to send upstream for an inspected Query or Parse."""
         raw = msg.raw
-        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
+        session = self.session
+        if session.client_encoding not in ("UTF8", "SQL_ASCII"):
             return raw
         try:
             if msg.type == pq.QUERY:
@@ -406,17 +343,15 @@ class ClientSide(asyncio.Protocol):
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
         if result.error_hint is not None:
-            self.error_hints.append(result.error_hint)
-            self._update_server_inspect()
+            session.add_error_hint(result.error_hint)
         if result.touches_extension:
             # Register at the ReadyForQuery that answers this statement: a Query is answered by
             # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
             # of the client's Query/Sync count (the server sends one after startup).
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
-            self.register_at = answered_by + 1
-            self._update_server_inspect()
+            session.register_after(answered_by + 1)
         for old, new in result.rename_tags:
-            self._rename_next_tag(old, new)
+            session.rename_next_tag(old, new)
         emulation = self.server.config.extension_emulation
         command = result.extension_command
         if emulation is not None and command is not None and emulation.handles(command.name):
@@ -428,7 +363,8 @@ class ClientSide(asyncio.Protocol):
                 result.sql = emulation.update_sql(command.name, command.version)
             else:
                 result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
-            self._rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
+            session.rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
+        self._update_server_inspect()
         if result.sql is None:
             return raw
         for note in result.notes:
@@ -440,69 +376,38 @@ class ClientSide(asyncio.Protocol):
 
     @property
     def dbname(self) -> str:
-        return self.params.get("database") or self.params.get("user", "")
+        return self.session.dbname
 
-    def _rename_next_tag(self, old: bytes, new: bytes) -> None:
-        self.tag_renames.append((old, new))
-        self._update_server_inspect()
+    @property
+    def params(self) -> dict[str, str]:
+        return self.session.params
+
+    @property
+    def backend_pid(self) -> int | None:
+        return self.session.backend_pid
+
+    @property
+    def backend_key(self) -> bytes | None:
+        return self.session.backend_key
 
     def _update_server_inspect(self) -> None:
-        """Inspect only the server messages the session needs to see now; every other message
-        streams through with no per-message work beyond its header."""
-        inspect = _SERVER_INSPECT
-        if not self.started:
-            inspect = inspect | _READY | _AUTH
-        elif self.register_at is not None:
-            inspect = inspect | _READY
-        if self.tag_renames or self.error_hints:
-            inspect = inspect | _RENAMING
         if self.upstream is not None:
-            self.upstream.scanner.set_inspect(inspect)
+            self.upstream.scanner.set_inspect(self.session.server_inspect)
 
     def server_message(self, msg: pq.Message) -> bytes:
         """Called by the upstream side for each inspected server message; the bytes to forward."""
-        mtype = msg.type
-        if mtype == pq.COMMAND_COMPLETE:
-            if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
-                _, new = self.tag_renames.popleft()
-                self._update_server_inspect()
-                return pq.message(pq.COMMAND_COMPLETE, new + b"\x00")
-        elif mtype == pq.ERROR_RESPONSE:
-            if self.tag_renames:  # the statement failed: no tag will come
-                self.tag_renames.popleft()
-                self._update_server_inspect()
-            if self.error_hints:  # the first error after an unparsable statement is its own
-                hint = self.error_hints.popleft()
-                self._update_server_inspect()
-                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint)
-        elif mtype == pq.READY_FOR_QUERY:
-            self.transaction_status = msg.raw[5:6]
-            self.started = True
-            if (
-                self.register_at is not None
-                and msg.ordinal >= self.register_at
-                and self.transaction_status == b"I"  # committed: the admin connection sees it
-            ):
-                self.register_at = None
-                self._run_held(self.server.register_endpoint(self.dbname))
-            self._update_server_inspect()
-        elif mtype == pq.AUTHENTICATION:
-            return _without_channel_binding(msg.raw)
-        elif mtype == pq.BACKEND_KEY_DATA:
-            body = msg.body
-            (self.backend_pid,) = struct.unpack_from("!I", body, 0)
-            self.backend_key = body[4:]
-            self.server.session_started(self)
-        elif mtype == pq.PARAMETER_STATUS:
-            key, offset = pq.cstring(msg.raw, 5)
-            value, _ = pq.cstring(msg.raw, offset)
-            if key == b"client_encoding":
-                self.client_encoding = value.decode("ascii", "replace").upper()
-        return msg.raw
+        raw, step = self.session.server_message(msg)
+        if step is Step.REGISTER_ENDPOINT:
+            self._run_held(self.server.register_endpoint(self.dbname))
+        elif step is Step.BACKEND_KEY and self.server.session_started(self):
+            self.session.register_after(1)  # the ReadyForQuery that ends startup
+        self._update_server_inspect()
+        return raw
 
-    def _run_held(self, work: Any) -> None:
-        """Hold the client direction until ``work`` (a coroutine) is done."""
-        self._hold()
+    def _run_held(self, work: Coroutine[Any, Any, None]) -> None:
+        """Hold the client direction until ``work`` is done: what the client sends meanwhile
+        reaches the server after it, in order."""
+        self._held.hold()
 
         async def run() -> None:
             try:
@@ -514,30 +419,38 @@ class ClientSide(asyncio.Protocol):
 
         asyncio.get_running_loop().create_task(run())
 
-    # -- holding ----------------------------------------------------------------------------
+    # -- holding (proxy/session.py's HoldQueue) ---------------------------------------------
 
-    def _hold(self) -> None:
-        if self._held is None:
-            self._held = []
+    def _keep(self, data: bytes, *, framed: bool) -> None:
+        if data:
+            self._held.keep(data, framed=framed)
+            self._stop_reading_while_held()
 
-    def _held_append(self, data: bytes) -> None:
-        assert self._held is not None
-        self._held.append(data)
+    def _stop_reading_while_held(self) -> None:
         if not self._paused_by_hold and self.transport is not None:
             self._paused_by_hold = True
             self.transport.pause_reading()
 
     def _release(self) -> None:
-        held, self._held = self._held, None
+        items = self._held.release()
+        if self._held.holding:
+            return
         if self._paused_by_hold and self.transport is not None and not self._closed:
             self._paused_by_hold = False
-            self.transport.resume_reading()
-        for chunk in held or ():
-            if self._closed or self._held is not None:
-                if self._held is not None:
-                    self._held.append(chunk)
-                continue
-            self._relay_client_bytes(chunk)
+            if not self._paused_by_upstream:
+                self.transport.resume_reading()
+        for index, item in enumerate(items):
+            if self._closed:
+                return
+            if self._held.holding:  # a released statement started work of its own
+                self._held.requeue(items[index:])
+                self._stop_reading_while_held()
+                return
+            if item.framed:
+                assert self.upstream is not None
+                self.upstream.write(item.data)
+            else:
+                self._relay_client_bytes(item.data)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -583,7 +496,7 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientSide) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(_SERVER_INSPECT | _READY | _AUTH, count=_READY)
+        self.scanner = pq.MessageScanner(STARTUP_INSPECT, count=_READY)
         self._closed = False
         self._paused = False
         self._ssl_answer: asyncio.Future[bytes] | None = None
