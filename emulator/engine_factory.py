@@ -9,12 +9,9 @@ from typing import Any
 from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
-from emulator.engine.settings import (
-    DEFAULT_DISCOVERY_ENGINE_BASE_URL,
-    DEFAULT_VERTEX_BASE_URL,
-    EngineSettings,
-)
+from emulator.engine.settings import EngineSettings
 from emulator.fakes.knobs import FakeKnobs
+from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 from emulator.usage_error import UsageError
 
 
@@ -35,9 +32,9 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     try:
         return EngineSettings(
             models=args.models,
-            vertex_base_url=args.vertex_base_url or DEFAULT_VERTEX_BASE_URL,
+            vertex_base_url=args.vertex_base_url or VERTEX_BASE_URL,
             discovery_engine_base_url=args.discovery_engine_base_url
-            or DEFAULT_DISCOVERY_ENGINE_BASE_URL,
+            or DISCOVERY_ENGINE_BASE_URL,
             secret_manager_endpoint=args.secret_manager_endpoint,
             google_project=args.google_project,
             google_region=args.google_region,

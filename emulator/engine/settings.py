@@ -25,20 +25,19 @@ from typing import Literal
 
 from emulator.config import default, setting
 from emulator.fakes.knobs import FakeKnobs
+from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 
 ModelsMode = Literal["fake", "live", "record", "replay", "replay-or-fake"]
 MODES: tuple[str, ...] = setting("models").choices or ()
 DEFAULT_MODELS: ModelsMode = default("models")
 CASSETTE_MODES = frozenset({"record", "replay", "replay-or-fake"})
-DEFAULT_VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
-DEFAULT_DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     models: ModelsMode = DEFAULT_MODELS
-    vertex_base_url: str = DEFAULT_VERTEX_BASE_URL
-    discovery_engine_base_url: str = DEFAULT_DISCOVERY_ENGINE_BASE_URL
+    vertex_base_url: str = VERTEX_BASE_URL
+    discovery_engine_base_url: str = DISCOVERY_ENGINE_BASE_URL
     secret_manager_endpoint: str | None = None
     google_project: str | None = None
     google_region: str = default("google_region")
