@@ -32,12 +32,22 @@ from typing import Any
 
 import msgspec
 
-from emulator.fakes.embeddings import FakeVector
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
 
 class RawText(bytes):
     """An engine answer the callback endpoint sends as it is, not as JSON (UTF-8 text)."""
+
+
+class LiteralVector(list[float]):
+    """An embedding that writes its own ``real[]`` literal. The fakes' vectors subclass it: they
+    know their few non-zero values, so they write the literal without formatting every zero
+    (and the engine need not know the fakes)."""
+
+    __slots__ = ()
+
+    def literal(self) -> str:
+        return "{" + ",".join(map(repr, self)) + "}"
 
 
 # -- raw answers (bytes from HTTP) -------------------------------------------------------------
@@ -162,7 +172,7 @@ RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
 
 
 def _literal(values: Any) -> bytes | None:
-    if type(values) is FakeVector:  # the fakes' vectors know their few non-zero values
+    if isinstance(values, LiteralVector):
         return values.literal().encode()
     if not isinstance(values, list):
         return None

@@ -1,4 +1,4 @@
-"""Engine settings: where the providers are, how to call them, how the fakes behave.
+"""Engine settings: where the providers are, how to call them.
 
 `EngineSettings` is a frozen dataclass; the command line builds one from its flags
 (emulator/engine_factory.py). The fields that are flags (`models`, `read_timeout`, `cache_size`,
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from emulator.config import default, setting
-from emulator.fakes.knobs import FakeKnobs
 from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 
 ModelsMode = Literal["fake", "live", "record", "replay", "replay-or-fake"]
@@ -54,7 +53,6 @@ class EngineSettings:
     secret_cache_seconds: float = 60.0
     secrets_file: str | None = None
     secret_env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
-    fake: FakeKnobs = field(default_factory=FakeKnobs)
     cassette: str | None = None
 
     def __post_init__(self) -> None:
