@@ -4,6 +4,10 @@ changed without them. Lazy imports count too."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+from tests.conftest import REPO
 from tests.test_import_cycles import imported_modules, project_modules
 
 
@@ -30,3 +34,14 @@ def test_the_scan_sees_the_engine_and_the_fakes() -> None:
 def test_no_engine_module_imports_the_fakes() -> None:
     found = engine_imports_of_the_fakes()
     assert not found, f"the engine imports the fakes: {found}; plug them in through the transport"
+
+
+def test_every_fakes_module_imports_first_in_a_fresh_interpreter() -> None:
+    # The fakes import a little of the engine's side (its transport types) and the engine's
+    # package imports the NL handler, which imports the fakes: a module that is only importable
+    # after another would show up here as an ImportError of a partially initialized module.
+    names = sorted(m for m in project_modules() if m.startswith("emulator.fakes."))
+    for name in names:
+        done = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=REPO,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"import {name} alone fails:\n{done.stderr}"

@@ -12,6 +12,7 @@ import pytest
 
 from emulator import providers
 from emulator.engine.errors import ModelCallError
+from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS
 from emulator.engine.request import ModelRequest
 from emulator.engine.settings import EngineSettings
 from emulator.engine.urls import resolve_url
@@ -97,3 +98,9 @@ def test_fakes_refuse_one_text_more_than_the_catalogue_allows(
     with pytest.raises(FakeModelError) as refused:
         answer_request(path, {**body, field: [*texts, texts[0]]}, EMPTY_RULES)
     assert refused.value.status == 400
+
+
+def test_every_embedding_family_has_the_engine_readers_it_names() -> None:
+    readers = {f.embeddings for f in providers.FAMILIES if f.embeddings is not None}
+    assert readers == {providers.VERTEX_EMBEDDINGS, providers.OPENAI_EMBEDDINGS}
+    assert readers <= set(EXTRACTORS) and readers <= set(RAW_EXTRACTORS)

@@ -32,22 +32,12 @@ from typing import Any
 
 import msgspec
 
+from emulator.embedding_literal import LiteralVector
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
 
 class RawText(bytes):
     """An engine answer the callback endpoint sends as it is, not as JSON (UTF-8 text)."""
-
-
-class LiteralVector(list[float]):
-    """An embedding that writes its own ``real[]`` literal. The fakes' vectors subclass it: they
-    know their few non-zero values, so they write the literal without formatting every zero
-    (and the engine need not know the fakes)."""
-
-    __slots__ = ()
-
-    def literal(self) -> str:
-        return "{" + ",".join(map(repr, self)) + "}"
 
 
 # -- raw answers (bytes from HTTP) -------------------------------------------------------------

@@ -20,7 +20,7 @@ import hashlib
 import math
 import struct
 
-from emulator.engine.extract import LiteralVector
+from emulator.embedding_literal import LiteralVector
 from emulator.fakes.words import content_stems, words
 
 _SLOTS_PER_WORD = 8
