@@ -28,7 +28,7 @@ PREFILTER: Final = re.compile(
 # does, and runs about four times faster (the regex engine skips to the letters its literals
 # start with, which IGNORECASE and a leading \b prevent). Every client Query meets it.
 _LOWERCASE_PREFILTER: Final = re.compile(
-    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension"
+    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
 )
 
 

@@ -88,6 +88,14 @@ def test_tutorial_context_and_value_index(db: psycopg.Connection[Any]) -> None:
                    "WHERE column_names = 'nla_demo.products.name'") == "product_name"
     found = one(db, "SELECT alloydb_ai_nl.get_concept_and_value(ARRAY['cymbalprime'], 'nla_demo_cfg')")
     assert found[0]["value"] == "CymbalPrime" and found[0]["concept_type"] == "brand_name"
+    # The page drops the generated association id 1: brands.brand_name, which it had associated by
+    # hand already, so every other generated one (the city that answers "Lisbon") was applied.
+    assert db.execute("SELECT column_names, concept_type FROM alloydb_ai_nl.value_index_columns "
+                      "WHERE config = 'nla_demo_cfg' ORDER BY column_names").fetchall() == [
+        ("nla_demo.addresses.city", "city_name"), ("nla_demo.addresses.country", "country_name"),
+        ("nla_demo.brands.brand_name", "brand_name"),
+        ("nla_demo.customers.first_name,nla_demo.customers.last_name", "full_person_name"),
+        ("nla_demo.products.name", "product_name")]
 
 
 def test_tutorial_questions_get_sql_that_answers_them(db: psycopg.Connection[Any]) -> None:
@@ -108,6 +116,47 @@ def test_tutorial_questions_get_sql_that_answers_them(db: psycopg.Connection[Any
                       "nl_question => 'which brands have the largest number of products.')")
     assert summary["answer"] == ("The result set has 3 rows: brand_name: CymbalPrime, count: 2; "
                                  "brand_name: CymbalSports, count: 2; brand_name: CymbalPro, count: 1.")
+
+
+ASSOCIATIONS_SCHEMA = """
+CREATE SCHEMA shop;
+CREATE TABLE shop.products (product_id int PRIMARY KEY, name text);
+CREATE TABLE shop.customers (customer_id int PRIMARY KEY, first_name text, last_name text);
+CREATE TABLE shop.brands (brand_id int PRIMARY KEY, brand_name text);
+CREATE TABLE shop.addresses (address_id int PRIMARY KEY, street text, city text, country text);
+"""
+
+
+@pytest.mark.parametrize("filler", [0, 7, 50])
+def test_generated_associations_are_numbered_the_same_whatever_the_oids(emulator: Emulator, filler: int) -> None:
+    """The pages edit and drop generated associations by id (the tutorial drops id 1). Their ids
+    once followed the hash of the relations' OIDs, which the tests run before changed: the
+    tutorial then dropped addresses.city and stopped finding Lisbon. ``filler`` tables use up
+    OIDs so that the relations get other ones; the numbering must stay the same."""
+    dsn = _new_database(emulator, "nl_association_ids")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+        for i in range(filler):
+            conn.execute(f"CREATE TABLE filler_{i} ()")
+        conn.execute(ASSOCIATIONS_SCHEMA)
+        conn.execute("SELECT alloydb_ai_nl.g_create_configuration('shop_cfg')")
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration('register_schema', 'shop_cfg', "
+                     "schema_names_in => '{shop}')")
+        conn.execute("SELECT alloydb_ai_nl.add_concept_type('brand_name', "
+                     "'alloydb_ai_nl.get_concept_and_value_generic_entity_name')")
+        conn.execute("SELECT alloydb_ai_nl.add_concept_type('product_name', "
+                     "'alloydb_ai_nl.get_concept_and_value_generic_entity_name')")
+        assert one(conn, "SELECT alloydb_ai_nl.generate_concept_type_associations('shop_cfg')") == 5
+        rows = conn.execute("SELECT id, column_names, concept_type FROM "
+                            "alloydb_ai_nl.generated_value_index_columns_view ORDER BY id").fetchall()
+    # User concept types first, then the built-in ones; each in relation-name, then column order.
+    assert rows == [
+        (1, "shop.brands.brand_name", "brand_name"),
+        (2, "shop.products.name", "product_name"),
+        (3, "shop.addresses.city", "city_name"),
+        (4, "shop.addresses.country", "country_name"),
+        (5, "shop.customers.first_name,shop.customers.last_name", "full_person_name"),
+    ]
 
 
 def test_execute_nl_query_answers_rows_as_json(db: psycopg.Connection[Any]) -> None:

@@ -103,15 +103,21 @@ def parameterize(sql: str, intent: str, known: list[dict[str, Any]]) -> Paramete
     order = sorted(chosen, key=lambda v: -len(v))  # stable: ties keep first appearance
     numbers = {value: index + 1 for index, value in enumerate(order)}
     psql = _replace_literals(sql, {v: f"${n}" for v, n in numbers.items()})
-    pintent = intent
-    manifest = intent
-    for value in order:  # longest first, so a value inside a longer one is not split
-        mark = f"\x00{numbers[value]}\x00"
-        pintent = word_pattern(value).sub(mark, pintent)
-        kind = _kind_words(value, chosen[value], known)
-        manifest = word_pattern(value).sub(kind.replace("\\", "\\\\"), manifest)
-    pintent = re.sub(r"\x00(\d+)\x00", r"$\1", pintent)
+    pintent = _replace_phrases(intent, [(v, f"${numbers[v]}") for v in order])
+    manifest = _replace_phrases(intent, [(v, _kind_words(v, chosen[v], known)) for v in order])
     return Parameterized(psql, pintent, manifest, {n: v for v, n in numbers.items()})
+
+
+def _replace_phrases(text: str, replacements: list[tuple[str, str]]) -> str:
+    """Each phrase (whole, any case) replaced, in one pass over ``text``: where several phrases
+    start at one place the first listed wins (longest first: a value inside a longer one is not
+    split), and a replacement is never searched again (the "1" of the "$1" put in for "10" is
+    not the value 1)."""
+    if not replacements:
+        return text
+    alternatives = "|".join(f"(?P<v{i}>{re.escape(phrase)})" for i, (phrase, _) in enumerate(replacements))
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    return pattern.sub(lambda m: replacements[int(str(m.lastgroup)[1:])][1], text)
 
 
 def _replace_literals(sql: str, marks: dict[str, str]) -> str:

@@ -674,6 +674,12 @@ $$;
 
 -- Associations by column names and types: user concept types named like the column
 -- (brand_name, or product_name for products.name), then the built-in ones.
+--
+-- The ids are numbered in a fixed order, whatever the relations' OIDs: the associations to user
+-- concept types first, then the built-in ones, each in relation-name then column order. The
+-- pages edit and drop generated associations by id (the tutorial drops id 1), so an order that
+-- followed the hash of OIDs (_scope is a UNION) made the same script drop a different association
+-- on each cluster - addresses.city on some, and Lisbon left the value index.
 CREATE FUNCTION alloydb_ai_nl.generate_concept_type_associations(nl_config text, relation_name text DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
@@ -684,12 +690,16 @@ DECLARE
     a record;
     singular text;
     concept text;
+    user_concept boolean;
     first_col text;
     last_col text;
+    found_rows jsonb := '[]';
+    g record;
     added integer := 0;
 BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config);
-    FOR r IN SELECT s FROM alloydb_ai_nl._scope(nl_config) AS s WHERE only_rel IS NULL OR s = only_rel LOOP
+    FOR r IN SELECT s FROM alloydb_ai_nl._scope(nl_config) AS s WHERE only_rel IS NULL OR s = only_rel
+              ORDER BY alloydb_ai_nl._relation_name(s) LOOP
         singular := regexp_replace((SELECT relname FROM pg_catalog.pg_class WHERE oid = r), 'e?s$', '');
         first_col := NULL;
         last_col := NULL;
@@ -699,7 +709,9 @@ BEGIN
             concept := NULL;
             IF a.typ IN ('text', 'character varying', 'character') THEN
                 SELECT c.concept_type INTO concept FROM alloydb_ai_nl.g_concept_type AS c
-                 WHERE NOT c.builtin AND c.concept_type IN (a.col, singular || '_' || a.col) LIMIT 1;
+                 WHERE NOT c.builtin AND c.concept_type IN (a.col, singular || '_' || a.col)
+                 ORDER BY c.concept_type = a.col, c.concept_type LIMIT 1;  -- the specific one first
+                user_concept := concept IS NOT NULL;
                 IF concept IS NULL THEN
                     concept := CASE
                         WHEN a.col ~* 'city' THEN 'city_name'
@@ -714,17 +726,24 @@ BEGIN
                 END IF;
             END IF;
             IF concept IS NOT NULL THEN
-                INSERT INTO alloydb_ai_nl.g_generated_value_index_columns (config, column_names, concept_type)
-                VALUES (nl_config, alloydb_ai_nl._relation_name(r) || '.' || a.col, concept);
-                added := added + 1;
+                found_rows := found_rows || jsonb_build_object(
+                    'columns', alloydb_ai_nl._relation_name(r) || '.' || a.col, 'concept', concept, 'user', user_concept);
             END IF;
         END LOOP;
         IF first_col IS NOT NULL AND last_col IS NOT NULL THEN
-            INSERT INTO alloydb_ai_nl.g_generated_value_index_columns (config, column_names, concept_type)
-            VALUES (nl_config, alloydb_ai_nl._relation_name(r) || '.' || first_col || ','
-                               || alloydb_ai_nl._relation_name(r) || '.' || last_col, 'full_person_name');
-            added := added + 1;
+            found_rows := found_rows || jsonb_build_object(
+                'columns', alloydb_ai_nl._relation_name(r) || '.' || first_col || ','
+                           || alloydb_ai_nl._relation_name(r) || '.' || last_col,
+                'concept', 'full_person_name', 'user', false);
         END IF;
+    END LOOP;
+    -- One row at a time, so the ids follow this order.
+    FOR g IN SELECT x ->> 'columns' AS column_names, x ->> 'concept' AS concept_type
+               FROM jsonb_array_elements(found_rows) WITH ORDINALITY AS e(x, i)
+              ORDER BY (x -> 'user')::boolean DESC, i LOOP
+        INSERT INTO alloydb_ai_nl.g_generated_value_index_columns (config, column_names, concept_type)
+        VALUES (nl_config, g.column_names, g.concept_type);
+        added := added + 1;
     END LOOP;
     RETURN added;
 END;
@@ -1269,7 +1288,8 @@ BEGIN
             USING HINT = 'Install pg_stat_statements (shared_preload_libraries) to generate templates from the queries you run.';
         RETURN 0;
     END IF;
-    SELECT array_agg(alloydb_ai_nl._relation_name(s)) INTO scope_names FROM alloydb_ai_nl._scope(nl_config) AS s;
+    SELECT array_agg(alloydb_ai_nl._relation_name(s) ORDER BY alloydb_ai_nl._relation_name(s)) INTO scope_names
+      FROM alloydb_ai_nl._scope(nl_config) AS s;
     FOR q IN EXECUTE 'SELECT query FROM pg_stat_statements WHERE query ~* ''^\s*select'' AND query !~ ''\$[0-9]'' '
                      'AND query !~* ''alloydb_ai_nl|google_ml|pg_catalog|information_schema'' ORDER BY calls DESC LIMIT 50' LOOP
         CONTINUE WHEN alloydb_ai_nl._explain_error(q) IS NOT NULL;

@@ -152,6 +152,7 @@ _VALUES = st.text(alphabet=st.characters(whitelist_categories=["Lu", "Ll", "Nd"]
 @settings(max_examples=200, deadline=None)
 @given(value=_VALUES, number=st.integers(min_value=0, max_value=10**6))
 @example(value="O'Brien", number=5)
+@example(value="00", number=1)  # the 1 inside the $1 put in for 00 was once taken for the value 1
 def test_parameterize_then_fill_gives_the_sql_back(value: str, number: int) -> None:
     sql = f"SELECT a FROM t WHERE name = {sql_string(value)} AND n > {number}"
     intent = f"Rows named {value} above {number}"
@@ -164,6 +165,13 @@ def test_parameterize_then_fill_gives_the_sql_back(value: str, number: int) -> N
         match = pattern.search(intent)
         assert match is not None
         assert {int(k[1:]): v for k, v in match.groupdict().items()} == prm.values
+
+
+def test_a_value_inside_another_ones_parameter_is_not_replaced_again() -> None:
+    prm = parameterize("SELECT a FROM t WHERE y = 2024 AND n > 1", "Orders of 2024 above 1", [])
+    assert prm.pintent == "Orders of $1 above $2" and prm.values == {1: "2024", 2: "1"}
+    given = parameterize("SELECT a FROM t WHERE c = 'number' AND n > 12345678", "12345678 rows with number", [])
+    assert given.manifest == "a given number rows with a given value"  # "number" of the kind kept
 
 
 def test_a_row_count_in_the_question_limits_the_rows() -> None:

@@ -274,6 +274,8 @@ def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
     'SELECT "ai".rank(1)',
     "SELECT ml_predict_row('m', '{}')",
     "CREATE EXTENSION google_ml_integration",
+    "CREATE INDEX i ON t USING ScaNN (emb cosine) WITH (num_leaves = 5)",
+    "SET scann.num_leaves_to_search = 2",
 ])
 def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
     assert worth_parsing(sql.encode())
@@ -292,6 +294,7 @@ def test_ordinary_statements_skip_the_parser(sql: str) -> None:
 _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
+    "scann", "SCANN",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00"])
 
 

@@ -104,13 +104,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m       google_ml.models;
-    result  jsonb := '[]';
-    item    jsonb;
+    result  jsonb;
 BEGIN
     IF request ->> 'op' = 'invoke_batch' THEN
-        FOR item IN SELECT * FROM jsonb_array_elements(request -> 'requests') LOOP
-            result := result || jsonb_build_array(google_ml._authorized_request(item));
-        END LOOP;
+        -- One aggregate, not a jsonb concatenation per item (which copies the array each time).
+        SELECT coalesce(jsonb_agg(google_ml._authorized_request(e.r) ORDER BY e.i), '[]')
+          INTO result
+          FROM jsonb_array_elements(request -> 'requests') WITH ORDINALITY AS e (r, i);
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';

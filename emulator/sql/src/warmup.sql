@@ -20,14 +20,21 @@ CREATE UNLOGGED TABLE google_ml._warm_cache (
     statement_key  text NOT NULL,
     kind           text NOT NULL,
     model_id       text NOT NULL,
-    item_hash      text NOT NULL,
     item           text NOT NULL,
     result         text
 );
-CREATE INDEX ON google_ml._warm_cache (statement_key, kind, model_id, item_hash);
--- Answers (embedding literals of a few KB) are written once and read once: out of line but
--- not compressed, which costs more than it saves here.
+-- A hash index on the item alone: a lookup hashes the text once and compares it once, where a
+-- b-tree over (statement_key, kind, model_id, md5(item)) compared four strings at every level
+-- and an md5 was computed on every store and every lookup. Few rows share an item (one per
+-- statement and backend), so the other columns are checked on the row.
+CREATE INDEX ON google_ml._warm_cache USING hash (item);
+-- Answers (embedding literals of a few KB) are written once and read once: neither compressed
+-- (which costs more than it saves here) nor, up to a page, moved out of line (a TOAST row and
+-- TOAST index entry per answer cost half of storing them, and each lookup had to fetch them
+-- back). toast_tuple_target at its maximum keeps a row of up to 8160 bytes whole in the heap;
+-- a longer answer still goes out of line, uncompressed.
 ALTER TABLE google_ml._warm_cache ALTER COLUMN result SET STORAGE EXTERNAL;
+ALTER TABLE google_ml._warm_cache SET (toast_tuple_target = 8160);
 REVOKE ALL ON TABLE google_ml._warm_cache FROM PUBLIC;
 ALTER TABLE google_ml._warm_cache ENABLE ROW LEVEL SECURITY;
 
@@ -57,7 +64,7 @@ BEGIN
       FROM google_ml._warm_cache AS c
      WHERE c.statement_key = key AND c.kind = _warm_lookup.kind
        AND c.model_id = coalesce(_warm_lookup.model_id, '')
-       AND c.item_hash = pg_catalog.md5(_warm_lookup.item) AND c.item = _warm_lookup.item
+       AND c.item = _warm_lookup.item
      LIMIT 1;
     RETURN answer;
 END;
@@ -79,8 +86,8 @@ BEGIN
     DELETE FROM google_ml._warm_cache AS c
      WHERE pg_catalog.split_part(c.statement_key, ':', 1)::int NOT IN
            (SELECT a.pid FROM pg_catalog.pg_stat_activity AS a);
-    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item_hash, item, result)
-    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), pg_catalog.md5(i), i, r
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
+    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), i, r
       FROM unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
      WHERE r IS NOT NULL;
     PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_key', key, true);
@@ -168,7 +175,7 @@ DECLARE
     style       text;
     size        int;
     n           int := pg_catalog.cardinality(items);
-    requests    jsonb := '[]'::jsonb;
+    requests    jsonb[] := '{}';  -- appended in place; one jsonb array at the end, not n copies
     one         text;
     answer      json;
     b           int;
@@ -227,25 +234,24 @@ BEGIN
             EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text}') || '::json'
                INTO body USING m.id::text, batch[1];
         END IF;
-        requests := requests || jsonb_build_array(google_ml._request(
-            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb));
+        requests := requests || google_ml._request(
+            m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb);
     END LOOP;
 
     IF style IN ('vertex', 'openai') THEN
         -- Fast path: the engine applies what the built-in output transforms do and
         -- answers one real[] literal per text (docs/internals.md, "extract").
-        RETURN ARRAY(
-            SELECT nullif(line, '')
-              FROM pg_catalog.unnest(pg_catalog.string_to_array(
-                       google_ml._call_engine_text(jsonb_build_object(
-                           'op', 'invoke_batch', 'requests', requests,
-                           'extract', style || '_embeddings')), E'\n'))
-                   WITH ORDINALITY AS u (line, i)
-             ORDER BY i);
+        -- The lines in order, an empty one (a text not answered) as NULL: string_to_array's
+        -- null_string, without unnesting and sorting 10,000 literals to rebuild the array.
+        RETURN pg_catalog.string_to_array(
+            google_ml._call_engine_text(jsonb_build_object(
+                'op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests),
+                'extract', style || '_embeddings')),
+            E'\n', '');
     END IF;
 
     answers := google_ml._call_engine_text(
-        jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
+        jsonb_build_object('op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests)))::json;
 
     FOR answer, b IN SELECT e.a, e.i - 1 FROM pg_catalog.json_array_elements(answers)
                                           WITH ORDINALITY AS e (a, i) LOOP
