@@ -250,10 +250,7 @@ async def _serve_until_stopped(stop: asyncio.Event, embedded: Any, proxy: Any) -
 
 def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
     """What is emulated, what is not, where model calls go; printed after the ready line."""
-    from emulator.engine.settings import (
-        DEFAULT_DISCOVERY_ENGINE_BASE_URL,
-        DEFAULT_VERTEX_BASE_URL,
-    )
+    from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 
     lines = [
         (f"emulated: AlloyDB AI's google_ml_integration {_extension_version()} on stock "
@@ -275,8 +272,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
                                       if args.models == "replay-or-fake" else
                                       "; an unrecorded call is an error"))
     else:
-        vertex = args.vertex_base_url or DEFAULT_VERTEX_BASE_URL
-        ranking = args.discovery_engine_base_url or DEFAULT_DISCOVERY_ENGINE_BASE_URL
+        vertex = args.vertex_base_url or VERTEX_BASE_URL
+        ranking = args.discovery_engine_base_url or DISCOVERY_ENGINE_BASE_URL
         secrets = args.secret_manager_endpoint or "Secret Manager"
         lines.append(f"model calls: LIVE: Vertex AI at {vertex}, ranking at {ranking}, other "
                      f"providers at their registered URLs; secrets from {secrets}"

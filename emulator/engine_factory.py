@@ -9,12 +9,10 @@ from typing import Any
 from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
-from emulator.engine.settings import (
-    DEFAULT_DISCOVERY_ENGINE_BASE_URL,
-    DEFAULT_VERTEX_BASE_URL,
-    EngineSettings,
-)
+from emulator.engine.settings import EngineSettings
 from emulator.fakes.knobs import FakeKnobs
+from emulator.fakes.transport import FakeTransport
+from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 from emulator.usage_error import UsageError
 
 
@@ -35,9 +33,9 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     try:
         return EngineSettings(
             models=args.models,
-            vertex_base_url=args.vertex_base_url or DEFAULT_VERTEX_BASE_URL,
+            vertex_base_url=args.vertex_base_url or VERTEX_BASE_URL,
             discovery_engine_base_url=args.discovery_engine_base_url
-            or DEFAULT_DISCOVERY_ENGINE_BASE_URL,
+            or DISCOVERY_ENGINE_BASE_URL,
             secret_manager_endpoint=args.secret_manager_endpoint,
             google_project=args.google_project,
             google_region=args.google_region,
@@ -47,7 +45,6 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             cache_size=args.cache_size,
             cache_live=args.cache_live,
             secrets_file=str(args.secrets_file) if args.secrets_file else None,
-            fake=fake_knobs(args),
             cassette=str(args.cassette) if getattr(args, "cassette", None) else None,
         )
     except ValueError as exc:
@@ -78,7 +75,19 @@ def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> Call
 def build_engine(
     args: argparse.Namespace, current_proxy: Callable[[], Any] = lambda: None
 ) -> Engine:
+    settings = engine_settings(args)
     try:
-        return Engine(engine_settings(args), call_log(args, current_proxy))
+        return engine_with_fakes(settings, call_log(args, current_proxy), fake_knobs(args))
     except CassetteError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def engine_with_fakes(
+    settings: EngineSettings | None = None,
+    calls: CallLog | None = None,
+    knobs: FakeKnobs | None = None,
+) -> Engine:
+    """An engine with the fake models plugged in (the engine does not import them)."""
+    settings = settings or EngineSettings()
+    fake = FakeTransport(knobs or FakeKnobs(), settings.read_timeout)
+    return Engine(settings, calls, fake)

@@ -13,8 +13,10 @@ builds what PostgreSQL needs, for every version in ``VERSIONS``:
 * ``google_ml_integration.control``, ``default_version`` = the newest offered version.
 
 The scripts are built when they are installed (emulator/extension_files.py), never committed,
-so the sources are the only copy. ``python -m emulator.extension_build DIR`` writes them into
-DIR to read them.
+so the sources are the only copy. Facts about the model providers (default request URLs, batch
+limits) are written in the provider catalogue, ``emulator/providers.py``: a source says
+``{{NAME}}`` where the build puts ``providers.sql_constants()[NAME]``.
+``python -m emulator.extension_build DIR`` writes the scripts into DIR to read them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+
+from emulator.providers import sql_constants
 
 NAME = "google_ml_integration"
 
@@ -56,6 +60,7 @@ CONCERNS: tuple[str, ...] = (
 )
 
 _MARKER = re.compile(r"^-- @version (\S+)\s*$", re.MULTILINE)
+_CONSTANT = re.compile(r"\{\{(\w+)\}\}")
 
 _CONTROL = f"""\
 # {NAME}: the AlloyDB AI extension, emulated on stock PostgreSQL.
@@ -91,6 +96,21 @@ def source_dir() -> Path:
     return Path(str(resources.files("emulator") / "sql" / "src"))
 
 
+def fill_constants(concern: str, text: str) -> str:
+    """The source with each ``{{NAME}}`` replaced by the provider catalogue's SQL for it."""
+    constants = sql_constants()
+
+    def constant(match: re.Match[str]) -> str:
+        try:
+            return constants[match.group(1)]
+        except KeyError:
+            raise ExtensionBuildError(
+                f"{concern}.sql: {match.group(0)} is not a constant of emulator/providers.py "
+                f"(known: {', '.join(sorted(constants))})") from None
+
+    return _CONSTANT.sub(constant, text)
+
+
 def parse_source(concern: str, text: str) -> list[Block]:
     """The blocks of one source file. Before the first marker only comments may appear; the
     versions of a file's blocks never go down."""
@@ -121,7 +141,8 @@ def all_blocks() -> tuple[Block, ...]:
             f"files not in CONCERNS {unlisted}")
     blocks: list[Block] = []
     for concern in CONCERNS:
-        blocks.extend(parse_source(concern, (directory / f"{concern}.sql").read_text()))
+        text = fill_constants(concern, (directory / f"{concern}.sql").read_text())
+        blocks.extend(parse_source(concern, text))
     newest = version_key(DEFAULT_VERSION)
     for block in blocks:
         if block.version > newest:

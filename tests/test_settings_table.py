@@ -11,7 +11,7 @@ import pytest
 from emulator.cli import build_parser
 from emulator.config import ENV_PREFIX
 from emulator.engine.settings import MODES, EngineSettings, ModelsMode
-from emulator.engine_factory import engine_settings
+from emulator.engine_factory import engine_settings, fake_knobs
 from emulator.fakes.knobs import FAULTS, FakeKnobs, Fault
 
 
@@ -29,7 +29,7 @@ def serve_args(*argv: str) -> argparse.Namespace:
 
 def test_serve_without_flags_builds_the_default_engine_settings() -> None:
     assert engine_settings(serve_args()) == EngineSettings()
-    assert EngineSettings().fake == FakeKnobs()
+    assert fake_knobs(serve_args()) == FakeKnobs()
 
 
 def test_variables_reach_the_engine_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +39,7 @@ def test_variables_reach_the_engine_settings(monkeypatch: pytest.MonkeyPatch) ->
     settings = engine_settings(serve_args())
     assert (settings.models, settings.google_project, settings.cache_live) == ("live", "proj", True)
     assert settings.read_timeout == 7.5
-    assert settings.fake == FakeKnobs(latency=0.05, forced_fault="500")
+    assert fake_knobs(serve_args()) == FakeKnobs(latency=0.05, forced_fault="500")
 
 
 def test_a_flag_wins_over_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,8 @@ provider through the retrying client (http.py) over the fake or the HTTP transpo
 answer.
 
 Routes (`_route`): with `models='fake'` every request whose provider is google, open_ai,
-anthropic or hugging_face is answered in process by the fakes (no token, no secret, no HTTP);
+anthropic or hugging_face is answered in process by the fakes (no token, no secret, no HTTP),
+through the `fake` transport the engine is given (it does not import the fakes);
 `custom` models always go over HTTP to their URL, with their authentication. With
 `models='live'` every request goes over HTTP; `record` too, through the cassette's recording
 transport; `replay` answers every request from the cassette (no credentials, no network);
@@ -44,7 +45,6 @@ from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
 from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
-from emulator.engine.fake_transport import FakeTransport
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
@@ -60,9 +60,21 @@ FAKED_PROVIDERS = frozenset({"google", "open_ai", "anthropic", "hugging_face"})
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
 
 
+FAKING_MODES = frozenset({"fake", "replay-or-fake"})
+
+
 class Engine:
-    def __init__(self, settings: EngineSettings | None = None, calls: CallLog | None = None) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        calls: CallLog | None = None,
+        fake: Transport | None = None,
+    ) -> None:
+        """`fake` answers the faked calls (emulator/fakes/transport.py's FakeTransport): the
+        engine does not import the fakes, whoever builds it plugs them in."""
         self.settings = settings or EngineSettings()
+        if fake is None and self.settings.models in FAKING_MODES:
+            raise ValueError(f"--models {self.settings.models} needs the fake models' transport")
         self.stats = EngineStats()
         self.cache = ResponseCache(self.settings.cache_size)
         self.calls = calls
@@ -77,13 +89,15 @@ class Engine:
         )
         self._httpx = HttpxTransport(self.settings)
         self._http: Transport = self._httpx
-        self._fake: Transport = FakeTransport(self.settings)
+        self._fake: Transport | None = fake
         self._replay: ReplayTransport | None = None
         if self.cassette is not None and mode == "record":
             self._http = RecordingTransport(self._http, self.cassette)
         elif self.cassette is not None:
             self._replay = ReplayTransport(self.cassette, mode)
-        self._transports: dict[str, Transport] = {"live": self._http, "fake": self._fake}
+        self._transports: dict[str, Transport] = {"live": self._http}
+        if fake is not None:
+            self._transports["fake"] = fake
         if self._replay is not None:
             self._transports["replay"] = self._replay
         if calls is not None:
@@ -262,7 +276,8 @@ class Engine:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-        await self._fake.aclose()
+        if self._fake is not None:
+            await self._fake.aclose()
         if self.cassette is not None:
             self.cassette.flush()
         await asyncio.to_thread(self._secrets.close)

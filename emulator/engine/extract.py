@@ -32,7 +32,8 @@ from typing import Any
 
 import msgspec
 
-from emulator.fakes.embeddings import FakeVector
+from emulator.embedding_literal import LiteralVector
+from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
 
 class RawText(bytes):
@@ -152,8 +153,8 @@ def raw_openai_embeddings(content: bytes) -> Extracted | None:
 
 
 RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
-    "vertex_embeddings": raw_vertex_embeddings,
-    "openai_embeddings": raw_openai_embeddings,
+    VERTEX_EMBEDDINGS: raw_vertex_embeddings,
+    OPENAI_EMBEDDINGS: raw_openai_embeddings,
 }
 
 
@@ -161,7 +162,7 @@ RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
 
 
 def _literal(values: Any) -> bytes | None:
-    if type(values) is FakeVector:  # the fakes' vectors know their few non-zero values
+    if isinstance(values, LiteralVector):
         return values.literal().encode()
     if not isinstance(values, list):
         return None
@@ -212,8 +213,8 @@ def openai_embeddings(response: Any) -> list[bytes] | None:
 
 
 EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
-    "vertex_embeddings": vertex_embeddings,
-    "openai_embeddings": openai_embeddings,
+    VERTEX_EMBEDDINGS: vertex_embeddings,
+    OPENAI_EMBEDDINGS: openai_embeddings,
 }
 
 

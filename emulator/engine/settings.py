@@ -1,4 +1,4 @@
-"""Engine settings: where the providers are, how to call them, how the fakes behave.
+"""Engine settings: where the providers are, how to call them.
 
 `EngineSettings` is a frozen dataclass; the command line builds one from its flags
 (emulator/engine_factory.py). The fields that are flags (`models`, `read_timeout`, `cache_size`,
@@ -24,21 +24,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from emulator.config import default, setting
-from emulator.fakes.knobs import FakeKnobs
+from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 
 ModelsMode = Literal["fake", "live", "record", "replay", "replay-or-fake"]
 MODES: tuple[str, ...] = setting("models").choices or ()
 DEFAULT_MODELS: ModelsMode = default("models")
 CASSETTE_MODES = frozenset({"record", "replay", "replay-or-fake"})
-DEFAULT_VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
-DEFAULT_DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     models: ModelsMode = DEFAULT_MODELS
-    vertex_base_url: str = DEFAULT_VERTEX_BASE_URL
-    discovery_engine_base_url: str = DEFAULT_DISCOVERY_ENGINE_BASE_URL
+    vertex_base_url: str = VERTEX_BASE_URL
+    discovery_engine_base_url: str = DISCOVERY_ENGINE_BASE_URL
     secret_manager_endpoint: str | None = None
     google_project: str | None = None
     google_region: str = default("google_region")
@@ -55,7 +53,6 @@ class EngineSettings:
     secret_cache_seconds: float = 60.0
     secrets_file: str | None = None
     secret_env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
-    fake: FakeKnobs = field(default_factory=FakeKnobs)
     cassette: str | None = None
 
     def __post_init__(self) -> None:

@@ -6,7 +6,8 @@
   (created by `prepare()` at startup, or on first use, so it binds to the running loop), with
   the engine's connect and read timeouts. Cancelling the awaiting task abandons the request: httpx closes the connection and
   nothing waits for the provider.
-- `FakeTransport` (fake_transport.py): the fake models, in process.
+- `FakeTransport` (emulator/fakes/transport.py): the fake models, in process; the engine gets
+  it from whoever builds it, so it never imports the fakes.
 - `RecordingTransport` and `ReplayTransport` (cassette.py): record the HTTP transport's answers
   into a cassette file, and answer from one.
 - `InspectingTransport` (calls.py): wraps any of them to show each exchange in the inspector.

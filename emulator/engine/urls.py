@@ -12,8 +12,10 @@
 - Absolute URLs are kept, except that Google's own hosts move to the configured base URLs when
   those are overridden: `*-aiplatform.googleapis.com` -> `vertex_base_url`,
   `discoveryengine.googleapis.com` -> `discovery_engine_base_url` (path and query kept).
-- No URL at all: the provider's documented endpoint for the model type and qualified name
-  (reference, section 6); `custom` models must have one.
+- No URL at all: the default URL of the provider's family for the model type and qualified name
+  (the provider catalogue, emulator/providers.py, which the SQL `generate_model_request_url`
+  also reads); Vertex AI ranking gets the Discovery Engine URL of the configured project; other
+  models without a default (`custom` ones) must have a URL.
 
 `needs_project(request)` says whether resolution needs a project (so the engine only looks one up
 when it must). Errors are `ModelCallError` 22023.
@@ -26,17 +28,22 @@ from urllib.parse import urlsplit, urlunsplit
 
 from emulator.engine.errors import bad_request
 from emulator.engine.request import ModelRequest
-from emulator.engine.settings import (
-    DEFAULT_DISCOVERY_ENGINE_BASE_URL,
-    DEFAULT_VERTEX_BASE_URL,
-    EngineSettings,
+from emulator.engine.settings import EngineSettings
+from emulator.providers import (
+    DISCOVERY_ENGINE_BASE_URL,
+    GENERATE_CONTENT,
+    PREDICT,
+    RANKING_PATH,
+    VERTEX_BASE_URL,
+    VERTEX_RANKING,
+    default_url,
+    family,
 )
 
 _VERTEX_HOST = re.compile(r"^(?:(?P<region>[a-z0-9-]+)-)?aiplatform\.googleapis\.com$")
 _DISCOVERY_HOST = "discoveryengine.googleapis.com"
 _LOCATION = re.compile(r"(?:^|/)locations/([^/]+)")
 _VERSION = re.compile(r"^(v1(?:beta1)?)/")
-_RANKING_PATH = "/v1/projects/{project}/locations/global/rankingConfigs/default_ranking_config:rank"
 
 
 def _qualified_name(request: ModelRequest) -> str:
@@ -44,21 +51,13 @@ def _qualified_name(request: ModelRequest) -> str:
 
 
 def _default_url(request: ModelRequest, settings: EngineSettings, project: str | None) -> str:
-    name = _qualified_name(request)
-    if request.provider == "google":
-        if request.model_type == "reranking":
-            base = settings.discovery_engine_base_url.rstrip("/")
-            return base + _RANKING_PATH.format(project=_require(request, project))
-        return f"publishers/google/models/{name}"
-    if request.provider == "open_ai":
-        if request.model_type in ("text_embedding", "multimodal_embedding"):
-            return "https://api.openai.com/v1/embeddings"
-        return "https://api.openai.com/v1/chat/completions"
-    if request.provider == "anthropic":
-        return "https://api.anthropic.com/v1/messages"
-    if request.provider == "hugging_face":
-        return f"https://api-inference.huggingface.co/models/{name}"
-    raise bad_request(request.model_id, "the model has no request URL (model_request_url)")
+    if family(request.provider, request.model_type) is VERTEX_RANKING:
+        base = settings.discovery_engine_base_url.rstrip("/")
+        return base + RANKING_PATH.format(project=_require(request, project))
+    url = default_url(request.provider, request.model_type, _qualified_name(request))
+    if url is None:
+        raise bad_request(request.model_id, "the model has no request URL (model_request_url)")
+    return url
 
 
 def _require(request: ModelRequest, project: str | None) -> str:
@@ -88,7 +87,7 @@ def _with_verb(request: ModelRequest, path: str) -> str:
     )
     if request.provider != "google" or not is_google_model or ":" in last:
         return path
-    return path + (":generateContent" if request.model_type == "llm" else ":predict")
+    return path + (GENERATE_CONTENT if request.model_type == "llm" else PREDICT)
 
 
 def _vertex_base(settings: EngineSettings, region: str) -> str:
@@ -124,12 +123,12 @@ def _move_google_host(url: str, settings: EngineSettings) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     vertex = _VERTEX_HOST.match(host)
-    if vertex is not None and settings.vertex_base_url != DEFAULT_VERTEX_BASE_URL:
+    if vertex is not None and settings.vertex_base_url != VERTEX_BASE_URL:
         location = _LOCATION.search(parts.path)
         region = vertex.group("region") or (location.group(1) if location else "")
         base = urlsplit(_vertex_base(settings, region or settings.google_region))
     elif host == _DISCOVERY_HOST and (
-        settings.discovery_engine_base_url != DEFAULT_DISCOVERY_ENGINE_BASE_URL
+        settings.discovery_engine_base_url != DISCOVERY_ENGINE_BASE_URL
     ):
         base = urlsplit(settings.discovery_engine_base_url.rstrip("/"))
     else:

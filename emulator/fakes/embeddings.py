@@ -20,6 +20,7 @@ import hashlib
 import math
 import struct
 
+from emulator.embedding_literal import LiteralVector
 from emulator.fakes.words import content_stems, words
 
 _SLOTS_PER_WORD = 8
@@ -70,7 +71,7 @@ def _zeros(dimension: int) -> tuple[float, ...]:
     return (0.0,) * dimension
 
 
-class FakeVector(list[float]):
+class FakeVector(LiteralVector):
     """An embedding as the list of floats a provider answers, which also remembers its few
     non-zero positions, so that the warm-up writes its ``real[]`` literal without walking
     every zero (see ``emulator.engine.extract``)."""

@@ -35,19 +35,18 @@ from urllib.parse import urlsplit
 
 from emulator.fakes import embeddings, forecasting, generation, ranking
 from emulator.fakes.rules import EMPTY_RULES, RuleSet
+from emulator.providers import (
+    OPENAI_MAX_TEXTS,
+    OPENAI_MAX_TOKENS,
+    RANKING_MAX_RECORDS,
+    VERTEX_MAX_TEXTS,
+    VERTEX_MAX_TOKENS,
+)
 
 _FIXED_TIME = "2025-01-01T00:00:00.000000Z"
 _FIXED_EPOCH = 1735689600
 _HF_GENERATORS = ("gpt", "llama", "mistral", "gemma", "falcon", "phi", "qwen", "t5", "bloom")
 _HF_EMBEDDERS = ("sentence-transformers", "embed", "minilm", "mpnet", "bge", "e5-", "gte")
-
-
-# Per-request limits of the embedding APIs, enforced as the providers do (tokens counted by
-# embeddings.limit_tokens).
-VERTEX_MAX_INSTANCES = 250
-VERTEX_MAX_TOKENS = 20_000
-OPENAI_MAX_INPUTS = 2048
-OPENAI_MAX_TOKENS = 300_000
 
 
 class FakeModelError(Exception):
@@ -151,9 +150,9 @@ def vertex_predict(path: str, body: Any) -> Any:
         parameters.get("outputDimensionality"), "outputDimensionality"
     ) or embeddings.dimension_for(model)
     instances = body["instances"]
-    if len(instances) > VERTEX_MAX_INSTANCES:
+    if len(instances) > VERTEX_MAX_TEXTS:
         raise google_error(400, f"The number of instances ({len(instances)}) exceeds the limit "
-                                f"of {VERTEX_MAX_INSTANCES} per request.")
+                                f"of {VERTEX_MAX_TEXTS} per request.")
     tokens = sum(embeddings.limit_tokens(i["content"]) for i in instances
                  if isinstance(i, dict) and isinstance(i.get("content"), str))
     if tokens > VERTEX_MAX_TOKENS:
@@ -340,8 +339,8 @@ def vertex_rank(body: Any) -> Any:
     records = body.get("records")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise google_error(400, "records (a list of objects) is required")
-    if len(records) > 200:
-        raise google_error(400, "at most 200 records are allowed per request")
+    if len(records) > RANKING_MAX_RECORDS:
+        raise google_error(400, f"at most {RANKING_MAX_RECORDS} records are allowed per request")
     top_n = body.get("topN")
     ranked = ranking.rank(body["query"], records, top_n if isinstance(top_n, int) else None)
     details = not body.get("ignoreRecordDetailsInResponse", False)
@@ -369,8 +368,8 @@ def openai_embeddings(body: Any) -> Any:
         raise openai_error(400, "'dimensions' must be a positive integer")
     size = dimension or embeddings.dimension_for(model)
     texts = [item if isinstance(item, str) else json.dumps(item) for item in inputs]
-    if len(texts) > OPENAI_MAX_INPUTS:
-        raise openai_error(400, f"'input' has {len(texts)} items; at most {OPENAI_MAX_INPUTS} "
+    if len(texts) > OPENAI_MAX_TEXTS:
+        raise openai_error(400, f"'input' has {len(texts)} items; at most {OPENAI_MAX_TEXTS} "
                                 "are allowed per request")
     requested = sum(embeddings.limit_tokens(t) for t in texts)
     if requested > OPENAI_MAX_TOKENS:

@@ -7,9 +7,10 @@ import contextlib
 import json
 from typing import Any
 
-from emulator.engine import Engine, EngineSettings, ModelCallError
+from emulator.engine import EngineSettings, ModelCallError
 from emulator.engine.calls import CallLog, bounded_json
 from emulator.engine.scrub import clean_url
+from emulator.engine_factory import engine_with_fakes
 from tests.engine.conftest import run
 from tests.engine.local_servers import HANG, Reply, ScriptedServer
 
@@ -26,7 +27,7 @@ def test_fake_calls_cache_hits_and_batches_are_recorded_newest_first() -> None:
     log = CallLog(max_calls=3, max_body_chars=200)
 
     async def scenario() -> None:
-        engine = Engine(EngineSettings(), log)
+        engine = engine_with_fakes(EngineSettings(), log)
         try:
             await engine.invoke(embedding(["one"]))
             await engine.invoke(embedding(["one"]))  # the response cache answers
@@ -55,7 +56,7 @@ def test_fake_calls_cache_hits_and_batches_are_recorded_newest_first() -> None:
     log2 = CallLog()
 
     async def cached() -> None:
-        engine = Engine(EngineSettings(), log2)
+        engine = engine_with_fakes(EngineSettings(), log2)
         try:
             await engine.invoke(embedding(["one"]))
             await engine.invoke(embedding(["one"]))
@@ -82,7 +83,7 @@ def test_live_calls_show_retries_and_hide_credentials() -> None:
                    "body": {"prompt": "hi", "copied": KEY}}
 
         async def scenario() -> None:
-            engine = Engine(EngineSettings(models="live", backoff_base=0.01), log)
+            engine = engine_with_fakes(EngineSettings(models="live", backoff_base=0.01), log)
             try:
                 await engine.invoke(request)
                 try:
@@ -119,7 +120,7 @@ def test_a_cancelled_call_is_recorded_as_cancelled() -> None:
     log = CallLog()
     with ScriptedServer(lambda _seen: HANG) as server:
         async def scenario() -> None:
-            engine = Engine(EngineSettings(models="live"), log)
+            engine = engine_with_fakes(EngineSettings(models="live"), log)
             request = {"model_id": "slow", "provider": "custom", "url": f"{server.url}/x",
                        "body": {"q": 1}}
             try:

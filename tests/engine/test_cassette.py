@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from emulator.engine import Engine, EngineSettings, ModelCallError
+from emulator.engine import EngineSettings, ModelCallError
 from emulator.engine.cassette import Cassette, CassetteError
+from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import start_fake_model_server
 from emulator.fakes.models import answer_request
 from tests.engine.conftest import run
@@ -87,7 +88,7 @@ def record_session(tmp_path: Path, cassette: Path, monkeypatch: pytest.MonkeyPat
         async def scenario() -> dict[str, Any]:
             server, port = await start_fake_model_server()
             base = f"http://127.0.0.1:{port}"
-            engine = Engine(settings("record", cassette, base))
+            engine = engine_with_fakes(settings("record", cassette, base))
             try:
                 return {
                     "batch": await engine.invoke(vertex(TEXTS)),
@@ -117,7 +118,7 @@ def test_replay_answers_offline_whatever_the_batching(
     recorded = record_session(tmp_path, cassette, monkeypatch)
 
     async def replay() -> dict[str, Any]:
-        engine = Engine(settings("replay", cassette))  # no server, no token, no secret
+        engine = engine_with_fakes(settings("replay", cassette))  # no server, no token, no secret
         try:
             return {
                 "singles": [await engine.invoke(vertex([t])) for t in TEXTS],
@@ -175,7 +176,7 @@ def test_an_unrecorded_request_is_an_error_that_says_how_to_record_it(
     record_session(tmp_path, cassette, monkeypatch)
 
     async def replay() -> ModelCallError:
-        engine = Engine(settings("replay", cassette))
+        engine = engine_with_fakes(settings("replay", cassette))
         try:
             with pytest.raises(ModelCallError) as caught:
                 await engine.invoke(vertex([TEXTS[0], "never recorded"]))
@@ -197,7 +198,7 @@ def test_replay_or_fake_fakes_only_what_is_not_recorded(
     recorded = record_session(tmp_path, cassette, monkeypatch)
 
     async def replay() -> tuple[Any, Any]:
-        engine = Engine(settings("replay-or-fake", cassette))
+        engine = engine_with_fakes(settings("replay-or-fake", cassette))
         try:
             return await engine.invoke(vertex(TEXTS)), await engine.invoke(gemini("Unrecorded"))
         finally:
@@ -224,7 +225,7 @@ def test_refusals_replay_and_retried_failures_are_not_kept(tmp_path: Path) -> No
                     "headers": {"x-goog-api-key": HEADER_KEY}, "body": body}
 
         async def record() -> Any:
-            engine = Engine(settings("record", cassette))
+            engine = engine_with_fakes(settings("record", cassette))
             try:
                 with pytest.raises(ModelCallError):
                     await engine.invoke(custom({"q": "bad"}))
@@ -238,7 +239,7 @@ def test_refusals_replay_and_retried_failures_are_not_kept(tmp_path: Path) -> No
     assert [json.loads(line)["status"] for line in text.splitlines()] == [400, 200]
 
     async def replay() -> tuple[Any, ModelCallError]:
-        engine = Engine(settings("replay", cassette))
+        engine = engine_with_fakes(settings("replay", cassette))
         try:
             good = await engine.invoke(custom({"q": "good"}))
             with pytest.raises(ModelCallError) as caught:

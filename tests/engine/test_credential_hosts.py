@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from emulator.engine import Engine, EngineSettings, ModelCallError
+from emulator.engine import EngineSettings, ModelCallError
 from emulator.engine.credential_hosts import may_receive_google_credentials
+from emulator.engine_factory import engine_with_fakes
 from tests.engine.conftest import run
 from tests.engine.local_servers import Reply, ScriptedServer, token_endpoint, write_service_account
 
@@ -67,7 +68,7 @@ def test_a_google_model_registered_with_another_url_gets_no_token(
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account))
 
         async def call(url: str) -> Any:
-            engine = Engine(live(vertex_base_url=vertex.url))
+            engine = engine_with_fakes(live(vertex_base_url=vertex.url))
             try:
                 return await engine.invoke(google_model(url))
             finally:
@@ -91,7 +92,7 @@ def test_a_custom_model_asking_for_the_service_agent_is_held_to_the_same_rule() 
         request = google_model(f"{elsewhere.url}/embed") | {"provider": "custom"}
 
         async def call() -> Any:
-            engine = Engine(EngineSettings(models="fake", secret_env={}))  # fake mode too
+            engine = engine_with_fakes(EngineSettings(models="fake", secret_env={}))  # fake mode too
             try:
                 return await engine.invoke(request)
             finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.engine import Engine, EngineSettings
+from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import start_fake_model_server
 from emulator.fakes.knobs import FakeKnobs
 from tests.engine.conftest import run
@@ -43,9 +44,9 @@ def both_modes(build: Any, batches: list[list[str]], extract: str,
     async def scenario() -> tuple[bytes, bytes, Engine]:
         server, port = await start_fake_model_server(knobs=knobs)
         base = f"http://127.0.0.1:{port}"
-        live = Engine(EngineSettings(models="live", model_concurrency=concurrency,
+        live = engine_with_fakes(EngineSettings(models="live", model_concurrency=concurrency,
                                      cache_size=0, secret_env={}))
-        fake = Engine(EngineSettings(models="fake", secret_env={}))
+        fake = engine_with_fakes(EngineSettings(models="fake", secret_env={}))
         try:
             requests = [build(base, texts) for texts in batches]
             over_http = await live.embedding_lines(requests, extract)
@@ -88,7 +89,7 @@ def test_a_failed_batch_leaves_only_its_own_lines_empty() -> None:
     async def scenario() -> bytes:
         server, port = await start_fake_model_server()
         base = f"http://127.0.0.1:{port}"
-        engine = Engine(EngineSettings(models="live", cache_size=0, secret_env={}))
+        engine = engine_with_fakes(EngineSettings(models="live", cache_size=0, secret_env={}))
         try:
             good = vertex_request(base, ["one", "two"])
             bad = vertex_request(base, ["three"])
@@ -105,7 +106,7 @@ def test_a_failed_batch_leaves_only_its_own_lines_empty() -> None:
 def test_a_prepared_engine_calls_over_the_client_it_built_ahead() -> None:
     async def scenario() -> tuple[bool, Any]:
         server, port = await start_fake_model_server()
-        engine = Engine(EngineSettings(models="live", cache_size=0, secret_env={}))
+        engine = engine_with_fakes(EngineSettings(models="live", cache_size=0, secret_env={}))
         try:
             await engine.prepare()
             ready = engine._httpx._client is not None

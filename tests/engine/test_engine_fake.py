@@ -8,6 +8,7 @@ import pytest
 
 from emulator.engine import Engine, EngineSettings, ModelCallError
 from emulator.engine.cache import ResponseCache, weight
+from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, start_fake_model_server
 from tests.engine.conftest import run
 
@@ -33,7 +34,7 @@ def test_fake_mode_needs_no_credentials_and_no_http(monkeypatch: pytest.MonkeyPa
     secret = {"type": "secret_manager", "secret_path": "projects/p/secrets/missing/versions/1"}
 
     async def scenario() -> tuple[Any, Any, Engine]:
-        engine = Engine(EngineSettings(secret_manager_endpoint="http://127.0.0.1:1"))
+        engine = engine_with_fakes(EngineSettings(secret_manager_endpoint="http://127.0.0.1:1"))
         vertex = await engine.invoke(embedding_request("hello"))
         openai = await engine.invoke(
             {
@@ -56,7 +57,7 @@ def test_fake_mode_needs_no_credentials_and_no_http(monkeypatch: pytest.MonkeyPa
 
 def test_repeated_request_hits_the_cache() -> None:
     async def scenario() -> Engine:
-        engine = Engine()
+        engine = engine_with_fakes()
         first = await engine.invoke(embedding_request("same text"))
         second = await engine.invoke(embedding_request("same text"))
         assert first == second
@@ -69,7 +70,7 @@ def test_repeated_request_hits_the_cache() -> None:
 
 def test_batch_answers_in_order_with_errors_in_place() -> None:
     async def scenario() -> Any:
-        engine = Engine()
+        engine = engine_with_fakes()
         try:
             return await engine.handle(
                 {
@@ -95,7 +96,7 @@ def test_batch_answers_in_order_with_errors_in_place() -> None:
 
 def test_unknown_op_is_a_bad_request() -> None:
     async def scenario() -> None:
-        engine = Engine()
+        engine = engine_with_fakes()
         try:
             await engine.handle({"op": "explode"})
         finally:
@@ -109,7 +110,7 @@ def test_unknown_op_is_a_bad_request() -> None:
 def test_custom_model_goes_over_http_even_in_fake_mode() -> None:
     async def scenario() -> tuple[Any, Engine, int]:
         server, port = await start_fake_model_server()
-        engine = Engine()
+        engine = engine_with_fakes()
         try:
             answer = await engine.invoke(
                 {
@@ -132,10 +133,10 @@ def test_custom_model_goes_over_http_even_in_fake_mode() -> None:
 
 def test_in_process_fault_knob_retries_then_reports_status_and_body() -> None:
     knobs = FakeKnobs(forced_fault="429", retry_after=0)
-    settings = EngineSettings(fake=knobs, max_retries=2, cache_size=0)
+    settings = EngineSettings(max_retries=2, cache_size=0)
 
     async def scenario() -> Engine:
-        engine = Engine(settings)
+        engine = engine_with_fakes(settings, knobs=knobs)
         try:
             await engine.invoke(embedding_request("x"))
         finally:
@@ -151,10 +152,10 @@ def test_in_process_fault_knob_retries_then_reports_status_and_body() -> None:
 
 
 def test_in_process_timeout_knob_is_a_query_canceled_error() -> None:
-    settings = EngineSettings(fake=FakeKnobs(forced_fault="timeout"), read_timeout=0.05)
+    settings = EngineSettings(read_timeout=0.05)
 
     async def scenario() -> None:
-        engine = Engine(settings)
+        engine = engine_with_fakes(settings, knobs=FakeKnobs(forced_fault="timeout"))
         try:
             await engine.invoke(embedding_request("x"))
         finally:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from emulator.engine import Engine, EngineSettings
+from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, FakeModelServer, start_fake_model_server
 from tests.engine.conftest import run
 
@@ -127,7 +128,7 @@ def test_server_records_requests_and_knobs_change_live() -> None:
 def test_engine_rides_out_random_faults_with_retries() -> None:
     async def scenario() -> tuple[list[dict[str, Any]], Engine]:
         server, port = await start_fake_model_server(knobs=FakeKnobs(fault_rate=0.3), seed=7)
-        engine = Engine(EngineSettings(max_retries=8, backoff_base=0.001, backoff_cap=0.01))
+        engine = engine_with_fakes(EngineSettings(max_retries=8, backoff_base=0.001, backoff_cap=0.01))
         requests = [
             {
                 "model_id": "mine",

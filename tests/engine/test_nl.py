@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from emulator.engine.engine import Engine
 from emulator.engine.errors import ModelCallError
+from emulator.engine_factory import engine_with_fakes
 from emulator.nl.compose import compose, compose_from_schema, facts_of, with_row_limit
 from emulator.nl.handler import query_problem
 from emulator.nl.params import (
@@ -106,7 +106,7 @@ def test_query_problem_refuses_anything_but_one_read_only_query() -> None:
 
 def test_engine_dispatches_the_request_kind_in_fake_mode() -> None:
     async def run() -> None:
-        engine = Engine()
+        engine = engine_with_fakes()
         try:
             message = {"op": "alloydb_ai_nl", "task": "template", "model_id": "gemini-2.0-flash",
                        "provider": "google", "model_type": "generic", "body": None,

@@ -95,6 +95,8 @@ COMMENT ON VIEW google_ml.model_info_view IS
 -- resolves them against the configured project and region. NULL: no URL to
 -- store; for Vertex AI ranking that is built-in support (the engine builds the
 -- Discovery Engine URL from the configured project), otherwise a URL is needed.
+-- The WHEN branches come from the provider catalogue (emulator/providers.py),
+-- which the engine reads too.
 CREATE FUNCTION google_ml.generate_model_request_url(
     provider        google_ml.model_provider,
     model_type      google_ml.model_type,
@@ -102,28 +104,8 @@ CREATE FUNCTION google_ml.generate_model_request_url(
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE provider
-        WHEN 'google' THEN
-            CASE
-                WHEN qualified_name IS NULL OR qualified_name = '' THEN NULL
-                WHEN qualified_name LIKE '%:%'
-                    THEN 'publishers/google/models/' || qualified_name
-                WHEN model_type IN ('text_embedding', 'multimodal_embedding')
-                    THEN 'publishers/google/models/' || qualified_name || ':predict'
-                WHEN model_type IN ('llm', 'generic')
-                    THEN 'publishers/google/models/' || qualified_name || ':generateContent'
-            END
-        WHEN 'open_ai' THEN
-            CASE model_type
-                WHEN 'text_embedding' THEN 'https://api.openai.com/v1/embeddings'
-                WHEN 'llm' THEN 'https://api.openai.com/v1/chat/completions'
-                WHEN 'generic' THEN 'https://api.openai.com/v1/chat/completions'
-            END
-        WHEN 'anthropic' THEN 'https://api.anthropic.com/v1/messages'
-        WHEN 'hugging_face' THEN
-            CASE WHEN qualified_name IS NOT NULL AND qualified_name <> ''
-                THEN 'https://api-inference.huggingface.co/models/' || qualified_name
-            END
+    SELECT CASE
+{{DEFAULT_URL_CASES}}
     END
 $$;
 

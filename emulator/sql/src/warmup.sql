@@ -118,7 +118,8 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- Warm-up batches that fit the providers' per-request token limits (Vertex AI text embeddings:
--- 20,000 tokens; OpenAI: 300,000), not only their text counts. A batch of 250 long documents
+-- 20,000 tokens; OpenAI: 300,000; the limits below come from emulator/providers.py), not
+-- only their text counts. A batch of 250 long documents
 -- would be refused by Vertex AI, and the warm-up would fall back to one request per row.
 
 -- Consecutive batches of at most `size` texts whose estimated tokens stay within `token_budget`
@@ -198,24 +199,25 @@ BEGIN
            = 'google_ml.vertexai_text_embedding_batch_input_transform'
        AND coalesce(m.output_batch_transform_fn, 'google_ml.vertexai_text_embedding_batch_output_transform')
            = 'google_ml.vertexai_text_embedding_batch_output_transform' THEN
-        style := 'vertex'; size := 250;
+        style := 'vertex'; size := {{VERTEX_MAX_TEXTS}};
     ELSIF in_fn = 'google_ml.openai_text_embedding_input_transform'
        AND out_fn = 'google_ml.openai_text_embedding_output_transform'
        AND coalesce(m.input_batch_transform_fn, 'google_ml.openai_text_embedding_batch_input_transform')
            = 'google_ml.openai_text_embedding_batch_input_transform'
        AND coalesce(m.output_batch_transform_fn, 'google_ml.openai_text_embedding_batch_output_transform')
            = 'google_ml.openai_text_embedding_batch_output_transform' THEN
-        style := 'openai'; size := 2048;
+        style := 'openai'; size := {{OPENAI_MAX_TEXTS}};
     ELSIF m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL THEN
         style := 'batch';
-        size := CASE m.provider WHEN 'open_ai' THEN 2048 WHEN 'google' THEN 250 ELSE 100 END;
+        size := CASE m.provider WHEN 'open_ai' THEN {{OPENAI_MAX_TEXTS}}
+                     WHEN 'google' THEN {{VERTEX_MAX_TEXTS}} ELSE {{OTHER_MAX_TEXTS}} END;
     ELSE
         style := 'single'; size := 1;
     END IF;
 
     FOR first, last IN
         SELECT b.first, b.last FROM google_ml._batch_bounds(items, size,
-            CASE style WHEN 'vertex' THEN 20000 WHEN 'openai' THEN 300000 END) AS b
+            CASE style WHEN 'vertex' THEN {{VERTEX_MAX_TOKENS}} WHEN 'openai' THEN {{OPENAI_MAX_TOKENS}} END) AS b
     LOOP
         batch := items[first : last];
         IF style = 'vertex' THEN

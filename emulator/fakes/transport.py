@@ -1,7 +1,9 @@
 """The fake models as a transport: in process, no HTTP, no credentials.
 
+This is how the fakes plug into the engine, which does not import them: whoever builds the
+engine passes `Engine(..., fake=FakeTransport(knobs, read_timeout))` (emulator/engine_factory.py).
 `FakeTransport.exchange` answers with `emulator.fakes.models.answer_request` after applying the
-fake knobs of the settings exactly as the standalone server does (latency, then a 429 with
+fake knobs exactly as the standalone server does (latency, then a 429 with
 Retry-After, a 500, or a 'timeout' that waits out the read timeout and raises
 `TransportTimeout`), so retry and timeout paths behave the same in process and over HTTP. The
 answer is handed back as an already parsed value: no JSON encoding round trip.
@@ -14,9 +16,8 @@ import json
 import random
 
 from emulator.engine.errors import SQLSTATE_PROVIDER_ERROR, ModelCallError
-from emulator.engine.settings import EngineSettings
 from emulator.engine.transport import OutgoingRequest, RawResponse, TransportTimeout
-from emulator.fakes.knobs import format_retry_after, pick_fault
+from emulator.fakes.knobs import FakeKnobs, format_retry_after, pick_fault
 from emulator.fakes.models import FakeModelError, answer_request, error_for_path
 from emulator.fakes.rules import RulesFileError, load_rules
 
@@ -28,18 +29,21 @@ def _error_response(error: FakeModelError, headers: dict[str, str] | None = None
 class FakeTransport:
     is_http = False
 
-    def __init__(self, settings: EngineSettings, rng: random.Random | None = None) -> None:
-        self._settings = settings
+    def __init__(
+        self, knobs: FakeKnobs, read_timeout: float, rng: random.Random | None = None
+    ) -> None:
+        self._knobs = knobs
+        self._read_timeout = read_timeout  # how long a 'timeout' fault waits, as a client would
         self._rng = rng or random.Random()
 
     async def exchange(self, request: OutgoingRequest) -> RawResponse:
-        knobs = self._settings.fake
+        knobs = self._knobs
         if knobs.latency > 0:
             await asyncio.sleep(knobs.latency)
         fault = pick_fault(knobs, self._rng)
         path = request.url.split("?", 1)[0]
         if fault == "timeout":
-            await asyncio.sleep(self._settings.read_timeout)
+            await asyncio.sleep(self._read_timeout)
             raise TransportTimeout("fake timeout")
         if fault == "429":
             error = error_for_path(path, 429, "Fake fault: quota exceeded, retry later.")

@@ -1,0 +1,160 @@
+"""The provider catalogue: what the emulator knows about each model provider, written once.
+
+Per provider and model family (``FAMILIES``): the model types it serves, the default request URL
+and verb a model gets when it is registered without one, the per-request limits of its batch API
+(texts and tokens), and the name of the reader that takes embeddings out of its answers. The
+facts come from Google's documentation (reference ``google_ml_integration.md``, section 6).
+
+Who reads it:
+
+- the engine (``engine/urls.py``: default URLs and verbs, the Google base URLs;
+  ``engine/extract.py``: the embedding readers' names);
+- the fakes (``fakes/models.py``: the limits they enforce as the providers do);
+- the extension: ``extension_build.py`` replaces each ``{{NAME}}`` in ``emulator/sql/src/`` with
+  ``sql_constants()[NAME]`` when it builds the install scripts, so the SQL
+  ``generate_model_request_url`` and the warm-up's batch limits come from here too.
+
+A default URL is a template: ``{name}`` is the model's qualified name. A relative one is a
+Vertex AI path that the engine resolves against the configured project and region. A family
+without a default URL (``url=None``) needs a ``model_request_url``, except Vertex AI ranking,
+whose Discovery Engine URL the engine builds from the configured project (``RANKING_PATH``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
+DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
+RANKING_PATH = "/v1/projects/{project}/locations/global/rankingConfigs/default_ranking_config:rank"
+VERTEX_MODEL_PATH = "publishers/google/models/"
+
+# Vertex AI verbs: embeddings and endpoints predict, Gemini generates content.
+PREDICT = ":predict"
+GENERATE_CONTENT = ":generateContent"
+
+# The names of the engine's embedding readers (engine/extract.py), as the warm-up asks for them.
+VERTEX_EMBEDDINGS = "vertex_embeddings"
+OPENAI_EMBEDDINGS = "openai_embeddings"
+
+# Per-request limits of the embedding batch APIs: Vertex AI 250 texts or 20,000 tokens; OpenAI
+# 2,048 inputs or 300,000 tokens.
+VERTEX_MAX_TEXTS = 250
+VERTEX_MAX_TOKENS = 20_000
+OPENAI_MAX_TEXTS = 2048
+OPENAI_MAX_TOKENS = 300_000
+
+# A batch API's text count for models with batch transforms of a provider without a family
+# limit (the warm-up's 'batch' style).
+OTHER_MAX_TEXTS = 100
+
+# Vertex AI ranking: records per request.
+RANKING_MAX_RECORDS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    name: str
+    provider: str
+    model_types: tuple[str, ...]
+    url: str | None = None  # default request URL template ({name}: the qualified name)
+    verb: str = ""  # appended to a Vertex AI model path that names none
+    max_texts: int | None = None  # texts per batch request
+    max_tokens: int | None = None  # tokens per batch request
+    embeddings: str | None = None  # the engine's reader of this family's embedding answers
+
+
+VERTEX_EMBEDDING = Family(
+    "vertex_embedding", "google", ("text_embedding", "multimodal_embedding"),
+    url=VERTEX_MODEL_PATH + "{name}", verb=PREDICT,
+    max_texts=VERTEX_MAX_TEXTS, max_tokens=VERTEX_MAX_TOKENS, embeddings=VERTEX_EMBEDDINGS)
+VERTEX_GENERATION = Family(
+    "vertex_generation", "google", ("llm", "generic"),
+    url=VERTEX_MODEL_PATH + "{name}", verb=GENERATE_CONTENT)
+VERTEX_RANKING = Family("vertex_ranking", "google", ("reranking",))
+OPENAI_EMBEDDING = Family(
+    "openai_embedding", "open_ai", ("text_embedding",),
+    url="https://api.openai.com/v1/embeddings",
+    max_texts=OPENAI_MAX_TEXTS, max_tokens=OPENAI_MAX_TOKENS, embeddings=OPENAI_EMBEDDINGS)
+OPENAI_CHAT = Family(
+    "openai_chat", "open_ai", ("llm", "generic"), url="https://api.openai.com/v1/chat/completions")
+MODEL_TYPES: tuple[str, ...] = (
+    "text_embedding", "generic", "multimodal_embedding", "reranking", "ts_forecasting", "llm")
+ANTHROPIC = Family("anthropic", "anthropic", MODEL_TYPES, url="https://api.anthropic.com/v1/messages")
+HUGGING_FACE = Family(
+    "hugging_face", "hugging_face", MODEL_TYPES,
+    url="https://api-inference.huggingface.co/models/{name}")
+
+FAMILIES: tuple[Family, ...] = (
+    VERTEX_EMBEDDING, VERTEX_GENERATION, VERTEX_RANKING, OPENAI_EMBEDDING, OPENAI_CHAT,
+    ANTHROPIC, HUGGING_FACE)
+PROVIDERS: tuple[str, ...] = ("google", "open_ai", "hugging_face", "anthropic", "custom")
+
+
+def family(provider: str, model_type: str) -> Family | None:
+    """The family serving this provider's model type, or None (a custom model, say)."""
+    for candidate in FAMILIES:
+        if candidate.provider == provider and model_type in candidate.model_types:
+            return candidate
+    return None
+
+
+def default_url(provider: str, model_type: str, name: str) -> str | None:
+    """The request URL a model gets when registered without one, or None (it needs one).
+    A Google model path gets its family's verb unless the name already carries one."""
+    found = family(provider, model_type)
+    if found is None or found.url is None or ("{name}" in found.url and not name):
+        return None
+    url = found.url.replace("{name}", name)
+    if found.verb and ":" not in name:
+        url += found.verb
+    return url
+
+
+# -- the SQL side ---------------------------------------------------------------------------------
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_url(found: Family) -> str:
+    """The SQL expression of a family's default URL, over the arguments provider, model_type,
+    qualified_name of generate_model_request_url."""
+    assert found.url is not None
+    head, _, tail = found.url.partition("{name}")
+    if not _:
+        return _quote(found.url)
+    expression = f"{_quote(head)} || qualified_name"
+    if tail:
+        expression += f" || {_quote(tail)}"
+    if found.verb:
+        expression += (f" || CASE WHEN qualified_name LIKE '%:%' THEN '' "
+                       f"ELSE {_quote(found.verb)} END")
+    return expression
+
+
+def _default_url_cases() -> str:
+    """The WHEN branches of generate_model_request_url's CASE, one per family with a URL."""
+    lines = []
+    for found in FAMILIES:
+        if found.url is None:
+            continue
+        types = ", ".join(_quote(t) for t in found.model_types)
+        condition = f"provider = {_quote(found.provider)} AND model_type IN ({types})"
+        if "{name}" in found.url:
+            condition += " AND qualified_name <> ''"
+        lines.append(f"        WHEN {condition}\n            THEN {_sql_url(found)}")
+    return "\n".join(lines)
+
+
+def sql_constants() -> dict[str, str]:
+    """``{{NAME}}`` -> SQL text, for extension_build.py."""
+    return {
+        "DEFAULT_URL_CASES": _default_url_cases(),
+        "VERTEX_MAX_TEXTS": str(VERTEX_MAX_TEXTS),
+        "VERTEX_MAX_TOKENS": str(VERTEX_MAX_TOKENS),
+        "OPENAI_MAX_TEXTS": str(OPENAI_MAX_TEXTS),
+        "OPENAI_MAX_TOKENS": str(OPENAI_MAX_TOKENS),
+        "OTHER_MAX_TEXTS": str(OTHER_MAX_TEXTS),
+    }
