@@ -2,7 +2,7 @@
 
 Operations:
 
-- ``literals(sql)``: the constants of a statement (strings and numbers), with their byte spans,
+- ``literals(sql)``: the constants of a statement (strings and numbers), with their character spans,
   from PostgreSQL's own scanner (pglast), so text inside identifiers or comments never counts.
 - ``parameterize(sql, intent, known)``: AlloyDB's automatic parameterization: a literal of the
   SQL whose value the intent also names becomes ``$k`` in both, longest value first (the order
@@ -30,7 +30,7 @@ _PARAM = re.compile(r"\$(\d+)")
 
 @dataclass(frozen=True, slots=True)
 class Literal:
-    start: int  # byte offsets into the UTF-8 text, end exclusive
+    start: int  # character offsets into the text, end exclusive
     end: int
     value: str
     numeric: bool
@@ -45,6 +45,7 @@ class Parameterized:
 
 
 def _tokens(sql: str) -> list[Any]:
+    """PostgreSQL's tokens of ``sql``; their offsets count characters (code points), not bytes."""
     try:
         return list(parser.scan(sql))
     except parser.ParseError:  # an unterminated string, say: no tokens to trust
@@ -61,10 +62,9 @@ def _unquote(raw: str) -> str | None:
 
 
 def literals(sql: str) -> list[Literal]:
-    data = sql.encode("utf-8")
     found: list[Literal] = []
     for token in _tokens(sql):
-        raw = data[token.start:token.end + 1].decode("utf-8", "replace")
+        raw = sql[token.start:token.end + 1]
         if token.name == "SCONST":
             value = _unquote(raw)
             if value is not None:
@@ -121,18 +121,17 @@ def _replace_phrases(text: str, replacements: list[tuple[str, str]]) -> str:
 
 
 def _replace_literals(sql: str, marks: dict[str, str]) -> str:
-    data = sql.encode("utf-8")
-    out: list[bytes] = []
+    out: list[str] = []
     position = 0
     for lit in literals(sql):
         mark = marks.get(lit.value)
         if mark is None:
             continue
-        out.append(data[position:lit.start])
-        out.append(mark.encode())
+        out.append(sql[position:lit.start])
+        out.append(mark)
         position = lit.end
-    out.append(data[position:])
-    return b"".join(out).decode("utf-8")
+    out.append(sql[position:])
+    return "".join(out)
 
 
 def parameter_kinds(sql: str, psql: str) -> dict[int, Literal]:
@@ -142,14 +141,12 @@ def parameter_kinds(sql: str, psql: str) -> dict[int, Literal]:
     parameterized = _tokens(psql)
     if len(original) != len(parameterized):
         return {}
-    data = sql.encode("utf-8")
-    pdata = psql.encode("utf-8")
     kinds: dict[int, Literal] = {}
     for tok, ptok in zip(original, parameterized):
         if ptok.name != "PARAM":
             continue
-        number = int(pdata[ptok.start + 1:ptok.end + 1])
-        raw = data[tok.start:tok.end + 1].decode("utf-8", "replace")
+        number = int(psql[ptok.start + 1:ptok.end + 1])
+        raw = sql[tok.start:tok.end + 1]
         if tok.name == "SCONST":
             kinds[number] = Literal(tok.start, tok.end + 1, _unquote(raw) or raw, False)
         elif tok.name in ("ICONST", "FCONST"):
@@ -169,22 +166,21 @@ def parameters_of(text: str) -> list[int]:
 
 def fill(psql: str, values: dict[int, str], numeric: dict[int, bool]) -> str:
     """``psql`` with each ``$k`` token replaced by its value as a literal."""
-    data = psql.encode("utf-8")
-    out: list[bytes] = []
+    out: list[str] = []
     position = 0
     for token in _tokens(psql):
         if token.name != "PARAM":
             continue
-        number = int(data[token.start + 1:token.end + 1])
+        number = int(psql[token.start + 1:token.end + 1])
         if number not in values:
             continue
         value = values[number]
         text = value if numeric.get(number) and NUMBER.match(value) else sql_string(value)
-        out.append(data[position:token.start])
-        out.append(text.encode("utf-8"))
+        out.append(psql[position:token.start])
+        out.append(text)
         position = token.end + 1
-    out.append(data[position:])
-    return b"".join(out).decode("utf-8")
+    out.append(psql[position:])
+    return "".join(out)
 
 
 def intent_pattern(pintent: str) -> re.Pattern[str] | None:
