@@ -109,15 +109,25 @@ def parameterize(sql: str, intent: str, known: list[dict[str, Any]]) -> Paramete
 
 
 def _replace_phrases(text: str, replacements: list[tuple[str, str]]) -> str:
-    """Each phrase (whole, any case) replaced, in one pass over ``text``: where several phrases
+    """Each phrase (whole; see _phrase_pattern for case) replaced, in one pass over ``text``: where several phrases
     start at one place the first listed wins (longest first: a value inside a longer one is not
     split), and a replacement is never searched again (the "1" of the "$1" put in for "10" is
     not the value 1)."""
     if not replacements:
         return text
-    alternatives = "|".join(f"(?P<v{i}>{re.escape(phrase)})" for i, (phrase, _) in enumerate(replacements))
-    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    alternatives = "|".join(f"(?P<v{i}>{_phrase_pattern(text, phrase)})"
+                            for i, (phrase, _) in enumerate(replacements))
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
     return pattern.sub(lambda m: replacements[int(str(m.lastgroup)[1:])][1], text)
+
+
+def _phrase_pattern(text: str, phrase: str) -> str:
+    """``phrase`` as it is written where ``text`` has it so (in "Rows named ROWS", the value ROWS
+    is the second word, not the first), in any case where it has not."""
+    escaped = re.escape(phrase)
+    if re.search(rf"(?<!\w){escaped}(?!\w)", text):
+        return escaped
+    return f"(?i:{escaped})"
 
 
 def _replace_literals(sql: str, marks: dict[str, str]) -> str:

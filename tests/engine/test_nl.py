@@ -153,7 +153,8 @@ _VALUES = st.text(alphabet=st.characters(whitelist_categories=["Lu", "Ll", "Nd"]
 @given(value=_VALUES, number=st.integers(min_value=0, max_value=10**6))
 @example(value="O'Brien", number=5)
 @example(value="00", number=1)  # the 1 inside the $1 put in for 00 was once taken for the value 1
-@example(value="µµµµµ𐐀𐐀0", number=0)  # the scanner counts characters: byte offsets missed the string
+@example(value="µµµµµ𐐀𐐀0", number=0)
+@example(value="ROWS", number=0)  # "Rows named ROWS": the value is the word written as in the SQL  # the scanner counts characters: byte offsets missed the string
 def test_parameterize_then_fill_gives_the_sql_back(value: str, number: int) -> None:
     sql = f"SELECT a FROM t WHERE name = {sql_string(value)} AND n > {number}"
     intent = f"Rows named {value} above {number}"
