@@ -528,10 +528,9 @@ BEGIN
 END;
 $$;
 
--- A cursor call: reads input_cursor to the end (the first column of each row is the item),
--- answers prompt || item for each row in batches, and returns a new cursor over
--- (input text, output <type>) in the input's order: the documented examples read rec.input
--- and rec.output.
+-- A cursor call: reads input_cursor to the end (the first column of each row is the item) and
+-- answers prompt || item for each row in batches; _ai_cursor opens the cursor over the result
+-- (the documented examples read rec.input and rec.output).
 CREATE FUNCTION google_ml._ai_cursor_answers(kind text, prompt text, input_cursor refcursor,
                                              batch_size int, model_id text,
                                              OUT inputs text[], OUT answers text[])
@@ -556,6 +555,30 @@ BEGIN
         prompts := prompts || (coalesce(prompt, '') || item);
     END LOOP;
     answers := google_ml._ai_array(kind, prompts, batch_size, model_id);
+END;
+$$;
+
+-- The cursor form of every AI function: a new cursor over (input text, output) in the input's
+-- order, output typed as the function's scalar form answers (if: boolean, unclear is false;
+-- rank: real; the others: text).
+CREATE FUNCTION google_ml._ai_cursor(kind text, prompt text, input_cursor refcursor,
+                                     batch_size int, model_id text)
+RETURNS refcursor
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    a       record := google_ml._ai_cursor_answers(kind, prompt, input_cursor, batch_size, model_id);
+    result  refcursor;
+BEGIN
+    OPEN result FOR EXECUTE format(
+        'SELECT u.input, %s AS output
+           FROM unnest($1, $2) WITH ORDINALITY AS u (input, answer, i)
+          ORDER BY u.i',
+        CASE kind WHEN 'if' THEN 'coalesce(u.answer::boolean, false)'
+                  WHEN 'rank' THEN 'u.answer::real'
+                  ELSE 'u.answer' END)
+        USING a.inputs, a.answers;
+    RETURN result;
 END;
 $$;
 
@@ -591,16 +614,8 @@ CREATE FUNCTION google_ml."if"(prompt text, input_cursor refcursor, batch_size i
 RETURNS refcursor
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    a       record;
-    result  refcursor;
 BEGIN
-    a := google_ml._ai_cursor_answers('if', prompt, input_cursor, batch_size, model_id);
-    OPEN result FOR
-        SELECT u.input, coalesce(u.answer::boolean, false) AS output
-          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
-         ORDER BY u.i;
-    RETURN result;
+    RETURN google_ml._ai_cursor('if', prompt, input_cursor, batch_size, model_id);
 END;
 $$;
 
@@ -609,16 +624,8 @@ CREATE FUNCTION google_ml.generate(prompt text, input_cursor refcursor, batch_si
 RETURNS refcursor
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    a       record;
-    result  refcursor;
 BEGIN
-    a := google_ml._ai_cursor_answers('generate', prompt, input_cursor, batch_size, model_id);
-    OPEN result FOR
-        SELECT u.input, u.answer AS output
-          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
-         ORDER BY u.i;
-    RETURN result;
+    RETURN google_ml._ai_cursor('generate', prompt, input_cursor, batch_size, model_id);
 END;
 $$;
 
@@ -627,16 +634,8 @@ CREATE FUNCTION google_ml.rank(prompt text, input_cursor refcursor, batch_size i
 RETURNS refcursor
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    a       record;
-    result  refcursor;
 BEGIN
-    a := google_ml._ai_cursor_answers('rank', prompt, input_cursor, batch_size, model_id);
-    OPEN result FOR
-        SELECT u.input, u.answer::real AS output
-          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
-         ORDER BY u.i;
-    RETURN result;
+    RETURN google_ml._ai_cursor('rank', prompt, input_cursor, batch_size, model_id);
 END;
 $$;
 
@@ -761,16 +760,8 @@ CREATE FUNCTION google_ml.summarize(prompt text, input_cursor refcursor,
 RETURNS refcursor
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    a       record;
-    result  refcursor;
 BEGIN
-    a := google_ml._ai_cursor_answers('summarize', prompt, input_cursor, batch_size, model_id);
-    OPEN result FOR
-        SELECT u.input, u.answer AS output
-          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
-         ORDER BY u.i;
-    RETURN result;
+    RETURN google_ml._ai_cursor('summarize', prompt, input_cursor, batch_size, model_id);
 END;
 $$;
 
@@ -780,16 +771,8 @@ CREATE FUNCTION google_ml.analyze_sentiment(prompt text, input_cursor refcursor,
 RETURNS refcursor
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    a       record;
-    result  refcursor;
 BEGIN
-    a := google_ml._ai_cursor_answers('sentiment', prompt, input_cursor, batch_size, model_id);
-    OPEN result FOR
-        SELECT u.input, u.answer AS output
-          FROM unnest(a.inputs, a.answers) WITH ORDINALITY AS u (input, answer, i)
-         ORDER BY u.i;
-    RETURN result;
+    RETURN google_ml._ai_cursor('sentiment', prompt, input_cursor, batch_size, model_id);
 END;
 $$;
 
