@@ -190,7 +190,7 @@ def emulator() -> Iterator[Emulator]:
             check=False)
         if install.returncode != 0:
             print("install-extension:", install.stdout, install.stderr)
-        # removed again at the end: their presence changes what tests/upstream/ can test
+        # removed again at the end: their presence changes what tests/e2e/upstream/ can test
         installed = _extension_files_in(extension_dir) - before
     if upstream:
         args = ["--upstream", upstream]
