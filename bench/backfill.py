@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 import httpx
 import psycopg
 
-from tests.conftest import Emulator, free_port, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 BACKFILL = (f"UPDATE {{table}} SET emb = google_ml.embedding('{MODEL}', content)::vector "

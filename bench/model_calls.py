@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 import httpx
 import psycopg
 
-from tests.conftest import free_port, start_emulator, stop_emulator
+from tests.support.emulators import free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 STATEMENT = f"SELECT google_ml.embedding('{MODEL}', %s)"

@@ -31,7 +31,8 @@ import pytest
 
 from emulator.cli import build_parser
 from emulator.config import env_name
-from tests.conftest import REPO, free_port
+from tests.support.emulators import free_port
+from tests.support.paths import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"

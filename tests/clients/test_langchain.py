@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from tests.conftest import REPO, Emulator
+from tests.support.emulators import Emulator
+from tests.support.paths import REPO
 
 alloydb = pytest.importorskip("langchain_google_alloydb_pg")
 from langchain_google_alloydb_pg import (

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("testcontainers")
 
-from tests.conftest import Emulator
+from tests.support.emulators import Emulator
 
 
 class NoDocker:

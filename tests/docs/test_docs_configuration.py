@@ -12,7 +12,7 @@ import sys
 
 from emulator.cli import build_parser
 from emulator.config import SUBCOMMANDS, Setting
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 CONFIGURATION = REPO / "docs" / "configuration.md"
 SECTION = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[\w-]+) -->\n)(.*?)(<!-- END GENERATED -->)",

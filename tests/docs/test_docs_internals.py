@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 INTERNALS = REPO / "docs" / "internals.md"
 PACKAGES = ("proxy", "emulator")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)#\s]+)(#[^)\s]*)?\)")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from emulator.config import DEFAULT_PORT
-from tests.conftest import REPO, Emulator
+from tests.support.emulators import Emulator
+from tests.support.paths import REPO
 
 QUICKSTART = REPO / "docs" / "quickstart.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)

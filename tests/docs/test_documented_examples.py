@@ -21,8 +21,8 @@ import psycopg
 import pytest
 
 from emulator import extension_build
-from tests.conftest import Emulator
 from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
 
 DB = "documented_examples"
 SENTIMENTS = {"positive", "negative", "neutral"}

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import REPO, Emulator
 from tests.support.databases import psql
+from tests.support.emulators import Emulator
+from tests.support.paths import REPO
 
 SEED = REPO.parent / "shared" / "reference" / "seed-register-remote-models-fr.txt"
 STARTS = ("ALTER EXTENSION", "CREATE EXTENSION", "GRANT ", "ALTER SYSTEM", "SELECT", "CALL",

@@ -18,7 +18,7 @@ import pytest
 
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.server import FakeModelServer
-from tests.conftest import Emulator, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 DB = "ai_functions"
 IF_SCHEMA = {"type": "STRING", "enum": ["true", "false"]}

@@ -9,7 +9,7 @@ import re
 import psycopg
 import pytest
 
-from tests.conftest import Emulator
+from tests.support.emulators import Emulator
 
 
 def endpoint(emulator: Emulator) -> dict[str, str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO, Emulator, free_port, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
+from tests.support.paths import REPO
 
 CLI = [sys.executable, "-m", "emulator.cli"]
 

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from emulator.cli import main
-from tests.conftest import REPO, Emulator
+from tests.support.emulators import Emulator
+from tests.support.paths import REPO
 
 
 @pytest.fixture

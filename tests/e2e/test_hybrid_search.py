@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import Emulator
 from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
 
 DB = "hybrid_search_tests"
 

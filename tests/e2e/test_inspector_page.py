@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from emulator.inspector import page
-from tests.conftest import Emulator, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None,

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support.databases import CaptureServer, Reply, Seen, fresh_database
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 DB = "e2e_live_warmup"
 MODEL = "text-embedding-005"

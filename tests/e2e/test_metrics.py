@@ -4,6 +4,7 @@ line per model call; the startup banner."""
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 
 from emulator.engine.stats import LatencyHistogram, reported_tokens
-from tests.conftest import Emulator, free_port, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +113,15 @@ def test_debug_log_has_one_line_per_model_call_without_the_prompt(
     with emu.connect() as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
         conn.execute("SELECT google_ml.embedding('text-embedding-005', %s)", [secret_prompt])
+    # The line is read from the emulator's output in the background: wait for it to arrive.
+    wanted = re.compile(r'model_call model="text-embedding-005" provider=google status=ok '
+                        r"latency_ms=\d")
+    deadline = time.monotonic() + 15
+    while not any(wanted.search(line) for line in emu.output) and time.monotonic() < deadline:
+        time.sleep(0.05)
     lines = [line for line in emu.output if "model_call " in line]
     assert lines, "".join(emu.output)
-    assert re.search(r'model_call model="text-embedding-005" provider=google status=ok '
-                     r"latency_ms=\d", lines[-1])
+    assert wanted.search(lines[-1]), lines
     assert not any(secret_prompt in line for line in emu.output)
 
 

@@ -28,7 +28,6 @@ import pytest
 
 from emulator.fakes import embeddings
 from emulator.fakes.embeddings import embed
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support.databases import (
     CYMBAL_TRANSFORMS,
     HANG,
@@ -41,6 +40,7 @@ from tests.support.databases import (
     token_endpoint,
     write_service_account,
 )
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 DB = "e2e_model_calls"
 PROJECT = "e2e-project"

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from emulator.embedded import bin_dir
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support.databases import CaptureServer, Reply, psql
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 PAGES = Path(__file__).parent / "nl_pages"
 GET_SQL_KEYS = ["sql", "prompt", "retries", "error_msg", "nl_question"]

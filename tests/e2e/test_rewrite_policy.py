@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.rewrites import rewrite
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 CALL = f"google_ml.embedding('{MODEL}', content) IS NOT NULL"

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import Emulator
 from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
 
 DB = "scann_tests"
 

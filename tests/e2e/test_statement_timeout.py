@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import Emulator, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 
 @pytest.fixture(scope="module")

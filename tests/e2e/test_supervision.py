@@ -14,8 +14,8 @@ from pathlib import Path
 
 from emulator import healthcheck
 from emulator.embedded import EmbeddedPostgres
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support import wire
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 RECOVERY_SECONDS = 45  # a bound against hangs, not a timing assertion
 

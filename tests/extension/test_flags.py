@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import Emulator
+from tests.support.emulators import Emulator
 
 FLAG = "google_ml_integration.enable_model_support"
 

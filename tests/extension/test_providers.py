@@ -18,7 +18,7 @@ from emulator.engine.settings import EngineSettings
 from emulator.engine.urls import resolve_url
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import EMPTY_RULES
-from tests.conftest import Emulator
+from tests.support.emulators import Emulator
 
 NAMES = ("m1", "org/m2", "gemini-1.5-pro:streamGenerateContent", "")
 SETTINGS = EngineSettings()

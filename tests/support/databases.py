@@ -1,6 +1,6 @@
 """Helpers of the end-to-end tests (tests/e2e/test_model_calls_e2e.py, tests/e2e/test_bulk_shapes.py).
 
-They run against the real ``alloydb-ai-emulator serve`` (tests/conftest.py) and real local HTTP
+They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators.py) and real local HTTP
 servers: the scripted server of the engine tests (tests/support/http_servers.py: a threading
 ``http.server``, an independent implementation from the project's own fake server), answering
 like the providers by default (the fakes' ``answer_request``), or as a test scripts it.
@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from emulator.fakes.models import FakeModelError, answer_request
-from tests.conftest import Emulator
+from tests.support.emulators import Emulator
 from tests.support.http_servers import (
     HANG,
     Reply,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 from tests.unit.test_import_cycles import imported_modules, project_modules
 
 

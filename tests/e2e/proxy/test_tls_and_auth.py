@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from psycopg import errors
 
-from tests.conftest import Emulator, start_emulator, stop_emulator
 from tests.support import wire
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 PASSWORD = "s3cret"
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from emulator import extension_build
-from tests.conftest import Emulator, ExternalCluster, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, ExternalCluster, start_emulator, stop_emulator
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 pytestmark = pytest.mark.skipif(not (PG15 / "postgres").exists(), reason="needs PostgreSQL 15 binaries")

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import Emulator, ExternalCluster, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, ExternalCluster, start_emulator, stop_emulator
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 pytestmark = pytest.mark.skipif(not (PG15 / "postgres").exists(), reason="needs PostgreSQL 15 binaries")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import Emulator, ExternalCluster, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, ExternalCluster, start_emulator, stop_emulator
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
 pytestmark = pytest.mark.skipif(not (PG15 / "postgres").exists(), reason="needs PostgreSQL 15 binaries")

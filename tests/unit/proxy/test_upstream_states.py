@@ -12,8 +12,8 @@ import pytest
 from emulator import healthcheck
 from proxy.callback import CallbackServer
 from proxy.listener import ProxyConfig, ProxyServer, Upstream
-from tests.conftest import free_port
 from tests.support import wire
+from tests.support.emulators import free_port
 
 
 async def _no_engine(message: dict[str, Any]) -> Any:
