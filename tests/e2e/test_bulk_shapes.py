@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.databases import CaptureServer, Reply, Seen, fresh_database
+from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, Reply, Seen
 
 DB = "e2e_bulk_shapes"
 MODEL = "text-embedding-005"

@@ -18,13 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.databases import (
-    CaptureServer,
-    fresh_database,
-    token_endpoint,
-    write_service_account,
-)
+from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, token_endpoint, write_service_account
 
 DB = "e2e_cassette"
 TOKEN = "ya29.cassette-e2e-token-NEVER-WRITTEN"

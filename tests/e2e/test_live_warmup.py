@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.databases import CaptureServer, Reply, Seen, fresh_database
+from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, Reply, Seen
 
 DB = "e2e_live_warmup"
 MODEL = "text-embedding-005"

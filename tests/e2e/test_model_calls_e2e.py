@@ -28,19 +28,17 @@ import pytest
 
 from emulator.fakes import embeddings
 from emulator.fakes.embeddings import embed
-from tests.support.databases import (
-    CYMBAL_TRANSFORMS,
+from tests.support.databases import CYMBAL_TRANSFORMS, fresh_database, psql
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import (
     HANG,
     CaptureServer,
     Reply,
     ScriptedServer,
-    fresh_database,
-    psql,
     secret_manager,
     token_endpoint,
     write_service_account,
 )
-from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 DB = "e2e_model_calls"
 PROJECT = "e2e-project"

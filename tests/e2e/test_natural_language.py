@@ -20,8 +20,9 @@ import psycopg
 import pytest
 
 from emulator.embedded import bin_dir
-from tests.support.databases import CaptureServer, Reply, psql
+from tests.support.databases import psql
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, Reply
 
 PAGES = Path(__file__).parent / "nl_pages"
 GET_SQL_KEYS = ["sql", "prompt", "retries", "error_msg", "nl_question"]

@@ -176,7 +176,7 @@ def test_session(alloydb_ai_emulator):
 def test_cassettes_record_once_and_replay_without_the_provider(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests.support.databases import CaptureServer, token_endpoint, write_service_account
+    from tests.support.http_servers import CaptureServer, token_endpoint, write_service_account
 
     account = tmp_path / "sa.json"
     with CaptureServer() as capture, token_endpoint("ya29.plugin-token") as oauth:

@@ -1,85 +1,16 @@
-"""Helpers of the end-to-end tests (tests/e2e/test_model_calls_e2e.py, tests/e2e/test_bulk_shapes.py).
+"""Databases of the end-to-end tests and SQL they share: a fresh database with the extensions,
+psql on a script, the seed page's custom-model transforms.
 
-They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators.py) and real local HTTP
-servers: the scripted server of the engine tests (tests/support/http_servers.py: a threading
-``http.server``, an independent implementation from the project's own fake server), answering
-like the providers by default (the fakes' ``answer_request``), or as a test scripts it.
+They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators.py).
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import threading
-from collections import deque
-from collections.abc import Callable
-from typing import Any
 
 import psycopg
 
-from emulator.fakes.models import FakeModelError, answer_request
 from tests.support.emulators import Emulator
-from tests.support.http_servers import (
-    HANG,
-    Reply,
-    ScriptedServer,
-    Seen,
-    secret_manager,
-    token_endpoint,
-    write_service_account,
-)
-
-__all__ = [
-    "CYMBAL_TRANSFORMS",
-    "HANG",
-    "CaptureServer",
-    "Reply",
-    "ScriptedServer",
-    "Seen",
-    "fresh_database",
-    "psql",
-    "secret_manager",
-    "token_endpoint",
-    "write_service_account",
-]
-
-
-class CaptureServer(ScriptedServer):
-    """Answers every POST as the provider its path names would; records every request.
-
-    ``script(path_part, *replies)`` queues replies (``Reply`` or ``HANG``) for the next requests
-    whose path contains ``path_part``; when the queue is empty the provider answer comes back.
-    ``responder`` may be replaced to answer everything differently.
-    """
-
-    def __init__(self) -> None:
-        self._scripts: dict[str, deque[Any]] = {}
-        self._lock = threading.Lock()
-        self.responder: Callable[[Seen], Any] | None = None
-        super().__init__(self._respond)
-        # http.server writes the head and the body separately: without TCP_NODELAY (inherited by
-        # accepted sockets) Nagle and delayed ACKs add 40 ms to every request.
-        self._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def script(self, path_part: str, *replies: Any) -> None:
-        with self._lock:
-            self._scripts.setdefault(path_part, deque()).extend(replies)
-
-    def seen(self, path_part: str) -> list[Seen]:
-        return [r for r in list(self.requests) if path_part in r.path]
-
-    def _respond(self, seen: Seen) -> Any:
-        with self._lock:
-            for part, queue in self._scripts.items():
-                if part in seen.path and queue:
-                    return queue.popleft()
-        if self.responder is not None:
-            return self.responder(seen)
-        try:
-            return Reply(200, answer_request(seen.path, seen.json()))
-        except FakeModelError as exc:
-            return Reply(exc.status, exc.body)
-
 
 # The seed page's custom model (Cymbal): its input and output transforms, verbatim.
 CYMBAL_TRANSFORMS = """

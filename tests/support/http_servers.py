@@ -4,7 +4,8 @@
 server, so client and server are independent implementations). `responder(request)` returns
 `Reply(status, body, headers)`, or `HANG` to hold the request open until the client leaves;
 `server.requests` records what arrived and `server.closed_while_waiting` is set when a client
-abandons a held request.
+abandons a held request. `CaptureServer` answers as the providers do (the fakes' `answer_request`)
+unless a test scripts its replies.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import select
+import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+
+from emulator.fakes.models import FakeModelError, answer_request
 
 
 @dataclass
@@ -105,6 +110,43 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class CaptureServer(ScriptedServer):
+    """Answers every POST as the provider its path names would; records every request.
+
+    ``script(path_part, *replies)`` queues replies (``Reply`` or ``HANG``) for the next requests
+    whose path contains ``path_part``; when the queue is empty the provider answer comes back.
+    ``responder`` may be replaced to answer everything differently.
+    """
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, deque[Any]] = {}
+        self._lock = threading.Lock()
+        self.responder: Callable[[Seen], Any] | None = None
+        super().__init__(self._respond)
+        # http.server writes the head and the body separately: without TCP_NODELAY (inherited by
+        # accepted sockets) Nagle and delayed ACKs add 40 ms to every request.
+        self._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def script(self, path_part: str, *replies: Any) -> None:
+        with self._lock:
+            self._scripts.setdefault(path_part, deque()).extend(replies)
+
+    def seen(self, path_part: str) -> list[Seen]:
+        return [r for r in list(self.requests) if path_part in r.path]
+
+    def _respond(self, seen: Seen) -> Any:
+        with self._lock:
+            for part, queue in self._scripts.items():
+                if part in seen.path and queue:
+                    return queue.popleft()
+        if self.responder is not None:
+            return self.responder(seen)
+        try:
+            return Reply(200, answer_request(seen.path, seen.json()))
+        except FakeModelError as exc:
+            return Reply(exc.status, exc.body)
 
 
 def token_endpoint(token: str = "local-access-token") -> ScriptedServer:

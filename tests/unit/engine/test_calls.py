@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from asyncio import run
 from typing import Any
 
 from emulator.engine import EngineSettings, ModelCallError
@@ -12,7 +13,6 @@ from emulator.engine.calls import CallLog, bounded_json
 from emulator.engine.scrub import clean_url
 from emulator.engine_factory import engine_with_fakes
 from tests.support.http_servers import HANG, Reply, ScriptedServer
-from tests.unit.conftest import run
 
 KEY = "sk-inspected-key-must-not-show"
 

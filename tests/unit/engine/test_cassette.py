@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from asyncio import run
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import start_fake_model_server
 from emulator.fakes.models import answer_request
 from tests.support.http_servers import Reply, ScriptedServer, token_endpoint, write_service_account
-from tests.unit.conftest import run
 
 TOKEN = "ya29.recorded-token-must-not-leak"
 OPENAI_KEY = "sk-openai-secret-must-not-leak"

@@ -3,6 +3,7 @@ with (emulator/engine/credential_hosts.py), whatever the registry or the request
 
 from __future__ import annotations
 
+from asyncio import run
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ from emulator.engine import EngineSettings, ModelCallError
 from emulator.engine.credential_hosts import may_receive_google_credentials
 from emulator.engine_factory import engine_with_fakes
 from tests.support.http_servers import Reply, ScriptedServer, token_endpoint, write_service_account
-from tests.unit.conftest import run
 
 
 def live(**overrides: Any) -> EngineSettings:

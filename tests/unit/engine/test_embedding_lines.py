@@ -5,13 +5,13 @@ empty."""
 
 from __future__ import annotations
 
+from asyncio import run
 from typing import Any
 
 from emulator.engine import Engine, EngineSettings
 from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import start_fake_model_server
 from emulator.fakes.knobs import FakeKnobs
-from tests.unit.conftest import run
 
 VERTEX_URL = "{base}/v1/projects/p/locations/us-central1/publishers/google/models/" \
              "text-embedding-005:predict"

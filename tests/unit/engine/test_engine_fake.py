@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asyncio import run
 from typing import Any
 
 import pytest
@@ -10,7 +11,6 @@ from emulator.engine import Engine, EngineSettings, ModelCallError
 from emulator.engine.cache import ResponseCache, weight
 from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, start_fake_model_server
-from tests.unit.conftest import run
 
 
 def embedding_request(text: str, **extra: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from asyncio import run
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from tests.support.http_servers import (
     token_endpoint,
     write_service_account,
 )
-from tests.unit.conftest import run
 
 OPENAI_SECRET = "projects/p/secrets/openai-key/versions/1"
 

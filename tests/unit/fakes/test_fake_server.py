@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import run
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -12,7 +13,6 @@ import httpx
 from emulator.engine import Engine, EngineSettings
 from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, FakeModelServer, start_fake_model_server
-from tests.unit.conftest import run
 
 EMBED_PATH = (
     "/v1/projects/p/locations/us-central1/publishers/google/models/text-embedding-005:predict"
