@@ -5,9 +5,9 @@
 What this module guards: the extension's lifecycle, flags, model registry, secrets, validation
 errors (with their SQLSTATEs), privileges, and the SQL half of model calls. The tests connect
 to PostgreSQL directly (not through the proxy) and use a database of their own, so they neither
-depend on nor disturb the rest of the suite. Model calls go to a tiny fake callback server in
-this module (a few lines of the PostgreSQL protocol, like the proxy's callback endpoint), whose
-address the tests write into ``google_ml._engine_endpoint`` themselves; it records every request
+depend on nor disturb the rest of the suite. Model calls go to the proxy's own callback endpoint
+(proxy/callback.py), run by this module with a scripted handler in place of the engine; the tests
+write its address into ``google_ml._engine_endpoint`` themselves, and it records every request
 so the tests can check exactly what the SQL side hands to the engine.
 
 The server: ``EXT_TEST_DSN`` when set, else the ``emulator`` fixture's direct DSN.
@@ -15,14 +15,13 @@ The server: ``EXT_TEST_DSN`` when set, else the ``emulator`` fixture's direct DS
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
-import socket
-import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -30,6 +29,7 @@ import pytest
 from psycopg import sql
 
 from emulator import extension_build
+from proxy.callback import CallbackServer
 from tests.support.databases import CYMBAL_TRANSFORMS
 
 DATABASE = "google_ml_ext_sql_test"
@@ -100,8 +100,7 @@ def register_engine(conn: psycopg.Connection[Any], engine: FakeEngine) -> None:
     """Make the fake engine this database's engine endpoint."""
     conn.execute(
         "INSERT INTO google_ml._engine_endpoint (conninfo) VALUES (%s)",
-        ((f"host=127.0.0.1 port={engine.port} user=alloydb_ai_emulator dbname=callback "
-         f"password={TOKEN}"),))
+        (engine.server.conninfo(),))
 
 
 def sqlstate_of(conn: psycopg.Connection[Any], statement: str,
@@ -157,118 +156,65 @@ def default_handler(request: dict[str, Any]) -> Any:
     return {"echo": body}
 
 
+class TrackedCallbackServer(CallbackServer):
+    """The proxy's callback endpoint, keeping its open connections so that a test can drop
+    them (the engine going away under the backends)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[asyncio.StreamWriter] = set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.add(writer)
+        try:
+            await super()._serve(reader, writer)
+        finally:
+            self.connections.discard(writer)
+
+
 class FakeEngine:
-    """A PostgreSQL-protocol server answering one JSON request per simple query."""
+    """The proxy's own callback endpoint (proxy/callback.py), on an event loop in a thread of its
+    own, with a scripted handler where the emulator has its engine. It records every request
+    and the (leader) backend pid each call came from."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self.application_names: list[str] = []
+        self.caller_pids: list[int] = []
         self.handler: Handler = default_handler
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(16)
-        self.port: int = self._listener.getsockname()[1]
-        self._clients: list[socket.socket] = []
-        self._stopped = False
+        self.server = TrackedCallbackServer(self._invoke, self._caller,
+                                            emulator_address="the test's callback server",
+                                            password=TOKEN)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     def start(self) -> None:
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._thread.start()
+        self._run(self.server.start("127.0.0.1"))
 
     def stop(self) -> None:
-        self._stopped = True
-        self._listener.close()
         self.drop_connections()
+        self._run(self.server.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
 
     def drop_connections(self) -> None:
-        for client in list(self._clients):
-            try:
-                client.shutdown(socket.SHUT_RDWR)
-                client.close()
-            except OSError:
-                pass
-        self._clients.clear()
+        async def drop() -> None:
+            for writer in list(self.server.connections):
+                writer.close()
+        self._run(drop())
 
-    def _accept(self) -> None:
-        while not self._stopped:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            self._clients.append(client)
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    @staticmethod
-    def _read(client: socket.socket, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = client.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError
-            data += chunk
-        return data
-
-    @staticmethod
-    def _message(kind: bytes, payload: bytes) -> bytes:
-        return kind + struct.pack("!I", len(payload) + 4) + payload
-
-    def _error(self, sqlstate: str, message: str) -> bytes:
-        fields = b"SERROR\0VERROR\0C" + sqlstate.encode() + b"\0M" + message.encode() + b"\0\0"
-        return self._message(b"E", fields)
-
-    def _serve(self, client: socket.socket) -> None:
-        try:
-            while True:
-                length, code = struct.unpack("!II", self._read(client, 8))
-                if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest
-                    client.sendall(b"N")
-                    continue
-                params = self._read(client, length - 8).split(b"\0")
-                startup = dict(zip(params[0::2], params[1::2], strict=False))
-                break
-            client.sendall(self._message(b"R", struct.pack("!I", 3)))  # cleartext password
-            kind = self._read(client, 1)
-            (length,) = struct.unpack("!I", self._read(client, 4))
-            password = self._read(client, length - 4).rstrip(b"\0").decode()
-            if kind != b"p" or password != TOKEN:
-                client.sendall(self._error("08004", "connect through the emulator"))
-                return
-            self.application_names.append(startup.get(b"application_name", b"").decode())
-            client.sendall(
-                self._message(b"R", struct.pack("!I", 0))
-                + self._message(b"S", b"server_version\x0018.0\0")
-                + self._message(b"S", b"client_encoding\0UTF8\0")
-                + self._message(b"S", b"standard_conforming_strings\0on\0")
-                + self._message(b"K", struct.pack("!II", 1, 2))
-                + self._message(b"Z", b"I"))
-            while True:
-                kind = self._read(client, 1)
-                (length,) = struct.unpack("!I", self._read(client, 4))
-                payload = self._read(client, length - 4)
-                if kind == b"X":
-                    return
-                if kind != b"Q":
-                    continue
-                client.sendall(self._answer(payload.rstrip(b"\0").decode()))
-        except (ConnectionError, OSError):
-            return
-        finally:
-            client.close()
-
-    def _answer(self, query: str) -> bytes:
-        if not query.lstrip().startswith("{"):
-            return self._message(b"C", b"SET\0") + self._message(b"Z", b"I")
-        request = json.loads(query)
+    async def _invoke(self, request: dict[str, Any]) -> Any:
         self.requests.append(request)
-        try:
-            response = json.dumps(self.handler(request)).encode()
-        except EngineError as error:
-            return self._error(error.sqlstate, error.message) + self._message(b"Z", b"I")
-        row_description = (struct.pack("!H", 1) + b"response\0"
-                           + struct.pack("!IhIhih", 0, 0, 25, -1, -1, 0))
-        data_row = struct.pack("!HI", 1, len(response)) + response
-        return (self._message(b"T", row_description) + self._message(b"D", data_row)
-                + self._message(b"C", b"SELECT 1\0") + self._message(b"Z", b"I"))
+        return self.handler(request)
+
+    def _caller(self, pid: int) -> bool:
+        """Every session counts as one that came through the emulator."""
+        self.caller_pids.append(pid)
+        return True
 
 
 # ---------------------------------------------------------------------------
@@ -1422,10 +1368,10 @@ def test_calls_work_in_parallel_workers(conn: psycopg.Connection[Any],
     query = "SELECT google_ml.embedding('text-embedding-005', t) FROM parallel_texts"
     plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + query))
     assert "Gather" in plan
-    calls.application_names.clear()
+    calls.caller_pids.clear()
     assert conn.execute(query).fetchone()
     leader = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    assert calls.application_names == [str(leader)]
+    assert calls.caller_pids == [leader]
 
 
 def test_call_functions_are_parallel_safe_and_embedding_is_immutable(
