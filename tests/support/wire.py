@@ -1,5 +1,6 @@
-"""A few lines of the PostgreSQL protocol over a raw socket, for tests that must send exactly the
-bytes a misbehaving client would (no driver lets you send a bad length)."""
+"""A few lines of the PostgreSQL protocol: messages built byte by byte (the framing tests feed
+them to the scanner) and a session over a raw socket, for tests that must send exactly the bytes
+a misbehaving client would (no driver lets you send a bad length)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,81 @@ class Reply:
     @property
     def fields(self) -> dict[str, str]:
         return pq.parse_error_fields(self.body)
+
+
+# -- messages a client or a server sends, built byte by byte
+
+
+def cstr(text: str) -> bytes:
+    return text.encode() + b"\x00"
+
+
+def query(sql: str) -> bytes:
+    return pq.message(b"Q", cstr(sql))
+
+
+def parse(name: str, sql: str, oids: tuple[int, ...] = ()) -> bytes:
+    body = cstr(name) + cstr(sql) + struct.pack("!H", len(oids))
+    body += b"".join(struct.pack("!I", oid) for oid in oids)
+    return pq.message(b"P", body)
+
+
+def bind(portal: str, stmt: str, params: list[bytes | None]) -> bytes:
+    body = cstr(portal) + cstr(stmt) + struct.pack("!H", 0) + struct.pack("!H", len(params))
+    for value in params:
+        body += struct.pack("!i", -1) if value is None else struct.pack("!i", len(value)) + value
+    body += struct.pack("!H", 0)
+    return pq.message(b"B", body)
+
+
+def describe(kind: bytes, name: str) -> bytes:
+    return pq.message(b"D", kind + cstr(name))
+
+
+def execute(portal: str, max_rows: int = 0) -> bytes:
+    return pq.message(b"E", cstr(portal) + struct.pack("!I", max_rows))
+
+
+SYNC = pq.message(b"S", b"")
+FLUSH = pq.message(b"H", b"")
+TERMINATE = pq.message(b"X", b"")
+
+
+def copy_data(payload: bytes) -> bytes:
+    return pq.message(b"d", payload)
+
+
+def data_row(values: list[bytes | None]) -> bytes:
+    body = struct.pack("!H", len(values))
+    for value in values:
+        body += struct.pack("!i", -1) if value is None else struct.pack("!i", len(value)) + value
+    return pq.message(b"D", body)
+
+
+def parameter_status(key: str, value: str) -> bytes:
+    return pq.message(b"S", cstr(key) + cstr(value))
+
+
+def backend_key_data(pid: int, key: bytes) -> bytes:
+    return pq.message(b"K", struct.pack("!I", pid) + key)
+
+
+def row_description(names: list[str]) -> bytes:
+    body = struct.pack("!H", len(names))
+    for name in names:
+        body += cstr(name) + struct.pack("!IhIhih", 0, 0, 25, -1, -1, 0)
+    return pq.message(b"T", body)
+
+
+def notice_response(text: str) -> bytes:
+    return pq.message(pq.NOTICE_RESPONSE, b"SWARNING\x00C01000\x00M" + cstr(text) + b"\x00")
+
+
+def command_complete(tag: str) -> bytes:
+    return pq.message(b"C", cstr(tag))
+
+
+# -- a session over a socket
 
 
 def connect(host: str, port: int) -> socket.socket:
@@ -101,10 +177,6 @@ def open_session(host: str, port: int, **params: str) -> tuple[socket.socket, li
     sock = connect(host, port)
     sock.sendall(startup_packet(params=params))
     return sock, read_until_ready(sock)
-
-
-def query(sql: str) -> bytes:
-    return pq.message(b"Q", sql.encode() + b"\x00")
 
 
 def simple_query(sock: socket.socket, sql: str) -> list[Reply]:

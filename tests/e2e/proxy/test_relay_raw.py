@@ -20,16 +20,7 @@ from psycopg import errors
 
 from proxy import protocol as pq
 from tests.support import wire
-from tests.unit.proxy.test_framing import (
-    FLUSH,
-    SYNC,
-    bind,
-    copy_data,
-    describe,
-    execute,
-    parse,
-    query,
-)
+from tests.support.wire import FLUSH, SYNC, bind, copy_data, describe, execute, parse, query
 
 END_MARKER = "end of script"
 

@@ -17,81 +17,27 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy import protocol as pq
+from tests.support.wire import (
+    FLUSH,
+    SYNC,
+    TERMINATE,
+    backend_key_data,
+    bind,
+    command_complete,
+    copy_data,
+    cstr,
+    data_row,
+    describe,
+    execute,
+    notice_response,
+    parameter_status,
+    parse,
+    query,
+    row_description,
+)
 
 CLIENT_INSPECT = frozenset(b"QP")
 SERVER_INSPECT = frozenset(b"KSZ")
-
-
-# -- stream builders -------------------------------------------------------------------------
-
-
-def cstr(text: str) -> bytes:
-    return text.encode() + b"\x00"
-
-
-def query(sql: str) -> bytes:
-    return pq.message(b"Q", cstr(sql))
-
-
-def parse(name: str, sql: str, oids: tuple[int, ...] = ()) -> bytes:
-    body = cstr(name) + cstr(sql) + struct.pack("!H", len(oids))
-    body += b"".join(struct.pack("!I", oid) for oid in oids)
-    return pq.message(b"P", body)
-
-
-def bind(portal: str, stmt: str, params: list[bytes | None]) -> bytes:
-    body = cstr(portal) + cstr(stmt) + struct.pack("!H", 0) + struct.pack("!H", len(params))
-    for value in params:
-        body += struct.pack("!i", -1) if value is None else struct.pack("!i", len(value)) + value
-    body += struct.pack("!H", 0)
-    return pq.message(b"B", body)
-
-
-def describe(kind: bytes, name: str) -> bytes:
-    return pq.message(b"D", kind + cstr(name))
-
-
-def execute(portal: str, max_rows: int = 0) -> bytes:
-    return pq.message(b"E", cstr(portal) + struct.pack("!I", max_rows))
-
-
-SYNC = pq.message(b"S", b"")
-FLUSH = pq.message(b"H", b"")
-TERMINATE = pq.message(b"X", b"")
-
-
-def copy_data(payload: bytes) -> bytes:
-    return pq.message(b"d", payload)
-
-
-def data_row(values: list[bytes | None]) -> bytes:
-    body = struct.pack("!H", len(values))
-    for value in values:
-        body += struct.pack("!i", -1) if value is None else struct.pack("!i", len(value)) + value
-    return pq.message(b"D", body)
-
-
-def parameter_status(key: str, value: str) -> bytes:
-    return pq.message(b"S", cstr(key) + cstr(value))
-
-
-def backend_key_data(pid: int, key: bytes) -> bytes:
-    return pq.message(b"K", struct.pack("!I", pid) + key)
-
-
-def row_description(names: list[str]) -> bytes:
-    body = struct.pack("!H", len(names))
-    for name in names:
-        body += cstr(name) + struct.pack("!IhIhih", 0, 0, 25, -1, -1, 0)
-    return pq.message(b"T", body)
-
-
-def notice_response(text: str) -> bytes:
-    return pq.message(pq.NOTICE_RESPONSE, b"SWARNING\x00C01000\x00M" + cstr(text) + b"\x00")
-
-
-def command_complete(tag: str) -> bytes:
-    return pq.message(b"C", cstr(tag))
 
 
 sql_text = st.text(
