@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from emulator.pytest_plugin import EmulatorProcess
 from tests.support.paths import REPO
 
 pytest_plugins = ["pytester"]
@@ -101,6 +104,30 @@ def test_uses_it(alloydb_ai_emulator):
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*exited before it was ready*"])
+
+
+def test_emulator_process_takes_variables_and_reports_its_start_up_lines() -> None:
+    # The suite's own emulators start through this class (tests/support/emulators.py).
+    process = EmulatorProcess(["--models", "fake"], inspector=False,
+                              env={"ALLOYDB_AI_EMULATOR_PASSWORD": "from-the-env"})
+    emulator = process.start()
+    try:
+        assert emulator.password == "from-the-env"  # read from the variables given
+        with emulator.connect() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError, match="password"):  # the child took them
+            psycopg.connect(replace(emulator, password=None).url(), connect_timeout=5)
+        assert emulator.inspector_url is None
+        assert process.output[0].startswith("ready: ")
+        assert any(line.startswith("models: fake") for line in process.output)
+        assert process.upstream_url is not None
+        with psycopg.connect(process.upstream_url, password="from-the-env", autocommit=True) as direct:
+            assert direct.execute("SELECT current_setting('server_version_num')::int / 10000"
+                                  ).fetchone() == (18,)
+    finally:
+        process.stop()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(emulator.url(), connect_timeout=5)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
