@@ -1,5 +1,6 @@
 """The suite's shared fixtures: one real emulator for the whole test session, and a marker per
-group of tests (the folder under tests/ that says what they need; README.md, "Tests").
+group of tests (the folder under tests/ that says what they need; README.md, "Tests, by what
+they need").
 
 The emulator is started as users start it, with the ``alloydb-ai-emulator serve`` command, in a
 child process (tests/support/emulators.py). By default it runs its embedded PostgreSQL 18. To run
