@@ -54,10 +54,10 @@ from emulator.engine.transport import HttpxTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
 from emulator.nl import handler as nl_handler
 from emulator.nl.compose import TextSimilarity
+from emulator.providers import FAKED_PROVIDERS
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
 
-FAKED_PROVIDERS = frozenset({"google", "open_ai", "anthropic", "hugging_face"})
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
 
 
