@@ -145,6 +145,64 @@ def default_url(provider: str, model_type: str, name: str) -> str | None:
     return url
 
 
+# -- the models every database has without create_model -------------------------------------------
+
+AUTH_IAM = "alloydb_service_agent_iam"
+# The built-in transforms a pre-registered model names: input, output, batch input, batch output.
+Transforms = tuple[str | None, str | None, str | None, str | None]
+NO_TRANSFORMS: Transforms = (None, None, None, None)
+VERTEX_EMBEDDING_TRANSFORMS: Transforms = (
+    "google_ml.vertexai_text_embedding_input_transform",
+    "google_ml.vertexai_text_embedding_output_transform",
+    "google_ml.vertexai_text_embedding_batch_input_transform",
+    "google_ml.vertexai_text_embedding_batch_output_transform")
+GEMINI_LLM_TRANSFORMS: Transforms = (
+    "google_ml.gemini_llm_input_transform",
+    "google_ml.gemini_llm_output_transform",
+    "google_ml.gemini_llm_batch_input_transform",
+    "google_ml.gemini_llm_batch_output_transform")
+RANKING_TRANSFORMS: Transforms = (None, "google_ml.vertexai_reranking_output_transform", None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Preregistered:
+    """A Google model that a database has without create_model (reference, section 6): a plain
+    row of google_ml.models, inserted by the registry.sql block of AlloyDB version ``since``.
+    Its request URL is the default URL of its id (the id carries the verb where it has one);
+    Vertex AI ranking has none (the engine builds it from the project)."""
+
+    id: str
+    model_type: str
+    since: str
+    qualified_name: str
+    transforms: Transforms = NO_TRANSFORMS
+
+    @property
+    def url(self) -> str | None:
+        return default_url("google", self.model_type, self.id)
+
+
+def _embedding(model: str) -> Preregistered:
+    return Preregistered(model, "text_embedding", "1.3", model, VERTEX_EMBEDDING_TRANSFORMS)
+
+
+# In the order each version's block inserts them.
+PREREGISTERED: tuple[Preregistered, ...] = (
+    *(_embedding(model) for model in (
+        "textembedding-gecko", "textembedding-gecko@001", "textembedding-gecko@003",
+        "textembedding-gecko-multilingual@001", "text-embedding-005", "gemini-embedding-001")),
+    # 1.4.2: generic Gemini models, named after model and verb.
+    Preregistered("gemini-1.5-pro:generateContent", "generic", "1.4.2", "gemini-1.5-pro"),
+    Preregistered("gemini-1.5-pro:streamGenerateContent", "generic", "1.4.2", "gemini-1.5-pro"),
+    Preregistered("gemini-1.0-pro:generateContent", "generic", "1.4.2", "gemini-1.0-pro"),
+    # 1.5.2: the AI functions' default llm model and the reranking model.
+    Preregistered("gemini-2.5-flash-lite", "llm", "1.5.2", "gemini-2.5-flash-lite",
+                  GEMINI_LLM_TRANSFORMS),
+    Preregistered("semantic-ranker-default-003", "reranking", "1.5.2",
+                  "semantic-ranker-default-003", RANKING_TRANSFORMS),
+)
+
+
 # -- which wire format a request path speaks ------------------------------------------------------
 
 
@@ -220,9 +278,35 @@ def _default_url_cases() -> str:
     return "\n".join(lines)
 
 
+def _sql_value(value: str | None) -> str:
+    return "NULL" if value is None else _quote(value)
+
+
+def preregistered_token(version: str) -> str:
+    """The ``{{NAME}}`` under which registry.sql's block of ``version`` gets its rows."""
+    return "PREREGISTERED_" + version.replace(".", "_")
+
+
+def _preregistered_rows(version: str) -> str:
+    """The VALUES rows of the models version ``version`` pre-registers, in the column order of
+    registry.sql's INSERTs (id, provider, model_type, request_url, qualified_name, auth_type,
+    the four transforms, is_preregistered)."""
+    rows = []
+    for model in PREREGISTERED:
+        if model.since != version:
+            continue
+        values = [model.id, "google", model.model_type, model.url, model.qualified_name,
+                  AUTH_IAM]
+        rows.append("    (" + ", ".join(map(_sql_value, values)) + ",\n     "
+                    + ", ".join(map(_sql_value, model.transforms)) + ", true)")
+    return ",\n".join(rows)
+
+
 def sql_constants() -> dict[str, str]:
     """``{{NAME}}`` -> SQL text, for extension_build.py."""
+    versions = dict.fromkeys(model.since for model in PREREGISTERED)
     return {
+        **{preregistered_token(v): _preregistered_rows(v) for v in versions},
         "DEFAULT_URL_CASES": _default_url_cases(),
         "VERTEX_MAX_TEXTS": str(VERTEX_MAX_TEXTS),
         "VERTEX_MAX_TOKENS": str(VERTEX_MAX_TOKENS),
@@ -230,6 +314,7 @@ def sql_constants() -> dict[str, str]:
         "OPENAI_MAX_TOKENS": str(OPENAI_MAX_TOKENS),
         "OTHER_MAX_TEXTS": str(OTHER_MAX_TEXTS),
         "LLM_BATCH_PROMPTS": str(LLM_BATCH_PROMPTS),
+        "RANKING_MAX_RECORDS": str(RANKING_MAX_RECORDS),
         "ANTHROPIC_VERSION_HEADER": _quote(ANTHROPIC_VERSION_HEADER),
         "ANTHROPIC_VERSION": _quote(ANTHROPIC_VERSION),
     }

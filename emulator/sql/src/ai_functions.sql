@@ -377,7 +377,7 @@ END;
 $$;
 
 -- Reranking: documents scored against search_string by a reranking model through the Vertex
--- AI ranking API (Discovery Engine :rank), at most 200 records per request; the requests of
+-- AI ranking API (Discovery Engine :rank), at most {{RANKING_MAX_RECORDS}} records per request; the requests of
 -- a call go in one invoke_batch and their records are merged by score. index is the 1-based
 -- position of the document in `documents`.
 CREATE FUNCTION google_ml.rank(model_id varchar, search_string text, documents text[],
@@ -386,7 +386,7 @@ RETURNS TABLE (index int, score real)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-    per_request  CONSTANT int := 200;
+    per_request  CONSTANT int := {{RANKING_MAX_RECORDS}};
     m            google_ml.models;
     n            int := coalesce(cardinality(documents), 0);
     requests     jsonb := '[]';
