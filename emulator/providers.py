@@ -30,6 +30,7 @@ whose Discovery Engine URL the engine builds from the configured project (``RANK
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
 DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
@@ -147,7 +148,8 @@ def default_url(provider: str, model_type: str, name: str) -> str | None:
 
 # -- the models every database has without create_model -------------------------------------------
 
-AUTH_IAM = "alloydb_service_agent_iam"
+# The auth type of Google's models: the AlloyDB service agent's (here: ADC) access token.
+AUTH_IAM: Final = "alloydb_service_agent_iam"
 # The built-in transforms a pre-registered model names: input, output, batch input, batch output.
 Transforms = tuple[str | None, str | None, str | None, str | None]
 NO_TRANSFORMS: Transforms = (None, None, None, None)

@@ -15,7 +15,8 @@ header function) plus, unless those already authenticate (`Authorization`, `x-ap
   provider `anthropic` as `x-api-key: <value>`.
 
 Anthropic requests also get the catalogue's `anthropic-version` header when absent.
-`secrets_used` lists the values just attached, so error texts can be scrubbed of them. The fakes never come here.
+`secrets_used` lists the values just attached, so error texts can be scrubbed of them. The
+fakes never come here.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from emulator.engine.errors import bad_request
 
 Provider = Literal["google", "open_ai", "anthropic", "hugging_face", "custom"]
 PROVIDERS: frozenset[str] = frozenset(providers.PROVIDERS)
-AUTH_IAM: Final = "alloydb_service_agent_iam"
+AUTH_IAM: Final = providers.AUTH_IAM
 AUTH_SECRET: Final = "secret_manager"
 
 
