@@ -1,5 +1,6 @@
 """`serve --metrics-port`: Prometheus text after model calls through the emulator; the debug
-line per model call; the startup banner."""
+line per model call; the startup banner. The engine's counters alone are unit tests
+(tests/unit/engine/test_stats.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from emulator.engine.stats import LatencyHistogram, reported_tokens
 from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 
 
@@ -134,27 +134,3 @@ def test_banner_follows_the_ready_line(metered: tuple[Emulator, int]) -> None:
     assert "not emulated:" in banner
     assert "model calls: " in banner and "local fakes" in banner
     assert f"metrics: http://127.0.0.1:{port}/metrics" in banner
-
-
-def test_latency_histogram_is_cumulative() -> None:
-    h = LatencyHistogram()
-    for seconds in (0.0001, 0.003, 0.003, 500.0):
-        h.observe(seconds)
-    buckets = dict(h.cumulative())
-    assert buckets["0.0005"] == 1 and buckets["0.005"] == 3 and buckets["+Inf"] == 4
-    assert h.count == 4
-
-
-@pytest.mark.parametrize(("response", "tokens"), [
-    ({"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 5}}, (3, 5)),
-    ([{"candidates": []}, {"usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 7}}],
-     (2, 7)),
-    ({"usage": {"prompt_tokens": 4, "total_tokens": 4}}, (4, 0)),
-    ({"usage": {"input_tokens": 6, "output_tokens": 9}}, (6, 9)),
-    ({"predictions": [{"embeddings": {"statistics": {"token_count": 2}}},
-                      {"embeddings": {"statistics": {"token_count": 3}}}]}, (5, 0)),
-    ({"anything": "else"}, (0, 0)),
-    (None, (0, 0)),
-])
-def test_reported_tokens_per_provider(response: object, tokens: tuple[int, int]) -> None:
-    assert reported_tokens(response) == tokens
