@@ -20,12 +20,12 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 
 from proxy.callback import CallbackServer
 from proxy.relay import ClientSide, UpstreamSide
+from proxy.session import ExtensionStandIn
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -91,9 +91,9 @@ class ProxyConfig:
     callback_host: str = "127.0.0.1"
     callback_connect_host: str | None = None
     warmup: bool = True  # batch per-row model calls (proxy/warmup.py)
-    # Set when the upstream lacks the extension's files: an object with create_sql(if_not_exists)
-    # and drop_sql(if_exists) giving the statements that stand in for CREATE/DROP EXTENSION.
-    extension_emulation: Any = None
+    # Set when the upstream lacks the extension's files: the statements that stand in for
+    # CREATE, ALTER ... UPDATE and DROP EXTENSION (emulator/extension_files.ExtensionEmulation).
+    extension_emulation: ExtensionStandIn | None = None
 
 
 class ProxyServer:
