@@ -26,6 +26,7 @@ import psycopg
 from proxy.callback import CallbackServer
 from proxy.relay import ClientSide, UpstreamSide
 from proxy.session import ExtensionStandIn
+from proxy.startup import UpstreamRefused, upstream_refusal
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -173,16 +174,25 @@ class ProxyServer:
     # -- upstream -------------------------------------------------------------------------
 
     async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
-        """A connection to PostgreSQL (TLS negotiated as configured) for ``make``'s protocol."""
+        """A connection to PostgreSQL (TLS negotiated as configured) for ``make``'s protocol;
+        startup.UpstreamRefused while the server restarts or cannot be reached."""
+        refusal = upstream_refusal(self.upstream_state)
+        if refusal is not None:
+            raise UpstreamRefused(refusal)
         loop = asyncio.get_running_loop()
         up = self.config.upstream
-        if up.unix_socket:
-            _, protocol = await loop.create_unix_connection(make, up.unix_socket)
-        else:
-            _, protocol = await loop.create_connection(make, up.host, up.port)
-            context = self._upstream_tls
-            if context is not None:
-                await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")
+        try:
+            if up.unix_socket:
+                _, protocol = await loop.create_unix_connection(make, up.unix_socket)
+            else:
+                _, protocol = await loop.create_connection(make, up.host, up.port)
+                context = self._upstream_tls
+                if context is not None:
+                    await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")
+        except (OSError, TimeoutError) as exc:
+            response = upstream_refusal(self.upstream_state, exc)
+            assert response is not None
+            raise UpstreamRefused(response, exc) from exc
         return protocol
 
     def relay_cancel(self, packet: bytes) -> None:

@@ -71,8 +71,6 @@ class SessionHost(Databases, Protocol):
     def config(self) -> SessionConfig: ...
     @property
     def instance(self) -> str: ...
-    @property
-    def upstream_state(self) -> str: ...
 
     def connection_opened(self, client: ClientSide) -> None: ...
     def connection_closed(self, client: ClientSide) -> None: ...
@@ -80,7 +78,9 @@ class SessionHost(Databases, Protocol):
         """Record the session's backend pid; True when its database still needs the engine
         endpoint registered (at the ReadyForQuery that ends startup)."""
         ...
-    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide: ...
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
+        """The session's connection to PostgreSQL; startup.UpstreamRefused when it gets none."""
+        ...
     def relay_cancel(self, packet: bytes) -> None: ...
     def register_endpoint(self, dbname: str) -> Coroutine[Any, Any, None]: ...
 
@@ -239,15 +239,12 @@ class ClientSide(asyncio.Protocol):
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
 
     async def _connect_upstream(self, startup_packet: bytes) -> None:
-        refusal = startup.upstream_refusal(self.server.upstream_state)
-        if refusal is None:
-            try:
-                upstream = await self.server.open_upstream(lambda: UpstreamSide(self))
-            except (OSError, TimeoutError) as exc:
-                log.warning("client %s: upstream unreachable: %s", self.peer, exc)
-                refusal = startup.upstream_refusal(self.server.upstream_state, exc)
-        if refusal is not None:
-            self._write(refusal)
+        try:
+            upstream = await self.server.open_upstream(lambda: UpstreamSide(self))
+        except startup.UpstreamRefused as refused:
+            if refused.cause is not None:
+                log.warning("client %s: upstream unreachable: %s", self.peer, refused.cause)
+            self._write(refused.response)
             self.close()
             return
         if self._closed:

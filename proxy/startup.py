@@ -154,6 +154,16 @@ class StartupNegotiation:
         return Refused("0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
 
 
+class UpstreamRefused(Exception):
+    """The session gets no upstream connection: send ``response`` (upstream_refusal's FATAL
+    ErrorResponse) and close. ``cause``: the connection error, if connecting failed."""
+
+    def __init__(self, response: bytes, cause: BaseException | None = None) -> None:
+        super().__init__("upstream refused")
+        self.response = response
+        self.cause = cause
+
+
 def upstream_refusal(upstream_state: str, error: BaseException | None = None) -> bytes | None:
     """The FATAL ErrorResponse that refuses a session its upstream connection, as PostgreSQL
     answers when it cannot take one: 57P03 while the embedded server is being restarted
