@@ -2,12 +2,16 @@
 
 Plan
 ----
-``ProxyServer`` listens for clients and creates a ``ClientSide`` per connection. It owns what
-sessions share: where the upstream is, the TLS context, the registry of backend pids (so the
-callback endpoint can tell a session that came through the proxy from one that did not, and so a
-CancelRequest can be relayed), and the registration of the engine's callback endpoint in each
-database (docs/internals.md): the first session of a database, and any session that creates or
-updates the extension, writes the endpoint row before its next statement runs.
+``ProxyServer`` listens for clients and creates a ``ClientSide`` per connection; it is the
+``relay.SessionHost`` its sessions see. It owns what sessions share: where the upstream is and
+whether a session may have a connection to it now (startup.upstream_refusal), the TLS context,
+the registry of backend pids (so the callback endpoint can tell a session that came through the
+proxy from one that did not, and so a CancelRequest can be relayed), and the registration of the
+engine's callback endpoint in each database (docs/internals.md): the first session of a
+database, any session that creates or updates the extension, and a model-calling statement in a
+database where the extension was not seen (at most once a second) write the endpoint row before
+the session's next statement runs. When to register is the session's decision
+(proxy/session.py); the row is written here.
 """
 
 from __future__ import annotations

@@ -1,26 +1,34 @@
-"""One client connection relayed to one upstream connection, full duplex.
+"""One client connection relayed to one upstream connection, full duplex: the asyncio shell.
 
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. Before the StartupMessage the client side answers the untyped startup
-packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) as proxy/startup.py decides; from
-the StartupMessage on, both
-directions are relayed message by message with ``MessageScanner``:
+connection to PostgreSQL. They move bytes, run TLS and flow control, and leave every decision
+to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the untyped
+startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS); from it on, both
+directions are framed message by message with ``MessageScanner`` and proxy/session.py's
+``Session`` says what to send:
 
-* client -> server: Query and Parse are inspected (a byte prefilter first, pglast only when it
-  matches) and possibly rewritten; everything else streams through as received.
-* server -> client: headers are walked to learn BackendKeyData, ParameterStatus and
-  ReadyForQuery; bytes go out as they came, one write per read.
+* client -> server: Query and Parse that pass the byte prefilter go to
+  ``Session.client_segments`` (rewritten or not); everything else streams through as received.
+* server -> client: headers are walked; the few inspected messages (BackendKeyData,
+  ParameterStatus, ReadyForQuery when needed) go to ``Session.server_message``; bytes go out as
+  they came, one write per read.
+
+The session answers bytes and *steps* (``Step``), which ``ClientSide._take`` runs: record the
+session by its backend pid, or register the engine endpoint. Registering *holds* the client
+direction (proxy/session.py's ``HoldQueue`` keeps what arrives; the socket stops being read) so
+that it lands between two client messages; opening the upstream holds it the same way.
 
 Server-initiated messages (notices, notifications, parameter changes) need no special case: the
 server direction never waits for the client. Flow control crosses the pair: when one side's
 write buffer is above its high-water mark, the other side stops reading.
 
-The session can *hold* the client direction (queue what arrives, stop reading: proxy/session.py's
-HoldQueue) while the proxy
-does work that must land between two client messages: registering the engine endpoint after the
-extension was created, before the client's next statement runs.
+Interfaces: ``SessionHost`` is the server as sessions see it (listener.ProxyServer);
+``ClientEnd`` is the client side as its upstream side sees it.
+
+Known gaps (issue 14): the TLS glue of the client leg (the STARTTLS upgrade, direct TLS over
+memory buffers) is still ClientSide methods; its state is read on the per-chunk paths.
 """
 
 from __future__ import annotations
