@@ -286,10 +286,10 @@ class ClientSide(asyncio.Protocol):
             self.upstream.write(segments[0])
             return
         for item in self.session.client_segments(segments, self.server.config, self.server):
-            if type(item) is bytes:
-                self._send_upstream(item)
+            if isinstance(item, Step):
+                self._take(item)
             else:
-                self._take(item)  # type: ignore[arg-type]
+                self._send_upstream(item)
         self._update_server_inspect()
 
     def _send_upstream(self, data: bytes) -> None:
