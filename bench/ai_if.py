@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import psycopg
 
+from bench.proc import cpu_seconds
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.server import FakeModelServer
 from tests.conftest import Emulator, start_emulator, stop_emulator
@@ -94,12 +95,6 @@ def prepare(emulator: Emulator, rows: int) -> str:
             "|| ' product, ' || (%s::text[])[1 + (i / 10) %% 10] || ' delivery' "
             "FROM generate_series(1, %s) AS i", [list(WORDS), list(WORDS), rows])
     return dsn
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (from /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
