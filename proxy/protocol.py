@@ -158,10 +158,12 @@ class MessageScanner:
                 pos = min(need, end)
                 if len(pending) < 5:
                     return out
+                if pending[0] in self._count:
+                    # Counted once, when its header is first whole (a whole header kept
+                    # pending by the loop below was counted there).
+                    self.counted += 1
             _, length = _HEADER.unpack_from(pending, 0)
             total = self._check_length(pending[0], length) + 1
-            if len(pending) == 5 and pending[0] in self._count:
-                self.counted += 1  # counted once, when its header is first whole
             if pending[0] in self._inspect and total <= self._max_inspect:
                 need = total - len(pending)
                 pending += view[pos : pos + need]
