@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 import httpx
 import psycopg
 
+from bench.proc import cpu_seconds, peak_rss_mb
 from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
@@ -91,13 +92,6 @@ def metric(metrics_url: str, name: str) -> int:
         + r'"[^}]*\} (\S+)$', text, re.MULTILINE))
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set size (VmHWM), in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else float("nan")
-
-
 @dataclass
 class Run:
     mode: str
@@ -107,6 +101,7 @@ class Run:
     max_in_flight: int
     floor: float
     peak_rss: float
+    cpu: dict[str, float]  # CPU seconds the statement cost each process: backend, emulator, provider
     off: tuple[int, float, int] | None = None  # rows, seconds, requests with the warm-up off
 
 
@@ -117,7 +112,7 @@ def timed(conn: Conn, sql: str) -> tuple[float, int]:
 
 
 def measure(mode: str, emulator: Emulator, metrics_url: str, rows: int, off_rows: int,
-            prepare: str | None = None) -> Run:
+            prepare: str | None = None, provider_pid: int | None = None) -> Run:
     with emulator.connect() as admin:
         admin.execute("DROP DATABASE IF EXISTS bench_backfill")
         admin.execute("CREATE DATABASE bench_backfill")
@@ -128,7 +123,14 @@ def measure(mode: str, emulator: Emulator, metrics_url: str, rows: int, off_rows
             conn.execute(prepare)
         load(conn, "docs", rows, "on")
         before = metric(metrics_url, "provider_requests_total")
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        pids = {"backend": int(row[0]), "emulator": emulator.process.pid}
+        if provider_pid is not None:
+            pids["provider"] = provider_pid
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         seconds, updated = timed(conn, BACKFILL.format(table="docs"))
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         requests = metric(metrics_url, "provider_requests_total") - before
         in_flight = metric(metrics_url, "provider_requests_in_flight_max")
         left = conn.execute("SELECT count(*) FROM docs WHERE emb IS NULL").fetchone()
@@ -152,7 +154,7 @@ def measure(mode: str, emulator: Emulator, metrics_url: str, rows: int, off_rows
             before = metric(metrics_url, "provider_requests_total")
             off_seconds, _ = timed(conn, BACKFILL.format(table="docs_off"))
             off = (off_rows, off_seconds, metric(metrics_url, "provider_requests_total") - before)
-    return Run(mode, rows, seconds, requests, in_flight, floor, peak, off)
+    return Run(mode, rows, seconds, requests, in_flight, floor, peak, cpu, off)
 
 
 class FakeModels:
@@ -191,7 +193,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> Run:
         prepare = f"UPDATE google_ml.models SET auth_type = NULL WHERE id = '{MODEL}'"
     try:
         return measure(mode, emulator, f"http://127.0.0.1:{metrics_port}/metrics", args.rows,
-                       args.off_rows if mode == "live" else 0, prepare)
+                       args.off_rows if mode == "live" else 0, prepare,
+                       fakes.proc.pid if fakes is not None else None)
     finally:
         stop_emulator(emulator)
         if fakes is not None:
@@ -212,6 +215,9 @@ def report(run: Run, rows: int, latency: float, fake: Run | None) -> None:
     if fake is not None and fake is not run:
         line += f"; {run.seconds / fake.seconds:.2f}x the fake mode"
     print(line)
+    print("      CPU of the statement: " + ", ".join(
+        f"{name} {seconds:.2f} s" for name, seconds in run.cpu.items())
+        + " (the PostgreSQL backend, the emulator, the fake provider)")
     if run.off is not None:
         off_rows, off_seconds, off_requests = run.off
         scale = rows / off_rows

@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 import httpx
 import psycopg
 
+from bench.proc import cpu_seconds
 from tests.support.emulators import free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
@@ -49,8 +50,10 @@ def text_for(client: int, i: int, run: str) -> str:
     return f"benchmark {run} client {client} call {i}: a distinct sentence about vectors"
 
 
-def emulator_throughput(dsn: str, clients: int, seconds: float, warmup: float) -> tuple[int, float]:
-    """Calls completed by `clients` threads in `seconds` (after `warmup` seconds discarded)."""
+def emulator_throughput(dsn: str, clients: int, seconds: float, warmup: float,
+                        pid: int) -> tuple[int, float, float]:
+    """Calls completed by `clients` threads in `seconds` (after `warmup` seconds discarded), and
+    the CPU seconds the emulator process `pid` spent meanwhile."""
     counts = [0] * clients
     errors: list[BaseException] = []
     start = threading.Barrier(clients + 1)
@@ -78,16 +81,16 @@ def emulator_throughput(dsn: str, clients: int, seconds: float, warmup: float) -
     start.wait(timeout=60)
     time.sleep(warmup)
     phase["measuring"] = True
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), cpu_seconds(pid)
     time.sleep(seconds)
     phase["measuring"] = False
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, cpu_seconds(pid) - cpu_began
     phase["stop"] = True
     for t in threads:
         t.join(timeout=30)
     if errors:
         raise errors[0]
-    return sum(counts), elapsed
+    return sum(counts), elapsed, cpu
 
 
 async def http_throughput(base: str, clients: int, seconds: float, warmup: float) -> tuple[int, float]:
@@ -195,14 +198,15 @@ def run_emulator(args: argparse.Namespace, extra: list[str], label: str,
         time.sleep(0.2)
         metrics = f"http://127.0.0.1:{metrics_port}/metrics"
         hits_before = cache_hits(metrics)
-        calls, elapsed = emulator_throughput(emulator.dsn, args.clients, args.seconds,
-                                             args.warmup_seconds)
+        calls, elapsed, cpu = emulator_throughput(emulator.dsn, args.clients, args.seconds,
+                                                  args.warmup_seconds, emulator.process.pid)
         hits = cache_hits(metrics) - hits_before
     finally:
         stop_emulator(emulator)
     rate = calls / elapsed
     print(f"{label}: {calls} calls in {elapsed:.2f} s = {rate:,.0f} calls/s "
-          f"({rate / args.clients:,.0f} per client; response-cache hits: {hits})")
+          f"({rate / args.clients:,.0f} per client; response-cache hits: {hits}); emulator CPU "
+          f"{cpu * 1e6 / max(calls, 1):,.0f} µs per call")
     return rate
 
 

@@ -50,7 +50,7 @@ from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
 from emulator.engine.settings import EngineSettings
 from emulator.engine.stats import EngineStats, ModelStats
-from emulator.engine.transport import HttpxTransport, OutgoingRequest, Transport
+from emulator.engine.transport import HttpTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
 from emulator.nl import handler as nl_handler
 from emulator.nl.compose import TextSimilarity
@@ -91,8 +91,8 @@ class Engine:
             Cassette(self.settings.cassette, must_exist=mode != "record")
             if self.settings.cassette else None
         )
-        self._httpx = HttpxTransport(self.settings)
-        self._http: Transport = self._httpx
+        self._web = HttpTransport(self.settings)
+        self._http: Transport = self._web
         self._fake: Transport | None = fake
         self._replay: ReplayTransport | None = None
         if self.cassette is not None and mode == "record":
@@ -274,7 +274,7 @@ class Engine:
         """Get ready for the first HTTP call (the command line runs this once it is serving); a
         failure here is only logged: the first call builds the client again and reports it."""
         try:
-            await self._httpx.prepare()
+            await self._web.prepare()
         except Exception:
             log.warning("could not prepare the HTTP client ahead of time", exc_info=True)
 

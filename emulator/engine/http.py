@@ -13,7 +13,8 @@
    `HTTP <status>: <body excerpt>` (secrets scrubbed), 57014 timeout, 08001 connect, 22032 JSON.
 
 Cancellation needs no code here: when the awaiting task is cancelled, the await inside the
-transport raises CancelledError, the semaphore is released, and httpx drops the connection.
+transport raises CancelledError, the semaphore is released, and the HTTP client drops the
+connection.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 `Transport` is what the retrying client (`http.py`) talks to. Two implementations:
 
-- `HttpxTransport` (here): a real HTTP POST through one shared, pooled `httpx.AsyncClient`
+- `HttpTransport` (here): a real HTTP POST through one shared, pooled `aiohttp.ClientSession`
   (created by `prepare()` at startup, or on first use, so it binds to the running loop), with
-  the engine's connect and read timeouts. Cancelling the awaiting task abandons the request: httpx closes the connection and
-  nothing waits for the provider.
+  the engine's connect and read timeouts. Cancelling the awaiting task abandons the request:
+  aiohttp closes the connection and nothing waits for the provider.
 - `FakeTransport` (emulator/fakes/transport.py): the fake models, in process; the engine gets
   it from whoever builds it, so it never imports the fakes.
 - `RecordingTransport` and `ReplayTransport` (cassette.py): record the HTTP transport's answers
@@ -20,14 +20,14 @@ decides what those mean.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
+import certifi
 
 from emulator.engine.settings import EngineSettings
 
@@ -72,76 +72,77 @@ def encode_body(body: Any) -> bytes:
 
 
 def _load_http_stack() -> ssl.SSLContext:
-    """What the first request would otherwise load on the event loop: the modules httpx imports
-    on first use, and a TLS context with the CA store."""
-    for module in ("httpcore", "h11", "anyio._backends._asyncio"):
-        importlib.import_module(module)
-    return httpx.create_ssl_context(trust_env=False)
+    """What the first request would otherwise load on the event loop: a TLS context with the
+    CA store (certifi's, as the HTTP stack always used)."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-class HttpxTransport:
-    """Real HTTP through one pooled client per engine."""
+class HttpTransport:
+    """Real HTTP/1.1 through one pooled aiohttp session per engine.
+
+    aiohttp rather than httpx: per request, httpx's pool re-checks every idle connection (a
+    readability poll through anyio's attribute layers, and a count of idle connections for
+    each idle one), which made the engine's HTTP client its largest CPU cost: about 2 ms per
+    request at 16 in flight, against about 0.3 ms here (bench/ai_if.py, `--repeat`)."""
 
     is_http = True
 
     def __init__(self, settings: EngineSettings) -> None:
         self._settings = settings
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._context: ssl.SSLContext | None = None
 
     async def prepare(self) -> None:
-        """Create the client ahead of the first call, its TLS context in a thread: loading the
-        CA store takes a few hundred milliseconds of CPU, which would otherwise stall the event
-        loop (and every session's relay) in the middle of the first model call."""
-        if self._client is None:
+        """Build the TLS context ahead of the first call, in a thread: loading the CA store
+        takes a few hundred milliseconds of CPU, which would otherwise stall the event loop
+        (and every session's relay) in the middle of the first model call."""
+        if self._context is None:
             context = await asyncio.to_thread(_load_http_stack)
-            if self._client is None:
-                self._client = self._new_client(context)
+            self._context = self._context or context
+        self._http_session()
 
-    def _http_client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = self._new_client(True)
-        return self._client
-
-    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.AsyncClient:
-        s = self._settings
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                connect=s.connect_timeout,
-                read=s.read_timeout,
-                write=s.read_timeout,
-                pool=s.read_timeout,
-            ),
-            limits=httpx.Limits(
-                max_connections=s.max_connections,
-                max_keepalive_connections=s.max_connections,
-                keepalive_expiry=30.0,
-            ),
-            verify=verify,
-            follow_redirects=False,
-            trust_env=False,
-        )
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._context is None:
+                self._context = _load_http_stack()
+            s = self._settings
+            connector = aiohttp.TCPConnector(
+                limit=s.max_connections, limit_per_host=0, keepalive_timeout=30.0,
+                ssl=self._context)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                # sock_read: the most time between two reads, as httpx's read timeout was.
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=s.connect_timeout, sock_read=s.read_timeout),
+                trust_env=False,
+                auto_decompress=True,
+            )
+        return self._session
 
     async def exchange(self, request: OutgoingRequest) -> RawResponse:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(request.headers)
         content = b"" if request.body is None else encode_body(request.body)
         try:
-            response = await self._http_client().post(request.url, headers=headers, content=content)
-        except httpx.ConnectTimeout as exc:
+            async with self._http_session().post(
+                request.url, data=content, headers=headers, allow_redirects=False
+            ) as response:
+                body = await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
             raise TransportConnectError(
                 f"connect timeout after {self._settings.connect_timeout:g} s"
             ) from exc
-        except httpx.TimeoutException as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise TransportTimeout(type(exc).__name__) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise TransportConnectError(f"{type(exc).__name__}: {exc}") from exc
         return RawResponse(
-            response.status_code,
+            response.status,
             {k.lower(): v for k, v in response.headers.items()},
-            response.content,
+            body,
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

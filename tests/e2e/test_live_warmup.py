@@ -10,6 +10,7 @@ Each statement runs with the warm-up on and off and the two results (or errors) 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -187,3 +188,30 @@ def test_a_429_with_retry_after_delays_only_its_batch(
     assert all(len(r.json()["instances"]) == VERTEX_BATCH for r in made)
     left = conn.execute("SELECT count(*) FROM docs WHERE emb IS NULL").fetchone()
     assert left == (0,)
+
+
+def test_ai_if_rows_go_to_gemini_ten_prompts_a_request(
+        conn: psycopg.Connection[Any], capture: CaptureServer) -> None:
+    """25 rows of ai.if in a WHERE clause: with the warm-up, three generateContent requests of
+    10, 10 and 5 prompts (AlloyDB's default batch size); without it, one request per row; the
+    same rows either way."""
+    conn.execute("UPDATE google_ml.models SET auth_type = NULL WHERE id = 'gemini-2.5-flash-lite'")
+    conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    conn.execute("DROP TABLE IF EXISTS reviews")
+    conn.execute("CREATE TABLE reviews (id int PRIMARY KEY, body text)")
+    conn.execute("INSERT INTO reviews SELECT i, 'review ' || i || ': ' || "
+                 "(ARRAY['great', 'awful', 'fine'])[1 + i % 3] FROM generate_series(1, 25) AS i")
+    query = ("SELECT id FROM reviews WHERE ai.if('Is this review positive? ' || body) "
+             "ORDER BY id")
+    found = {}
+    for mode in ("on", "off"):
+        conn.execute(f"SET google_ml_integration.emulator_warmup = {mode}")
+        before = len(capture.requests)
+        found[mode] = conn.execute(query).fetchall()
+        made = [r for r in list(capture.requests)[before:] if ":generateContent" in r.path]
+        prompts = [len(json.loads(r.json()["contents"][0]["parts"][0]["text"])) for r in made
+                   ] if mode == "on" else [1] * len(made)
+        assert sorted(prompts, reverse=True) == ([10, 10, 5] if mode == "on" else [1] * 25)
+    conn.execute("RESET google_ml_integration.emulator_warmup")
+    assert found["on"] == found["off"]
+    assert 0 < len(found["on"]) < 25

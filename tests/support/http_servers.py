@@ -31,6 +31,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the client's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -66,6 +67,7 @@ class ScriptedServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length),
+                    self.client_address[:2],
                 )
                 outer.requests.append(seen)
                 reply = responder(seen)

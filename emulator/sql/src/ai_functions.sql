@@ -262,8 +262,11 @@ LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
 DECLARE
     n         int := coalesce(cardinality(items), 0);
-    requests  jsonb := '[]';
+    requests  jsonb[] := '{}';  -- appended in place; one jsonb array at the end, not n copies
     batch     text[];
+    prompt    text;
+    config    jsonb;
+    instruction text;
     answers   json;
     answer    json;
     b         int;
@@ -276,16 +279,15 @@ BEGIN
     END IF;
     FOR start IN 1 .. n BY size LOOP
         batch := items[start : least(start + size - 1, n)];
-        requests := requests || jsonb_build_array(google_ml._request(
-            m, google_ml._headers_for_call(m, to_jsonb(batch)::text, NULL,
-                                           google_ml._ai_generation_config(kind, cardinality(batch)),
-                                           google_ml._ai_batch_instruction(kind, cardinality(batch))),
-            google_ml._ai_body(m, to_jsonb(batch)::text,
-                               google_ml._ai_generation_config(kind, cardinality(batch)),
-                               google_ml._ai_batch_instruction(kind, cardinality(batch)))));
+        prompt := to_jsonb(batch)::text;
+        config := google_ml._ai_generation_config(kind, cardinality(batch));
+        instruction := google_ml._ai_batch_instruction(kind, cardinality(batch));
+        requests := requests || google_ml._request(
+            m, google_ml._headers_for_call(m, prompt, NULL, config, instruction),
+            google_ml._ai_body(m, prompt, config, instruction));
     END LOOP;
     answers := google_ml._call_engine_text(
-        jsonb_build_object('op', 'invoke_batch', 'requests', requests))::json;
+        jsonb_build_object('op', 'invoke_batch', 'requests', to_jsonb(requests)))::json;
     FOR answer, b IN SELECT e.a, e.i - 1 FROM json_array_elements(answers) WITH ORDINALITY AS e (a, i) LOOP
         base := b * size;
         IF answer -> 'ok' IS NULL THEN

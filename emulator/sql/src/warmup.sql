@@ -70,28 +70,31 @@ BEGIN
 END;
 $$;
 
+-- SQL, not plpgsql: the answers (10,000 embedding literals are 20-40 MB) reach the INSERT as
+-- they are. A plpgsql function copies an array argument into its expanded form on entry, and
+-- its INSERT would get a custom plan with both arrays folded in as constants, copied again by
+-- the planner; a generic plan reads them from the parameters.
 CREATE FUNCTION google_ml._warm_store(kind text, model_id text, items text[], results text[])
 RETURNS void
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-    key text := google_ml._statement_key();
-BEGIN
     -- Earlier statements of this backend, and backends that are gone.
     DELETE FROM google_ml._warm_cache AS c
      WHERE c.statement_key LIKE pg_catalog.pg_backend_pid()::text || ':%'
-       AND c.statement_key <> key;
+       AND c.statement_key <> google_ml._statement_key();
     DELETE FROM google_ml._warm_cache AS c
      WHERE pg_catalog.split_part(c.statement_key, ':', 1)::int NOT IN
            (SELECT a.pid FROM pg_catalog.pg_stat_activity AS a);
     INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
-    SELECT key, _warm_store.kind, coalesce(_warm_store.model_id, ''), i, r
-      FROM unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
-     WHERE r IS NOT NULL;
-    PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_key', key, true);
-END;
+    SELECT k.key, _warm_store.kind, coalesce(_warm_store.model_id, ''), u.i, u.r
+      FROM (SELECT google_ml._statement_key() AS key) AS k,
+           unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
+     WHERE u.r IS NOT NULL;
+    SELECT pg_catalog.set_config('google_ml_integration.emulator_warm_key',
+                                 google_ml._statement_key(), true);
 $$;
 
 
@@ -299,12 +302,15 @@ BEGIN
             RETURN true;
         END IF;
         IF kind = 'embedding' THEN
-            results := google_ml._warm_embeddings(m, items);
+            -- Straight into the store: the answers are never a plpgsql variable (whose
+            -- assignment would copy them).
+            PERFORM google_ml._warm_store(kind, model_id, items,
+                                          google_ml._warm_embeddings(m, items));
         ELSE
             results := google_ml._warm_llm(kind, m, items);
-        END IF;
-        IF results IS NOT NULL THEN
-            PERFORM google_ml._warm_store(kind, model_id, items, results);
+            IF results IS NOT NULL THEN
+                PERFORM google_ml._warm_store(kind, model_id, items, results);
+            END IF;
         END IF;
     EXCEPTION WHEN OTHERS THEN
         -- The per-row calls will meet the same problem and report it themselves.

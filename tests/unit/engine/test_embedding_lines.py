@@ -109,7 +109,7 @@ def test_a_prepared_engine_calls_over_the_client_it_built_ahead() -> None:
         engine = engine_with_fakes(EngineSettings(models="live", cache_size=0, secret_env={}))
         try:
             await engine.prepare()
-            ready = engine._httpx._client is not None
+            ready = engine._web._session is not None and engine._web._context is not None
             lines = await engine.embedding_lines(
                 [vertex_request(f"http://127.0.0.1:{port}", ["x"])], "vertex_embeddings")
             return ready, lines

@@ -472,6 +472,31 @@ def test_batch_runs_concurrently_under_the_model_limit() -> None:
     assert 2 <= in_flight["max"] <= 4
 
 
+def test_requests_reuse_kept_alive_connections() -> None:
+    """Three batches of 8 requests at 4 in flight go over at most 4 connections: each is kept
+    alive and reused, not opened per request (24)."""
+
+    def respond(seen: Seen) -> Reply:
+        time.sleep(0.02)
+        return Reply(200, seen.json())
+
+    with ScriptedServer(respond) as server:
+        requests = [{**custom(server.url + "/p"), "body": {"i": i}} for i in range(8)]
+
+        async def scenario() -> list[list[dict[str, Any]]]:
+            engine = Engine(live(model_concurrency=4))
+            try:
+                return [await engine.invoke_batch(requests) for _ in range(3)]
+            finally:
+                await engine.aclose()
+
+        rounds = run(scenario())
+        connections = {seen.client for seen in server.requests}
+    assert all([r["ok"] for r in results] == [{"i": i} for i in range(8)] for results in rounds)
+    assert len(server.requests) == 24
+    assert 1 <= len(connections) <= 4
+
+
 def test_live_cache_is_opt_in() -> None:
     with ScriptedServer(lambda s: Reply(200, {"n": len(server.requests)})) as server:
         first, _ = invoke_once(live(), custom(server.url + "/p"))
