@@ -21,6 +21,7 @@ Known gaps: inspected messages larger than ``max_inspect`` are streamed through 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,14 +99,16 @@ class MessageScanner:
 
     ``feed()`` returns segments in stream order. Bytes of messages not inspected are returned as
     soon as they arrive, even if the message is incomplete; inspected messages are returned only
-    once whole. ``wanted(data, start, end)``, when given, is asked about each whole message of an
-    inspected type and may let it pass as plain bytes (the relay's byte prefilter). With
-    ``record_types`` the type of every message seen is kept in ``types_seen`` (for tests).
+    once whole. ``scan()`` is the same for the relay's hot path: None when the chunk goes on
+    exactly as it came (no list built). ``wanted(data, start, end)``, when given, is asked about
+    each whole message of an inspected type and may let it pass as plain bytes (the relay's byte
+    prefilter). With ``record_types`` the type of every message seen is kept in ``types_seen``
+    (for tests).
     """
 
     __slots__ = (
-        "_count", "_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types",
-        "_wanted", "counted", "types_seen",
+        "_count", "_inspect", "_max_inspect", "_pending", "_record", "_remaining", "_special",
+        "_valid_types", "_wanted", "counted", "types_seen",
     )
 
     def __init__(
@@ -124,11 +127,13 @@ class MessageScanner:
         self._wanted = wanted
         self._pending = bytearray()  # an incomplete header, or an incomplete inspected message
         self._remaining = 0  # bytes still to stream of a message that is not inspected
+        self._record = record_types
         self.types_seen: list[int] | None = [] if record_types else None
         # Messages of the ``count`` types seen so far (e.g. Query and Sync from a client, each
         # answered by one ReadyForQuery; ReadyForQuery from a server).
         self._count = count
         self.counted = 0
+        self._special = _special_types(inspect, count, valid_types, record_types)
 
     @property
     def at_boundary(self) -> bool:
@@ -136,9 +141,45 @@ class MessageScanner:
         return self._remaining == 0 and not self._pending
 
     def set_inspect(self, inspect: frozenset[int]) -> None:
-        self._inspect = inspect
+        if inspect != self._inspect:
+            self._inspect = inspect
+            self._special = _special_types(inspect, self._count, self._valid_types, self._record)
 
     def feed(self, data: bytes) -> list[Segment]:
+        segments = self.scan(data)
+        if segments is None:
+            return [data] if data else []
+        return segments
+
+    def scan(self, data: bytes) -> list[Segment] | None:
+        """As ``feed()``, but None when ``data`` is to be forwarded exactly as it is."""
+        if self._remaining or self._pending:
+            return self._continue(data)
+        # The hot loop of the relay, one pass per message. A message whose type needs nothing
+        # but a step (or a count) costs a table lookup and its length; anything else (an
+        # inspected or invalid type, a header cut short) goes to ``_walk``. A method call per
+        # message would cost more than the whole loop body.
+        special = self._special
+        unpack = _LENGTH.unpack_from
+        pos = 0
+        end = len(data)
+        while pos < end:
+            kind = special[data[pos]]
+            if kind > 1 or end - pos < 5:  # _WALK
+                segments = self._walk(data, pos, 0, [])
+                return None if len(segments) == 1 and segments[0] is data else segments
+            (length,) = unpack(data, pos + 1)
+            if length < 4 or length > MAX_MESSAGE_LENGTH:
+                self._check_length(data[pos], length)  # raises
+            if kind:
+                self.counted += 1
+            pos += length + 1
+        if pos > end:
+            self._remaining = pos - end
+        return None
+
+    def _continue(self, data: bytes) -> list[Segment]:
+        """``scan()`` of a chunk that starts inside a message."""
         out: list[Segment] = []
         types_seen = self.types_seen
         view = data
@@ -150,7 +191,7 @@ class MessageScanner:
             take = min(self._remaining, end)
             self._remaining -= take
             pos = take
-        elif self._pending:
+        else:
             pending = self._pending
             if len(pending) < 5:
                 need = 5 - len(pending)
@@ -188,18 +229,22 @@ class MessageScanner:
                 self._remaining = body_left - take
                 run_start = pos
                 pos += take
-            if self._remaining:
-                if pos > run_start:
-                    out.append(view[run_start:pos])
-                return out
+        if self._remaining:
+            if pos > run_start:
+                out.append(view[run_start:pos])
+            return out
+        return self._walk(data, pos, run_start, out)
 
+    def _walk(self, view: bytes, pos: int, run_start: int, out: list[Segment]) -> list[Segment]:
+        """Messages from ``pos`` (a message boundary) on, with every check; the bytes from
+        ``run_start`` to ``pos`` are pass-through bytes not yet in ``out``."""
+        types_seen = self.types_seen
+        end = len(view)
         inspect = self._inspect
         wanted = self._wanted
         count = self._count
         valid = self._valid_types
         unpack = _LENGTH.unpack_from
-        # The hot loop of the relay: checks inlined (a method call per message costs more
-        # than the rest of the loop body).
         while pos < end:
             if end - pos < 5:
                 if pos > run_start:
@@ -251,6 +296,23 @@ class MessageScanner:
         if self._valid_types is not None and mtype not in self._valid_types:
             raise ProtocolViolation(f"unknown message type {bytes((mtype,))!r}")
         return length
+
+
+_STEP, _COUNT, _WALK = 0, 1, 2  # what ``MessageScanner.scan`` does with a message type
+
+
+@functools.lru_cache(maxsize=64)
+def _special_types(
+    inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool
+) -> bytes:
+    """``MessageScanner``'s table by message type: step over it, count it, or walk it with
+    every check (inspected, invalid, or recorded types)."""
+    def kind(t: int) -> int:
+        if record or t in inspect or (valid is not None and t not in valid):
+            return _WALK
+        return _COUNT if t in count else _STEP
+
+    return bytes(kind(t) for t in range(256))
 
 
 def body_length(header: bytes, limit: int = MAX_MESSAGE_LENGTH) -> int:
