@@ -193,7 +193,8 @@ class MessageScanner:
             pos = take
         else:
             pending = self._pending
-            if len(pending) < 5:
+            header_now_whole = len(pending) < 5
+            if header_now_whole:
                 need = 5 - len(pending)
                 pending += view[:need]
                 pos = min(need, end)
@@ -201,8 +202,10 @@ class MessageScanner:
                     return out
             _, length = _HEADER.unpack_from(pending, 0)
             total = self._check_length(pending[0], length) + 1
-            if len(pending) == 5 and pending[0] in self._count:
-                self.counted += 1  # counted once, when its header is first whole
+            if header_now_whole and pending[0] in self._count:
+                # Counted once, when its header is first whole (``_walk`` counted a message
+                # whose header came whole in one chunk, even if it kept only that header).
+                self.counted += 1
             if pending[0] in self._inspect and total <= self._max_inspect:
                 need = total - len(pending)
                 pending += view[pos : pos + need]

@@ -459,3 +459,17 @@ def test_a_bad_length_after_good_messages_is_refused_on_the_fast_path(cut: int) 
     with pytest.raises(pq.ProtocolViolation):
         scanner.scan(stream[:len(stream) - 7 + cut])
         scanner.scan(stream[len(stream) - 7 + cut:])
+
+
+@pytest.mark.parametrize(("inspect", "count", "message"), [
+    (frozenset(b"KSZ"), frozenset(b"Z"), pq.ready_for_query()),  # server, while Z is inspected
+    (CLIENT_INSPECT, frozenset(b"QS"), query("SELECT 1")),  # client
+])
+def test_a_counted_message_cut_right_after_its_header_is_counted_once(
+        inspect: frozenset[int], count: frozenset[int], message: bytes) -> None:
+    # The ordinal says which ReadyForQuery answers which statement: counted twice, the endpoint
+    # registration after CREATE EXTENSION would wait for one ReadyForQuery too many.
+    scanner = pq.MessageScanner(inspect, count=count)
+    segments = scanner.feed(message[:5]) + scanner.feed(message[5:])
+    assert scanner.counted == 1
+    assert [(s.raw, s.ordinal) for s in segments if isinstance(s, pq.Message)] == [(message, 1)]
