@@ -156,27 +156,52 @@ class MessageScanner:
         if self._remaining or self._pending:
             return self._continue(data)
         # The hot loop of the relay, one pass per message. A message whose type needs nothing
-        # but a step (or a count) costs a table lookup and its length; anything else (an
-        # inspected or invalid type, a header cut short) goes to ``_walk``. A method call per
-        # message would cost more than the whole loop body.
+        # but a step (or a count, or a ``wanted`` that says no) costs a table lookup and its
+        # length; anything else (a wanted or invalid message, a message to keep whole across
+        # chunks, a header cut short) goes to ``_walk``. A method call per message would cost
+        # more than the whole loop body.
         special = self._special
         unpack = _LENGTH.unpack_from
         pos = 0
         end = len(data)
         while pos < end:
             kind = special[data[pos]]
-            if kind > 1 or end - pos < 5:  # _WALK
-                segments = self._walk(data, pos, 0, [])
-                return None if len(segments) == 1 and segments[0] is data else segments
+            if kind & _WALK or end - pos < 5:
+                return self._walked(data, pos)
             (length,) = unpack(data, pos + 1)
             if length < 4 or length > MAX_MESSAGE_LENGTH:
                 self._check_length(data[pos], length)  # raises
             if kind:
-                self.counted += 1
+                if kind & _INSPECT:
+                    total = length + 1
+                    if end - pos < total or total > self._max_inspect or self._wanted is None:
+                        return self._walked(data, pos)
+                    if self._wanted(data, pos, pos + total):
+                        return self._walked(data, pos, asked=True)
+                if kind & _COUNT:
+                    self.counted += 1
             pos += length + 1
         if pos > end:
             self._remaining = pos - end
         return None
+
+    def _walked(self, data: bytes, pos: int, *, asked: bool = False) -> list[Segment] | None:
+        """``scan()`` from the message at ``pos`` on, with every check; ``asked``: that message
+        is inspected, whole, and ``wanted`` said yes."""
+        out: list[Segment] = []
+        run_start = 0
+        if asked:
+            total = _LENGTH.unpack_from(data, pos + 1)[0] + 1
+            if data[pos] in self._count:
+                self.counted += 1
+            if self.types_seen is not None:
+                self.types_seen.append(data[pos])
+            if pos:
+                out.append(data[:pos])
+            out.append(Message(bytes((data[pos],)), data[pos : pos + total], self.counted))
+            pos = run_start = pos + total
+        segments = self._walk(data, pos, run_start, out)
+        return None if len(segments) == 1 and segments[0] is data else segments
 
     def _continue(self, data: bytes) -> list[Segment]:
         """``scan()`` of a chunk that starts inside a message."""
@@ -301,19 +326,21 @@ class MessageScanner:
         return length
 
 
-_STEP, _COUNT, _WALK = 0, 1, 2  # what ``MessageScanner.scan`` does with a message type
+# What ``MessageScanner.scan`` does with a message type, bits of its table: nothing but step
+# over it (0), count it, ask ``wanted`` about it, or leave it to ``_walk``.
+_COUNT, _INSPECT, _WALK = 1, 2, 4
 
 
 @functools.lru_cache(maxsize=64)
 def _special_types(
     inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool
 ) -> bytes:
-    """``MessageScanner``'s table by message type: step over it, count it, or walk it with
-    every check (inspected, invalid, or recorded types)."""
+    """``MessageScanner``'s table by message type (the bits above): recorded and invalid types
+    always take the walk with every check."""
     def kind(t: int) -> int:
-        if record or t in inspect or (valid is not None and t not in valid):
+        if record or (valid is not None and t not in valid):
             return _WALK
-        return _COUNT if t in count else _STEP
+        return (_COUNT if t in count else 0) | (_INSPECT if t in inspect else 0)
 
     return bytes(kind(t) for t in range(256))
 

@@ -425,14 +425,18 @@ def test_server_fast_path_forwards_and_counts_ready_for_query_as_the_full_walk(
 
 
 @SETTINGS
-@given(chunked(st.lists(client_message, max_size=12)))
+@given(chunked(st.lists(client_message, max_size=12)),
+       st.one_of(st.none(), st.just(b"google_ml"), st.binary(min_size=1, max_size=2)))
 def test_client_fast_path_forwards_inspects_and_counts_as_the_full_walk(
-        case: tuple[list[bytes], list[bytes]]) -> None:
+        case: tuple[list[bytes], list[bytes]], needle: bytes | None) -> None:
     from proxy.statements import worth_parsing
+
+    def wanted(data: bytes, start: int, end: int) -> bool:
+        return needle in data[start + 5 : end] if needle else worth_parsing(data, start, end)
 
     msgs, chunks = case
     fast, full = fast_and_full(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES,
-                               wanted=worth_parsing, count=frozenset(b"QS"))
+                               wanted=wanted, count=frozenset(b"QS"))
     segments = assert_same_after_every_chunk(fast, full, chunks)
     assert joined(segments) == b"".join(msgs)
     assert fast.counted == sum(m[0] in b"QS" for m in msgs)
