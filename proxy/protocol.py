@@ -165,13 +165,16 @@ class MessageScanner:
         pos = 0
         end = len(data)
         while pos < end:
-            kind = special[data[pos]]
-            if kind & _WALK or end - pos < 5:
+            try:
+                (length,) = unpack(data, pos + 1)
+            except struct.error:  # a header cut short
                 return self._walked(data, pos)
-            (length,) = unpack(data, pos + 1)
-            if length < 4 or length > MAX_MESSAGE_LENGTH:
+            if length < 4:
                 self._check_length(data[pos], length)  # raises
+            kind = special[data[pos]]
             if kind:
+                if kind & _WALK:
+                    return self._walked(data, pos)
                 if kind & _INSPECT:
                     total = length + 1
                     if end - pos < total or total > self._max_inspect or self._wanted is None:
@@ -181,7 +184,9 @@ class MessageScanner:
                 if kind & _COUNT:
                     self.counted += 1
             pos += length + 1
-        if pos > end:
+        if pos > end:  # the last message goes on in the next chunks
+            if length > MAX_MESSAGE_LENGTH:  # (one that ends in this chunk is shorter)
+                self._check_length(data[pos - length - 1], length)  # raises
             self._remaining = pos - end
         return None
 

@@ -456,9 +456,12 @@ def test_set_inspect_mid_stream_takes_effect_on_the_fast_path_as_on_the_full_wal
         assert_same_after_every_chunk(fast, full, [chunk])
 
 
+@pytest.mark.parametrize("length", [0, 3, pq.MAX_MESSAGE_LENGTH + 1, 0xFFFF_FFFF])
 @pytest.mark.parametrize("cut", range(8))
-def test_a_bad_length_after_good_messages_is_refused_on_the_fast_path(cut: int) -> None:
-    stream = pq.ready_for_query() + command_complete("SELECT 1") + b"D\x00\x00\x00\x02" + b"xx"
+def test_a_bad_length_after_good_messages_is_refused_on_the_fast_path(cut: int,
+                                                                       length: int) -> None:
+    bad = b"D" + struct.pack("!I", length) + b"xx"
+    stream = pq.ready_for_query() + command_complete("SELECT 1") + bad
     scanner = pq.MessageScanner(frozenset(), count=frozenset(b"Z"))
     with pytest.raises(pq.ProtocolViolation):
         scanner.scan(stream[:len(stream) - 7 + cut])
