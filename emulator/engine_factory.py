@@ -10,6 +10,7 @@ from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
 from emulator.engine.settings import EngineSettings
+from emulator.fakes.embeddings import similarity
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.transport import FakeTransport
 from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
@@ -87,7 +88,8 @@ def engine_with_fakes(
     calls: CallLog | None = None,
     knobs: FakeKnobs | None = None,
 ) -> Engine:
-    """An engine with the fake models plugged in (the engine does not import them)."""
+    """An engine with the fake models plugged in (the engine does not import them): their
+    transport, and the text similarity alloydb_ai_nl ranks templates with."""
     settings = settings or EngineSettings()
     fake = FakeTransport(knobs or FakeKnobs(), settings.read_timeout)
-    return Engine(settings, calls, fake)
+    return Engine(settings, calls, fake, nl_similarity=similarity)

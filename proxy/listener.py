@@ -2,12 +2,16 @@
 
 Plan
 ----
-``ProxyServer`` listens for clients and creates a ``ClientSide`` per connection. It owns what
-sessions share: where the upstream is, the TLS context, the registry of backend pids (so the
-callback endpoint can tell a session that came through the proxy from one that did not, and so a
-CancelRequest can be relayed), and the registration of the engine's callback endpoint in each
-database (docs/internals.md): the first session of a database, and any session that creates or
-updates the extension, writes the endpoint row before its next statement runs.
+``ProxyServer`` listens for clients and creates a ``ClientSide`` per connection; it is the
+``relay.SessionHost`` its sessions see. It owns what sessions share: where the upstream is and
+whether a session may have a connection to it now (startup.upstream_refusal), the TLS context,
+the registry of backend pids (so the callback endpoint can tell a session that came through the
+proxy from one that did not, and so a CancelRequest can be relayed), and the registration of the
+engine's callback endpoint in each database (docs/internals.md): the first session of a
+database, any session that creates or updates the extension, and a model-calling statement in a
+database where the extension was not seen (at most once a second) write the endpoint row before
+the session's next statement runs. When to register is the session's decision
+(proxy/session.py); the row is written here.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 
 from proxy.callback import CallbackServer
 from proxy.relay import ClientSide, UpstreamSide
+from proxy.session import ExtensionStandIn
+from proxy.startup import UpstreamRefused, upstream_refusal
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -91,9 +96,9 @@ class ProxyConfig:
     callback_host: str = "127.0.0.1"
     callback_connect_host: str | None = None
     warmup: bool = True  # batch per-row model calls (proxy/warmup.py)
-    # Set when the upstream lacks the extension's files: an object with create_sql(if_not_exists)
-    # and drop_sql(if_exists) giving the statements that stand in for CREATE/DROP EXTENSION.
-    extension_emulation: Any = None
+    # Set when the upstream lacks the extension's files: the statements that stand in for
+    # CREATE, ALTER ... UPDATE and DROP EXTENSION (emulator/extension_files.ExtensionEmulation).
+    extension_emulation: ExtensionStandIn | None = None
 
 
 class ProxyServer:
@@ -173,16 +178,25 @@ class ProxyServer:
     # -- upstream -------------------------------------------------------------------------
 
     async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
-        """A connection to PostgreSQL (TLS negotiated as configured) for ``make``'s protocol."""
+        """A connection to PostgreSQL (TLS negotiated as configured) for ``make``'s protocol;
+        startup.UpstreamRefused while the server restarts or cannot be reached."""
+        refusal = upstream_refusal(self.upstream_state)
+        if refusal is not None:
+            raise UpstreamRefused(refusal)
         loop = asyncio.get_running_loop()
         up = self.config.upstream
-        if up.unix_socket:
-            _, protocol = await loop.create_unix_connection(make, up.unix_socket)
-        else:
-            _, protocol = await loop.create_connection(make, up.host, up.port)
-            context = self._upstream_tls
-            if context is not None:
-                await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")
+        try:
+            if up.unix_socket:
+                _, protocol = await loop.create_unix_connection(make, up.unix_socket)
+            else:
+                _, protocol = await loop.create_connection(make, up.host, up.port)
+                context = self._upstream_tls
+                if context is not None:
+                    await protocol.start_tls(context, up.host, required=up.sslmode != "prefer")
+        except (OSError, TimeoutError) as exc:
+            response = upstream_refusal(self.upstream_state, exc)
+            assert response is not None
+            raise UpstreamRefused(response, exc) from exc
         return protocol
 
     def relay_cancel(self, packet: bytes) -> None:

@@ -223,19 +223,18 @@ class MessageScanner:
             pos = take
         else:
             pending = self._pending
-            header_now_whole = len(pending) < 5
-            if header_now_whole:
+            if len(pending) < 5:
                 need = 5 - len(pending)
                 pending += view[:need]
                 pos = min(need, end)
                 if len(pending) < 5:
                     return out
+                if pending[0] in self._count:
+                    # Counted once, when its header is first whole (a whole header kept
+                    # pending by the loop below was counted there).
+                    self.counted += 1
             _, length = _HEADER.unpack_from(pending, 0)
             total = self._check_length(pending[0], length) + 1
-            if header_now_whole and pending[0] in self._count:
-                # Counted once, when its header is first whole (``_walk`` counted a message
-                # whose header came whole in one chunk, even if it kept only that header).
-                self.counted += 1
             if pending[0] in self._inspect and total <= self._max_inspect:
                 need = total - len(pending)
                 pending += view[pos : pos + need]

@@ -1,26 +1,34 @@
-"""One client connection relayed to one upstream connection, full duplex.
+"""One client connection relayed to one upstream connection, full duplex: the asyncio shell.
 
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. Before the StartupMessage the client side answers the untyped startup
-packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) as proxy/startup.py decides; from
-the StartupMessage on, both
-directions are relayed message by message with ``MessageScanner``:
+connection to PostgreSQL. They move bytes, run TLS and flow control, and leave every decision
+to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the untyped
+startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS); from it on, both
+directions are framed message by message with ``MessageScanner`` and proxy/session.py's
+``Session`` says what to send:
 
-* client -> server: Query and Parse are inspected (a byte prefilter first, pglast only when it
-  matches) and possibly rewritten; everything else streams through as received.
-* server -> client: headers are walked to learn BackendKeyData, ParameterStatus and
-  ReadyForQuery; bytes go out as they came, one write per read.
+* client -> server: Query and Parse that pass the byte prefilter go to
+  ``Session.client_segments`` (rewritten or not); everything else streams through as received.
+* server -> client: headers are walked; the few inspected messages (BackendKeyData,
+  ParameterStatus, ReadyForQuery when needed) go to ``Session.server_message``; bytes go out as
+  they came, one write per read.
+
+The session answers bytes and *steps* (``Step``), which ``ClientSide._take`` runs: record the
+session by its backend pid, or register the engine endpoint. Registering *holds* the client
+direction (proxy/session.py's ``HoldQueue`` keeps what arrives; the socket stops being read) so
+that it lands between two client messages; opening the upstream holds it the same way.
 
 Server-initiated messages (notices, notifications, parameter changes) need no special case: the
 server direction never waits for the client. Flow control crosses the pair: when one side's
 write buffer is above its high-water mark, the other side stops reading.
 
-The session can *hold* the client direction (queue what arrives, stop reading: proxy/session.py's
-HoldQueue) while the proxy
-does work that must land between two client messages: registering the engine endpoint after the
-extension was created, before the client's next statement runs.
+Interfaces: ``SessionHost`` is the server as sessions see it (listener.ProxyServer);
+``ClientEnd`` is the client side as its upstream side sees it.
+
+Known gaps (issue 14): the TLS glue of the client leg (the STARTTLS upgrade, direct TLS over
+memory buffers) is still ClientSide methods; its state is read on the per-chunk paths.
 """
 
 from __future__ import annotations
@@ -34,37 +42,33 @@ from typing import Any, Protocol, cast
 
 from proxy import protocol as pq
 from proxy import startup
-from proxy.rewrites import rewrite
-from proxy.session import STARTUP_INSPECT, HoldQueue, Session, Step
-from proxy.statements import worth_parsing
+from proxy.session import (
+    STARTUP_INSPECT,
+    Databases,
+    HoldQueue,
+    RewriteConfig,
+    Session,
+    Step,
+    client_scanner,
+)
 from proxy.tls import DirectTLSError, ServerTLS
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
-# The command tag PostgreSQL answers each stand-in extension command with.
-_EXTENSION_TAGS = {"create": b"CREATE EXTENSION", "update": b"ALTER EXTENSION",
-                   "drop": b"DROP EXTENSION"}
-
 WRITE_HIGH_WATER = 512 * 1024
 WRITE_LOW_WATER = 128 * 1024
 
-_CLIENT_INSPECT = frozenset(b"QP")
 _READY = frozenset(b"Z")  # server ReadyForQuery: counted, to know which answers a statement
-_ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
 
 
-class SessionConfig(Protocol):
+class SessionConfig(RewriteConfig, Protocol):
     """What a session reads of the proxy's configuration (listener.ProxyConfig)."""
 
     @property
     def ssl_context(self) -> ssl.SSLContext | None: ...
-    @property
-    def warmup(self) -> bool: ...
-    @property
-    def extension_emulation(self) -> Any: ...
 
 
-class SessionHost(Protocol):
+class SessionHost(Databases, Protocol):
     """The proxy server as its sessions see it (listener.ProxyServer): all a session may ask
     of what sessions share. The server knows sessions only as ClientSide objects it created."""
 
@@ -75,10 +79,6 @@ class SessionHost(Protocol):
     def config(self) -> SessionConfig: ...
     @property
     def instance(self) -> str: ...
-    @property
-    def upstream_state(self) -> str: ...
-    @property
-    def databases_with_extension(self) -> set[str]: ...
 
     def connection_opened(self, client: ClientSide) -> None: ...
     def connection_closed(self, client: ClientSide) -> None: ...
@@ -86,14 +86,35 @@ class SessionHost(Protocol):
         """Record the session's backend pid; True when its database still needs the engine
         endpoint registered (at the ReadyForQuery that ends startup)."""
         ...
-    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide: ...
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
+        """The session's connection to PostgreSQL; startup.UpstreamRefused when it gets none."""
+        ...
     def relay_cancel(self, packet: bytes) -> None: ...
-    def extension_check_due(self, dbname: str) -> bool: ...
     def register_endpoint(self, dbname: str) -> Coroutine[Any, Any, None]: ...
 
 
+class ClientEnd(Protocol):
+    """The client side as its upstream side sees it (ClientSide): where the server's bytes go,
+    and what the server's connection may ask of the client's."""
+
+    def write(self, data: bytes) -> None:
+        """Server bytes, to the client as they are."""
+        ...
+    def server_message(self, msg: pq.Message) -> bytes:
+        """An inspected server message: the bytes to forward instead."""
+        ...
+    def protocol_error(self, sqlstate: str, text: str) -> None:
+        """End the session with a FATAL ErrorResponse."""
+        ...
+    def close(self) -> None: ...
+    def pause_reading(self) -> None:
+        """The server's connection cannot take more for now: stop reading from the client."""
+        ...
+    def resume_reading(self) -> None: ...
+
+
 class ClientSide(asyncio.Protocol):
-    """The accepted client socket; owns the session."""
+    """The accepted client socket; owns the session (a ClientEnd to its upstream side)."""
 
     def __init__(self, server: SessionHost) -> None:
         self.server = server
@@ -105,12 +126,7 @@ class ClientSide(asyncio.Protocol):
         self._tls_pending = False
         self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
         self._closed = False
-        self.scanner = pq.MessageScanner(
-            _CLIENT_INSPECT,
-            valid_types=pq.CLIENT_MESSAGE_TYPES,
-            wanted=worth_parsing,
-            count=_ANSWERED_BY_READY,
-        )
+        self.scanner = client_scanner()
         self.session = Session()  # statement accounting, sans-io (proxy/session.py)
         self._held = HoldQueue()
         self._paused_by_upstream = False
@@ -123,6 +139,7 @@ class ClientSide(asyncio.Protocol):
         self.transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.session.peer = self.peer
         self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
@@ -136,7 +153,7 @@ class ClientSide(asyncio.Protocol):
         elif not self._tls_pending:
             self._startup_bytes(data)
         else:
-            self._protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
+            self.protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
 
     def eof_received(self) -> bool | None:
         return False
@@ -173,9 +190,9 @@ class ClientSide(asyncio.Protocol):
                 self._start_direct_tls(event.hello)
             elif isinstance(event, startup.Cancel):
                 self.server.relay_cancel(event.packet)
-                self._close()
+                self.close()
             else:
-                self._protocol_error(event.sqlstate, event.text)
+                self.protocol_error(event.sqlstate, event.text)
 
     def _start_direct_tls(self, hello: bytes) -> None:
         context = self.server.config.ssl_context
@@ -183,7 +200,7 @@ class ClientSide(asyncio.Protocol):
             # No TLS configured: nothing to answer a ClientHello with (PostgreSQL closes too).
             log.warning("client %s: direct TLS without --tls-cert; closing the connection",
                         self.peer)
-            self._close()
+            self.close()
             return
         self._direct_tls = ServerTLS(context)
         self._tls_bytes(hello)
@@ -194,7 +211,7 @@ class ClientSide(asyncio.Protocol):
             plaintext, reply = self._direct_tls.receive(ciphertext)
         except DirectTLSError as exc:
             log.warning("client %s: %s; closing the connection", self.peer, exc)
-            self._close()
+            self.close()
             return
         if reply:
             self.transport.write(reply)
@@ -214,39 +231,29 @@ class ClientSide(asyncio.Protocol):
             )
         except (TimeoutError, OSError, ConnectionError) as exc:
             log.info("client %s: TLS handshake failed: %s", self.peer, exc)
-            self._close()
+            self.close()
             return
         if new_transport is None:
-            self._close()
+            self.close()
             return
         self.transport = new_transport
         self._tls_pending = False
 
     def _start_session(self, event: startup.Startup) -> None:
-        self.session.params = event.params
-        packet = self._with_instance_option(event.version)
+        packet = self.session.start(event.version, event.params, self.server.instance)
         self._relaying = True
         self._held.hold()  # until the upstream connection exists
         self._keep(event.rest, framed=False)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
 
-    def _with_instance_option(self, version: int) -> bytes:
-        """The StartupMessage with this proxy's instance name added to its ``options``, so the
-        session's model calls come back to this proxy when several front one server."""
-        params = dict(self.session.params)
-        option = f"-c google_ml_integration.emulator_instance={self.server.instance}"
-        params["options"] = f"{params['options']} {option}" if params.get("options") else option
-        return pq.startup_message(version, params)
-
     async def _connect_upstream(self, startup_packet: bytes) -> None:
-        if self.server.upstream_state == "starting":
-            self._refuse_startup(None)
-            return
         try:
             upstream = await self.server.open_upstream(lambda: UpstreamSide(self))
-        except (OSError, TimeoutError) as exc:
-            log.warning("client %s: upstream unreachable: %s", self.peer, exc)
-            self._refuse_startup(exc)
+        except startup.UpstreamRefused as refused:
+            if refused.cause is not None:
+                log.warning("client %s: upstream unreachable: %s", self.peer, refused.cause)
+            self._write(refused.response)
+            self.close()
             return
         if self._closed:
             upstream.close()
@@ -255,28 +262,13 @@ class ClientSide(asyncio.Protocol):
         upstream.write(startup_packet)
         self._release()
 
-    def _refuse_startup(self, exc: BaseException | None) -> None:
-        """FATAL with a SQLSTATE, as PostgreSQL answers when it cannot take a session: 57P03
-        while the embedded server is being restarted, 08006 while it is unreachable."""
-        if self.server.upstream_state == "starting":
-            error = pq.error_response(
-                "57P03", "the database system is starting up", severity="FATAL",
-                detail="The AlloyDB AI emulator is restarting its PostgreSQL server, which "
-                       "stopped unexpectedly.", hint="Try again in a few seconds.")
-        else:
-            error = pq.error_response(
-                "08006", "the AlloyDB AI emulator could not reach its PostgreSQL server",
-                severity="FATAL", detail=str(exc) if exc is not None else None)
-        self._write(error)
-        self._close()
-
     def terminate(self, sqlstate: str, text: str) -> None:
         """End the connection with a FATAL ErrorResponse, written only between two server
         messages (never inside one already partly forwarded), then close it."""
         upstream = self.upstream
         if not self._tls_pending and (upstream is None or upstream.scanner.at_boundary):
             self._write(pq.error_response(sqlstate, text, severity="FATAL"))
-        self._close()
+        self.close()
 
     # -- relay: client -> server ------------------------------------------------------------
 
@@ -287,26 +279,18 @@ class ClientSide(asyncio.Protocol):
         try:
             segments = self.scanner.scan(data)
         except pq.ProtocolViolation as exc:
-            self._protocol_error("08P01", f"invalid frontend message: {exc}")
+            self.protocol_error("08P01", f"invalid frontend message: {exc}")
             return
         if segments is None:  # nothing to inspect: the chunk goes on as it came
             assert self.upstream is not None
             self.upstream.write(data)
             return
-        out: list[bytes] = []
-        for segment in segments:
-            if type(segment) is pq.Message:
-                if self.server.extension_check_due(self.dbname):
-                    # A statement that may call a model, in a database where this proxy has
-                    # not seen the extension (created since, elsewhere): make sure the engine
-                    # endpoint is registered before the statement reaches the server.
-                    self._send_upstream(b"".join(out))
-                    out = []
-                    self._run_held(self.server.register_endpoint(self.dbname))
-                out.append(self._client_message(segment))
+        for item in self.session.client_segments(segments, self.server.config, self.server):
+            if isinstance(item, Step):
+                self._take(item)
             else:
-                out.append(bytes(segment))  # type: ignore[arg-type]
-        self._send_upstream(b"".join(out))
+                self._send_upstream(item)
+        self._update_server_inspect()
 
     def _send_upstream(self, data: bytes) -> None:
         """Framed (scanned, rewritten) client bytes: upstream now, or after the hold."""
@@ -315,62 +299,6 @@ class ClientSide(asyncio.Protocol):
         elif data:
             assert self.upstream is not None
             self.upstream.write(data)
-
-    def _client_message(self, msg: pq.Message) -> bytes:
-        """The bytes to send upstream for an inspected Query or Parse."""
-        raw = msg.raw
-        session = self.session
-        if session.client_encoding not in ("UTF8", "SQL_ASCII"):
-            return raw
-        try:
-            if msg.type == pq.QUERY:
-                sql_bytes, _ = pq.cstring(raw, 5)
-                prefix, suffix = b"", b""
-            else:
-                name, offset = pq.cstring(raw, 5)
-                sql_bytes, after = pq.cstring(raw, offset)
-                prefix, suffix = name + b"\x00", raw[after:]
-            sql = sql_bytes.decode("utf-8")
-        except (pq.ProtocolViolation, UnicodeDecodeError):
-            return raw  # PostgreSQL will say what is wrong with it
-        try:
-            result = rewrite(
-                sql,
-                warmup=self.server.config.warmup,
-                extension_installed=self.dbname in self.server.databases_with_extension,
-            )
-        except Exception:  # a rewrite must never break a statement that would have run
-            log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
-            return raw
-        if result.error_hint is not None:
-            session.add_error_hint(result.error_hint)
-        if result.touches_extension:
-            # Register at the ReadyForQuery that answers this statement: a Query is answered by
-            # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
-            # of the client's Query/Sync count (the server sends one after startup).
-            answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
-            session.register_after(answered_by + 1)
-        for old, new in result.rename_tags:
-            session.rename_next_tag(old, new)
-        emulation = self.server.config.extension_emulation
-        command = result.extension_command
-        if emulation is not None and command is not None and emulation.handles(command.name):
-            # A server without the extension's files: create its objects instead.
-            if command.kind == "create":
-                result.sql = emulation.create_sql(
-                    command.name, command.if_not_exists_or_if_exists, command.version)
-            elif command.kind == "update":
-                result.sql = emulation.update_sql(command.name, command.version)
-            else:
-                result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
-            session.rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
-        self._update_server_inspect()
-        if result.sql is None:
-            return raw
-        for note in result.notes:
-            log.info("client %s: %s", self.peer, note)
-        body = prefix + result.sql.encode("utf-8") + b"\x00" + suffix
-        return pq.message(msg.type, body)
 
     # -- relay: server -> client ------------------------------------------------------------
 
@@ -397,12 +325,17 @@ class ClientSide(asyncio.Protocol):
     def server_message(self, msg: pq.Message) -> bytes:
         """Called by the upstream side for each inspected server message; the bytes to forward."""
         raw, step = self.session.server_message(msg)
+        if step is not None:
+            self._take(step)
+        self._update_server_inspect()
+        return raw
+
+    def _take(self, step: Step) -> None:
+        """Run a step the session asked for (proxy/session.py)."""
         if step is Step.REGISTER_ENDPOINT:
             self._run_held(self.server.register_endpoint(self.dbname))
         elif step is Step.BACKEND_KEY and self.server.session_started(self):
             self.session.register_after(1)  # the ReadyForQuery that ends startup
-        self._update_server_inspect()
-        return raw
 
     def _run_held(self, work: Coroutine[Any, Any, None]) -> None:
         """Hold the client direction until ``work`` is done: what the client sends meanwhile
@@ -474,12 +407,12 @@ class ClientSide(asyncio.Protocol):
             if not self._paused_by_hold:
                 self.transport.resume_reading()
 
-    def _protocol_error(self, sqlstate: str, text: str) -> None:
+    def protocol_error(self, sqlstate: str, text: str) -> None:
         log.warning("client %s: %s; closing the connection", self.peer, text)
         self._write(pq.error_response(sqlstate, text, severity="FATAL"))
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -492,7 +425,7 @@ class ClientSide(asyncio.Protocol):
 class UpstreamSide(asyncio.Protocol):
     """The connection to PostgreSQL for one client."""
 
-    def __init__(self, client: ClientSide) -> None:
+    def __init__(self, client: ClientEnd) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
         self.scanner = pq.MessageScanner(STARTUP_INSPECT, count=_READY)
@@ -535,7 +468,7 @@ class UpstreamSide(asyncio.Protocol):
             segments = self.scanner.scan(data)
         except pq.ProtocolViolation as exc:
             log.error("upstream sent an invalid message stream: %s", exc)
-            client._protocol_error("08P01", "the PostgreSQL server sent an invalid message")
+            client.protocol_error("08P01", "the PostgreSQL server sent an invalid message")
             return
         if segments is None:  # nothing to inspect: the chunk goes on as it came
             client.write(data)
@@ -553,7 +486,7 @@ class UpstreamSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
-        self.client._close()
+        self.client.close()
 
     def pause_writing(self) -> None:
         self.client.pause_reading()

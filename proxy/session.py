@@ -18,19 +18,27 @@ bytes to forward and at most one step for the shell to take (``REGISTER_ENDPOINT
 ``BACKEND_KEY``), and keeps ``server_inspect``, the server message types it needs to see now:
 every other message streams through with no per-message work beyond its header.
 
-Known gaps (issue 14): the client direction's rewriting (``relay.ClientSide._client_message``)
-and the startup relay still live in the asyncio shell.
+The client direction is the mirror: ``client_segments`` takes what ``client_scanner()`` framed
+(pass-through bytes and the Query and Parse messages the byte prefilter picked) and answers the
+bytes to send upstream, rewritten (proxy/rewrites.py), with the steps in between. What it needs
+of the proxy it is given: the configuration (warm-up on or off, the extension stand-in) and what
+the proxy knows of the databases, both through small Protocols.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import struct
+from collections.abc import Collection
 from enum import Enum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from proxy import protocol as pq
-from proxy.rewrites import ErrorHint
+from proxy.rewrites import ErrorHint, rewrite
+from proxy.statements import worth_parsing
+
+log = logging.getLogger("alloydb_ai_emulator.proxy")
 
 SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
 _READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
@@ -38,12 +46,66 @@ _AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms
 _RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
 STARTUP_INSPECT = SERVER_INSPECT | _READY | _AUTH
 
+CLIENT_INSPECT = frozenset(b"QP")  # Query, Parse: the statements the proxy may rewrite
+_ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
+
+# The command tag PostgreSQL answers each stand-in extension command with.
+_EXTENSION_TAGS = {"create": b"CREATE EXTENSION", "update": b"ALTER EXTENSION",
+                   "drop": b"DROP EXTENSION"}
+
+
+def client_scanner() -> pq.MessageScanner:
+    """The framer of a client's stream: Query and Parse whole when the byte prefilter picks
+    them, every other byte streamed; Query and Sync counted (each is answered by one
+    ReadyForQuery, which is how a statement's answer is found)."""
+    return pq.MessageScanner(
+        CLIENT_INSPECT,
+        valid_types=pq.CLIENT_MESSAGE_TYPES,
+        wanted=worth_parsing,
+        count=_ANSWERED_BY_READY,
+    )
+
 
 class Step(Enum):
-    """What the shell must do after a server message."""
+    """What the shell must do, in stream order, between the bytes a session hands it."""
 
     BACKEND_KEY = "backend_key"  # the backend is known: record the session by its pid
-    REGISTER_ENDPOINT = "register_endpoint"  # hold the client, register, release
+    # Hold the client direction from here (the client bytes that follow this step wait too),
+    # register the engine endpoint in the session's database, release. The one step for every
+    # trigger: the first session of a database (at startup's ReadyForQuery), the ReadyForQuery
+    # that answers CREATE/ALTER EXTENSION, a model-calling statement where the extension was not
+    # seen yet (before that statement).
+    REGISTER_ENDPOINT = "register_endpoint"
+
+
+class ExtensionStandIn(Protocol):
+    """The statements that stand in for CREATE, ALTER ... UPDATE and DROP EXTENSION on a server
+    without the extension's files (emulator/extension_files.ExtensionEmulation)."""
+
+    def handles(self, name: str) -> bool: ...
+    def create_sql(self, name: str, if_not_exists: bool, version: str | None = None) -> str: ...
+    def update_sql(self, name: str, version: str | None) -> str: ...
+    def drop_sql(self, name: str, if_exists: bool) -> str: ...
+
+
+class RewriteConfig(Protocol):
+    """What the client direction reads of the proxy's configuration (listener.ProxyConfig)."""
+
+    @property
+    def warmup(self) -> bool: ...
+    @property
+    def extension_emulation(self) -> ExtensionStandIn | None: ...
+
+
+class Databases(Protocol):
+    """What the client direction asks of the proxy about databases (listener.ProxyServer)."""
+
+    @property
+    def databases_with_extension(self) -> Collection[str]: ...
+    def extension_check_due(self, dbname: str) -> bool:
+        """Whether a model-calling statement in ``dbname``, where the extension was not seen,
+        should first have the endpoint registered (it answers True at most once a second)."""
+        ...
 
 
 def without_channel_binding(raw: bytes) -> bytes:
@@ -63,12 +125,13 @@ class Session:
     """A session's statement accounting, without I/O."""
 
     __slots__ = (
-        "backend_key", "backend_pid", "client_encoding", "error_hints", "params", "register_at",
-        "server_inspect", "started", "tag_renames", "transaction_status",
+        "backend_key", "backend_pid", "client_encoding", "error_hints", "params", "peer",
+        "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
     )
 
     def __init__(self, params: dict[str, str] | None = None) -> None:
         self.params: dict[str, str] = params or {}
+        self.peer = "?"  # the client's address, for log lines
         self.started = False  # the first ReadyForQuery has been seen
         self.backend_pid: int | None = None
         self.backend_key: bytes | None = None
@@ -84,6 +147,98 @@ class Session:
     @property
     def dbname(self) -> str:
         return self.params.get("database") or self.params.get("user", "")
+
+    def start(self, version: int, params: dict[str, str], instance: str) -> bytes:
+        """The client's StartupMessage was received: the one to send upstream, with this
+        proxy's instance name added to ``options``, so the session's model calls come back to
+        this proxy when several front one server."""
+        self.params = params
+        params = dict(params)
+        option = f"-c google_ml_integration.emulator_instance={instance}"
+        params["options"] = f"{params['options']} {option}" if params.get("options") else option
+        return pq.startup_message(version, params)
+
+    # -- the client direction ---------------------------------------------------------------
+
+    def client_segments(
+        self, segments: list[pq.Segment], config: RewriteConfig, databases: Databases,
+    ) -> list[bytes | Step]:
+        """What to send upstream for a client chunk that ``client_scanner()`` framed: runs of
+        bytes (each may be empty), with the steps to take between them, in stream order."""
+        out: list[bytes | Step] = []
+        run: list[bytes] = []
+        for segment in segments:
+            if type(segment) is pq.Message:
+                raw, step = self.client_message(segment, config, databases)
+                if step is not None:
+                    out.append(b"".join(run))
+                    out.append(step)
+                    run = []
+                run.append(raw)
+            else:
+                run.append(bytes(segment))  # type: ignore[arg-type]
+        out.append(b"".join(run))
+        return out
+
+    def client_message(
+        self, msg: pq.Message, config: RewriteConfig, databases: Databases,
+    ) -> tuple[bytes, Step | None]:
+        """For a Query or Parse the prefilter picked: the bytes to send upstream, and the step
+        to take *before* them (REGISTER_ENDPOINT: a statement that may call a model, in a
+        database where the proxy has not seen the extension; another proxy or a direct
+        connection may have created it since)."""
+        dbname = self.dbname
+        step = Step.REGISTER_ENDPOINT if databases.extension_check_due(dbname) else None
+        return self._rewritten(msg, config, dbname in databases.databases_with_extension), step
+
+    def _rewritten(self, msg: pq.Message, config: RewriteConfig, extension_installed: bool) -> bytes:
+        raw = msg.raw
+        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
+            return raw
+        try:
+            if msg.type == pq.QUERY:
+                sql_bytes, _ = pq.cstring(raw, 5)
+                prefix, suffix = b"", b""
+            else:
+                name, offset = pq.cstring(raw, 5)
+                sql_bytes, after = pq.cstring(raw, offset)
+                prefix, suffix = name + b"\x00", raw[after:]
+            sql = sql_bytes.decode("utf-8")
+        except (pq.ProtocolViolation, UnicodeDecodeError):
+            return raw  # PostgreSQL will say what is wrong with it
+        try:
+            result = rewrite(sql, warmup=config.warmup, extension_installed=extension_installed)
+        except Exception:  # a rewrite must never break a statement that would have run
+            log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
+            return raw
+        if result.error_hint is not None:
+            self.add_error_hint(result.error_hint)
+        if result.touches_extension:
+            # Register at the ReadyForQuery that answers this statement: a Query is answered by
+            # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
+            # of the client's Query/Sync count (the server sends one after startup).
+            answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
+            self.register_after(answered_by + 1)
+        for old, new in result.rename_tags:
+            self.rename_next_tag(old, new)
+        emulation = config.extension_emulation
+        command = result.extension_command
+        if emulation is not None and command is not None and emulation.handles(command.name):
+            # A server without the extension's files: create its objects instead.
+            if command.kind == "create":
+                result.sql = emulation.create_sql(
+                    command.name, command.if_not_exists_or_if_exists, command.version)
+            elif command.kind == "update":
+                result.sql = emulation.update_sql(command.name, command.version)
+            else:
+                result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
+            self.rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
+        if result.sql is None:
+            return raw
+        for note in result.notes:
+            log.info("client %s: %s", self.peer, note)
+        body = prefix + result.sql.encode("utf-8") + b"\x00" + suffix
+        return pq.message(msg.type, body)
 
     # -- what the client direction learns ---------------------------------------------------
 

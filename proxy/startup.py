@@ -152,3 +152,30 @@ class StartupNegotiation:
             buf.clear()
             return Startup(packet, code, pq.parse_startup_parameters(packet[8:]), rest)
         return Refused("0A000", f"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}")
+
+
+class UpstreamRefused(Exception):
+    """The session gets no upstream connection: send ``response`` (upstream_refusal's FATAL
+    ErrorResponse) and close. ``cause``: the connection error, if connecting failed."""
+
+    def __init__(self, response: bytes, cause: BaseException | None = None) -> None:
+        super().__init__("upstream refused")
+        self.response = response
+        self.cause = cause
+
+
+def upstream_refusal(upstream_state: str, error: BaseException | None = None) -> bytes | None:
+    """The FATAL ErrorResponse that refuses a session its upstream connection, as PostgreSQL
+    answers when it cannot take one: 57P03 while the embedded server is being restarted
+    (``upstream_state`` "starting"), 08006 once connecting failed with ``error``. None: go on
+    (connect, or the connection was made)."""
+    if upstream_state == "starting":
+        return pq.error_response(
+            "57P03", "the database system is starting up", severity="FATAL",
+            detail="The AlloyDB AI emulator is restarting its PostgreSQL server, which "
+                   "stopped unexpectedly.", hint="Try again in a few seconds.")
+    if error is None:
+        return None
+    return pq.error_response(
+        "08006", "the AlloyDB AI emulator could not reach its PostgreSQL server",
+        severity="FATAL", detail=str(error) or None)

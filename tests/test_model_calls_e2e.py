@@ -246,6 +246,18 @@ def test_ml_predict_row_stream_generate_content(db: psycopg.Connection[Any]) -> 
         c["candidates"][0]["content"]["parts"][0]["text"] for c in raw)
 
 
+def test_ml_predict_row_on_a_model_garden_path_without_a_verb_generates_content(
+        db: psycopg.Connection[Any]) -> None:
+    # AlloyDB's invoke-predictions page: ml_predict_row('projects/P/locations/R/publishers/
+    # google/models/MODEL_ID', ...) "for example, gemini-pro", and the abbreviated
+    # 'publishers/google/models/MODEL_ID'. A Gemini model answers :generateContent, not :predict.
+    body = json.dumps({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]})
+    for endpoint in ("publishers/google/models/gemini-pro",
+                     "projects/p1/locations/us-central1/publishers/google/models/gemini-pro"):
+        (answer,) = db.execute("SELECT ml_predict_row(%s, %s)", (endpoint, body)).fetchone()  # type: ignore[misc]
+        assert answer["candidates"][0]["content"]["parts"][0]["text"], endpoint
+
+
 def test_results_have_the_declared_types(db: psycopg.Connection[Any]) -> None:
     row = db.execute(
         """SELECT pg_typeof(embedding('text-embedding-005', 'a')),

@@ -14,8 +14,9 @@ header function) plus, unless those already authenticate (`Authorization`, `x-ap
 - `secret_manager`: the secret's value (secrets.py) as `Authorization: Bearer <value>`; for
   provider `anthropic` as `x-api-key: <value>`.
 
-Anthropic requests also get `anthropic-version: 2023-06-01` when absent. `secrets_used` lists
-the values just attached, so error texts can be scrubbed of them. The fakes never come here.
+Anthropic requests also get the catalogue's `anthropic-version` header when absent.
+`secrets_used` lists the values just attached, so error texts can be scrubbed of them. The
+fakes never come here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from emulator.engine.errors import credentials_missing
 from emulator.engine.request import AUTH_IAM, AUTH_SECRET, ModelRequest
 from emulator.engine.secrets import SecretStore
 from emulator.engine.settings import EngineSettings
+from emulator.providers import ANTHROPIC_VERSION, ANTHROPIC_VERSION_HEADER
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-ANTHROPIC_VERSION = "2023-06-01"
 _REFRESH_MARGIN = dt.timedelta(minutes=5)
 _AUTH_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 _ADC_HINT = (
@@ -120,8 +121,8 @@ class Authenticator:
         """The headers to send ``request`` to ``url`` (its resolved absolute URL) with."""
         headers = dict(request.headers)
         used: list[str] = []
-        if request.provider == "anthropic" and not _has(headers, "anthropic-version"):
-            headers["anthropic-version"] = ANTHROPIC_VERSION
+        if request.provider == "anthropic" and not _has(headers, ANTHROPIC_VERSION_HEADER):
+            headers[ANTHROPIC_VERSION_HEADER] = ANTHROPIC_VERSION
         if request.auth is None or already_authenticated(headers):
             return headers, used
         if request.auth.type == AUTH_IAM:

@@ -53,10 +53,11 @@ from emulator.engine.stats import EngineStats, ModelStats
 from emulator.engine.transport import HttpxTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
 from emulator.nl import handler as nl_handler
+from emulator.nl.compose import TextSimilarity
+from emulator.providers import FAKED_PROVIDERS
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
 
-FAKED_PROVIDERS = frozenset({"google", "open_ai", "anthropic", "hugging_face"})
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
 
 
@@ -69,10 +70,13 @@ class Engine:
         settings: EngineSettings | None = None,
         calls: CallLog | None = None,
         fake: Transport | None = None,
+        nl_similarity: TextSimilarity | None = None,
     ) -> None:
-        """`fake` answers the faked calls (emulator/fakes/transport.py's FakeTransport): the
-        engine does not import the fakes, whoever builds it plugs them in."""
+        """`fake` answers the faked calls (emulator/fakes/transport.py's FakeTransport) and
+        `nl_similarity` ranks alloydb_ai_nl's templates (emulator/fakes/embeddings.py's
+        similarity): the engine does not import the fakes, whoever builds it plugs them in."""
         self.settings = settings or EngineSettings()
+        self.nl_similarity = nl_similarity
         if fake is None and self.settings.models in FAKING_MODES:
             raise ValueError(f"--models {self.settings.models} needs the fake models' transport")
         self.stats = EngineStats()

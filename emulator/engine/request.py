@@ -13,11 +13,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast
 
+from emulator import providers
 from emulator.engine.errors import bad_request
 
 Provider = Literal["google", "open_ai", "anthropic", "hugging_face", "custom"]
-PROVIDERS: frozenset[str] = frozenset({"google", "open_ai", "anthropic", "hugging_face", "custom"})
-AUTH_IAM: Final = "alloydb_service_agent_iam"
+PROVIDERS: frozenset[str] = frozenset(providers.PROVIDERS)
+AUTH_IAM: Final = providers.AUTH_IAM
 AUTH_SECRET: Final = "secret_manager"
 
 

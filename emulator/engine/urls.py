@@ -7,8 +7,10 @@
   with the configured project and region; `projects/P/locations/R/(publishers/google/models/M |
   endpoints/E)[:verb]` keep their P and R. A leading `/` or `v1/` (`v1beta1/`) is accepted.
   `{vertex}` is `settings.vertex_base_url`, whose `{region}` is filled with the path's region.
-- A Google model path with no verb gets one: `:generateContent` for `llm` models, `:predict`
-  otherwise (text and multimodal embeddings, endpoints).
+- A Google model path with no verb gets one (`providers.vertex_verb`): an endpoint
+  (`endpoints/E`) `:predict`; a publisher model its family's verb, `:generateContent` for `llm`
+  and `generic` models (Gemini), `:predict` for text and multimodal embeddings and types
+  without a family verb. So a stored verb-less URL gets the verb the SQL's default URL has.
 - Absolute URLs are kept, except that Google's own hosts move to the configured base URLs when
   those are overridden: `*-aiplatform.googleapis.com` -> `vertex_base_url`,
   `discoveryengine.googleapis.com` -> `discovery_engine_base_url` (path and query kept).
@@ -31,13 +33,12 @@ from emulator.engine.request import ModelRequest
 from emulator.engine.settings import EngineSettings
 from emulator.providers import (
     DISCOVERY_ENGINE_BASE_URL,
-    GENERATE_CONTENT,
-    PREDICT,
     RANKING_PATH,
     VERTEX_BASE_URL,
     VERTEX_RANKING,
     default_url,
     family,
+    vertex_verb,
 )
 
 _VERTEX_HOST = re.compile(r"^(?:(?P<region>[a-z0-9-]+)-)?aiplatform\.googleapis\.com$")
@@ -80,14 +81,11 @@ def needs_project(request: ModelRequest) -> bool:
 
 def _with_verb(request: ModelRequest, path: str) -> str:
     last = path.rsplit("/", 1)[-1]
-    is_google_model = (
-        "/publishers/" in path
-        or "/endpoints/" in path
-        or path.startswith(("publishers/", "endpoints/"))
-    )
-    if request.provider != "google" or not is_google_model or ":" in last:
+    is_publisher = "/publishers/" in path or path.startswith("publishers/")
+    is_endpoint = "/endpoints/" in path or path.startswith("endpoints/")
+    if request.provider != "google" or not (is_publisher or is_endpoint) or ":" in last:
         return path
-    return path + (GENERATE_CONTENT if request.model_type == "llm" else PREDICT)
+    return path + vertex_verb(request.model_type, endpoint=not is_publisher)
 
 
 def _vertex_base(settings: EngineSettings, region: str) -> str:

@@ -1,9 +1,11 @@
 """Deterministic fake embeddings whose cosine similarity follows shared words.
 
-Operation: `embed(text, dimension) -> FakeVector` (a list of floats), and `dimension_for(model)`
-giving each known model's real output size.
+Operations: `embed(text, dimension) -> FakeVector` (a list of floats), `dimension_for(model)`
+giving each known model's real output size, and `similarity(a, b)`, the cosine of two texts'
+fake embeddings (the NL composer ranks templates with it: emulator/engine_factory.py plugs it
+into the engine, which imports nothing of the fakes).
 
-Plan: feature hashing. Each content stem of the text (see `words.py`) is hashed with BLAKE2b into
+Plan: feature hashing. Each content stem of the text (see `emulator/words.py`) is hashed with BLAKE2b into
 a handful of (position, sign) pairs and added to the vector, weighted by how often it occurs; a
 small component hashed from the whole text keeps different texts apart even when their bags of
 words are equal. The vector is then scaled to unit length. Two texts that share words share
@@ -21,7 +23,7 @@ import math
 import struct
 
 from emulator.embedding_literal import LiteralVector
-from emulator.fakes.words import content_stems, words
+from emulator.words import content_stems, words
 
 _SLOTS_PER_WORD = 8
 _WHOLE_TEXT_WEIGHT = 0.15
@@ -140,3 +142,14 @@ def limit_tokens(text: str) -> int:
     UTF-8, about what real tokenizers give for English. The extension's batching estimates
     2 bytes a token, so its batches always fit."""
     return (len(text.encode("utf-8")) + 3) // 4
+
+
+# Short texts (a question's words, a template's intent) need few positions to stay apart.
+SIMILARITY_DIMENSION = 256
+
+
+def similarity(a: str, b: str) -> float:
+    """The cosine of the fake embeddings of two texts (unit vectors: their dot product), read
+    from the few non-zero positions."""
+    va, vb = embed(a, SIMILARITY_DIMENSION), embed(b, SIMILARITY_DIMENSION)
+    return sum(va.nonzero.get(i, 0.0) * x for i, x in vb.nonzero.items())

@@ -39,7 +39,7 @@ from typing import Any
 
 from emulator.fakes.batch_prompts import split_items
 from emulator.fakes.rules import RuleSet
-from emulator.fakes.words import overlap, stem, words
+from emulator.words import overlap, stem, words
 
 # Words that talk about the task rather than its subject.
 _META_WORDS_TEXT = """answer question following true false yes no respond reply return item items each json

@@ -5,31 +5,24 @@ body)` for a request the real provider would reject (the body shaped like that p
 The same function serves the engine's in-process fakes and the standalone server (`server.py`).
 
 The URL's path says which wire format to speak (the host is ignored, so any base URL works):
-
-| path ends with                   | speaks                                                      |
-|----------------------------------|-------------------------------------------------------------|
-| `/models/M:predict`              | Vertex AI embeddings (`instances[].content`), multimodal    |
-| `/endpoints/E:predict`           | a Vertex AI endpoint: TimesFM's forecast for an instance    |
-|                                  | with `input` (`forecasting.py`), else a deterministic score |
-| `:generateContent`               | Gemini; `:streamGenerateContent` answers a JSON array       |
-| `:countTokens`                   | Gemini token count                                          |
-| `:rank`                          | Vertex AI ranking API (discoveryengine)                     |
-| `/embeddings`                    | OpenAI embeddings                                           |
-| `/chat/completions`              | OpenAI chat completions                                     |
-| `/messages`                      | Anthropic messages                                          |
-| `/models/{M}`, `/pipeline/{task}/{M}` | Hugging Face inference                                 |
+the provider catalogue's ``route(path)`` (``emulator/providers.py``, ``ROUTES``) names it, and
+``_ANSWERS`` maps each name to its fake here. Of note: a Vertex AI `:predict` on `/models/M`
+answers embeddings (`instances[].content`, or multimodal), on `/endpoints/E` TimesFM's forecast
+for an instance with `input` (`forecasting.py`) and else a deterministic score;
+`:streamGenerateContent` answers a JSON array of chunks. A refusal is shaped like the errors of
+the route's provider (``error_for_path``).
 
 Embeddings come from `embeddings.py`, generations from `generation.py`, ranking from
 `ranking.py`. Identifiers and timestamps in responses are derived from the request, so equal
-requests get byte-equal answers. The embedding APIs' per-request limits are enforced as the
-providers do (Vertex AI: 250 texts, 20,000 tokens; OpenAI: 2,048 inputs, 300,000 tokens), so a
-batching bug shows up offline too.
+requests get byte-equal answers. The embedding APIs' per-request limits (the catalogue's) are
+enforced as the providers do, so a batching bug shows up offline too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +34,7 @@ from emulator.providers import (
     RANKING_MAX_RECORDS,
     VERTEX_MAX_TEXTS,
     VERTEX_MAX_TOKENS,
+    route,
 )
 
 _FIXED_TIME = "2025-01-01T00:00:00.000000Z"
@@ -105,15 +99,18 @@ def huggingface_error(status: int, message: str) -> FakeModelError:
     return FakeModelError(status, {"error": message})
 
 
+_ERRORS: dict[str, Callable[[int, str], FakeModelError]] = {
+    "google": google_error,
+    "open_ai": openai_error,
+    "anthropic": anthropic_error,
+    "hugging_face": huggingface_error,
+}
+
+
 def error_for_path(path: str, status: int, message: str) -> FakeModelError:
-    """An error shaped like the provider that `path` belongs to."""
-    if path.endswith(("/embeddings", "/chat/completions")):
-        return openai_error(status, message)
-    if path.endswith("/messages"):
-        return anthropic_error(status, message)
-    if ":" not in path.rsplit("/", 1)[-1] and ("/models/" in path or "/pipeline/" in path):
-        return huggingface_error(status, message)
-    return google_error(status, message)
+    """An error shaped like the provider that `path` belongs to (Google's when none)."""
+    found = route(path)
+    return _ERRORS[found.provider if found is not None else "google"](status, message)
 
 
 def _vertex_model(path: str) -> str:
@@ -496,26 +493,24 @@ def _classify(text: str) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------- dispatch
 
 
+# The fake of each wire format of the catalogue's ROUTES: (path, body, rules) -> answer.
+_ANSWERS: dict[str, Callable[[str, Any, RuleSet], Any]] = {
+    "vertex_predict": lambda path, body, rules: vertex_predict(path, body),
+    "gemini_generate": gemini_generate,
+    "gemini_stream": gemini_stream,
+    "gemini_count_tokens": lambda path, body, rules: gemini_count_tokens(body),
+    "vertex_rank": lambda path, body, rules: vertex_rank(body),
+    "openai_embeddings": lambda path, body, rules: openai_embeddings(body),
+    "openai_chat": lambda path, body, rules: openai_chat(body, rules),
+    "anthropic_messages": lambda path, body, rules: anthropic_messages(body, rules),
+    "hugging_face": huggingface,
+}
+
+
 def answer_request(url: str, body: Any, rules: RuleSet = EMPTY_RULES) -> Any:
-    """The fake provider's response to a POST of `body` to `url` (see the module table)."""
+    """The fake provider's response to a POST of `body` to `url` (see the module plan)."""
     path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
-    last = path.rsplit("/", 1)[-1]
-    if last.endswith(":predict"):
-        return vertex_predict(path, body)
-    if last.endswith(":generateContent"):
-        return gemini_generate(path, body, rules)
-    if last.endswith(":streamGenerateContent"):
-        return gemini_stream(path, body, rules)
-    if last.endswith(":countTokens"):
-        return gemini_count_tokens(body)
-    if last.endswith(":rank"):
-        return vertex_rank(body)
-    if path.endswith("/embeddings"):
-        return openai_embeddings(body)
-    if path.endswith("/chat/completions"):
-        return openai_chat(body, rules)
-    if path.endswith("/messages"):
-        return anthropic_messages(body, rules)
-    if "/models/" in path or "/pipeline/" in path:
-        return huggingface(path, body, rules)
-    raise google_error(404, f"The fake models do not serve the path {path!r}.")
+    found = route(path)
+    if found is None:
+        raise google_error(404, f"The fake models do not serve the path {path!r}.")
+    return _ANSWERS[found.api](path, body, rules)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from emulator.fakes.words import overlap
+from emulator.words import overlap
 
 
 def _nudge(text: str) -> float:

@@ -6,8 +6,9 @@ Plan for one question (``compose(context)``):
    its quoted strings, and its meaningful words (content stems, without the values and without
    asking words such as "list" or "show").
 2. Templates, closest first: a template is a candidate when its parameterized intent shares a
-   meaningful word with the question; candidates are ranked by the cosine of the fake
-   embeddings of those words (shared words make texts close), then by weight.
+   meaningful word with the question; candidates are ranked by a text similarity of those words
+   (``TextSimilarity``: the engine's builder plugs in the cosine of the fake embeddings, where
+   shared words make texts close), then by weight.
 3. Each candidate's parameters are filled: by matching the parameterized intent as a pattern,
    else numbers from the question's numbers and strings from the values it names - a value goes
    to the parameter compared with a column of the same value-index column. A template that
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +40,6 @@ from pglast.enums import BoolExprType
 from pglast.stream import RawStream
 from pglast.visitors import Visitor
 
-from emulator.fakes.embeddings import embed
-from emulator.fakes.words import content_stems, stem, words
 from emulator.nl.params import (
     NUMBER,
     captured,
@@ -50,6 +50,7 @@ from emulator.nl.params import (
     sql_string,
     word_pattern,
 )
+from emulator.words import content_stems, stem, words
 
 # Words that say how to answer, not what about: they never make a template fit.
 ASKING_WORDS = frozenset(stem(w) for w in (
@@ -65,8 +66,12 @@ _AGGREGATES = (
     (re.compile(r"\b(average|avg|mean)\b", re.IGNORECASE), "avg"),
     (re.compile(r"\b(total|sum)\b", re.IGNORECASE), "sum"),
 )
-_EMBED_DIMENSION = 256
 _MAX_JOIN_HOPS = 4
+
+
+# How close two texts are, 0..1 (emulator.fakes.embeddings.similarity, plugged in by the
+# engine's builder: this package imports nothing of the fakes).
+TextSimilarity = Callable[[str, str], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +123,8 @@ def facts_of(question: str, raw_values: list[dict[str, Any]]) -> Facts:
     return Facts(question, kept, numbers, quoted, stems)
 
 
-def _similarity(a: list[str], b: list[str]) -> float:
-    va = embed(" ".join(sorted(set(a))), _EMBED_DIMENSION)
-    vb = embed(" ".join(sorted(set(b))), _EMBED_DIMENSION)
-    return sum(va.nonzero.get(i, 0.0) * x for i, x in vb.nonzero.items())
+def _similarity(similarity: TextSimilarity, a: list[str], b: list[str]) -> float:
+    return similarity(" ".join(sorted(set(a))), " ".join(sorted(set(b))))
 
 
 def template_words(pintent: str) -> list[str]:
@@ -129,13 +132,14 @@ def template_words(pintent: str) -> list[str]:
     return [s for s in content_stems(text) if s not in ASKING_WORDS]
 
 
-def ranked_templates(facts: Facts, templates: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
+def ranked_templates(facts: Facts, templates: list[dict[str, Any]],
+                     similarity: TextSimilarity) -> list[tuple[float, dict[str, Any]]]:
     ranked: list[tuple[float, dict[str, Any]]] = []
     for template in templates:
         words_t = template_words(str(template.get("pintent") or template.get("intent") or ""))
         if not set(words_t) & set(facts.stems):
             continue
-        score = _similarity(facts.stems, words_t)
+        score = _similarity(similarity, facts.stems, words_t)
         ranked.append((score, template))
     ranked.sort(key=lambda item: (-item[0], -int(item[1].get("weight") or 1), int(item[1].get("id") or 0)))
     return ranked
@@ -598,14 +602,15 @@ def _grouped(grouping: tuple[str, str], filters: list[tuple[str, str]],
 # -- the whole answer -----------------------------------------------------------------------------
 
 
-def compose(context: dict[str, Any]) -> Composed:
+def compose(context: dict[str, Any], similarity: TextSimilarity) -> Composed:
     question = str(context.get("question") or "")
     facts = facts_of(question, list(context.get("values") or []))
     refused = {str(a.get("sql") or "").strip() for a in context.get("attempts") or []}
     indexed = {c for entry in context.get("value_columns") or [] for c in _column_names(entry.get("columns"))}
     fragments = matching_fragments(facts, list(context.get("fragments") or []))
     wanted = {m.value.lower() for m in facts.values}
-    for _score, template in ranked_templates(facts, list(context.get("templates") or [])):
+    for _score, template in ranked_templates(facts, list(context.get("templates") or []),
+                                                similarity):
         filled = _fill_template(template, facts, indexed)
         if filled is None:
             continue

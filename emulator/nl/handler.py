@@ -4,6 +4,9 @@ A request is what ``alloydb_ai_nl._ask_engine`` sends: the configuration's model
 authorized from the registry (url, auth, provider), plus ``task`` and ``nl`` (the task's data).
 Fake or live follows the engine's rule for the model (``Engine.is_faked``): a faked provider is
 answered here, deterministically; otherwise the task is one generateContent call to the model.
+Both rank templates by the engine's ``nl_similarity`` (compose.TextSimilarity), which whoever
+builds the engine plugs in (emulator/engine_factory.py: the fakes' embedding cosine), as it
+plugs in the fake transport: this package imports nothing of the fakes.
 
 Tasks and answers:
 
@@ -31,13 +34,15 @@ from pglast.visitors import Visitor
 from emulator.engine.errors import bad_request
 from emulator.engine.request import ModelRequest
 from emulator.nl import fake_text, live
-from emulator.nl.compose import Composed, compose
+from emulator.nl.compose import Composed, TextSimilarity, compose
 from emulator.nl.params import parameterize
 
 MAX_TEXT = 1_000_000
 
 
 class _Engine(Protocol):
+    nl_similarity: TextSimilarity | None
+
     def is_faked(self, request: ModelRequest) -> bool: ...
     async def invoke(self, request: dict[str, Any]) -> Any: ...
 
@@ -93,7 +98,7 @@ async def handle(engine: _Engine, message: dict[str, Any]) -> Any:
         return live.answer_text(await engine.invoke({**model, "body": body}))
 
     if task == "sql":
-        return await _sql(payload, faked, ask)
+        return await _sql(payload, faked, ask, _similarity(engine))
     if task in ("template", "fragment"):
         return await _prepare(str(task), payload, faked, ask)
     if task == "describe":
@@ -117,14 +122,22 @@ async def handle(engine: _Engine, message: dict[str, Any]) -> Any:
     raise bad_request(None, f"unknown alloydb_ai_nl task {task!r}")
 
 
-async def _sql(payload: dict[str, Any], faked: bool, ask: Any) -> dict[str, Any]:
+def _similarity(engine: _Engine) -> TextSimilarity:
+    if engine.nl_similarity is None:
+        raise bad_request(None, "alloydb_ai_nl needs the engine built with its text similarity "
+                                "(emulator.engine_factory.engine_with_fakes plugs it in)")
+    return engine.nl_similarity
+
+
+async def _sql(payload: dict[str, Any], faked: bool, ask: Any,
+               similarity: TextSimilarity) -> dict[str, Any]:
     if faked:
-        composed = compose(payload)
+        composed = compose(payload, similarity)
         if not composed.sql:
             return {"sql": "", "error": composed.error, "prompt": "(fake mode) no candidate"}
         problem = query_problem(composed.sql)
         return {"sql": "" if problem else composed.sql, "error": problem, "prompt": _fake_choice(composed)}
-    prompt = live.sql_prompt(payload)
+    prompt = live.sql_prompt(payload, similarity)
     sql = live.sql_of(await ask(prompt))
     if not sql:
         return {"sql": "", "error": "the model answered no SQL", "prompt": prompt}

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from emulator.nl.compose import facts_of, ranked_templates
+from emulator.nl.compose import TextSimilarity, facts_of, ranked_templates
 
 MAX_TEMPLATES = 5
 
@@ -66,7 +66,7 @@ def _schema_text(schema: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def sql_prompt(context: dict[str, Any]) -> str:
+def sql_prompt(context: dict[str, Any], similarity: TextSimilarity) -> str:
     question = str(context.get("question") or "")
     facts = facts_of(question, list(context.get("values") or []))
     parts = ["You translate a question into one PostgreSQL SELECT statement over the schema below.",
@@ -76,7 +76,7 @@ def sql_prompt(context: dict[str, Any]) -> str:
     general = [str(g) for g in context.get("general_context") or []]
     if general:
         parts += ["", "[General context]", *general]
-    ranked = ranked_templates(facts, list(context.get("templates") or []))
+    ranked = ranked_templates(facts, list(context.get("templates") or []), similarity)
     templates = [t for _, t in ranked][:MAX_TEMPLATES] or list(context.get("templates") or [])[:MAX_TEMPLATES]
     for template in templates:
         parts += ["", "[Template]", f"Question: {template.get('intent')}", f"SQL: {template.get('sql')}",

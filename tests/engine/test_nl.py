@@ -10,9 +10,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from emulator.engine.engine import Engine
 from emulator.engine.errors import ModelCallError
+from emulator.engine.settings import EngineSettings
 from emulator.engine_factory import engine_with_fakes
-from emulator.nl.compose import compose, compose_from_schema, facts_of, with_row_limit
+from emulator.fakes.embeddings import similarity
+from emulator.nl.compose import Composed, compose_from_schema, facts_of, with_row_limit
+from emulator.nl.compose import compose as compose_with
 from emulator.nl.handler import query_problem
 from emulator.nl.params import (
     fill,
@@ -22,6 +26,11 @@ from emulator.nl.params import (
     parameterize,
     sql_string,
 )
+
+
+def compose(context: dict[str, Any]) -> Composed:
+    """The fake composer with the similarity the engine's builder plugs in."""
+    return compose_with(context, similarity)
 
 
 def test_parameterize_numbers_longest_first_as_the_page_shows() -> None:
@@ -120,6 +129,21 @@ def test_engine_dispatches_the_request_kind_in_fake_mode() -> None:
             assert wrong["error"].startswith("Checking intent failed, for nl_question:How many rows?")
             with pytest.raises(ModelCallError):
                 await engine.handle({**message, "task": "nope"})
+        finally:
+            await engine.aclose()
+
+    asyncio.run(run())
+
+
+def test_an_engine_built_without_the_similarity_says_who_plugs_it_in() -> None:
+    # Engine() alone has no fakes; alloydb_ai_nl ranks templates with what the builder plugs in.
+    async def run() -> None:
+        engine = Engine(EngineSettings(models="live"))
+        try:
+            with pytest.raises(ModelCallError, match="engine_with_fakes"):
+                await engine.handle({"op": "alloydb_ai_nl", "task": "sql", "model_id": "m",
+                                     "provider": "google", "model_type": "generic",
+                                     "nl": {"question": "How many rows?"}})
         finally:
             await engine.aclose()
 

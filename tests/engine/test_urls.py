@@ -153,7 +153,9 @@ def test_relative_and_project_paths_resolve_alike(
         settings,
         None,
     )
-    verb = ":generateContent" if model_type == "llm" else ":predict"
+    # Vertex AI: embeddings predict; Gemini (llm, and generic as the SQL's default URL has it)
+    # generates content.
+    verb = ":predict" if model_type == "text_embedding" else ":generateContent"
     assert (
         short
         == full
@@ -162,3 +164,21 @@ def test_relative_and_project_paths_resolve_alike(
             f"/publishers/google/models/{model}{verb}"
         )
     )
+
+
+@pytest.mark.parametrize("model_type", ["generic", "llm", "text_embedding", "ts_forecasting"])
+def test_an_endpoint_without_a_verb_predicts_whatever_its_model_type(model_type: str) -> None:
+    # An endpoint (a deployed model: TimesFM, a tabular model) serves :predict.
+    url = resolve_url(request("projects/p/locations/r1/endpoints/123", model_type=model_type),
+                      DEFAULT, None)
+    assert url.endswith("/v1/projects/p/locations/r1/endpoints/123:predict")
+
+
+@pytest.mark.parametrize(("model_type", "verb"), [
+    ("generic", ":generateContent"), ("llm", ":generateContent"),
+    ("multimodal_embedding", ":predict"), ("ts_forecasting", ":predict")])
+def test_a_stored_publisher_url_without_a_verb_gets_the_verb_of_its_default_url(
+        model_type: str, verb: str) -> None:
+    absolute = ("https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/"
+                "us-central1/publishers/google/models/m")
+    assert resolve_url(request(absolute, model_type=model_type), DEFAULT, None) == absolute + verb

@@ -198,6 +198,25 @@ def test_every_message_type_is_reported_once_in_order(
 
 
 @SETTINGS
+@given(chunked(st.lists(client_message, max_size=12)))
+def test_counted_messages_are_counted_once_and_ordinals_follow_under_any_chunking(
+        case: tuple[list[bytes], list[bytes]]) -> None:
+    # The relay finds the ReadyForQuery that answers a statement by these counts: a message
+    # whose whole header ended a chunk was once counted twice.
+    msgs, chunks = case
+    counted = frozenset(b"QS")
+    scanner = pq.MessageScanner(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES, count=counted)
+    segments = run_scanner(scanner, chunks)
+    assert scanner.counted == sum(m[0] in counted for m in msgs)
+    expected, seen = [], 0
+    for m in msgs:
+        seen += m[0] in counted
+        if m[0] in CLIENT_INSPECT:
+            expected.append(seen)
+    assert [s.ordinal for s in segments if isinstance(s, pq.Message)] == expected
+
+
+@SETTINGS
 @given(chunked(st.lists(server_message, max_size=12)))
 def test_server_stream_comes_out_byte_for_byte_with_its_inspected_messages_whole(
         case: tuple[list[bytes], list[bytes]]) -> None:

@@ -1,15 +1,27 @@
 """proxy/session.py without sockets: the hold queue a session keeps client bytes in, and its
-statement accounting fed server messages (as h11 tests its Connection)."""
+statement accounting fed server and client messages (as h11 tests its Connection)."""
 
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy import protocol as pq
-from proxy.rewrites import ErrorHint
-from proxy.session import SERVER_INSPECT, STARTUP_INSPECT, Held, HoldQueue, Session, Step
+from proxy.rewrites import SETTINGS_VIEW, ErrorHint
+from proxy.session import (
+    SERVER_INSPECT,
+    STARTUP_INSPECT,
+    ExtensionStandIn,
+    Held,
+    HoldQueue,
+    Session,
+    Step,
+    client_scanner,
+)
 
 
 def test_nothing_is_held_until_a_hold_begins() -> None:
@@ -151,3 +163,238 @@ def test_channel_binding_mechanisms_are_removed_from_authentication_sasl() -> No
 
 def test_dbname_defaults_to_the_user() -> None:
     assert Session({"user": "alice"}).dbname == "alice"
+
+
+def test_start_adds_the_instance_to_the_options_sent_upstream() -> None:
+    session = Session()
+    packet = session.start(pq.PROTOCOL_3_0, {"user": "alice", "options": "-c work_mem=4MB"},
+                           "host:6432")
+    assert session.params == {"user": "alice", "options": "-c work_mem=4MB"}
+    assert pq.parse_startup_parameters(packet[8:]) == {
+        "user": "alice",
+        "options": "-c work_mem=4MB -c google_ml_integration.emulator_instance=host:6432"}
+    packet = Session().start(pq.PROTOCOL_3_0, {"user": "bob"}, "h:1")
+    assert pq.parse_startup_parameters(packet[8:])["options"] == (
+        "-c google_ml_integration.emulator_instance=h:1")
+
+
+# -- Session: the client direction, fed the messages client_scanner() frames ----------------
+
+CREATE = "CREATE EXTENSION google_ml_integration"
+MODEL_CALL = ("SELECT count(*) FROM docs WHERE CASE WHEN flag THEN true END"
+              " AND google_ml.embedding('text-embedding-005', content) IS NOT NULL")
+
+
+@dataclass
+class Config:
+    """A proxy configuration as the client direction reads it (listener.ProxyConfig)."""
+
+    warmup: bool = True
+    extension_emulation: ExtensionStandIn | None = None
+
+
+@dataclass
+class Databases:
+    """What the proxy knows of databases: has the extension; a check is due (each answer once)."""
+
+    databases_with_extension: set[str] = field(default_factory=set)
+    due: list[bool] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+
+    def extension_check_due(self, dbname: str) -> bool:
+        self.asked.append(dbname)
+        return self.due.pop(0) if self.due else False
+
+
+class StandIn:
+    """An extension stand-in that says which statement it stood in for."""
+
+    def handles(self, name: str) -> bool:
+        return name == "google_ml_integration"
+
+    def create_sql(self, name: str, if_not_exists: bool, version: str | None = None) -> str:
+        return f"DO $$ BEGIN RAISE NOTICE 'create {name} {if_not_exists} {version}'; END $$"
+
+    def update_sql(self, name: str, version: str | None) -> str:
+        return f"DO $$ BEGIN RAISE NOTICE 'update {name} {version}'; END $$"
+
+    def drop_sql(self, name: str, if_exists: bool) -> str:
+        return f"DO $$ BEGIN RAISE NOTICE 'drop {name} {if_exists}'; END $$"
+
+
+def query(sql: str, ordinal: int = 1) -> pq.Message:
+    return pq.Message(pq.QUERY, pq.message(pq.QUERY, sql.encode() + b"\x00"), ordinal)
+
+
+def parse(sql: str, name: bytes = b"s1", ordinal: int = 0) -> pq.Message:
+    body = name + b"\x00" + sql.encode() + b"\x00" + struct.pack("!hI", 1, 25)
+    return pq.Message(pq.PARSE, pq.message(pq.PARSE, body), ordinal)
+
+
+def sql_of(raw: bytes) -> str:
+    if raw[:1] == pq.PARSE:
+        _, offset = pq.cstring(raw, 5)
+        return pq.cstring(raw, offset)[0].decode()
+    return pq.cstring(raw, 5)[0].decode()
+
+
+def shop_with_extension() -> Databases:
+    return Databases({"shop"})
+
+
+def test_a_statement_with_nothing_to_rewrite_goes_as_it_came() -> None:
+    msg = query("SELECT name FROM extensions_catalogue")
+    assert started_session().client_message(msg, Config(), shop_with_extension()) == (
+        msg.raw, None)
+
+
+def test_pg_settings_is_read_through_the_extensions_view_where_it_is_installed() -> None:
+    msg = query("SELECT name FROM pg_settings")
+    raw, step = started_session().client_message(msg, Config(), shop_with_extension())
+    assert step is None and SETTINGS_VIEW in sql_of(raw)
+    raw, _ = started_session().client_message(msg, Config(), Databases())
+    assert raw == msg.raw  # no view without the extension
+
+
+def test_a_model_call_gets_its_warm_up_unless_the_configuration_turns_it_off() -> None:
+    msg = query(MODEL_CALL)
+    raw, _ = started_session().client_message(msg, Config(), shop_with_extension())
+    assert "google_ml._warm(" in sql_of(raw)
+    raw, _ = started_session().client_message(msg, Config(warmup=False), shop_with_extension())
+    assert raw == msg.raw
+
+
+def test_a_statement_where_the_extension_was_not_seen_registers_first() -> None:
+    session = started_session()
+    databases = Databases(due=[True])
+    msg = query(MODEL_CALL)
+    raw, step = session.client_message(msg, Config(), databases)
+    assert step is Step.REGISTER_ENDPOINT  # before the statement: the shell holds it
+    assert raw == msg.raw  # no warm-up: the extension is not known to be there yet
+    assert databases.asked == ["shop"]
+    assert session.client_message(msg, Config(), databases)[1] is None  # not due again
+
+
+def test_create_extension_registers_at_the_ready_for_query_that_answers_it() -> None:
+    session = started_session()
+    raw, step = session.client_message(query(CREATE, ordinal=2), Config(), Databases())
+    assert step is None and raw == query(CREATE).raw
+    assert session.register_at == 3  # the server's ReadyForQuery ordinals run one ahead
+    assert ord("Z") in session.server_inspect
+    assert session.server_message(ready(3))[1] is Step.REGISTER_ENDPOINT
+
+
+def test_create_extension_in_a_parse_registers_after_the_next_sync() -> None:
+    session = started_session()
+    session.client_message(parse(CREATE, ordinal=2), Config(), Databases())
+    assert session.register_at == 4
+
+
+def test_the_stand_in_replaces_extension_commands_and_their_tags() -> None:
+    for sql, replaced, tag in [
+        (CREATE + " VERSION '1.4.2'", "create google_ml_integration False 1.4.2",
+         b"CREATE EXTENSION"),
+        ("ALTER EXTENSION google_ml_integration UPDATE TO '1.5.8'",
+         "update google_ml_integration 1.5.8", b"ALTER EXTENSION"),
+        ("DROP EXTENSION IF EXISTS google_ml_integration", "drop google_ml_integration True",
+         b"DROP EXTENSION"),
+    ]:
+        session = started_session()
+        raw, _ = session.client_message(query(sql), Config(extension_emulation=StandIn()),
+                                        Databases())
+        assert replaced in sql_of(raw)
+        answered, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"DO\x00"))
+        assert answered == pq.message(pq.COMMAND_COMPLETE, tag + b"\x00")
+
+
+def test_other_extensions_are_not_stood_in_for() -> None:
+    msg = query("CREATE EXTENSION vector")
+    raw, _ = started_session().client_message(msg, Config(extension_emulation=StandIn()),
+                                              Databases())
+    assert raw == msg.raw
+
+
+def test_a_rewritten_parse_keeps_its_name_and_parameter_types() -> None:
+    msg = parse("SELECT name FROM pg_settings WHERE name = $1")
+    raw, _ = started_session().client_message(msg, Config(), shop_with_extension())
+    assert raw[5:8] == b"s1\x00"
+    assert SETTINGS_VIEW in sql_of(raw)
+    assert raw.endswith(struct.pack("!hI", 1, 25))
+
+
+def test_statements_are_not_rewritten_in_an_encoding_the_parser_does_not_read() -> None:
+    session = started_session()
+    session.server_message(server(pq.PARAMETER_STATUS, b"client_encoding\x00LATIN1\x00"))
+    msg = query("SELECT name FROM pg_settings")
+    assert session.client_message(msg, Config(), shop_with_extension())[0] == msg.raw
+    invalid = pq.Message(pq.QUERY, pq.message(pq.QUERY, b"SELECT '\xff' FROM pg_settings\x00"))
+    assert started_session().client_message(invalid, Config(), shop_with_extension())[0] == (
+        invalid.raw)
+
+
+def test_an_unparsable_statement_goes_as_it_came_and_its_error_gets_a_hint() -> None:
+    session = started_session()
+    sql = ("SELECT google_ml.create_model(model_id => 'm' "
+           "model_provider => 'google')")
+    msg = query(sql)
+    assert session.client_message(msg, Config(), Databases())[0] == msg.raw
+    [hint] = session.error_hints
+    assert ord("E") in session.server_inspect and "comma" in hint.hint
+
+
+def test_client_segments_put_the_registration_step_before_its_statement() -> None:
+    session = started_session()
+    stream = (pq.message(pq.QUERY, b"SELECT 1\x00") + query(MODEL_CALL).raw
+              + pq.message(pq.SYNC, b""))
+    segments = client_scanner().feed(stream)
+    out = session.client_segments(segments, Config(), Databases(due=[True]))
+    assert out == [pq.message(pq.QUERY, b"SELECT 1\x00"), Step.REGISTER_ENDPOINT,
+                   query(MODEL_CALL).raw + pq.message(pq.SYNC, b"")]
+
+
+def _client_stream() -> bytes:
+    messages = [
+        pq.message(pq.QUERY, b"SELECT 1\x00"),
+        query(MODEL_CALL).raw,
+        parse("SELECT name FROM pg_settings").raw,
+        pq.message(pq.BIND, b"\x00s1\x00" + b"\x00" * 6),
+        pq.message(pq.EXECUTE, b"\x00\x00\x00\x00\x00"),
+        pq.message(pq.SYNC, b""),
+        query(CREATE).raw,
+        query("SELECT broken FROM pg_settings WHERE").raw,
+        query(MODEL_CALL).raw,
+        pq.message(pq.TERMINATE, b""),
+    ]
+    return b"".join(messages)
+
+
+def _relayed(pieces: list[bytes]) -> tuple[list[bytes | Step], int | None]:
+    """What a session sends upstream for a client stream received in these pieces: the bytes
+    joined between steps, and the ReadyForQuery it will register after."""
+    session = started_session()
+    scanner = client_scanner()
+    databases = Databases(due=[False, True, False, False, True])
+    out: list[bytes | Step] = []
+    run = b""
+    for piece in pieces:
+        for item in session.client_segments(scanner.feed(piece), Config(), databases):
+            if isinstance(item, Step):
+                out += [run, item]
+                run = b""
+            else:
+                run += item
+    return [*out, run], session.register_at
+
+
+@given(st.lists(st.integers(min_value=1, max_value=64), max_size=40))
+def test_any_split_of_the_client_stream_gives_the_same_upstream_bytes_and_steps(
+        cuts: list[int]) -> None:
+    stream = _client_stream()
+    pieces, pos = [], 0
+    for cut in [*cuts, len(stream)]:
+        if pos < len(stream):
+            pieces.append(stream[pos:pos + cut])
+            pos += cut
+    whole, register_at = _relayed([stream])
+    assert _relayed(pieces) == (whole, register_at)
+    assert whole.count(Step.REGISTER_ENDPOINT) == 2 and register_at is not None

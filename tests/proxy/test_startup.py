@@ -134,3 +134,23 @@ def test_any_split_of_the_stream_gives_the_same_events(cuts: list[int]) -> None:
     assert startup_event.params == {"user": "alice", "database": "shop"}
     after_startup = stream[stream.index(STARTUP) + len(STARTUP):]
     assert after_startup.startswith(startup_event.rest)
+
+
+def test_no_upstream_connection_while_the_server_restarts_57p03() -> None:
+    refusal = startup.upstream_refusal("starting")
+    assert refusal is not None
+    fields = pq.parse_error_fields(refusal[5:])
+    assert (fields["S"], fields["C"]) == ("FATAL", "57P03")
+    assert fields["M"] == "the database system is starting up" and "H" in fields
+
+
+def test_an_unreachable_upstream_is_08006_with_the_reason() -> None:
+    assert startup.upstream_refusal("down") is None  # still worth trying to connect
+    assert startup.upstream_refusal("up") is None
+    refusal = startup.upstream_refusal("down", ConnectionRefusedError("connection refused"))
+    assert refusal is not None
+    fields = pq.parse_error_fields(refusal[5:])
+    assert (fields["S"], fields["C"], fields["D"]) == ("FATAL", "08006", "connection refused")
+    # Restarting meanwhile: the client is told to come back, not that the server is gone.
+    late = startup.upstream_refusal("starting", TimeoutError())
+    assert late is not None and pq.parse_error_fields(late[5:])["C"] == "57P03"

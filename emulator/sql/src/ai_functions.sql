@@ -377,7 +377,7 @@ END;
 $$;
 
 -- Reranking: documents scored against search_string by a reranking model through the Vertex
--- AI ranking API (Discovery Engine :rank), at most 200 records per request; the requests of
+-- AI ranking API (Discovery Engine :rank), at most {{RANKING_MAX_RECORDS}} records per request; the requests of
 -- a call go in one invoke_batch and their records are merged by score. index is the 1-based
 -- position of the document in `documents`.
 CREATE FUNCTION google_ml.rank(model_id varchar, search_string text, documents text[],
@@ -386,7 +386,7 @@ RETURNS TABLE (index int, score real)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
-    per_request  CONSTANT int := 200;
+    per_request  CONSTANT int := {{RANKING_MAX_RECORDS}};
     m            google_ml.models;
     n            int := coalesce(cardinality(documents), 0);
     requests     jsonb := '[]';
@@ -469,7 +469,7 @@ RETURNS real LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.rank(prompt, model_id) $$;
 
 -- Called by google_ml._warm for kinds if / generate / rank / summarize / sentiment: the answers
--- to the distinct prompts of a statement, 10 per :generateContent request, all requests in one
+-- to the distinct prompts of a statement, {{LLM_BATCH_PROMPTS}} per :generateContent request, all requests in one
 -- invoke_batch; NULL where unknown (a failed request, an unclear answer, the function's flag
 -- off), so that the per-row call asks on its own and reports what it meets.
 CREATE FUNCTION google_ml._warm_llm(kind text, m google_ml.models, items text[])
@@ -483,7 +483,7 @@ BEGIN
     IF m.model_type <> 'llm' OR NOT allowed THEN
         RETURN NULL;
     END IF;
-    RETURN google_ml._ai_batch(kind, m, items, 10, false);
+    RETURN google_ml._ai_batch(kind, m, items, {{LLM_BATCH_PROMPTS}}, false);
 END;
 $$;
 
@@ -514,7 +514,7 @@ BEGIN
     PERFORM google_ml._require_model_support();
     m := google_ml._llm_model(model_id);
     present := ARRAY(SELECT p FROM unnest(prompts) AS u (p) WHERE p IS NOT NULL);
-    answers := google_ml._ai_batch(kind, m, present, coalesce(batch_size, 10), true);
+    answers := google_ml._ai_batch(kind, m, present, coalesce(batch_size, {{LLM_BATCH_PROMPTS}}), true);
     results := '{}';
     FOR i IN 1 .. coalesce(cardinality(prompts), 0) LOOP
         IF prompts[i] IS NULL THEN

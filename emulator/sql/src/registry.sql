@@ -111,28 +111,14 @@ $$;
 
 
 -- Pre-registered models (reference section 6): plain rows, so they can be
--- altered and dropped like any other.
+-- altered and dropped like any other. The rows of each version come from the provider
+-- catalogue (emulator/providers.py, PREREGISTERED); their URLs are the default URLs above.
 INSERT INTO google_ml.models (
     id, provider, model_type, request_url, qualified_name, auth_type,
     input_transform_fn, output_transform_fn,
     input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
-SELECT
-    e.id, 'google', 'text_embedding',
-    google_ml.generate_model_request_url('google', 'text_embedding', e.id),
-    e.id, 'alloydb_service_agent_iam',
-    'google_ml.vertexai_text_embedding_input_transform',
-    'google_ml.vertexai_text_embedding_output_transform',
-    'google_ml.vertexai_text_embedding_batch_input_transform',
-    'google_ml.vertexai_text_embedding_batch_output_transform',
-    true
-FROM (VALUES
-    ('textembedding-gecko'),
-    ('textembedding-gecko@001'),
-    ('textembedding-gecko@003'),
-    ('textembedding-gecko-multilingual@001'),
-    ('text-embedding-005'),
-    ('gemini-embedding-001')
-) AS e (id);
+VALUES
+{{PREREGISTERED_1_3}};
 
 -- Text to enum with a message that names the argument (a plain cast would
 -- raise 22P02 "invalid input value for enum"). `kind` only carries the enum type.
@@ -791,46 +777,27 @@ SELECT pg_catalog.pg_extension_config_dump(
 
 -- @version 1.4.2
 
--- Pre-registered generic Gemini models.
+-- Pre-registered generic Gemini models (emulator/providers.py, PREREGISTERED).
 INSERT INTO google_ml.models (
-    id, provider, model_type, request_url, qualified_name, auth_type, is_preregistered)
+    id, provider, model_type, request_url, qualified_name, auth_type,
+    input_transform_fn, output_transform_fn,
+    input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
 VALUES
-    ('gemini-1.5-pro:generateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.5-pro:generateContent', 'gemini-1.5-pro',
-     'alloydb_service_agent_iam', true),
-    ('gemini-1.5-pro:streamGenerateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.5-pro:streamGenerateContent', 'gemini-1.5-pro',
-     'alloydb_service_agent_iam', true),
-    ('gemini-1.0-pro:generateContent', 'google', 'generic',
-     'publishers/google/models/gemini-1.0-pro:generateContent', 'gemini-1.0-pro',
-     'alloydb_service_agent_iam', true)
+{{PREREGISTERED_1_4_2}}
 -- A database updated from 1.3 may have a model of that id already: it keeps its own.
 ON CONFLICT (id) DO NOTHING;
 
 
 -- @version 1.5.2
 
--- Pre-registered with the AI functions: their default llm model and the reranking model.
+-- Pre-registered with the AI functions: their default llm model and the reranking model
+-- (emulator/providers.py, PREREGISTERED).
 INSERT INTO google_ml.models (
     id, provider, model_type, request_url, qualified_name, auth_type,
     input_transform_fn, output_transform_fn,
     input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
 VALUES
-    ('gemini-2.5-flash-lite', 'google', 'llm',
-     'publishers/google/models/gemini-2.5-flash-lite:generateContent',
-     'gemini-2.5-flash-lite', 'alloydb_service_agent_iam',
-     'google_ml.gemini_llm_input_transform',
-     'google_ml.gemini_llm_output_transform',
-     'google_ml.gemini_llm_batch_input_transform',
-     'google_ml.gemini_llm_batch_output_transform',
-     true),
-    ('semantic-ranker-default-003', 'google', 'reranking',
-     NULL,
-     'semantic-ranker-default-003', 'alloydb_service_agent_iam',
-     NULL,
-     'google_ml.vertexai_reranking_output_transform',
-     NULL, NULL,
-     true)
+{{PREREGISTERED_1_5_2}}
 ON CONFLICT (id) DO NOTHING;
 
 

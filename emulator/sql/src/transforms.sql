@@ -266,5 +266,5 @@ CREATE FUNCTION google_ml.anthropic_claude_header_gen_fn(
 RETURNS json
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT pg_catalog.json_build_object('anthropic-version', '2023-06-01')
+    SELECT pg_catalog.json_build_object({{ANTHROPIC_VERSION_HEADER}}, {{ANTHROPIC_VERSION}})
 $$;

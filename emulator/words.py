@@ -1,8 +1,11 @@
-"""Word tokens for the fake models.
+"""Word tokens: the one notion of a word of the fake models and of alloydb_ai_nl's composer.
 
 Every fake that must look "sensible" (embeddings whose cosine follows shared words, a ranker that
 scores by word overlap, a yes/no answer that checks whether a question and a text talk about the
-same thing) needs the same notion of a word. This module is that notion and nothing else:
+same thing) and the NL composer (which words of a question match a template, a column, a
+fragment) need the same notion of a word. This module is that notion and nothing else; it lives
+outside ``emulator/fakes`` because the NL side uses it in live mode too, and the engine's side
+imports nothing of the fakes:
 
 - `words(text)`: lowercased word tokens (Unicode letters and digits).
 - `stem(word)`: a crude English suffix stripper (cats -> cat, parties -> party, filed -> fil),
