@@ -12,6 +12,12 @@ hands back *segments*: runs of bytes to forward as they are, and whole messages 
 caller asked to inspect. A message that is not inspected is never buffered: its body streams
 through in whatever pieces the network delivers, so a 100 MB ``DataRow`` costs no memory.
 
+Every round trip of every session crosses the scanner twice, so its common case is short:
+``scan()`` steps over each message with one table lookup by type (step, count, ask ``wanted``,
+or take the full walk) and answers None when the chunk goes on exactly as it came, with no list
+and no copy. The full walk (``_walk``) handles the rest with every check; tests hold the two to
+the same segments, counts and boundaries under any chunking.
+
 Goals: consume only what was read (no quadratic re-scans), bound every length, never trust a
 length field from the network.
 
