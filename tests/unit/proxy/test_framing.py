@@ -343,3 +343,105 @@ def test_the_relay_prefilter_picks_exactly_the_statements_worth_parsing(
     assert joined(segments) == b"".join(msgs)
     assert inspected(segments) == [m for m in msgs
                                    if m[0] in CLIENT_INSPECT and worth_parsing(m)]
+
+
+# -- the fast path (``scan``) against the full walk ------------------------------------------
+# Without ``record_types`` the scanner steps over most messages in ``scan``'s short loop; with
+# it, every message takes the full walk. Both must give the same segments, the same counts
+# (which ReadyForQuery answers which statement) and the same boundaries (where the proxy may
+# place a message of its own) after every chunk, however the stream is cut.
+
+
+def fast_and_full(inspect: frozenset[int], **kwargs: object) -> tuple[pq.MessageScanner,
+                                                                      pq.MessageScanner]:
+    return (pq.MessageScanner(inspect, **kwargs),  # type: ignore[arg-type]
+            pq.MessageScanner(inspect, record_types=True, **kwargs))  # type: ignore[arg-type]
+
+
+def assert_same_after_every_chunk(fast: pq.MessageScanner, full: pq.MessageScanner,
+                                  chunks: list[bytes]) -> list[pq.Segment]:
+    out: list[pq.Segment] = []
+    for chunk in chunks:
+        scanned = fast.scan(chunk)
+        expected = full.feed(chunk)
+        if scanned is None:  # None: the chunk goes on exactly as it came
+            assert expected == ([chunk] if chunk else [])
+            scanned = [chunk] if chunk else []
+        assert joined(scanned) == joined(expected)
+        assert [(m.type, bytes(m.raw), m.ordinal) for m in scanned if isinstance(m, pq.Message)] \
+            == [(m.type, bytes(m.raw), m.ordinal) for m in expected if isinstance(m, pq.Message)]
+        assert fast.counted == full.counted
+        assert fast.at_boundary == full.at_boundary
+        out.extend(scanned)
+    return out
+
+
+@SETTINGS
+@given(chunked(st.lists(server_message, max_size=12)),
+       st.sampled_from([frozenset(), frozenset(b"KS"), frozenset(b"KSZ"), frozenset(b"KSCE")]))
+def test_server_fast_path_forwards_and_counts_ready_for_query_as_the_full_walk(
+        case: tuple[list[bytes], list[bytes]], inspect: frozenset[int]) -> None:
+    msgs, chunks = case
+    fast, full = fast_and_full(inspect, count=frozenset(b"Z"))
+    segments = assert_same_after_every_chunk(fast, full, chunks)
+    assert joined(segments) == b"".join(msgs)
+    assert fast.counted == sum(m[0] == ord("Z") for m in msgs)
+    assert fast.at_boundary
+
+
+@SETTINGS
+@given(chunked(st.lists(client_message, max_size=12)),
+       st.one_of(st.none(), st.just(b"google_ml"), st.binary(min_size=1, max_size=2)))
+def test_client_fast_path_forwards_inspects_and_counts_as_the_full_walk(
+        case: tuple[list[bytes], list[bytes]], needle: bytes | None) -> None:
+    from proxy.statements import worth_parsing
+
+    def wanted(data: bytes, start: int, end: int) -> bool:
+        return needle in data[start + 5 : end] if needle else worth_parsing(data, start, end)
+
+    msgs, chunks = case
+    fast, full = fast_and_full(CLIENT_INSPECT, valid_types=pq.CLIENT_MESSAGE_TYPES,
+                               wanted=wanted, count=frozenset(b"QS"))
+    segments = assert_same_after_every_chunk(fast, full, chunks)
+    assert joined(segments) == b"".join(msgs)
+    assert fast.counted == sum(m[0] in b"QS" for m in msgs)
+
+
+@SETTINGS
+@given(chunked(st.lists(server_message, min_size=1, max_size=8)), st.data())
+def test_set_inspect_mid_stream_takes_effect_on_the_fast_path_as_on_the_full_walk(
+        case: tuple[list[bytes], list[bytes]], data: st.DataObject) -> None:
+    _, chunks = case
+    fast, full = fast_and_full(frozenset(b"KS"), count=frozenset(b"Z"))
+    for chunk in chunks:
+        inspect = data.draw(st.sampled_from([frozenset(b"KS"), frozenset(b"KSZ"),
+                                             frozenset(b"KSCE")]))
+        fast.set_inspect(inspect)
+        full.set_inspect(inspect)
+        assert_same_after_every_chunk(fast, full, [chunk])
+
+
+@pytest.mark.parametrize("length", [0, 3, pq.MAX_MESSAGE_LENGTH + 1, 0xFFFF_FFFF])
+@pytest.mark.parametrize("cut", range(8))
+def test_a_bad_length_after_good_messages_is_refused_on_the_fast_path(cut: int,
+                                                                       length: int) -> None:
+    bad = b"D" + struct.pack("!I", length) + b"xx"
+    stream = pq.ready_for_query() + command_complete("SELECT 1") + bad
+    scanner = pq.MessageScanner(frozenset(), count=frozenset(b"Z"))
+    with pytest.raises(pq.ProtocolViolation):
+        scanner.scan(stream[:len(stream) - 7 + cut])
+        scanner.scan(stream[len(stream) - 7 + cut:])
+
+
+@pytest.mark.parametrize(("inspect", "count", "message"), [
+    (frozenset(b"KSZ"), frozenset(b"Z"), pq.ready_for_query()),  # server, while Z is inspected
+    (CLIENT_INSPECT, frozenset(b"QS"), query("SELECT 1")),  # client
+])
+def test_a_counted_message_cut_right_after_its_header_is_counted_once(
+        inspect: frozenset[int], count: frozenset[int], message: bytes) -> None:
+    # The ordinal says which ReadyForQuery answers which statement: counted twice, the endpoint
+    # registration after CREATE EXTENSION would wait for one ReadyForQuery too many.
+    scanner = pq.MessageScanner(inspect, count=count)
+    segments = scanner.feed(message[:5]) + scanner.feed(message[5:])
+    assert scanner.counted == 1
+    assert [(s.raw, s.ordinal) for s in segments if isinstance(s, pq.Message)] == [(message, 1)]

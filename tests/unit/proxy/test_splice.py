@@ -312,7 +312,7 @@ _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
     "scann", "SCANN",
-    "said .", "x", " ", "\n", ".", "(", "é", "\x00"])
+    "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
 @given(st.lists(_PREFILTER_PIECES, max_size=8).map("".join), st.integers(0, 3))
@@ -323,3 +323,17 @@ def test_the_fast_prefilter_decides_as_the_full_one(sql: str, start: int) -> Non
     expected = PREFILTER.search(raw, start, len(raw)) is not None
     assert worth_parsing(raw, start, len(raw)) is expected
     assert worth_parsing(raw[start:]) is (PREFILTER.search(raw[start:]) is not None)
+
+
+@given(st.lists(st.tuples(st.lists(_PREFILTER_PIECES, max_size=8).map("".join),
+                          st.lists(st.integers(0, 10**6), max_size=3)), min_size=1, max_size=6))
+def test_statements_that_differ_in_their_numbers_are_decided_each_on_its_own(
+        cases: list[tuple[str, list[int]]]) -> None:
+    # worth_parsing remembers digit-free forms that do not match: a statement whose numbers
+    # differ from one seen before must still be decided exactly as the full prefilter does.
+    from proxy.statements import PREFILTER
+
+    for sql, numbers in cases:
+        for text in [sql, *(f"{n}{sql}{n}" for n in numbers), sql.replace("i", "i1")]:
+            raw = text.encode()
+            assert worth_parsing(raw) is (PREFILTER.search(raw) is not None), raw
