@@ -206,7 +206,6 @@ AS $$
 DECLARE
     stream  text;
     chunk   text;
-    cut     int;
     b       int;
 BEGIN
     stream := google_ml._call_engine_text(jsonb_build_object(
@@ -216,15 +215,15 @@ BEGIN
         FOR k IN 1 .. coalesce(pg_catalog.cardinality(firsts), 0) LOOP
             chunk := google_ml._call_engine_text(
                 jsonb_build_object('op', 'stream_next', 'stream', stream));
-            cut := pg_catalog.strpos(chunk, E'\n');
-            b := pg_catalog.substr(chunk, 1, cut - 1)::int + 1;
+            -- Not substr() for the lines: it counts characters, a walk of the whole answer.
+            b := pg_catalog.split_part(chunk, E'\n', 1)::int + 1;
             -- The first batch also clears what earlier statements left in the cache.
             IF k = 1 THEN
                 PERFORM google_ml._warm_store(kind, model_id, items[firsts[b] : lasts[b]],
-                    pg_catalog.string_to_array(pg_catalog.substr(chunk, cut + 1), E'\n', ''));
+                    (pg_catalog.string_to_array(chunk, E'\n', ''))[2:]);
             ELSE
                 PERFORM google_ml._warm_add(kind, model_id, items[firsts[b] : lasts[b]],
-                    pg_catalog.string_to_array(pg_catalog.substr(chunk, cut + 1), E'\n', ''));
+                    (pg_catalog.string_to_array(chunk, E'\n', ''))[2:]);
             END IF;
         END LOOP;
         IF coalesce(pg_catalog.cardinality(firsts), 0) = 0 THEN
