@@ -116,8 +116,9 @@ class BatchStreams:
 
     def open(self, run: Run, count: int, window: int) -> str:
         stream_id = secrets.token_hex(16)
-        self._streams[stream_id] = BatchStream(run, count, window)
-        self._arm(stream_id)
+        if count > 0:  # nothing to take: nothing kept (no stream_next will come for it)
+            self._streams[stream_id] = BatchStream(run, count, window)
+            self._arm(stream_id)
         return stream_id
 
     async def next(self, stream_id: str) -> bytes:

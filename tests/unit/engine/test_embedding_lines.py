@@ -302,3 +302,16 @@ def test_an_idle_stream_is_forgotten() -> None:
 
     before, running = run(scenario())
     assert before == 1 and running == 0
+
+
+def test_a_stream_of_no_batches_keeps_nothing() -> None:
+    async def scenario() -> int:
+        streams = BatchStreams()
+
+        async def batch(index: int) -> bytes:
+            return b""
+
+        streams.open(batch, 0, window=2)
+        return len(streams)
+
+    assert run(scenario()) == 0
