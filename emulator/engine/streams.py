@@ -107,15 +107,22 @@ class BatchStreams:
         self.idle_seconds = idle_seconds
         self._streams: dict[str, BatchStream] = {}
         self._idle: dict[str, asyncio.TimerHandle] = {}
+        self.opened = 0  # streams started, ever (the metrics read it)
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    @property
+    def held(self) -> int:
+        """Batches started and not yet taken, over all open streams."""
+        return sum(stream.held for stream in self._streams.values())
 
     def get(self, stream_id: str) -> BatchStream | None:
         return self._streams.get(stream_id)
 
     def open(self, run: Run, count: int, window: int) -> str:
         stream_id = secrets.token_hex(16)
+        self.opened += 1
         if count > 0:  # nothing to take: nothing kept (no stream_next will come for it)
             self._streams[stream_id] = BatchStream(run, count, window)
             self._arm(stream_id)

@@ -66,6 +66,23 @@ def test_model_calls_latency_tokens_and_cache_hits_are_scraped(metered: tuple[Em
     assert sample(text, "alloydb_ai_emulator_build_info", models="fake") == 1
 
 
+def test_warmup_streams_are_counted_and_none_is_left_open(metered: tuple[Emulator, int]) -> None:
+    emu, port = metered
+    with emu.connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        conn.execute("CREATE TABLE stream_docs (id int, content text, emb real[])")
+        conn.execute("INSERT INTO stream_docs SELECT i, 'streamed text ' || i "
+                     "FROM generate_series(1, 600) AS i")
+        before = sample(scrape(port), "alloydb_ai_emulator_warmup_streams_total")
+        conn.execute("UPDATE stream_docs SET emb = google_ml.embedding('text-embedding-005', "
+                     "content) WHERE emb IS NULL")
+        assert conn.execute("SELECT count(*) FROM stream_docs WHERE emb IS NULL").fetchone() == (0,)
+    text = scrape(port)
+    assert sample(text, "alloydb_ai_emulator_warmup_streams_total") == before + 1
+    assert sample(text, "alloydb_ai_emulator_warmup_streams_open") == 0
+    assert sample(text, "alloydb_ai_emulator_warmup_batches_held") == 0
+
+
 def test_errors_are_counted_by_sqlstate(metered: tuple[Emulator, int]) -> None:
     emu, port = metered
     with emu.connect() as conn:
