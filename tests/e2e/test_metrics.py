@@ -130,13 +130,15 @@ def test_debug_log_has_one_line_per_model_call_without_the_prompt(
     with emu.connect() as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
         conn.execute("SELECT google_ml.embedding('text-embedding-005', %s)", [secret_prompt])
-    # The line is read from the emulator's output in the background: wait for it to arrive.
+    # The line is read from the emulator's output in the background: wait until it is the last
+    # model_call line (earlier tests' lines, this model's too, may still be arriving before it).
     wanted = re.compile(r'model_call model="text-embedding-005" provider=google status=ok '
                         r"latency_ms=\d")
     deadline = time.monotonic() + 15
-    while not any(wanted.search(line) for line in emu.output) and time.monotonic() < deadline:
-        time.sleep(0.05)
     lines = [line for line in emu.output if "model_call " in line]
+    while not (lines and wanted.search(lines[-1])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        lines = [line for line in emu.output if "model_call " in line]
     assert lines, "".join(emu.output)
     assert wanted.search(lines[-1]), lines
     assert not any(secret_prompt in line for line in emu.output)
