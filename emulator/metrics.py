@@ -22,6 +22,9 @@ model's provider):
 - ``model_tokens_total{model,provider,direction}``: tokens the provider reported (input, output);
 - ``http_requests_total``: real HTTP requests to providers (0 with fake models);
 - ``response_cache_entries``: entries in the response cache;
+- ``warmup_streams_total``, ``warmup_streams_open``, ``warmup_batches_held``: the warm-up's
+  streamed batches (emulator/engine/streams.py): streams started, open now, and their batches
+  started and not yet taken (a stream left open after its statement ended would show here);
 - ``proxy_connections_total``, ``proxy_connections_open``: client connections to the proxy;
 - ``proxy_received_bytes_total``, ``proxy_sent_bytes_total``: bytes from and to clients;
 - ``build_info{version,models}``: always 1.
@@ -118,6 +121,15 @@ class EmulatorCollector(Collector):
             entries = 0
         yield GaugeMetricFamily(PREFIX + "response_cache_entries",
                                 "Entries in the response cache.", value=entries)
+        streams = getattr(self._engine, "streams", None)
+        if streams is not None:
+            yield CounterMetricFamily(PREFIX + "warmup_streams",
+                                      "Warm-up batch streams started.", value=streams.opened)
+            yield GaugeMetricFamily(PREFIX + "warmup_streams_open",
+                                    "Warm-up batch streams open now.", value=len(streams))
+            yield GaugeMetricFamily(PREFIX + "warmup_batches_held",
+                                    "Batches of open warm-up streams started and not yet taken.",
+                                    value=streams.held)
         settings = getattr(self._engine, "settings", None)
         info = InfoMetricFamily(PREFIX + "build", "The emulator's version and model mode.")
         info.add_metric([], {"version": _version(),

@@ -5,6 +5,8 @@ Operations (docs/internals.md, "Engine interface"):
 - `await Engine.invoke(request) -> Any`: the provider's response body, untouched;
 - `await Engine.invoke_batch(requests) -> [{"ok": value} | {"error": {...}}]`, in order, run
   concurrently (each model's concurrency limit still applies);
+- `Engine.embedding_stream(requests, extract) -> stream id`, then `await
+  Engine.streams.next(id)` per batch as they finish (the warm-up's streamed batches, streams.py);
 - `await Engine.handle(message)`: dispatch a callback message by its "op";
 - `await Engine.prepare()` (optional, once serving: builds the HTTP client ahead of the first
   call); `await Engine.aclose()`; `Engine.stats` (stats.py).
@@ -50,6 +52,7 @@ from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
 from emulator.engine.settings import EngineSettings
 from emulator.engine.stats import EngineStats, ModelStats
+from emulator.engine.streams import BatchStreams
 from emulator.engine.transport import HttpTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
 from emulator.nl import handler as nl_handler
@@ -82,6 +85,7 @@ class Engine:
         self.stats = EngineStats()
         self.cache = ResponseCache(self.settings.cache_size)
         self.calls = calls
+        self.streams = BatchStreams()  # the warm-up's streamed batches (streams.py)
         self._secrets = SecretStore(self.settings)
         self._tokens = GoogleTokenSource()
         self._auth = Authenticator(self._secrets, self._tokens, self.settings)
@@ -221,7 +225,8 @@ class Engine:
                 IN_BATCH.reset(token)
 
     async def handle(self, message: Any) -> Any:
-        """Answer one callback message: `op` invoke (default), invoke_batch or alloydb_ai_nl."""
+        """Answer one callback message: `op` invoke (default), invoke_batch (streamed with
+        `"stream": true`), stream_next, stream_drop or alloydb_ai_nl."""
         if not isinstance(message, dict):
             raise bad_request(None, "an engine request must be a JSON object")
         op = message.get("op", "invoke")
@@ -232,9 +237,15 @@ class Engine:
             if not isinstance(requests, list):
                 raise bad_request(None, "invoke_batch needs a 'requests' array")
             extract = message.get("extract")
+            if extract is not None and message.get("stream") is True:
+                return self.embedding_stream(requests, str(extract))
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
+        if op == "stream_next":
+            return RawText(await self.streams.next(str(message.get("stream"))))
+        if op == "stream_drop":
+            return self.streams.drop(str(message.get("stream")))
         if op == "alloydb_ai_nl":  # the alloydb_ai_nl extension's tasks (emulator/nl/)
             return await nl_handler.handle(self, message)
         raise bad_request(None, f"unknown engine op {op!r}")
@@ -260,6 +271,24 @@ class Engine:
                 lines.extend(literals)
         return RawText(b"\n".join(lines))
 
+    def embedding_stream(self, requests: list[dict[str, Any]], extract: str) -> RawText:
+        """`embedding_lines` one batch at a time: starts the batches and answers a stream id at
+        once; each `stream_next` then answers the next batch to finish as `<position>\\n<its
+        lines>` (streams.py). At most twice the model concurrency of batches are started and
+        not yet taken."""
+        if extract not in EXTRACTORS:
+            raise bad_request(None, f"unknown extract {extract!r}")
+
+        async def run(index: int) -> bytes:
+            request = requests[index]
+            literals = await self._literals(request, extract)
+            count = batch_size(request)
+            return b"\n".join(literals if literals is not None and len(literals) == count
+                              else [b""] * count)
+
+        window = 2 * self.settings.model_concurrency
+        return RawText(self.streams.open(run, len(requests), window).encode())
+
     async def _literals(self, request: dict[str, Any], extract: str) -> list[bytes] | None:
         """One batch request's literals, or None (the per-row calls will say what went wrong)."""
         try:
@@ -279,6 +308,7 @@ class Engine:
             log.warning("could not prepare the HTTP client ahead of time", exc_info=True)
 
     async def aclose(self) -> None:
+        self.streams.close()
         await self._http.aclose()
         if self._fake is not None:
             await self._fake.aclose()

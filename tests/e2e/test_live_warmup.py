@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
-from tests.support.http_servers import CaptureServer, Reply, Seen
+from tests.support.http_servers import HANG, CaptureServer, Reply, Seen
 
 DB = "e2e_live_warmup"
 MODEL = "text-embedding-005"
@@ -188,6 +188,26 @@ def test_a_429_with_retry_after_delays_only_its_batch(
     assert all(len(r.json()["instances"]) == VERTEX_BATCH for r in made)
     left = conn.execute("SELECT count(*) FROM docs WHERE emb IS NULL").fetchone()
     assert left == (0,)
+
+
+def test_a_cancelled_warmup_abandons_its_batches_and_the_session_goes_on(
+        conn: psycopg.Connection[Any], capture: CaptureServer) -> None:
+    """The warm-up's batches are streamed (emulator/engine/streams.py): a statement cancelled
+    while it waits for them makes the engine drop the stream, so the requests still in flight
+    are abandoned at once rather than left running; the next statement is served as usual."""
+    fill(conn, [f"cancel text {i}" for i in range(3 * VERTEX_BATCH)])
+    capture.closed_while_waiting.clear()
+    capture.script(":predict", HANG, HANG, HANG)  # held open until the client leaves (30 s)
+    conn.execute("SET google_ml_integration.emulator_warmup = on")
+    conn.execute("SET statement_timeout = '1s'")
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        conn.execute(BACKFILL)
+    conn.execute("SET statement_timeout = 0")
+    assert capture.closed_while_waiting.wait(10)
+    before = len(capture.requests)
+    conn.execute(BACKFILL)
+    assert len(capture.requests) - before == 3  # batched again, no row alone
+    assert conn.execute("SELECT count(*) FROM docs WHERE emb IS NULL").fetchone() == (0,)
 
 
 def test_ai_if_rows_go_to_gemini_ten_prompts_a_request(

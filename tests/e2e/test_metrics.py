@@ -66,6 +66,23 @@ def test_model_calls_latency_tokens_and_cache_hits_are_scraped(metered: tuple[Em
     assert sample(text, "alloydb_ai_emulator_build_info", models="fake") == 1
 
 
+def test_warmup_streams_are_counted_and_none_is_left_open(metered: tuple[Emulator, int]) -> None:
+    emu, port = metered
+    with emu.connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        conn.execute("CREATE TABLE stream_docs (id int, content text, emb real[])")
+        conn.execute("INSERT INTO stream_docs SELECT i, 'streamed text ' || i "
+                     "FROM generate_series(1, 600) AS i")
+        before = sample(scrape(port), "alloydb_ai_emulator_warmup_streams_total")
+        conn.execute("UPDATE stream_docs SET emb = google_ml.embedding('text-embedding-005', "
+                     "content) WHERE emb IS NULL")
+        assert conn.execute("SELECT count(*) FROM stream_docs WHERE emb IS NULL").fetchone() == (0,)
+    text = scrape(port)
+    assert sample(text, "alloydb_ai_emulator_warmup_streams_total") == before + 1
+    assert sample(text, "alloydb_ai_emulator_warmup_streams_open") == 0
+    assert sample(text, "alloydb_ai_emulator_warmup_batches_held") == 0
+
+
 def test_errors_are_counted_by_sqlstate(metered: tuple[Emulator, int]) -> None:
     emu, port = metered
     with emu.connect() as conn:
@@ -113,13 +130,15 @@ def test_debug_log_has_one_line_per_model_call_without_the_prompt(
     with emu.connect() as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
         conn.execute("SELECT google_ml.embedding('text-embedding-005', %s)", [secret_prompt])
-    # The line is read from the emulator's output in the background: wait for it to arrive.
+    # The line is read from the emulator's output in the background: wait until it is the last
+    # model_call line (earlier tests' lines, this model's too, may still be arriving before it).
     wanted = re.compile(r'model_call model="text-embedding-005" provider=google status=ok '
                         r"latency_ms=\d")
     deadline = time.monotonic() + 15
-    while not any(wanted.search(line) for line in emu.output) and time.monotonic() < deadline:
-        time.sleep(0.05)
     lines = [line for line in emu.output if "model_call " in line]
+    while not (lines and wanted.search(lines[-1])) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        lines = [line for line in emu.output if "model_call " in line]
     assert lines, "".join(emu.output)
     assert wanted.search(lines[-1]), lines
     assert not any(secret_prompt in line for line in emu.output)

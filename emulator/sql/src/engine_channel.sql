@@ -113,6 +113,9 @@ BEGIN
           FROM jsonb_array_elements(request -> 'requests') WITH ORDINALITY AS e (r, i);
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
+    IF request ->> 'op' IN ('stream_next', 'stream_drop') THEN
+        RETURN request;  -- the rest of a streamed invoke_batch, authorized when it started
+    END IF;
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';
     IF request ? 'vertex_path' AND m.request_url IS DISTINCT FROM request ->> 'vertex_path' THEN
         -- An unregistered Vertex AI path whose shortened id is also a registered id: the path

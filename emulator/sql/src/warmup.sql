@@ -74,6 +74,24 @@ $$;
 -- they are. A plpgsql function copies an array argument into its expanded form on entry, and
 -- its INSERT would get a custom plan with both arrays folded in as constants, copied again by
 -- the planner; a generic plan reads them from the parameters.
+-- _warm_add stores answers of this statement; _warm_store first clears what earlier statements
+-- left (once per warm-up: its second DELETE reads the whole cache), then adds.
+CREATE FUNCTION google_ml._warm_add(kind text, model_id text, items text[], results text[])
+RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
+    SELECT k.key, _warm_add.kind, coalesce(_warm_add.model_id, ''), u.i, u.r
+      FROM (SELECT google_ml._statement_key() AS key) AS k,
+           unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
+     WHERE u.r IS NOT NULL;
+    SELECT pg_catalog.set_config('google_ml_integration.emulator_warm_key',
+                                 google_ml._statement_key(), true);
+$$;
+
 CREATE FUNCTION google_ml._warm_store(kind text, model_id text, items text[], results text[])
 RETURNS void
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
@@ -88,13 +106,7 @@ AS $$
     DELETE FROM google_ml._warm_cache AS c
      WHERE pg_catalog.split_part(c.statement_key, ':', 1)::int NOT IN
            (SELECT a.pid FROM pg_catalog.pg_stat_activity AS a);
-    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
-    SELECT k.key, _warm_store.kind, coalesce(_warm_store.model_id, ''), u.i, u.r
-      FROM (SELECT google_ml._statement_key() AS key) AS k,
-           unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
-     WHERE u.r IS NOT NULL;
-    SELECT pg_catalog.set_config('google_ml_integration.emulator_warm_key',
-                                 google_ml._statement_key(), true);
+    SELECT google_ml._warm_add(kind, model_id, items, results);
 $$;
 
 
@@ -164,7 +176,76 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION google_ml._warm_embeddings(m google_ml.models, items text[])
+-- What _warm_embeddings answers: `results`, or, given store_kind, NULL once they are stored.
+CREATE FUNCTION google_ml._warm_result(store_kind text, store_model_id text, items text[],
+                                       results text[])
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+BEGIN
+    IF store_kind IS NULL THEN
+        RETURN results;
+    END IF;
+    PERFORM google_ml._warm_store(store_kind, store_model_id, items, results);
+    RETURN NULL;
+END;
+$$;
+
+-- The warm-up's built-in embedding batches, streamed (emulator/engine/streams.py): the engine
+-- starts them all (at most twice the model concurrency ahead of this session) and answers each
+-- as it finishes, `<position from 0>\n<one real[] literal a line>`; each is stored at once, so
+-- storing overlaps the requests still in flight and the engine never holds all the answers.
+-- A batch that failed answers empty lines: its texts take the per-row path. If anything fails
+-- or is cancelled here, the engine is told to drop the stream (its batches still running are
+-- abandoned); a stream_next cancelled while it waits drops it on the engine's side.
+CREATE FUNCTION google_ml._warm_stream(kind text, model_id text, items text[], requests jsonb[],
+                                       extractor text, firsts int[], lasts int[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    stream  text;
+    chunk   text;
+    b       int;
+BEGIN
+    stream := google_ml._call_engine_text(jsonb_build_object(
+        'op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests), 'extract', extractor,
+        'stream', true));
+    BEGIN
+        FOR k IN 1 .. coalesce(pg_catalog.cardinality(firsts), 0) LOOP
+            chunk := google_ml._call_engine_text(
+                jsonb_build_object('op', 'stream_next', 'stream', stream));
+            -- Not substr() for the lines: it counts characters, a walk of the whole answer.
+            b := pg_catalog.split_part(chunk, E'\n', 1)::int + 1;
+            -- The first batch also clears what earlier statements left in the cache.
+            IF k = 1 THEN
+                PERFORM google_ml._warm_store(kind, model_id, items[firsts[b] : lasts[b]],
+                    (pg_catalog.string_to_array(chunk, E'\n', ''))[2:]);
+            ELSE
+                PERFORM google_ml._warm_add(kind, model_id, items[firsts[b] : lasts[b]],
+                    (pg_catalog.string_to_array(chunk, E'\n', ''))[2:]);
+            END IF;
+        END LOOP;
+        IF coalesce(pg_catalog.cardinality(firsts), 0) = 0 THEN
+            PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
+        END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        BEGIN
+            PERFORM google_ml._call_engine_text(
+                jsonb_build_object('op', 'stream_drop', 'stream', stream));
+        EXCEPTION WHEN OTHERS THEN
+            NULL;  -- the engine forgets an idle stream by itself
+        END;
+        RAISE;
+    END;
+END;
+$$;
+
+-- The embeddings of `items` (a NULL where a text got none), or, given store_kind (the warm-up's
+-- kind and model id), NULL after storing them into the warm-up's cache itself.
+CREATE FUNCTION google_ml._warm_embeddings(m google_ml.models, items text[],
+                                           store_kind text DEFAULT NULL,
+                                           store_model_id text DEFAULT NULL)
 RETURNS text[]
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
@@ -192,9 +273,11 @@ DECLARE
     base        int;
     first       int;
     last        int;
+    firsts      int[] := '{}';
+    lasts       int[] := '{}';
 BEGIN
     IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
-        RETURN results;
+        RETURN google_ml._warm_result(store_kind, store_model_id, items, results);
     END IF;
     IF in_fn = 'google_ml.vertexai_text_embedding_input_transform'
        AND out_fn = 'google_ml.vertexai_text_embedding_output_transform'
@@ -239,9 +322,17 @@ BEGIN
         END IF;
         requests := requests || google_ml._request(
             m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb);
+        firsts := firsts || first;
+        lasts := lasts || last;
     END LOOP;
 
-    IF style IN ('vertex', 'openai') THEN
+    IF style IN ('vertex', 'openai') AND store_kind IS NOT NULL THEN
+        -- The warm-up: each batch stored as soon as it is answered, while the others are in
+        -- flight (_warm_stream).
+        PERFORM google_ml._warm_stream(store_kind, store_model_id, items, requests,
+                                       style || '_embeddings', firsts, lasts);
+        RETURN NULL;
+    ELSIF style IN ('vertex', 'openai') THEN
         -- Fast path: the engine applies what the built-in output transforms do and
         -- answers one real[] literal per text (docs/internals.md, "extract").
         -- The lines in order, an empty one (a text not answered) as NULL: string_to_array's
@@ -276,7 +367,7 @@ BEGIN
             results[base + 1] := one;
         END IF;
     END LOOP;
-    RETURN results;
+    RETURN google_ml._warm_result(store_kind, store_model_id, items, results);
 END;
 $$;
 
@@ -302,10 +393,9 @@ BEGIN
             RETURN true;
         END IF;
         IF kind = 'embedding' THEN
-            -- Straight into the store: the answers are never a plpgsql variable (whose
-            -- assignment would copy them).
-            PERFORM google_ml._warm_store(kind, model_id, items,
-                                          google_ml._warm_embeddings(m, items));
+            -- It stores the answers itself: they are never a plpgsql variable here (whose
+            -- assignment would copy them), and built-in batches are stored as they arrive.
+            PERFORM google_ml._warm_embeddings(m, items, kind, model_id);
         ELSE
             results := google_ml._warm_llm(kind, m, items);
             IF results IS NOT NULL THEN
@@ -326,3 +416,4 @@ $$;
 -- non-superuser. A caller can only write entries keyed by its own backend and its own current
 -- statement, which only that statement's calls read.
 GRANT EXECUTE ON FUNCTION google_ml._warm_store(text, text, text[], text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION google_ml._warm_add(text, text, text[], text[]) TO PUBLIC;
