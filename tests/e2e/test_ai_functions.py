@@ -322,7 +322,10 @@ def test_live_array_call_is_one_request_per_batch(live: tuple[str, FakeServerThr
     value, requests = _live(live, "SELECT ai.if(%s::text[], 2)", [prompts])
     assert value == [True, False, True, False, True]
     assert len(requests) == 3
-    for (path, body), batch in zip(requests, (prompts[0:2], prompts[2:4], prompts[4:5])):
+    # The batches go out concurrently: match each request to its batch by its prompts.
+    sent = sorted(requests, key=lambda r: prompts.index(
+        json.loads(r[1]["contents"][0]["parts"][0]["text"])[0]))
+    for (path, body), batch in zip(sent, (prompts[0:2], prompts[2:4], prompts[4:5])):
         assert path == GEMINI_PATH
         n = len(batch)
         assert body["generationConfig"]["responseSchema"] == {
