@@ -17,13 +17,16 @@ Known gaps: no semantics beyond shared stems (synonyms are strangers).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
+import operator
 import struct
+from collections import deque
+from collections.abc import Iterator
+from itertools import chain, repeat
 
 from emulator.embedding_literal import LiteralVector
-from emulator.words import content_stems, words
+from emulator.words import STOP_WORDS, stem, words
 
 _SLOTS_PER_WORD = 8
 _WHOLE_TEXT_WEIGHT = 0.15
@@ -56,21 +59,89 @@ def dimension_for(model: str) -> int:
 
 
 _SLOT_CHUNKS = struct.Struct(f"<{_SLOTS_PER_WORD}I")
+_SIGN_BIT = 0x80000000
 
 
-def _slots(feature: str, dimension: int) -> tuple[tuple[int, float], ...]:
+def _chunks(feature: str) -> tuple[int, ...]:
+    """The feature's hash, as `_SLOTS_PER_WORD` unsigned ints: chunk % dimension is a position,
+    the top bit its sign (set: +1, clear: -1)."""
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=4 * _SLOTS_PER_WORD).digest()
-    return tuple((chunk % dimension, 1.0 if chunk & 0x80000000 else -1.0)
-                 for chunk in _SLOT_CHUNKS.unpack(digest))
+    return _SLOT_CHUNKS.unpack(digest)
 
 
-# Words repeat across texts (a corpus has a vocabulary); whole texts mostly do not.
-_word_slots = functools.lru_cache(maxsize=1 << 16)(_slots)
+# -- caches -------------------------------------------------------------------------------------
+# A corpus has a vocabulary: its words come back text after text, whole texts mostly do not. So
+# a word's stem and a word's slots are cached; each cache is a dict emptied when it reaches its
+# bound (cheaper per hit than an LRU's bookkeeping, and a benchmark's vocabulary fits).
+_CACHE_BOUND = 1 << 16
+_STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word
+_WORD_SLOTS: dict[int, dict[str, tuple[tuple[int, float], ...]]] = {}  # dimension -> stem -> slots
 
 
-@functools.lru_cache(maxsize=16)
-def _zeros(dimension: int) -> tuple[float, ...]:
-    return (0.0,) * dimension
+def _tokens(text: str) -> list[str]:
+    """`content_stems(text) or words(text)`, with each word's stem looked up once."""
+    found = words(text)
+    stems = _STEMS
+    out = []
+    for word in found:
+        stemmed = stems.get(word)
+        if stemmed is None:
+            if len(stems) >= _CACHE_BOUND:
+                stems.clear()
+            stemmed = stems[word] = "" if word in STOP_WORDS else stem(word)
+        if stemmed:
+            out.append(stemmed)
+    return out or found
+
+
+def _word_slots(token: str, dimension: int) -> tuple[tuple[int, float], ...]:
+    """The (position, sign) pairs of a word, ``sign`` being 1.0 or -1.0."""
+    by_token = _WORD_SLOTS.get(dimension)
+    if by_token is None:
+        if len(_WORD_SLOTS) >= 16:  # dimensions in use are few; a caller trying many is bounded
+            _WORD_SLOTS.clear()
+        by_token = _WORD_SLOTS[dimension] = {}
+    slots = by_token.get(token)
+    if slots is None:
+        if len(by_token) >= _CACHE_BOUND:
+            by_token.clear()
+        slots = by_token[token] = tuple(
+            (chunk % dimension, 1.0 if chunk & _SIGN_BIT else -1.0)
+            for chunk in _chunks("w:" + token))
+    return slots
+
+
+_ZEROS: dict[int, tuple[float, ...]] = {}  # dimension -> its zero vector
+
+
+class _Texts(dict[float, str]):
+    """repr(value) + "," for each value met: a float's repr is the slow part of a literal, and
+    vectors repeat values (texts with the same words' pattern share a norm). Bounded."""
+
+    def __missing__(self, value: float) -> str:
+        if len(self) >= _CACHE_BOUND:
+            self.clear()
+        text = self[value] = repr(value) + ","
+        return text
+
+
+class _ZeroRuns(dict[int, str]):
+    """"0," * n, kept for the short runs between non-zero positions."""
+
+    def __missing__(self, count: int) -> str:
+        run = "0," * count
+        if count < 256:
+            self[count] = run
+        return run
+
+
+_TEXTS = _Texts()
+_ZERO_RUNS = _ZeroRuns()
+
+
+def _drain(iterator: Iterator[object]) -> None:
+    """Run a map() of side effects at C speed (the loop of a Python `for` costs more)."""
+    deque(iterator, maxlen=0)
 
 
 class FakeVector(LiteralVector):
@@ -81,9 +152,13 @@ class FakeVector(LiteralVector):
     __slots__ = ("_literal", "nonzero")
 
     def __init__(self, dimension: int, nonzero: dict[int, float]) -> None:
-        super().__init__(_zeros(dimension))
-        for position, value in nonzero.items():
-            self[position] = value
+        zeros = _ZEROS.get(dimension)
+        if zeros is None:
+            if len(_ZEROS) >= 16:
+                _ZEROS.clear()
+            zeros = _ZEROS[dimension] = (0.0,) * dimension
+        super().__init__(zeros)
+        _drain(map(self.__setitem__, nonzero.keys(), nonzero.values()))
         self.nonzero = nonzero
         self._literal: str | None = None
 
@@ -94,42 +169,51 @@ class FakeVector(LiteralVector):
         return self._literal
 
     def _format(self) -> str:
-        parts = ["{"]
-        start = 0  # the first position not written yet
-        texts: dict[float, str] = {}  # a vector holds few distinct values: format each once
-        for position in sorted(self.nonzero):
-            value = self.nonzero[position]
-            text = texts.get(value)
-            if text is None:
-                text = texts[value] = repr(value)
-            parts.append("0," * (position - start))
-            parts.append(text)
-            parts.append(",")
-            start = position + 1
-        parts.append("0," * (len(self) - start))
-        return "".join(parts)[:-1] + "}"
+        # The literal is, in position order, a run of zeros then a value, each with its comma;
+        # every step is a map() over the ~60 non-zero positions, none a Python loop.
+        nonzero = self.nonzero
+        positions = sorted(nonzero)
+        gaps = map(operator.sub, positions, [-1, *positions])  # one more than each run
+        runs = map(_ZERO_RUNS.__getitem__, map(operator.sub, gaps, repeat(1)))
+        texts = map(_TEXTS.__getitem__, map(nonzero.__getitem__, positions))
+        body = "".join(chain.from_iterable(zip(runs, texts)))
+        tail = _ZERO_RUNS[len(self) - positions[-1] - 1]
+        return "{" + body + tail[:-1] + "}" if tail else "{" + body[:-1] + "}"
 
 
 def embed(text: str, dimension: int) -> FakeVector:
     """A unit-length vector of `dimension` floats for `text`."""
     if dimension <= 0:
         raise ValueError(f"dimension must be positive, not {dimension}")
+    # The sums below run in the same order, on the same values, as the plan says (positions in
+    # the order first met): users' tests and cassettes hold these vectors, bit for bit.
     counts: dict[str, int] = {}
-    for token in content_stems(text) or words(text):
+    for token in _tokens(text):
         counts[token] = counts.get(token, 0) + 1
     sparse: dict[int, float] = {}
+    get = sparse.get
     for token, count in counts.items():
-        weight = 1.0 + math.log(count)
-        for position, sign in _word_slots("w:" + token, dimension):
-            sparse[position] = sparse.get(position, 0.0) + sign * weight
+        if count == 1:  # weight 1.0: sign * weight is the sign
+            for position, sign in _word_slots(token, dimension):
+                sparse[position] = get(position, 0.0) + sign
+        else:
+            weight = 1.0 + math.log(count)
+            for position, sign in _word_slots(token, dimension):
+                sparse[position] = get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
-    for position, sign in _slots("t:" + text, dimension):
-        sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
-    norm = math.sqrt(sum(x * x for x in sparse.values()))
+    for chunk in _chunks("t:" + text):
+        position = chunk % dimension
+        sparse[position] = get(position, 0.0) + (
+            whole_weight if chunk & _SIGN_BIT else -whole_weight)
+    values = list(sparse.values())
+    norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, {_slots("z:" + text, dimension)[0][0]: 1.0})
-    return FakeVector(dimension, {position: value / norm for position, value in sparse.items()
-                                  if value != 0.0})
+        return FakeVector(dimension, {_chunks("z:" + text)[0] % dimension: 1.0})
+    if 0.0 in values:  # a slot that cancelled out is not stored
+        return FakeVector(dimension, {position: value / norm
+                                      for position, value in sparse.items() if value != 0.0})
+    return FakeVector(dimension, dict(zip(sparse.keys(), map(operator.truediv, values,
+                                                             repeat(norm)))))
 
 
 def token_count(text: str) -> int:
