@@ -23,7 +23,7 @@ import operator
 import struct
 from collections import deque
 from collections.abc import Iterator
-from itertools import chain, repeat
+from itertools import repeat
 
 from emulator.embedding_literal import LiteralVector
 from emulator.words import STOP_WORDS, stem, words
@@ -59,7 +59,7 @@ def dimension_for(model: str) -> int:
 
 
 _SLOT_CHUNKS = struct.Struct(f"<{_SLOTS_PER_WORD}I")
-_SIGN_BIT = 0x80000000
+_SIGNS = (-1.0, 1.0)  # a chunk's sign, by its top bit
 
 
 def _chunks(feature: str) -> tuple[int, ...]:
@@ -78,8 +78,9 @@ _STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word
 _WORD_SLOTS: dict[int, dict[str, tuple[tuple[int, float], ...]]] = {}  # dimension -> stem -> slots
 
 
-def _tokens(text: str) -> list[str]:
-    """`content_stems(text) or words(text)`, with each word's stem looked up once."""
+def _tokens(text: str) -> tuple[list[str], int]:
+    """`content_stems(text) or words(text)`, with each word's stem looked up once, and the
+    number of words (`token_count`)."""
     found = words(text)
     stems = _STEMS
     out = []
@@ -91,23 +92,25 @@ def _tokens(text: str) -> list[str]:
             stemmed = stems[word] = "" if word in STOP_WORDS else stem(word)
         if stemmed:
             out.append(stemmed)
-    return out or found
+    return out or found, len(found)
 
 
-def _word_slots(token: str, dimension: int) -> tuple[tuple[int, float], ...]:
-    """The (position, sign) pairs of a word, ``sign`` being 1.0 or -1.0."""
+def _slots_by_token(dimension: int) -> dict[str, tuple[tuple[int, float], ...]]:
     by_token = _WORD_SLOTS.get(dimension)
     if by_token is None:
         if len(_WORD_SLOTS) >= 16:  # dimensions in use are few; a caller trying many is bounded
             _WORD_SLOTS.clear()
         by_token = _WORD_SLOTS[dimension] = {}
-    slots = by_token.get(token)
-    if slots is None:
-        if len(by_token) >= _CACHE_BOUND:
-            by_token.clear()
-        slots = by_token[token] = tuple(
-            (chunk % dimension, 1.0 if chunk & _SIGN_BIT else -1.0)
-            for chunk in _chunks("w:" + token))
+    return by_token
+
+
+def _new_word_slots(by_token: dict[str, tuple[tuple[int, float], ...]], token: str,
+                    dimension: int) -> tuple[tuple[int, float], ...]:
+    """The (position, sign) pairs of a word, ``sign`` being 1.0 or -1.0, now cached."""
+    if len(by_token) >= _CACHE_BOUND:
+        by_token.clear()
+    slots = by_token[token] = tuple((chunk % dimension, _SIGNS[chunk >> 31])
+                                    for chunk in _chunks("w:" + token))
     return slots
 
 
@@ -115,28 +118,18 @@ _ZEROS: dict[int, tuple[float, ...]] = {}  # dimension -> its zero vector
 
 
 class _Texts(dict[float, str]):
-    """repr(value) + "," for each value met: a float's repr is the slow part of a literal, and
-    vectors repeat values (texts with the same words' pattern share a norm). Bounded."""
+    """repr(value) for each value met: a float's repr is the slow part of a literal, and vectors
+    repeat values (texts with the same pattern of words share a norm). Bounded."""
 
     def __missing__(self, value: float) -> str:
         if len(self) >= _CACHE_BOUND:
             self.clear()
-        text = self[value] = repr(value) + ","
+        text = self[value] = repr(value)
         return text
 
 
-class _ZeroRuns(dict[int, str]):
-    """"0," * n, kept for the short runs between non-zero positions."""
-
-    def __missing__(self, count: int) -> str:
-        run = "0," * count
-        if count < 256:
-            self[count] = run
-        return run
-
-
 _TEXTS = _Texts()
-_ZERO_RUNS = _ZeroRuns()
+_ZERO_TEXTS: dict[int, list[str]] = {}  # dimension -> the literal's elements of a zero vector
 
 
 def _drain(iterator: Iterator[object]) -> None:
@@ -169,51 +162,59 @@ class FakeVector(LiteralVector):
         return self._literal
 
     def _format(self) -> str:
-        # The literal is, in position order, a run of zeros then a value, each with its comma;
-        # every step is a map() over the ~60 non-zero positions, none a Python loop.
-        nonzero = self.nonzero
-        positions = sorted(nonzero)
-        gaps = map(operator.sub, positions, [-1, *positions])  # one more than each run
-        runs = map(_ZERO_RUNS.__getitem__, map(operator.sub, gaps, repeat(1)))
-        texts = map(_TEXTS.__getitem__, map(nonzero.__getitem__, positions))
-        body = "".join(chain.from_iterable(zip(runs, texts)))
-        tail = _ZERO_RUNS[len(self) - positions[-1] - 1]
-        return "{" + body + tail[:-1] + "}" if tail else "{" + body[:-1] + "}"
+        # The elements of a zero vector's literal, copied, with the few non-zero ones replaced.
+        parts = _ZERO_TEXTS.get(len(self))
+        if parts is None:
+            if len(_ZERO_TEXTS) >= 16:
+                _ZERO_TEXTS.clear()
+            parts = _ZERO_TEXTS[len(self)] = ["0"] * len(self)
+        parts = parts.copy()
+        texts = _TEXTS
+        for position, value in self.nonzero.items():
+            parts[position] = texts[value]
+        return "{" + ",".join(parts) + "}"
 
 
 def embed(text: str, dimension: int) -> FakeVector:
     """A unit-length vector of `dimension` floats for `text`."""
+    return embed_counted(text, dimension)[0]
+
+
+def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
+    """`embed(text, dimension)` and `token_count(text)`, reading the words once."""
     if dimension <= 0:
         raise ValueError(f"dimension must be positive, not {dimension}")
-    # The sums below run in the same order, on the same values, as the plan says (positions in
-    # the order first met): users' tests and cassettes hold these vectors, bit for bit.
+    # The sums of the plan, in the same order (users' tests and cassettes hold these vectors bit
+    # for bit; tests/engine/test_fakes.py compares with the first implementation).
+    tokens, word_count = _tokens(text)
     counts: dict[str, int] = {}
-    for token in _tokens(text):
+    for token in tokens:
         counts[token] = counts.get(token, 0) + 1
+    by_token = _slots_by_token(dimension)
     sparse: dict[int, float] = {}
     get = sparse.get
     for token, count in counts.items():
+        slots = by_token.get(token) or _new_word_slots(by_token, token, dimension)
         if count == 1:  # weight 1.0: sign * weight is the sign
-            for position, sign in _word_slots(token, dimension):
+            for position, sign in slots:
                 sparse[position] = get(position, 0.0) + sign
         else:
             weight = 1.0 + math.log(count)
-            for position, sign in _word_slots(token, dimension):
+            for position, sign in slots:
                 sparse[position] = get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
     for chunk in _chunks("t:" + text):
         position = chunk % dimension
-        sparse[position] = get(position, 0.0) + (
-            whole_weight if chunk & _SIGN_BIT else -whole_weight)
+        sparse[position] = get(position, 0.0) + _SIGNS[chunk >> 31] * whole_weight
     values = list(sparse.values())
     norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, {_chunks("z:" + text)[0] % dimension: 1.0})
-    if 0.0 in values:  # a slot that cancelled out is not stored
-        return FakeVector(dimension, {position: value / norm
-                                      for position, value in sparse.items() if value != 0.0})
-    return FakeVector(dimension, dict(zip(sparse.keys(), map(operator.truediv, values,
-                                                             repeat(norm)))))
+        return FakeVector(dimension, {_chunks("z:" + text)[0] % dimension: 1.0}), word_count
+    if 0.0 in values:  # a position whose contributions cancelled out is not stored
+        return FakeVector(dimension, {position: value / norm for position, value in sparse.items()
+                                      if value != 0.0}), word_count
+    return FakeVector(dimension, dict(zip(sparse, map(operator.truediv, values, repeat(norm))))), \
+        word_count
 
 
 def token_count(text: str) -> int:
