@@ -23,7 +23,7 @@ import operator
 import struct
 from collections import deque
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import compress, repeat
 
 from emulator.embedding_literal import LiteralVector
 from emulator.words import STOP_WORDS, stem, words
@@ -141,21 +141,28 @@ def _drain(iterator: Iterator[object]) -> None:
 
 class FakeVector(LiteralVector):
     """An embedding as the list of floats a provider answers, which also remembers its few
-    non-zero positions, so that the warm-up writes its ``real[]`` literal without walking
-    every zero (see ``emulator.engine.extract``)."""
+    non-zero positions (in the order the plan first meets them) and their values, so that the
+    warm-up writes its ``real[]`` literal without walking every zero (see
+    ``emulator.engine.extract``)."""
 
-    __slots__ = ("_literal", "nonzero")
+    __slots__ = ("_literal", "_positions", "_values")
 
-    def __init__(self, dimension: int, nonzero: dict[int, float]) -> None:
+    def __init__(self, dimension: int, positions: list[int], values: list[float]) -> None:
         zeros = _ZEROS.get(dimension)
         if zeros is None:
             if len(_ZEROS) >= 16:
                 _ZEROS.clear()
             zeros = _ZEROS[dimension] = (0.0,) * dimension
         super().__init__(zeros)
-        _drain(map(self.__setitem__, nonzero.keys(), nonzero.values()))
-        self.nonzero = nonzero
+        _drain(map(self.__setitem__, positions, values))
+        self._positions = positions
+        self._values = values
         self._literal: str | None = None
+
+    @property
+    def nonzero(self) -> dict[int, float]:
+        """position -> value of the non-zero positions, in the order the plan first met them."""
+        return dict(zip(self._positions, self._values))
 
     def literal(self) -> str:
         """The PostgreSQL array literal of these values (``0`` for each zero)."""
@@ -171,9 +178,7 @@ class FakeVector(LiteralVector):
                 _ZERO_TEXTS.clear()
             parts = _ZERO_TEXTS[len(self)] = ["0"] * len(self)
         parts = parts.copy()
-        texts = _TEXTS
-        for position, value in self.nonzero.items():
-            parts[position] = texts[value]
+        _drain(map(parts.__setitem__, self._positions, map(_TEXTS.__getitem__, self._values)))
         return "{" + ",".join(parts) + "}"
 
 
@@ -196,13 +201,14 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     sparse: dict[int, float] = {}
     get = sparse.get
     for token, count in counts.items():
-        positions, signs = by_token.get(token) or _new_word_slots(by_token, token, dimension)
+        word_positions, signs = (by_token.get(token)
+                                 or _new_word_slots(by_token, token, dimension))
         if count == 1:  # weight 1.0: sign * weight is the sign
-            for position, sign in zip(positions, signs):
+            for position, sign in zip(word_positions, signs):
                 sparse[position] = get(position, 0.0) + sign
         else:
             weight = 1.0 + math.log(count)
-            for position, sign in zip(positions, signs):
+            for position, sign in zip(word_positions, signs):
                 sparse[position] = get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
     for chunk in _chunks("t:" + text):
@@ -211,12 +217,13 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     values = list(sparse.values())
     norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, {_chunks("z:" + text)[0] % dimension: 1.0}), word_count
+        return FakeVector(dimension, [_chunks("z:" + text)[0] % dimension], [1.0]), word_count
+    positions = list(sparse)
     if 0.0 in values:  # a position whose contributions cancelled out is not stored
-        return FakeVector(dimension, {position: value / norm for position, value in sparse.items()
-                                      if value != 0.0}), word_count
-    return FakeVector(dimension, dict(zip(sparse, map(operator.truediv, values, repeat(norm))))), \
-        word_count
+        positions = list(compress(positions, values))
+        values = list(compress(values, values))
+    return FakeVector(dimension, positions,
+                      list(map(operator.truediv, values, repeat(norm)))), word_count
 
 
 def token_count(text: str) -> int:
