@@ -75,7 +75,10 @@ def _chunks(feature: str) -> tuple[int, ...]:
 # bound (cheaper per hit than an LRU's bookkeeping, and a benchmark's vocabulary fits).
 _CACHE_BOUND = 1 << 16
 _STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word
-_WORD_SLOTS: dict[int, dict[str, tuple[list[int], list[float]]]] = {}  # dimension -> stem -> slots
+# A word's slots: positions, signs (1.0 or -1.0) and, when its positions are distinct, the
+# position -> sign dict that a text without those positions yet can take as it is.
+_Slots = tuple[list[int], list[float], dict[int, float] | None]
+_WORD_SLOTS: dict[int, dict[str, _Slots]] = {}  # dimension -> stem -> slots
 
 
 def _tokens(text: str) -> tuple[list[str], int]:
@@ -95,7 +98,7 @@ def _tokens(text: str) -> tuple[list[str], int]:
     return out or found, len(found)
 
 
-def _slots_by_token(dimension: int) -> dict[str, tuple[list[int], list[float]]]:
+def _slots_by_token(dimension: int) -> dict[str, _Slots]:
     by_token = _WORD_SLOTS.get(dimension)
     if by_token is None:
         if len(_WORD_SLOTS) >= 16:  # dimensions in use are few; a caller trying many is bounded
@@ -104,15 +107,15 @@ def _slots_by_token(dimension: int) -> dict[str, tuple[list[int], list[float]]]:
     return by_token
 
 
-def _new_word_slots(by_token: dict[str, tuple[list[int], list[float]]], token: str,
-                    dimension: int) -> tuple[list[int], list[float]]:
-    """The positions and signs (1.0 or -1.0) of a word's slots, now cached."""
+def _new_word_slots(by_token: dict[str, _Slots], token: str, dimension: int) -> _Slots:
+    """A word's slots (see `_Slots`), now cached."""
     if len(by_token) >= _CACHE_BOUND:
         by_token.clear()
-    # Two lists, not eight pairs: fewer objects for the garbage collector to create and visit.
     chunks = _chunks("w:" + token)
-    slots = by_token[token] = ([chunk % dimension for chunk in chunks],
-                               [_SIGNS[chunk >> 31] for chunk in chunks])
+    positions = [chunk % dimension for chunk in chunks]
+    signs = [_SIGNS[chunk >> 31] for chunk in chunks]
+    distinct = dict(zip(positions, signs)) if len(set(positions)) == len(positions) else None
+    slots = by_token[token] = (positions, signs, distinct)
     return slots
 
 
@@ -201,9 +204,11 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     sparse: dict[int, float] = {}
     get = sparse.get
     for token, count in counts.items():
-        word_positions, signs = (by_token.get(token)
-                                 or _new_word_slots(by_token, token, dimension))
-        if count == 1:  # weight 1.0: sign * weight is the sign
+        word_positions, signs, distinct = (by_token.get(token)
+                                           or _new_word_slots(by_token, token, dimension))
+        if count == 1 and distinct is not None and sparse.keys().isdisjoint(word_positions):
+            sparse.update(distinct)  # each position new: 0.0 + sign is the sign
+        elif count == 1:  # weight 1.0: sign * weight is the sign
             for position, sign in zip(word_positions, signs):
                 sparse[position] = get(position, 0.0) + sign
         else:
