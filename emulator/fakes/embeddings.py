@@ -1,6 +1,7 @@
 """Deterministic fake embeddings whose cosine similarity follows shared words.
 
-Operations: `embed(text, dimension) -> FakeVector` (a list of floats), `dimension_for(model)`
+Operations: `embed(text, dimension) -> FakeVector` (a list of floats; `embed_counted` also counts
+the words, for usage statistics), `dimension_for(model)`
 giving each known model's real output size, and `similarity(a, b)`, the cosine of two texts'
 fake embeddings (the NL composer ranks templates with it: emulator/engine_factory.py plugs it
 into the engine, which imports nothing of the fakes).
@@ -11,6 +12,13 @@ small component hashed from the whole text keeps different texts apart even when
 words are equal. The vector is then scaled to unit length. Two texts that share words share
 coordinates, so their cosine similarity is high; texts without common words are nearly
 orthogonal. Same text, same dimension: same vector, in every process (no Python `hash()`).
+
+Speed: the fakes stand in for a provider in bulk benchmarks (bench/backfill.py), so a vector
+costs a few dict operations per word. Each word's stem and slots are cached (bounded dicts),
+the arithmetic is done once per position, and the literal is a copied list of zeros' texts with
+the non-zero ones put in, each value's repr cached. Every result is the bit-exact value of the
+plan as first written (tests/engine/test_fakes.py keeps that code as a reference): users' tests
+and cassettes hold these vectors.
 
 Known gaps: no semantics beyond shared stems (synonyms are strangers).
 """
