@@ -30,7 +30,6 @@ import math
 import operator
 import struct
 from collections import deque
-from collections.abc import Iterator
 from itertools import compress, repeat
 
 from emulator.embedding_literal import LiteralVector
@@ -145,9 +144,9 @@ _TEXTS = _Texts()
 _ZERO_TEXTS: dict[int, list[str]] = {}  # dimension -> the literal's elements of a zero vector
 
 
-def _drain(iterator: Iterator[object]) -> None:
-    """Run a map() of side effects at C speed (the loop of a Python `for` costs more)."""
-    deque(iterator, maxlen=0)
+# Runs a map() of side effects at C speed (a Python `for` costs more): a deque that keeps
+# nothing, made once (one per call would be one more object for the collector each time).
+_drain = deque[object](maxlen=0).extend
 
 
 class FakeVector(LiteralVector):
