@@ -157,7 +157,9 @@ class FakeVector(LiteralVector):
 
     __slots__ = ("_literal", "_positions", "_values")
 
-    def __init__(self, dimension: int, positions: list[int], values: list[float]) -> None:
+    def __init__(self, dimension: int, positions: tuple[int, ...],
+                 values: tuple[float, ...]) -> None:
+        # Tuples: the collector stops visiting a tuple of numbers once it has seen it.
         zeros = _ZEROS.get(dimension)
         if zeros is None:
             if len(_ZEROS) >= 16:
@@ -229,13 +231,14 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     values = list(sparse.values())
     norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, [_chunks("z:" + text)[0] % dimension], [1.0]), word_count
-    positions = list(sparse)
+        return FakeVector(dimension, (_chunks("z:" + text)[0] % dimension,), (1.0,)), word_count
     if 0.0 in values:  # a position whose contributions cancelled out is not stored
-        positions = list(compress(positions, values))
+        positions = tuple(compress(sparse, values))
         values = list(compress(values, values))
+    else:
+        positions = tuple(sparse)
     return FakeVector(dimension, positions,
-                      list(map(operator.truediv, values, repeat(norm)))), word_count
+                      tuple(map(operator.truediv, values, repeat(norm)))), word_count
 
 
 def token_count(text: str) -> int:
