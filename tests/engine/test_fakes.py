@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.fakes.embeddings import embed, similarity
+from emulator.fakes import embeddings as fake_embeddings
+from emulator.fakes.embeddings import embed, embed_counted, similarity, token_count
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import load_rules
 from emulator.words import content_stems, words
@@ -377,3 +378,13 @@ def test_fake_embeddings_equal_the_reference_bit_for_bit(text: str, dimension: i
     assert vector.literal() == literal
     assert json.dumps(vector) == json.dumps(values)
     assert msgspec.json.encode(vector) == msgspec.json.encode(values)
+    assert embed_counted(text, dimension)[1] == token_count(text) == len(words(text))
+
+
+def test_fake_embedding_caches_stay_bounded_and_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake_embeddings, "_CACHE_BOUND", 4)
+    for i in range(60):
+        text = f"word{i} other{i % 3} word{i}"
+        assert embed(text, 32).literal() == _reference_embed(text, 32)[2]
+    assert len(fake_embeddings._STEMS) <= 4 and len(fake_embeddings._TEXTS) <= 4
+    assert len(fake_embeddings._WORD_SLOTS[32]) <= 4
