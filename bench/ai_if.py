@@ -37,7 +37,7 @@ import psycopg
 from bench.proc import cpu_seconds
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.server import FakeModelServer
-from tests.conftest import Emulator, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 QUERY = "SELECT count(*) FROM reviews WHERE ai.if('Is this positive? ' || body)"
 WORDS = ("great", "terrible", "late", "lovely", "broken", "fine", "excellent", "awful", "slow", "nice")

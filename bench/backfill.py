@@ -48,7 +48,7 @@ import httpx
 import psycopg
 
 from bench.proc import cpu_seconds, peak_rss_mb
-from tests.conftest import Emulator, free_port, start_emulator, stop_emulator
+from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 BACKFILL = (f"UPDATE {{table}} SET emb = google_ml.embedding('{MODEL}', content)::vector "

@@ -33,7 +33,7 @@ import psycopg
 
 from bench.backfill import BACKFILL, MODEL, FakeModels, load
 from bench.proc import cpu_seconds
-from tests.conftest import start_emulator, stop_emulator
+from tests.support.emulators import start_emulator, stop_emulator
 
 FUNCTIONS = ("SELECT funcname, calls, total_time, self_time FROM pg_stat_xact_user_functions "
              "ORDER BY self_time DESC LIMIT 12")

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import psycopg
 
 from emulator.fakes.embeddings import embed
-from tests.conftest import start_emulator, stop_emulator
+from tests.support.emulators import start_emulator, stop_emulator
 
 ROWS = 10_000
 CASES = (

@@ -39,7 +39,7 @@ import httpx
 import psycopg
 
 from bench.proc import cpu_seconds
-from tests.conftest import free_port, start_emulator, stop_emulator
+from tests.support.emulators import free_port, start_emulator, stop_emulator
 
 MODEL = "text-embedding-005"
 STATEMENT = f"SELECT google_ml.embedding('{MODEL}', %s)"

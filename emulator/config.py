@@ -7,7 +7,7 @@ attribute and, for the engine's settings, the `EngineSettings` field), its
 - the argument parser of each subcommand (`add_settings`, used by `emulator.cli`);
 - the defaults of `EngineSettings` (emulator/engine/settings.py) and `FakeKnobs`
   (emulator/fakes/knobs.py), through `default(name)`;
-- the flag tables of docs/configuration.md (tests/test_docs_configuration.py generates them
+- the flag tables of docs/configuration.md (tests/docs/test_docs_configuration.py generates them
   and fails when the page falls behind).
 
 A flag given on the command line wins over its variable; the variable wins over the default.

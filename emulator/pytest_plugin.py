@@ -48,7 +48,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from emulator.lifetime import end_with_parent
 
 READY = re.compile(r"ready: accepting connections at postgresql://[^@]*@(\[[^\]]+\]|[^:/]+):(\d+)/")
 INSPECTOR = re.compile(r"inspector: (http://\S+/)")
+UPSTREAM = re.compile(r"upstream: (postgresql://\S+)")
 START_TIMEOUT = 120.0
 CASSETTE_MARK = "alloydb_ai_cassette"
 
@@ -133,17 +134,26 @@ class AlloyDBAIEmulator:
 
 
 class EmulatorProcess:
-    """``alloydb-ai-emulator serve`` in a child process, stopped with SIGTERM."""
+    """``alloydb-ai-emulator serve`` in a child process, stopped with SIGTERM.
 
-    def __init__(self, extra_args: list[str]) -> None:
+    ``env`` adds variables to this process's environment for the child; ``inspector=False``
+    leaves the call inspector off (its ``inspector:`` line then does not come before ``ready:``).
+    After ``start()``, ``output`` holds what the child printed (read on in the background) and
+    ``upstream_url`` the embedded PostgreSQL's URL (None with ``--upstream``)."""
+
+    def __init__(self, extra_args: list[str], *, env: Mapping[str, str] | None = None,
+                 inspector: bool = True) -> None:
         self.extra_args = extra_args
+        self.env = dict(env or {})
+        self.inspector = inspector
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
+        self.upstream_url: str | None = None
 
     def start(self) -> AlloyDBAIEmulator:
         args = [sys.executable, "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
                 "--port", "0", *self.extra_args]
-        if "--inspector-port" not in self.extra_args:
+        if self.inspector and "--inspector-port" not in self.extra_args:
             args += ["--inspector-port", "0"]
         if "--upstream" not in self.extra_args and "--data-dir" not in self.extra_args:
             args.append("--ephemeral")
@@ -151,10 +161,12 @@ class EmulatorProcess:
         # say. Fixtures run in pytest's main thread, which lives as long as pytest.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, text=True,
+                                        env={**os.environ, **self.env} if self.env else None,
                                         preexec_fn=end_with_parent(signal.SIGTERM))  # noqa: PLW1509
         assert self.process.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT
         inspector: str | None = None
+        ready: re.Match[str] | None = None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
@@ -164,11 +176,15 @@ class EmulatorProcess:
             found = INSPECTOR.match(line)
             if found:
                 inspector = found.group(1).replace("//0.0.0.0:", "//127.0.0.1:")
-            match = READY.search(line)
-            if match:
+            ready = ready or READY.search(line)
+            upstream = UPSTREAM.match(line)
+            if upstream:
+                self.upstream_url = upstream.group(1)
+            # The start-up lines end with "models:" (after "ready:" and "upstream:").
+            if ready and line.startswith("models:"):
                 threading.Thread(target=self._drain, daemon=True).start()
                 password = self._password()
-                return AlloyDBAIEmulator(match.group(1).strip("[]"), int(match.group(2)),
+                return AlloyDBAIEmulator(ready.group(1).strip("[]"), int(ready.group(2)),
                                          password=password, output=self.output,
                                          inspector_url=inspector)
         self.stop()
@@ -178,8 +194,8 @@ class EmulatorProcess:
     def _password(self) -> str | None:
         if "--password" in self.extra_args:
             return self.extra_args[self.extra_args.index("--password") + 1]
-        return (os.environ.get("ALLOYDB_AI_EMULATOR_PASSWORD")
-                or os.environ.get("POSTGRES_PASSWORD") or None)
+        env = {**os.environ, **self.env}
+        return env.get("ALLOYDB_AI_EMULATOR_PASSWORD") or env.get("POSTGRES_PASSWORD") or None
 
     def _drain(self) -> None:
         assert self.process is not None and self.process.stdout is not None

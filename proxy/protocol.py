@@ -12,6 +12,12 @@ hands back *segments*: runs of bytes to forward as they are, and whole messages 
 caller asked to inspect. A message that is not inspected is never buffered: its body streams
 through in whatever pieces the network delivers, so a 100 MB ``DataRow`` costs no memory.
 
+Every round trip of every session crosses the scanner twice, so its common case is short:
+``scan()`` steps over each message with one table lookup by type (step, count, ask ``wanted``,
+or take the full walk) and answers None when the chunk goes on exactly as it came, with no list
+and no copy. The full walk (``_walk``) handles the rest with every check; tests hold the two to
+the same segments, counts and boundaries under any chunking.
+
 Goals: consume only what was read (no quadratic re-scans), bound every length, never trust a
 length field from the network.
 
@@ -21,6 +27,7 @@ Known gaps: inspected messages larger than ``max_inspect`` are streamed through 
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,14 +105,16 @@ class MessageScanner:
 
     ``feed()`` returns segments in stream order. Bytes of messages not inspected are returned as
     soon as they arrive, even if the message is incomplete; inspected messages are returned only
-    once whole. ``wanted(data, start, end)``, when given, is asked about each whole message of an
-    inspected type and may let it pass as plain bytes (the relay's byte prefilter). With
-    ``record_types`` the type of every message seen is kept in ``types_seen`` (for tests).
+    once whole. ``scan()`` is the same for the relay's hot path: None when the chunk goes on
+    exactly as it came (no list built). ``wanted(data, start, end)``, when given, is asked about
+    each whole message of an inspected type and may let it pass as plain bytes (the relay's byte
+    prefilter). With ``record_types`` the type of every message seen is kept in ``types_seen``
+    (for tests).
     """
 
     __slots__ = (
-        "_count", "_inspect", "_max_inspect", "_pending", "_remaining", "_valid_types",
-        "_wanted", "counted", "types_seen",
+        "_count", "_inspect", "_max_inspect", "_pending", "_record", "_remaining", "_special",
+        "_valid_types", "_wanted", "counted", "types_seen",
     )
 
     def __init__(
@@ -124,11 +133,13 @@ class MessageScanner:
         self._wanted = wanted
         self._pending = bytearray()  # an incomplete header, or an incomplete inspected message
         self._remaining = 0  # bytes still to stream of a message that is not inspected
+        self._record = record_types
         self.types_seen: list[int] | None = [] if record_types else None
         # Messages of the ``count`` types seen so far (e.g. Query and Sync from a client, each
         # answered by one ReadyForQuery; ReadyForQuery from a server).
         self._count = count
         self.counted = 0
+        self._special = _special_types(inspect, count, valid_types, record_types)
 
     @property
     def at_boundary(self) -> bool:
@@ -136,9 +147,75 @@ class MessageScanner:
         return self._remaining == 0 and not self._pending
 
     def set_inspect(self, inspect: frozenset[int]) -> None:
-        self._inspect = inspect
+        if inspect != self._inspect:
+            self._inspect = inspect
+            self._special = _special_types(inspect, self._count, self._valid_types, self._record)
 
     def feed(self, data: bytes) -> list[Segment]:
+        segments = self.scan(data)
+        if segments is None:
+            return [data] if data else []
+        return segments
+
+    def scan(self, data: bytes) -> list[Segment] | None:
+        """As ``feed()``, but None when ``data`` is to be forwarded exactly as it is."""
+        if self._remaining or self._pending:
+            return self._continue(data)
+        # The hot loop of the relay, one pass per message. A message whose type needs nothing
+        # but a step (or a count, or a ``wanted`` that says no) costs a table lookup and its
+        # length; anything else (a wanted or invalid message, a message to keep whole across
+        # chunks, a header cut short) goes to ``_walk``. A method call per message would cost
+        # more than the whole loop body.
+        special = self._special
+        unpack = _LENGTH.unpack_from
+        pos = 0
+        end = len(data)
+        while pos < end:
+            try:
+                (length,) = unpack(data, pos + 1)
+            except struct.error:  # a header cut short
+                return self._walked(data, pos)
+            if length < 4:
+                self._check_length(data[pos], length)  # raises
+            kind = special[data[pos]]
+            if kind:
+                if kind & _WALK:
+                    return self._walked(data, pos)
+                if kind & _INSPECT:
+                    total = length + 1
+                    if end - pos < total or total > self._max_inspect or self._wanted is None:
+                        return self._walked(data, pos)
+                    if self._wanted(data, pos, pos + total):
+                        return self._walked(data, pos, asked=True)
+                if kind & _COUNT:
+                    self.counted += 1
+            pos += length + 1
+        if pos > end:  # the last message goes on in the next chunks
+            if length > MAX_MESSAGE_LENGTH:  # (one that ends in this chunk is shorter)
+                self._check_length(data[pos - length - 1], length)  # raises
+            self._remaining = pos - end
+        return None
+
+    def _walked(self, data: bytes, pos: int, *, asked: bool = False) -> list[Segment] | None:
+        """``scan()`` from the message at ``pos`` on, with every check; ``asked``: that message
+        is inspected, whole, and ``wanted`` said yes."""
+        out: list[Segment] = []
+        run_start = 0
+        if asked:
+            total = _LENGTH.unpack_from(data, pos + 1)[0] + 1
+            if data[pos] in self._count:
+                self.counted += 1
+            if self.types_seen is not None:
+                self.types_seen.append(data[pos])
+            if pos:
+                out.append(data[:pos])
+            out.append(Message(bytes((data[pos],)), data[pos : pos + total], self.counted))
+            pos = run_start = pos + total
+        segments = self._walk(data, pos, run_start, out)
+        return None if len(segments) == 1 and segments[0] is data else segments
+
+    def _continue(self, data: bytes) -> list[Segment]:
+        """``scan()`` of a chunk that starts inside a message."""
         out: list[Segment] = []
         types_seen = self.types_seen
         view = data
@@ -150,7 +227,7 @@ class MessageScanner:
             take = min(self._remaining, end)
             self._remaining -= take
             pos = take
-        elif self._pending:
+        else:
             pending = self._pending
             if len(pending) < 5:
                 need = 5 - len(pending)
@@ -190,18 +267,22 @@ class MessageScanner:
                 self._remaining = body_left - take
                 run_start = pos
                 pos += take
-            if self._remaining:
-                if pos > run_start:
-                    out.append(view[run_start:pos])
-                return out
+        if self._remaining:
+            if pos > run_start:
+                out.append(view[run_start:pos])
+            return out
+        return self._walk(data, pos, run_start, out)
 
+    def _walk(self, view: bytes, pos: int, run_start: int, out: list[Segment]) -> list[Segment]:
+        """Messages from ``pos`` (a message boundary) on, with every check; the bytes from
+        ``run_start`` to ``pos`` are pass-through bytes not yet in ``out``."""
+        types_seen = self.types_seen
+        end = len(view)
         inspect = self._inspect
         wanted = self._wanted
         count = self._count
         valid = self._valid_types
         unpack = _LENGTH.unpack_from
-        # The hot loop of the relay: checks inlined (a method call per message costs more
-        # than the rest of the loop body).
         while pos < end:
             if end - pos < 5:
                 if pos > run_start:
@@ -253,6 +334,25 @@ class MessageScanner:
         if self._valid_types is not None and mtype not in self._valid_types:
             raise ProtocolViolation(f"unknown message type {bytes((mtype,))!r}")
         return length
+
+
+# What ``MessageScanner.scan`` does with a message type, bits of its table: nothing but step
+# over it (0), count it, ask ``wanted`` about it, or leave it to ``_walk``.
+_COUNT, _INSPECT, _WALK = 1, 2, 4
+
+
+@functools.lru_cache(maxsize=64)
+def _special_types(
+    inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool
+) -> bytes:
+    """``MessageScanner``'s table by message type (the bits above): recorded and invalid types
+    always take the walk with every check."""
+    def kind(t: int) -> int:
+        if record or (valid is not None and t not in valid):
+            return _WALK
+        return (_COUNT if t in count else 0) | (_INSPECT if t in inspect else 0)
+
+    return bytes(kind(t) for t in range(256))
 
 
 def body_length(header: bytes, limit: int = MAX_MESSAGE_LENGTH) -> int:

@@ -277,13 +277,13 @@ class ClientSide(asyncio.Protocol):
             self._keep(data, framed=False)
             return
         try:
-            segments = self.scanner.feed(data)
+            segments = self.scanner.scan(data)
         except pq.ProtocolViolation as exc:
             self.protocol_error("08P01", f"invalid frontend message: {exc}")
             return
-        if len(segments) == 1 and type(segments[0]) is bytes:
+        if segments is None:  # nothing to inspect: the chunk goes on as it came
             assert self.upstream is not None
-            self.upstream.write(segments[0])
+            self.upstream.write(data)
             return
         for item in self.session.client_segments(segments, self.server.config, self.server):
             if isinstance(item, Step):
@@ -387,15 +387,14 @@ class ClientSide(asyncio.Protocol):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        self._write(data)
-
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
             self.server.bytes_to_clients += len(data)
             if self._direct_tls is not None:
                 data = self._direct_tls.send(data)
             self.transport.write(data)
+
+    write = _write  # the server direction's path for every answer: one call, not two
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self._paused_by_upstream:
@@ -466,13 +465,13 @@ class UpstreamSide(asyncio.Protocol):
             return  # nothing may follow the answer before the handshake (CVE-2021-23214)
         client = self.client
         try:
-            segments = self.scanner.feed(data)
+            segments = self.scanner.scan(data)
         except pq.ProtocolViolation as exc:
             log.error("upstream sent an invalid message stream: %s", exc)
             client.protocol_error("08P01", "the PostgreSQL server sent an invalid message")
             return
-        if len(segments) == 1 and type(segments[0]) is bytes:
-            client.write(segments[0])
+        if segments is None:  # nothing to inspect: the chunk goes on as it came
+            client.write(data)
             return
         out: list[bytes] = []
         for segment in segments:

@@ -4,7 +4,7 @@
 //
 // Each check runs on a connection of its own, so one failure does not hide the others. Every
 // check prints exactly one line, "OK <name>" or "FAIL <name>: <reason>"; the exit status is 1 if
-// any check failed. tests/test_clients_jdbc.py reads these lines, one test per check.
+// any check failed. tests/clients/test_jdbc.py reads these lines, one test per check.
 //
 // What each check makes pgjdbc send (it uses the extended protocol for everything by default):
 //   simple_query        a one-off SELECT: Parse/Bind/Describe/Execute/Sync with the unnamed

@@ -5,7 +5,7 @@
 // Each check runs on clients of its own, so one failure does not hide the others, and under a
 // deadline, so a proxy that stalls a reply turns into a FAIL line instead of a hung test. Every
 // check prints exactly one line, "OK <name>" or "FAIL <name>: <reason>"; the exit status is 1 if
-// any check failed. tests/test_clients_node.py reads these lines, one test per check.
+// any check failed. tests/clients/test_node.py reads these lines, one test per check.
 //
 // What each check makes node-postgres send:
 //   simple_query        a Query message (no parameters: pg uses the simple protocol)

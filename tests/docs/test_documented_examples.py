@@ -1,0 +1,692 @@
+# mypy: disable-error-code="index,misc"
+"""The SQL examples of Google's AlloyDB AI pages, run as printed against the emulator's fakes.
+
+Pages (docs.cloud.google.com/alloydb/docs/ai/...): summarize-content, analyze-sentiment,
+evaluate-semantic-queries-ai-operators, accelerate-queries-optimized-functions,
+generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables and the model endpoint
+reference. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
+between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
+by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
+each says so. The answers come from the built-in fakes, so the tests check shapes and the
+documented behaviour (labels, one row per input, NULLs), not a model's judgement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from emulator import extension_build
+from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
+
+DB = "documented_examples"
+SENTIMENTS = {"positive", "negative", "neutral"}
+
+
+@pytest.fixture(scope="module")
+def dsn(emulator: Emulator) -> str:
+    return fresh_database(emulator, DB)
+
+
+@pytest.fixture
+def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+def rows(conn: psycopg.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
+    return conn.execute(sql).fetchall()
+
+
+# -- summarize-content ---------------------------------------------------------------------------
+
+MOVIE_REVIEWS = """
+CREATE TABLE IF NOT EXISTS movie_reviews (
+    id INT PRIMARY KEY,
+    movie_id INT,
+    review TEXT
+);
+DELETE FROM movie_reviews;
+INSERT INTO movie_reviews (id, movie_id, review) VALUES
+(1, 1, 'The Midnight Echo represents a masterclass in atmospheric tension. The cinematography captures the isolation of the frozen tundra perfectly while the lead actor delivers a superb performance. Although the pacing slows down significantly in the second act, the final twist remains unexpected. This is a truly remarkable experience.'),
+(2, 1, 'Neon Velocity delivers high octane action but lacks the narrative depth required to make the stakes feel real. The visual effects are undeniably stunning, creating a vibrant cyberpunk world that pops off the screen. However, the dialogue feels cliched and the secondary characters are thin. This film is a shallow blockbuster.'),
+(3, 2, 'Garden of Whispers is a gentle, moving exploration of grief with a poetic screenplay.')
+"""  # printed with a trailing comma and "-- more rows are present in this table": one more row
+
+
+def preview_on(db: psycopg.Connection[Any]) -> None:
+    db.execute("CALL google_ml.upgrade_to_preview_version();")
+    db.execute("SET google_ml_integration.enable_preview_ai_functions = 'on';")
+    # The printed steps are those of 1.5.7, where the preview flag gates these functions; from
+    # 1.6.1 on (the default here) the AI query engine's flag does, as the current pages say.
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+
+
+def test_summarize_page(db: psycopg.Connection[Any]) -> None:
+    assert rows(db, "SELECT extversion FROM pg_extension WHERE extname = 'google_ml_integration';"
+                ) == [(extension_build.DEFAULT_VERSION,)]
+    preview_on(db)
+    db.execute(MOVIE_REVIEWS)
+    single = rows(db, """SELECT ai.summarize(
+  prompt => 'TEXT_CONTENT',
+  model_id => 'gemini-2.5-flash-lite' -- Optional
+);""")
+    assert single[0][0]
+    summaries = rows(db, "SELECT ai.summarize(review) FROM movie_reviews;")
+    assert len(summaries) == 3 and all(s[0] for s in summaries)
+    batched = rows(db, """WITH summarized_results AS (
+SELECT
+  ARRAY_AGG(id ORDER BY id) as ids,
+  ai.summarize(
+    prompts => array_agg( 'Please summarize this in max 10 words, review : ' || review
+      ORDER BY id),
+    batch_size => 15) as summaries
+FROM movie_reviews
+),
+correlated_results AS (
+    SELECT ids[i] as ID, summaries[i] as summary
+    FROM summarized_results,
+    generate_series(1, array_length(ids, 1)) AS i
+)
+SELECT movie_reviews.id, correlated_results.summary as summary
+FROM movie_reviews
+JOIN correlated_results ON movie_reviews.id = correlated_results.id
+ORDER BY movie_reviews.id DESC ;""")
+    assert [r[0] for r in batched] == [3, 2, 1] and all(r[1] for r in batched)
+    db.execute("""-- Create a table to store the results
+CREATE TABLE IF NOT EXISTS review_summaries (
+    review_id INT,
+    summary_text TEXT
+);
+
+DO $$
+DECLARE
+    -- Use descriptive cursor and variable names
+    review_cursor   REFCURSOR;
+    result_record   RECORD;
+    cursor_response  REFCURSOR;
+    id_array        INT[];
+    idx             INT := 1;
+BEGIN
+    -- 1. Open cursor for the input text
+    OPEN review_cursor FOR
+        SELECT review AS prompt FROM movie_reviews ORDER BY id;
+
+    -- 2. Call the AI summarize function
+    cursor_response := ai.summarize(
+        prompt       => 'Please summarize the following review in max 10 words: ',
+        input_cursor => review_cursor
+    );
+
+    -- 3. Map IDs into an array to maintain relational integrity during the loop
+    SELECT ARRAY_AGG(id ORDER BY id) INTO id_array FROM movie_reviews;
+
+    -- 4. Iterate through AI results and insert into the results table
+    LOOP
+        FETCH cursor_response INTO result_record;
+        EXIT WHEN NOT FOUND;
+
+        INSERT INTO review_summaries (review_id, summary_text)
+        VALUES (id_array[idx], result_record.output);
+
+        idx := idx + 1;
+    END LOOP;
+
+    -- 5. Clean up cursors
+    CLOSE review_cursor;
+    CLOSE cursor_response;
+END;
+$$;""")
+    stored = rows(db, "SELECT * FROM review_summaries ORDER BY review_id;")
+    assert [r[0] for r in stored] == [1, 2, 3] and all(r[1] for r in stored)
+    grouped = rows(db, "select ai.agg_summarize(review) from movie_reviews group by movie_id;")
+    assert len(grouped) == 2 and all(g[0] for g in grouped)
+    # A group without text has no summary; the aggregate skips NULLs.
+    assert rows(db, "SELECT ai.agg_summarize(NULL::text)") == [(None,)]
+
+
+# -- analyze-sentiment ---------------------------------------------------------------------------
+
+REVIEWS = """
+CREATE TABLE IF NOT EXISTS reviews (
+    id INT PRIMARY KEY,
+    review_content TEXT
+);
+
+INSERT INTO reviews (id, review_content) VALUES
+(1, 'This movie is very good'),
+(2, 'The actors play the parts well'),
+(3, 'I like the music in this film'),
+(4, 'The story is easy to follow'),
+(5, 'Many people will enjoy this show'),
+(6, 'The film is too long'),
+(7, 'I do not like the ending'),
+(8, 'This movie is very boring'),
+(9, 'The story is okay'),
+(10, 'Some parts are fine')
+ON CONFLICT DO NOTHING;
+"""
+
+
+def test_analyze_sentiment_page(db: psycopg.Connection[Any]) -> None:
+    preview_on(db)
+    db.execute(REVIEWS)
+    assert rows(db, """SELECT ai.analyze_sentiment(
+  prompt => 'This movie is very good',
+  model_id => 'gemini-2.5-flash-lite' -- Optional. The default value is gemini-2.5-flash-lite.
+);""") == [("positive",)]
+    labels = rows(db, """--- Row Level sentiment analysis
+SELECT ai.analyze_sentiment(review_content) FROM reviews;""")
+    assert len(labels) == 10 and {label for (label,) in labels} <= SENTIMENTS
+    assert rows(db, """SELECT ai.analyze_sentiment(
+  prompts => ARRAY['I love it, great', 'terrible, it broke'],
+  batch_size => 10, -- Optional. The default value is 10.
+  model_id => 'gemini-2.5-flash-lite' -- Optional. The default value is gemini-2.5-flash-lite.
+);""") == [(["positive", "negative"],)]
+    batched = rows(db, """WITH sentiment_results AS (
+SELECT
+  ARRAY_AGG(id ORDER BY id) as ids,
+  ai.analyze_sentiment( 
+    prompts => array_agg( 'Please analyze the sentiment of this review  : ' || review_content
+      ORDER BY id),
+    batch_size => 15) as sentiments 
+FROM reviews
+),
+correlated_results AS (
+    SELECT ids[i] as id, sentiments[i] as sentiment
+    FROM sentiment_results,
+    generate_series(1, array_length(ids, 1)) AS i
+)
+SELECT reviews.id, correlated_results.sentiment as sentiment 
+FROM reviews
+JOIN correlated_results ON reviews.id = correlated_results.id
+ORDER BY reviews.id DESC;""")
+    assert [r[0] for r in batched] == list(range(10, 0, -1))
+    assert {r[1] for r in batched} <= SENTIMENTS
+
+
+def test_analyze_sentiment_cursor_in_a_transaction(dsn: str) -> None:
+    # The page's cursor example is "conceptual": DECLARE name REFCURSOR and OPEN are PL/pgSQL,
+    # not SQL. The same steps in SQL: a cursor declared in a transaction, passed by name.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET google_ml_integration.enable_preview_ai_functions = 'on'")
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = on")  # 1.6.1 and later
+        conn.execute(REVIEWS)
+        conn.execute("DECLARE review_cursor CURSOR FOR SELECT review_content FROM reviews ORDER BY id")
+        (name,) = conn.execute("""SELECT ai.analyze_sentiment(
+    prompt => 'Analyze the sentiment of the following movie review:',
+    input_cursor => 'review_cursor',
+    batch_size => 5  -- Optional: Process in batches of 5
+)""").fetchone()
+        fetched = conn.execute(f'FETCH ALL FROM "{name}"').fetchall()
+        assert [r[0] for r in fetched][:2] == ["This movie is very good",
+                                               "The actors play the parts well"]
+        assert len(fetched) == 10 and {r[1] for r in fetched} <= SENTIMENTS
+
+
+def test_unclear_sentiment_is_null(db: psycopg.Connection[Any]) -> None:
+    # An answer that is not one of the three labels is NULL (LangChain's AlloyDBSentimentTool
+    # relies on it). The fakes always answer a label, so this checks the normalisation itself.
+    preview_on(db)
+    assert rows(db, "SELECT google_ml._ai_normalize('sentiment', 'Mostly upbeat, I think')"
+                ) == [(None,)]
+    assert rows(db, "SELECT google_ml._ai_normalize('sentiment', ' Positive.')") == [("positive",)]
+
+
+# -- evaluate-semantic-queries-ai-operators ------------------------------------------------------
+
+RESTAURANTS = """
+DROP TABLE IF EXISTS restaurant_reviews, user_reviews, menu_items;
+CREATE TABLE restaurant_reviews (id serial PRIMARY KEY, name text, location_city text, review text);
+INSERT INTO restaurant_reviews (name, location_city, review) VALUES
+  ('Chez Anna', 'Paris', 'I love it, the food is great'),
+  ('Chez Anna', 'Paris', 'terrible service, cold food'),
+  ('Diner 9', 'Springfield', 'great burgers, I love them');
+CREATE TABLE user_reviews (id serial PRIMARY KEY, review text, review_text text);
+INSERT INTO user_reviews (review, review_text) VALUES
+  ('The pasta was excellent', 'The pasta was excellent'),
+  ('The soup was cold', 'The soup was cold');
+CREATE TABLE menu_items (item_name text);
+INSERT INTO menu_items VALUES ('pasta'), ('soup');
+"""
+
+
+def test_ai_functions_page(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration . enable_ai_query_engine = on ;")
+    db.execute(RESTAURANTS)
+    for printed in (
+        """SELECT r . name , r . location_city
+FROM restaurant_reviews r
+WHERE
+AI . IF ( r . location_city || ' has a population OF more than 100,000 AND the following is a positive review; Review: ' || r . review )
+GROUP BY r . name , r . location_city
+HAVING COUNT ( * ) > 500 ;""",
+        """SELECT r . name , r . location_city
+FROM restaurant_reviews r
+WHERE
+AI . IF ( r . location_city || ' has a population of more than 100,000 AND the following is a positive review; Review: ' || r . review , model_id = > 'gemini-2.5-flash-lite' )
+GROUP BY r . name , r . location_city
+HAVING COUNT ( * ) > 500 ;""".replace("= >", "=>"),
+    ):
+        assert rows(db, printed) == []  # no restaurant has 500 reviews here
+    counted = rows(db, """SELECT item_name , COUNT ( * )
+FROM menu_items JOIN user_reviews
+ON ai . if (
+prompt = > 'Does the following user review talk about the menu item mentioned ? review: ' || user_reviews . review_text || ' menu item: ' || item_name )
+GROUP BY item_name ;""".replace("= >", "=>"))
+    assert all(count >= 1 for _, count in counted)
+    summaries = rows(db, """SELECT
+ai . generate (
+prompt = > 'Summarize the review in 20 words or less. Review: ' || review ) AS review_summary
+FROM user_reviews ;""".replace("= >", "=>"))
+    assert len(summaries) == 2 and all(s[0] for s in summaries)
+    top = rows(db, """SELECT review AS top20
+FROM user_reviews
+ORDER BY ai . rank (
+'Score the following review according to these rules:
+(1) Score OF 8 to 10 IF the review says the food IS excellent.
+(2) 4 to 7 IF the review says the food is ok.
+(3) 1 to 3 IF the review says the food is not good. Here is the review:' || review ) DESC
+LIMIT 20 ;""")
+    assert len(top) == 2
+
+
+def test_ai_functions_page_cursor_examples_read_input_and_output(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute(RESTAURANTS)
+    db.execute("DROP TABLE IF EXISTS filtered_results, summary_results, scored_results")
+    db.execute("""CREATE TABLE filtered_results ( input text , result bool );
+DO $$
+DECLARE
+prompt_cursor REFCURSOR ;
+result_cursor REFCURSOR ;
+rec RECORD ;
+BEGIN
+-- 1. Open a cursor for the input data
+OPEN prompt_cursor FOR
+SELECT r . location_city || ' has a population of > 100,000 and is a positive review; Review: ' || r . review
+FROM restaurant_reviews r ;
+-- 2. Call the array-based function using the input cursor
+result_cursor : = ai . if (
+'Is the given statement true? ' ,
+prompt_cursor ,
+model_id = > 'gemini-2.5-flash-lite'
+);
+-- 3. Fetch results from the output cursor and store them
+LOOP
+FETCH result_cursor INTO rec ;
+EXIT WHEN NOT FOUND ;
+INSERT INTO filtered_results VALUES ( rec . input , rec . output );
+END LOOP ;
+CLOSE result_cursor ;
+END $$ ;""".replace(": =", ":=").replace("= >", "=>"))
+    stored = rows(db, "SELECT input, result FROM filtered_results")
+    assert len(stored) == 3 and all(isinstance(r[1], bool) for r in stored)
+    # Printed with a trailing comma after prompt_cursor (a syntax error everywhere).
+    db.execute("""CREATE TABLE summary_results ( summary text );
+DO $$
+DECLARE
+prompt_cursor REFCURSOR ;
+summary_cursor REFCURSOR ;
+rec RECORD ;
+BEGIN
+OPEN prompt_cursor FOR SELECT review_text FROM user_reviews ORDER BY id ;
+summary_cursor := ai . generate (
+'Summarize the review in 20 words or less. Review:' ,
+prompt_cursor
+);
+LOOP
+FETCH summary_cursor INTO rec ;
+EXIT WHEN NOT FOUND ;
+INSERT INTO summary_results VALUES ( rec . output );
+END LOOP ;
+CLOSE summary_cursor ;
+END $$ ;""")
+    assert rows(db, "SELECT count(summary) FROM summary_results") == [(2,)]
+    db.execute("""CREATE TABLE scored_results ( input text , score real );
+DO $$
+DECLARE
+prompt_cursor REFCURSOR ;
+score_cursor REFCURSOR ;
+rec RECORD ;
+BEGIN
+OPEN prompt_cursor FOR SELECT review FROM user_reviews ORDER BY id ;
+score_cursor := ai . rank (
+'Score the following review: (1) 8-10 if excellent, (2) 4-7 if ok, (3) 1-3 if not good. Review:' ,
+prompt_cursor
+);
+LOOP
+FETCH score_cursor INTO rec ;
+EXIT WHEN NOT FOUND ;
+INSERT INTO scored_results VALUES ( rec . input , rec . output );
+END LOOP ;
+CLOSE score_cursor ;
+END $$ ;""")
+    assert rows(db, "SELECT count(score) FROM scored_results") == [(2,)]
+
+
+def test_ai_functions_page_registered_gemini_models(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("DELETE FROM google_ml.models WHERE id IN "
+               "('gemini-2.5-flash-lite-global', 'gemini-3-preview-model')")
+    db.execute("""CALL
+google_ml . create_model (
+model_id = > 'gemini-2.5-flash-lite-global' ,
+model_type = > 'llm' ,
+model_provider = > 'google' ,
+model_qualified_name = > 'gemini-2.5-flash-lite' ,
+model_request_url = > 'https://aiplatform.googleapis.com/v1/projects/my-project/locations/global/publishers/google/models/gemini-2.5-flash-lite:generateContent' ,
+model_auth_type = > 'alloydb_service_agent_iam'
+);""".replace("= >", "=>"))
+    db.execute("""CALL
+google_ml . create_model (
+model_id = > 'gemini-3-preview-model' ,
+model_request_url = > 'https://aiplatform.googleapis.com/v1/projects/my-project/locations/global/publishers/google/models/gemini-3-pro-preview:generateContent' ,
+model_qualified_name = > 'gemini-3-pro-preview' ,
+model_provider = > 'google' ,
+model_type = > 'llm' ,
+model_auth_type = > 'alloydb_service_agent_iam'
+);""".replace("= >", "=>"))
+    (answer,) = db.execute("SELECT ai . generate ( prompt = > 'What is AlloyDB?' , "
+                           "model_id = > 'gemini-3-preview-model' );".replace("= >", "=>")
+                           ).fetchone()
+    assert "What is AlloyDB?" in answer
+
+
+def test_default_llm_model_flag_picks_the_model(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("SET google_ml_integration.default_llm_model = 'gemini-1.5-pro:generateContent'")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="is a generic model"):
+        db.execute("SELECT ai.generate('Say hello')")  # not an llm model: the flag was read
+    db.execute("RESET google_ml_integration.default_llm_model")
+    assert rows(db, "SELECT ai.generate('Say hello')")[0][0].startswith(
+        "Fake answer from gemini-2.5-flash-lite")
+
+
+# -- accelerate-queries-optimized-functions (ai.if(prompt, embedding), 1.5.8) --------------------
+
+def test_optimized_functions_page(dsn: str) -> None:
+    warnings: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
+        db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+        db.execute("DROP TABLE IF EXISTS restaurant_reviews CASCADE")
+        db.execute("""CREATE TABLE restaurant_reviews (
+    id SERIAL,
+    name VARCHAR(64),
+    city VARCHAR(64),
+    review TEXT,
+    review_embedding VECTOR(768)
+);""")
+        db.execute("""INSERT INTO restaurant_reviews (name, city, review)
+                      SELECT 'place ' || (i % 3), 'city', CASE WHEN i % 2 = 0
+                             THEN 'I love it, great food' ELSE 'terrible, cold food' END
+                        FROM generate_series(1, 12) AS i""")
+        db.execute("UPDATE restaurant_reviews SET review_embedding = "
+                   "embedding('text-embedding-005', review)::vector")
+        db.execute("""PREPARE positive_reviews_query AS
+SELECT r.name, r.city
+FROM restaurant_reviews r
+WHERE ai.if('Is the following a positive review? Review: ' || r.review, r.review_embedding)
+GROUP BY r.name, r.city
+HAVING COUNT(*) > 500;""")
+        assert db.execute("EXECUTE positive_reviews_query;").fetchall() == []
+        # Without the flag, AlloyDB falls back to the LLM and says so (a real instance's words),
+        # once per statement.
+        assert warnings == [
+            "Cost Optimized AI Function is unavailable. Expect reduced performance."]
+        counted = db.execute(
+            "SELECT count(*) FROM restaurant_reviews r WHERE ai.if("
+            "'Is the following a positive review? Review: ' || r.review, r.review_embedding)"
+        ).fetchone()
+        assert counted == (6,)  # the LLM's answer for every row
+        warnings.clear()
+        db.execute("SET google_ml_integration.enable_cost_optimized_ai_functions = on")
+        assert db.execute("EXECUTE positive_reviews_query;").fetchall() == []
+        assert warnings == []
+        db.execute(f"ALTER DATABASE {DB} SET google_ml_integration.runtime_accuracy_check = off;")
+        db.execute(f"ALTER DATABASE {DB} RESET google_ml_integration.runtime_accuracy_check")
+        # The two forms of ai.if stay apart: a model id is text, an embedding an array.
+        assert db.execute("SELECT ai.if('Is this positive? I love it', 'gemini-2.5-flash-lite')"
+                          ).fetchone() == (True,)
+
+
+# -- generate-multimodal-embeddings and the model endpoint reference ------------------------------
+
+def test_multimodal_page(db: psycopg.Connection[Any]) -> None:
+    (text_vec,) = db.execute("""SELECT
+ai . text_embedding (
+model_id = > 'multimodalembedding@001' ,
+content = > 'a red bicycle' );""".replace("= >", "=>")).fetchone()
+    assert len(text_vec) == 1408
+    # Printed as mimetype = > MIMETYPE ' ); (a stray quote); the default is image/jpeg.
+    (image_vec, default_vec) = db.execute("""SELECT
+ai . image_embedding (
+model_id = > 'multimodalembedding@001' ,
+image = > 'gs://my-bucket/embeddings/flowers.jpeg' ,
+mimetype = > 'image/jpeg' ),
+google_ml.image_embedding('multimodalembedding@001', 'gs://my-bucket/embeddings/flowers.jpeg')
+""".replace("= >", "=>")).fetchone()
+    assert image_vec == default_vec and len(image_vec) == 1408
+    (video,) = db.execute("""SELECT
+ai . video_embedding (
+model_id = > 'multimodalembedding@001' ,
+video = > 'gs://my-bucket/embeddings/supermarket-video.mp4' );""".replace("= >", "=>")
+                          ).fetchone()
+    assert len(video) == 1 and len(video[0]) == 1408  # a two-dimensional array
+    (segments, dims, first) = db.execute("""SELECT array_length(v, 1), array_length(v, 2), v[1][5]
+FROM (SELECT ai . video_embedding (
+model_id => 'multimodalembedding@001' ,
+video => 'gs://my-bucket/embeddings/supermarket-video.mp4' ,
+start_offset_seconds => 0 ,
+end_offset_seconds => 64 ,
+interval_seconds => 16 ) AS v) AS s""").fetchone()
+    assert (segments, dims) == (4, 1408) and isinstance(first, float)
+    assert db.execute("SELECT google_ml.video_embedding('multimodalembedding@001', "
+                      "'gs://b/v.mp4', 0, 32, 16) = ai.video_embedding("
+                      "'multimodalembedding@001', 'gs://b/v.mp4', 0, 32, 16)").fetchone() == (True,)
+    assert db.execute("SELECT google_ml.text_embedding('multimodalembedding@001', 'a red bicycle')"
+                      ).fetchone() == (text_vec,)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="offsets"):
+        db.execute("SELECT ai.video_embedding('multimodalembedding@001', 'gs://b/v.mp4', 30, 10)")
+
+
+def test_model_endpoint_reference_list_model(db: psycopg.Connection[Any]) -> None:
+    (record,) = db.execute("SELECT google_ml . list_model ( 'text-embedding-005' );"
+                           ).fetchone()
+    assert record[0] == "text-embedding-005"
+
+
+def test_check_model_support_in_a_documented_transform_function(db: psycopg.Connection[Any]) -> None:
+    db.execute("""CREATE OR REPLACE FUNCTION gte_text_embedding_input_transform(
+    model_id character varying,
+    input_text text)
+    RETURNS json
+    LANGUAGE 'plpgsql'
+    COST 100
+    VOLATILE PARALLEL UNSAFE
+AS $BODY$
+#variable_conflict use_variable
+DECLARE
+transformed_input JSON;
+BEGIN
+CALL google_ml.check_model_support();
+SELECT json_build_object('inputs', json_build_array(input_text))::JSON INTO transformed_input;
+RETURN transformed_input;
+END;
+$BODY$;""")
+    assert rows(db, "SELECT gte_text_embedding_input_transform('m', 'hello')::text"
+                ) == [('{"inputs" : ["hello"]}',)]
+    db.execute("SET google_ml_integration.enable_model_support = off")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+        db.execute("SELECT gte_text_embedding_input_transform('m', 'hello')")
+    db.execute("RESET google_ml_integration.enable_model_support")
+
+
+# -- generate-manage-auto-embeddings-for-tables ---------------------------------------------------
+
+def test_auto_embeddings_page(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_faster_embedding_generation = on")
+    db.execute("DROP TABLE IF EXISTS user_reviews CASCADE")
+    db.execute("CREATE TABLE user_reviews (id serial PRIMARY KEY, content text)")
+    db.execute("INSERT INTO user_reviews (content) SELECT 'review ' || i FROM generate_series(1, 30) i")
+    db.execute("ALTER TABLE user_reviews ADD COLUMN IF NOT EXISTS content_embeddings vector ( 768 ) "
+               "DEFAULT NULL ;")
+    db.execute("""CALL ai . initialize_embeddings (
+model_id = > 'text-embedding-005' ,
+table_name = > 'user_reviews' ,
+content_column = > 'content' ,
+embedding_column = > 'content_embeddings' ,
+batch_size = > 50
+);""".replace("= >", "=>"))
+    assert rows(db, "SELECT count(content_embeddings) FROM user_reviews") == [(30,)]
+    progress = rows(db, """SELECT
+table_name ,
+content_column ,
+embedding_column ,
+model_id ,
+percent_progress ,
+status ,
+elapsed_time ,
+rows_processed ,
+partition_root
+FROM
+ai . embedding_progress_view ;""")
+    mine = [p for p in progress if p[0] == "user_reviews"]
+    assert mine and mine[0][4] == 100 and mine[0][5] == "success" and mine[0][7] == 30
+    # manual mode (the default): a refresh embeds only new and changed rows
+    db.execute("INSERT INTO user_reviews (content) VALUES ('a new review')")
+    db.execute("UPDATE user_reviews SET content = 'changed' WHERE id = 1")
+    db.execute("""CALL ai . refresh_embeddings (
+table_name = > 'user_reviews' ,
+embedding_column = > 'content_embeddings' ,
+batch_size = > 50 -- Optional override
+);""".replace("= >", "=>"))
+    assert rows(db, "SELECT rows_processed FROM ai.embedding_progress_view "
+                    "WHERE table_name = 'user_reviews'") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM user_reviews WHERE content_embeddings = "
+                    "embedding('text-embedding-005', content)::vector") == [(31,)]
+    db.execute("""CALL
+ai . drop_embedding_config (
+table_name = > 'user_reviews' ,
+embedding_column = > 'content_embeddings' );""".replace("= >", "=>"))
+    assert rows(db, "SELECT count(*) FROM ai.embedding_progress_view "
+                    "WHERE table_name = 'user_reviews'") == [(0,)]
+    # transactional mode: kept in sync by a trigger, so a refresh is refused
+    db.execute("""CALL
+ai . initialize_embeddings (
+model_id = > 'text-embedding-005' ,
+table_name = > 'user_reviews' ,
+content_column = > 'content' ,
+embedding_column = > 'content_embeddings' ,
+batch_size = > 10 ,
+incremental_refresh_mode = > 'transactional'
+);""".replace("= >", "=>"))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="transactional"):
+        db.execute("CALL ai.refresh_embeddings('user_reviews', 'content_embeddings')")
+    # The note's clean-up form names the table alone.
+    db.execute("CALL ai.drop_embedding_config(table_name =>'user_reviews');")
+    # Older pages call manual mode 'none'; the google_ml schema has every procedure too.
+    db.execute("CALL google_ml.initialize_embeddings('text-embedding-005', 'user_reviews', "
+               "'content', 'content_embeddings', 10, 'none')")
+    db.execute("CALL google_ml.refresh_embeddings('user_reviews', 'content_embeddings')")
+    db.execute("CALL google_ml.drop_embedding_config('user_reviews')")
+    assert rows(db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'user_reviews'::regclass "
+                    "AND attname LIKE 'google_ml_stale_%' AND NOT attisdropped") == [(0,)]
+
+
+def test_auto_embeddings_page_partitions(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_faster_embedding_generation = on")
+    db.execute("DROP TABLE IF EXISTS documents, documents_misc, documents_eu_germany CASCADE")
+    db.execute("""CREATE TABLE documents (id int, region text, country text, content text,
+                                          content_embeddings vector(768)) PARTITION BY LIST (region);
+                  CREATE TABLE documents_eu PARTITION OF documents FOR VALUES IN ('eu')
+                      PARTITION BY LIST (country);
+                  CREATE TABLE documents_eu_france PARTITION OF documents_eu FOR VALUES IN ('france');
+                  CREATE TABLE documents_us PARTITION OF documents FOR VALUES IN ('us');
+                  INSERT INTO documents VALUES (1, 'eu', 'france', 'bonjour', NULL),
+                                               (2, 'us', 'us', 'hello', NULL);""")
+    # Printed with model_id => 'text-embeddings-005', a model that does not exist.
+    db.execute("""CALL ai . initialize_embeddings (
+model_id => 'text-embedding-005' ,
+table_name => 'documents' , -- This is the root partitioned table
+content_column => 'content' ,
+embedding_column => 'content_embeddings'
+);""")
+    assert rows(db, "SELECT count(content_embeddings) FROM documents") == [(2,)]
+    db.execute("""CALL ai . refresh_embeddings (
+table_name => 'documents' , -- This is the root partitioned table
+embedding_column => 'content_embeddings'
+);""")
+    db.execute("""CALL ai . refresh_embeddings (
+table_name => 'documents_eu' ,
+embedding_column => 'content_embeddings'
+);""")
+    db.execute("""-- Add a new partition
+CREATE TABLE documents_africa PARTITION OF documents
+FOR VALUES IN ( 'africa' );""")
+    db.execute("INSERT INTO documents VALUES (3, 'africa', 'kenya', 'jambo', NULL)")
+    db.execute("""-- Refresh embeddings for the new partition
+CALL ai . refresh_embeddings (
+table_name => 'documents_africa' ,
+embedding_column => 'content_embeddings'
+);""")
+    db.execute("CREATE TABLE documents_misc (id int, region text, country text, content text, "
+               "content_embeddings vector(768))")
+    db.execute("INSERT INTO documents_misc VALUES (4, 'asia', 'japan', 'konnichiwa', NULL)")
+    db.execute("""-- Prepare the table to be attached
+CALL ai . embedding_prepare_partition (
+parent_table => 'documents' ,
+child_table => 'documents_misc'
+);
+-- Attach the partition
+ALTER TABLE documents ATTACH partition documents_misc DEFAULT ;
+-- Refresh embeddings for the newly attached partition
+CALL ai . refresh_embeddings (
+table_name => 'documents_misc' ,
+embedding_column => 'content_embeddings'
+);""")
+    db.execute("CREATE TABLE documents_eu_germany (id int, region text, country text, "
+               "content text, content_embeddings vector(768))")
+    db.execute("INSERT INTO documents_eu_germany VALUES (5, 'eu', 'germany', 'hallo', NULL)")
+    db.execute("""-- Prepare a sub-partition for a non-root parent table
+CALL ai . embedding_prepare_partition (
+parent_table => 'documents_eu' , -- An existing partition
+child_table => 'documents_eu_germany'
+);
+-- Attach the new sub-partition
+ALTER TABLE documents_eu ATTACH PARTITION documents_eu_germany
+FOR VALUES IN ( 'germany' );
+-- Refresh embeddings for the new sub-partition
+CALL ai . refresh_embeddings (
+table_name => 'documents_eu_germany' ,
+embedding_column => 'content_embeddings'
+);""")
+    assert rows(db, "SELECT count(*) FROM documents WHERE content_embeddings = "
+                    "embedding('text-embedding-005', content)::vector") == [(5,)]
+    assert rows(db, "SELECT partition_root FROM ai.embedding_progress_view "
+                    "WHERE table_name = 'documents'") == [("documents",)]
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="partition"):
+        db.execute("CALL ai.initialize_embeddings('text-embedding-005', 'documents_us', "
+                   "'content', 'content_embeddings')")
+    db.execute("CALL ai.drop_embedding_config('documents', 'content_embeddings')")
+
+
+# -- invoke-predictions ----------------------------------------------------------------------------
+
+def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
+    body = '{"contents": [{"role": "user", "parts": [{"text": "What is AlloyDB?"}]}]}'
+    db.execute("DO $$ BEGIN CREATE ROLE documented_user; "
+               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    db.execute("GRANT EXECUTE ON FUNCTION ml_predict_row TO documented_user;")
+    for endpoint in (("projects/my-project/locations/us-central1/publishers/google/models/"
+                     "gemini-1.5-pro:generateContent"),
+                     "publishers/google/models/gemini-1.5-pro:generateContent"):
+        (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (endpoint, body)).fetchone()
+        assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")

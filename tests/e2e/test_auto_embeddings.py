@@ -1,0 +1,252 @@
+"""Auto-embeddings: ai.initialize_embeddings, ai.refresh_embeddings, ai.drop_embedding_config and
+ai.embedding_progress_view, against the session emulator's fakes (database ``auto_embeddings``).
+
+A CALL sent on its own commits batch by batch, so its progress shows in another session; inside
+a transaction block it is all or nothing (docs/ai-functions.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
+
+DB = "auto_embeddings"
+MODEL = "text-embedding-005"
+
+
+@pytest.fixture(scope="module")
+def dsn(emulator: Emulator) -> str:
+    dsn = fresh_database(emulator, DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {DB} SET "
+                     "google_ml_integration.enable_faster_embedding_generation = on")
+    return dsn
+
+
+@pytest.fixture
+def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+def one(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
+    row = conn.execute(sql, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def make_table(db: psycopg.Connection[Any], name: str, rows: int, vector: str = "vector(768)") -> None:
+    db.execute(f'DROP TABLE IF EXISTS "{name}"')
+    db.execute(f'CREATE TABLE "{name}" (id serial PRIMARY KEY, "Body" text, emb {vector})')
+    db.execute(f'INSERT INTO "{name}" ("Body") SELECT \'item number \' || i || '
+               f"CASE WHEN i % 7 = 0 THEN NULL ELSE ' of the catalogue' END "
+               f"FROM generate_series(1, {rows}) AS i")
+    db.execute(f'UPDATE "{name}" SET "Body" = NULL WHERE "Body" IS NULL OR id % 97 = 0')
+
+
+def embedded_correctly(db: psycopg.Connection[Any], name: str) -> tuple[int, int, int]:
+    row = db.execute(
+        f'SELECT count(*) FILTER (WHERE "Body" IS NOT NULL), count(emb), '
+        f"count(*) FILTER (WHERE emb = CASE WHEN \"Body\" IS NOT NULL "
+        f"THEN embedding('{MODEL}', \"Body\")::vector END) "
+        f'FROM "{name}"').fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_initialize_5000_rows_with_progress_seen_from_another_session(
+        db: psycopg.Connection[Any], dsn: str) -> None:
+    make_table(db, "Order Items", 5000)
+    seen: list[tuple[str, int, float]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with psycopg.connect(dsn, autocommit=True) as other:
+            while not done.is_set():
+                for status, processed, percent in other.execute(
+                        "SELECT status, rows_processed, percent_progress "
+                        "FROM ai.embedding_progress_view WHERE table_name = 'Order Items'"):
+                    seen.append((status, processed, float(percent)))
+                time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'Order Items', 'Body', 'emb', 100)")
+    finally:
+        done.set()
+        watcher.join()
+    with_content, embedded, correct = embedded_correctly(db, "Order Items")
+    assert with_content == embedded == correct > 4000
+    running = [s for s in seen if s[0] == "running" and 0 < s[1] < with_content]
+    assert running, f"no progress seen while it ran: {seen[:5]}...{seen[-5:]}"
+    assert all(0 < s[2] < 100 for s in running)
+    processed = [s[1] for s in seen]
+    assert processed == sorted(processed)
+    row = db.execute("SELECT status, rows_processed, percent_progress, model_id, content_column, "
+                     "embedding_column, elapsed_time > interval '0' "
+                     "FROM ai.embedding_progress_view WHERE table_name = 'Order Items'").fetchone()
+    assert row == ("success", with_content, 100, MODEL, "Body", "emb", True)
+
+
+def test_transactional_mode_embeds_inserts_and_updates(db: psycopg.Connection[Any]) -> None:
+    make_table(db, "tx_items", 50)
+    db.execute(f"CALL ai.initialize_embeddings(model_id => '{MODEL}', table_name => 'tx_items', "
+               "content_column => 'Body', embedding_column => 'emb', "
+               "incremental_refresh_mode => 'transactional')")
+    db.execute('INSERT INTO tx_items ("Body") VALUES (\'a brand new row\'), (NULL)')
+    db.execute('UPDATE tx_items SET "Body" = \'changed content\' WHERE id = 1')
+    db.execute('UPDATE tx_items SET "Body" = NULL WHERE id = 2')
+    with_content, embedded, correct = embedded_correctly(db, "tx_items")
+    assert with_content == embedded == correct
+    assert one(db, 'SELECT emb IS NULL FROM tx_items WHERE id = 2') is True
+    # Rolled back with the transaction that wrote it.
+    with db.transaction():
+        db.execute('INSERT INTO tx_items ("Body") VALUES (\'inside a transaction\')')
+        assert one(db, "SELECT emb IS NOT NULL FROM tx_items WHERE \"Body\" = 'inside a transaction'")
+    db.execute("CALL ai.drop_embedding_config('tx_items', 'emb')")
+    db.execute('INSERT INTO tx_items ("Body") VALUES (\'after the drop\')')
+    assert one(db, "SELECT emb IS NULL FROM tx_items WHERE \"Body\" = 'after the drop'") is True
+    assert one(db, "SELECT count(*) FROM ai.embedding_progress_view WHERE table_name = 'tx_items'") == 0
+
+
+def test_manual_mode_waits_for_refresh(db: psycopg.Connection[Any]) -> None:
+    make_table(db, "manual_items", 30, vector="real[]")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'manual_items', 'Body', 'emb', 7, 'manual')")
+    db.execute('INSERT INTO manual_items ("Body") VALUES (\'later\')')
+    assert one(db, "SELECT emb IS NULL FROM manual_items WHERE \"Body\" = 'later'") is True
+    db.execute("CALL ai.refresh_embeddings('manual_items', 'emb')")
+    assert one(db, "SELECT emb = embedding(%s, 'later') FROM manual_items WHERE \"Body\" = 'later'",
+               [MODEL]) is True
+    assert one(db, "SELECT status FROM ai.embedding_progress_view "
+                   "WHERE table_name = 'manual_items'") == "success"
+
+
+def test_inside_a_transaction_it_is_all_or_nothing(dsn: str, db: psycopg.Connection[Any]) -> None:
+    make_table(db, "atomic_items", 20)
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'atomic_items', 'Body', 'emb', 5)")
+        conn.rollback()
+    assert one(db, "SELECT count(emb) FROM atomic_items") == 0
+    assert one(db, "SELECT count(*) FROM ai.embedding_progress_view "
+                   "WHERE table_name = 'atomic_items'") == 0
+
+
+def test_names_are_quoted_and_injection_fails_cleanly(db: psycopg.Connection[Any]) -> None:
+    make_table(db, "safe_items", 3)
+    db.execute("CREATE TABLE IF NOT EXISTS canary (x int)")
+    attempts = [
+        ("safe_items; DROP TABLE canary", "Body", "emb", psycopg.errors.UndefinedTable),
+        ('safe_items"; DROP TABLE canary; --', "Body", "emb", psycopg.errors.UndefinedTable),
+        ("safe_items", 'Body" = NULL; DROP TABLE canary; --', "emb", psycopg.errors.UndefinedColumn),
+        ("safe_items", "Body", "emb = NULL; DROP TABLE canary", psycopg.errors.UndefinedColumn),
+    ]
+    for table, content, embedding, error in attempts:
+        with pytest.raises(error):
+            db.execute("CALL ai.initialize_embeddings(%s, %s, %s, %s)",
+                       [MODEL, table, content, embedding])
+    assert one(db, "SELECT to_regclass('canary') IS NOT NULL") is True
+    db.execute("CALL ai.initialize_embeddings(%s, %s, %s, %s)",
+               [MODEL, 'public."safe_items"', "Body", "emb"])
+    assert embedded_correctly(db, "safe_items")[1] == 3
+
+
+def test_failure_part_way_keeps_finished_batches_and_says_what_to_do(
+        db: psycopg.Connection[Any]) -> None:
+    db.execute("""
+        CREATE OR REPLACE FUNCTION poison_in(model_id varchar(100), input_text text) RETURNS json
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF input_text = 'poison' THEN
+                RAISE EXCEPTION 'the model refuses this text';
+            END IF;
+            RETURN google_ml.vertexai_text_embedding_input_transform(model_id, input_text);
+        END $$""")
+    db.execute("""
+        CREATE OR REPLACE FUNCTION poison_batch_in(model_id text, input_texts text[]) RETURNS json
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF 'poison' = ANY (input_texts) THEN
+                RAISE EXCEPTION 'the model refuses this text';
+            END IF;
+            RETURN google_ml.vertexai_text_embedding_batch_input_transform(model_id, input_texts);
+        END $$""")
+    db.execute("DELETE FROM google_ml.models WHERE id = 'poisonable'")
+    db.execute("CALL google_ml.create_model(model_id => 'poisonable', model_provider => 'google', "
+               "model_type => 'text_embedding', model_qualified_name => 'text-embedding-005', "
+               "model_in_transform_fn => 'poison_in', "
+               "model_out_transform_fn => 'google_ml.vertexai_text_embedding_output_transform', "
+               "model_batch_in_transform_fn => 'poison_batch_in', "
+               "model_batch_out_transform_fn => "
+               "'google_ml.vertexai_text_embedding_batch_output_transform')")
+    db.execute("DROP TABLE IF EXISTS fragile")
+    db.execute("CREATE TABLE fragile (id int PRIMARY KEY, body text, emb vector(768))")
+    db.execute("INSERT INTO fragile SELECT i, CASE WHEN i = 25 THEN 'poison' ELSE 'row ' || i END, "
+               "NULL FROM generate_series(1, 30) AS i")
+    with pytest.raises(psycopg.errors.RaiseException, match="refuses") as info:
+        db.execute("CALL ai.initialize_embeddings('poisonable', 'fragile', 'body', 'emb', 10)")
+    assert "ai.refresh_embeddings('fragile', 'emb')" in (info.value.diag.message_hint or "")
+    assert "after 20 of 30 rows" in str(info.value)
+    assert one(db, "SELECT count(emb) FROM fragile") == 20
+    assert one(db, "SELECT count(*) FROM fragile WHERE id > 20 AND emb IS NOT NULL") == 0
+    row = db.execute("SELECT status, rows_processed FROM ai.embedding_progress_view "
+                     "WHERE table_name = 'fragile'").fetchone()
+    assert row == ("failed", 20)
+    db.execute("UPDATE fragile SET body = 'cured' WHERE id = 25")
+    db.execute("CALL ai.refresh_embeddings('fragile', 'emb')")
+    assert one(db, "SELECT count(emb) FROM fragile") == 30
+
+
+def test_flag_off_is_p0001_naming_the_setting(db: psycopg.Connection[Any]) -> None:
+    make_table(db, "gated_items", 2)
+    db.execute("SET google_ml_integration.enable_faster_embedding_generation = off")
+    with pytest.raises(psycopg.errors.RaiseException,
+                       match="google_ml_integration.enable_faster_embedding_generation"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'gated_items', 'Body', 'emb')")
+
+
+def test_bad_arguments_are_clear_errors(db: psycopg.Connection[Any]) -> None:
+    make_table(db, "args_items", 2)
+    db.execute("ALTER TABLE args_items ADD COLUMN not_a_vector int")
+    with pytest.raises(psycopg.errors.DatatypeMismatch, match="vector"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'not_a_vector')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="incremental_refresh_mode"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb', 10, 'sometimes')")
+    with pytest.raises(psycopg.errors.UndefinedObject):
+        db.execute("CALL ai.refresh_embeddings('args_items', 'emb')")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
+    with pytest.raises(psycopg.errors.DuplicateObject, match="already configured"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
+
+
+def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
+        dsn: str, db: psycopg.Connection[Any]) -> None:
+    make_table(db, "state_items", 12, vector="real[]")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'state_items', 'Body', 'emb', 5, 'manual')")
+    db.execute("DROP ROLE IF EXISTS embed_manager")
+    db.execute("CREATE ROLE embed_manager LOGIN")
+    # the GRANTs of AlloyDB's auto-embeddings page run unchanged
+    db.execute("GRANT INSERT, UPDATE, DELETE ON google_ml.embed_gen_progress TO embed_manager")
+    db.execute("GRANT INSERT, UPDATE, DELETE ON google_ml.embed_gen_settings TO embed_manager")
+    assert db.execute(
+        "SELECT model_id, batch_size, incremental_refresh_mode FROM google_ml.embed_gen_settings "
+        "WHERE table_name = 'state_items'").fetchall() == [(MODEL, 5, "manual")]
+    with psycopg.connect(dsn.replace("postgres@", "embed_manager@", 1), autocommit=True) as user:
+        (status, total, done) = user.execute(  # type: ignore[misc]
+            "SELECT status, rows_total, rows_processed FROM google_ml.embed_gen_progress "
+            "WHERE table_name = 'state_items'").fetchone()
+        assert status == "success" and total == done
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):  # not updatable
+            user.execute("DELETE FROM google_ml.embed_gen_settings")
+    assert one(db, "SELECT count(*) FROM google_ml.embed_gen_settings "
+                   "WHERE table_name = 'state_items'") == 1
+    db.execute("DROP OWNED BY embed_manager")
+    db.execute("DROP ROLE embed_manager")

@@ -1,0 +1,328 @@
+"""alloydb_scann: AlloyDB's ScaNN index on the emulator (pgvector's HNSW under AlloyDB's names).
+
+The statements are the ones Google's pages print (ai/create-scann-index,
+ai/maintain-vector-indexes, ai/run-hybrid-vector-similarity-search), with the placeholders
+filled in. The index must be a real one: the planner uses it for ``ORDER BY col <=> q LIMIT k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator
+
+DB = "scann_tests"
+
+
+@pytest.fixture(scope="module")
+def dsn(emulator: Emulator) -> str:
+    with emulator.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB}"')
+    dsn = emulator.dsn_for(dbname=DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # as printed on ai/create-scann-index: CASCADE installs pgvector too
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        conn.execute("CREATE EXTENSION google_ml_integration")
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3), emb_arr real[])")
+        conn.execute(
+            "INSERT INTO items SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.37)]::vector, "
+            "ARRAY[sin(i), cos(i), sin(i * 0.37)]::real[] FROM generate_series(1, 3000) i")
+        conn.execute("ANALYZE items")
+    return dsn
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        yield connection
+
+
+def index_of(conn: psycopg.Connection[tuple[object, ...]], query: str) -> str:
+    plan = "\n".join(str(r[0]) for r in conn.execute("EXPLAIN " + query).fetchall())
+    return plan
+
+
+def test_extension_version_and_requirement(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    rows = conn.execute(
+        "SELECT extname, extversion FROM pg_extension WHERE extname IN ('alloydb_scann', 'vector') "
+        "ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == ["alloydb_scann", "vector"]
+    assert rows[0][1] == "0.1.3"
+    opclasses = {r[0] for r in conn.execute(
+        "SELECT opcname FROM pg_opclass c JOIN pg_am a ON a.oid = c.opcmethod "
+        "WHERE a.amname = 'scann'").fetchall()}
+    assert {"cosine", "l2", "dot_product", "dot_prod"} <= opclasses
+
+
+@pytest.mark.parametrize(("opclass", "operator"), [("cosine", "<=>"), ("l2", "<->"),
+                                                    ("dot_product", "<#>")])
+def test_a_scann_index_serves_nearest_neighbour_queries(
+    conn: psycopg.Connection[tuple[object, ...]], opclass: str, operator: str
+) -> None:
+    name = f"items_{opclass}_idx"
+    cur = conn.execute(  # the two-level tree index of ai/create-scann-index
+        f"CREATE INDEX {name} ON items\n       USING scann (embedding {opclass})\n"
+        "WITH (num_leaves = 20, quantizer = 'SQ8');")
+    assert cur.statusmessage == "CREATE INDEX"
+    try:
+        query = f"SELECT id FROM items ORDER BY embedding {operator} '[0.3, 0.9, 0.1]' LIMIT 5"
+        assert f"Index Scan using {name} on items" in index_of(conn, query)
+        approx = [r[0] for r in conn.execute(query).fetchall()]
+        conn.execute("SET enable_indexscan = off")
+        exact = [r[0] for r in conn.execute(query).fetchall()]
+        conn.execute("RESET enable_indexscan")
+        assert approx == exact  # a small table: HNSW finds the true neighbours
+    finally:
+        conn.execute(f"DROP INDEX {name}")
+
+
+@pytest.mark.parametrize("statement", [
+    # ai/create-scann-index, each form with its placeholders filled in
+    "CREATE INDEX {name} ON items\n       USING scann (embedding cosine)",
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
+    "WITH (MODE='AUTO',\n      OPTIMIZATION='BALANCED',\n      auto_maintenance='OFF')"),
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding l2)\nWITH (mode='MANUAL',\n"
+    "      num_leaves=10,\n      quantizer=FLAT,\n      auto_maintenance=ON);"),
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding dot_product)\n"
+    "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=AH,\n"
+    "      auto_maintenance=OFF,\n      max_num_levels = 2);"),
+    "CREATE INDEX {name} ON items\nUSING scann (CAST(emb_arr AS vector(3)) cosine)",
+    # the four-level tree (a preview feature on AlloyDB)
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
+     "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=SQ8,\n"
+     "      max_num_levels = 3);"),
+    # ai/maintain-vector-indexes (mode written without quotes)
+    ("CREATE INDEX {name} ON items \\\nUSING scann ( embedding cosine ) \\\n"
+    "WITH ( mode = MANUAL , num_leaves = 12 , auto_maintenance = on );"),
+    # ai/maintain-vector-indexes: an automatically tuned index without maintenance
+    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
+     "WITH (MODE = 'AUTOMATIC', auto_maintenance = 'OFF');"),
+    # LangChain's ScaNNIndex (quantizer unquoted, `dot_prod`)
+    ('CREATE INDEX  "{name}" ON "public"."items" USING ScaNN (embedding dot_prod) '
+     "WITH (num_leaves = 5, quantizer = sq8)  ;"),
+])
+def test_documented_index_statements_run(
+    conn: psycopg.Connection[tuple[object, ...]], statement: str
+) -> None:
+    sql = statement.format(name="doc_idx").replace("\\\n", "\n")
+    cur = conn.execute(sql)
+    assert cur.statusmessage == "CREATE INDEX"
+    (am,) = conn.execute(  # type: ignore[misc]
+        "SELECT a.amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+        "WHERE c.relname = 'doc_idx'").fetchone()
+    conn.execute("DROP INDEX doc_idx")
+    assert am == "scann"
+
+
+def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    conn.execute("CREATE INDEX my_scann_index ON items USING scann (embedding cosine) "
+                 "WITH (num_leaves = 10)")
+    try:
+        conn.execute("ALTER INDEX my_scann_index RESET (num_leaves, quantization);")
+        cur = conn.execute("ALTER INDEX my_scann_index SET (auto_maintenance = on);")
+        assert cur.statusmessage == "ALTER INDEX"
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="boolean option"):
+            conn.execute("ALTER INDEX my_scann_index SET (auto_maintenance = often)")
+        conn.execute("CREATE INDEX items_id_idx ON items (id)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unrecognized parameter"):
+            conn.execute("ALTER INDEX items_id_idx SET (auto_maintenance = on)")  # not ScaNN
+        conn.execute("DROP INDEX items_id_idx")
+        conn.execute("ALTER EXTENSION alloydb_scann UPDATE;")  # as ai/maintain-vector-indexes
+        conn.execute("REINDEX INDEX CONCURRENTLY my_scann_index;")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("SELECT scann_index_maintenance ( 'my_scann_index' );")
+        conn.execute("SET scann.enable_preview_features = on")
+        conn.execute("SELECT scann_index_maintenance ( 'my_scann_index' );")
+        with pytest.raises(psycopg.errors.WrongObjectType):
+            conn.execute("SELECT scann_index_maintenance('items')")
+    finally:
+        conn.execute("DROP INDEX my_scann_index")
+
+
+@pytest.mark.parametrize(("options", "sqlstate", "message"), [
+    ("num_leaves = 0", "22023", 'value 0 out of bounds for option "num_leaves"'),
+    ("num_leaves = 'many'", "22023", 'invalid value for integer option "num_leaves": many'),
+    ("quantizer = 'PQ'", "22023", 'invalid value for enum option "quantizer": PQ'),
+    ("lists = 100", "22023", 'unrecognized parameter "lists"'),
+    ("max_num_levels = 4", "22023", 'value 4 out of bounds for option "max_num_levels"'),
+    ("mode = 'AUTO', num_leaves = 10", "22023",
+     'option "num_leaves" cannot be set when mode is AUTO'),
+    ("optimization = 'BALANCED'", "22023", "option \"optimization\" requires mode = 'AUTO'"),
+    ("auto_maintenance = 'sometimes'", "22023",
+     'invalid value for boolean option "auto_maintenance": sometimes'),
+    ("num_leaves = 3, num_leaves = 4", "22023", 'parameter "num_leaves" specified more than once'),
+])
+def test_invalid_index_options_are_refused(
+    conn: psycopg.Connection[tuple[object, ...]], options: str, sqlstate: str, message: str
+) -> None:
+    with pytest.raises(psycopg.Error) as info:
+        conn.execute(f"CREATE INDEX bad_idx ON items USING scann (embedding cosine) WITH ({options})")
+    assert info.value.sqlstate == sqlstate
+    assert info.value.diag.message_primary == message
+    assert conn.execute("SELECT to_regclass('bad_idx')").fetchone() == (None,)
+
+
+def test_scann_settings_are_checked(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    # the settings the pages and LangChain's ScaNNQueryOptions use
+    conn.execute("SET scann.num_leaves_to_search = 1")
+    conn.execute("SET scann.pre_reordering_num_neighbors = -1")
+    conn.execute("SET scann.allow_blocked_operations = true;")
+    conn.execute("SET scann . max_allowed_num_levels = 3 ;")
+    conn.execute("SET scann.satisfy_limit = relaxed_order")  # reference/ai/scann-index-reference
+    conn.execute("SET scann.enable_pca = false")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="Available values"):
+        conn.execute("SET scann.satisfy_limit = sometimes")
+    conn.execute(f"ALTER DATABASE {DB} SET scann . pct_leaves_to_search = 1 ;")
+    with conn.transaction():
+        cur = conn.execute("SET LOCAL scann.num_leaves_to_search = 40;")
+        assert cur.statusmessage == "SET"
+        assert conn.execute("SHOW scann.num_leaves_to_search").fetchone() == ("40",)
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as bad:
+        conn.execute("SET scann.num_leaves_to_search = -3")
+    assert "outside the valid range" in str(bad.value)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute("SET scann.enable_preview_features = 'maybe'")
+    with pytest.raises(psycopg.errors.InvalidName) as unknown:
+        conn.execute("SET scann.num_leafs_to_search = 3")
+    assert unknown.value.diag.message_detail == '"scann" is a reserved prefix.'
+    conn.execute(f"ALTER DATABASE {DB} RESET scann.pct_leaves_to_search")
+
+
+def test_without_the_extension_postgresql_answers_as_usual(emulator: Emulator) -> None:
+    dsn = fresh_database(emulator, "scann_absent")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute("SET scann.anything = 'goes'")  # an ordinary placeholder here
+        assert cur.statusmessage == "SET"
+        assert conn.execute("SHOW scann.anything").fetchone() == ("goes",)
+        conn.execute("CREATE TABLE t (e vector(3))")
+        with pytest.raises(psycopg.errors.UndefinedObject, match='access method "scann"'):
+            conn.execute("CREATE INDEX ON t USING scann (e cosine) WITH (num_leaves = 0)")
+
+
+def test_more_than_2000_dimensions_gets_a_halfvec_index(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    conn.execute("CREATE TABLE wide (id int, e vector(3072))")
+    try:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        cur = conn.execute("CREATE INDEX wide_idx ON wide USING scann (e cosine) "
+                           "WITH (num_leaves = 10, quantizer = 'SQ8')")
+        assert cur.statusmessage == "CREATE INDEX"
+        assert any("halfvec(3072)" in n for n in notices)
+        (indexdef,) = conn.execute(  # type: ignore[misc]
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'wide_idx'").fetchone()
+        assert "halfvec" in str(indexdef)
+    finally:
+        conn.execute("DROP TABLE wide")
+
+
+def test_drop_extension_leaves_pgvector(emulator: Emulator) -> None:
+    dsn = fresh_database(emulator, "scann_drop", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION alloydb_scann")
+        assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'scann'").fetchone() == (0,)
+        conn.execute("CREATE EXTENSION alloydb_scann")  # vector is still there: no CASCADE needed
+
+
+def test_tuning_page_statements_and_index_metrics(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """ai/tune-indexes: the two-level example (num_leaves = sqrt(rows), here 1000 rows), the
+    EXPLAIN ANALYZE of a query, and the metrics views."""
+    conn.execute("CREATE TABLE my_table (id int, result_column text, embedding_column vector(768))")
+    conn.execute("INSERT INTO my_table SELECT i, 'row ' || i, "
+                 "embedding('text-embedding-005', 'document ' || i)::vector "
+                 "FROM generate_series(1, 1000) i")
+    conn.execute("ANALYZE my_table")
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL scann . num_leaves_to_search = 1 ;")
+            conn.execute("SET LOCAL scann . pre_reordering_num_neighbors = 50 ;")
+            conn.execute("CREATE INDEX my_scann_index ON my_table\n"
+                         "USING scann ( embedding_column cosine )\n"
+                         "WITH ( num_leaves = 32 );")
+        plan = "\n".join(str(r[0]) for r in conn.execute(
+            "EXPLAIN ANALYZE SELECT result_column\nFROM my_table\n"
+            "ORDER BY embedding_column <=> embedding ( 'text-embedding-005' , "
+            "'What is a database?' ):: vector\nLIMIT 1 ;").fetchall())
+        assert "Index Scan using my_scann_index on my_table" in plan
+        rows = conn.execute(  # ai/create-scann-index, "Run a query"
+            "SELECT * FROM my_table\nORDER BY embedding_column <=>\n  google_ml.embedding(\n"
+            "      model_id => 'text-embedding-005',\n      content => 'document 7')::vector\n"
+            "LIMIT 1").fetchall()
+        assert rows[0][0] == 7
+        conn.execute("INSERT INTO my_table VALUES (1001, 'late', NULL)")
+        cur = conn.execute("SELECT * FROM pg_stat_ann_indexes ;")
+        columns = [c.name for c in cur.description or ()]
+        assert columns == ["relid", "indexrelid", "schemaname", "relname", "indexrelname",
+                           "indextype", "indexconfig", "indexsize", "indexscan", "insertcount",
+                           "deletecount", "updatecount", "partitioncount", "distribution",
+                           "distributionpercentile"]
+        row = dict(zip(columns, next(r for r in cur.fetchall() if r[4] == "my_scann_index"),
+                       strict=True))
+        assert (row["relname"], row["indextype"], row["indexconfig"], row["partitioncount"]) == (
+            "my_table", "scann", ["num_leaves=32"], 32)
+        creation = conn.execute(
+            "SELECT * FROM pg_stat_ann_index_creation ;").fetchall()
+        assert ("my_table", "my_scann_index", 1000) in [(r[3], r[4], r[5]) for r in creation]
+    finally:
+        conn.execute("DROP TABLE my_table")
+
+
+def test_a_user_who_is_not_superuser_creates_and_queries_a_scann_index(
+    conn: psycopg.Connection[tuple[object, ...]], dsn: str
+) -> None:
+    conn.execute("DROP ROLE IF EXISTS scann_user")
+    conn.execute("CREATE ROLE scann_user LOGIN")
+    conn.execute("CREATE SCHEMA scann_user_schema AUTHORIZATION scann_user")
+    try:
+        user_dsn = dsn.replace("postgres@", "scann_user@")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            user.execute("SET search_path = scann_user_schema, public")
+            user.execute("CREATE TABLE mine (id int, e vector(3))")
+            user.execute("INSERT INTO mine SELECT i, ARRAY[i, 1, 0]::vector "
+                         "FROM generate_series(1, 50) i")
+            cur = user.execute("CREATE INDEX mine_idx ON mine USING scann (e l2) "
+                               "WITH (num_leaves = 5)")
+            assert cur.statusmessage == "CREATE INDEX"
+            assert user.execute(
+                "SELECT indexconfig FROM pg_stat_ann_indexes WHERE indexrelname = 'mine_idx'"
+            ).fetchall() == [(["num_leaves=5"],)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                user.execute("SELECT * FROM _scann_index_config")
+    finally:
+        conn.execute("DROP SCHEMA scann_user_schema CASCADE")
+        conn.execute("DROP ROLE scann_user")
+
+
+def test_satisfy_limit_lets_a_query_return_its_whole_limit(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """reference/ai/scann-index-reference: scann.satisfy_limit = relaxed_order lets the vector
+    scan continue until enough rows are found (here: past HNSW's 40 candidates)."""
+    conn.execute("CREATE INDEX satisfy_idx ON items USING scann (embedding l2)")
+    try:
+        query = ("SELECT count(*) FROM (SELECT id FROM items "
+                 "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 100) AS s")
+        conn.execute("SET hnsw.ef_search = 40")
+        assert "satisfy_idx" in index_of(conn, query.split("FROM (", 1)[1][:-6])
+        (before,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        assert before == 40  # an HNSW scan stops at ef_search candidates
+        cur = conn.execute("SET scann.satisfy_limit = relaxed_order")
+        assert cur.statusmessage == "SET"
+        assert conn.execute("SHOW hnsw.iterative_scan").fetchone() == ("relaxed_order",)
+        assert conn.execute(query).fetchone() == (100,)
+        conn.execute("SET scann.satisfy_limit = off")
+        assert conn.execute("SHOW scann.satisfy_limit").fetchone() == ("off",)
+        assert conn.execute(query).fetchone() == (40,)
+    finally:
+        conn.execute("RESET hnsw.ef_search")
+        conn.execute("RESET hnsw.iterative_scan")
+        conn.execute("DROP INDEX satisfy_idx")

@@ -1,0 +1,70 @@
+"""Databases of the end-to-end tests and SQL they share: a fresh database with the extensions,
+psql on a script, the seed page's custom-model transforms.
+
+They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators.py).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import psycopg
+
+from tests.support.emulators import Emulator
+
+# The seed page's custom model (Cymbal): its input and output transforms, verbatim.
+CYMBAL_TRANSFORMS = """
+-- Input Transform Function corresponding to the custom model endpoint
+CREATE OR REPLACE FUNCTION cymbal_text_input_transform(model_id VARCHAR(100), input_text TEXT)
+RETURNS JSON
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  transformed_input JSON;
+  model_qualified_name TEXT;
+BEGIN
+  SELECT json_build_object('prompt', json_build_array(input_text))::JSON INTO transformed_input;
+  RETURN transformed_input;
+END;
+$$;
+-- Output Transform Function corresponding to the custom model endpoint
+CREATE OR REPLACE FUNCTION cymbal_text_output_transform(model_id VARCHAR(100), response_json JSON)
+RETURNS REAL[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  transformed_output REAL[];
+BEGIN
+  SELECT ARRAY(SELECT json_array_elements_text(response_json->0)) INTO transformed_output;
+  RETURN transformed_output;
+END;
+$$;
+"""
+
+
+def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:
+    """(Re)create database ``name`` through the proxy with ``google_ml_integration``, pgvector
+    and ``extensions``; the DSN of a superuser connection to it."""
+    with emulator.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = emulator.dsn_for(dbname=name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        for ext in extensions:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")
+    return dsn
+
+
+def psql(
+    dsn: str, sql: str, *, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sql`` with psql (no psqlrc, stop at the first error, unaligned tuples only)."""
+    result = subprocess.run(
+        ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", "-"],
+        input=sql, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
+    return result

@@ -1,0 +1,339 @@
+"""Statement splicing (``proxy.statements``) and the rewrites built on it (``proxy.rewrites``).
+
+The promise of splicing is that every byte the proxy does not mean to change survives as it was;
+pgvector's operators are the bytes that a regenerating SQL formatter breaks (sqlglot reads ``<=>``
+as MySQL's null-safe equality), so they are the ones checked here.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxy.rewrites import SETTINGS_VIEW, ExtensionCommand, rewrite
+from proxy.statements import Splice, apply_splices, call_span, worth_parsing
+
+VECTOR_OPERATORS = ("<=>", "<->", "<#>", "<+>")
+SETTINGS = settings(max_examples=200, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+vector_literal = st.lists(st.integers(-9, 9), min_size=1, max_size=4).map(
+    lambda xs: "'[" + ",".join(map(str, xs)) + "]'")
+vector_expr = st.tuples(st.sampled_from(["emb", "d.emb", '"Emb"']),
+                        st.sampled_from(VECTOR_OPERATORS), vector_literal,
+                        st.sampled_from(["", "::vector", "::vector(3)"]),
+                        st.sampled_from([" ", "", "  ", "\n"])).map(
+    lambda t: f"{t[0]}{t[4]}{t[1]}{t[4]}{t[2]}{t[3]}")
+
+
+@st.composite
+def vector_statement(draw: st.DrawFn) -> str:
+    """A nearest-neighbour query with one or more vector operators."""
+    target = draw(vector_expr)
+    order = draw(vector_expr)
+    where = draw(st.one_of(st.just(""), vector_expr.map(lambda e: f" WHERE {e} < 0.5")))
+    limit = draw(st.integers(1, 100))
+    return f"SELECT id, {target} AS distance FROM docs d{where} ORDER BY {order} LIMIT {limit}"
+
+
+def operator_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer("|".join(map(re.escape, VECTOR_OPERATORS)),
+                                                       text)]
+
+
+@st.composite
+def statement_and_splices(draw: st.DrawFn) -> tuple[str, list[Splice]]:
+    """A vector statement and non-overlapping splices that stay clear of its operators."""
+    sql = draw(vector_statement())
+    forbidden: set[int] = set()
+    for start, end in operator_spans(sql):
+        forbidden.update(range(start + 1, end))  # a cut strictly inside an operator
+    allowed = [i for i in range(len(sql) + 1) if i not in forbidden]
+    points = sorted(draw(st.lists(st.sampled_from(allowed), max_size=8)))
+    splices: list[Splice] = []
+    for start, end in zip(points[0::2], points[1::2]):
+        if any(start < s_end and s_start < end for s_start, s_end in operator_spans(sql)):
+            end = start  # never replace an operator itself: insert instead
+        replacement = draw(st.text(alphabet="abc(),_ ", max_size=6))
+        splices.append(Splice(start, end, replacement))
+    return sql, splices
+
+
+# -- apply_splices ---------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(statement_and_splices())
+def test_vector_operators_survive_any_splice_outside_them(
+        case: tuple[str, list[Splice]]) -> None:
+    sql, splices = case
+    out = apply_splices(sql, splices)
+    assert [sql[a:b] for a, b in operator_spans(sql)] == [out[a:b] for a, b in operator_spans(out)]
+
+
+@SETTINGS
+@given(statement_and_splices())
+def test_text_outside_the_splices_is_unchanged_byte_for_byte(
+        case: tuple[str, list[Splice]]) -> None:
+    sql, splices = case
+    out = apply_splices(sql, splices)
+    # Undo each splice, from the last one back: the original comes back exactly.
+    restored = out
+    shift = sum(len(s.replacement) - (s.end - s.start) for s in splices)
+    for splice in sorted(splices, key=lambda s: (s.start, s.end), reverse=True):
+        shift -= len(splice.replacement) - (splice.end - splice.start)
+        at = splice.start + shift
+        restored = restored[:at] + sql[splice.start:splice.end] + restored[
+            at + len(splice.replacement):]
+    assert restored == sql
+
+
+def test_no_splices_returns_the_text_unchanged() -> None:
+    assert apply_splices("SELECT emb <=> '[1]'", []) == "SELECT emb <=> '[1]'"
+
+
+def test_overlapping_splices_are_refused() -> None:
+    with pytest.raises(ValueError, match="overlapping"):
+        apply_splices("SELECT 123456", [Splice(7, 10, "x"), Splice(9, 12, "y")])
+
+
+def test_splices_are_applied_in_position_order_whatever_order_they_are_given() -> None:
+    text = "f(x)"
+    assert apply_splices(text, [Splice(4, 4, ")"), Splice(0, 0, "g(")]) == "g(f(x))"
+
+
+# -- call_span -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    "f(a, b)",
+    "google_ml.predict_row('m', '{\"x\": \")\"}'::json)",
+    '"google_ml" . "predict_row" ( \'m\' , \'(\' )',
+    "f($$ ) $$, $tag$ ) $$ ) $tag$)",
+    "f(/* ) */ 1)",
+    "f(-- )\n 1)",
+    "f(\"a)b\", 'it''s )')",
+    "f(g(h(1)), (2))",
+    "f(emb <=> '[1,2]')",
+])
+def test_call_span_covers_the_whole_call_and_nothing_after(call: str) -> None:
+    text = f"SELECT {call} + 1 FROM t"
+    assert call_span(text, 7) == (7, 7 + len(call))
+
+
+def test_call_span_of_a_name_without_parentheses_is_the_name() -> None:
+    assert call_span("SELECT now FROM t", 7) == (7, 10)
+
+
+def test_call_span_of_an_unterminated_call_runs_to_the_end() -> None:
+    text = "SELECT f(1, (2)"
+    assert call_span(text, 7) == (7, len(text))
+
+
+# -- rewrite: what changes -------------------------------------------------------------------
+
+
+def test_pg_settings_read_with_a_google_ml_integration_flag_reads_the_extension_view() -> None:
+    sql = ("SELECT name, setting FROM pg_settings "
+           "WHERE name = 'google_ml_integration.enable_model_support'")
+    assert rewrite(sql).sql == (
+        f"SELECT name, setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.enable_model_support'")
+
+
+def test_pg_catalog_pg_settings_with_an_alias_keeps_the_alias() -> None:
+    sql = "SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name LIKE 'google_ml_integration.%'"
+    assert rewrite(sql).sql == (
+        f"SELECT s.setting FROM {SETTINGS_VIEW} s WHERE s.name LIKE 'google_ml_integration.%'")
+
+
+def test_pg_settings_rewrite_in_the_second_statement_of_a_query_string() -> None:
+    sql = "SELECT 1; SELECT setting FROM pg_settings WHERE name = 'google_ml_integration.x'"
+    assert rewrite(sql).sql == (
+        f"SELECT 1; SELECT setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.x'")
+
+
+def test_pg_settings_rewrite_after_multibyte_characters_lands_on_the_relation() -> None:
+    sql = "SELECT 'héllo 日本', setting FROM pg_settings WHERE name = 'google_ml_integration.x'"
+    assert rewrite(sql).sql == (
+        f"SELECT 'héllo 日本', setting FROM {SETTINGS_VIEW} AS pg_settings "
+        "WHERE name = 'google_ml_integration.x'")
+
+
+def test_missing_comma_between_create_model_arguments_is_not_mended_but_hinted() -> None:
+    sql = ("CALL google_ml.create_model(\n  model_id => 'gemini-flash',\n"
+           "  model_request_url => 'https://example.test/v1:generateContent',\n"
+           "  model_auth_type => 'alloydb_service_agent_iam'\n"
+           "  model_in_transform_fn => 'my_in_fn')")
+    result = rewrite(sql)
+    assert result.sql is None  # AlloyDB refuses it: so does PostgreSQL, unchanged
+    assert result.error_hint is not None
+    assert result.error_hint.sqlstate == "42601"
+    assert sql[result.error_hint.position - 1:].startswith("model_in_transform_fn")
+    assert '"model_in_transform_fn"' in result.error_hint.hint and "comma" in result.error_hint.hint
+
+
+def test_the_hint_position_counts_characters_as_postgresql_does() -> None:
+    sql = "SELECT 'été', f(a => 'x' b => 'y')"
+    result = rewrite(sql)
+    assert result.error_hint is not None
+    assert sql[result.error_hint.position - 1] == "b"
+
+
+@pytest.mark.parametrize("sql", [
+    "CALL google_ml.create_model(model_id => 'x', model_auth_type => )",
+    "SELECT FROM WHERE",
+    "CALL f(a => 'x',, b => 'y')",
+])
+def test_other_syntax_errors_get_no_comma_hint(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is None
+
+
+@SETTINGS
+@given(vector_statement(), st.sampled_from(["pg_settings", "pg_catalog.pg_settings"]))
+def test_vector_operators_survive_the_pg_settings_rewrite_byte_for_byte(
+        statement: str, relation: str) -> None:
+    sql = statement.replace(
+        "FROM docs d", f"FROM docs d, {relation}", 1
+    ).replace(" ORDER BY", " AND name LIKE 'google_ml_integration.%' ORDER BY", 1)
+    if " WHERE " not in sql:
+        sql = sql.replace(" AND name LIKE", " WHERE name LIKE", 1)
+    out = rewrite(sql).sql
+    assert out is not None
+    assert out == sql.replace(relation, f"{SETTINGS_VIEW} AS pg_settings", 1)
+
+
+# -- rewrite: what stays alone ---------------------------------------------------------------
+
+
+@SETTINGS
+@given(vector_statement())
+def test_a_vector_query_is_not_rewritten(sql: str) -> None:
+    assert rewrite(sql).sql is None
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1",
+    "SELECT json_array_elements('[1, 2]'::json)",
+    # predict_row answers AlloyDB's array itself (emulator/sql/src/calls.sql)
+    "SELECT json_array_elements(google_ml.predict_row('m', '{}'::json)) -> 'candidates'",
+    "SELECT * FROM google_ml.model_info_view",
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    "CALL google_ml.create_model(model_id => 'm', model_provider => 'google')",
+    "SELEC broken syntax",
+    "SELECT 'google_ml_integration.x' FROM pg_settings_history",
+])
+def test_statements_that_need_nothing_are_left_alone(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None
+    assert not result.touches_extension
+
+
+def test_any_pg_settings_read_shows_the_flags_where_the_extension_is() -> None:
+    # The flag name may come as a parameter, so every read is swapped, not only those naming it.
+    sql = "SELECT setting FROM pg_settings WHERE name = $1"
+    assert rewrite(sql).sql == (
+        "SELECT setting FROM google_ml.pg_settings_with_flags AS pg_settings WHERE name = $1")
+    assert rewrite(sql, extension_installed=False).sql is None
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE EXTENSION google_ml_integration",
+    "create extension if not exists google_ml_integration cascade",
+    "ALTER EXTENSION google_ml_integration UPDATE",
+    "DO $$ BEGIN CREATE EXTENSION google_ml_integration; END $$",
+    # CASCADE creates google_ml_integration too
+    "CREATE EXTENSION alloydb_ai_nl cascade",
+    "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE; END $$",
+])
+def test_creating_or_altering_the_extension_is_noticed_and_not_rewritten(sql: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None
+    assert result.touches_extension
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("CREATE EXTENSION google_ml_integration VERSION '1.5.3'",
+     ExtensionCommand("create", "google_ml_integration", False, "1.5.3")),
+    ("ALTER EXTENSION google_ml_integration UPDATE",
+     ExtensionCommand("update", "google_ml_integration", False, None)),
+    ("alter extension google_ml_integration update to '1.6.1'",
+     ExtensionCommand("update", "google_ml_integration", False, "1.6.1")),
+    ("DROP EXTENSION IF EXISTS alloydb_scann",
+     ExtensionCommand("drop", "alloydb_scann", True, None)),
+    ("ALTER EXTENSION google_ml_integration ADD FUNCTION f()", None),
+    ("ALTER EXTENSION google_ml_integration UPDATE; SELECT 1", None),
+])
+def test_extension_commands_the_stand_in_answers(sql: str, expected: ExtensionCommand | None
+                                                 ) -> None:
+    assert rewrite(sql).extension_command == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+               max_size=120))
+def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
+    for sql in (text, "SELECT * FROM pg_settings WHERE name = 'google_ml_integration.' || " + text,
+                "CALL google_ml.create_model(model_id => 'x' " + text):
+        result = rewrite(sql)
+        assert result.sql is None or isinstance(result.sql, str)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM pg_settings WHERE name LIKE 'google_ml_integration.%'",
+    "SELECT google_ml.embedding('text-embedding-005', 'hi')",
+    "select AI.IF(prompt => 'x')",
+    'SELECT "ai".rank(1)',
+    "SELECT ml_predict_row('m', '{}')",
+    "CREATE EXTENSION google_ml_integration",
+    "CREATE INDEX i ON t USING ScaNN (emb cosine) WITH (num_leaves = 5)",
+    "SET scann.num_leaves_to_search = 2",
+])
+def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
+    assert worth_parsing(sql.encode())
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1",
+    "SELECT id FROM docs ORDER BY emb <=> '[1,2,3]' LIMIT 5",
+    "INSERT INTO t (embedding_id) VALUES (1)",
+    "SELECT * FROM email WHERE domain = 'x'",
+])
+def test_ordinary_statements_skip_the_parser(sql: str) -> None:
+    assert not worth_parsing(sql.encode())
+
+
+_PREFILTER_PIECES = st.sampled_from([
+    "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
+    '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
+    "scann", "SCANN",
+    "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
+
+
+@given(st.lists(_PREFILTER_PIECES, max_size=8).map("".join), st.integers(0, 3))
+def test_the_fast_prefilter_decides_as_the_full_one(sql: str, start: int) -> None:
+    from proxy.statements import PREFILTER
+
+    raw = b"Q\x00\x00\x00\x00" + sql.encode() + b"\x00"
+    expected = PREFILTER.search(raw, start, len(raw)) is not None
+    assert worth_parsing(raw, start, len(raw)) is expected
+    assert worth_parsing(raw[start:]) is (PREFILTER.search(raw[start:]) is not None)
+
+
+@given(st.lists(st.tuples(st.lists(_PREFILTER_PIECES, max_size=8).map("".join),
+                          st.lists(st.integers(0, 10**6), max_size=3)), min_size=1, max_size=6))
+def test_statements_that_differ_in_their_numbers_are_decided_each_on_its_own(
+        cases: list[tuple[str, list[int]]]) -> None:
+    # worth_parsing remembers digit-free forms that do not match: a statement whose numbers
+    # differ from one seen before must still be decided exactly as the full prefilter does.
+    from proxy.statements import PREFILTER
+
+    for sql, numbers in cases:
+        for text in [sql, *(f"{n}{sql}{n}" for n in numbers), sql.replace("i", "i1")]:
+            raw = text.encode()
+            assert worth_parsing(raw) is (PREFILTER.search(raw) is not None), raw

@@ -1,0 +1,105 @@
+"""The build of google_ml_integration's versioned scripts from emulator/sql/src/ (no server
+needed; tests/extension/test_extension_sql.py runs what it builds)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from emulator import extension_build, extension_files
+from emulator.extension_build import ExtensionBuildError, parse_source
+
+# AlloyDB's version numbers (../shared/reference/alloydb-ai-2026.md): the emulator invents none.
+ALLOYDB_VERSIONS = {"1.3", "1.4.2", "1.4.3", "1.4.5", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
+                    "1.5.8", "1.5.9", "1.6.1", "1.6.4"}
+
+
+def test_offered_versions_are_alloydb_numbers_oldest_first() -> None:
+    assert set(extension_build.VERSIONS) <= ALLOYDB_VERSIONS
+    keys = [extension_build.version_key(v) for v in extension_build.VERSIONS]
+    assert keys == sorted(keys)
+    assert extension_build.DEFAULT_VERSION == extension_build.VERSIONS[-1]
+    assert "1.5.3" in extension_build.VERSIONS  # LangChain's pin
+
+
+def test_every_block_names_an_alloydb_version() -> None:
+    for block in extension_build.all_blocks():
+        assert ".".join(map(str, block.version)) in ALLOYDB_VERSIONS, block.concern
+
+
+def test_files_are_an_install_script_per_version_and_an_upgrade_per_step() -> None:
+    files = extension_build.extension_files()
+    versions = extension_build.VERSIONS
+    expected = {"google_ml_integration.control"}
+    expected |= {f"google_ml_integration--{v}.sql" for v in versions}
+    expected |= {f"google_ml_integration--{a}--{b}.sql" for a, b in itertools.pairwise(versions)}
+    assert set(files) == expected
+    control = files["google_ml_integration.control"]
+    assert f"default_version = '{extension_build.DEFAULT_VERSION}'" in control
+
+
+def test_an_upgrade_script_has_exactly_the_blocks_between_its_versions() -> None:
+    blocks = extension_build.all_blocks()
+    script = extension_build.upgrade_script("1.5.3", "1.5.4")
+    marks = re.findall(r"^-- ---- (\w+)\.sql, AlloyDB ([\d.]+) ----$", script, re.MULTILINE)
+    assert marks == [(b.concern, "1.5.4") for b in blocks if b.version == (1, 5, 4)]
+    assert script.count('\\echo Use "ALTER EXTENSION google_ml_integration UPDATE"') == 1
+
+
+def test_an_install_script_has_every_block_up_to_its_version_in_concern_order() -> None:
+    script = extension_build.install_script("1.5.4")
+    marks = re.findall(r"^-- ---- (\w+)\.sql, AlloyDB ([\d.]+) ----$", script, re.MULTILINE)
+    concerns = [m[0] for m in marks]
+    order = list(extension_build.CONCERNS)
+    assert concerns == sorted(concerns, key=order.index)
+    assert {m[1] for m in marks} == {"1.3", "1.4.2", "1.4.5", "1.5.2", "1.5.3", "1.5.4"}
+
+
+def test_sql_before_the_first_marker_is_refused() -> None:
+    with pytest.raises(ExtensionBuildError, match="before the first"):
+        parse_source("x", "-- a comment\nCREATE TABLE t ();\n-- @version 1.5.2\n")
+
+
+def test_blocks_going_back_in_version_are_refused() -> None:
+    with pytest.raises(ExtensionBuildError, match="after a block of a later version"):
+        parse_source("x", "-- @version 1.5.4\nSELECT 1;\n-- @version 1.5.2\nSELECT 2;\n")
+
+
+def test_an_unknown_version_is_refused() -> None:
+    with pytest.raises(ExtensionBuildError, match="not offered"):
+        extension_build.install_script("1.5.5")
+
+
+def test_every_source_file_is_listed_and_shipped() -> None:
+    src = Path(extension_build.__file__).parent / "sql" / "src"
+    assert {p.stem for p in src.glob("*.sql")} == set(extension_build.CONCERNS)
+    pyproject = (Path(extension_build.__file__).parent.parent / "pyproject.toml").read_text()
+    assert '"sql/src/*.sql"' in pyproject
+
+
+def test_the_installer_writes_every_file_and_removes_stale_scripts(tmp_path: Path) -> None:
+    (tmp_path / "share" / "extension").mkdir(parents=True)
+    stale = tmp_path / "share" / "extension" / "google_ml_integration--1.5.7--1.5.8-old.sql"
+    stale.write_text("-- left by an older release")
+    other = tmp_path / "share" / "extension" / "vector--0.8.0.sql"
+    other.write_text("-- not ours")
+    pg_config = tmp_path / "pg_config"
+    pg_config.write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
+    pg_config.chmod(0o755)
+    target = extension_files.install_extension_files(pg_config)
+    written = {p.name for p in target.iterdir()}
+    for extension in extension_files.EXTENSIONS:
+        assert set(extension.files()) <= written
+    assert not stale.exists()
+    assert other.exists()
+
+
+def test_the_stand_in_script_of_a_version_is_that_version() -> None:
+    script = extension_files.install_script("google_ml_integration", "1.5.3")
+    assert "google_ml_integration 1.5.3" in script
+    assert "\\echo" not in script and "pg_extension_config_dump" not in script
+    with pytest.raises(extension_files.ExtensionInstallError, match="nor update path"):
+        extension_files.install_script("google_ml_integration", "9.9")
