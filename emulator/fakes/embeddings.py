@@ -1,6 +1,7 @@
 """Deterministic fake embeddings whose cosine similarity follows shared words.
 
-Operations: `embed(text, dimension) -> FakeVector` (a list of floats), `dimension_for(model)`
+Operations: `embed(text, dimension) -> FakeVector` (a list of floats; `embed_counted` also counts
+the words, for usage statistics), `dimension_for(model)`
 giving each known model's real output size, and `similarity(a, b)`, the cosine of two texts'
 fake embeddings (the NL composer ranks templates with it: emulator/engine_factory.py plugs it
 into the engine, which imports nothing of the fakes).
@@ -12,18 +13,27 @@ words are equal. The vector is then scaled to unit length. Two texts that share 
 coordinates, so their cosine similarity is high; texts without common words are nearly
 orthogonal. Same text, same dimension: same vector, in every process (no Python `hash()`).
 
+Speed: the fakes stand in for a provider in bulk benchmarks (bench/backfill.py), so a vector
+costs a few dict operations per word. Each word's stem and slots are cached (bounded dicts),
+the arithmetic is done once per position, and the literal is a copied list of zeros' texts with
+the non-zero ones put in, each value's repr cached. Every result is the bit-exact value of the
+plan as first written (tests/engine/test_fakes.py keeps that code as a reference): users' tests
+and cassettes hold these vectors.
+
 Known gaps: no semantics beyond shared stems (synonyms are strangers).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
+import operator
 import struct
+from collections import deque
+from itertools import compress, repeat
 
 from emulator.embedding_literal import LiteralVector
-from emulator.words import content_stems, words
+from emulator.words import STOP_WORDS, stem, words
 
 _SLOTS_PER_WORD = 8
 _WHOLE_TEXT_WEIGHT = 0.15
@@ -56,36 +66,115 @@ def dimension_for(model: str) -> int:
 
 
 _SLOT_CHUNKS = struct.Struct(f"<{_SLOTS_PER_WORD}I")
+_SIGNS = (-1.0, 1.0)  # a chunk's sign, by its top bit
 
 
-def _slots(feature: str, dimension: int) -> tuple[tuple[int, float], ...]:
+def _chunks(feature: str) -> tuple[int, ...]:
+    """The feature's hash, as `_SLOTS_PER_WORD` unsigned ints: chunk % dimension is a position,
+    the top bit its sign (set: +1, clear: -1)."""
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=4 * _SLOTS_PER_WORD).digest()
-    return tuple((chunk % dimension, 1.0 if chunk & 0x80000000 else -1.0)
-                 for chunk in _SLOT_CHUNKS.unpack(digest))
+    return _SLOT_CHUNKS.unpack(digest)
 
 
-# Words repeat across texts (a corpus has a vocabulary); whole texts mostly do not.
-_word_slots = functools.lru_cache(maxsize=1 << 16)(_slots)
+# -- caches -------------------------------------------------------------------------------------
+# A corpus has a vocabulary: its words come back text after text, whole texts mostly do not. So
+# a word's stem and a word's slots are cached; each cache is a dict emptied when it reaches its
+# bound (cheaper per hit than an LRU's bookkeeping, and a benchmark's vocabulary fits).
+_CACHE_BOUND = 1 << 16
+_STEMS: dict[str, str] = {}  # word -> its stem, "" for a stop word
+# A word's slots: positions, signs (1.0 or -1.0) and, when its positions are distinct, the
+# position -> sign dict that a text without those positions yet can take as it is.
+_Slots = tuple[list[int], list[float], dict[int, float] | None]
+_WORD_SLOTS: dict[int, dict[str, _Slots]] = {}  # dimension -> stem -> slots
 
 
-@functools.lru_cache(maxsize=16)
-def _zeros(dimension: int) -> tuple[float, ...]:
-    return (0.0,) * dimension
+def _tokens(text: str) -> tuple[list[str], int]:
+    """`content_stems(text) or words(text)`, with each word's stem looked up once, and the
+    number of words (`token_count`)."""
+    found = words(text)
+    stems = _STEMS
+    out = []
+    for word in found:
+        stemmed = stems.get(word)
+        if stemmed is None:
+            if len(stems) >= _CACHE_BOUND:
+                stems.clear()
+            stemmed = stems[word] = "" if word in STOP_WORDS else stem(word)
+        if stemmed:
+            out.append(stemmed)
+    return out or found, len(found)
+
+
+def _slots_by_token(dimension: int) -> dict[str, _Slots]:
+    by_token = _WORD_SLOTS.get(dimension)
+    if by_token is None:
+        if len(_WORD_SLOTS) >= 16:  # dimensions in use are few; a caller trying many is bounded
+            _WORD_SLOTS.clear()
+        by_token = _WORD_SLOTS[dimension] = {}
+    return by_token
+
+
+def _new_word_slots(by_token: dict[str, _Slots], token: str, dimension: int) -> _Slots:
+    """A word's slots (see `_Slots`), now cached."""
+    if len(by_token) >= _CACHE_BOUND:
+        by_token.clear()
+    chunks = _chunks("w:" + token)
+    positions = [chunk % dimension for chunk in chunks]
+    signs = [_SIGNS[chunk >> 31] for chunk in chunks]
+    distinct = dict(zip(positions, signs)) if len(set(positions)) == len(positions) else None
+    slots = by_token[token] = (positions, signs, distinct)
+    return slots
+
+
+_ZEROS: dict[int, tuple[float, ...]] = {}  # dimension -> its zero vector
+
+
+class _Texts(dict[float, str]):
+    """repr(value) for each value met: a float's repr is the slow part of a literal, and vectors
+    repeat values (texts with the same pattern of words share a norm). Bounded."""
+
+    def __missing__(self, value: float) -> str:
+        if len(self) >= _CACHE_BOUND:
+            self.clear()
+        text = self[value] = repr(value)
+        return text
+
+
+_TEXTS = _Texts()
+_ZERO_TEXTS: dict[int, list[str]] = {}  # dimension -> the literal's elements of a zero vector
+
+
+# Runs a map() of side effects at C speed (a Python `for` costs more): a deque that keeps
+# nothing, made once (one per call would be one more object for the collector each time).
+_drain = deque[object](maxlen=0).extend
 
 
 class FakeVector(LiteralVector):
     """An embedding as the list of floats a provider answers, which also remembers its few
-    non-zero positions, so that the warm-up writes its ``real[]`` literal without walking
-    every zero (see ``emulator.engine.extract``)."""
+    non-zero positions (in the order the plan first meets them) and their values, so that the
+    warm-up writes its ``real[]`` literal without walking every zero (see
+    ``emulator.engine.extract``)."""
 
-    __slots__ = ("_literal", "nonzero")
+    __slots__ = ("_literal", "_positions", "_values")
 
-    def __init__(self, dimension: int, nonzero: dict[int, float]) -> None:
-        super().__init__(_zeros(dimension))
-        for position, value in nonzero.items():
-            self[position] = value
-        self.nonzero = nonzero
+    def __init__(self, dimension: int, positions: tuple[int, ...],
+                 values: tuple[float, ...]) -> None:
+        # Tuples: the collector stops visiting a tuple of numbers once it has seen it.
+        zeros = _ZEROS.get(dimension)
+        if zeros is None:
+            if len(_ZEROS) >= 16:
+                _ZEROS.clear()
+            zeros = _ZEROS[dimension] = (0.0,) * dimension
+        super().__init__(zeros)
+        _drain(map(self.__setitem__, positions, values))
+        self._positions = positions
+        self._values = values
         self._literal: str | None = None
+
+    @property
+    def nonzero(self) -> dict[int, float]:
+        """position -> value of the non-zero positions, in the order the plan first met them."""
+        return dict(zip(self._positions, self._values))
 
     def literal(self) -> str:
         """The PostgreSQL array literal of these values (``0`` for each zero)."""
@@ -94,42 +183,62 @@ class FakeVector(LiteralVector):
         return self._literal
 
     def _format(self) -> str:
-        parts = ["{"]
-        start = 0  # the first position not written yet
-        texts: dict[float, str] = {}  # a vector holds few distinct values: format each once
-        for position in sorted(self.nonzero):
-            value = self.nonzero[position]
-            text = texts.get(value)
-            if text is None:
-                text = texts[value] = repr(value)
-            parts.append("0," * (position - start))
-            parts.append(text)
-            parts.append(",")
-            start = position + 1
-        parts.append("0," * (len(self) - start))
-        return "".join(parts)[:-1] + "}"
+        # The elements of a zero vector's literal, copied, with the few non-zero ones replaced.
+        parts = _ZERO_TEXTS.get(len(self))
+        if parts is None:
+            if len(_ZERO_TEXTS) >= 16:
+                _ZERO_TEXTS.clear()
+            parts = _ZERO_TEXTS[len(self)] = ["0"] * len(self)
+        parts = parts.copy()
+        _drain(map(parts.__setitem__, self._positions, map(_TEXTS.__getitem__, self._values)))
+        return "{" + ",".join(parts) + "}"
 
 
 def embed(text: str, dimension: int) -> FakeVector:
     """A unit-length vector of `dimension` floats for `text`."""
+    return embed_counted(text, dimension)[0]
+
+
+def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
+    """`embed(text, dimension)` and `token_count(text)`, reading the words once."""
     if dimension <= 0:
         raise ValueError(f"dimension must be positive, not {dimension}")
+    # The sums of the plan, in the same order (users' tests and cassettes hold these vectors bit
+    # for bit; tests/engine/test_fakes.py compares with the first implementation).
+    tokens, word_count = _tokens(text)
     counts: dict[str, int] = {}
-    for token in content_stems(text) or words(text):
+    for token in tokens:
         counts[token] = counts.get(token, 0) + 1
+    by_token = _slots_by_token(dimension)
     sparse: dict[int, float] = {}
+    get = sparse.get
     for token, count in counts.items():
-        weight = 1.0 + math.log(count)
-        for position, sign in _word_slots("w:" + token, dimension):
-            sparse[position] = sparse.get(position, 0.0) + sign * weight
+        word_positions, signs, distinct = (by_token.get(token)
+                                           or _new_word_slots(by_token, token, dimension))
+        if count == 1 and distinct is not None and sparse.keys().isdisjoint(word_positions):
+            sparse.update(distinct)  # each position new: 0.0 + sign is the sign
+        elif count == 1:  # weight 1.0: sign * weight is the sign
+            for position, sign in zip(word_positions, signs):
+                sparse[position] = get(position, 0.0) + sign
+        else:
+            weight = 1.0 + math.log(count)
+            for position, sign in zip(word_positions, signs):
+                sparse[position] = get(position, 0.0) + sign * weight
     whole_weight = _WHOLE_TEXT_WEIGHT if counts else 1.0
-    for position, sign in _slots("t:" + text, dimension):
-        sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
-    norm = math.sqrt(sum(x * x for x in sparse.values()))
+    for chunk in _chunks("t:" + text):
+        position = chunk % dimension
+        sparse[position] = get(position, 0.0) + _SIGNS[chunk >> 31] * whole_weight
+    values = list(sparse.values())
+    norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, {_slots("z:" + text, dimension)[0][0]: 1.0})
-    return FakeVector(dimension, {position: value / norm for position, value in sparse.items()
-                                  if value != 0.0})
+        return FakeVector(dimension, (_chunks("z:" + text)[0] % dimension,), (1.0,)), word_count
+    if 0.0 in values:  # a position whose contributions cancelled out is not stored
+        positions = tuple(compress(sparse, values))
+        values = list(compress(values, values))
+    else:
+        positions = tuple(sparse)
+    return FakeVector(dimension, positions,
+                      tuple(map(operator.truediv, values, repeat(norm)))), word_count
 
 
 def token_count(text: str) -> int:

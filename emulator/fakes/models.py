@@ -161,14 +161,12 @@ def vertex_predict(path: str, body: Any) -> Any:
         content = instance.get("content") if isinstance(instance, dict) else None
         if not isinstance(content, str):
             raise google_error(400, f"instances[{index}].content (a string) is required.")
+        vector, token_count = embeddings.embed_counted(content, dimension)
         predictions.append(
             {
                 "embeddings": {
-                    "values": embeddings.embed(content, dimension),
-                    "statistics": {
-                        "token_count": embeddings.token_count(content),
-                        "truncated": False,
-                    },
+                    "values": vector,
+                    "statistics": {"token_count": token_count, "truncated": False},
                 }
             }
         )

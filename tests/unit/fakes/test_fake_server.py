@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from asyncio import run
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -149,3 +150,28 @@ def test_engine_rides_out_random_faults_with_retries() -> None:
     assert all("ok" in r for r in results)
     assert engine.stats.retries > 0
     assert engine.stats.http_requests == 40 + engine.stats.retries
+
+
+# Texts whose embeddings hold a repeated word, a Unicode word, an empty text and, at dimension
+# 2, a value of -2.8e-17 (written with an exponent).
+PINNED_TEXTS = ["", "the", "The cats sat on the cats' mat, twice: cats!", "Ünïcödé straße 東京",
+                "bird cat", "A database follows the last train (live sentence 4711)."]
+
+
+def test_embedding_answers_keep_their_exact_bytes() -> None:
+    """Users' cassettes hold the server's answers: a faster fake must send the same bytes (the
+    digests were taken before the fakes were optimised)."""
+
+    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> list[bytes]:
+        vertex = await client.post(EMBED_PATH, json={
+            "instances": [{"content": text} for text in PINNED_TEXTS]})
+        small = await client.post(EMBED_PATH, json={
+            "instances": [{"content": "bird cat"}], "parameters": {"outputDimensionality": 2}})
+        openai = await client.post("/v1/embeddings", json={
+            "model": "text-embedding-3-small", "input": PINNED_TEXTS, "dimensions": 64})
+        return [vertex.content, small.content, openai.content]
+
+    vertex, small, openai = with_server(FakeKnobs(), work)
+    assert small.startswith(b'{"predictions":[{"embeddings":{"values":[-2.7755575615628914e-17,1.0]')
+    digests = [hashlib.sha256(body).hexdigest()[:16] for body in (vertex, openai)]
+    assert digests == ["c7d89db72dd03e15", "306c34e0f236f569"]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import struct
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.fakes.embeddings import embed
+from emulator.fakes import embeddings as fake_embeddings
+from emulator.fakes.embeddings import embed, embed_counted, similarity, token_count
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import load_rules
+from emulator.words import content_stems, words
 
 VERTEX = "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
 
@@ -281,3 +286,105 @@ def test_any_text_embeds_to_a_deterministic_unit_vector(text: str, dimension: in
     assert len(vector) == dimension
     assert math.isclose(math.fsum(x * x for x in vector), 1.0, rel_tol=1e-9)
     assert vector == embed(text, dimension)
+
+
+# -- the fake embeddings' exact values ---------------------------------------------------------
+# Users' tests and cassettes hold fake embeddings (their literals, their JSON): a faster fake must
+# give the same bytes. The pins below were taken before the fakes were optimised; the reference
+# below is that code, kept here to compare with on random texts.
+
+_PINNED_CASES = [
+    ("", 768, "4be81a848d36ae4a"),
+    ("the", 768, "75b35ba9527e6b6d"),
+    ("The cats sat on the cats' mat, twice: cats!", 768, "7652e696dd94a571"),
+    ("Ünïcödé straße 東京 日本語のテキスト", 3072, "aed26fafcd6818da"),
+    ("bird cat", 2, "a5941da770dd3193"),
+    ("x " * 500, 1536, "b620d5ff95295739"),
+    ("A database follows the last train (live sentence 4711).", 768, "04e7ed903df9cd73"),
+    ("cat the the", 1, "c244e86473812582"),
+]
+
+
+def _all_texts(vector: list[float]) -> bytes:
+    """Every text of a fake embedding users can see: the real[] literal, the JSON the engine
+    hands to SQL (json.dumps), the JSON the fake server sends (msgspec)."""
+    literal = vector.literal()  # type: ignore[attr-defined]
+    return f"{literal}|{json.dumps(vector)}|".encode() + msgspec.json.encode(vector)
+
+
+def test_fake_embeddings_keep_their_exact_text() -> None:
+    # A cancellation leaves -2.8e-17: the literal writes it as repr does, exponent and all.
+    assert embed("bird cat", 2).literal() == "{-2.7755575615628914e-17,1.0}"
+    assert embed("The cat sat on the mat.", 8).literal() == (
+        "{-0.652718330834573,0,0.38334251175998735,0,-0.652718330834573,0,0.03108182527783681,0}"
+    )
+    assert embed("", 4).literal() == "{-0.7071067811865475,0.7071067811865475,0,0}"
+    for text, dimension, digest in _PINNED_CASES:
+        assert hashlib.sha256(_all_texts(embed(text, dimension))).hexdigest()[:16] == digest, text
+    assert repr(similarity("the cat sat on a mat", "a cat on the mat")) == "0.768477893376516"
+
+
+_REF_SLOT_CHUNKS = struct.Struct("<8I")
+
+
+def _reference_slots(feature: str, dimension: int) -> tuple[tuple[int, float], ...]:
+    digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=32).digest()
+    return tuple((chunk % dimension, 1.0 if chunk & 0x80000000 else -1.0)
+                 for chunk in _REF_SLOT_CHUNKS.unpack(digest))
+
+
+def _reference_embed(text: str, dimension: int) -> tuple[list[float], dict[int, float], str]:
+    """The fake embedding as the first implementation computed it: values, the non-zero
+    positions (in their order) and the literal."""
+    counts: dict[str, int] = {}
+    for token in content_stems(text) or words(text):
+        counts[token] = counts.get(token, 0) + 1
+    sparse: dict[int, float] = {}
+    for token, count in counts.items():
+        weight = 1.0 + math.log(count)
+        for position, sign in _reference_slots("w:" + token, dimension):
+            sparse[position] = sparse.get(position, 0.0) + sign * weight
+    whole_weight = 0.15 if counts else 1.0
+    for position, sign in _reference_slots("t:" + text, dimension):
+        sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
+    norm = math.sqrt(sum(x * x for x in sparse.values()))
+    if norm == 0.0:
+        nonzero = {_reference_slots("z:" + text, dimension)[0][0]: 1.0}
+    else:
+        nonzero = {p: v / norm for p, v in sparse.items() if v != 0.0}
+    values = [0.0] * dimension
+    for position, value in nonzero.items():
+        values[position] = value
+    literal = "{" + ",".join(repr(v) if v else "0" for v in values) + "}"
+    return values, nonzero, literal
+
+
+_VOCABULARY = ["cat", "cats", "the", "river", "map", "Ünï", "東京", "a1", "ran", "x", "bird"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=120),
+        st.lists(st.sampled_from(_VOCABULARY), max_size=12).map(" ".join),
+    ),
+    dimension=st.one_of(st.integers(min_value=1, max_value=16), st.sampled_from([768, 3072])),
+)
+def test_fake_embeddings_equal_the_reference_bit_for_bit(text: str, dimension: int) -> None:
+    values, nonzero, literal = _reference_embed(text, dimension)
+    vector = embed(text, dimension)
+    assert struct.pack(f"<{dimension}d", *vector) == struct.pack(f"<{dimension}d", *values)
+    assert list(vector.nonzero.items()) == list(nonzero.items())
+    assert vector.literal() == literal
+    assert json.dumps(vector) == json.dumps(values)
+    assert msgspec.json.encode(vector) == msgspec.json.encode(values)
+    assert embed_counted(text, dimension)[1] == token_count(text) == len(words(text))
+
+
+def test_fake_embedding_caches_stay_bounded_and_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake_embeddings, "_CACHE_BOUND", 4)
+    for i in range(60):
+        text = f"word{i} other{i % 3} word{i}"
+        assert embed(text, 32).literal() == _reference_embed(text, 32)[2]
+    assert len(fake_embeddings._STEMS) <= 4 and len(fake_embeddings._TEXTS) <= 4
+    assert len(fake_embeddings._WORD_SLOTS[32]) <= 4
