@@ -51,7 +51,7 @@ from proxy.session import (
     Step,
     client_scanner,
 )
-from proxy.tls import DirectTLSError, ServerTLS
+from proxy.tls import HANDSHAKE_TIMEOUT, ClientTLS, DirectTLSError
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -121,10 +121,13 @@ class ClientSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamSide | None = None
         self.peer = "?"
-        self._negotiation = startup.StartupNegotiation(tls=server.config.ssl_context is not None)
-        self._relaying = False
-        self._tls_pending = False
-        self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
+        self.tls = ClientTLS(server.config.ssl_context)  # this leg's TLS, sans-io (proxy/tls.py)
+        self._negotiation = startup.StartupNegotiation(tls=self.tls.offered)
+        self._relaying = False  # the StartupMessage was seen: the session's messages follow
+        # Relaying, and the socket's bytes are the session's as they are (no TLS of ours on
+        # them): the one check data_received makes before the relay's fast path.
+        self._relaying_plain = False
+        self._encrypt: Callable[[bytes], bytes] | None = None  # direct TLS: every write's wrap
         self._closed = False
         self.scanner = client_scanner()
         self.session = Session()  # statement accounting, sans-io (proxy/session.py)
@@ -146,14 +149,10 @@ class ClientSide(asyncio.Protocol):
         if self._closed:
             return
         self.server.bytes_from_clients += len(data)
-        if self._direct_tls is not None:
-            self._tls_bytes(data)
-        elif self._relaying:
+        if self._relaying_plain:
             self._relay_client_bytes(data)
-        elif not self._tls_pending:
-            self._startup_bytes(data)
         else:
-            self.protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
+            self._layered_bytes(data)
 
     def eof_received(self) -> bool | None:
         return False
@@ -181,11 +180,8 @@ class ClientSide(asyncio.Protocol):
             elif isinstance(event, startup.Startup):
                 self._start_session(event)
             elif isinstance(event, startup.StartTLS):
-                self._write(b"S")
-                self._tls_pending = True
-                assert self.server.config.ssl_context is not None
-                asyncio.get_running_loop().create_task(
-                    self._upgrade_tls(self.server.config.ssl_context))
+                self._write(self.tls.start_tls())
+                asyncio.get_running_loop().create_task(self._upgrade_tls())
             elif isinstance(event, startup.DirectTLS):
                 self._start_direct_tls(event.hello)
             elif isinstance(event, startup.Cancel):
@@ -194,41 +190,49 @@ class ClientSide(asyncio.Protocol):
             else:
                 self.protocol_error(event.sqlstate, event.text)
 
-    def _start_direct_tls(self, hello: bytes) -> None:
-        context = self.server.config.ssl_context
-        if context is None:
-            # No TLS configured: nothing to answer a ClientHello with (PostgreSQL closes too).
-            log.warning("client %s: direct TLS without --tls-cert; closing the connection",
-                        self.peer)
-            self.close()
-            return
-        self._direct_tls = ServerTLS(context)
-        self._tls_bytes(hello)
-
-    def _tls_bytes(self, ciphertext: bytes) -> None:
-        assert self._direct_tls is not None and self.transport is not None
+    def _layered_bytes(self, data: bytes) -> None:
+        """Bytes off the relay's fast path: startup packets, or anything under direct TLS;
+        proxy/tls.py's ClientTLS says what they are."""
         try:
-            plaintext, reply = self._direct_tls.receive(ciphertext)
+            data, reply = self.tls.receive(data)
+        except pq.ProtocolViolation as exc:
+            self.protocol_error("08P01", str(exc))
+            return
         except DirectTLSError as exc:
-            log.warning("client %s: %s; closing the connection", self.peer, exc)
-            self.close()
+            self._tls_failed(exc)
             return
         if reply:
+            assert self.transport is not None
             self.transport.write(reply)
-        if not plaintext:
+        if not data:
             return
         if self._relaying:
-            self._relay_client_bytes(plaintext)
+            self._relay_client_bytes(data)
         else:
-            self._startup_bytes(plaintext)
+            self._startup_bytes(data)
 
-    async def _upgrade_tls(self, ssl_context: Any) -> None:
-        assert self.transport is not None
+    def _start_direct_tls(self, hello: bytes) -> None:
+        try:
+            self.tls.start_direct()
+        except DirectTLSError as exc:
+            self._tls_failed(exc)
+            return
+        self._encrypt = self.tls.send
+        self._layered_bytes(hello)
+
+    def _tls_failed(self, exc: DirectTLSError) -> None:
+        log.warning("client %s: %s; closing the connection", self.peer, exc)
+        self.close()
+
+    async def _upgrade_tls(self) -> None:
+        """STARTTLS: asyncio runs the handshake, reading it from the socket; its transport
+        decrypts from then on."""
+        assert self.transport is not None and self.tls.context is not None
         loop = asyncio.get_running_loop()
         try:
             new_transport = await loop.start_tls(
-                self.transport, self, ssl_context, server_side=True, ssl_handshake_timeout=15
-            )
+                self.transport, self, self.tls.context, server_side=True,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (TimeoutError, OSError, ConnectionError) as exc:
             log.info("client %s: TLS handshake failed: %s", self.peer, exc)
             self.close()
@@ -237,11 +241,12 @@ class ClientSide(asyncio.Protocol):
             self.close()
             return
         self.transport = new_transport
-        self._tls_pending = False
+        self.tls.upgraded()
 
     def _start_session(self, event: startup.Startup) -> None:
         packet = self.session.start(event.version, event.params, self.server.instance)
         self._relaying = True
+        self._relaying_plain = self.tls.passthrough
         self._held.hold()  # until the upstream connection exists
         self._keep(event.rest, framed=False)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
@@ -266,7 +271,7 @@ class ClientSide(asyncio.Protocol):
         """End the connection with a FATAL ErrorResponse, written only between two server
         messages (never inside one already partly forwarded), then close it."""
         upstream = self.upstream
-        if not self._tls_pending and (upstream is None or upstream.scanner.at_boundary):
+        if not self.tls.upgrading and (upstream is None or upstream.scanner.at_boundary):
             self._write(pq.error_response(sqlstate, text, severity="FATAL"))
         self.close()
 
@@ -390,8 +395,8 @@ class ClientSide(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
             self.server.bytes_to_clients += len(data)
-            if self._direct_tls is not None:
-                data = self._direct_tls.send(data)
+            if self._encrypt is not None:
+                data = self._encrypt(data)
             self.transport.write(data)
 
     write = _write  # the server direction's path for every answer: one call, not two
@@ -443,7 +448,7 @@ class UpstreamSide(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._ssl_answer = loop.create_future()
         self.transport.write(struct.pack("!II", 8, pq.SSL_REQUEST_CODE))
-        answer = await asyncio.wait_for(self._ssl_answer, 15)
+        answer = await asyncio.wait_for(self._ssl_answer, HANDSHAKE_TIMEOUT)
         self._ssl_answer = None
         if answer == b"N":
             if required:
@@ -452,7 +457,7 @@ class UpstreamSide(asyncio.Protocol):
         if answer != b"S":
             raise ConnectionError(f"unexpected answer {answer!r} to SSLRequest")
         transport = await loop.start_tls(
-            self.transport, self, context, server_hostname=host, ssl_handshake_timeout=15
+            self.transport, self, context, server_hostname=host, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
         )
         if transport is None:
             raise ConnectionError("TLS handshake with the PostgreSQL server failed")
