@@ -3,11 +3,12 @@
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. They move bytes, run TLS and flow control, and leave every decision
-to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the untyped
-startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS); from it on, both
-directions are framed message by message with ``MessageScanner`` and proxy/session.py's
-``Session`` says what to send:
+connection to PostgreSQL. They move bytes, run TLS handshakes and flow control, and leave every
+decision to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the
+untyped startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) and
+proxy/tls.py's ``ClientTLS`` what the client's TLS makes of its bytes (refused during a STARTTLS
+handshake, decrypted and encrypted under direct TLS); from it on, both directions are framed
+message by message with ``MessageScanner`` and proxy/session.py's ``Session`` says what to send:
 
 * client -> server: Query and Parse that pass the byte prefilter go to
   ``Session.client_segments`` (rewritten or not); everything else streams through as received.
@@ -27,8 +28,9 @@ write buffer is above its high-water mark, the other side stops reading.
 Interfaces: ``SessionHost`` is the server as sessions see it (listener.ProxyServer);
 ``ClientEnd`` is the client side as its upstream side sees it.
 
-Known gaps (issue 14): the TLS glue of the client leg (the STARTTLS upgrade, direct TLS over
-memory buffers) is still ClientSide methods; its state is read on the per-chunk paths.
+The per-chunk paths check one flag each: ``data_received`` whether the session relays plaintext
+as it arrives (else ``_layered_bytes``: startup, or through ``ClientTLS``), ``write`` whether
+direct TLS wraps what goes out.
 """
 
 from __future__ import annotations
