@@ -3,14 +3,20 @@ TLS client on memory buffers for direct TLS, as ClientSide drives it."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from emulator.cli import _tls_context
 from proxy import protocol as pq
 from proxy import startup
+from proxy.relay import ClientSide, UpstreamSide
+from proxy.session import ExtensionStandIn
 from proxy.tls import ALPN, ClientTLS, DirectTLSError
 from tests.support import wire
 from tests.support.certificates import self_signed_certificate
@@ -141,3 +147,89 @@ def test_a_broken_client_hello_fails_the_handshake(server_context: ssl.SSLContex
     hello = bytes((pq.TLS_HANDSHAKE_FIRST_BYTE,)) + b"\x03\x01\x00\x05garbage-and-more"
     with pytest.raises(DirectTLSError, match="handshake failed"):
         tls.receive(hello)
+
+
+# -- the shell (relay.ClientSide) on this object, with stub transports and no socket --------
+
+
+class StubTransport:
+    """What ClientSide and UpstreamSide call of an asyncio transport; keeps what is written."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def take(self) -> bytes:
+        data = bytes(self.written)
+        self.written.clear()
+        return data
+
+    def set_write_buffer_limits(self, high: int, low: int) -> None: ...
+    def get_extra_info(self, name: str) -> object: return ("127.0.0.1", 5)
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
+    def is_closing(self) -> bool: return self.closed
+    def close(self) -> None: self.closed = True
+
+
+@dataclass
+class StubConfig:
+    ssl_context: ssl.SSLContext | None
+    warmup: bool = False
+    extension_emulation: ExtensionStandIn | None = None
+
+
+@dataclass
+class StubServer:
+    """relay.SessionHost without a listener: the upstream it opens writes into a StubTransport."""
+
+    config: StubConfig
+    instance: str = "127.0.0.1:5"
+    bytes_from_clients: int = 0
+    bytes_to_clients: int = 0
+    databases_with_extension: frozenset[str] = frozenset()
+    upstream_transport: StubTransport = field(default_factory=StubTransport)
+
+    def connection_opened(self, client: ClientSide) -> None: ...
+    def connection_closed(self, client: ClientSide) -> None: ...
+    def session_started(self, session: ClientSide) -> bool: return False
+    def relay_cancel(self, packet: bytes) -> None: ...
+    def extension_check_due(self, dbname: str) -> bool: return False
+    async def register_endpoint(self, dbname: str) -> None: ...
+
+    async def open_upstream(self, make: Callable[[], UpstreamSide]) -> UpstreamSide:
+        upstream = make()
+        upstream.connection_made(cast(asyncio.Transport, self.upstream_transport))
+        return upstream
+
+
+def test_client_side_runs_a_direct_tls_session_through_client_tls(
+        certificate: tuple[Path, Path], server_context: ssl.SSLContext) -> None:
+    async def session() -> None:
+        server = StubServer(StubConfig(server_context))
+        side, socket = ClientSide(server), StubTransport()
+        side.connection_made(cast(asyncio.Transport, socket))
+        client = Client(certificate)
+        done, to_proxy = client.handshake_step(b"")
+        while to_proxy:
+            side.data_received(to_proxy)
+            done, to_proxy = client.handshake_step(socket.take())
+        assert done and not socket.closed
+        side.data_received(client.send(wire.startup_packet(user="tls")))
+        await asyncio.sleep(0)  # the upstream connection opens
+        upstream = server.upstream_transport.take()
+        [event] = startup.StartupNegotiation(tls=False).receive(upstream)
+        assert isinstance(event, startup.Startup) and event.params["user"] == "tls"
+        query = pq.message(b"Q", b"SELECT 1\x00")
+        side.data_received(client.send(query))  # decrypted: never the plaintext fast path
+        assert server.upstream_transport.take() == query
+        assert side.upstream is not None
+        notice = pq.message(b"N", b"SNOTICE\x00Mhello\x00\x00")
+        side.upstream.data_received(notice)
+        assert client.receive(socket.take()) == notice  # encrypted on the way out
+        assert not socket.closed
+
+    asyncio.run(session())
