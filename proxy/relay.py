@@ -3,11 +3,12 @@
 Plan
 ----
 ``ClientSide`` is the asyncio Protocol of the accepted socket, ``UpstreamSide`` the one of the
-connection to PostgreSQL. They move bytes, run TLS and flow control, and leave every decision
-to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the untyped
-startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS); from it on, both
-directions are framed message by message with ``MessageScanner`` and proxy/session.py's
-``Session`` says what to send:
+connection to PostgreSQL. They move bytes, run TLS handshakes and flow control, and leave every
+decision to sans-io objects: before the StartupMessage, proxy/startup.py says how to answer the
+untyped startup packets (SSLRequest, GSSENCRequest, CancelRequest, direct TLS) and
+proxy/tls.py's ``ClientTLS`` what the client's TLS makes of its bytes (refused during a STARTTLS
+handshake, decrypted and encrypted under direct TLS); from it on, both directions are framed
+message by message with ``MessageScanner`` and proxy/session.py's ``Session`` says what to send:
 
 * client -> server: Query and Parse that pass the byte prefilter go to
   ``Session.client_segments`` (rewritten or not); everything else streams through as received.
@@ -27,8 +28,9 @@ write buffer is above its high-water mark, the other side stops reading.
 Interfaces: ``SessionHost`` is the server as sessions see it (listener.ProxyServer);
 ``ClientEnd`` is the client side as its upstream side sees it.
 
-Known gaps (issue 14): the TLS glue of the client leg (the STARTTLS upgrade, direct TLS over
-memory buffers) is still ClientSide methods; its state is read on the per-chunk paths.
+The per-chunk paths check one flag each: ``data_received`` whether the session relays plaintext
+as it arrives (else ``_layered_bytes``: startup, or through ``ClientTLS``), ``write`` whether
+direct TLS wraps what goes out.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from proxy.session import (
     Step,
     client_scanner,
 )
-from proxy.tls import DirectTLSError, ServerTLS
+from proxy.tls import HANDSHAKE_TIMEOUT, ClientTLS, DirectTLSError
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
 
@@ -121,10 +123,13 @@ class ClientSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.upstream: UpstreamSide | None = None
         self.peer = "?"
-        self._negotiation = startup.StartupNegotiation(tls=server.config.ssl_context is not None)
-        self._relaying = False
-        self._tls_pending = False
-        self._direct_tls: ServerTLS | None = None  # TLS over memory buffers (proxy/tls.py)
+        self.tls = ClientTLS(server.config.ssl_context)  # this leg's TLS, sans-io (proxy/tls.py)
+        self._negotiation = startup.StartupNegotiation(tls=self.tls.offered)
+        self._relaying = False  # the StartupMessage was seen: the session's messages follow
+        # Relaying, and the socket's bytes are the session's as they are (no TLS of ours on
+        # them): the one check data_received makes before the relay's fast path.
+        self._relaying_plain = False
+        self._encrypt: Callable[[bytes], bytes] | None = None  # direct TLS: every write's wrap
         self._closed = False
         self.scanner = client_scanner()
         self.session = Session()  # statement accounting, sans-io (proxy/session.py)
@@ -146,14 +151,23 @@ class ClientSide(asyncio.Protocol):
         if self._closed:
             return
         self.server.bytes_from_clients += len(data)
-        if self._direct_tls is not None:
-            self._tls_bytes(data)
-        elif self._relaying:
-            self._relay_client_bytes(data)
-        elif not self._tls_pending:
-            self._startup_bytes(data)
-        else:
-            self.protocol_error("08P01", startup.BEFORE_TLS_HANDSHAKE)
+        if not self._relaying_plain:
+            self._layered_bytes(data)
+            return
+        # The relay's fast path: _relay_client_bytes inlined, one Python call less per chunk
+        # (11 bytecodes, about 50 ns of 1.1 us on the stub microbenchmark).
+        if self._held.holding:
+            self._keep(data, framed=False)
+            return
+        try:
+            segments = self.scanner.scan(data)
+        except pq.ProtocolViolation as exc:
+            self.protocol_error("08P01", f"invalid frontend message: {exc}")
+            return
+        if segments is None:  # nothing to inspect: the chunk goes on as it came
+            self.upstream.write(data)  # type: ignore[union-attr]  # relaying: it exists
+            return
+        self._client_segments(segments)
 
     def eof_received(self) -> bool | None:
         return False
@@ -181,11 +195,8 @@ class ClientSide(asyncio.Protocol):
             elif isinstance(event, startup.Startup):
                 self._start_session(event)
             elif isinstance(event, startup.StartTLS):
-                self._write(b"S")
-                self._tls_pending = True
-                assert self.server.config.ssl_context is not None
-                asyncio.get_running_loop().create_task(
-                    self._upgrade_tls(self.server.config.ssl_context))
+                self._write(self.tls.start_tls())
+                asyncio.get_running_loop().create_task(self._upgrade_tls())
             elif isinstance(event, startup.DirectTLS):
                 self._start_direct_tls(event.hello)
             elif isinstance(event, startup.Cancel):
@@ -194,41 +205,49 @@ class ClientSide(asyncio.Protocol):
             else:
                 self.protocol_error(event.sqlstate, event.text)
 
-    def _start_direct_tls(self, hello: bytes) -> None:
-        context = self.server.config.ssl_context
-        if context is None:
-            # No TLS configured: nothing to answer a ClientHello with (PostgreSQL closes too).
-            log.warning("client %s: direct TLS without --tls-cert; closing the connection",
-                        self.peer)
-            self.close()
-            return
-        self._direct_tls = ServerTLS(context)
-        self._tls_bytes(hello)
-
-    def _tls_bytes(self, ciphertext: bytes) -> None:
-        assert self._direct_tls is not None and self.transport is not None
+    def _layered_bytes(self, data: bytes) -> None:
+        """Bytes off the relay's fast path: startup packets, or anything under direct TLS;
+        proxy/tls.py's ClientTLS says what they are."""
         try:
-            plaintext, reply = self._direct_tls.receive(ciphertext)
+            data, reply = self.tls.receive(data)
+        except pq.ProtocolViolation as exc:
+            self.protocol_error("08P01", str(exc))
+            return
         except DirectTLSError as exc:
-            log.warning("client %s: %s; closing the connection", self.peer, exc)
-            self.close()
+            self._tls_failed(exc)
             return
         if reply:
+            assert self.transport is not None
             self.transport.write(reply)
-        if not plaintext:
+        if not data:
             return
         if self._relaying:
-            self._relay_client_bytes(plaintext)
+            self._relay_client_bytes(data)
         else:
-            self._startup_bytes(plaintext)
+            self._startup_bytes(data)
 
-    async def _upgrade_tls(self, ssl_context: Any) -> None:
-        assert self.transport is not None
+    def _start_direct_tls(self, hello: bytes) -> None:
+        try:
+            self.tls.start_direct()
+        except DirectTLSError as exc:
+            self._tls_failed(exc)
+            return
+        self._encrypt = self.tls.send
+        self._layered_bytes(hello)
+
+    def _tls_failed(self, exc: DirectTLSError) -> None:
+        log.warning("client %s: %s; closing the connection", self.peer, exc)
+        self.close()
+
+    async def _upgrade_tls(self) -> None:
+        """STARTTLS: asyncio runs the handshake, reading it from the socket; its transport
+        decrypts from then on."""
+        assert self.transport is not None and self.tls.context is not None
         loop = asyncio.get_running_loop()
         try:
             new_transport = await loop.start_tls(
-                self.transport, self, ssl_context, server_side=True, ssl_handshake_timeout=15
-            )
+                self.transport, self, self.tls.context, server_side=True,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
         except (TimeoutError, OSError, ConnectionError) as exc:
             log.info("client %s: TLS handshake failed: %s", self.peer, exc)
             self.close()
@@ -237,11 +256,12 @@ class ClientSide(asyncio.Protocol):
             self.close()
             return
         self.transport = new_transport
-        self._tls_pending = False
+        self.tls.upgraded()
 
     def _start_session(self, event: startup.Startup) -> None:
         packet = self.session.start(event.version, event.params, self.server.instance)
         self._relaying = True
+        self._relaying_plain = self.tls.passthrough
         self._held.hold()  # until the upstream connection exists
         self._keep(event.rest, framed=False)
         asyncio.get_running_loop().create_task(self._connect_upstream(packet))
@@ -266,13 +286,15 @@ class ClientSide(asyncio.Protocol):
         """End the connection with a FATAL ErrorResponse, written only between two server
         messages (never inside one already partly forwarded), then close it."""
         upstream = self.upstream
-        if not self._tls_pending and (upstream is None or upstream.scanner.at_boundary):
+        if not self.tls.upgrading and (upstream is None or upstream.scanner.at_boundary):
             self._write(pq.error_response(sqlstate, text, severity="FATAL"))
         self.close()
 
     # -- relay: client -> server ------------------------------------------------------------
 
     def _relay_client_bytes(self, data: bytes) -> None:
+        """The session's plaintext, framed and sent on (data_received inlines this for the
+        chunks that arrive as plaintext: keep the two alike)."""
         if self._held.holding:
             self._keep(data, framed=False)
             return
@@ -285,6 +307,9 @@ class ClientSide(asyncio.Protocol):
             assert self.upstream is not None
             self.upstream.write(data)
             return
+        self._client_segments(segments)
+
+    def _client_segments(self, segments: list[bytes | pq.Message]) -> None:
         for item in self.session.client_segments(segments, self.server.config, self.server):
             if isinstance(item, Step):
                 self._take(item)
@@ -390,8 +415,8 @@ class ClientSide(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self._closed:
             self.server.bytes_to_clients += len(data)
-            if self._direct_tls is not None:
-                data = self._direct_tls.send(data)
+            if self._encrypt is not None:
+                data = self._encrypt(data)
             self.transport.write(data)
 
     write = _write  # the server direction's path for every answer: one call, not two
@@ -443,7 +468,7 @@ class UpstreamSide(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._ssl_answer = loop.create_future()
         self.transport.write(struct.pack("!II", 8, pq.SSL_REQUEST_CODE))
-        answer = await asyncio.wait_for(self._ssl_answer, 15)
+        answer = await asyncio.wait_for(self._ssl_answer, HANDSHAKE_TIMEOUT)
         self._ssl_answer = None
         if answer == b"N":
             if required:
@@ -452,7 +477,7 @@ class UpstreamSide(asyncio.Protocol):
         if answer != b"S":
             raise ConnectionError(f"unexpected answer {answer!r} to SSLRequest")
         transport = await loop.start_tls(
-            self.transport, self, context, server_hostname=host, ssl_handshake_timeout=15
+            self.transport, self, context, server_hostname=host, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
         )
         if transport is None:
             raise ConnectionError("TLS handshake with the PostgreSQL server failed")

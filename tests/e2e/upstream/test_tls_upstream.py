@@ -4,18 +4,14 @@ whose own connection to the proxy is plaintext."""
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certificates import self_signed_certificate
 from tests.support.emulators import Emulator, ExternalCluster, start_emulator, stop_emulator
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -24,21 +20,8 @@ PASSWORD = "tls-only-secret"
 
 
 def write_self_signed(directory: Path, owner: tuple[int, int] | None) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = directory / "server.key"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    if owner is not None:
-        for path in (directory / "server.crt", key_path):
+    for path in self_signed_certificate(directory):
+        if owner is not None:
             os.chown(path, *owner)
 
 
