@@ -690,3 +690,101 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
         (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (endpoint, body)).fetchone()
         assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
+
+
+# -- rank-rerank-search-results-rag ---------------------------------------------------------------
+
+VACATION_DOCUMENTS = [
+    "Luxury resorts in South Korea",
+    "Family vacation packages for Vietnam: Ha Long Bay and Hoi An",
+    "Budget-friendly beaches in Thailand perfect for families",
+    "A backpacker guide to solo travel in India",
+]
+
+
+def test_rank_search_results_page(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    # "Model registration for ranking isn't required for Vertex AI models. You can use the
+    # Vertex AI model name as the model_id, which is shown in the following example."
+    ranked = rows(db, """SELECT index, score
+FROM
+  ai.rank(
+    model_id => 'semantic-ranker-default-003',
+    search_string => 'Affordable family-friendly vacation spots in Southeast Asia?',
+    documents =>
+ARRAY[
+  'Luxury resorts in South Korea',
+  'Family vacation packages for Vietnam: Ha Long Bay and Hoi An',
+  'Budget-friendly beaches in Thailand perfect for families',
+  'A backpacker guide to solo travel in India'])""")
+    assert sorted(index for index, _ in ranked) == [1, 2, 3, 4]  # 1-based positions
+    scores = [score for _, score in ranked]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    # The same example with the page's other documents (its earlier version and translations).
+    (best, _), *_ = rows(db, """SELECT index, score
+FROM
+  ai.rank(
+    model_id => 'semantic-ranker-default-003',
+    search_string => 'AlloyDB is a PostgreSQL compatible AI database that is ready for production.',
+    documents =>
+ARRAY[
+  'Alloys are made from combination of metals',
+  'The best enterprise-ready PostgreSQL database.',
+  'You can feel the heat in Alloy apartments.']);""")
+    assert best == 2
+    # The syntax block, placeholders filled in: called in the select list, a record per document.
+    records = rows(db, """SELECT
+  ai.rank(
+    model_id => 'semantic-ranker-default-003',
+    search_string => 'SEARCH_STRING',
+    documents => ARRAY['DOCUMENT_1', 'DOCUMENT_2', 'DOCUMENT_3']);""")
+    assert len(records) == 3
+    # Other Vertex AI ranking models by name, without registration, as the page says;
+    # a name that is not one is still unknown.
+    assert len(rows(db, "SELECT * FROM ai.rank(model_id => 'semantic-ranker-fast-004', "
+                        "search_string => 'beaches', documents => ARRAY['Luxury resorts', "
+                        "'Budget-friendly beaches', 'Ski huts'], top_n => 2)")) == 2
+    assert rows(db, "SELECT count(*) FROM google_ml.models WHERE id = 'semantic-ranker-fast-004'"
+                ) == [(0,)]  # nothing was registered on the way
+    with pytest.raises(psycopg.errors.UndefinedObject, match="does not exist"):
+        db.execute("SELECT * FROM ai.rank('semantic-ranker-fast-004 ', 'q', ARRAY['a'])")
+    with pytest.raises(psycopg.errors.UndefinedObject, match="does not exist"):
+        db.execute("SELECT * FROM ai.rank('my-reranker', 'q', ARRAY['a'])")
+
+
+def test_rank_search_results_page_reranks_a_vector_search(db: psycopg.Connection[Any]) -> None:
+    """The page's rerank-after-vector-search example: a vector search for 'personal fitness
+    equipment' gives the candidates, ai.rank keeps the best 5 (top_n) and they come back in the
+    ranker's order. Table and column names as on the page; rows made up."""
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("DROP TABLE IF EXISTS product")
+    db.execute("CREATE TABLE product (id int PRIMARY KEY, description text, embedding vector(768))")
+    db.execute("""INSERT INTO product (id, description)
+                  SELECT i, (ARRAY['personal fitness equipment: dumbbells', 'kitchen knife set',
+                                   'yoga mat for personal fitness', 'garden hose',
+                                   'treadmill, home fitness equipment', 'office chair',
+                                   'resistance bands', 'fitness tracker watch'])[i]
+                    FROM generate_series(1, 8) AS i""")
+    db.execute("UPDATE product SET embedding = "
+               "google_ml.embedding('text-embedding-005', description)::vector")
+    reranked = rows(db, """WITH initial_ranking AS (
+  SELECT id, description, ROW_NUMBER() OVER () AS ref_number
+  FROM product
+  ORDER BY
+    embedding <=> google_ml.embedding(
+      'text-embedding-005', 'personal fitness equipment')::vector
+  LIMIT 10
+), reranked_results AS (
+  SELECT index, score
+  FROM ai.rank(
+    model_id => 'semantic-ranker-default-003',
+    search_string => 'personal fitness equipment',
+    documents => (SELECT ARRAY_AGG(description ORDER BY ref_number) FROM initial_ranking),
+    top_n => 5)
+)
+SELECT id, description
+FROM initial_ranking, reranked_results
+WHERE initial_ranking.ref_number = reranked_results.index
+ORDER BY reranked_results.score DESC;""")
+    assert len(reranked) == 5
+    assert "fitness equipment" in reranked[0][1]

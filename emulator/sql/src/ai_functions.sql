@@ -401,7 +401,16 @@ DECLARE
 BEGIN
     PERFORM google_ml._require_ai_query_engine();
     PERFORM google_ml._require_model_support();
-    m := google_ml._registered_model(model_id);
+    m := google_ml._model_for_call(model_id);
+    IF m.id IS NULL AND model_id LIKE 'semantic-ranker-%' THEN
+        -- ai/rank-rerank-search-results-rag: "Model registration for ranking isn't required for
+        -- Vertex AI models. You can use the Vertex AI model name as the model_id".
+        m := google_ml._vertex_model(model_id, 'reranking');
+        m.output_transform_fn := 'google_ml.vertexai_reranking_output_transform';
+    END IF;
+    IF m.id IS NULL THEN
+        m := google_ml._registered_model(model_id);
+    END IF;
     IF m.model_type <> 'reranking' THEN
         RAISE EXCEPTION 'model "%" is a % model; ai.rank(model_id, search_string, documents) needs a reranking model',
                         m.id, m.model_type
