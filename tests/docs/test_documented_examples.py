@@ -703,6 +703,12 @@ VACATION_DOCUMENTS = [
 
 
 def test_rank_search_results_page(db: psycopg.Connection[Any]) -> None:
+    # "Before you begin" (the AlloyDB Omni version of the page): 1.5.2 or later.
+    db.execute("""CREATE EXTENSION IF NOT EXISTS google_ml_integration;
+      ALTER EXTENSION google_ml_integration UPDATE;""")
+    (version,) = db.execute("SELECT extversion FROM pg_extension "
+                            "WHERE extname = 'google_ml_integration';").fetchone()
+    assert tuple(map(int, version.split("."))) >= (1, 5, 2)
     db.execute("SET google_ml_integration.enable_ai_query_engine = on")
     # "Model registration for ranking isn't required for Vertex AI models. You can use the
     # Vertex AI model name as the model_id, which is shown in the following example."
