@@ -690,6 +690,16 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
                      "publishers/google/models/gemini-1.5-pro:generateContent"):
         (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (endpoint, body)).fetchone()
         assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    # The syntax lines with MODEL_ID as the page's example, gemini-pro (no verb: generateContent)
+    for path in ("projects/my-project/locations/us-central1/publishers/google/models/gemini-pro",
+                 "publishers/google/models/gemini-pro"):
+        (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (path, body)).fetchone()
+        assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    # "Use a Vertex AI model endpoint": an endpoint's :predict answer
+    (endpoint_answer,) = db.execute(
+        "SELECT ml_predict_row('projects/my-project/locations/us-central1/endpoints/1234567890', "
+        "'{ \"instances\": [{\"feature\": 1}] }');").fetchone()
+    assert len(endpoint_answer["predictions"]) == 1
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
 
 
