@@ -3,8 +3,9 @@
 
 Pages (docs.cloud.google.com/alloydb/docs/ai/...): summarize-content, analyze-sentiment,
 evaluate-semantic-queries-ai-operators, accelerate-queries-optimized-functions,
-generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables and the model endpoint
-reference. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables, the model endpoint
+reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
+model-endpoint-manage-model and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -689,6 +690,16 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
                      "publishers/google/models/gemini-1.5-pro:generateContent"):
         (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (endpoint, body)).fetchone()
         assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    # The syntax lines with MODEL_ID as the page's example, gemini-pro (no verb: generateContent)
+    for path in ("projects/my-project/locations/us-central1/publishers/google/models/gemini-pro",
+                 "publishers/google/models/gemini-pro"):
+        (answer,) = db.execute("SELECT ml_predict_row(%s, %s);", (path, body)).fetchone()
+        assert "What is AlloyDB?" in answer["candidates"][0]["content"]["parts"][0]["text"]
+    # "Use a Vertex AI model endpoint": an endpoint's :predict answer
+    (endpoint_answer,) = db.execute(
+        "SELECT ml_predict_row('projects/my-project/locations/us-central1/endpoints/1234567890', "
+        "'{ \"instances\": [{\"feature\": 1}] }');").fetchone()
+    assert len(endpoint_answer["predictions"]) == 1
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
 
 
@@ -794,3 +805,206 @@ WHERE initial_ranking.ref_number = reranked_results.index
 ORDER BY reranked_results.score DESC;""")
     assert len(reranked) == 5
     assert "fitness equipment" in reranked[0][1]
+
+
+# -- model-endpoint-predictions (google_ml.predict_row on registered models) ----------------------
+
+TPCH_BODY = """{ "contents": [ { "role": "user", "parts": [ { "text": "For TPCH database schema as mentioned here https://www.tpc.org/TPC_Documents_Current_Versions/pdf/TPC-H_v3.0.1.pdf , generate a SQL query to find all supplier names which are located in the India nation." } ] } ] }"""
+
+
+def test_model_endpoint_predictions_page(db: psycopg.Connection[Any]) -> None:
+    # AlloyDB's page calls a registered generic 'gemini-pro'; registered as the register page does.
+    db.execute("""CALL google_ml.create_model(model_id => 'gemini-pro', model_request_url =>
+        'https://us-central1-aiplatform.googleapis.com/v1/projects/PROJECT_ID/locations/us-central1/publishers/google/models/gemini-pro:generateContent',
+        model_provider => 'google', model_auth_type => 'alloydb_service_agent_iam')""")
+    pro = rows(db, """SELECT
+    json_array_elements(
+    google_ml.predict_row(
+        model_id => 'gemini-pro',
+        request_body => '{
+    "contents": [
+        {
+            "role": "user",
+            "parts": [
+                {
+                    "text": "For TPCH database schema as mentioned here https://www.tpc.org/TPC_Documents_Current_Versions/pdf/TPC-H_v3.0.1.pdf , generate a SQL query to find all supplier names which are located in the India nation."
+                }
+            ]
+        }
+    ]
+    }'))-> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text';""")
+    assert len(pro) == 1 and "TPCH" in pro[0][0]
+    # The Omni page's form: the pre-registered streaming model answers a JSON array of chunks.
+    stream = rows(db, """SELECT
+json_array_elements( google_ml.predict_row( model_id => 'gemini-1.5-pro:streamGenerateContent',
+request_body => '""" + TPCH_BODY + """'))-> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text';""")
+    assert len(stream) >= 1 and all(isinstance(chunk, str) for (chunk,) in stream)
+    db.execute("CALL google_ml.create_sm_secret(secret_id => 'documented_key', "
+               "secret_path => 'projects/PROJECT_ID/secrets/SECRET_MANAGER_SECRET_ID/versions/1')")
+    db.execute("""CALL google_ml.create_model(model_id => 'facebook/bart-large-mnli',
+        model_provider => 'hugging_face', model_qualified_name => 'facebook/bart-large-mnli',
+        model_auth_type => 'secret_manager', model_auth_id => 'documented_key')""")
+    (classified,) = db.execute("""SELECT
+google_ml.predict_row(
+model_id => 'facebook/bart-large-mnli',
+request_body =>
+'{
+"inputs": "Hi, I recently bought a device from your company but it is not working as advertised and I would like to get reimbursed!",
+"parameters": {"candidate_labels": ["refund", "legal", "faq"]}
+}'
+);""").fetchone()
+    assert isinstance(classified, (list, dict)) and classified
+    db.execute("""CALL google_ml.create_model(model_id => 'anthropic-opus',
+        model_provider => 'anthropic', model_auth_type => 'secret_manager',
+        model_auth_id => 'documented_key',
+        generate_headers_fn => 'google_ml.anthropic_claude_header_gen_fn')""")
+    (claude,) = db.execute("""SELECT
+google_ml.predict_row('anthropic-opus', '{
+"model": "claude-3-opus-20240229",
+"max_tokens": 1024,
+"messages": [
+{"role": "user", "content": "Hello, world"}
+]
+}');""").fetchone()
+    assert claude["type"] == "message" and claude["model"] == "claude-3-opus-20240229"
+    assert "Hello, world" in claude["content"][0]["text"]
+    for model in ("gemini-pro", "facebook/bart-large-mnli", "anthropic-opus"):
+        db.execute("CALL google_ml.drop_model(%s)", (model,))
+    db.execute("CALL google_ml.drop_sm_secret('documented_key')")
+
+
+# -- work-with-embeddings (public.embedding and google_ml.embedding) ------------------------------
+
+def test_work_with_embeddings_page(db: psycopg.Connection[Any]) -> None:
+    content = "AlloyDB is a managed, cloud-hosted SQL database service"
+    (named,) = db.execute(f"""SELECT
+  google_ml.embedding(
+    model_id => 'text-embedding-005',
+    content => '{content}');""").fetchone()
+    (public,) = db.execute(f"SELECT embedding('text-embedding-005', '{content}');").fetchone()
+    assert len(named) == 768 and named == public
+    (gemini,) = db.execute(f"SELECT embedding('gemini-embedding-001', '{content}');").fetchone()
+    assert len(gemini) == 3072  # the page's model: gemini-embedding-001 answers 3072 dimensions
+    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    assert rows(db, f"SELECT vector_dims(google_ml.embedding('text-embedding-005', '{content}')"
+                    "::vector)") == [(768,)]
+
+
+# -- model-endpoint-sample-template (Google rows of the template table) ---------------------------
+
+def test_model_endpoint_sample_templates_page(db: psycopg.Connection[Any]) -> None:
+    vertex = ("https://us-central1-aiplatform.googleapis.com/v1/projects/PROJECT_ID/locations/"
+              "us-central1/publishers/google/models/")
+    db.execute(f"""CALL google_ml.create_model(
+model_id => 'UNIQUE_EMB_MODEL_ID',
+model_request_url => '{vertex}text-embedding-005:predict',
+model_provider => 'google',
+model_type => 'text_embedding',
+model_auth_type => 'alloydb_service_agent_iam');""")
+    db.execute(f"""CALL google_ml.create_model(
+model_id => 'UNIQUE_GEN_MODEL_ID',
+model_request_url => '{vertex}gemini-2.0-flash-001:generateContent',
+model_provider => 'google',
+model_type => 'generic',
+model_auth_type => 'alloydb_service_agent_iam'
+);""")
+    assert rows(db, "SELECT model_id, model_provider::text, model_type::text, model_auth_type::text "
+                    "FROM google_ml.model_info_view WHERE model_id LIKE 'UNIQUE_%' ORDER BY 1") == [
+        ("UNIQUE_EMB_MODEL_ID", "google", "text_embedding", "alloydb_service_agent_iam"),
+        ("UNIQUE_GEN_MODEL_ID", "google", "generic", "alloydb_service_agent_iam")]
+    (vec,) = db.execute("SELECT google_ml.embedding('UNIQUE_EMB_MODEL_ID', 'hello')").fetchone()
+    assert len(vec) == 768
+    (answer,) = db.execute("SELECT google_ml.predict_row('UNIQUE_GEN_MODEL_ID', "
+                           "'{\"contents\": [{\"role\": \"user\", \"parts\": [{\"text\": \"hi\"}]}]}')"
+                           ).fetchone()
+    assert answer[0]["candidates"][0]["content"]["parts"][0]["text"]
+    db.execute("CALL google_ml.drop_model('UNIQUE_EMB_MODEL_ID')")
+    db.execute("CALL google_ml.drop_model('UNIQUE_GEN_MODEL_ID')")
+    # The custom text_embedding row (Secret Manager auth): its secret and input transform as
+    # printed; then a registration with the reference page's parameters.
+    db.execute("""CALL google_ml.create_sm_secret(
+secret_id => 'UNIQUE_CUSTOM_SECRET_ID',
+secret_path => 'projects/PROJECT_ID/secrets/SECRET_NAME/versions/VERSION_NUMBER');""")
+    db.execute("""CREATE OR REPLACE FUNCTION custom_text_embedding_input_transform(model_id VARCHAR(100), input_text TEXT)
+RETURNS JSON
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_variable
+DECLARE
+  transformed_input JSON;
+BEGIN
+  -- Lookup model details, if required, using model_id through convenience functions
+  -- Transform input_text into JSON format required by the model.
+  SELECT json_build_object('input_text_key', json_build_array(input_text))::JSON INTO transformed_input;
+  RETURN transformed_input;
+END;
+$$;""")
+    db.execute("""CREATE OR REPLACE FUNCTION custom_text_embedding_output_transform(
+  model_id VARCHAR(100), response_json JSON)
+RETURNS REAL[]
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  transformed_output REAL[];
+BEGIN
+  SELECT ARRAY(SELECT json_array_elements_text(response_json->0)) INTO transformed_output;
+  RETURN transformed_output;
+END;
+$$;""")  # the printed body is cut off after its comments; this one is the register page's
+    assert rows(db, "SELECT custom_text_embedding_input_transform('m', 'hi')::text") == [
+        ('{"input_text_key" : ["hi"]}',)]
+    db.execute("""CALL google_ml.create_model(
+model_id => 'UNIQUE_CUSTOM_EMB_MODEL_ID',
+model_request_url => 'https://embeddings.example.com/v1/embed',
+model_provider => 'custom',
+model_type => 'text_embedding',
+model_auth_type => 'secret_manager',
+model_auth_id => 'UNIQUE_CUSTOM_SECRET_ID',
+model_in_transform_fn => 'custom_text_embedding_input_transform',
+model_out_transform_fn => 'custom_text_embedding_output_transform');""")
+    assert rows(db, "SELECT input_transform_fn, output_transform_fn, model_auth_id "
+                    "FROM google_ml.model_info_view WHERE model_id = 'UNIQUE_CUSTOM_EMB_MODEL_ID'"
+                ) == [("public.custom_text_embedding_input_transform",
+                       "public.custom_text_embedding_output_transform", "UNIQUE_CUSTOM_SECRET_ID")]
+    db.execute("CALL google_ml.drop_model('UNIQUE_CUSTOM_EMB_MODEL_ID')")
+    db.execute("CALL google_ml.drop_sm_secret('UNIQUE_CUSTOM_SECRET_ID')")
+
+
+# -- model-endpoint-manage-model (alter, list, drop; secrets) -------------------------------------
+
+def test_manage_models_and_secrets_page(db: psycopg.Connection[Any]) -> None:
+    db.execute("CALL google_ml.create_sm_secret('managed_key', "
+               "'projects/PROJECT_ID/secrets/SECRET_MANAGER_SECRET_ID/versions/1')")
+    db.execute("CALL google_ml.create_model(model_id => 'managed-model', model_provider => "
+               "'open_ai', model_type => 'text_embedding', model_qualified_name => "
+               "'text-embedding-3-small', model_auth_type => 'secret_manager', "
+               "model_auth_id => 'managed_key')")
+    # Printed with `model_auth => 'AUTH_ID'`; the parameter is model_auth_id, as on the
+    # reference and register pages (the printed name matches no parameter).
+    db.execute("""CALL
+google_ml.alter_model(
+  model_id => 'managed-model',
+  model_request_url => 'https://api.openai.com/v1/embeddings',
+  model_provider => 'open_ai',
+  model_type => 'text_embedding',
+  model_qualified_name => 'text-embedding-3-large',
+  model_auth_type => 'secret_manager',
+  model_auth_id => 'managed_key',
+  generate_headers_fn => NULL,
+  model_in_transform_fn => 'google_ml.openai_text_embedding_input_transform',
+  model_out_transform_fn => 'google_ml.openai_text_embedding_output_transform');""")
+    (record,) = db.execute("SELECT google_ml.list_model('managed-model');").fetchone()
+    assert record[0] == "managed-model" and "text-embedding-3-large" in record
+    assert len(db.execute("SELECT google_ml.embedding('managed-model', 'x')").fetchone()[0]) == 3072
+    db.execute("""CALL
+google_ml.alter_sm_secret(
+  secret_id => 'managed_key',
+  secret_path => 'projects/PROJECT_ID/secrets/SECRET_MANAGER_SECRET_ID/versions/2');""")
+    assert rows(db, "SELECT secret_path FROM google_ml.secrets WHERE secret_id = 'managed_key'") == [
+        ("projects/PROJECT_ID/secrets/SECRET_MANAGER_SECRET_ID/versions/2",)]
+    db.execute("CALL google_ml.drop_model('managed-model');")
+    assert rows(db, "SELECT count(*) FROM google_ml.model_info_view "
+                    "WHERE model_id = 'managed-model'") == [(0,)]
+    db.execute("CALL google_ml.drop_sm_secret('managed_key');")
+    with pytest.raises(psycopg.errors.UndefinedObject, match="managed-model"):
+        db.execute("CALL google_ml.drop_model('managed-model')")
