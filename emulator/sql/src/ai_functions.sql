@@ -405,8 +405,8 @@ BEGIN
     IF m.id IS NULL AND model_id LIKE 'semantic-ranker-%' THEN
         -- ai/rank-rerank-search-results-rag: "Model registration for ranking isn't required for
         -- Vertex AI models. You can use the Vertex AI model name as the model_id".
+        -- (no output transform: the loop below reads a NULL one as Vertex AI's)
         m := google_ml._vertex_model(model_id, 'reranking');
-        m.output_transform_fn := 'google_ml.vertexai_reranking_output_transform';
     END IF;
     IF m.id IS NULL THEN
         m := google_ml._registered_model(model_id);
