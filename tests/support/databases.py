@@ -1,5 +1,5 @@
 """Databases of the end-to-end tests and SQL they share: a fresh database with the extensions,
-psql on a script, the seed page's custom-model transforms.
+psql on a script, waiting for a backend's statement, the seed page's custom-model transforms.
 
 They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators.py).
 """
@@ -7,6 +7,8 @@ They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators
 from __future__ import annotations
 
 import subprocess
+import time
+from typing import Any
 
 import psycopg
 
@@ -68,3 +70,16 @@ def psql(
     if check and result.returncode != 0:
         raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def wait_until_active(observer: psycopg.Connection[Any], pid: int, text: str) -> None:
+    """Block until backend ``pid`` is running a statement containing ``text`` (a cancel sent
+    before it runs would find nothing to cancel)."""
+    for _ in range(2000):
+        row = observer.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active' "
+            "AND query LIKE %s", (pid, f"%{text}%")).fetchone()
+        if row:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} never ran {text!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,20 +13,9 @@ import pytest
 from psycopg import errors, pq
 
 from tests.support import wire
+from tests.support.databases import wait_until_active
 
 TEN_MB = 10 * 1024 * 1024
-
-
-def wait_until_active(observer: psycopg.Connection[Any], pid: int, text: str) -> None:
-    """Block until backend ``pid`` is running a statement containing ``text``."""
-    for _ in range(2000):
-        row = observer.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active' "
-            "AND query LIKE %s", (pid, f"%{text}%")).fetchone()
-        if row:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"backend {pid} never ran {text!r}")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import itertools
 import socket
 import struct
 import threading
-import time
 from typing import Any
 
 import psycopg
@@ -20,6 +19,7 @@ from psycopg import errors
 
 from proxy import protocol as pq
 from tests.support import wire
+from tests.support.databases import wait_until_active
 from tests.support.wire import FLUSH, SYNC, bind, copy_data, describe, execute, parse, query
 
 END_MARKER = "end of script"
@@ -196,11 +196,7 @@ def test_protocol_3_2_long_cancel_key_is_relayed_and_cancels(emulator: Any,
         pid, key = struct.unpack_from("!I", key_data.body)[0], key_data.body[4:]
         assert len(key) == 32
         sock.sendall(query("SELECT pg_sleep(30)"))
-        for _ in range(2000):
-            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND "
-                            "state = 'active' AND query LIKE '%%pg_sleep%%'", (pid,)).fetchone():
-                break
-            time.sleep(0.01)
+        wait_until_active(conn, pid, "pg_sleep")
         cancel = struct.pack("!II", 8 + 4 + len(key), pq.CANCEL_REQUEST_CODE)
         cancel += struct.pack("!I", pid) + key
         with wire.connect(emulator.host, emulator.port) as canceller:
@@ -218,12 +214,7 @@ def test_psycopg_with_protocol_3_2_cancels(emulator: Any, conn: psycopg.Connecti
         pid = c32.info.backend_pid
 
         def cancel_when_running() -> None:
-            for _ in range(2000):
-                if conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND "
-                                "state = 'active' AND query LIKE '%%pg_sleep%%'",
-                                (pid,)).fetchone():
-                    break
-                time.sleep(0.01)
+            wait_until_active(conn, pid, "pg_sleep")
             c32.cancel_safe(timeout=10)
 
         canceller = threading.Thread(target=cancel_when_running)

@@ -8,7 +8,6 @@ import asyncio
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from psycopg import errors
 
 from tests.support import wire
 from tests.support.certificates import self_signed_certificate
+from tests.support.databases import wait_until_active
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 PASSWORD = "s3cret"
@@ -102,12 +102,7 @@ def test_cancel_over_tls_stops_the_query(tls_emulator: Emulator) -> None:
         pid = conn.info.backend_pid
 
         def cancel_when_running() -> None:
-            for _ in range(2000):
-                if observer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND "
-                                    "state = 'active' AND query LIKE '%%pg_sleep%%'",
-                                    (pid,)).fetchone():
-                    break
-                time.sleep(0.01)
+            wait_until_active(observer, pid, "pg_sleep")
             conn.cancel_safe(timeout=10)
 
         canceller = threading.Thread(target=cancel_when_running)
@@ -272,12 +267,7 @@ def test_cancel_with_a_password_protected_server(password_emulator: Emulator) ->
         pid = conn.info.backend_pid
 
         def cancel_when_running() -> None:
-            for _ in range(2000):
-                if observer.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND "
-                                    "state = 'active' AND query LIKE '%%pg_sleep%%'",
-                                    (pid,)).fetchone():
-                    break
-                time.sleep(0.01)
+            wait_until_active(observer, pid, "pg_sleep")
             conn.cancel()
 
         canceller = threading.Thread(target=cancel_when_running)
