@@ -1,19 +1,22 @@
-"""Profile of the live backfill: where one 10,000-row warm-up's time goes, per process.
+"""Profile of the backfill: where one 10,000-row warm-up's time goes, per process.
 
 Not a test. Starts `alloydb-ai-emulator fake-models --fake-latency-ms 50` and an emulator in
-live mode against it (as bench/backfill.py does), loads the rows once, then runs the backfill
-UPDATE `--runs` times, each in a transaction that is rolled back. For each run it prints the
+live mode against it (as bench/backfill.py does; with `--fake`, only an emulator whose fakes
+answer in process after 50 ms, with its default response cache), loads the rows once, then runs
+the backfill UPDATE `--runs` times, each in a transaction that is rolled back. For each run it prints the
 wall time, the CPU time (utime + stime) of the PostgreSQL backend, the emulator and the fake
 provider, and the extension's functions by self time (`track_functions = all`; wall-clock
 milliseconds, so waiting counts too: `_dblink_get_result` is the wait for the engine).
 
-    python bench/backfill_profile.py [--runs 1] [--rows 10000] [--py-spy FILE] [--perf FILE]
+    python bench/backfill_profile.py [--fake] [--runs 1] [--rows 10000] [--py-spy FILE]
+                                     [--perf FILE]
 
 `--py-spy FILE` records the emulator (raw format, `--native`); `--perf FILE` records the
 backend with `perf record --call-graph dwarf` (FILE.0, FILE.1, ... per run; read them with
 `perf report -i FILE.0 --no-children`). Later runs in one invocation see the rolled-back rows
 of the earlier ones in the warm cache (dead tuples until a vacuum), which slows their
-lookups: compare first runs.
+lookups: compare first runs. In fake mode the later runs are also answered from the response
+cache.
 """
 
 from __future__ import annotations
@@ -56,14 +59,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--fake", action="store_true", help="the fakes in process, no provider")
     parser.add_argument("--py-spy", metavar="FILE")
     parser.add_argument("--perf", metavar="FILE")
     args = parser.parse_args()
 
-    fakes = FakeModels(args.latency_ms)
-    emulator = start_emulator(
-        "--models", "live", "--vertex-base-url", f"http://127.0.0.1:{fakes.port}",
-        "--google-project", "bench", "--cache-size", "0", "--log-level", "warning")
+    fakes = None if args.fake else FakeModels(args.latency_ms)
+    if fakes is None:
+        emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}",
+                                  "--log-level", "warning")
+    else:
+        emulator = start_emulator(
+            "--models", "live", "--vertex-base-url", f"http://127.0.0.1:{fakes.port}",
+            "--google-project", "bench", "--cache-size", "0", "--log-level", "warning")
     spy = None
     try:
         with emulator.connect() as admin:
@@ -80,19 +88,23 @@ def main() -> None:
                             "--output", args.py_spy, "--pid", str(emulator.process.pid)])
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         for run in range(args.runs):
-            profile_run(dsn, run, args, emulator.process.pid, fakes.proc.pid)
+            profile_run(dsn, run, args, emulator.process.pid,
+                        None if fakes is None else fakes.proc.pid)
     finally:
         stop(spy)
         stop_emulator(emulator)
-        fakes.close()
+        if fakes is not None:
+            fakes.close()
 
 
 def profile_run(dsn: str, run: int, args: argparse.Namespace, emulator_pid: int,
-                provider_pid: int) -> None:
+                provider_pid: int | None) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
-        pids = {"backend": int(row[0]), "emulator": emulator_pid, "provider": provider_pid}
+        pids = {"backend": int(row[0]), "emulator": emulator_pid}
+        if provider_pid is not None:
+            pids["provider"] = provider_pid
         conn.execute("SET track_functions = 'all'")
         conn.execute("BEGIN")
         perf = None

@@ -4,6 +4,14 @@ The engine's warm-up path (engine/extract.py) turns each answered embedding into
 fakes' vectors (fakes/embeddings.py's `FakeVector`) subclass this class: they know their few
 non-zero values, so they write the literal without formatting every zero. It lives outside both
 packages so that neither imports the other for it.
+
+A `FrozenVector` is such a vector without its list: what the engine's response cache keeps
+(engine/cache.py) and what the in-process fakes answer the warm-up with, which only needs the
+literal. It is an object the garbage collector does not walk number by number (a list of 768
+floats is visited item by item by every collection that sees it; a cache of 10,000 of them made
+the collector a large share of a fake-mode backfill), and building no list saves time too.
+`LiteralVector.frozen()` and `FrozenVector.thaw()` go from one to the other: same class, same
+values, same literal.
 """
 
 from __future__ import annotations
@@ -16,3 +24,37 @@ class LiteralVector(list[float]):
 
     def literal(self) -> str:
         return "{" + ",".join(map(repr, self)) + "}"
+
+    def frozen(self) -> FrozenVector:
+        """This vector in a form the collector does not walk (see the module's docstring)."""
+        return _FrozenValues(tuple(self))
+
+
+class FrozenVector:
+    """A `LiteralVector` without its list (see the module's docstring); `thaw()` makes one."""
+
+    __slots__ = ()
+
+    def thaw(self) -> LiteralVector:
+        raise NotImplementedError
+
+    def literal(self) -> str:
+        """The literal of the vector `thaw()` makes."""
+        return self.thaw().literal()
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+
+class _FrozenValues(FrozenVector):
+    # A tuple of floats: the collector untracks it the first time it sees it.
+    __slots__ = ("_values",)
+
+    def __init__(self, values: tuple[float, ...]) -> None:
+        self._values = values
+
+    def thaw(self) -> LiteralVector:
+        return LiteralVector(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)

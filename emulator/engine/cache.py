@@ -7,6 +7,13 @@ returns `(found, value)`. Values are shared between callers: treat them as read-
 successful answers are stored. Headers are not part of the key: the model (its id) fixes the
 credentials.
 
+Embeddings that know their own literal (`LiteralVector`: the fakes' vectors) are kept frozen
+(`stored(value)`, `LiteralVector.frozen()`, emulator/embedding_literal.py): a fake-mode backfill
+caches 10,000 vectors of 768 floats, which as lists every collection of the garbage collector
+that saw them walked item by item. So `get` answers the value as stored, vectors frozen: the
+warm-up reads their literals as they are, and `thawed(value)` gives the answer as the provider
+(the fake) made it, with the same values in lists of the same class.
+
 Memory: one entry can be a batch of 250 embeddings of 3,072 numbers, so a count of entries alone
 does not bound it. Each entry is also weighed by the numbers it holds (`weight`: the lengths of
 its lists of numbers, found without walking into them), and the least recently used entries go
@@ -19,7 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from operator import is_
 from typing import Any
+
+from emulator.embedding_literal import FrozenVector, LiteralVector
 
 
 def cache_key(model_id: str, url: str, body: Any) -> tuple[str, str, bytes]:
@@ -32,14 +42,52 @@ DEFAULT_MAX_NUMBERS = 20_000_000
 
 def weight(value: Any) -> int:
     """About how much memory an answer takes, in numbers: the length of each list of numbers
-    (an embedding) in it, plus one per other container. Cheap: it never walks a vector."""
+    (an embedding, frozen or not) in it, plus one per other container. Cheap: it never walks a
+    vector."""
+    return stored(value)[1]
+
+
+def _numbers(value: list[Any]) -> bool:
+    """A list of numbers (an embedding): nothing in it to freeze, not worth walking."""
+    return bool(value) and isinstance(value[0], (int, float)) and not isinstance(value[0], bool)
+
+
+def stored(value: Any) -> tuple[Any, int]:
+    """`value` as the cache keeps it, each `LiteralVector` in it frozen, in new dicts and lists
+    around them (the same object when it holds none), and its `weight`."""
     if isinstance(value, dict):
-        return 1 + sum(weight(v) for v in value.values())
+        items = {}
+        size = 1
+        for key, item in value.items():
+            items[key], item_size = stored(item)
+            size += item_size
+        return (value if all(map(is_, items.values(), value.values())) else items), size
     if isinstance(value, list):
-        if value and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
-            return len(value)
-        return 1 + sum(weight(v) for v in value)
-    return 1
+        if isinstance(value, LiteralVector):
+            return value.frozen(), len(value)
+        if _numbers(value):
+            return value, len(value)
+        pairs = [stored(item) for item in value]
+        elements = [element for element, _ in pairs]
+        size = 1 + sum(item_size for _, item_size in pairs)
+        return (value if all(map(is_, elements, value)) else elements), size
+    if isinstance(value, FrozenVector):
+        return value, len(value)
+    return value, 1
+
+
+def thawed(value: Any) -> Any:
+    """`value` with each `FrozenVector` in it thawed, in new dicts and lists around them (the
+    same object when it holds none)."""
+    if isinstance(value, FrozenVector):
+        return value.thaw()
+    if isinstance(value, dict):
+        items = {key: thawed(item) for key, item in value.items()}
+        return value if all(map(is_, items.values(), value.values())) else items
+    if isinstance(value, list) and not _numbers(value):
+        elements = [thawed(item) for item in value]
+        return value if all(map(is_, elements, value)) else elements
+    return value
 
 
 class ResponseCache:
@@ -47,6 +95,7 @@ class ResponseCache:
         self.max_entries = max_entries
         self.max_numbers = max_numbers
         self.numbers = 0  # the total weight of the entries
+        # key -> (the answer as stored, its weight)
         self._entries: OrderedDict[tuple[str, str, bytes], tuple[Any, int]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -61,7 +110,7 @@ class ResponseCache:
     def put(self, key: tuple[str, str, bytes], value: Any) -> None:
         if self.max_entries <= 0:
             return
-        size = weight(value)
+        value, size = stored(value)
         if size > self.max_numbers:
             return  # bigger than the whole cache: not worth evicting everything for
         old = self._entries.pop(key, None)

@@ -42,7 +42,7 @@ import time
 from typing import Any
 
 from emulator.engine.auth import Authenticator, GoogleTokenSource
-from emulator.engine.cache import ResponseCache, cache_key
+from emulator.engine.cache import ResponseCache, cache_key, thawed
 from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
@@ -139,7 +139,9 @@ class Engine:
 
         With ``extract`` (a key of ``RAW_EXTRACTORS``), an answer that comes over HTTP and is not
         cached is not parsed as JSON: the extractor reads its bytes and the call answers its
-        ``Extracted`` (or None when the answer is not of the expected shape)."""
+        ``Extracted`` (or None when the answer is not of the expected shape); an answer of the
+        in-process fakes or of the cache keeps its embeddings frozen (``FrozenVector``, whose
+        literals ``EXTRACTORS`` read). Without it, every embedding is a list."""
         model_id = request.get("model_id") if isinstance(request, dict) else None
         provider = request.get("provider") if isinstance(request, dict) else None
         self.stats.calls += 1
@@ -190,7 +192,7 @@ class Engine:
             if found:
                 self.stats.cache_hits += 1
                 self.stats.model(request.model_id).cache_hits += 1
-                return value
+                return value if extract is not None else thawed(value)
         secrets: list[str] = []
         if route == "live":
             headers, secrets = await self._auth.headers(request, url)
@@ -207,7 +209,9 @@ class Engine:
         self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
-        return value
+        # The fakes and the cache answer frozen vectors: the warm-up reads their literals, every
+        # other caller gets the lists a provider answers.
+        return value if extract is not None else thawed(value)
 
     async def _invoke_result(self, request: Any) -> dict[str, Any]:
         try:

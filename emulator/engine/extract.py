@@ -32,7 +32,7 @@ from typing import Any
 
 import msgspec
 
-from emulator.embedding_literal import LiteralVector
+from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
 
@@ -162,7 +162,7 @@ RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
 
 
 def _literal(values: Any) -> bytes | None:
-    if isinstance(values, LiteralVector):
+    if isinstance(values, (LiteralVector, FrozenVector)):
         return values.literal().encode()
     if not isinstance(values, list):
         return None

@@ -32,7 +32,7 @@ import struct
 from collections import deque
 from itertools import compress, repeat
 
-from emulator.embedding_literal import LiteralVector
+from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.words import STOP_WORDS, stem, words
 
 _SLOTS_PER_WORD = 8
@@ -149,49 +149,86 @@ _ZERO_TEXTS: dict[int, list[str]] = {}  # dimension -> the literal's elements of
 _drain = deque[object](maxlen=0).extend
 
 
-class FakeVector(LiteralVector):
-    """An embedding as the list of floats a provider answers, which also remembers its few
-    non-zero positions (in the order the plan first meets them) and their values, so that the
-    warm-up writes its ``real[]`` literal without walking every zero (see
-    ``emulator.engine.extract``)."""
+class Sparse(FrozenVector):
+    """A `FakeVector` without its list (`embed_sparse`): its dimension, non-zero positions (in
+    the order the plan first meets them) and their values, and its literal once written, in
+    objects the garbage collector does not walk (tuples of numbers, a string). The response
+    cache keeps this, and the in-process fakes answer the warm-up with it."""
 
-    __slots__ = ("_literal", "_positions", "_values")
+    __slots__ = ("dimension", "positions", "text", "values")
 
     def __init__(self, dimension: int, positions: tuple[int, ...],
                  values: tuple[float, ...]) -> None:
+        self.dimension = dimension
+        self.positions = positions
+        self.values = values
+        self.text: str | None = None  # the literal, once written
+
+    def thaw(self) -> FakeVector:
+        return FakeVector._of(self)
+
+    def literal(self) -> str:
+        """The PostgreSQL array literal of these values (``0`` for each zero)."""
+        if self.text is None:
+            self.text = _format(self)
+        return self.text
+
+    def __len__(self) -> int:
+        return self.dimension
+
+
+class FakeVector(LiteralVector):
+    """An embedding as the list of floats a provider answers, which also remembers its few
+    non-zero positions and values (a `Sparse`), so that the warm-up writes its ``real[]``
+    literal without walking every zero (see ``emulator.engine.extract``) and the response cache
+    keeps only those (``frozen()``)."""
+
+    __slots__ = ("_sparse",)
+
+    def __init__(self, dimension: int, positions: tuple[int, ...],
+                 values: tuple[float, ...]) -> None:
+        self._fill(Sparse(dimension, positions, values))
+
+    @classmethod
+    def _of(cls, sparse: Sparse) -> FakeVector:
+        vector = cls.__new__(cls)
+        vector._fill(sparse)
+        return vector
+
+    def _fill(self, sparse: Sparse) -> None:
         # Tuples: the collector stops visiting a tuple of numbers once it has seen it.
-        zeros = _ZEROS.get(dimension)
+        zeros = _ZEROS.get(sparse.dimension)
         if zeros is None:
             if len(_ZEROS) >= 16:
                 _ZEROS.clear()
-            zeros = _ZEROS[dimension] = (0.0,) * dimension
-        super().__init__(zeros)
-        _drain(map(self.__setitem__, positions, values))
-        self._positions = positions
-        self._values = values
-        self._literal: str | None = None
+            zeros = _ZEROS[sparse.dimension] = (0.0,) * sparse.dimension
+        list.__init__(self, zeros)
+        _drain(map(self.__setitem__, sparse.positions, sparse.values))
+        self._sparse = sparse
 
     @property
     def nonzero(self) -> dict[int, float]:
         """position -> value of the non-zero positions, in the order the plan first met them."""
-        return dict(zip(self._positions, self._values))
+        return dict(zip(self._sparse.positions, self._sparse.values))
+
+    def frozen(self) -> Sparse:
+        return self._sparse
 
     def literal(self) -> str:
         """The PostgreSQL array literal of these values (``0`` for each zero)."""
-        if self._literal is None:
-            self._literal = self._format()
-        return self._literal
+        return self._sparse.literal()
 
-    def _format(self) -> str:
-        # The elements of a zero vector's literal, copied, with the few non-zero ones replaced.
-        parts = _ZERO_TEXTS.get(len(self))
-        if parts is None:
-            if len(_ZERO_TEXTS) >= 16:
-                _ZERO_TEXTS.clear()
-            parts = _ZERO_TEXTS[len(self)] = ["0"] * len(self)
-        parts = parts.copy()
-        _drain(map(parts.__setitem__, self._positions, map(_TEXTS.__getitem__, self._values)))
-        return "{" + ",".join(parts) + "}"
+
+def _format(sparse: Sparse) -> str:
+    # The elements of a zero vector's literal, copied, with the few non-zero ones replaced.
+    parts = _ZERO_TEXTS.get(sparse.dimension)
+    if parts is None:
+        if len(_ZERO_TEXTS) >= 16:
+            _ZERO_TEXTS.clear()
+        parts = _ZERO_TEXTS[sparse.dimension] = ["0"] * sparse.dimension
+    parts = parts.copy()
+    _drain(map(parts.__setitem__, sparse.positions, map(_TEXTS.__getitem__, sparse.values)))
+    return "{" + ",".join(parts) + "}"
 
 
 def embed(text: str, dimension: int) -> FakeVector:
@@ -201,6 +238,13 @@ def embed(text: str, dimension: int) -> FakeVector:
 
 def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     """`embed(text, dimension)` and `token_count(text)`, reading the words once."""
+    sparse, word_count = embed_sparse(text, dimension)
+    return FakeVector._of(sparse), word_count
+
+
+def embed_sparse(text: str, dimension: int) -> tuple[Sparse, int]:
+    """`embed_counted` without building the list: `Sparse.thaw()` is the vector (the in-process
+    fakes answer the warm-up, which needs only the literal, with these)."""
     if dimension <= 0:
         raise ValueError(f"dimension must be positive, not {dimension}")
     # The sums of the plan, in the same order (users' tests and cassettes hold these vectors bit
@@ -231,14 +275,14 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     values = list(sparse.values())
     norm = math.sqrt(sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
-        return FakeVector(dimension, (_chunks("z:" + text)[0] % dimension,), (1.0,)), word_count
+        return Sparse(dimension, (_chunks("z:" + text)[0] % dimension,), (1.0,)), word_count
     if 0.0 in values:  # a position whose contributions cancelled out is not stored
         positions = tuple(compress(sparse, values))
         values = list(compress(values, values))
     else:
         positions = tuple(sparse)
-    return FakeVector(dimension, positions,
-                      tuple(map(operator.truediv, values, repeat(norm)))), word_count
+    return Sparse(dimension, positions,
+                  tuple(map(operator.truediv, values, repeat(norm)))), word_count
 
 
 def token_count(text: str) -> int:

@@ -128,7 +128,12 @@ def _positive_int(value: Any, what: str) -> int | None:
     return value
 
 
-def vertex_predict(path: str, body: Any) -> Any:
+# text, dimension -> (the text's embedding, its word count): `embeddings.embed_counted` (a list),
+# or `embeddings.embed_sparse` for the engine's in-process fakes (see `answer_request`).
+Embedder = Callable[[str, int], tuple[Any, int]]
+
+
+def vertex_predict(path: str, body: Any, embed: Embedder = embeddings.embed_counted) -> Any:
     if not isinstance(body, dict) or not isinstance(body.get("instances"), list):
         raise google_error(400, 'Invalid JSON payload: "instances" (a list) is required.')
     model = _vertex_model(path)
@@ -161,7 +166,7 @@ def vertex_predict(path: str, body: Any) -> Any:
         content = instance.get("content") if isinstance(instance, dict) else None
         if not isinstance(content, str):
             raise google_error(400, f"instances[{index}].content (a string) is required.")
-        vector, token_count = embeddings.embed_counted(content, dimension)
+        vector, token_count = embed(content, dimension)
         predictions.append(
             {
                 "embeddings": {
@@ -351,7 +356,7 @@ def vertex_rank(body: Any) -> Any:
 # ------------------------------------------------------------------------------------- OpenAI
 
 
-def openai_embeddings(body: Any) -> Any:
+def openai_embeddings(body: Any, embed: Embedder = embeddings.embed_counted) -> Any:
     if not isinstance(body, dict) or "input" not in body:
         raise openai_error(400, "'input' is a required property")
     model = str(body.get("model") or "text-embedding-ada-002")
@@ -370,13 +375,15 @@ def openai_embeddings(body: Any) -> Any:
     if requested > OPENAI_MAX_TOKENS:
         raise openai_error(400, f"Requested {requested} tokens, max {OPENAI_MAX_TOKENS} tokens "
                                 "per request")
-    tokens = sum(embeddings.token_count(t) for t in texts)
+    data = []
+    tokens = 0
+    for i, text in enumerate(texts):
+        vector, count = embed(text, size)
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+        tokens += count
     return {
         "object": "list",
-        "data": [
-            {"object": "embedding", "index": i, "embedding": embeddings.embed(t, size)}
-            for i, t in enumerate(texts)
-        ],
+        "data": data,
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
@@ -491,24 +498,37 @@ def _classify(text: str) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------------- dispatch
 
 
-# The fake of each wire format of the catalogue's ROUTES: (path, body, rules) -> answer.
+# The fake of each wire format of the catalogue's ROUTES: (path, body, rules) -> answer; the
+# batch embedding APIs' take the embedder instead of the rules.
+_EMBEDDING_ANSWERS: dict[str, Callable[[str, Any, Embedder], Any]] = {
+    "vertex_predict": vertex_predict,
+    "openai_embeddings": lambda path, body, embed: openai_embeddings(body, embed),
+}
 _ANSWERS: dict[str, Callable[[str, Any, RuleSet], Any]] = {
-    "vertex_predict": lambda path, body, rules: vertex_predict(path, body),
     "gemini_generate": gemini_generate,
     "gemini_stream": gemini_stream,
     "gemini_count_tokens": lambda path, body, rules: gemini_count_tokens(body),
     "vertex_rank": lambda path, body, rules: vertex_rank(body),
-    "openai_embeddings": lambda path, body, rules: openai_embeddings(body),
     "openai_chat": lambda path, body, rules: openai_chat(body, rules),
     "anthropic_messages": lambda path, body, rules: anthropic_messages(body, rules),
     "hugging_face": huggingface,
 }
 
 
-def answer_request(url: str, body: Any, rules: RuleSet = EMPTY_RULES) -> Any:
-    """The fake provider's response to a POST of `body` to `url` (see the module plan)."""
+def answer_request(url: str, body: Any, rules: RuleSet = EMPTY_RULES, *,
+                   frozen: bool = False) -> Any:
+    """The fake provider's response to a POST of `body` to `url` (see the module plan).
+
+    With `frozen`, the embeddings of Vertex AI's and OpenAI's text embedding answers are
+    `embeddings.Sparse` objects (`FrozenVector`s: no list of floats built; `thaw()` gives the
+    list) instead of lists: the engine's in-process fakes answer so, for the warm-up needs only
+    their literals (engine.py thaws them for every other caller)."""
     path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
     found = route(path)
     if found is None:
         raise google_error(404, f"The fake models do not serve the path {path!r}.")
+    embedding_answer = _EMBEDDING_ANSWERS.get(found.api)
+    if embedding_answer is not None:
+        return embedding_answer(
+            path, body, embeddings.embed_sparse if frozen else embeddings.embed_counted)
     return _ANSWERS[found.api](path, body, rules)

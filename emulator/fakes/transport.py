@@ -6,7 +6,9 @@ engine passes `Engine(..., fake=FakeTransport(knobs, read_timeout))` (emulator/e
 fake knobs exactly as the standalone server does (latency, then a 429 with
 Retry-After, a 500, or a 'timeout' that waits out the read timeout and raises
 `TransportTimeout`), so retry and timeout paths behave the same in process and over HTTP. The
-answer is handed back as an already parsed value: no JSON encoding round trip.
+answer is handed back as an already parsed value: no JSON encoding round trip. Its text
+embeddings come frozen (`answer_request(..., frozen=True)`, emulator/embedding_literal.py): the
+engine thaws them into lists for every caller but the warm-up, which reads only their literals.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ class FakeTransport:
         if fault == "500":
             return _error_response(error_for_path(path, 500, "Fake fault: internal error."))
         try:
-            value = answer_request(request.url, request.body, load_rules(knobs.rules_path))
+            value = answer_request(request.url, request.body, load_rules(knobs.rules_path),
+                                   frozen=True)
         except FakeModelError as exc:
             return _error_response(exc)
         except RulesFileError as exc:

@@ -12,6 +12,7 @@ from emulator.engine import EngineSettings, ModelCallError
 from emulator.engine.calls import CallLog, bounded_json
 from emulator.engine.scrub import clean_url
 from emulator.engine_factory import engine_with_fakes
+from emulator.fakes.embeddings import embed_sparse
 from tests.support.http_servers import HANG, Reply, ScriptedServer
 
 KEY = "sk-inspected-key-must-not-show"
@@ -133,3 +134,11 @@ def test_a_cancelled_call_is_recorded_as_cancelled() -> None:
     (call,) = log.calls()
     assert call["sqlstate"] == "57014" and call["model_id"] == "slow"
     assert call["request_body"] == '{"q": 1}'
+
+
+def test_a_frozen_vector_shows_as_its_list_would() -> None:
+    sparse, _ = embed_sparse("shown to the inspector", 16)
+    answer = {"predictions": [{"embeddings": {"values": sparse}}]}
+    shown = {"predictions": [{"embeddings": {"values": sparse.thaw()}}]}
+    assert bounded_json(answer, 10_000) == bounded_json(shown, 10_000)
+    assert json.loads(bounded_json(answer, 10_000)[0]) == json.loads(json.dumps(shown))

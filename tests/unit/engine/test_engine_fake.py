@@ -5,12 +5,16 @@ from __future__ import annotations
 from asyncio import run
 from typing import Any
 
+import msgspec
 import pytest
 
+from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.engine import Engine, EngineSettings, ModelCallError
-from emulator.engine.cache import ResponseCache, weight
+from emulator.engine.cache import ResponseCache, thawed, weight
 from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, start_fake_model_server
+from emulator.fakes.embeddings import FakeVector, embed, embed_sparse
+from emulator.fakes.models import answer_request
 
 
 def embedding_request(text: str, **extra: Any) -> dict[str, Any]:
@@ -181,3 +185,107 @@ def test_the_cache_is_bounded_by_the_numbers_it_holds_too() -> None:
     assert len(cache) == 2  # bigger than the whole cache: not stored, nothing evicted
     cache.clear()
     assert (len(cache), cache.numbers) == (0, 0)
+
+
+# -- frozen vectors: the fakes' embeddings as the cache keeps them and the warm-up reads them --
+
+
+def openai_request(texts: list[str]) -> dict[str, Any]:
+    return {"model_id": "oa", "provider": "open_ai", "model_type": "text_embedding",
+            "url": "https://api.openai.com/v1/embeddings", "headers": {}, "auth": None,
+            "body": {"model": "text-embedding-3-small", "input": texts}}
+
+
+def lists_only(value: Any) -> bool:
+    """No FrozenVector anywhere in `value`: what every caller but the warm-up must get."""
+    if isinstance(value, FrozenVector):
+        return False
+    if isinstance(value, dict):
+        return all(lists_only(v) for v in value.values())
+    if isinstance(value, list):
+        return all(lists_only(v) for v in value)
+    return True
+
+
+def no_long_list(value: Any) -> bool:
+    """No list of 768 or more numbers in `value`: what the garbage collector would walk."""
+    if isinstance(value, dict):
+        return all(no_long_list(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) < 768 and all(no_long_list(v) for v in value)
+    return True
+
+
+def test_fake_answers_are_the_providers_lists_cached_frozen() -> None:
+    texts = ["the cat sat", "a dog ran", "the cat sat"]
+    vertex = {**embedding_request("x"), "body": {"instances": [{"content": t} for t in texts]}}
+
+    async def scenario() -> tuple[list[Any], list[Any], Engine]:
+        engine = engine_with_fakes()
+        try:
+            first = [await engine.invoke(vertex), await engine.invoke(openai_request(texts))]
+            again = [await engine.invoke(vertex), await engine.invoke(openai_request(texts))]
+            return first, again, engine
+        finally:
+            await engine.aclose()
+
+    first, again, engine = run(scenario())
+    assert engine.stats.cache_hits == 2 and engine.stats.provider_requests == 2
+    # Byte for byte what the fake provider answers over HTTP, fresh or from the cache; the
+    # vectors are lists of the fakes' class (they write their own literals).
+    expected = [answer_request("https://h/v1/projects/p/locations/us-central1/publishers/google/"
+                               "models/text-embedding-005:predict", vertex["body"]),
+                answer_request("https://api.openai.com/v1/embeddings",
+                               openai_request(texts)["body"])]
+    for answers in (first, again):
+        assert lists_only(answers)
+        assert msgspec.json.encode(answers) == msgspec.json.encode(expected)
+        assert type(answers[0]["predictions"][0]["embeddings"]["values"]) is FakeVector
+        assert type(answers[1]["data"][0]["embedding"]) is FakeVector
+    # The cache holds them frozen, weighed as the lists they stand for.
+    entries = [engine.cache.get(key)[1] for key in list(engine.cache._entries)]
+    assert len(entries) == 2
+    for entry, answer in zip(entries, first):
+        assert not lists_only(entry) and no_long_list(entry)
+        assert weight(entry) == weight(answer)
+        assert msgspec.json.encode(thawed(entry)) == msgspec.json.encode(answer)
+
+
+def test_the_cache_freezes_and_thaws_any_literal_vector() -> None:
+    plain = LiteralVector([0.0, 1.5, -2.25])
+    fake = embed("frozen text", 768)
+    answer = {"a": [plain, {"b": fake}], "c": [1.0, 2.0], "d": "text", "e": [{"f": 1}]}
+    cache = ResponseCache(max_entries=10)
+    cache.put(("m", "u", b"k"), answer)
+    found, kept = cache.get(("m", "u", b"k"))
+    assert found and not lists_only(kept) and no_long_list(kept)
+    assert kept["c"] is answer["c"] and kept["e"] is answer["e"]  # nothing to freeze: shared
+    assert cache.numbers == weight(answer) == 1 + (1 + 3 + 1 + 768) + 2 + 1 + (1 + 1 + 1)
+    back = thawed(kept)
+    assert back == answer and lists_only(back)
+    assert type(back["a"][0]) is LiteralVector and type(back["a"][1]["b"]) is FakeVector
+    assert back["a"][1]["b"].literal() == fake.literal()
+    assert kept["a"][1]["b"].literal() == fake.literal() == embed_sparse("frozen text", 768)[
+        0].literal()
+    # an answer without literal vectors is stored and thawed as the same object
+    other = {"predictions": [{"embeddings": {"values": [0.5] * 768}}]}
+    cache.put(("m", "u", b"o"), other)
+    assert cache.get(("m", "u", b"o"))[1] is other and thawed(other) is other
+
+
+def test_the_warm_up_gets_the_fakes_vectors_frozen_and_their_literals() -> None:
+    texts = ["one text", "another text"]
+    vertex = {**embedding_request("x"), "body": {"instances": [{"content": t} for t in texts]}}
+
+    async def scenario() -> tuple[Any, Any]:
+        engine = engine_with_fakes(EngineSettings(cache_size=0))
+        try:
+            return (await engine.invoke(vertex, extract="vertex_embeddings"),
+                    await engine.embedding_lines([vertex], "vertex_embeddings"))
+        finally:
+            await engine.aclose()
+
+    value, lines = run(scenario())
+    vectors = [p["embeddings"]["values"] for p in value["predictions"]]
+    assert all(isinstance(v, FrozenVector) for v in vectors)  # no list built
+    assert bytes(lines).split(b"\n") == [embed(t, 768).literal().encode() for t in texts]
