@@ -388,3 +388,35 @@ def test_fake_embedding_caches_stay_bounded_and_exact(monkeypatch: pytest.Monkey
         assert embed(text, 32).literal() == _reference_embed(text, 32)[2]
     assert len(fake_embeddings._STEMS) <= 4 and len(fake_embeddings._TEXTS) <= 4
     assert len(fake_embeddings._WORD_SLOTS[32]) <= 4
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.text(max_size=80),
+                             st.lists(st.sampled_from(_VOCABULARY), max_size=8).map(" ".join)),
+                   min_size=1, max_size=4),
+    dimension=st.one_of(st.integers(min_value=1, max_value=16), st.sampled_from([768, 1536])),
+)
+def test_frozen_answers_thaw_to_the_same_bytes(texts: list[str], dimension: int) -> None:
+    # The engine's in-process fakes answer frozen vectors (no list built); thawed, they are the
+    # very vectors and JSON bytes the fake provider answers over HTTP.
+    for text in texts:
+        sparse, count = fake_embeddings.embed_sparse(text, dimension)
+        vector, same_count = embed_counted(text, dimension)
+        assert count == same_count and len(sparse) == dimension
+        thawed = sparse.thaw()
+        assert type(thawed) is type(vector) and thawed.nonzero == vector.nonzero
+        assert struct.pack(f"<{dimension}d", *thawed) == struct.pack(f"<{dimension}d", *vector)
+        assert sparse.literal() == thawed.literal() == vector.literal()
+        assert vector.frozen().thaw() == vector
+    vertex_url = ("https://h/v1/projects/p/locations/us-central1/publishers/google/models/"
+                  "text-embedding-005:predict")
+    vertex = (vertex_url,
+              {"instances": [{"content": t} for t in texts],
+               "parameters": {"outputDimensionality": dimension}})
+    openai = ("https://api.openai.com/v1/embeddings",
+              {"model": "text-embedding-3-small", "input": texts, "dimensions": dimension})
+    for url, body in (vertex, openai):
+        frozen = answer_request(url, body, frozen=True)
+        encoder = msgspec.json.Encoder(enc_hook=lambda v: v.thaw())
+        assert encoder.encode(frozen) == msgspec.json.encode(answer_request(url, body))
