@@ -29,6 +29,7 @@ from tests.support.http_servers import CaptureServer, Reply, Seen
 
 DB = "e2e_bulk_shapes"
 MODEL = "text-embedding-005"
+DIMENSION = 768  # text-embedding-005's
 CUSTOM_BATCH = 100  # the engine's batch size for custom models with batch transforms
 
 TEXTS = [
@@ -309,9 +310,14 @@ def test_rolled_back_transaction(conn: psycopg.Connection[Any], dsn: str,
     conn.autocommit = False
     conn.execute(BACKFILL)
     in_transaction = conn.execute("SELECT count(*) FROM google_ml._warm_cache").fetchone()
+    # Embeddings are stored parsed (the per-row calls hand them on as they are), never as text
+    stored = conn.execute(
+        "SELECT count(*) FILTER (WHERE embedding IS NULL OR result IS NOT NULL),"
+        " min(pg_catalog.cardinality(embedding)) FROM google_ml._warm_cache").fetchone()
     conn.rollback()
     conn.autocommit = True
     assert in_transaction is not None and in_transaction[0] > 0
+    assert stored == (0, DIMENSION)
 
     inside, after, cache, out_rows = both(conn, run)
     assert inside == expected_docs(reference)

@@ -21,7 +21,8 @@ CREATE UNLOGGED TABLE google_ml._warm_cache (
     kind           text NOT NULL,
     model_id       text NOT NULL,
     item           text NOT NULL,
-    result         text
+    result         text,    -- the answer of an AI function (kind 'if', 'generate', ...)
+    embedding      real[]   -- kind 'embedding': the answer, its numbers parsed once, when stored
 );
 -- A hash index on the item alone: a lookup hashes the text once and compares it once, where a
 -- b-tree over (statement_key, kind, model_id, md5(item)) compared four strings at every level
@@ -34,6 +35,7 @@ CREATE INDEX ON google_ml._warm_cache USING hash (item);
 -- back). toast_tuple_target at its maximum keeps a row of up to 8160 bytes whole in the heap;
 -- a longer answer still goes out of line, uncompressed.
 ALTER TABLE google_ml._warm_cache ALTER COLUMN result SET STORAGE EXTERNAL;
+ALTER TABLE google_ml._warm_cache ALTER COLUMN embedding SET STORAGE EXTERNAL;
 ALTER TABLE google_ml._warm_cache SET (toast_tuple_target = 8160);
 REVOKE ALL ON TABLE google_ml._warm_cache FROM PUBLIC;
 ALTER TABLE google_ml._warm_cache ENABLE ROW LEVEL SECURITY;
@@ -70,6 +72,31 @@ BEGIN
 END;
 $$;
 
+-- The warmed embedding for one per-row embedding() call, or NULL. The numbers were parsed when
+-- the warm-up stored them (_warm_add), while the provider was still answering other batches;
+-- the per-row call hands the stored real[] on as it is, never through a plpgsql variable
+-- (which would expand the array and flatten it again).
+CREATE FUNCTION google_ml._warm_embedding(model_id text, item text)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key  text := pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true);
+BEGIN
+    IF key IS NULL OR key = '' OR item IS NULL OR key <> google_ml._statement_key() THEN
+        RETURN NULL;
+    END IF;
+    RETURN (SELECT c.embedding
+              FROM google_ml._warm_cache AS c
+             WHERE c.statement_key = key AND c.kind = 'embedding'
+               AND c.model_id = coalesce(_warm_embedding.model_id, '')
+               AND c.item = _warm_embedding.item
+             LIMIT 1);
+END;
+$$;
+
 -- SQL, not plpgsql: the answers (10,000 embedding literals are 20-40 MB) reach the INSERT as
 -- they are. A plpgsql function copies an array argument into its expanded form on entry, and
 -- its INSERT would get a custom plan with both arrays folded in as constants, copied again by
@@ -83,8 +110,12 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
-    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
-    SELECT k.key, _warm_add.kind, coalesce(_warm_add.model_id, ''), u.i, u.r
+    -- An embedding's literal is parsed here, once: a literal PostgreSQL refuses makes the
+    -- warm-up fail as a whole, and its rows take the per-row path, which reports the problem.
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result, embedding)
+    SELECT k.key, _warm_add.kind, coalesce(_warm_add.model_id, ''), u.i,
+           CASE WHEN _warm_add.kind <> 'embedding' THEN u.r END,
+           CASE WHEN _warm_add.kind = 'embedding' THEN u.r::real[] END
       FROM (SELECT google_ml._statement_key() AS key) AS k,
            unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
      WHERE u.r IS NOT NULL;
