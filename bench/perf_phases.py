@@ -15,7 +15,8 @@ import collections
 import sys
 
 WARM_STEPS = (
-    ("warm: parse of the literals into real[] (array_in, float4in)", ("array_in",)),
+    ("warm: parse of the literals (vector_in or array_in, strtof)",
+     ("vector_in", "array_in", "vector_to_float4")),
     ("warm: engine answer (dblink receive, materialize)", ("dblink_get_result",)),
     ("warm: string_to_array", ("text_to_array",)),
     ("warm: INSERT into the cache", ("heap_insert", "ExecInsert")),
@@ -53,6 +54,8 @@ def step(frames: list[str]) -> str:
     def has(names: tuple[str, ...]) -> bool:
         return any(f.startswith(names) for f in frames)
 
+    if has(WARM_STEPS[0][1]):  # the parse, even where a deep stack lost its warm-up frames
+        return WARM_STEPS[0][0]
     steps = WARM_STEPS if has(("ExecSetParamPlan",)) else ROW_STEPS
     for name, markers in steps:
         if has(markers):

@@ -28,6 +28,7 @@ to the per-row path, which reports the problem exactly as the output transform d
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -50,12 +51,35 @@ _NUMBER_ARRAY_BYTES = b"0123456789-+.eE,"
 _JSON_WHITESPACE = b" \t\n\r"
 
 
+# Numbers the warm-up must leave to the per-row path although they are valid JSON: those too
+# small for `real`. PostgreSQL's real input refuses a non-zero number that rounds to 0 ("out of
+# range for type real"), and the per-row path reports that; the warm-up parses its literals with
+# pgvector's vector input when it can (emulator/sql/src/warmup.sql, _warm_add_vectors), which
+# reads such a number as 0. That is a number of magnitude at most 2^-150 (half the smallest
+# float4 subnormal: round-half-even makes it 0). A token without a negative exponent and without
+# 20 zeros in a row is at least 1e-20, so only tokens with one of those are looked at, exactly.
+_REAL_UNDERFLOW = Decimal(2.0 ** -150)  # exact: a power of two
+_ZERO_RUN = b"0" * 20
+
+
+def could_underflow_real(literal: bytes) -> bool:
+    """Whether a literal of number tokens holds a non-zero number too small for real."""
+    if _ZERO_RUN not in literal and b"e-" not in literal and b"E-" not in literal:
+        return False
+    for token in literal.strip(b"{}[]").split(b","):
+        if b"e-" in token or b"E-" in token or _ZERO_RUN in token:
+            value = Decimal(token.strip().decode("ascii")).copy_abs()  # exact, unlike abs()
+            if value and value <= _REAL_UNDERFLOW:
+                return True
+    return False
+
+
 def number_array_literal(raw: bytes) -> bytes | None:
     """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None."""
     if raw[:1] != b"[" or raw[-1:] != b"]":
         return None
     inner = raw[1:-1]
-    if inner.translate(None, _NUMBER_ARRAY_BYTES + _JSON_WHITESPACE):
+    if inner.translate(None, _NUMBER_ARRAY_BYTES + _JSON_WHITESPACE) or could_underflow_real(inner):
         return None
     # JSON allows whitespace around the tokens; array_in would too, but a copy without it is
     # smaller and is what the transform's ``x::real`` reads token by token.
@@ -163,7 +187,8 @@ RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
 
 def _literal(values: Any) -> bytes | None:
     if isinstance(values, LiteralVector):
-        return values.literal().encode()
+        literal = values.literal().encode()
+        return None if could_underflow_real(literal) else literal
     if not isinstance(values, list):
         return None
     text = ",".join(map(repr, values))
@@ -171,7 +196,8 @@ def _literal(values: Any) -> bytes | None:
     # string, list or object in the answer goes the per-row way (which reports it as SQL does).
     if any(mark in text for mark in _NOT_A_NUMBER):
         return None
-    return ("{" + text + "}").encode()
+    literal = ("{" + text + "}").encode()
+    return None if could_underflow_real(literal) else literal
 
 
 _NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
