@@ -46,7 +46,15 @@ from emulator.engine.cache import ResponseCache, cache_key
 from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
-from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
+from emulator.engine.extract import (
+    EXTRACTORS,
+    LITERAL_BRACKETS,
+    RAW_EXTRACTORS,
+    Extracted,
+    RawText,
+    batch_size,
+    extractor_key,
+)
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
@@ -65,15 +73,6 @@ FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls w
 
 
 FAKING_MODES = frozenset({"fake", "replay-or-fake"})
-
-
-# How the warm-up's literals are bracketed: real[]'s `{...}` as the extractors write them, or
-# pgvector's `[...]`. A literal holds nothing but number tokens and commas between its two
-# brackets (extract.py), so one translate of a batch's lines swaps them and touches nothing else.
-_LITERAL_BRACKETS: dict[str, bytes | None] = {
-    "real[]": None,
-    "vector": bytes.maketrans(b"{}", b"[]"),
-}
 
 
 class Engine:
@@ -248,9 +247,9 @@ class Engine:
             extract = message.get("extract")
             if extract is not None and message.get("stream") is True:
                 literals = message.get("literals", "real[]")
-                if not isinstance(literals, str) or literals not in _LITERAL_BRACKETS:
+                if not isinstance(literals, str) or literals not in LITERAL_BRACKETS:
                     raise bad_request(None, f"unknown literals {literals!r}")
-                return self.embedding_stream(requests, str(extract), literals)
+                return self.embedding_stream(requests, extractor_key(str(extract), literals))
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
@@ -283,24 +282,21 @@ class Engine:
                 lines.extend(literals)
         return RawText(b"\n".join(lines))
 
-    def embedding_stream(self, requests: list[dict[str, Any]], extract: str,
-                         literals: str = "real[]") -> RawText:
+    def embedding_stream(self, requests: list[dict[str, Any]], extract: str) -> RawText:
         """`embedding_lines` one batch at a time: starts the batches and answers a stream id at
         once; each `stream_next` then answers the next batch to finish as `<position>\\n<its
         lines>` (streams.py). At most twice the model concurrency of batches are started and
-        not yet taken. `literals="vector"` writes pgvector's brackets, `[...]`, for a warm-up
-        that parses with pgvector's input (the same numbers; see _LITERAL_BRACKETS)."""
+        not yet taken. The op's `"literals": "vector"` asks for pgvector's brackets, `[...]`,
+        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py)."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
-        brackets = _LITERAL_BRACKETS[literals]
 
         async def run(index: int) -> bytes:
             request = requests[index]
             found = await self._literals(request, extract)
             count = batch_size(request)
-            lines = b"\n".join(found if found is not None and len(found) == count
-                               else [b""] * count)
-            return lines if brackets is None else lines.translate(brackets)
+            return b"\n".join(found if found is not None and len(found) == count
+                              else [b""] * count)
 
         window = 2 * self.settings.model_concurrency
         return RawText(self.streams.open(run, len(requests), window).encode())

@@ -27,8 +27,10 @@ to the per-row path, which reports the problem exactly as the output transform d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -60,12 +62,26 @@ _JSON_WHITESPACE = b" \t\n\r"
 # 20 zeros in a row is at least 1e-20, so only tokens with one of those are looked at, exactly.
 _REAL_UNDERFLOW = Decimal(2.0 ** -150)  # exact: a power of two
 _ZERO_RUN = b"0" * 20
+_EXPONENT_DIGITS = re.compile(rb"0*([0-9]*)")
 
 
 def could_underflow_real(literal: bytes) -> bool:
     """Whether a literal of number tokens holds a non-zero number too small for real."""
-    if _ZERO_RUN not in literal and b"e-" not in literal and b"E-" not in literal:
-        return False
+    if _ZERO_RUN in literal:
+        return _underflows(literal)
+    for mark in (b"e-", b"E-"):  # a few per literal: providers write 1.2e-05 for small values
+        at = literal.find(mark)
+        while at >= 0:
+            match = _EXPONENT_DIGITS.match(literal, at + 2)
+            digits = match.group(1) if match is not None else b""
+            if len(digits) > 2 or (len(digits) == 2 and digits >= b"20"):
+                return _underflows(literal)
+            at = literal.find(mark, at + 2)
+    return False
+
+
+def _underflows(literal: bytes) -> bool:
+    """could_underflow_real, token by token, exactly (the rare literals the checks above flag)."""
     for token in literal.strip(b"{}[]").split(b","):
         if b"e-" in token or b"E-" in token or _ZERO_RUN in token:
             value = Decimal(token.strip().decode("ascii")).copy_abs()  # exact, unlike abs()
@@ -74,18 +90,33 @@ def could_underflow_real(literal: bytes) -> bool:
     return False
 
 
-def number_array_literal(raw: bytes) -> bytes | None:
-    """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None."""
+# How the warm-up's literals are bracketed: real[]'s `{...}`, or pgvector's `[...]` for a
+# warm-up that parses with pgvector's input (the numbers are the same). `extractor_key` names the
+# extractor that writes them: `RAW_EXTRACTORS` and `EXTRACTORS` hold one per kind of answer and
+# kind of literal.
+LITERAL_BRACKETS = {"real[]": b"{}", "vector": b"[]"}
+
+
+def extractor_key(extract: str, literals: str = "real[]") -> str:
+    return extract if literals == "real[]" else f"{extract}:{literals}"
+
+
+def number_array_literal(raw: bytes, brackets: bytes = b"{}") -> bytes | None:
+    """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None; with
+    ``brackets=b"[]"``, the same numbers as a ``vector`` literal."""
     if raw[:1] != b"[" or raw[-1:] != b"]":
         return None
     inner = raw[1:-1]
-    if inner.translate(None, _NUMBER_ARRAY_BYTES + _JSON_WHITESPACE) or could_underflow_real(inner):
-        return None
-    # JSON allows whitespace around the tokens; array_in would too, but a copy without it is
-    # smaller and is what the transform's ``x::real`` reads token by token.
-    if b" " in inner or b"\n" in inner or b"\t" in inner or b"\r" in inner:
+    rest = inner.translate(None, _NUMBER_ARRAY_BYTES)
+    if rest:
+        if rest.translate(None, _JSON_WHITESPACE):
+            return None
+        # JSON allows whitespace around the tokens; array_in would too, but a copy without it
+        # is smaller and is what the transform's ``x::real`` reads token by token.
         inner = inner.translate(None, _JSON_WHITESPACE)
-    return b"{" + inner + b"}"
+    if could_underflow_real(inner):
+        return None
+    return brackets[:1] + inner + brackets[1:]
 
 
 class _VertexEmbeddings(msgspec.Struct):
@@ -133,14 +164,14 @@ def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
         return None
 
 
-def raw_vertex_embeddings(content: bytes) -> Extracted | None:
+def raw_vertex_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
     answer: _VertexAnswer | None = _decode(_VERTEX, content)
     if answer is None:
         return None
     literals = []
     tokens = 0
     for prediction in answer.predictions:
-        literal = number_array_literal(bytes(prediction.embeddings.values))
+        literal = number_array_literal(bytes(prediction.embeddings.values), brackets)
         if literal is None:
             return None
         literals.append(literal)
@@ -151,7 +182,7 @@ def raw_vertex_embeddings(content: bytes) -> Extracted | None:
     return Extracted(literals, tokens)
 
 
-def raw_openai_embeddings(content: bytes) -> Extracted | None:
+def raw_openai_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
     answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
     if answer is None:
         return None
@@ -166,7 +197,7 @@ def raw_openai_embeddings(content: bytes) -> Extracted | None:
         return None
     literals = []
     for item in items:
-        literal = number_array_literal(bytes(item.embedding))
+        literal = number_array_literal(bytes(item.embedding), brackets)
         if literal is None:
             return None
         literals.append(literal)
@@ -177,18 +208,22 @@ def raw_openai_embeddings(content: bytes) -> Extracted | None:
 
 
 RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
-    VERTEX_EMBEDDINGS: raw_vertex_embeddings,
-    OPENAI_EMBEDDINGS: raw_openai_embeddings,
+    extractor_key(name, literals): partial(read, brackets=brackets)
+    for name, read in ((VERTEX_EMBEDDINGS, raw_vertex_embeddings),
+                       (OPENAI_EMBEDDINGS, raw_openai_embeddings))
+    for literals, brackets in LITERAL_BRACKETS.items()
 }
 
 
 # -- parsed answers (the fakes, the response cache) ----------------------------------------------
 
 
-def _literal(values: Any) -> bytes | None:
+def _literal(values: Any, brackets: bytes) -> bytes | None:
     if isinstance(values, LiteralVector):
         literal = values.literal().encode()
-        return None if could_underflow_real(literal) else literal
+        if could_underflow_real(literal):
+            return None
+        return literal if brackets == b"{}" else brackets[:1] + literal[1:-1] + brackets[1:]
     if not isinstance(values, list):
         return None
     text = ",".join(map(repr, values))
@@ -196,14 +231,14 @@ def _literal(values: Any) -> bytes | None:
     # string, list or object in the answer goes the per-row way (which reports it as SQL does).
     if any(mark in text for mark in _NOT_A_NUMBER):
         return None
-    literal = ("{" + text + "}").encode()
-    return None if could_underflow_real(literal) else literal
+    literal = text.encode()
+    return None if could_underflow_real(literal) else brackets[:1] + literal + brackets[1:]
 
 
 _NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
 
 
-def vertex_embeddings(response: Any) -> list[bytes] | None:
+def vertex_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
     predictions = response.get("predictions") if isinstance(response, dict) else None
     if not isinstance(predictions, list):
         return None
@@ -211,14 +246,14 @@ def vertex_embeddings(response: Any) -> list[bytes] | None:
     for prediction in predictions:
         embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
         values = embeddings.get("values") if isinstance(embeddings, dict) else None
-        literal = _literal(values)
+        literal = _literal(values, brackets)
         if literal is None:
             return None
         out.append(literal)
     return out
 
 
-def openai_embeddings(response: Any) -> list[bytes] | None:
+def openai_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
     data = response.get("data") if isinstance(response, dict) else None
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         return None
@@ -231,7 +266,7 @@ def openai_embeddings(response: Any) -> list[bytes] | None:
         return None
     out = []
     for item in data:
-        literal = _literal(item.get("embedding"))
+        literal = _literal(item.get("embedding"), brackets)
         if literal is None:
             return None
         out.append(literal)
@@ -239,8 +274,10 @@ def openai_embeddings(response: Any) -> list[bytes] | None:
 
 
 EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
-    VERTEX_EMBEDDINGS: vertex_embeddings,
-    OPENAI_EMBEDDINGS: openai_embeddings,
+    extractor_key(name, literals): partial(read, brackets=brackets)
+    for name, read in ((VERTEX_EMBEDDINGS, vertex_embeddings),
+                       (OPENAI_EMBEDDINGS, openai_embeddings))
+    for literals, brackets in LITERAL_BRACKETS.items()
 }
 
 

@@ -201,6 +201,9 @@ def test_a_number_array_literal_is_its_tokens(tokens: list[str], space: str) -> 
     raw = ("[" + space + (space + "," + space).join(tokens) + space + "]").encode()
     expected = None if any(map(underflows, tokens)) else ("{" + ",".join(tokens) + "}").encode()
     assert number_array_literal(raw) == expected
+    # pgvector's brackets around the same tokens
+    as_vector = None if expected is None else b"[" + expected[1:-1] + b"]"
+    assert number_array_literal(raw, b"[]") == as_vector
 
 
 # 2^-150, half the smallest float4 subnormal: round-half-even makes it 0, which real refuses.
@@ -234,11 +237,17 @@ def test_vertex_values_become_real_array_literals_that_read_back_equal(
     assert literals is not None
     for literal, vector in zip(literals, vectors, strict=True):
         assert numbers_of(literal) == vector
+    as_vectors = vertex_embeddings(answer, b"[]")
+    assert as_vectors == [b"[" + literal[1:-1] + b"]" for literal in literals]
 
 
 def test_openai_data_is_read_in_index_order() -> None:
     answer = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0, 0]}]}
     assert openai_embeddings(answer) == [b"{1.0,0}", b"{2.0}"]
+    assert openai_embeddings(answer, b"[]") == [b"[1.0,0]", b"[2.0]"]
+    fake = embed("a fake vector", 8)
+    assert vertex_embeddings({"predictions": [{"embeddings": {"values": fake}}]}, b"[]") == [
+        ("[" + fake.literal()[1:-1] + "]").encode()]
 
 
 def test_anything_but_numbers_is_left_to_the_per_row_path() -> None:
