@@ -58,32 +58,33 @@ _JSON_WHITESPACE = b" \t\n\r"
 # range for type real"), and the per-row path reports that; the warm-up parses its literals with
 # pgvector's vector input when it can (emulator/sql/src/warmup.sql, _warm_add_vectors), which
 # reads such a number as 0. That is a number of magnitude at most 2^-150 (half the smallest
-# float4 subnormal: round-half-even makes it 0). A token without a negative exponent and without
-# 20 zeros in a row is at least 1e-20, so only tokens with one of those are looked at, exactly.
+# float4 subnormal: round-half-even makes it 0). Cheap checks clear almost every literal. JSON
+# has no leading zeros, so a number below 1 starts "0." and, with z zeros after the point, is at
+# least 10^-(z+1): without an exponent it needs 45 zeros in a row to be that small; with an
+# exponent above -20, 26. Only a literal failing those is read token by token, exactly.
 _REAL_UNDERFLOW = Decimal(2.0 ** -150)  # exact: a power of two
-_ZERO_RUN = b"0" * 20
-_EXPONENT_DIGITS = re.compile(rb"0*([0-9]*)")
+_ZEROS_WITHOUT_EXPONENT = b"0" * 45
+_ZEROS_WITH_SMALL_EXPONENT = b"0" * 26
+# An exponent of -20 or below; a regex that starts with a literal ("e-") searches fast.
+_LOW_EXPONENTS = (re.compile(rb"e-0*(?:[2-9][0-9]|[1-9][0-9]{2,})"),
+                  re.compile(rb"E-0*(?:[2-9][0-9]|[1-9][0-9]{2,})"))
 
 
 def could_underflow_real(literal: bytes) -> bool:
     """Whether a literal of number tokens holds a non-zero number too small for real."""
-    if _ZERO_RUN in literal:
+    lower, upper = b"e" in literal, b"E" in literal  # memchr
+    if not lower and not upper:  # the fakes' literals, and many providers'
+        return _ZEROS_WITHOUT_EXPONENT in literal and _underflows(literal)
+    if any(found and low.search(literal) is not None
+           for found, low in zip((lower, upper), _LOW_EXPONENTS)):
         return _underflows(literal)
-    for mark in (b"e-", b"E-"):  # a few per literal: providers write 1.2e-05 for small values
-        at = literal.find(mark)
-        while at >= 0:
-            match = _EXPONENT_DIGITS.match(literal, at + 2)
-            digits = match.group(1) if match is not None else b""
-            if len(digits) > 2 or (len(digits) == 2 and digits >= b"20"):
-                return _underflows(literal)
-            at = literal.find(mark, at + 2)
-    return False
+    return _ZEROS_WITH_SMALL_EXPONENT in literal and _underflows(literal)
 
 
 def _underflows(literal: bytes) -> bool:
     """could_underflow_real, token by token, exactly (the rare literals the checks above flag)."""
     for token in literal.strip(b"{}[]").split(b","):
-        if b"e-" in token or b"E-" in token or _ZERO_RUN in token:
+        if b"e-" in token or b"E-" in token or _ZEROS_WITH_SMALL_EXPONENT in token:
             value = Decimal(token.strip().decode("ascii")).copy_abs()  # exact, unlike abs()
             if value and value <= _REAL_UNDERFLOW:
                 return True

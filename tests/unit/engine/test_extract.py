@@ -211,7 +211,9 @@ HALF_SUBNORMAL = format(Decimal(2.0 ** -150), "e")
 NEAR_UNDERFLOW = [HALF_SUBNORMAL, HALF_SUBNORMAL.replace("5e-46", "6e-46"), "-" + HALF_SUBNORMAL,
                   "1e-46", "1e-45", "1.4e-45", "4.9e-45", "-1e-50", "1e-40", "1E-38", "1e-20",
                   "0." + "0" * 45 + "1", "0." + "0" * 44 + "1", "0." + "0" * 30, "0e-99",
-                  "100000000000000000000000e-69", "1e-0045", "12e-3"]
+                  "100000000000000000000000e-69", "1e-0045", "12e-3", "1E-50", "2.5E-7",
+                  "0." + "0" * 28 + "1e-19", "0." + "0" * 25 + "1e-19", "0." + "0" * 26 + "7e-19",
+                  "0." + "0" * 26 + "71e-19"]
 
 
 def test_numbers_too_small_for_real_are_left_to_the_per_row_path() -> None:
@@ -222,7 +224,8 @@ def test_numbers_too_small_for_real_are_left_to_the_per_row_path() -> None:
         assert could_underflow_real(f"{{{token}}}".encode()) == underflows(token), token
     assert [t for t in NEAR_UNDERFLOW if underflows(t)] == [
         HALF_SUBNORMAL, "-" + HALF_SUBNORMAL, "1e-46", "-1e-50", "0." + "0" * 45 + "1",
-        "100000000000000000000000e-69"]
+        "100000000000000000000000e-69", "1E-50", "0." + "0" * 28 + "1e-19",
+        "0." + "0" * 26 + "7e-19"]
 
 
 # -- the parsed reader (fakes, cache) -------------------------------------------------------
