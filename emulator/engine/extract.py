@@ -56,7 +56,7 @@ _JSON_WHITESPACE = b" \t\n\r"
 # Numbers the warm-up must leave to the per-row path although they are valid JSON: those too
 # small for `real`. PostgreSQL's real input refuses a non-zero number that rounds to 0 ("out of
 # range for type real"), and the per-row path reports that; the warm-up parses its literals with
-# pgvector's vector input when it can (emulator/sql/src/warmup.sql, _warm_add_vectors), which
+# pgvector's vector input when it can (emulator/sql/src/warmup.sql, _warm_add_embeddings), which
 # reads such a number as 0. That is a number of magnitude at most 2^-150 (half the smallest
 # float4 subnormal: round-half-even makes it 0). Cheap checks clear almost every literal. JSON
 # has no leading zeros, so a number below 1 starts "0." and, with z zeros after the point, is at

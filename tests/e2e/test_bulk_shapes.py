@@ -433,6 +433,14 @@ def test_warmup_batches_for_a_non_superuser(emulator: Emulator, conn: psycopg.Co
     assert len(made) == math.ceil(len(set(texts)) / CUSTOM_BATCH)
 
 
+def test_a_non_superuser_cannot_store_parsed_embeddings_directly(
+        emulator: Emulator, conn: psycopg.Connection[Any]) -> None:
+    # _warm_add_embeddings runs dynamic SQL as its owner: only _warm_add (its owner) calls it.
+    with (psycopg.connect(emulator.dsn_for(user="bulk_user", dbname=DB), autocommit=True) as user,
+          pytest.raises(psycopg.errors.InsufficientPrivilege)):
+        user.execute("SELECT google_ml._warm_add_embeddings('m', '{a}', '{[1]}')")
+
+
 def test_null_content_fails_the_same_way_with_and_without_warmup(
         conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO docs (id, content) VALUES (1000, NULL)")

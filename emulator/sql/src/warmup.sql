@@ -116,27 +116,34 @@ AS $$
      WHERE e.extname = 'vector'
 $$;
 
--- Embedding literals stored through pgvector's input: '[...]'::vector, then vector -> real[]
--- (a copy of the floats). Both inputs are strtof: the same floats as real's,
--- except that vector reads a number too small for real as 0 where real refuses it; the engine
--- never hands such a literal to the warm-up (emulator/engine/extract.py could_underflow_real).
--- Dynamic SQL, the type being unknown when the extension is created; its arrays are parameters.
--- The type is looked up here, never taken from the caller: a cast to a type of the caller's
--- choosing (a domain with a CHECK) would run the caller's code as this function's owner.
-CREATE FUNCTION google_ml._warm_add_vectors(model_id text, items text[], results text[])
+-- Embeddings of this statement, their literals parsed here, once: a literal PostgreSQL refuses
+-- makes the warm-up fail as a whole, and its rows take the per-row path, which reports it.
+-- With pgvector in the database, '[...]' literals (the engine's streamed batches, asked for
+-- pgvector's brackets) are read with its input, then vector -> real[] (a copy of the floats);
+-- '{...}' (any other path's real[] literals) with real[]'s. Both inputs are strtof: the same
+-- floats, except that vector reads a number too small for real as 0 where real refuses it; the
+-- engine never hands such a literal to the warm-up (emulator/engine/extract.py,
+-- could_underflow_real). '[]' is not a vector: a vector has at least one number.
+-- Dynamic SQL for vector, the type being unknown when the extension is created; the arrays are
+-- parameters. The type is looked up here, never taken from the caller: a cast to a type of the
+-- caller's choosing (a domain with a CHECK) would run the caller's code as this function's owner.
+CREATE FUNCTION google_ml._warm_add_embeddings(model_id text, items text[], results text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     vector  regtype := google_ml._pgvector_type();
 BEGIN
     IF vector IS NULL THEN
-        RAISE EXCEPTION 'pgvector is not installed in this database';  -- _warm_add checked
+        INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, embedding)
+        SELECT google_ml._statement_key(), 'embedding', coalesce(model_id, ''), u.i, u.r::real[]
+          FROM unnest(items, results) AS u (i, r)
+         WHERE u.r IS NOT NULL;
+        RETURN;
     END IF;
-    -- '[...]' (the engine's streamed batches, asked for pgvector's brackets) or '{...}' (any
-    -- other path's real[] literals). '[]' is not a vector: a vector has at least one number.
     EXECUTE pg_catalog.format($sql$
         INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, embedding)
         SELECT $1, 'embedding', $2, u.i,
@@ -149,10 +156,10 @@ BEGIN
 END;
 $$;
 
--- SQL, not plpgsql: the answers (10,000 embedding literals are 20-40 MB) reach the INSERT as
--- they are. A plpgsql function copies an array argument into its expanded form on entry, and
--- its INSERT would get a custom plan with both arrays folded in as constants, copied again by
--- the planner; a generic plan reads them from the parameters.
+-- SQL, not plpgsql: the answers reach the INSERT as they are. A plpgsql function copies an array
+-- argument into its expanded form on entry, and its INSERT would get a custom plan with both
+-- arrays folded in as constants, copied again by the planner; a generic plan reads them from the
+-- parameters. (For embeddings, _warm_add_embeddings pays the copy: a batch is about 1 MB.)
 -- _warm_add stores answers of this statement; _warm_store first clears what earlier statements
 -- left (once per warm-up: its second DELETE reads the whole cache), then adds.
 CREATE FUNCTION google_ml._warm_add(kind text, model_id text, items text[], results text[])
@@ -162,19 +169,13 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
-    -- An embedding's literal is parsed here, once: a literal PostgreSQL refuses makes the
-    -- warm-up fail as a whole, and its rows take the per-row path, which reports the problem.
-    -- With pgvector in the database, through its vector input (_warm_add_vectors); else here.
-    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result, embedding)
-    SELECT k.key, _warm_add.kind, coalesce(_warm_add.model_id, ''), u.i,
-           CASE WHEN _warm_add.kind <> 'embedding' THEN u.r END,
-           CASE WHEN _warm_add.kind = 'embedding' THEN u.r::real[] END
+    INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, result)
+    SELECT k.key, _warm_add.kind, coalesce(_warm_add.model_id, ''), u.i, u.r
       FROM (SELECT google_ml._statement_key() AS key) AS k,
            unnest(items, results) AS u (i, r)  -- the multi-argument form is unqualified syntax
-     WHERE u.r IS NOT NULL
-       AND (_warm_add.kind <> 'embedding' OR google_ml._pgvector_type() IS NULL);
-    SELECT google_ml._warm_add_vectors(model_id, items, results)
-     WHERE _warm_add.kind = 'embedding' AND google_ml._pgvector_type() IS NOT NULL;
+     WHERE u.r IS NOT NULL AND _warm_add.kind <> 'embedding';
+    SELECT google_ml._warm_add_embeddings(model_id, items, results)
+     WHERE _warm_add.kind = 'embedding';
     SELECT pg_catalog.set_config('google_ml_integration.emulator_warm_key',
                                  google_ml._statement_key(), true);
 $$;
@@ -508,4 +509,4 @@ $$;
 GRANT EXECUTE ON FUNCTION google_ml._warm_store(text, text, text[], text[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION google_ml._warm_add(text, text, text[], text[]) TO PUBLIC;
 -- Only _warm_add (SECURITY DEFINER) calls it, as the owner.
-REVOKE ALL ON FUNCTION google_ml._warm_add_vectors(text, text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION google_ml._warm_add_embeddings(text, text[], text[]) FROM PUBLIC;
