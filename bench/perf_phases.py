@@ -2,9 +2,9 @@
 
 Not a test. Reads `perf script` output of a recording made with `--call-graph dwarf` (see
 bench/backfill_profile.py `--perf`) and prints the share of samples per step: the warm-up
-(`_warm`, run once as an InitPlan: engine answer, string_to_array, INSERT into the cache, the
-request JSON) and the per-row path (the cache lookup, `warmed::real[]`, the cast to vector,
-the UPDATE itself), each with its hottest leaf functions.
+(`_warm`, run once as an InitPlan: engine answer, string_to_array, the parse of the literals,
+INSERT into the cache, the request JSON) and the per-row path (the cache lookup, the cast to
+vector, the UPDATE itself), each with its hottest leaf functions.
 
     perf script -i FILE.0 > samples.txt; python bench/perf_phases.py samples.txt
 """
@@ -15,6 +15,8 @@ import collections
 import sys
 
 WARM_STEPS = (
+    ("warm: parse of the literals (vector_in or array_in, strtof)",
+     ("vector_in", "array_in", "vector_to_float4")),
     ("warm: engine answer (dblink receive, materialize)", ("dblink_get_result",)),
     ("warm: string_to_array", ("text_to_array",)),
     ("warm: INSERT into the cache", ("heap_insert", "ExecInsert")),
@@ -22,8 +24,7 @@ WARM_STEPS = (
     ("warm: request JSON", ("jsonb_agg_transfn", "to_jsonb", "JsonbValueToJsonb", "jsonb_in")),
 )
 ROW_STEPS = (
-    ("row: _warm_lookup (SECURITY DEFINER)", ("fmgr_security_definer",)),
-    ("row: warmed::real[] (array_in, float4in)", ("array_in",)),
+    ("row: _warm_embedding (SECURITY DEFINER)", ("fmgr_security_definer",)),
     ("row: ::vector", ("array_to_vector",)),
     ("row: embedding() itself", ("plpgsql_call_handler",)),
     ("row: the UPDATE (executor, heap, TOAST)", ("ExecModifyTable",)),
@@ -53,6 +54,8 @@ def step(frames: list[str]) -> str:
     def has(names: tuple[str, ...]) -> bool:
         return any(f.startswith(names) for f in frames)
 
+    if has(WARM_STEPS[0][1]):  # the parse, even where a deep stack lost its warm-up frames
+        return WARM_STEPS[0][0]
     steps = WARM_STEPS if has(("ExecSetParamPlan",)) else ROW_STEPS
     for name, markers in steps:
         if has(markers):

@@ -46,7 +46,15 @@ from emulator.engine.cache import ResponseCache, cache_key, thawed
 from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
 from emulator.engine.errors import ModelCallError, bad_request
-from emulator.engine.extract import EXTRACTORS, RAW_EXTRACTORS, Extracted, RawText, batch_size
+from emulator.engine.extract import (
+    EXTRACTORS,
+    LITERAL_BRACKETS,
+    RAW_EXTRACTORS,
+    Extracted,
+    RawText,
+    batch_size,
+    extractor_key,
+)
 from emulator.engine.http import ProviderClient
 from emulator.engine.request import ModelRequest
 from emulator.engine.secrets import SecretStore
@@ -242,7 +250,10 @@ class Engine:
                 raise bad_request(None, "invoke_batch needs a 'requests' array")
             extract = message.get("extract")
             if extract is not None and message.get("stream") is True:
-                return self.embedding_stream(requests, str(extract))
+                literals = message.get("literals", "real[]")
+                if not isinstance(literals, str) or literals not in LITERAL_BRACKETS:
+                    raise bad_request(None, f"unknown literals {literals!r}")
+                return self.embedding_stream(requests, extractor_key(str(extract), literals))
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
@@ -279,15 +290,16 @@ class Engine:
         """`embedding_lines` one batch at a time: starts the batches and answers a stream id at
         once; each `stream_next` then answers the next batch to finish as `<position>\\n<its
         lines>` (streams.py). At most twice the model concurrency of batches are started and
-        not yet taken."""
+        not yet taken. The op's `"literals": "vector"` asks for pgvector's brackets, `[...]`,
+        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py)."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
 
         async def run(index: int) -> bytes:
             request = requests[index]
-            literals = await self._literals(request, extract)
+            found = await self._literals(request, extract)
             count = batch_size(request)
-            return b"\n".join(literals if literals is not None and len(literals) == count
+            return b"\n".join(found if found is not None and len(found) == count
                               else [b""] * count)
 
         window = 2 * self.settings.model_concurrency

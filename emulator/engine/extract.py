@@ -27,7 +27,10 @@ to the per-row path, which reports the problem exactly as the output transform d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -50,18 +53,71 @@ _NUMBER_ARRAY_BYTES = b"0123456789-+.eE,"
 _JSON_WHITESPACE = b" \t\n\r"
 
 
-def number_array_literal(raw: bytes) -> bytes | None:
-    """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None."""
+# Numbers the warm-up must leave to the per-row path although they are valid JSON: those too
+# small for `real`. PostgreSQL's real input refuses a non-zero number that rounds to 0 ("out of
+# range for type real"), and the per-row path reports that; the warm-up parses its literals with
+# pgvector's vector input when it can (emulator/sql/src/warmup.sql, _warm_add_embeddings), which
+# reads such a number as 0. That is a number of magnitude at most 2^-150 (half the smallest
+# float4 subnormal: round-half-even makes it 0). Cheap checks clear almost every literal. JSON
+# has no leading zeros, so a number below 1 starts "0." and, with z zeros after the point, is at
+# least 10^-(z+1): without an exponent it needs 45 zeros in a row to be that small; with an
+# exponent above -20, 26. Only a literal failing those is read token by token, exactly.
+_REAL_UNDERFLOW = Decimal(2.0 ** -150)  # exact: a power of two
+_ZEROS_WITHOUT_EXPONENT = b"0" * 45
+_ZEROS_WITH_SMALL_EXPONENT = b"0" * 26
+# An exponent of -20 or below; a regex that starts with a literal ("e-") searches fast.
+_LOW_EXPONENTS = (re.compile(rb"e-0*(?:[2-9][0-9]|[1-9][0-9]{2,})"),
+                  re.compile(rb"E-0*(?:[2-9][0-9]|[1-9][0-9]{2,})"))
+
+
+def could_underflow_real(literal: bytes) -> bool:
+    """Whether a literal of number tokens holds a non-zero number too small for real."""
+    lower, upper = b"e" in literal, b"E" in literal  # memchr
+    if not lower and not upper:  # the fakes' literals, and many providers'
+        return _ZEROS_WITHOUT_EXPONENT in literal and _underflows(literal)
+    if any(found and low.search(literal) is not None
+           for found, low in zip((lower, upper), _LOW_EXPONENTS)):
+        return _underflows(literal)
+    return _ZEROS_WITH_SMALL_EXPONENT in literal and _underflows(literal)
+
+
+def _underflows(literal: bytes) -> bool:
+    """could_underflow_real, token by token, exactly (the rare literals the checks above flag)."""
+    for token in literal.strip(b"{}[]").split(b","):
+        if b"e-" in token or b"E-" in token or _ZEROS_WITH_SMALL_EXPONENT in token:
+            value = Decimal(token.strip().decode("ascii")).copy_abs()  # exact, unlike abs()
+            if value and value <= _REAL_UNDERFLOW:
+                return True
+    return False
+
+
+# How the warm-up's literals are bracketed: real[]'s `{...}`, or pgvector's `[...]` for a
+# warm-up that parses with pgvector's input (the numbers are the same). `extractor_key` names the
+# extractor that writes them: `RAW_EXTRACTORS` and `EXTRACTORS` hold one per kind of answer and
+# kind of literal.
+LITERAL_BRACKETS = {"real[]": b"{}", "vector": b"[]"}
+
+
+def extractor_key(extract: str, literals: str = "real[]") -> str:
+    return extract if literals == "real[]" else f"{extract}:{literals}"
+
+
+def number_array_literal(raw: bytes, brackets: bytes = b"{}") -> bytes | None:
+    """The ``real[]`` literal of the raw bytes of a JSON array of numbers, or None; with
+    ``brackets=b"[]"``, the same numbers as a ``vector`` literal."""
     if raw[:1] != b"[" or raw[-1:] != b"]":
         return None
     inner = raw[1:-1]
-    if inner.translate(None, _NUMBER_ARRAY_BYTES + _JSON_WHITESPACE):
-        return None
-    # JSON allows whitespace around the tokens; array_in would too, but a copy without it is
-    # smaller and is what the transform's ``x::real`` reads token by token.
-    if b" " in inner or b"\n" in inner or b"\t" in inner or b"\r" in inner:
+    rest = inner.translate(None, _NUMBER_ARRAY_BYTES)
+    if rest:
+        if rest.translate(None, _JSON_WHITESPACE):
+            return None
+        # JSON allows whitespace around the tokens; array_in would too, but a copy without it
+        # is smaller and is what the transform's ``x::real`` reads token by token.
         inner = inner.translate(None, _JSON_WHITESPACE)
-    return b"{" + inner + b"}"
+    if could_underflow_real(inner):
+        return None
+    return brackets[:1] + inner + brackets[1:]
 
 
 class _VertexEmbeddings(msgspec.Struct):
@@ -109,14 +165,14 @@ def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
         return None
 
 
-def raw_vertex_embeddings(content: bytes) -> Extracted | None:
+def raw_vertex_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
     answer: _VertexAnswer | None = _decode(_VERTEX, content)
     if answer is None:
         return None
     literals = []
     tokens = 0
     for prediction in answer.predictions:
-        literal = number_array_literal(bytes(prediction.embeddings.values))
+        literal = number_array_literal(bytes(prediction.embeddings.values), brackets)
         if literal is None:
             return None
         literals.append(literal)
@@ -127,7 +183,7 @@ def raw_vertex_embeddings(content: bytes) -> Extracted | None:
     return Extracted(literals, tokens)
 
 
-def raw_openai_embeddings(content: bytes) -> Extracted | None:
+def raw_openai_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
     answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
     if answer is None:
         return None
@@ -142,7 +198,7 @@ def raw_openai_embeddings(content: bytes) -> Extracted | None:
         return None
     literals = []
     for item in items:
-        literal = number_array_literal(bytes(item.embedding))
+        literal = number_array_literal(bytes(item.embedding), brackets)
         if literal is None:
             return None
         literals.append(literal)
@@ -153,17 +209,22 @@ def raw_openai_embeddings(content: bytes) -> Extracted | None:
 
 
 RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
-    VERTEX_EMBEDDINGS: raw_vertex_embeddings,
-    OPENAI_EMBEDDINGS: raw_openai_embeddings,
+    extractor_key(name, literals): partial(read, brackets=brackets)
+    for name, read in ((VERTEX_EMBEDDINGS, raw_vertex_embeddings),
+                       (OPENAI_EMBEDDINGS, raw_openai_embeddings))
+    for literals, brackets in LITERAL_BRACKETS.items()
 }
 
 
 # -- parsed answers (the fakes, the response cache) ----------------------------------------------
 
 
-def _literal(values: Any) -> bytes | None:
+def _literal(values: Any, brackets: bytes) -> bytes | None:
     if isinstance(values, (LiteralVector, FrozenVector)):
-        return values.literal().encode()
+        literal = values.literal().encode()
+        if could_underflow_real(literal):
+            return None
+        return literal if brackets == b"{}" else brackets[:1] + literal[1:-1] + brackets[1:]
     if not isinstance(values, list):
         return None
     text = ",".join(map(repr, values))
@@ -171,13 +232,14 @@ def _literal(values: Any) -> bytes | None:
     # string, list or object in the answer goes the per-row way (which reports it as SQL does).
     if any(mark in text for mark in _NOT_A_NUMBER):
         return None
-    return ("{" + text + "}").encode()
+    literal = text.encode()
+    return None if could_underflow_real(literal) else brackets[:1] + literal + brackets[1:]
 
 
 _NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
 
 
-def vertex_embeddings(response: Any) -> list[bytes] | None:
+def vertex_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
     predictions = response.get("predictions") if isinstance(response, dict) else None
     if not isinstance(predictions, list):
         return None
@@ -185,14 +247,14 @@ def vertex_embeddings(response: Any) -> list[bytes] | None:
     for prediction in predictions:
         embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
         values = embeddings.get("values") if isinstance(embeddings, dict) else None
-        literal = _literal(values)
+        literal = _literal(values, brackets)
         if literal is None:
             return None
         out.append(literal)
     return out
 
 
-def openai_embeddings(response: Any) -> list[bytes] | None:
+def openai_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
     data = response.get("data") if isinstance(response, dict) else None
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         return None
@@ -205,7 +267,7 @@ def openai_embeddings(response: Any) -> list[bytes] | None:
         return None
     out = []
     for item in data:
-        literal = _literal(item.get("embedding"))
+        literal = _literal(item.get("embedding"), brackets)
         if literal is None:
             return None
         out.append(literal)
@@ -213,8 +275,10 @@ def openai_embeddings(response: Any) -> list[bytes] | None:
 
 
 EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
-    VERTEX_EMBEDDINGS: vertex_embeddings,
-    OPENAI_EMBEDDINGS: openai_embeddings,
+    extractor_key(name, literals): partial(read, brackets=brackets)
+    for name, read in ((VERTEX_EMBEDDINGS, vertex_embeddings),
+                       (OPENAI_EMBEDDINGS, openai_embeddings))
+    for literals, brackets in LITERAL_BRACKETS.items()
 }
 
 

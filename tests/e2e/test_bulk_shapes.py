@@ -29,6 +29,7 @@ from tests.support.http_servers import CaptureServer, Reply, Seen
 
 DB = "e2e_bulk_shapes"
 MODEL = "text-embedding-005"
+DIMENSION = 768  # text-embedding-005's
 CUSTOM_BATCH = 100  # the engine's batch size for custom models with batch transforms
 
 TEXTS = [
@@ -309,9 +310,14 @@ def test_rolled_back_transaction(conn: psycopg.Connection[Any], dsn: str,
     conn.autocommit = False
     conn.execute(BACKFILL)
     in_transaction = conn.execute("SELECT count(*) FROM google_ml._warm_cache").fetchone()
+    # Embeddings are stored parsed (the per-row calls hand them on as they are), never as text
+    stored = conn.execute(
+        "SELECT count(*) FILTER (WHERE embedding IS NULL OR result IS NOT NULL),"
+        " min(pg_catalog.cardinality(embedding)) FROM google_ml._warm_cache").fetchone()
     conn.rollback()
     conn.autocommit = True
     assert in_transaction is not None and in_transaction[0] > 0
+    assert stored == (0, DIMENSION)
 
     inside, after, cache, out_rows = both(conn, run)
     assert inside == expected_docs(reference)
@@ -425,6 +431,14 @@ def test_warmup_batches_for_a_non_superuser(emulator: Emulator, conn: psycopg.Co
         made = list(capture.requests)[before:]
     assert len(made) < len(texts), "the warm-up did not apply for a non-superuser"
     assert len(made) == math.ceil(len(set(texts)) / CUSTOM_BATCH)
+
+
+def test_a_non_superuser_cannot_store_parsed_embeddings_directly(
+        emulator: Emulator, conn: psycopg.Connection[Any]) -> None:
+    # _warm_add_embeddings runs dynamic SQL as its owner: only _warm_add (its owner) calls it.
+    with (psycopg.connect(emulator.dsn_for(user="bulk_user", dbname=DB), autocommit=True) as user,
+          pytest.raises(psycopg.errors.InsufficientPrivilege)):
+        user.execute("SELECT google_ml._warm_add_embeddings('m', '{a}', '{[1]}')")
 
 
 def test_null_content_fails_the_same_way_with_and_without_warmup(

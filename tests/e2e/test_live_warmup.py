@@ -18,9 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator.engine.extract import could_underflow_real
 from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 from tests.support.http_servers import HANG, CaptureServer, Reply, Seen
+from tests.unit.engine.test_extract import NEAR_UNDERFLOW
 
 DB = "e2e_live_warmup"
 MODEL = "text-embedding-005"
@@ -119,12 +121,22 @@ def _spelled(text: str, spellings: list[str] = SPELLINGS) -> str:
     return "[ " + " ,\n".join(tokens) + " ]"
 
 
+@pytest.mark.parametrize("pgvector", [True, False])
 def test_number_spellings_reach_real_exactly_as_the_output_transform_reads_them(
-        conn: psycopg.Connection[Any], capture: CaptureServer) -> None:
+        conn: psycopg.Connection[Any], capture: CaptureServer, pgvector: bool) -> None:
+    # The warm-up parses with pgvector's input where the database has pgvector, else with
+    # real[]'s own: the same floats either way.
     capture.responder = lambda seen: _vertex_answer(seen, _spelled)
     texts = [f"text {i}" for i in range(12)]
     fill(conn, texts)
-    conn.execute(BACKFILL)
+    if not pgvector:
+        conn.execute("DROP EXTENSION vector")
+    try:
+        found = conn.execute("SELECT google_ml._pgvector_type() IS NOT NULL").fetchone()
+        assert found == (pgvector,)
+        conn.execute(BACKFILL)
+    finally:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     warmed = conn.execute("SELECT emb::text FROM docs ORDER BY id").fetchall()
     # What the built-in output transform makes of the very bytes the provider sent.
     transformed = [conn.execute(
@@ -153,11 +165,13 @@ def test_number_spellings_give_the_same_rows_with_and_without_the_warmup(
 
 
 @pytest.mark.parametrize(("bad", "fails"),
-                         [("null", False), ('"0.5"', False), ("1e39", True), ("[1]", True)])
+                         [("null", False), ('"0.5"', False), ("1e39", True), ("[1]", True),
+                          ("1e-46", True)])
 def test_an_answer_the_byte_reader_declines_gives_what_the_per_row_path_gives(
         conn: psycopg.Connection[Any], capture: CaptureServer, bad: str, fails: bool) -> None:
     # A null or a string among the numbers: the warm-up leaves the batch to the per-row path,
-    # whose transform reads them (NULL, 0.5); out of range or nested: both fail alike.
+    # whose transform reads them (NULL, 0.5); out of range (too large, or too small: pgvector's
+    # input, which the warm-up uses, would read 1e-46 as 0) or nested: both fail alike.
     def values(text: str) -> str:
         return "[" + ",".join([bad if text == "bad" else "0.25"] + ["1"] * 767) + "]"
 
@@ -235,3 +249,13 @@ def test_ai_if_rows_go_to_gemini_ten_prompts_a_request(
     conn.execute("RESET google_ml_integration.emulator_warmup")
     assert found["on"] == found["off"]
     assert 0 < len(found["on"]) < 25
+
+
+def test_the_engine_knows_which_numbers_real_refuses_as_too_small(
+        conn: psycopg.Connection[Any]) -> None:
+    # The warm-up parses with pgvector's input, which reads those as 0: the engine must leave
+    # exactly them to the per-row path (emulator/engine/extract.py could_underflow_real).
+    for token in NEAR_UNDERFLOW:
+        row = conn.execute("SELECT pg_input_is_valid(%s, 'real')", (token,)).fetchone()
+        assert row is not None
+        assert could_underflow_real(f"{{{token}}}".encode()) is (not row[0]), token

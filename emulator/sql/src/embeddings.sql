@@ -62,20 +62,30 @@ $$;
 
 -- The embedding entry points look in the warm-up cache first. IMMUTABLE, as
 -- generated columns (GENERATED ALWAYS AS (embedding(...)::vector) STORED) need.
+-- A warmed answer is returned as the cache holds it (coalesce, not a plpgsql variable: a
+-- real[] assigned to one is expanded and flattened again, for each row).
+
+-- The per-row call of an entry point the warm-up did not answer: the model registered as
+-- model_id, or with any_vertex (public.embedding) also a Vertex AI model by bare name or path.
+CREATE FUNCTION google_ml._embed_per_row(model_id text, content text, any_vertex boolean)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+BEGIN
+    PERFORM google_ml._require_model_support();
+    RETURN google_ml._embed(CASE WHEN any_vertex THEN google_ml._text_embedding_model(model_id)
+                                 ELSE google_ml._registered_model(model_id) END, content);
+END;
+$$;
 
 -- google_ml.embedding: a registered (or pre-registered) text_embedding model.
 CREATE FUNCTION google_ml.embedding(model_id text, content text)
 RETURNS real[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    warmed text := google_ml._warm_lookup('embedding', model_id, content);
 BEGIN
-    IF warmed IS NOT NULL THEN
-        RETURN warmed::real[];
-    END IF;
-    PERFORM google_ml._require_model_support();
-    RETURN google_ml._embed(google_ml._registered_model(model_id), content);
+    RETURN coalesce(google_ml._warm_embedding(model_id, content),
+                    google_ml._embed_per_row(model_id, content, false));
 END;
 $$;
 
@@ -101,14 +111,9 @@ CREATE FUNCTION public.embedding(model_id text, content text)
 RETURNS real[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-DECLARE
-    warmed  text := google_ml._warm_lookup('embedding', model_id, content);
 BEGIN
-    IF warmed IS NOT NULL THEN
-        RETURN warmed::real[];
-    END IF;
-    PERFORM google_ml._require_model_support();
-    RETURN google_ml._embed(google_ml._text_embedding_model(model_id), content);
+    RETURN coalesce(google_ml._warm_embedding(model_id, content),
+                    google_ml._embed_per_row(model_id, content, true));
 END;
 $$;
 

@@ -177,6 +177,38 @@ def test_streamed_batches_come_in_the_order_they_finish_with_their_positions() -
     assert left == 0  # the last batch taken, the stream is gone
 
 
+def test_a_stream_writes_pgvector_brackets_when_asked_and_refuses_unknown_literals() -> None:
+    async def scenario() -> tuple[bytes, bytes, list[str]]:
+        server, port = await start_fake_model_server()
+        engine = engine_with_fakes(EngineSettings(models="live", cache_size=0, secret_env={}))
+        try:
+            requests = [vertex_request(f"http://127.0.0.1:{port}", ["one", "two two"])]
+            answers = []
+            for literals in ("real[]", "vector"):
+                stream = await engine.handle({"op": "invoke_batch", "requests": requests,
+                                              "extract": "vertex_embeddings", "stream": True,
+                                              "literals": literals})
+                answers.append(bytes(await engine.streams.next(stream.decode())))
+            refused = []
+            for unknown in ("halfvec", ["vector"], None):
+                try:
+                    await engine.handle({"op": "invoke_batch", "requests": requests,
+                                         "extract": "vertex_embeddings", "stream": True,
+                                         "literals": unknown})
+                except ModelCallError as exc:
+                    refused.append(exc.sqlstate)
+            return answers[0], answers[1], refused
+        finally:
+            await engine.aclose()
+            await server.aclose()
+
+    braces, brackets, refused = run(scenario())
+    assert braces.startswith(b"0\n{") and braces.count(b"{") == 2
+    # the same numbers, only the brackets differ
+    assert brackets == braces.replace(b"{", b"[").replace(b"}", b"]")
+    assert len(refused) == 3 and all(refused)
+
+
 def test_a_failed_streamed_batch_answers_only_its_own_lines_empty() -> None:
     async def scenario() -> dict[int, list[bytes]]:
         server, port = await start_fake_model_server()

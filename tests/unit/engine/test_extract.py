@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from emulator.engine.extract import (
     batch_size,
+    could_underflow_real,
     number_array_literal,
     openai_embeddings,
     raw_openai_embeddings,
@@ -78,6 +80,12 @@ def numbers_of(literal: bytes) -> list[float]:
     return [float(x) for x in body.split(",")] if body else []
 
 
+def underflows(token: str) -> bool:
+    """Whether PostgreSQL's real refuses the token as too small: non-zero, at most 2^-150."""
+    value = Decimal(token).copy_abs()  # abs() would round to 28 digits
+    return bool(value) and value <= Decimal(2.0 ** -150)
+
+
 def same_floats(a: list[float], b: list[Any]) -> bool:
     return len(a) == len(b) and all(
         x == float(y) or (math.isinf(x) and math.isinf(float(y))) for x, y in zip(a, b))
@@ -91,6 +99,9 @@ def test_raw_vertex_answers_give_the_number_tokens_and_json_loads_numbers(
         answer: tuple[bytes, list[list[str]]]) -> None:
     content, tokens = answer
     extracted = raw_vertex_embeddings(content)
+    if any(underflows(t) for array in tokens for t in array):
+        assert extracted is None  # such a number goes the per-row way, which reports it
+        return
     assert extracted is not None
     parsed = json.loads(content)
     assert len(extracted.literals) == len(tokens) == len(parsed["predictions"])
@@ -188,7 +199,33 @@ def test_raw_openai_reader_refuses_ambiguous_indices() -> None:
 @given(st.lists(number_tokens, max_size=20), whitespace)
 def test_a_number_array_literal_is_its_tokens(tokens: list[str], space: str) -> None:
     raw = ("[" + space + (space + "," + space).join(tokens) + space + "]").encode()
-    assert number_array_literal(raw) == ("{" + ",".join(tokens) + "}").encode()
+    expected = None if any(map(underflows, tokens)) else ("{" + ",".join(tokens) + "}").encode()
+    assert number_array_literal(raw) == expected
+    # pgvector's brackets around the same tokens
+    as_vector = None if expected is None else b"[" + expected[1:-1] + b"]"
+    assert number_array_literal(raw, b"[]") == as_vector
+
+
+# 2^-150, half the smallest float4 subnormal: round-half-even makes it 0, which real refuses.
+HALF_SUBNORMAL = format(Decimal(2.0 ** -150), "e")
+NEAR_UNDERFLOW = [HALF_SUBNORMAL, HALF_SUBNORMAL.replace("5e-46", "6e-46"), "-" + HALF_SUBNORMAL,
+                  "1e-46", "1e-45", "1.4e-45", "4.9e-45", "-1e-50", "1e-40", "1E-38", "1e-20",
+                  "0." + "0" * 45 + "1", "0." + "0" * 44 + "1", "0." + "0" * 30, "0e-99",
+                  "100000000000000000000000e-69", "1e-0045", "12e-3", "1E-50", "2.5E-7",
+                  "0." + "0" * 28 + "1e-19", "0." + "0" * 25 + "1e-19", "0." + "0" * 26 + "7e-19",
+                  "0." + "0" * 26 + "71e-19"]
+
+
+def test_numbers_too_small_for_real_are_left_to_the_per_row_path() -> None:
+    # tests/e2e/test_live_warmup.py checks the same list against PostgreSQL's real input
+    for token in NEAR_UNDERFLOW:
+        literal = number_array_literal(f"[0.5,{token},-0.0]".encode())
+        assert (literal is None) == underflows(token), token
+        assert could_underflow_real(f"{{{token}}}".encode()) == underflows(token), token
+    assert [t for t in NEAR_UNDERFLOW if underflows(t)] == [
+        HALF_SUBNORMAL, "-" + HALF_SUBNORMAL, "1e-46", "-1e-50", "0." + "0" * 45 + "1",
+        "100000000000000000000000e-69", "1E-50", "0." + "0" * 28 + "1e-19",
+        "0." + "0" * 26 + "7e-19"]
 
 
 # -- the parsed reader (fakes, cache) -------------------------------------------------------
@@ -203,11 +240,17 @@ def test_vertex_values_become_real_array_literals_that_read_back_equal(
     assert literals is not None
     for literal, vector in zip(literals, vectors, strict=True):
         assert numbers_of(literal) == vector
+    as_vectors = vertex_embeddings(answer, b"[]")
+    assert as_vectors == [b"[" + literal[1:-1] + b"]" for literal in literals]
 
 
 def test_openai_data_is_read_in_index_order() -> None:
     answer = {"data": [{"index": 1, "embedding": [2.0]}, {"index": 0, "embedding": [1.0, 0]}]}
     assert openai_embeddings(answer) == [b"{1.0,0}", b"{2.0}"]
+    assert openai_embeddings(answer, b"[]") == [b"[1.0,0]", b"[2.0]"]
+    fake = embed("a fake vector", 8)
+    assert vertex_embeddings({"predictions": [{"embeddings": {"values": fake}}]}, b"[]") == [
+        ("[" + fake.literal()[1:-1] + "]").encode()]
 
 
 def test_anything_but_numbers_is_left_to_the_per_row_path() -> None:
