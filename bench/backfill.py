@@ -26,6 +26,10 @@ rows (one request per row, in turn) and is extrapolated to `--rows` (it says so)
 Targets (issue 12): live <= 3 x floor + 0.2 s, fake <= 2 x floor + 0.2 s, live peak RSS <= 300 MB.
 
     python bench/backfill.py [--rows 10000] [--latency-ms 50] [--no-live] [--off-rows 0]
+                             [--rounds 1]
+
+With `--rounds N` both modes run N times, alternately, each in fresh emulators, and the medians
+close the report.
 """
 
 from __future__ import annotations
@@ -236,19 +240,43 @@ def main() -> None:
                         help="also run live mode against `fake-models` over HTTP (default on)")
     parser.add_argument("--fake", action=argparse.BooleanOptionalAction, default=True,
                         help="run fake mode (default on)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run both modes this many times, alternately, and also print the "
+                             "medians (identical runs on a shared 2-core machine vary by 25%%)")
     args = parser.parse_args()
     latency = args.latency_ms / 1000
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     print(f"statement: {BACKFILL.format(table='docs')}")
     print(f"provider: {MODEL}, {args.latency_ms:g} ms per request")
-    fake = run_mode("fake", args) if args.fake else None
-    if fake is not None:
-        report(fake, args.rows, latency, fake)
-    if args.live:
-        live = run_mode("live", args)
-        report(live, args.rows, latency, fake)
+    runs: dict[str, list[Run]] = {"fake": [], "live": []}
+    for round_number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"round {round_number} of {args.rounds} "
+                  f"(load average {os.getloadavg()[0]:.2f})")
+        fake = run_mode("fake", args) if args.fake else None
+        if fake is not None:
+            report(fake, args.rows, latency, fake)
+            runs["fake"].append(fake)
+        if args.live:
+            live = run_mode("live", args)
+            report(live, args.rows, latency, fake)
+            runs["live"].append(live)
+    if args.rounds > 1:
+        for mode, done in runs.items():
+            if done:
+                summarize(mode, done)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+def summarize(mode: str, runs: list[Run]) -> None:
+    """The medians of a mode's rounds: wall time, ratio to each round's floor, CPU per process."""
+    seconds = statistics.median(run.seconds for run in runs)
+    ratio = statistics.median(run.seconds / run.floor for run in runs)
+    cpu = {name: statistics.median(run.cpu.get(name, 0.0) for run in runs) for name in runs[0].cpu}
+    print(f"{mode:>4}, median of {len(runs)} rounds: {seconds:.2f} s, {ratio:.1f}x the floor "
+          f"(walls {', '.join(f'{run.seconds:.2f}' for run in runs)} s); CPU "
+          + ", ".join(f"{name} {value:.2f} s" for name, value in cpu.items()))
 
 
 if __name__ == "__main__":
