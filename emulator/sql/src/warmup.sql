@@ -47,6 +47,22 @@ AS $$
     SELECT pg_catalog.pg_backend_pid()::text || ':' || pg_catalog.statement_timestamp()::text
 $$;
 
+-- The key of this statement's warm-up, or NULL when this statement has none (no key yet, or an
+-- earlier statement's). One expression, so the planner inlines it; the statement's own key (a
+-- timestamp written out) is only computed when there is a key to compare it with.
+CREATE FUNCTION google_ml._warm_key()
+RETURNS text
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN coalesce(pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true),
+                      '') OPERATOR(pg_catalog.=) '' THEN NULL
+        WHEN pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true)
+             OPERATOR(pg_catalog.=) google_ml._statement_key()
+        THEN pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true)
+    END
+$$;
+
 -- The warmed answer for one per-row call, or NULL. VOLATILE on purpose: it must
 -- see the rows _warm inserted earlier in the same statement.
 CREATE FUNCTION google_ml._warm_lookup(kind text, model_id text, item text)
@@ -56,10 +72,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key     text := pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true);
+    key     text := google_ml._warm_key();
     answer  text;
 BEGIN
-    IF key IS NULL OR key = '' OR item IS NULL OR key <> google_ml._statement_key() THEN
+    IF key IS NULL OR item IS NULL THEN
         RETURN NULL;
     END IF;
     SELECT c.result INTO answer
@@ -83,9 +99,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key  text := pg_catalog.current_setting('google_ml_integration.emulator_warm_key', true);
+    key  text := google_ml._warm_key();
 BEGIN
-    IF key IS NULL OR key = '' OR item IS NULL OR key <> google_ml._statement_key() THEN
+    IF key IS NULL OR item IS NULL THEN
         RETURN NULL;
     END IF;
     RETURN (SELECT c.embedding
