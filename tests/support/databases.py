@@ -7,10 +7,13 @@ They run against the real ``alloydb-ai-emulator serve`` (tests/support/emulators
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support.emulators import Emulator
 
@@ -83,3 +86,23 @@ def wait_until_active(observer: psycopg.Connection[Any], pid: int, text: str) ->
             return
         time.sleep(0.01)
     raise AssertionError(f"backend {pid} never ran {text!r}")
+
+
+def cancel_while_sleeping(conn: psycopg.Connection[Any], observer: psycopg.Connection[Any],
+                          cancel: Callable[[], None], seconds: int = 30) -> None:
+    """Run ``SELECT pg_sleep(seconds)`` on ``conn``; once ``observer`` sees it running, call
+    ``cancel`` from another thread. The statement must end with QueryCanceled. Give concurrent
+    callers different ``seconds``: the statement is found by its text."""
+    pid = conn.info.backend_pid
+
+    def cancel_when_running() -> None:
+        wait_until_active(observer, pid, f"pg_sleep({seconds})")
+        cancel()
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    try:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute(f"SELECT pg_sleep({seconds})")
+    finally:
+        canceller.join()

@@ -13,7 +13,7 @@ import pytest
 from psycopg import errors, pq
 
 from tests.support import wire
-from tests.support.databases import wait_until_active
+from tests.support.databases import cancel_while_sleeping, wait_until_active
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -285,18 +285,7 @@ def test_raise_notice_reaches_the_client(conn: psycopg.Connection[Any]) -> None:
 def test_cancel_stops_a_long_query_and_the_session_stays_usable(
         conn: psycopg.Connection[Any], other: psycopg.Connection[Any]) -> None:
     pid = conn.info.backend_pid
-
-    def cancel_when_running() -> None:
-        wait_until_active(other, pid, "pg_sleep(30)")
-        conn.cancel()
-
-    canceller = threading.Thread(target=cancel_when_running)
-    canceller.start()
-    try:
-        with pytest.raises(errors.QueryCanceled):
-            conn.execute("SELECT pg_sleep(30)")
-    finally:
-        canceller.join()
+    cancel_while_sleeping(conn, other, conn.cancel, 30)
     assert conn.execute("SELECT 'still here'").fetchone() == ("still here",)
     assert conn.info.backend_pid == pid
 
@@ -304,26 +293,13 @@ def test_cancel_stops_a_long_query_and_the_session_stays_usable(
 def test_cancel_safe_stops_a_long_query(conn: psycopg.Connection[Any],
                                         other: psycopg.Connection[Any]) -> None:
     """libpq 17's cancel API (PQcancelConn), which negotiates the connection like a login."""
-    pid = conn.info.backend_pid
-
-    def cancel_when_running() -> None:
-        wait_until_active(other, pid, "pg_sleep(31)")
-        conn.cancel_safe(timeout=10)
-
-    canceller = threading.Thread(target=cancel_when_running)
-    canceller.start()
-    try:
-        with pytest.raises(errors.QueryCanceled):
-            conn.execute("SELECT pg_sleep(31)")
-    finally:
-        canceller.join()
+    cancel_while_sleeping(conn, other, lambda: conn.cancel_safe(timeout=10), 31)
     assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_cancel_of_one_session_does_not_touch_another(
         emulator: Any, other: psycopg.Connection[Any]) -> None:
     with emulator.connect() as victim, emulator.connect() as bystander:
-        pid = victim.info.backend_pid
         result: list[object] = []
 
         def bystander_sleeps() -> None:
@@ -331,16 +307,7 @@ def test_cancel_of_one_session_does_not_touch_another(
 
         worker = threading.Thread(target=bystander_sleeps)
         worker.start()
-
-        def cancel_when_running() -> None:
-            wait_until_active(other, pid, "pg_sleep(32)")
-            victim.cancel()
-
-        canceller = threading.Thread(target=cancel_when_running)
-        canceller.start()
-        with pytest.raises(errors.QueryCanceled):
-            victim.execute("SELECT pg_sleep(32)")
-        canceller.join()
+        cancel_while_sleeping(victim, other, victim.cancel, 32)
         worker.join()
     assert result == [("", "done")]
 

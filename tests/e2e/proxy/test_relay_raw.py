@@ -8,18 +8,16 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
-import threading
 from typing import Any
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from psycopg import errors
 
 from proxy import protocol as pq
 from tests.support import wire
-from tests.support.databases import wait_until_active
+from tests.support.databases import cancel_while_sleeping, wait_until_active
 from tests.support.wire import FLUSH, SYNC, bind, copy_data, describe, execute, parse, query
 
 END_MARKER = "end of script"
@@ -211,17 +209,5 @@ def test_psycopg_with_protocol_3_2_cancels(emulator: Any, conn: psycopg.Connecti
     if psycopg.pq.version() < 180000:
         pytest.skip("libpq < 18 speaks protocol 3.0 only")
     with psycopg.connect(emulator.dsn, autocommit=True, max_protocol_version="3.2") as c32:
-        pid = c32.info.backend_pid
-
-        def cancel_when_running() -> None:
-            wait_until_active(conn, pid, "pg_sleep")
-            c32.cancel_safe(timeout=10)
-
-        canceller = threading.Thread(target=cancel_when_running)
-        canceller.start()
-        try:
-            with pytest.raises(errors.QueryCanceled):
-                c32.execute("SELECT pg_sleep(30)")
-        finally:
-            canceller.join()
+        cancel_while_sleeping(c32, conn, lambda: c32.cancel_safe(timeout=10))
         assert c32.execute("SELECT 1").fetchone() == (1,)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 import asyncpg
 import psycopg
 import pytest
-from psycopg import errors
 
 from tests.support import wire
 from tests.support.certificates import self_signed_certificate
-from tests.support.databases import wait_until_active
+from tests.support.databases import cancel_while_sleeping
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 PASSWORD = "s3cret"
@@ -99,19 +97,7 @@ def test_copy_and_pipeline_over_tls(tls_emulator: Emulator) -> None:
 def test_cancel_over_tls_stops_the_query(tls_emulator: Emulator) -> None:
     with connect(tls_emulator, sslmode="require") as conn, \
             connect(tls_emulator, sslmode="require") as observer:
-        pid = conn.info.backend_pid
-
-        def cancel_when_running() -> None:
-            wait_until_active(observer, pid, "pg_sleep")
-            conn.cancel_safe(timeout=10)
-
-        canceller = threading.Thread(target=cancel_when_running)
-        canceller.start()
-        try:
-            with pytest.raises(errors.QueryCanceled):
-                conn.execute("SELECT pg_sleep(30)")
-        finally:
-            canceller.join()
+        cancel_while_sleeping(conn, observer, lambda: conn.cancel_safe(timeout=10))
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
@@ -264,19 +250,7 @@ def test_cancel_with_a_password_protected_server(password_emulator: Emulator) ->
                          autocommit=True) as conn, \
             psycopg.connect(password_emulator.dsn_for(password=PASSWORD), sslmode="disable",
                             autocommit=True) as observer:
-        pid = conn.info.backend_pid
-
-        def cancel_when_running() -> None:
-            wait_until_active(observer, pid, "pg_sleep")
-            conn.cancel()
-
-        canceller = threading.Thread(target=cancel_when_running)
-        canceller.start()
-        try:
-            with pytest.raises(errors.QueryCanceled):
-                conn.execute("SELECT pg_sleep(30)")
-        finally:
-            canceller.join()
+        cancel_while_sleeping(conn, observer, conn.cancel)
 
 
 # -- direct TLS (PostgreSQL 17+ clients, sslnegotiation=direct) -----------------------------
