@@ -140,7 +140,7 @@ $$;
 -- floats, except that vector reads a number too small for real as 0 where real refuses it; the
 -- engine never hands such a literal to the warm-up (emulator/engine/extract.py,
 -- could_underflow_real). '[]' is not a vector: a vector has at least one number.
--- Dynamic SQL for vector, the type being unknown when the extension is created; the arrays are
+-- Dynamic SQL, the vector type being unknown when the extension is created; the arrays are
 -- parameters. The type is looked up here, never taken from the caller: a cast to a type of the
 -- caller's choosing (a domain with a CHECK) would run the caller's code as this function's owner.
 CREATE FUNCTION google_ml._warm_add_embeddings(model_id text, items text[], results text[])
@@ -152,22 +152,19 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     vector  regtype := google_ml._pgvector_type();
+    parse   text := 'u.r::real[]';
 BEGIN
-    IF vector IS NULL THEN
-        INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, embedding)
-        SELECT google_ml._statement_key(), 'embedding', coalesce(model_id, ''), u.i, u.r::real[]
-          FROM unnest(items, results) AS u (i, r)
-         WHERE u.r IS NOT NULL;
-        RETURN;
+    IF vector IS NOT NULL THEN
+        parse := pg_catalog.format($sql$
+            CASE WHEN u.r = '[]' THEN '{}'::real[]
+                 WHEN pg_catalog.starts_with(u.r, '[') THEN u.r::%s::real[]
+                 ELSE u.r::real[] END$sql$, vector);
     END IF;
     EXECUTE pg_catalog.format($sql$
         INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, embedding)
-        SELECT $1, 'embedding', $2, u.i,
-               CASE WHEN u.r = '[]' THEN '{}'::real[]
-                    WHEN pg_catalog.starts_with(u.r, '[') THEN u.r::%s::real[]
-                    ELSE u.r::real[] END
+        SELECT $1, 'embedding', $2, u.i, %s
           FROM unnest($3, $4) AS u (i, r)
-         WHERE u.r IS NOT NULL$sql$, vector)
+         WHERE u.r IS NOT NULL$sql$, parse)
     USING google_ml._statement_key(), coalesce(model_id, ''), items, results;
 END;
 $$;
