@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.embedding_literal import FrozenVector
+from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.engine.extract import batch_size
 from emulator.engine.scrub import clean_url, scrub, secret_values, shown_headers
 from emulator.engine.transport import NOT_PARSED, OutgoingRequest, RawResponse, Transport
@@ -279,12 +279,16 @@ def _cut(text: str, limit: int) -> tuple[str, bool]:
     return text[: limit - 3] + "...", True
 
 
+def _literal_json(vector: LiteralVector | FrozenVector) -> str:
+    """A vector that writes its own literal (the fakes' write it from their few non-zeros)."""
+    return "[" + vector.literal()[1:-1] + "]"
+
+
 def _encode_numbers(values: list[Any] | tuple[Any, ...], limit: int) -> Iterator[str]:
     """A vector through the C encoder in one piece, cut to as many numbers as `limit`
     characters can show (each takes at least three: a digit and ", ")."""
-    literal = getattr(values, "literal", None)
-    if callable(literal):  # the fakes' vectors write their text from their few non-zeros
-        yield "[" + str(literal())[1:-1] + "]"
+    if isinstance(values, LiteralVector):
+        yield _literal_json(values)
         return
     shown = list(values[: limit // 3 + 1])
     try:
@@ -298,7 +302,7 @@ def _encode_numbers(values: list[Any] | tuple[Any, ...], limit: int) -> Iterator
 
 def _encode(value: Any, limit: int) -> Iterator[str]:
     if isinstance(value, FrozenVector):  # a faked or cached answer as the warm-up reads it
-        yield "[" + value.literal()[1:-1] + "]"
+        yield _literal_json(value)
     elif isinstance(value, dict):
         yield "{"
         for i, (key, item) in enumerate(value.items()):

@@ -200,7 +200,7 @@ class Engine:
             if found:
                 self.stats.cache_hits += 1
                 self.stats.model(request.model_id).cache_hits += 1
-                return value if extract is not None else thawed(value)
+                return value if extract is not None or route != "fake" else thawed(value)
         secrets: list[str] = []
         if route == "live":
             headers, secrets = await self._auth.headers(request, url)
@@ -217,9 +217,10 @@ class Engine:
         self.stats.count_tokens(request.model_id, value)
         if key is not None:
             self.cache.put(key, value)
-        # The fakes and the cache answer frozen vectors: the warm-up reads their literals, every
-        # other caller gets the lists a provider answers.
-        return value if extract is not None else thawed(value)
+        # The in-process fakes answer frozen vectors (and the cache keeps only theirs frozen):
+        # the warm-up reads their literals, every other caller gets the lists a provider
+        # answers. Live and replayed answers hold none, so they are not walked.
+        return value if extract is not None or route != "fake" else thawed(value)
 
     async def _invoke_result(self, request: Any) -> dict[str, Any]:
         try:
