@@ -433,12 +433,22 @@ def test_warmup_batches_for_a_non_superuser(emulator: Emulator, conn: psycopg.Co
     assert len(made) == math.ceil(len(set(texts)) / CUSTOM_BATCH)
 
 
-def test_a_non_superuser_cannot_store_parsed_embeddings_directly(
+def test_a_non_superuser_stores_parsed_embeddings_only_under_its_own_statement(
         emulator: Emulator, conn: psycopg.Connection[Any]) -> None:
-    # _warm_add_embeddings runs dynamic SQL as its owner: only _warm_add (its owner) calls it.
-    with (psycopg.connect(emulator.dsn_for(user="bulk_user", dbname=DB), autocommit=True) as user,
-          pytest.raises(psycopg.errors.InsufficientPrivilege)):
-        user.execute("SELECT google_ml._warm_add_embeddings('m', '{a}', '{[1]}')")
+    # _warm_add_embeddings runs dynamic SQL as its owner and is the caller's (_warm_stream runs
+    # as the caller): what it writes is keyed by the caller's backend and statement, its cast
+    # is to the type it looks up itself.
+    with psycopg.connect(emulator.dsn_for(user="bulk_user", dbname=DB), autocommit=True) as user:
+        row = user.execute(
+            "SELECT google_ml._statement_key(), google_ml._warm_add_embeddings("
+            "'m', '{NULL,a,b}', E'7\\n[1,2]\\n{3}')").fetchone()
+        assert row is not None
+        key = row[0]
+        stored = conn.execute(
+            "SELECT statement_key, item, embedding FROM google_ml._warm_cache "
+            "WHERE model_id = 'm' ORDER BY item").fetchall()
+    conn.execute("DELETE FROM google_ml._warm_cache WHERE model_id = 'm'")
+    assert stored == [(key, "a", [1.0, 2.0]), (key, "b", [3.0])]
 
 
 def test_null_content_fails_the_same_way_with_and_without_warmup(
