@@ -9,14 +9,15 @@ provider, and the extension's functions by self time (`track_functions = all`; w
 milliseconds, so waiting counts too: `_dblink_get_result` is the wait for the engine).
 
     python bench/backfill_profile.py [--fake] [--runs 1] [--rows 10000] [--py-spy FILE]
-                                     [--perf FILE]
+                                     [--perf FILE] [--remote]
 
 `--py-spy FILE` records the emulator (raw format, `--native`); `--perf FILE` records the
 backend with `perf record --call-graph dwarf` (FILE.0, FILE.1, ... per run; read them with
 `perf report -i FILE.0 --no-children`). Later runs in one invocation see the rolled-back rows
 of the earlier ones in the warm cache (dead tuples until a vacuum), which slows their
 lookups: compare first runs. In fake mode the later runs are also answered from the response
-cache.
+cache. With `--remote` the provider answers from memory (bench/backfill.py's remote mode: primed
+with the same batches, its CPU out of the way).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 import psycopg
 
-from bench.backfill import BACKFILL, MODEL, FakeModels, load
+from bench.backfill import BACKFILL, MODEL, FakeModels, load, prime
 from bench.proc import cpu_seconds
 from tests.support.emulators import start_emulator, stop_emulator
 
@@ -60,11 +61,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--fake", action="store_true", help="the fakes in process, no provider")
+    parser.add_argument("--remote", action="store_true",
+                        help="a provider answering from memory, primed (its CPU out of the way)")
     parser.add_argument("--py-spy", metavar="FILE")
     parser.add_argument("--perf", metavar="FILE")
     args = parser.parse_args()
 
-    fakes = None if args.fake else FakeModels(args.latency_ms)
+    fakes = None if args.fake else FakeModels(args.latency_ms, 512 if args.remote else 0)
     if fakes is None:
         emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}",
                                   "--log-level", "warning")
@@ -82,6 +85,8 @@ def main() -> None:
             conn.execute("CREATE EXTENSION google_ml_integration")
             conn.execute("CREATE EXTENSION vector")
             conn.execute(f"UPDATE google_ml.models SET auth_type = NULL WHERE id = '{MODEL}'")
+            if args.remote:
+                prime(dsn, args.rows)
             load(conn, "docs", args.rows, "on")
         if args.py_spy:
             spy = recorder(["py-spy", "record", "--native", "--rate", "200", "--format", "raw",

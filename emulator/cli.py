@@ -449,8 +449,12 @@ async def fake_models(args: argparse.Namespace) -> int:
     from emulator.engine_factory import fake_knobs
     from emulator.fakes.server import start_fake_model_server
 
+    if args.repeat_answers_mb < 0:
+        raise UsageError("--repeat-answers-mb must be >= 0 (0 keeps no answers)")
     stop = _stop_on_signals()
-    server, port = await start_fake_model_server(args.host, args.port, fake_knobs(args))
+    server, port = await start_fake_model_server(
+        args.host, args.port, fake_knobs(args),
+        repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024)
     freeze_start_up_objects()
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:

@@ -149,6 +149,10 @@ FAKE_MODELS = (
     Setting("--host", default=DEFAULT_HOST, help="address to listen on"),
     Setting("--port", default=8089, type=int, help="port to listen on"),
     *FAKES,
+    Setting("--repeat-answers-mb", default=0, type=int,
+            help="keep up to this many MB of answers: a request seen before (same path and "
+                 "body) is answered from memory, after the same latency, without the fakes' "
+                 "CPU, as a remote provider costs none here (load tests; 0 = off)"),
     *LOG,
 )
 

@@ -1,14 +1,18 @@
 """The fake models as a standalone HTTP/1.1 server, speaking every provider's wire format.
 
 Operations:
-- `await start_fake_model_server(host, port, knobs) -> (server, port)`: start on a running loop
-  (port 0 picks a free port); `server.received` keeps the last requests (method, path, headers,
+- `await start_fake_model_server(host, port, knobs, repeat_answers_bytes=0) -> (server, port)`:
+  start on a running loop (port 0 picks a free port); `server.received` keeps the last requests (method, path, headers,
   body) so tests can compare them with the reference formats; `server.knobs` may be replaced
   while running; `await server.aclose()` stops it.
 
 Every POST is answered by `models.answer_request` (the path picks the provider; see models.py),
 after the knobs (knobs.py): latency first, then the fault if any: 429 with Retry-After, 500, or
 'timeout' = no answer until the client goes away. `GET /healthz` answers `{"status": "ok"}`.
+With `repeat_answers_bytes` > 0 (`fake-models --repeat-answers-mb`), a 200 answer is kept (up
+to that many bytes, oldest dropped first) and a POST with the same target and body gets it again
+without being computed: a load test's provider then spends no CPU on this machine, as a remote
+one would not (bench/backfill.py --provider-cpu remote).
 
 Plan: asyncio streams, one task per connection, keep-alive, a small buffer per connection that
 hands out whole request heads and bodies (Content-Length or chunked), bounded in size. While a
@@ -24,7 +28,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,31 +172,66 @@ class _Connection:
 _ENCODER = msgspec.json.Encoder()
 
 
-def _response(
-    status: int, body: Any, extra: dict[str, str] | None = None, close: bool = False
-) -> bytes:
+def _payload(body: Any) -> bytes:
     try:
         # msgspec writes the same JSON text as json.dumps, an order of magnitude faster: a
         # 250-embedding answer costs 3 ms instead of 45, so the fakes stay out of a benchmark's way.
-        payload = _ENCODER.encode(body)
+        return _ENCODER.encode(body)
     except (TypeError, msgspec.EncodeError):
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _head(status: int, length: int, extra: dict[str, str] | None = None,
+          close: bool = False) -> bytes:
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        "Content-Length": str(len(payload)),
+        "Content-Length": str(length),
         "Connection": "close" if close else "keep-alive",
         **(extra or {}),
     }
     head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
     head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    return head.encode("latin-1") + payload
+    return head.encode("latin-1")
+
+
+def _response(
+    status: int, body: Any, extra: dict[str, str] | None = None, close: bool = False
+) -> bytes:
+    payload = _payload(body)
+    return _head(status, len(payload), extra, close) + payload
+
+
+class _AnswerMemory:
+    """200 answers by (target, request body), at most `limit` bytes of them, oldest dropped
+    first; `limit` 0 keeps none. Keyed by the body's bytes: only a byte-equal request repeats."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._size = 0
+        self._answers: OrderedDict[tuple[str, bytes], bytes] = OrderedDict()
+
+    def get(self, target: str, body: bytes) -> bytes | None:
+        return self._answers.get((target, body)) if self.limit else None
+
+    def keep(self, target: str, body: bytes, payload: bytes) -> None:
+        cost = len(payload) + len(body)
+        if not self.limit or cost > self.limit or (target, body) in self._answers:
+            return
+        self._answers[(target, body)] = payload
+        self._size += cost
+        while self._size > self.limit:
+            (_, old_body), old = self._answers.popitem(last=False)
+            self._size -= len(old) + len(old_body)
 
 
 class FakeModelServer:
     """The fake model HTTP server. Create with `start_fake_model_server`."""
 
-    def __init__(self, knobs: FakeKnobs, *, keep_requests: int = 1000, seed: int | None = None):
+    def __init__(self, knobs: FakeKnobs, *, keep_requests: int = 1000, seed: int | None = None,
+                 repeat_answers_bytes: int = 0):
         self.knobs = knobs
+        self.repeated = 0  # answers given again from memory
+        self._answers = _AnswerMemory(repeat_answers_bytes)
         self.received: deque[ReceivedRequest] = deque(maxlen=keep_requests)
         self.abandoned = 0  # requests whose client went away before the answer
         self.port = 0
@@ -285,15 +324,19 @@ class FakeModelServer:
         if request.method != "POST":
             error = error_for_path(path, 405, f"Method {request.method} is not allowed.")
             return _response(405, error.body, close=close)
+        known = self._answers.get(request.target, request.body)
+        if known is not None:
+            self.repeated += 1
+            return _head(200, len(known), close=close) + known
         try:
             body = json.loads(request.body) if request.body else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             error = error_for_path(path, 400, "Invalid JSON payload received.")
             return _response(400, error.body, close=close)
         try:
-            return _response(
-                200, answer_request(request.target, body, load_rules(knobs.rules_path)), close=close
-            )
+            payload = _payload(answer_request(request.target, body, load_rules(knobs.rules_path)))
+            self._answers.keep(request.target, request.body, payload)
+            return _head(200, len(payload), close=close) + payload
         except FakeModelError as exc:
             return _response(exc.status, exc.body, close=close)
         except RulesFileError as exc:
@@ -307,8 +350,10 @@ async def start_fake_model_server(
     knobs: FakeKnobs | None = None,
     *,
     seed: int | None = None,
+    repeat_answers_bytes: int = 0,
 ) -> tuple[FakeModelServer, int]:
     """Start the fake model server on the running loop; returns it and its port."""
-    server = FakeModelServer(knobs or FakeKnobs(), seed=seed)
+    server = FakeModelServer(knobs or FakeKnobs(), seed=seed,
+                             repeat_answers_bytes=repeat_answers_bytes)
     bound = await server.start(host, port)
     return server, bound

@@ -175,3 +175,50 @@ def test_embedding_answers_keep_their_exact_bytes() -> None:
     assert small.startswith(b'{"predictions":[{"embeddings":{"values":[-2.7755575615628914e-17,1.0]')
     digests = [hashlib.sha256(body).hexdigest()[:16] for body in (vertex, openai)]
     assert digests == ["c7d89db72dd03e15", "306c34e0f236f569"]
+
+
+def with_memory(limit: int, work: Callable[[FakeModelServer, httpx.AsyncClient],
+                                           Awaitable[Any]]) -> Any:
+    async def scenario() -> Any:
+        server, port = await start_fake_model_server(repeat_answers_bytes=limit)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            try:
+                return await work(server, client)
+            finally:
+                await server.aclose()
+
+    return run(scenario())
+
+
+def test_repeated_answers_are_byte_equal_and_only_for_byte_equal_requests() -> None:
+    other = {"instances": [{"content": "other"}]}
+
+    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> Any:
+        first = await client.post(EMBED_PATH, json=EMBED_BODY)
+        again = await client.post(EMBED_PATH, json=EMBED_BODY)
+        different = await client.post(EMBED_PATH, json=other)
+        refused = await client.post(EMBED_PATH, json={"instances": "no"})
+        refused_again = await client.post(EMBED_PATH, json={"instances": "no"})
+        return first, again, different, refused, refused_again, server.repeated
+
+    first, again, different, refused, refused_again, repeated = with_memory(1 << 20, work)
+    assert again.content == first.content and again.headers == first.headers
+    assert different.json() != first.json()
+    # Only answers are kept: a refusal is computed (and refused) each time.
+    assert refused.status_code == refused_again.status_code == 400
+    assert repeated == 1
+
+
+def test_answer_memory_is_bounded_and_off_by_default() -> None:
+    bodies = [{"instances": [{"content": f"text {i}"}]} for i in range(3)]
+
+    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> int:
+        for body in bodies + bodies:
+            await client.post(EMBED_PATH, json=body)
+        return server.repeated
+
+    # One answer is about 3.6 KB (the fakes' vectors are sparse): 5,000 bytes keep only the
+    # latest, which the next request (another text) pushes out, so none repeats.
+    assert with_memory(5_000, work) == 0
+    assert with_memory(0, work) == 0
+    assert with_memory(1 << 20, work) == 3
