@@ -19,7 +19,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
-syntax error gains a HINT: ``missing_comma_hint``), or rewrite a statement that stores SQL text
+syntax error gains a HINT: ``missing_comma_hint``; so does the "does not exist" error of a
+model procedure called with ``model_auth =>``, as some AlloyDB pages print it for
+``model_auth_id``: ``misnamed_argument_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
 that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
 is computed from the parse tree, and the result is parsed again; if it does not parse, the
@@ -55,12 +57,14 @@ SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 
 @dataclass(frozen=True, slots=True)
 class ErrorHint:
-    """A HINT for the ErrorResponse PostgreSQL will send for an unparsable statement: added
-    when the error has this SQLSTATE and cursor position (1-based, in characters)."""
+    """A HINT for the ErrorResponse PostgreSQL will send for a statement: added when the error
+    has this SQLSTATE and cursor position (1-based, in characters). ``replaces``: it stands in
+    for PostgreSQL's own HINT, which would mislead; otherwise an error with a HINT keeps it."""
 
     sqlstate: str
     position: int
     hint: str
+    replaces: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +82,7 @@ class Rewrite:
     # The whole text is one CREATE, ALTER ... UPDATE or DROP EXTENSION statement (of any
     # extension: the session knows which ones it stands in for)
     extension_command: ExtensionCommand | None = None
-    error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
+    error_hint: ErrorHint | None = None  # a HINT for the error PostgreSQL will answer
     notes: list[str] = field(default_factory=list)
     # Statements the server will answer with another command tag: (server's, client's), in order
     rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -126,6 +130,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
             result.rename_tags.clear()
         else:
             result.sql = rewritten
+    if result.sql is None:  # positions are the text's own only when it goes unchanged
+        result.error_hint = misnamed_argument_hint(stmts)
     return result
 
 
@@ -216,6 +222,55 @@ def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint |
             f'Is a comma missing before "{name}"? The arguments of a call are separated by '
             "commas.",
         )
+    return None
+
+
+# Model procedures, and named arguments that some AlloyDB pages print under another name: the
+# model-endpoint-manage-model page and the older model endpoint reference write
+# ``model_auth => 'AUTH_ID'`` where the current reference (and LangChain, LlamaIndex) pass
+# ``model_auth_id``. No such parameter exists, so PostgreSQL answers 42883 "procedure ... does
+# not exist" with a HINT about type casts; this HINT says what to write instead.
+_MODEL_PROCEDURES = frozenset({"create_model", "alter_model"})
+_MODEL_SCHEMAS = frozenset({"google_ml", "ai"})
+_MISNAMED_ARGUMENTS = {"model_auth": "model_auth_id"}
+
+
+class _MisnamedArguments(Visitor):
+    """Finds the first call of a model procedure with a misnamed named argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, int] | None = None  # procedure, argument, call location
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        if self.found is not None or not names or names[-1] not in _MODEL_PROCEDURES:
+            return
+        if len(names) > 2 or (len(names) == 2 and names[0] not in _MODEL_SCHEMAS):
+            return
+        for arg in node.args or ():
+            if isinstance(arg, ast.NamedArgExpr) and arg.name in _MISNAMED_ARGUMENTS:
+                self.found = (".".join(str(n) for n in names), str(arg.name), node.location)
+                return
+
+
+def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the 42883 error of a call like ``google_ml.alter_model(..., model_auth =>
+    'AUTH_ID')``: the parameter is ``model_auth_id``. It replaces PostgreSQL's HINT (explicit
+    type casts would not help); SQLSTATE and message stay PostgreSQL's, as AlloyDB's."""
+    finder = _MisnamedArguments()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            procedure, argument, location = finder.found
+            right = _MISNAMED_ARGUMENTS[argument]
+            return ErrorHint(
+                "42883",
+                location + 1,
+                f'{procedure} has no parameter "{argument}": the Secret Manager secret\'s id '
+                f"goes in {right} ({right} => 'AUTH_ID').",
+                replaces=True,
+            )
     return None
 
 

@@ -1009,3 +1009,38 @@ google_ml.alter_sm_secret(
     db.execute("CALL google_ml.drop_sm_secret('managed_key');")
     with pytest.raises(psycopg.errors.UndefinedObject, match="managed-model"):
         db.execute("CALL google_ml.drop_model('managed-model')")
+
+
+MANAGE_MODEL_PAGE_ALTER = """CALL
+    google_ml.alter_model(
+      model_id => 'MODEL_ID',
+      model_request_url => 'REQUEST_URL',
+      model_provider => 'PROVIDER_ID',
+      model_type => 'MODEL_TYPE',
+      model_qualified_name => 'MODEL_QUALIFIED_NAME',
+      model_auth_type => 'AUTH_TYPE',
+      model_auth => 'AUTH_ID',
+      generate_headers_fn => 'GEN_HEADER_FUNCTION',
+      model_in_transform_fn => 'INPUT_TRANSFORM_FUNCTION',
+      model_out_transform_fn => 'OUTPUT_TRANSFORM_FUNCTION');"""
+
+
+def test_manage_model_pages_model_auth_is_refused_with_a_hint(db: psycopg.Connection[Any]) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/model-endpoint-manage-model prints
+    ``model_auth =>`` (so does the older docs/reference/model-endpoint-reference for
+    create_model); the procedures' parameter is model_auth_id. PostgreSQL's 42883 stays (no
+    such parameter: AlloyDB refuses it too); the proxy's HINT names the right parameter."""
+    with pytest.raises(psycopg.errors.UndefinedFunction) as caught:
+        db.execute(MANAGE_MODEL_PAGE_ALTER)
+    diag = caught.value.diag
+    assert diag.sqlstate == "42883"
+    assert diag.message_primary is not None
+    assert diag.message_primary.startswith("procedure google_ml.alter_model(model_id => unknown")
+    assert diag.message_hint is not None and "model_auth_id" in diag.message_hint
+    assert "type casts" not in diag.message_hint  # PostgreSQL's own would mislead here
+    # The reference page's create_model, the same way; the session goes on.
+    with pytest.raises(psycopg.errors.UndefinedFunction) as created:
+        db.execute(MANAGE_MODEL_PAGE_ALTER.replace("alter_model", "create_model"))
+    assert created.value.diag.message_hint is not None
+    assert "google_ml.create_model" in created.value.diag.message_hint
+    assert rows(db, "SELECT count(*) FROM google_ml.models WHERE id = 'MODEL_ID'") == [(0,)]
