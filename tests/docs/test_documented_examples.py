@@ -703,6 +703,20 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
 
 
+def test_grant_lines_of_the_embedding_and_prediction_pages(db: psycopg.Connection[Any]) -> None:
+    """The pages grant by bare function name: https://cloud.google.com/alloydb/docs/ai/work-with-embeddings
+    (``GRANT EXECUTE ON FUNCTION embedding``) and https://cloud.google.com/alloydb/docs/vertex-ai/invoke-predictions
+    (``google_ml.predict_row``). A bare name works only while the function has one signature:
+    an overload would turn these into 42725 "function name ... is not unique"."""
+    db.execute("DO $$ BEGIN CREATE ROLE documented_user; "
+               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    for statement in ("GRANT EXECUTE ON FUNCTION embedding TO documented_user;",
+                      "GRANT EXECUTE ON FUNCTION google_ml.predict_row TO documented_user;",
+                      "GRANT EXECUTE ON FUNCTION google_ml.embedding TO documented_user;"):
+        db.execute(statement)
+        db.execute(statement.replace("GRANT", "REVOKE").replace(" TO ", " FROM "))
+
+
 # -- rank-rerank-search-results-rag ---------------------------------------------------------------
 
 VACATION_DOCUMENTS = [
