@@ -703,6 +703,24 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
 
 
+def test_embeddings_through_ml_predict_row_as_the_older_embeddings_page_suggests(
+        db: psycopg.Connection[Any]) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/work-with-embeddings (older copy): "To work around
+    this regional restriction, you can instead invoke predictions, post-processing the JSON output
+    into vectors." An embedding model's path without a verb, with a predict body, is a :predict
+    call (not generateContent, which would refuse the body)."""
+    for path in ("publishers/google/models/text-embedding-005",
+                 "projects/my-project/locations/us-central1/publishers/google/models/text-embedding-005"):
+        (values,) = db.execute(
+            "SELECT ARRAY(SELECT json_array_elements_text(ml_predict_row(%s, "
+            "'{\"instances\": [{\"content\": \"AlloyDB is a managed, cloud-hosted SQL database "
+            "service.\"}]}') -> 'predictions' -> 0 -> 'embeddings' -> 'values'))::real[]",
+            (path,)).fetchone()
+        assert values == db.execute(
+            "SELECT embedding('text-embedding-005', "
+            "'AlloyDB is a managed, cloud-hosted SQL database service.')").fetchone()[0]
+
+
 def test_grant_lines_of_the_embedding_and_prediction_pages(db: psycopg.Connection[Any]) -> None:
     """The pages grant by bare function name: https://cloud.google.com/alloydb/docs/ai/work-with-embeddings
     (``GRANT EXECUTE ON FUNCTION embedding``) and https://cloud.google.com/alloydb/docs/vertex-ai/invoke-predictions
