@@ -176,6 +176,9 @@ def test_scann_settings_are_checked(conn: psycopg.Connection[tuple[object, ...]]
     conn.execute("SET scann . max_allowed_num_levels = 3 ;")
     conn.execute("SET scann.satisfy_limit = relaxed_order")  # reference/ai/scann-index-reference
     conn.execute("SET scann.enable_pca = false")
+    # AlloyDB's release notes name it (inline filtering, February 2025); sample scripts set it
+    conn.execute("SET scann.enable_inline_filtering = on;")
+    assert conn.execute("SHOW scann.enable_inline_filtering").fetchone() == ("on",)
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="Available values"):
         conn.execute("SET scann.satisfy_limit = sometimes")
     conn.execute(f"ALTER DATABASE {DB} SET scann . pct_leaves_to_search = 1 ;")
