@@ -9,6 +9,11 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``pg_settings`` in a database that has the extension: stock PostgreSQL hides placeholder
   settings from ``pg_settings``; the extension's view ``google_ml.pg_settings_with_flags`` shows
   them too, so the relation is swapped for it.
+* ``SHOW google_ml_integration.<flag>``, alone in its message, in such a database: PostgreSQL
+  knows an unset placeholder only by name and would answer "unrecognized configuration
+  parameter"; AlloyDB's instance flags always answer. It becomes a one-row ``SELECT`` of the
+  view's setting (tag renamed back to ``SHOW``); a name the view lacks falls to
+  ``current_setting``, which raises PostgreSQL's own error.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -101,6 +106,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
+        if extension_installed and (show := _show_flag(stmts[0].stmt)) is not None:
+            result.sql = show
+            result.rename_tags.append((b"SELECT 1", b"SHOW"))
+            return result
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
         start = raw.stmt_location
@@ -272,6 +281,21 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
                 replaces=True,
             )
     return None
+
+
+_FLAG_PREFIX = EXTENSION_NAME + "."
+
+
+def _show_flag(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW google_ml_integration.<flag>`` from the extension's view
+    (see the module plan), or None for any other statement."""
+    if not isinstance(stmt, ast.VariableShowStmt):
+        return None
+    name = str(stmt.name or "")
+    if not name.startswith(_FLAG_PREFIX) or not re.fullmatch(r"[a-z0-9_.]+", name):
+        return None
+    return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
+            f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
 
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:

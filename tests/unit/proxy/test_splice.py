@@ -185,6 +185,24 @@ def test_the_hint_position_counts_characters_as_postgresql_does() -> None:
     assert sql[result.error_hint.position - 1] == "b"
 
 
+def test_show_of_a_flag_reads_the_flag_view_and_keeps_the_show_tag() -> None:
+    result = rewrite("SHOW google_ml_integration.enable_model_support;")
+    assert result.sql is not None and SETTINGS_VIEW in result.sql
+    assert '"google_ml_integration.enable_model_support"' in result.sql  # SHOW's column name
+    assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
+
+
+@pytest.mark.parametrize(("sql", "installed"), [
+    ("SHOW google_ml_integration.enable_model_support", False),  # no view in this database
+    ("SELECT 1; SHOW google_ml_integration.enable_model_support", True),  # tags would mix
+    ("SHOW search_path", True),
+    ("SHOW ALL", True),
+])
+def test_other_show_statements_go_unchanged(sql: str, installed: bool) -> None:
+    result = rewrite(sql, extension_installed=installed)
+    assert result.sql is None and result.rename_tags == []
+
+
 def test_model_auth_for_model_auth_id_gets_a_hint_at_the_call() -> None:
     # As AlloyDB's model-endpoint-manage-model page prints it.
     sql = ("SELECT 'été';\nCALL\n    google_ml.alter_model(\n      model_id => 'MODEL_ID',\n"
