@@ -5,7 +5,9 @@ Pages (docs.cloud.google.com/alloydb/docs/ai/...): summarize-content, analyze-se
 evaluate-semantic-queries-ai-operators, accelerate-queries-optimized-functions,
 generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables, the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
-model-endpoint-manage-model and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
+perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
+ml_predict_row; the GRANT lines) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
