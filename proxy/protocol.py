@@ -405,14 +405,20 @@ def parse_error_fields(body: bytes) -> dict[str, str]:
     return fields
 
 
-def with_hint(raw: bytes, sqlstate: str, position: int, hint: str) -> bytes:
+def with_hint(raw: bytes, sqlstate: str, position: int, hint: str, *,
+              replace: bool = False) -> bytes:
     """The ErrorResponse ``raw`` with a HINT added, if it has this SQLSTATE and cursor
-    position and no HINT of its own; otherwise ``raw`` unchanged."""
+    position and no HINT of its own (with ``replace``, ours takes the place of its own);
+    otherwise ``raw`` unchanged."""
     fields = parse_error_fields(raw[5:])
-    if fields.get("C") != sqlstate or fields.get("P") != str(position) or "H" in fields:
+    if fields.get("C") != sqlstate or fields.get("P") != str(position):
         return raw
+    if "H" in fields and not replace:
+        return raw
+    kept = b"".join(part + b"\x00" for part in raw[5:-1].split(b"\x00")
+                    if part and not part.startswith(b"H"))
     field = b"H" + hint.encode("utf-8").replace(b"\x00", b" ") + b"\x00"
-    return message(ERROR_RESPONSE, raw[5:-1] + field + b"\x00")
+    return message(ERROR_RESPONSE, kept + field + b"\x00")
 
 
 def parse_startup_parameters(body: bytes) -> dict[str, str]:

@@ -9,6 +9,11 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``pg_settings`` in a database that has the extension: stock PostgreSQL hides placeholder
   settings from ``pg_settings``; the extension's view ``google_ml.pg_settings_with_flags`` shows
   them too, so the relation is swapped for it.
+* ``SHOW google_ml_integration.<flag>``, alone in its message, in such a database: PostgreSQL
+  knows an unset placeholder only by name and would answer "unrecognized configuration
+  parameter"; AlloyDB's instance flags always answer. It becomes a one-row ``SELECT`` of the
+  view's setting (tag renamed back to ``SHOW``); a name the view lacks falls to
+  ``current_setting``, which raises PostgreSQL's own error.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -19,7 +24,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
-syntax error gains a HINT: ``missing_comma_hint``), or rewrite a statement that stores SQL text
+syntax error gains a HINT: ``missing_comma_hint``; so does the "does not exist" error of a
+model procedure called with ``model_auth =>``, as some AlloyDB pages print it for
+``model_auth_id``: ``misnamed_argument_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
 that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
 is computed from the parse tree, and the result is parsed again; if it does not parse, the
@@ -55,12 +62,14 @@ SETTINGS_VIEW = "google_ml.pg_settings_with_flags"
 
 @dataclass(frozen=True, slots=True)
 class ErrorHint:
-    """A HINT for the ErrorResponse PostgreSQL will send for an unparsable statement: added
-    when the error has this SQLSTATE and cursor position (1-based, in characters)."""
+    """A HINT for the ErrorResponse PostgreSQL will send for a statement: added when the error
+    has this SQLSTATE and cursor position (1-based, in characters). ``replaces``: it stands in
+    for PostgreSQL's own HINT, which would mislead; otherwise an error with a HINT keeps it."""
 
     sqlstate: str
     position: int
     hint: str
+    replaces: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +87,7 @@ class Rewrite:
     # The whole text is one CREATE, ALTER ... UPDATE or DROP EXTENSION statement (of any
     # extension: the session knows which ones it stands in for)
     extension_command: ExtensionCommand | None = None
-    error_hint: ErrorHint | None = None  # the statement does not parse: a HINT for its error
+    error_hint: ErrorHint | None = None  # a HINT for the error PostgreSQL will answer
     notes: list[str] = field(default_factory=list)
     # Statements the server will answer with another command tag: (server's, client's), in order
     rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
@@ -97,6 +106,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
+        if extension_installed and (show := _show_flag(stmts[0].stmt)) is not None:
+            result.sql = show
+            result.rename_tags.append((b"SELECT 1", b"SHOW"))
+            return result
     finder = _Finder(sql, extension_installed)
     for raw in stmts:
         start = raw.stmt_location
@@ -126,6 +139,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
             result.rename_tags.clear()
         else:
             result.sql = rewritten
+    # Positions are the text's own only when it goes unchanged; the substring test keeps the
+    # tree walk off every other statement (warm-up statements come by here too).
+    if result.sql is None and "model_auth" in sql.lower():
+        result.error_hint = misnamed_argument_hint(stmts)
     return result
 
 
@@ -217,6 +234,70 @@ def missing_comma_hint(sql: str, error: pglast.parser.ParseError) -> ErrorHint |
             "commas.",
         )
     return None
+
+
+# Model procedures, and named arguments that some AlloyDB pages print under another name: the
+# model-endpoint-manage-model page and the older model endpoint reference write
+# ``model_auth => 'AUTH_ID'`` where the current reference (and LangChain, LlamaIndex) pass
+# ``model_auth_id``. No such parameter exists, so PostgreSQL answers 42883 "procedure ... does
+# not exist" with a HINT about type casts; this HINT says what to write instead.
+_MODEL_PROCEDURES = frozenset({"create_model", "alter_model"})
+_MODEL_SCHEMAS = frozenset({"google_ml", "ai"})
+_MISNAMED_ARGUMENTS = {"model_auth": "model_auth_id"}
+
+
+class _MisnamedArguments(Visitor):
+    """Finds the first call of a model procedure with a misnamed named argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, int] | None = None  # procedure, argument, call location
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        if self.found is not None or not names or names[-1] not in _MODEL_PROCEDURES:
+            return
+        if len(names) > 2 or (len(names) == 2 and names[0] not in _MODEL_SCHEMAS):
+            return
+        for arg in node.args or ():
+            if isinstance(arg, ast.NamedArgExpr) and arg.name in _MISNAMED_ARGUMENTS:
+                self.found = (".".join(str(n) for n in names), str(arg.name), node.location)
+                return
+
+
+def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the 42883 error of a call like ``google_ml.alter_model(..., model_auth =>
+    'AUTH_ID')``: the parameter is ``model_auth_id``. It replaces PostgreSQL's HINT (explicit
+    type casts would not help); SQLSTATE and message stay PostgreSQL's, as AlloyDB's."""
+    finder = _MisnamedArguments()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            procedure, argument, location = finder.found
+            right = _MISNAMED_ARGUMENTS[argument]
+            return ErrorHint(
+                "42883",
+                location + 1,
+                f'{procedure} has no parameter "{argument}": the Secret Manager secret\'s id '
+                f"goes in {right} ({right} => 'AUTH_ID').",
+                replaces=True,
+            )
+    return None
+
+
+_FLAG_PREFIX = EXTENSION_NAME + "."
+
+
+def _show_flag(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW google_ml_integration.<flag>`` from the extension's view
+    (see the module plan), or None for any other statement."""
+    if not isinstance(stmt, ast.VariableShowStmt):
+        return None
+    name = str(stmt.name or "")
+    if not name.startswith(_FLAG_PREFIX) or not re.fullmatch(r"[a-z0-9_.]+", name):
+        return None
+    return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
+            f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
 
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:

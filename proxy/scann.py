@@ -112,6 +112,9 @@ SETTINGS: dict[str, OptionSpec] = {
     "scann.num_search_threads": IntOption(1, _INT_MAX),
     "scann.satisfy_limit": EnumOption(("OFF", "RELAXED_ORDER", "STRICT_ORDER")),
     "scann.max_pct_leaves_to_search": RealOption(0.0, 100.0),
+    # AlloyDB's release notes (2025-02-25): inline filtering, "For more information about
+    # scann.enable_inline_filtering, see ScaNN index reference."
+    "scann.enable_inline_filtering": BoolOption(),
 }
 
 _TRUE = {"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"}

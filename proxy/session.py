@@ -279,10 +279,11 @@ class Session:
             if self.tag_renames:  # the statement failed: no tag will come
                 self.tag_renames.popleft()
                 self._update_server_inspect()
-            if self.error_hints:  # the first error after an unparsable statement is its own
+            if self.error_hints:  # the first error after the hinted statement is its own
                 hint = self.error_hints.popleft()
                 self._update_server_inspect()
-                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint), None
+                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint,
+                                    replace=hint.replaces), None
         elif mtype == pq.READY_FOR_QUERY:
             return msg.raw, self._ready_for_query(msg)
         elif mtype == pq.AUTHENTICATION:

@@ -11,6 +11,10 @@
   (`endpoints/E`) `:predict`; a publisher model its family's verb, `:generateContent` for `llm`
   and `generic` models (Gemini), `:predict` for text and multimodal embeddings and types
   without a family verb. So a stored verb-less URL gets the verb the SQL's default URL has.
+  One exception: a `generic` publisher model whose body is a predict request (`instances`, no
+  `contents`) gets `:predict`, as older AlloyDB pages call predict models through
+  `ml_predict_row('publishers/google/models/M', '{"instances": ...}')`; `:generateContent`
+  would refuse that body anyway.
 - Absolute URLs are kept, except that Google's own hosts move to the configured base URLs when
   those are overridden: `*-aiplatform.googleapis.com` -> `vertex_base_url`,
   `discoveryengine.googleapis.com` -> `discovery_engine_base_url` (path and query kept).
@@ -26,6 +30,7 @@ when it must). Errors are `ModelCallError` 22023.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from emulator.engine.errors import bad_request
@@ -33,6 +38,7 @@ from emulator.engine.request import ModelRequest
 from emulator.engine.settings import EngineSettings
 from emulator.providers import (
     DISCOVERY_ENGINE_BASE_URL,
+    PREDICT,
     RANKING_PATH,
     VERTEX_BASE_URL,
     VERTEX_RANKING,
@@ -85,7 +91,14 @@ def _with_verb(request: ModelRequest, path: str) -> str:
     is_endpoint = "/endpoints/" in path or path.startswith("endpoints/")
     if request.provider != "google" or not (is_publisher or is_endpoint) or ":" in last:
         return path
+    if request.model_type == "generic" and _is_predict_body(request.body):
+        return path + PREDICT
     return path + vertex_verb(request.model_type, endpoint=not is_publisher)
+
+
+def _is_predict_body(body: Any) -> bool:
+    """A Vertex AI predict request (``instances``), not a generateContent one (``contents``)."""
+    return isinstance(body, dict) and "instances" in body and "contents" not in body
 
 
 def _vertex_base(settings: EngineSettings, region: str) -> str:

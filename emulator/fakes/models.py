@@ -9,7 +9,8 @@ the provider catalogue's ``route(path)`` (``emulator/providers.py``, ``ROUTES``)
 ``_ANSWERS`` maps each name to its fake here. Of note: a Vertex AI `:predict` on `/models/M`
 answers embeddings (`instances[].content`, or multimodal), on `/endpoints/E` TimesFM's forecast
 for an instance with `input` (`forecasting.py`) and else a deterministic score;
-`:streamGenerateContent` answers a JSON array of chunks. A refusal is shaped like the errors of
+`:streamGenerateContent` answers a JSON array of chunks; a Hugging Face body with
+`parameters.candidate_labels` is zero-shot classification, answered with those labels. A refusal is shaped like the errors of
 the route's provider (``error_for_path``).
 
 Embeddings come from `embeddings.py`, generations from `generation.py`, ranking from
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -477,6 +479,12 @@ def huggingface(path: str, body: Any, rules: RuleSet) -> Any:
         return vectors if isinstance(inputs, list) else vectors[0]
     if task == "text-generation" or (task is None and any(k in lowered for k in _HF_GENERATORS)):
         return [{"generated_text": generation.answer_one(t, None, model, rules)} for t in texts]
+    parameters = body.get("parameters")
+    if isinstance(parameters, dict) and "candidate_labels" in parameters:
+        candidates = _candidate_labels(parameters["candidate_labels"])
+        multi = parameters.get("multi_label") is True
+        answers = [_zero_shot(t, candidates, multi) for t in texts]
+        return answers if isinstance(inputs, list) else answers[0]
     labels = [_classify(t) for t in texts]
     return labels
 
@@ -486,6 +494,40 @@ def _hf_task_and_model(path: str) -> tuple[str | None, str]:
         task, _, model = path.split("/pipeline/", 1)[1].partition("/")
         return task, model
     return None, path.split("/models/", 1)[1]
+
+
+def _candidate_labels(value: Any) -> list[str]:
+    """The zero-shot task's labels: a list of strings, or (as the transformers pipeline also
+    takes them) one string of comma-separated labels."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise huggingface_error(
+            400, "parameters.candidate_labels must be a non-empty list of strings")
+    return value
+
+
+def _sentiment_fit(label: str, mood: int) -> float:
+    """How well a sentiment label fits a text of sentiment ``mood`` (generation.sentiment)."""
+    wanted = {"positive": mood > 0, "negative": mood < 0, "neutral": mood == 0}
+    return 0.5 if wanted.get(label.strip().lower(), False) else 0.0
+
+
+def _zero_shot(text: str, labels: list[str], multi_label: bool) -> list[dict[str, Any]]:
+    """Zero-shot classification in the task's current shape, ``[{label, score}]`` highest
+    first: each candidate label scored by how much of it the text mentions (the fake ranker's
+    score; a sentiment label scores by the text's sentiment too). Scores sum to 1 unless
+    ``multi_label``, where each is independent."""
+    mood = generation.sentiment(text)
+    raw = [min(1.0, ranking.score(label, text) + _sentiment_fit(label, mood)) for label in labels]
+    if multi_label:
+        scores = [0.05 + 0.9 * r for r in raw]
+    else:
+        weights = [math.exp(4.0 * r) for r in raw]
+        total = sum(weights)
+        scores = [w / total for w in weights]
+    pairs = sorted(zip(labels, scores), key=lambda p: -p[1])
+    return [{"label": label, "score": round(value, 6)} for label, value in pairs]
 
 
 def _classify(text: str) -> list[dict[str, Any]]:

@@ -1417,14 +1417,16 @@ RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 BEGIN
+    -- No parameters: both left out, or two empty arrays (Google's MCP Toolbox sends
+    -- ARRAY[]::TEXT[] twice for a tool without parameters, and its tests run that on AlloyDB).
     IF param_names IS NULL AND param_values IS NULL THEN
         RETURN;
     END IF;
-    IF param_names IS NULL OR param_values IS NULL OR cardinality(param_names) = 0
+    IF param_names IS NULL OR param_values IS NULL
        OR cardinality(param_names) <> cardinality(param_values) THEN
         RAISE EXCEPTION 'Invalid PSV named parameters'
             USING ERRCODE = 'raise_exception',
-                  HINT = 'Pass param_names and param_values as two arrays of the same, non-zero length, or leave both out.';
+                  HINT = 'Pass param_names and param_values as two arrays of the same length, or leave both out.';
     END IF;
 END;
 $$;

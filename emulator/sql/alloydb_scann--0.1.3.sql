@@ -169,3 +169,99 @@ SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
   LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
 
 GRANT SELECT ON pg_stat_ann_indexes, pg_stat_ann_index_creation TO PUBLIC;
+
+-- evaluate_query_recall(query, configurations, index methods): AlloyDB's recall evaluator (page
+-- ai/measure-vector-query-recall; on AlloyDB it comes with its `vector` 0.8.0.google-3). For each
+-- index method it runs the query with the configurations set for the call only (set_config,
+-- restored before returning) and compares its rows with the ground truth: the same query with
+-- index scans off. A method whose index the plan does not use gets recall 1 and AlloyDB's NOTICE.
+-- Here `scann` is pgvector's HNSW under another name, so its recall is HNSW's.
+CREATE FUNCTION evaluate_query_recall(
+    query_text text,
+    query_time_configurations json DEFAULT NULL,
+    index_methods text[] DEFAULT ARRAY['scann'])
+RETURNS TABLE (id integer, query text, configurations json, recall real,
+               ann_execution_time double precision, ground_truth_execution_time double precision,
+               index_type text)
+LANGUAGE plpgsql VOLATILE
+AS $fn$
+DECLARE
+    q          text;
+    setting    record;
+    saved      jsonb := '{}'::jsonb;
+    scans      text[] := ARRAY['enable_indexscan', 'enable_bitmapscan', 'enable_indexonlyscan'];
+    scan_saved text[];
+    truth      text[];
+    answer     text[];
+    plan       jsonb;
+    used       text[];
+    started    timestamptz;
+    truth_ms   double precision;
+    method     text;
+    n          integer := 0;
+BEGIN
+    IF query_text IS NULL THEN
+        RAISE EXCEPTION 'query_text must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF query_time_configurations IS NOT NULL
+       AND pg_catalog.json_typeof(query_time_configurations) <> 'object' THEN
+        RAISE EXCEPTION 'query_time_configurations must be a JSON object of settings'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"scann.num_leaves_to_search": 1, "hnsw.ef_search": 10}.';
+    END IF;
+    FOREACH method IN ARRAY coalesce(index_methods, ARRAY['scann']) LOOP
+        IF method IS NULL OR method NOT IN ('scann', 'hnsw', 'ivf', 'ivfflat') THEN
+            RAISE EXCEPTION 'invalid index method: %', coalesce(pg_catalog.quote_literal(method), 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'index_methods is a subset of {scann, hnsw, ivf, ivfflat}.';
+        END IF;
+    END LOOP;
+    q := pg_catalog.rtrim(query_text, E' \t\r\n;');
+    -- The configurations hold for this call only.
+    FOR setting IN SELECT key, value FROM pg_catalog.json_each_text(query_time_configurations) LOOP
+        saved := saved || jsonb_build_object(setting.key, pg_catalog.current_setting(setting.key, true));
+        PERFORM pg_catalog.set_config(setting.key, setting.value, true);
+    END LOOP;
+    -- Ground truth: the same query without index scans.
+    scan_saved := ARRAY(SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest(scans) AS s);
+    PERFORM pg_catalog.set_config(s, 'off', true) FROM pg_catalog.unnest(scans) AS s;
+    started := pg_catalog.clock_timestamp();
+    EXECUTE format('SELECT pg_catalog.array_agg(pg_catalog.row_to_json(r)::text) FROM (%s) AS r', q)
+        INTO truth;
+    truth_ms := extract(epoch FROM pg_catalog.clock_timestamp() - started) * 1000;
+    PERFORM pg_catalog.set_config(scans[i], scan_saved[i], true)
+       FROM pg_catalog.generate_subscripts(scans, 1) AS i;
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO plan;
+    used := ARRAY(SELECT DISTINCT a.amname::text
+                    FROM jsonb_path_query(plan, 'strict $.**."Index Name"') AS i(name)
+                    JOIN pg_catalog.pg_class c ON c.relname = i.name #>> '{}' AND c.relkind = 'i'
+                    JOIN pg_catalog.pg_am a ON a.oid = c.relam);
+    FOREACH method IN ARRAY coalesce(index_methods, ARRAY['scann']) LOOP
+        n := n + 1;
+        started := pg_catalog.clock_timestamp();
+        EXECUTE format('SELECT pg_catalog.array_agg(pg_catalog.row_to_json(r)::text) FROM (%s) AS r', q)
+            INTO answer;
+        id := n;
+        query := query_text;
+        configurations := query_time_configurations;
+        ann_execution_time := round((extract(epoch FROM pg_catalog.clock_timestamp() - started) * 1000)::numeric, 3);
+        ground_truth_execution_time := round(truth_ms::numeric, 3);
+        index_type := method;
+        IF NOT method = ANY(used) THEN
+            RAISE NOTICE 'Recall is 1. This might mean that the vector index is not present on the table or index scan not chosen during query execution.';
+            recall := 1;
+        ELSIF coalesce(pg_catalog.cardinality(truth), 0) = 0 THEN
+            recall := 1;
+        ELSE
+            recall := least(1, (SELECT count(*) FROM pg_catalog.unnest(answer) AS a WHERE a = ANY(truth))::real
+                               / pg_catalog.cardinality(truth));
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    FOR setting IN SELECT key, value FROM jsonb_each_text(saved) LOOP
+        PERFORM pg_catalog.set_config(setting.key, coalesce(setting.value, ''), true);
+    END LOOP;
+END
+$fn$;
+
+GRANT EXECUTE ON FUNCTION evaluate_query_recall(text, json, text[]) TO PUBLIC;

@@ -5,7 +5,9 @@ Pages (docs.cloud.google.com/alloydb/docs/ai/...): summarize-content, analyze-se
 evaluate-semantic-queries-ai-operators, accelerate-queries-optimized-functions,
 generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables, the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
-model-endpoint-manage-model and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
+perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
+ml_predict_row; the GRANT lines) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -703,6 +705,38 @@ def test_invoke_predictions_page(db: psycopg.Connection[Any]) -> None:
     db.execute("REVOKE EXECUTE ON FUNCTION ml_predict_row FROM documented_user")
 
 
+def test_embeddings_through_ml_predict_row_as_the_older_embeddings_page_suggests(
+        db: psycopg.Connection[Any]) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/work-with-embeddings (older copy): "To work around
+    this regional restriction, you can instead invoke predictions, post-processing the JSON output
+    into vectors." An embedding model's path without a verb, with a predict body, is a :predict
+    call (not generateContent, which would refuse the body)."""
+    for path in ("publishers/google/models/text-embedding-005",
+                 "projects/my-project/locations/us-central1/publishers/google/models/text-embedding-005"):
+        (values,) = db.execute(
+            "SELECT ARRAY(SELECT json_array_elements_text(ml_predict_row(%s, "
+            "'{\"instances\": [{\"content\": \"AlloyDB is a managed, cloud-hosted SQL database "
+            "service.\"}]}') -> 'predictions' -> 0 -> 'embeddings' -> 'values'))::real[]",
+            (path,)).fetchone()
+        assert values == db.execute(
+            "SELECT embedding('text-embedding-005', "
+            "'AlloyDB is a managed, cloud-hosted SQL database service.')").fetchone()[0]
+
+
+def test_grant_lines_of_the_embedding_and_prediction_pages(db: psycopg.Connection[Any]) -> None:
+    """The pages grant by bare function name: https://cloud.google.com/alloydb/docs/ai/work-with-embeddings
+    (``GRANT EXECUTE ON FUNCTION embedding``) and https://cloud.google.com/alloydb/docs/vertex-ai/invoke-predictions
+    (``google_ml.predict_row``). A bare name works only while the function has one signature:
+    an overload would turn these into 42725 "function name ... is not unique"."""
+    db.execute("DO $$ BEGIN CREATE ROLE documented_user; "
+               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    for statement in ("GRANT EXECUTE ON FUNCTION embedding TO documented_user;",
+                      "GRANT EXECUTE ON FUNCTION google_ml.predict_row TO documented_user;",
+                      "GRANT EXECUTE ON FUNCTION google_ml.embedding TO documented_user;"):
+        db.execute(statement)
+        db.execute(statement.replace("GRANT", "REVOKE").replace(" TO ", " FROM "))
+
+
 # -- rank-rerank-search-results-rag ---------------------------------------------------------------
 
 VACATION_DOCUMENTS = [
@@ -853,7 +887,8 @@ request_body =>
 "parameters": {"candidate_labels": ["refund", "legal", "faq"]}
 }'
 );""").fetchone()
-    assert isinstance(classified, (list, dict)) and classified
+    # zero-shot classification answers with the candidate labels, as Hugging Face does
+    assert sorted(item["label"] for item in classified) == ["faq", "legal", "refund"]
     db.execute("""CALL google_ml.create_model(model_id => 'anthropic-opus',
         model_provider => 'anthropic', model_auth_type => 'secret_manager',
         model_auth_id => 'documented_key',
@@ -1008,3 +1043,125 @@ google_ml.alter_sm_secret(
     db.execute("CALL google_ml.drop_sm_secret('managed_key');")
     with pytest.raises(psycopg.errors.UndefinedObject, match="managed-model"):
         db.execute("CALL google_ml.drop_model('managed-model')")
+
+
+MANAGE_MODEL_PAGE_ALTER = """CALL
+    google_ml.alter_model(
+      model_id => 'MODEL_ID',
+      model_request_url => 'REQUEST_URL',
+      model_provider => 'PROVIDER_ID',
+      model_type => 'MODEL_TYPE',
+      model_qualified_name => 'MODEL_QUALIFIED_NAME',
+      model_auth_type => 'AUTH_TYPE',
+      model_auth => 'AUTH_ID',
+      generate_headers_fn => 'GEN_HEADER_FUNCTION',
+      model_in_transform_fn => 'INPUT_TRANSFORM_FUNCTION',
+      model_out_transform_fn => 'OUTPUT_TRANSFORM_FUNCTION');"""
+
+
+def test_manage_model_pages_model_auth_is_refused_with_a_hint(db: psycopg.Connection[Any]) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/model-endpoint-manage-model prints
+    ``model_auth =>`` (so does the older docs/reference/model-endpoint-reference for
+    create_model); the procedures' parameter is model_auth_id. PostgreSQL's 42883 stays (no
+    such parameter: AlloyDB refuses it too); the proxy's HINT names the right parameter."""
+    with pytest.raises(psycopg.errors.UndefinedFunction) as caught:
+        db.execute(MANAGE_MODEL_PAGE_ALTER)
+    diag = caught.value.diag
+    assert diag.sqlstate == "42883"
+    assert diag.message_primary is not None
+    assert diag.message_primary.startswith("procedure google_ml.alter_model(model_id => unknown")
+    assert diag.message_hint is not None and "model_auth_id" in diag.message_hint
+    assert "type casts" not in diag.message_hint  # PostgreSQL's own would mislead here
+    # The reference page's create_model, the same way; the session goes on.
+    with pytest.raises(psycopg.errors.UndefinedFunction) as created:
+        db.execute(MANAGE_MODEL_PAGE_ALTER.replace("alter_model", "create_model"))
+    assert created.value.diag.message_hint is not None
+    assert "google_ml.create_model" in created.value.diag.message_hint
+    assert rows(db, "SELECT count(*) FROM google_ml.models WHERE id = 'MODEL_ID'") == [(0,)]
+
+
+# -- perform-vector-search (tutorial) --------------------------------------------------------------
+# https://docs.cloud.google.com/alloydb/docs/ai/perform-vector-search: the tutorial's statements as
+# printed, in order (the columnar-engine part needs gcloud and AlloyDB's columnar engine).
+
+VECTOR_SEARCH_TUTORIAL_TABLES = """
+CREATE TABLE product (
+  id INT PRIMARY KEY,
+  name VARCHAR(255) NOT NULL,
+  description TEXT,
+  category VARCHAR(255),
+  color VARCHAR(255),
+  embedding vector(768) GENERATED ALWAYS AS (embedding('text-embedding-005', description)) STORED
+);
+CREATE TABLE product_inventory (
+  id INT PRIMARY KEY,
+  product_id INT REFERENCES product(id),
+  inventory INT,
+  price DECIMAL(10,2)
+);
+INSERT INTO product (id, name, description, category, color) VALUES
+(1, 'Stuffed Elephant', 'Soft plush elephant with floppy ears.', 'Plush Toys', 'Gray'),
+(2, 'Remote Control Airplane', 'Easy-to-fly remote control airplane.', 'Vehicles', 'Red'),
+(3, 'Wooden Train Set', 'Classic wooden train set with tracks and trains.', 'Vehicles', 'Multicolor'),
+(4, 'Kids Tool Set', 'Toy tool set with realistic tools.', 'Pretend Play', 'Multicolor'),
+(5, 'Play Food Set', 'Set of realistic play food items.', 'Pretend Play', 'Multicolor'),
+(6, 'Magnetic Tiles', 'Set of colorful magnetic tiles for building.', 'Construction Toys', 'Multicolor'),
+(7, 'Kids Microscope', 'Microscope for kids with different magnification levels.', 'Educational Toys', 'White'),
+(8, 'Telescope for Kids', 'Telescope designed for kids to explore the night sky.', 'Educational Toys', 'Blue'),
+(9, 'Coding Robot', 'Robot that teaches kids basic coding concepts.', 'Educational Toys', 'White'),
+(10, 'Kids Camera', 'Durable camera for kids to take pictures and videos.', 'Electronics', 'Pink'),
+(11, 'Walkie Talkies', 'Set of walkie talkies for kids to communicate.', 'Electronics', 'Blue'),
+(12, 'Karaoke Machine', 'Karaoke machine with built-in microphone and speaker.', 'Electronics', 'Black'),
+(13, 'Kids Drum Set', 'Drum set designed for kids with adjustable height.', 'Musical Instruments', 'Blue'),
+(14, 'Kids Guitar', 'Acoustic guitar for kids with nylon strings.', 'Musical Instruments', 'Brown'),
+(15, 'Kids Keyboard', 'Electronic keyboard with different instrument sounds.', 'Musical Instruments', 'Black'),
+(16, 'Art Easel', 'Double-sided art easel with chalkboard and whiteboard.', 'Arts & Crafts', 'White'),
+(17, 'Finger Paints', 'Set of non-toxic finger paints for kids.', 'Arts & Crafts', 'Multicolor'),
+(18, 'Modeling Clay', 'Set of colorful modeling clay.', 'Arts & Crafts', 'Multicolor'),
+(19, 'Watercolor Paint Set', 'Watercolor paint set with brushes and palette.', 'Arts & Crafts', 'Multicolor'),
+(20, 'Beading Kit', 'Kit for making bracelets and necklaces with beads.', 'Arts & Crafts', 'Multicolor'),
+(21, '3D Puzzle', '3D puzzle of a famous landmark.', 'Puzzles', 'Multicolor'),
+(22, 'Race Car Track Set', 'Race car track set with cars and accessories.', 'Vehicles', 'Multicolor'),
+(23, 'RC Monster Truck', 'Remote control monster truck with oversized tires.', 'Vehicles', 'Green'),
+(24, 'Train Track Expansion Set', 'Expansion set for wooden train tracks.', 'Vehicles', 'Multicolor');
+INSERT INTO product_inventory (id, product_id, inventory, price) VALUES
+(1, 1, 9, 13.09), (2, 2, 40, 79.82), (3, 3, 34, 52.49), (4, 4, 9, 12.03), (5, 5, 36, 71.29),
+(6, 6, 10, 51.49), (7, 7, 7, 37.35), (8, 8, 6, 10.87), (9, 9, 7, 42.47), (10, 10, 3, 24.35),
+(11, 11, 4, 10.20), (12, 12, 47, 74.57), (13, 13, 5, 28.54), (14, 14, 11, 25.58),
+(15, 15, 21, 69.84), (16, 16, 6, 47.73), (17, 17, 26, 81.00), (18, 18, 11, 91.60),
+(19, 19, 8, 78.53), (20, 20, 43, 84.33), (21, 21, 46, 90.01), (22, 22, 6, 49.82),
+(23, 23, 37, 50.20), (24, 24, 27, 99.27);
+"""
+
+MUSIC_SEARCH = """SELECT * FROM product
+ORDER BY embedding <=> embedding('text-embedding-005', 'music')::vector
+LIMIT 3;"""
+
+
+def test_perform_vector_search_tutorial(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS product_inventory, product")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector;")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann;")
+        conn.execute(VECTOR_SEARCH_TUTORIAL_TABLES)
+        # the generated column holds each description's embedding
+        assert rows(conn, "SELECT count(*) FROM product WHERE embedding = "
+                          "embedding('text-embedding-005', description)::vector") == [(24,)]
+        knn = [row[0] for row in rows(conn, MUSIC_SEARCH)]
+        assert len(knn) == 3
+        conn.execute("""CREATE INDEX product_index ON product
+USING scann (embedding cosine)
+WITH (num_leaves = 5);""")
+        # AlloyDB Studio runs a tab's statements in one transaction: SET LOCAL applies
+        with conn.transaction():
+            conn.execute("SET LOCAL scann.num_leaves_to_search = 2;")
+            assert [row[0] for row in rows(conn, MUSIC_SEARCH)] == knn
+        with conn.transaction():
+            conn.execute("SET LOCAL scann.num_leaves_to_search = 2;")
+            joined = rows(conn, """SELECT * FROM product p
+JOIN product_inventory pi ON p.id = pi.product_id
+WHERE pi.price < 80.00
+ORDER BY embedding <=> embedding('text-embedding-005', 'music')::vector
+LIMIT 3;""")
+        assert len(joined) == 3 and all(row[-1] < 80 for row in joined)
+        conn.execute("DROP TABLE product_inventory, product")

@@ -118,6 +118,21 @@ def test_transactional_mode_embeds_inserts_and_updates(db: psycopg.Connection[An
     assert one(db, "SELECT count(*) FROM ai.embedding_progress_view WHERE table_name = 'tx_items'") == 0
 
 
+def test_dropping_a_config_prints_nothing_and_takes_its_triggers(db: psycopg.Connection[Any]) -> None:
+    # LangChain's form: positional arguments, a quoted schema-qualified table name.
+    notices: list[str] = []
+    db.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+    for mode in ("manual", "transactional"):
+        make_table(db, "dropped_items", 5)
+        notices.clear()  # make_table's DROP TABLE IF EXISTS
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', '\"public\".\"dropped_items\"', "
+                   f"'Body', 'emb', 10, '{mode}')")
+        db.execute("CALL ai.drop_embedding_config('\"public\".\"dropped_items\"', 'emb')")
+        assert one(db, "SELECT count(*) FROM pg_trigger "
+                       "WHERE tgrelid = 'dropped_items'::regclass AND NOT tgisinternal") == 0
+        assert notices == []
+
+
 def test_manual_mode_waits_for_refresh(db: psycopg.Connection[Any]) -> None:
     make_table(db, "manual_items", 30, vector="real[]")
     db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'manual_items', 'Body', 'emb', 7, 'manual')")

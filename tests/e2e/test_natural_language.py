@@ -166,6 +166,18 @@ def test_execute_nl_query_answers_rows_as_json(db: psycopg.Connection[Any]) -> N
     assert rows == [({"last_name": "M."},)]  # the page's answer
 
 
+# What Google's MCP Toolbox sends for an alloydb-ai-nl tool without nlConfigParameters
+# (googleapis/genai-toolbox internal/tools/alloydbainl; its integration test runs it on AlloyDB).
+TOOLBOX_STATEMENT = ("SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s, "
+                     "param_names => ARRAY[]::TEXT[], param_values => ARRAY[]::TEXT[]);")
+
+
+def test_two_empty_psv_arrays_mean_no_parameters(db: psycopg.Connection[Any]) -> None:
+    rows = db.execute(TOOLBOX_STATEMENT, ["Find the last name of the customers who live in Lisbon.",
+                                          "nla_demo_cfg"]).fetchall()
+    assert rows == [({"last_name": "M."},)]
+
+
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
         db: psycopg.Connection[Any]) -> None:
     plain = get_sql(db, "nla_demo_cfg", "List products similar to a Hoodie.")["sql"]
@@ -221,8 +233,10 @@ def test_disabled_template_is_not_used(db: psycopg.Connection[Any]) -> None:
      "22023", "You need to provide a table alias list."),
     ("SELECT alloydb_ai_nl.g_create_configuration('nla_demo_cfg')", "42710",
      "The configuration nla_demo_cfg already exists."),
-    ("SELECT alloydb_ai_nl.execute_nl_query('nla_demo_cfg', 'x', ARRAY[]::text[], ARRAY[]::text[])",
+    ("SELECT alloydb_ai_nl.execute_nl_query('nla_demo_cfg', 'x', ARRAY['user_email'], ARRAY[]::text[])",
      "P0001", "Invalid PSV named parameters"),
+    (("SELECT alloydb_ai_nl.get_sql('nla_demo_cfg', 'x', param_names => ARRAY['a', 'b'], "
+      "param_values => ARRAY['1'])"), "P0001", "Invalid PSV named parameters"),
     ("SELECT alloydb_ai_nl.get_sql('nla_demo_cfg', repeat('price ', 2000))", "22023",
      "nl_question is too long (12000 characters; at most 10000)"),
 ])

@@ -114,6 +114,22 @@ def test_a_view_on_pg_settings_stays_on_pg_settings_and_the_extension_drops(
         assert conn.execute("SELECT count(*) FROM my_settings").fetchone() != (0,)
 
 
+def test_show_answers_the_extensions_flags_as_alloydb_does(policy_db: str) -> None:
+    # Scripts written for AlloyDB check the flag so (its instance flags always answer SHOW).
+    with psycopg.connect(policy_db, autocommit=True) as conn:
+        cur = conn.execute("SHOW google_ml_integration.enable_model_support;")
+        assert cur.statusmessage == "SHOW"
+        assert cur.description is not None
+        assert cur.description[0].name == "google_ml_integration.enable_model_support"
+        assert cur.fetchall() == [("on",)]
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+        assert conn.execute("SHOW google_ml_integration.enable_ai_query_engine").fetchall() == [
+            ("on",)]
+        with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):
+            conn.execute("SHOW google_ml_integration.no_such_flag")
+        assert conn.execute("SHOW search_path").fetchone() is not None  # others untouched
+
+
 def test_the_seed_pages_missing_comma_fails_with_a_hint(policy_db: str) -> None:
     sql = ("CALL google_ml.create_model(\n  model_id => 'no-comma',\n"
            "  model_provider => 'google',\n"

@@ -176,6 +176,9 @@ def test_scann_settings_are_checked(conn: psycopg.Connection[tuple[object, ...]]
     conn.execute("SET scann . max_allowed_num_levels = 3 ;")
     conn.execute("SET scann.satisfy_limit = relaxed_order")  # reference/ai/scann-index-reference
     conn.execute("SET scann.enable_pca = false")
+    # AlloyDB's release notes name it (inline filtering, February 2025); sample scripts set it
+    conn.execute("SET scann.enable_inline_filtering = on;")
+    assert conn.execute("SHOW scann.enable_inline_filtering").fetchone() == ("on",)
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="Available values"):
         conn.execute("SET scann.satisfy_limit = sometimes")
     conn.execute(f"ALTER DATABASE {DB} SET scann . pct_leaves_to_search = 1 ;")
@@ -326,3 +329,39 @@ def test_satisfy_limit_lets_a_query_return_its_whole_limit(
         conn.execute("RESET hnsw.ef_search")
         conn.execute("RESET hnsw.iterative_scan")
         conn.execute("DROP INDEX satisfy_idx")
+
+
+def test_measure_vector_query_recall_page(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """https://docs.cloud.google.com/alloydb/docs/ai/measure-vector-query-recall: the page's call,
+    placeholders filled (table t1, a ScaNN index and no HNSW one), its output columns, and the
+    NOTICE for a method whose index is not there (recall 1)."""
+    conn.execute("DROP TABLE IF EXISTS t1")
+    conn.execute("CREATE TABLE t1 (id int PRIMARY KEY, val vector(3))")
+    conn.execute("INSERT INTO t1 SELECT i, ARRAY[1000 + sin(i) * 900, 1000 + cos(i) * 900, "
+                 "25000 + sin(i * 0.37) * 24000]::vector FROM generate_series(1, 2000) i")
+    conn.execute("CREATE INDEX t1_scann ON t1 USING scann (val cosine) WITH (num_leaves = 20)")
+    conn.execute("ANALYZE t1")
+    ef_search = conn.execute("SHOW hnsw.ef_search").fetchone()
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+    cur = conn.execute("""SELECT * FROM evaluate_query_recall( $$ SELECT id FROM t1 ORDER BY val <=> '[1000,1000,49000]' LIMIT 10 $$, '{"scann.num_leaves_to_search":1, "scann.pre_reordering_num_neighbors":10, "hnsw.ef_search": 1}', ARRAY['scann', 'hnsw']);""")
+    assert cur.description is not None
+    assert [c.name for c in cur.description] == [
+        "id", "query", "configurations", "recall", "ann_execution_time",
+        "ground_truth_execution_time", "index_type"]
+    result = cur.fetchall()
+    assert [(r[0], r[6]) for r in result] == [(1, "scann"), (2, "hnsw")]
+    assert all(0 <= float(str(r[3])) <= 1 for r in result)
+    assert float(str(result[1][3])) == 1  # no HNSW index: recall 1, with AlloyDB's NOTICE
+    assert notices and notices[0].startswith("Recall is 1.")
+    # the configurations held for the call only
+    assert conn.execute("SHOW hnsw.ef_search").fetchone() == ef_search
+    # the default method is scann; without an index scan the query is exact
+    default = conn.execute(
+        "SELECT index_type, recall FROM evaluate_query_recall("
+        "$$SELECT id FROM t1 ORDER BY val <=> '[1000,1000,49000]' LIMIT 10;$$)").fetchall()
+    assert len(default) == 1 and default[0][0] == "scann"
+    assert 0 <= float(str(default[0][1])) <= 1
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="scann, hnsw, ivf, ivfflat"):
+        conn.execute("SELECT * FROM evaluate_query_recall('SELECT 1', NULL, ARRAY['annoy'])")
+    conn.execute("DROP TABLE t1")

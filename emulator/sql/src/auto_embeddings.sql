@@ -516,6 +516,7 @@ DECLARE
     c        google_ml._embedding_configs;
     columns  text[];
     col      text;
+    trigger_name name;
 BEGIN
     rel := google_ml._embedding_table(table_name);
     IF embedding_column IS NULL THEN
@@ -536,8 +537,15 @@ BEGIN
             RAISE EXCEPTION 'no embedding configuration for % column "%"', rel, col
                 USING ERRCODE = 'undefined_object';
         END IF;
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', google_ml._embedding_trigger_name(col), rel);
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', google_ml._embedding_stale_trigger_name(col), rel);
+        -- Only the triggers the mode made (manual mode has none): a DROP TRIGGER IF EXISTS of a
+        -- missing one would print a NOTICE naming the emulator's trigger, which AlloyDB does not.
+        FOR trigger_name IN
+            SELECT t.tgname FROM pg_catalog.pg_trigger AS t
+             WHERE t.tgrelid = rel AND t.tgname IN (google_ml._embedding_trigger_name(col),
+                                                    google_ml._embedding_stale_trigger_name(col))
+        LOOP
+            EXECUTE format('DROP TRIGGER %I ON %s', trigger_name, rel);
+        END LOOP;
         IF c.tracking_column IS NOT NULL THEN
             EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', rel, c.tracking_column);
         END IF;

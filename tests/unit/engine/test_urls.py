@@ -182,3 +182,19 @@ def test_a_stored_publisher_url_without_a_verb_gets_the_verb_of_its_default_url(
     absolute = ("https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/"
                 "us-central1/publishers/google/models/m")
     assert resolve_url(request(absolute, model_type=model_type), DEFAULT, None) == absolute + verb
+
+
+def test_a_generic_publisher_path_with_a_predict_body_predicts() -> None:
+    # ml_predict_row('publishers/google/models/text-embedding-005', '{"instances": [...]}'):
+    # the SQL sends an unregistered path as a generic model; its body asks for :predict.
+    predict = {"instances": [{"content": "hello"}]}
+    url = resolve_url(request("publishers/google/models/text-embedding-005", model_type="generic",
+                              body=predict), DEFAULT, "p")
+    assert url.endswith("/projects/p/locations/us-central1/publishers/google/models/"
+                        "text-embedding-005:predict")
+    generate = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert resolve_url(request("publishers/google/models/gemini-pro", model_type="generic",
+                               body=generate), DEFAULT, "p").endswith(":generateContent")
+    # a verb in the path is kept whatever the body
+    assert resolve_url(request("publishers/google/models/m:generateContent", model_type="generic",
+                               body=predict), DEFAULT, "p").endswith("/m:generateContent")

@@ -279,6 +279,27 @@ def test_hugging_face_feature_extraction_and_classification() -> None:
     assert labels[0][0]["label"] == "POSITIVE"
 
 
+def test_hugging_face_zero_shot_answers_with_the_candidate_labels() -> None:
+    # The body of AlloyDB's model-endpoint-predictions page (facebook/bart-large-mnli).
+    url = "https://api-inference.huggingface.co/models/facebook/bart-large-mnli"
+    text = ("Hi, I recently bought a device from your company but it is not working as "
+            "advertised and I would like to get reimbursed!")
+    answer = answer_request(url, {"inputs": text,
+                                  "parameters": {"candidate_labels": ["refund", "legal", "faq"]}})
+    assert sorted(item["label"] for item in answer) == ["faq", "legal", "refund"]
+    assert math.isclose(sum(item["score"] for item in answer), 1.0, abs_tol=1e-5)
+    scores = [item["score"] for item in answer]
+    assert scores == sorted(scores, reverse=True)
+    # the label the text talks about comes first; several inputs get one list each
+    both = answer_request(url, {"inputs": ["I want a refund", "a legal question"],
+                                "parameters": {"candidate_labels": "refund, legal",
+                                               "multi_label": True}})
+    assert [answers[0]["label"] for answers in both] == ["refund", "legal"]
+    with pytest.raises(FakeModelError) as refused:
+        answer_request(url, {"inputs": text, "parameters": {"candidate_labels": []}})
+    assert refused.value.status == 400
+
+
 @settings(max_examples=60, deadline=None)
 @given(text=st.text(max_size=200), dimension=st.integers(min_value=1, max_value=4096))
 def test_any_text_embeds_to_a_deterministic_unit_vector(text: str, dimension: int) -> None:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proxy import protocol as pq
 from proxy.rewrites import SETTINGS_VIEW, ExtensionCommand, rewrite
 from proxy.statements import Splice, apply_splices, call_span, worth_parsing
 
@@ -182,6 +183,57 @@ def test_the_hint_position_counts_characters_as_postgresql_does() -> None:
     result = rewrite(sql)
     assert result.error_hint is not None
     assert sql[result.error_hint.position - 1] == "b"
+
+
+def test_show_of_a_flag_reads_the_flag_view_and_keeps_the_show_tag() -> None:
+    result = rewrite("SHOW google_ml_integration.enable_model_support;")
+    assert result.sql is not None and SETTINGS_VIEW in result.sql
+    assert '"google_ml_integration.enable_model_support"' in result.sql  # SHOW's column name
+    assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
+
+
+@pytest.mark.parametrize(("sql", "installed"), [
+    ("SHOW google_ml_integration.enable_model_support", False),  # no view in this database
+    ("SELECT 1; SHOW google_ml_integration.enable_model_support", True),  # tags would mix
+    ("SHOW search_path", True),
+    ("SHOW ALL", True),
+])
+def test_other_show_statements_go_unchanged(sql: str, installed: bool) -> None:
+    result = rewrite(sql, extension_installed=installed)
+    assert result.sql is None and result.rename_tags == []
+
+
+def test_model_auth_for_model_auth_id_gets_a_hint_at_the_call() -> None:
+    # As AlloyDB's model-endpoint-manage-model page prints it.
+    sql = ("SELECT 'été';\nCALL\n    google_ml.alter_model(\n      model_id => 'MODEL_ID',\n"
+           "      model_auth_type => 'AUTH_TYPE',\n      model_auth => 'AUTH_ID')")
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is not None
+    hint = result.error_hint
+    assert (hint.sqlstate, hint.replaces) == ("42883", True)
+    assert sql[hint.position - 1:].startswith("google_ml.alter_model(")  # PostgreSQL's cursor
+    assert '"model_auth"' in hint.hint and "model_auth_id =>" in hint.hint
+    assert rewrite(sql.replace("google_ml.alter_model", "ai.create_model")).error_hint is not None
+
+
+@pytest.mark.parametrize("sql", [
+    "CALL google_ml.create_model(model_id => 'x', model_auth_id => 'k')",
+    "CALL my_schema.create_model(model_id => 'x', model_auth => 'k')",
+    "SELECT my_function(model_auth => 'k') FROM google_ml.models",
+])
+def test_no_misnamed_argument_hint_elsewhere(sql: str) -> None:
+    assert rewrite(sql).error_hint is None
+
+
+def test_a_replacing_hint_takes_the_place_of_postgresqls() -> None:
+    raw = pq.message(pq.ERROR_RESPONSE, b"SERROR\x00C42883\x00Mprocedure p() does not exist\x00"
+                     b"HYou might need to add explicit type casts.\x00P7\x00\x00")
+    kept = pq.parse_error_fields(pq.with_hint(raw, "42883", 7, "Ours.")[5:])
+    assert kept["H"] == "You might need to add explicit type casts."
+    replaced = pq.parse_error_fields(pq.with_hint(raw, "42883", 7, "Ours.", replace=True)[5:])
+    assert replaced["H"] == "Ours." and replaced["M"] == "procedure p() does not exist"
+    assert replaced["P"] == "7"
+    assert pq.with_hint(raw, "42883", 8, "Ours.", replace=True) == raw  # another error
 
 
 @pytest.mark.parametrize("sql", [
