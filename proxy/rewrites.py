@@ -257,7 +257,10 @@ class _MisnamedArguments(Visitor):
         names = [getattr(n, "sval", None) for n in node.funcname or ()]
         if self.found is not None or not names or names[-1] not in _MODEL_PROCEDURES:
             return
-        if len(names) > 2 or (len(names) == 2 and names[0] not in _MODEL_SCHEMAS):
+        # Schema-qualified only: those calls always fail, so the queued HINT meets its own
+        # error; an unqualified name may be the user's own function, which succeeds, and the
+        # HINT would wait for the next error.
+        if len(names) != 2 or names[0] not in _MODEL_SCHEMAS:
             return
         for arg in node.args or ():
             if isinstance(arg, ast.NamedArgExpr) and arg.name in _MISNAMED_ARGUMENTS:

@@ -219,6 +219,8 @@ def test_model_auth_for_model_auth_id_gets_a_hint_at_the_call() -> None:
 @pytest.mark.parametrize("sql", [
     "CALL google_ml.create_model(model_id => 'x', model_auth_id => 'k')",
     "CALL my_schema.create_model(model_id => 'x', model_auth => 'k')",
+    # Unqualified: it may be the user's own procedure, which succeeds (no error to hint).
+    "CALL create_model(model_id => 'x', model_auth => 'k')",
     "SELECT my_function(model_auth => 'k') FROM google_ml.models",
 ])
 def test_no_misnamed_argument_hint_elsewhere(sql: str) -> None:
