@@ -22,10 +22,12 @@ EMBED_BODY = {"instances": [{"content": "hello"}]}
 
 
 def with_server(
-    knobs: FakeKnobs, work: Callable[[FakeModelServer, httpx.AsyncClient], Awaitable[Any]]
+    knobs: FakeKnobs, work: Callable[[FakeModelServer, httpx.AsyncClient], Awaitable[Any]],
+    repeat_answers_bytes: int = 0,
 ) -> Any:
     async def scenario() -> Any:
-        server, port = await start_fake_model_server("127.0.0.1", 0, knobs)
+        server, port = await start_fake_model_server(
+            "127.0.0.1", 0, knobs, repeat_answers_bytes=repeat_answers_bytes)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             try:
                 return await work(server, client)
@@ -179,15 +181,7 @@ def test_embedding_answers_keep_their_exact_bytes() -> None:
 
 def with_memory(limit: int, work: Callable[[FakeModelServer, httpx.AsyncClient],
                                            Awaitable[Any]]) -> Any:
-    async def scenario() -> Any:
-        server, port = await start_fake_model_server(repeat_answers_bytes=limit)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            try:
-                return await work(server, client)
-            finally:
-                await server.aclose()
-
-    return run(scenario())
+    return with_server(FakeKnobs(), work, repeat_answers_bytes=limit)
 
 
 def test_repeated_answers_are_byte_equal_and_only_for_byte_equal_requests() -> None:
