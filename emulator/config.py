@@ -152,7 +152,8 @@ FAKE_MODELS = (
     Setting("--repeat-answers-mb", default=0, type=int,
             help="keep up to this many MB of answers: a request seen before (same path and "
                  "body) is answered from memory, after the same latency, without the fakes' "
-                 "CPU, as a remote provider costs none here (load tests; 0 = off)"),
+                 "CPU, as a remote provider costs none here (load tests; 0 = off; a kept "
+                 "answer does not see later edits of the rules file)"),
     *LOG,
 )
 

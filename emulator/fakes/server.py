@@ -2,9 +2,9 @@
 
 Operations:
 - `await start_fake_model_server(host, port, knobs, repeat_answers_bytes=0) -> (server, port)`:
-  start on a running loop (port 0 picks a free port); `server.received` keeps the last requests (method, path, headers,
-  body) so tests can compare them with the reference formats; `server.knobs` may be replaced
-  while running; `await server.aclose()` stops it.
+  start on a running loop (port 0 picks a free port); `server.received` keeps the last requests
+  (method, path, headers, body) so tests can compare them with the reference formats;
+  `server.knobs` may be replaced while running; `await server.aclose()` stops it.
 
 Every POST is answered by `models.answer_request` (the path picks the provider; see models.py),
 after the knobs (knobs.py): latency first, then the fault if any: 429 with Retry-After, 500, or
@@ -12,7 +12,8 @@ after the knobs (knobs.py): latency first, then the fault if any: 429 with Retry
 With `repeat_answers_bytes` > 0 (`fake-models --repeat-answers-mb`), a 200 answer is kept (up
 to that many bytes, oldest dropped first) and a POST with the same target and body gets it again
 without being computed: a load test's provider then spends no CPU on this machine, as a remote
-one would not (bench/backfill.py --provider-cpu remote).
+one would not (bench/backfill.py --remote). A kept answer does not see later changes of the
+knobs' rules file.
 
 Plan: asyncio streams, one task per connection, keep-alive, a small buffer per connection that
 hands out whole request heads and bodies (Content-Length or chunked), bounded in size. While a
