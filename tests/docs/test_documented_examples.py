@@ -299,6 +299,69 @@ LIMIT 20 ;""")
     assert len(top) == 2
 
 
+def test_ai_functions_page_array_examples(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute(RESTAURANTS)
+    db.execute("ALTER TABLE restaurant_reviews ADD COLUMN city text")
+    db.execute("UPDATE restaurant_reviews SET city = location_city")
+    # "Perform filtering using array-based functions": printed with its first line doubled
+    # ("WITH initial_arrays AS ( WITH initial_arrays AS (") and no comma after the prompts
+    # argument; HAVING COUNT(*) > 10 finds nothing among three reviews, so the test asks > 0.
+    filtered = rows(db, """WITH initial_arrays AS (
+SELECT
+ARRAY_AGG ( r . id ORDER BY r . id ) AS review_ids ,
+-- Assuming ai.if takes an array of prompts and returns a boolean array
+ai . if (
+prompts => ARRAY_AGG ( 'Is the review positive: ' || r . review ORDER BY r . id ),
+model_id => 'gemini-2.5-flash-lite' ,
+batch_size => 20
+) AS truth_values
+FROM restaurant_reviews r
+),
+reviews AS (
+SELECT
+initial_arrays . review_ids [ i ] AS review_id ,
+initial_arrays . truth_values [ i ] AS truth_value
+FROM
+initial_arrays ,
+generate_series ( 1 , array_length ( initial_arrays . review_ids , 1 )) AS i
+)
+SELECT rest_review . city , rest_review . name
+FROM restaurant_reviews rest_review JOIN reviews review ON rest_review . id = review . review_id
+WHERE review . truth_value = 't'
+GROUP BY rest_review . city , rest_review . name
+HAVING COUNT ( * ) > 0 ;""")
+    assert set(filtered) <= {("Paris", "Chez Anna"), ("Springfield", "Diner 9")}
+    # "Perform text generation using array-based functions": printed with a trailing comma
+    # after model_id.
+    summaries = rows(db, """SELECT
+UNNEST (
+ai . generate (
+prompts => ARRAY_AGG ( 'Summarize the review in 20 words or less. Review: ' || review ),
+model_id => 'gemini-2.5-flash-lite'
+)
+) AS review_summary
+FROM user_reviews ;""")
+    assert len(summaries) == 2 and all(s[0] for s in summaries)
+    # "Perform scoring using array-based functions": the prompts positionally (printed with a
+    # trailing comma after them). Its signature line shows (prompts, model_id); the functions'
+    # second parameter is batch_size, as the sentiment page's named call and a real instance's
+    # CREATE OR REPLACE of them show, so a model goes by name.
+    scores = rows(db, """SELECT
+UNNEST (
+ai . rank (
+ARRAY_AGG ( 'Score the following review according to these rules:
+(1) Score OF 8 to 10 IF the review says the food IS excellent.
+(2) 4 to 7 IF the review says the food is ok.
+(3) 1 to 3 IF the review says the food is not good. Here is the review:' || review )
+)
+) as review_scores
+FROM user_reviews ;""")
+    assert len(scores) == 2 and all(isinstance(s[0], float) for s in scores)
+    assert rows(db, "SELECT ai.rank(ARRAY['Score 1 to 10: great food'], "
+                    "model_id => 'gemini-2.5-flash-lite') IS NOT NULL") == [(True,)]
+
+
 def test_ai_functions_page_cursor_examples_read_input_and_output(db: psycopg.Connection[Any]) -> None:
     db.execute("SET google_ml_integration.enable_ai_query_engine = on")
     db.execute(RESTAURANTS)
