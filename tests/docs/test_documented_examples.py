@@ -3,7 +3,8 @@
 
 Pages (docs.cloud.google.com/alloydb/docs/ai/...): summarize-content, analyze-sentiment,
 evaluate-semantic-queries-ai-operators, accelerate-queries-optimized-functions,
-generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables, the model endpoint
+generate-multimodal-embeddings, generate-manage-auto-embeddings-for-tables (its custom batch model
+with a JSONB variant too, on a loopback server), the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
 model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
@@ -26,6 +27,7 @@ import pytest
 from emulator import extension_build
 from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator
+from tests.support.http_servers import Reply, ScriptedServer, Seen
 
 DB = "documented_examples"
 SENTIMENTS = {"positive", "negative", "neutral"}
@@ -297,6 +299,69 @@ ORDER BY ai . rank (
 (3) 1 to 3 IF the review says the food is not good. Here is the review:' || review ) DESC
 LIMIT 20 ;""")
     assert len(top) == 2
+
+
+def test_ai_functions_page_array_examples(db: psycopg.Connection[Any]) -> None:
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute(RESTAURANTS)
+    db.execute("ALTER TABLE restaurant_reviews ADD COLUMN city text")
+    db.execute("UPDATE restaurant_reviews SET city = location_city")
+    # "Perform filtering using array-based functions": printed with its first line doubled
+    # ("WITH initial_arrays AS ( WITH initial_arrays AS (") and no comma after the prompts
+    # argument; HAVING COUNT(*) > 10 finds nothing among three reviews, so the test asks > 0.
+    filtered = rows(db, """WITH initial_arrays AS (
+SELECT
+ARRAY_AGG ( r . id ORDER BY r . id ) AS review_ids ,
+-- Assuming ai.if takes an array of prompts and returns a boolean array
+ai . if (
+prompts => ARRAY_AGG ( 'Is the review positive: ' || r . review ORDER BY r . id ),
+model_id => 'gemini-2.5-flash-lite' ,
+batch_size => 20
+) AS truth_values
+FROM restaurant_reviews r
+),
+reviews AS (
+SELECT
+initial_arrays . review_ids [ i ] AS review_id ,
+initial_arrays . truth_values [ i ] AS truth_value
+FROM
+initial_arrays ,
+generate_series ( 1 , array_length ( initial_arrays . review_ids , 1 )) AS i
+)
+SELECT rest_review . city , rest_review . name
+FROM restaurant_reviews rest_review JOIN reviews review ON rest_review . id = review . review_id
+WHERE review . truth_value = 't'
+GROUP BY rest_review . city , rest_review . name
+HAVING COUNT ( * ) > 0 ;""")
+    assert set(filtered) <= {("Paris", "Chez Anna"), ("Springfield", "Diner 9")}
+    # "Perform text generation using array-based functions": printed with a trailing comma
+    # after model_id.
+    summaries = rows(db, """SELECT
+UNNEST (
+ai . generate (
+prompts => ARRAY_AGG ( 'Summarize the review in 20 words or less. Review: ' || review ),
+model_id => 'gemini-2.5-flash-lite'
+)
+) AS review_summary
+FROM user_reviews ;""")
+    assert len(summaries) == 2 and all(s[0] for s in summaries)
+    # "Perform scoring using array-based functions": the prompts positionally (printed with a
+    # trailing comma after them). Its signature line shows (prompts, model_id); the functions'
+    # second parameter is batch_size, as the sentiment page's named call and a real instance's
+    # CREATE OR REPLACE of them show, so a model goes by name.
+    scores = rows(db, """SELECT
+UNNEST (
+ai . rank (
+ARRAY_AGG ( 'Score the following review according to these rules:
+(1) Score OF 8 to 10 IF the review says the food IS excellent.
+(2) 4 to 7 IF the review says the food is ok.
+(3) 1 to 3 IF the review says the food is not good. Here is the review:' || review )
+)
+) as review_scores
+FROM user_reviews ;""")
+    assert len(scores) == 2 and all(isinstance(s[0], float) for s in scores)
+    assert rows(db, "SELECT ai.rank(ARRAY['Score 1 to 10: great food'], "
+                    "model_id => 'gemini-2.5-flash-lite') IS NOT NULL") == [(True,)]
 
 
 def test_ai_functions_page_cursor_examples_read_input_and_output(db: psycopg.Connection[Any]) -> None:
@@ -601,6 +666,78 @@ incremental_refresh_mode = > 'transactional'
     db.execute("CALL google_ml.drop_embedding_config('user_reviews')")
     assert rows(db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'user_reviews'::regclass "
                     "AND attname LIKE 'google_ml_stale_%' AND NOT attisdropped") == [(0,)]
+
+
+def _acme_reply(seen: Seen) -> Reply:
+    """The page's acme endpoint (its wire format is not printed): one 3-number vector per text."""
+    inputs = seen.json()["inputs"]
+    return Reply(200, {"embeddings": [[len(t) / 10, 0.5, -1.0] for t in inputs]})
+
+
+def test_auto_embeddings_page_custom_model_with_batch_support(db: psycopg.Connection[Any]) -> None:
+    # "Use a custom embedding model with batch support" and "Use JSONB optimization with custom
+    # models": the page prints the signatures only, so the bodies here speak a small JSON format.
+    db.execute("SET google_ml_integration.enable_faster_embedding_generation = on")
+    db.execute("SET google_ml_integration.allow_http_endpoints = on")
+    db.execute("""
+CREATE OR REPLACE FUNCTION acme_text_input_transform ( model_id TEXT , input TEXT ) RETURNS JSON
+LANGUAGE sql AS $$ SELECT json_build_object('inputs', json_build_array(input)) $$;
+CREATE OR REPLACE FUNCTION acme_text_output_transform ( model_id TEXT , model_output JSON ) RETURNS real []
+LANGUAGE sql AS $$ SELECT ARRAY(SELECT json_array_elements_text(model_output->'embeddings'->0))::real[] $$;
+CREATE OR REPLACE FUNCTION acme_generate_headers ( model_id TEXT , input TEXT ) RETURNS JSON
+LANGUAGE sql AS $$ SELECT '{"x-acme-key": "local"}'::json $$;
+CREATE OR REPLACE FUNCTION acme_text_batch_input_transform ( model_id TEXT , input TEXT []) RETURNS JSON
+LANGUAGE sql AS $$ SELECT json_build_object('inputs', to_json(input)) $$;
+CREATE OR REPLACE FUNCTION acme_text_batch_output_transform ( model_id TEXT , model_output JSON ) RETURNS real [][]
+LANGUAGE sql AS $$ SELECT array_agg(ARRAY(SELECT json_array_elements_text(e))::real[] ORDER BY i)
+                     FROM json_array_elements(model_output->'embeddings') WITH ORDINALITY AS x (e, i) $$;
+-- the JSONB variant of the batch output transform, same name
+CREATE OR REPLACE FUNCTION acme_text_batch_output_transform ( model_id TEXT , model_output JSONB ) RETURNS real [][]
+LANGUAGE sql AS $$ SELECT array_agg(ARRAY(SELECT jsonb_array_elements_text(e))::real[] ORDER BY i)
+                     FROM jsonb_array_elements(model_output->'embeddings') WITH ORDINALITY AS x (e, i) $$;
+CREATE OR REPLACE FUNCTION google_ml . vertexai_text_embedding_batch_input_transform_with_768_dims ( model_id VARCHAR ( 100 ), input_list TEXT [])
+RETURNS JSON
+LANGUAGE SQL
+AS $$
+SELECT pg_catalog . json_build_object (
+'instances' ,
+pg_catalog . json_agg ( pg_catalog . json_build_object ( 'content' , content )),
+'parameters' ,
+pg_catalog . json_build_object ( 'outputDimensionality' , 768 )
+) FROM unnest ( input_list ) AS content ;
+$$ ;""")
+    assert rows(db, "SELECT google_ml.vertexai_text_embedding_batch_input_transform_with_768_dims("
+                    "'m', ARRAY['a', 'b'])::jsonb -> 'parameters'") == [({"outputDimensionality": 768},)]
+    with ScriptedServer(_acme_reply) as acme:
+        db.execute("DELETE FROM google_ml.models WHERE id = 'custom-embedding-model'")
+        db.execute("""CALL
+ai . create_model (
+model_id => 'custom-embedding-model' ,
+model_request_url => %s ,
+model_type => 'text_embedding' ,
+model_in_transform_fn => 'acme_text_input_transform' ,
+model_out_transform_fn => 'acme_text_output_transform' ,
+generate_headers_fn => 'acme_generate_headers' ,
+model_batch_in_transform_fn => 'acme_text_batch_input_transform' ,
+model_batch_out_transform_fn => 'acme_text_batch_output_transform'
+);""", (f"{acme.url}/models/text/embeddings/v1",))  # the page's https://acme.com/... on loopback
+        db.execute("DROP TABLE IF EXISTS acme_reviews")
+        db.execute("CREATE TABLE acme_reviews (id int PRIMARY KEY, content text, "
+                   "content_embeddings vector(3) DEFAULT NULL)")
+        db.execute("INSERT INTO acme_reviews SELECT i, 'review ' || i FROM generate_series(1, 25) i")
+        db.execute("""CALL
+ai . initialize_embeddings (
+model_id => 'custom-embedding-model' ,
+table_name => 'acme_reviews' ,
+content_column => 'content' ,
+embedding_column => 'content_embeddings' ,
+batch_size => 10
+);""")
+        assert [len(r.json()["inputs"]) for r in acme.requests] == [10, 10, 5]
+        assert all(r.headers["x-acme-key"] == "local" for r in acme.requests)
+        assert rows(db, "SELECT count(*) FROM acme_reviews WHERE content_embeddings = "
+                        "ARRAY[length(content) / 10.0, 0.5, -1]::vector") == [(25,)]
+        db.execute("CALL ai.drop_embedding_config('acme_reviews', 'content_embeddings')")
 
 
 def test_auto_embeddings_page_partitions(db: psycopg.Connection[Any]) -> None:

@@ -19,6 +19,7 @@ import pytest
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.server import FakeModelServer
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, Reply, ScriptedServer, Seen
 
 DB = "ai_functions"
 IF_SCHEMA = {"type": "STRING", "enum": ["true", "false"]}
@@ -505,3 +506,174 @@ def test_live_preview_requests_carry_the_task_as_system_instruction(
     assert body["contents"][0]["parts"] == [{"text": REPORT}]
     assert "Summarize" in body["systemInstruction"]["parts"][0]["text"]
     assert "generationConfig" not in body
+
+
+# -- a custom llm model with its own batch transforms (Google's Jev codelab) -------------------
+# codelabs.developers.google.com/alloydb-ai-jev ("Using TypeSafe AI's Jev model with AlloyDB AI
+# Functions"), its SQL as a public project adapted it: the batch input transform and the header
+# functions of a real instance's mock set-up declare system_instructions JSON, and an array
+# call goes through the batch transforms, one request per batch.
+
+JEV_TRANSFORMS = """
+CREATE OR REPLACE FUNCTION public.jev_model_input_transform(
+    model_id VARCHAR(100), input_text TEXT, generation_config JSON, system_instruction TEXT
+) RETURNS JSON LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN json_build_object(
+        'model', 'jev-latest',
+        'state', COALESCE(generation_config->>'state', 'Evaluate the question accurately based on the provided text.'),
+        'questions', json_build_object('q_1', json_build_object('type', 'noul', 'instructions', input_text)));
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION public.jev_model_output_transform(
+    model_id VARCHAR(100), response_json JSON
+) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    q_ans JSON := response_json->'answers'->'q_1';
+BEGIN
+    RETURN CASE WHEN (q_ans->>'noul')::FLOAT >= 0.50 THEN 'true' ELSE 'false' END;
+END;
+$$;
+
+-- Array of prompts -> ONE Jev request with questions q_1..q_N (batching)
+CREATE OR REPLACE FUNCTION public.jev_model_batch_input_transform(
+    model_id VARCHAR(100), prompts TEXT[], generation_config JSON, system_instructions JSON
+) RETURNS JSON LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    questions_obj JSONB := '{}'::JSONB;
+    enum_json JSON;
+    i INT;
+BEGIN
+    enum_json := COALESCE(
+        generation_config->'generationConfig'->'responseSchema'->'items'->'enum',
+        generation_config->'generationConfig'->'responseSchema'->'enum',
+        generation_config->'responseSchema'->'items'->'enum',
+        generation_config->'responseSchema'->'enum');
+    FOR i IN 1 .. COALESCE(array_length(prompts, 1), 0) LOOP
+        questions_obj := questions_obj || jsonb_build_object('q_' || i::TEXT,
+            jsonb_build_object('type', 'noul', 'instructions', prompts[i]));
+    END LOOP;
+    RETURN json_build_object(
+        'model', 'jev-latest',
+        'enum', enum_json,
+        'system', system_instructions,
+        'questions', questions_obj::JSON);
+END;
+$$;
+
+-- Batch response -> answers in q_1..q_N order
+CREATE OR REPLACE FUNCTION public.jev_model_batch_output_transform(
+    model_id VARCHAR(100), response JSON
+) RETURNS TEXT[] LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    results TEXT[] := ARRAY[]::TEXT[];
+    answers JSON := response->'answers';
+    i INT := 1;
+    q_ans JSON;
+BEGIN
+    LOOP
+        q_ans := answers->('q_' || i::TEXT);
+        EXIT WHEN q_ans IS NULL;
+        results := array_append(results, CASE WHEN (q_ans->>'noul')::FLOAT >= 0.50 THEN 'true' ELSE 'false' END);
+        i := i + 1;
+    END LOOP;
+    RETURN results;
+END;
+$$;
+"""
+
+# The codelab's registration, with the loopback URL; its secret lines need Secret Manager
+# (tests/e2e/test_model_calls_e2e.py covers secrets), so this model has none.
+JEV_MODEL = """CALL google_ml.create_model(
+    model_id                     => 'jev-model',
+    model_request_url            => %s,
+    model_provider               => 'custom',
+    model_type                   => 'llm',
+    model_qualified_name         => 'jev-latest',
+    model_in_transform_fn        => 'jev_model_input_transform',
+    model_out_transform_fn       => 'jev_model_output_transform',
+    model_batch_in_transform_fn  => 'jev_model_batch_input_transform',
+    model_batch_out_transform_fn => 'jev_model_batch_output_transform'
+);"""
+
+
+def _jev_reply(seen: Seen) -> Reply:
+    """Jev's answer: a yes probability per question, yes when the question names a vegetable."""
+    questions = seen.json()["questions"]
+    return Reply(200, {"answers": {key: {"type": "noul", "noul": 0.9 if "vegetable" in q["instructions"]
+                                         else 0.1} for key, q in questions.items()}})
+
+
+def test_llm_model_with_batch_transforms_answers_arrays_through_them(
+        db: psycopg.Connection[Any]) -> None:
+    with ScriptedServer(_jev_reply) as jev:
+        db.execute("SET google_ml_integration.allow_http_endpoints = on")
+        db.execute(JEV_TRANSFORMS)
+        db.execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM google_ml.model_info_view "
+                   "WHERE model_id = 'jev-model') THEN CALL google_ml.drop_model('jev-model'); "
+                   "END IF; END $$;")
+        db.execute(JEV_MODEL, (f"{jev.url}/v1/systemone",))  # was refused: 42P13
+        prompts = ["Recipe: Dal. Ingredients: lentils, vegetable", "Recipe: Chicken curry",
+                   "Recipe: Salad. Ingredients: vegetable"]
+        answers = one(db, "SELECT ai.if(prompts => %s::text[], model_id => 'jev-model')", (prompts,))
+        assert answers == [True, False, True]
+        (request,) = jev.requests  # the three prompts in one request, through the batch transform
+        body = request.json()
+        assert [q["instructions"] for q in body["questions"].values()] == prompts
+        assert body["enum"] == ["true", "false"]  # the batch's generation_config
+        assert isinstance(body["system"], str)  # a JSON parameter gets the instruction as a string
+        assert one(db, "SELECT ai.if(prompts => %s::text[], batch_size => 2, model_id => 'jev-model')",
+                   (prompts,)) == [True, False, True]
+        assert len(jev.requests) == 3  # two more: batches of 2 and 1
+        assert one(db, "SELECT ai.if('Is it made of vegetable?', 'jev-model')") is True
+        assert "q_1" in jev.requests[-1].json()["questions"]  # the scalar transform
+
+
+def test_llm_header_functions_may_declare_json_system_instructions(
+        db: psycopg.Connection[Any]) -> None:
+    # A real instance's mock set-up: a scalar and a batch header function, both with
+    # system_instructions JSON, registered for a custom llm model with Gemini's transforms.
+    db.execute("""CREATE OR REPLACE FUNCTION google_ml.fake_gemini_headers(
+    model_id character varying,
+    prompts text[],
+    generation_config json,
+    system_instructions json
+)
+RETURNS json
+LANGUAGE sql
+AS $$
+  SELECT '{"Authorization": "FakeToken"}'::json;
+$$;
+
+CREATE OR REPLACE FUNCTION google_ml.fake_gemini_headers(
+    model_id character varying,
+    prompt text,
+    generation_config json,
+    system_instructions json
+)
+RETURNS json
+LANGUAGE sql
+AS $$
+  SELECT '{"Authorization": "FakeToken"}'::json;
+$$;""")
+    with CaptureServer() as gemini:
+        db.execute("SET google_ml_integration.allow_http_endpoints = on")
+        db.execute("DELETE FROM google_ml.models WHERE id = 'gemini-mock'")
+        db.execute("""CALL google_ml.create_model(
+    model_id => 'gemini-mock',
+    model_request_url => %s,
+    model_provider => 'custom',
+    model_type => 'llm',
+    model_qualified_name => 'gemini-2.5-flash-lite',
+    generate_headers_fn => 'google_ml.fake_gemini_headers',
+    model_in_transform_fn => 'google_ml.gemini_llm_input_transform',
+    model_out_transform_fn => 'google_ml.gemini_llm_output_transform',
+    model_batch_in_transform_fn => 'google_ml.gemini_llm_batch_input_transform',
+    model_batch_out_transform_fn => 'google_ml.gemini_llm_batch_output_transform'
+);""", ((f"{gemini.url}/v1/projects/p/locations/us-central1/publishers/google/models/"
+         "gemini-2.5-flash-lite:generateContent"),))
+        assert one(db, "SELECT ai.generate('Say hello', 'gemini-mock')").startswith("Fake answer")
+        assert one(db, "SELECT ai.generate(ARRAY['Say hello', 'Say bye'], model_id => 'gemini-mock')"
+                   )[1].startswith("Fake answer")
+        assert [r.headers["authorization"] for r in gemini.requests] == ["FakeToken", "FakeToken"]

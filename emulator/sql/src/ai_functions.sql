@@ -251,6 +251,61 @@ BEGIN
 END;
 $$;
 
+-- A model registered with its own batch transforms (model_batch_in_transform_fn and
+-- model_batch_out_transform_fn, as Google's Jev codelab registers an llm model) gets a batch of
+-- prompts through them, as on AlloyDB: the input transform receives the prompts as an array
+-- (with as many of generation_config and system_instructions as it declares) and builds one
+-- request; the output transform answers an array, one answer per prompt. Gemini's built-in
+-- batch transforms are not such a pair here (they build one body per prompt), so models that
+-- name them, and models without batch transforms, get the batch as one JSON-array prompt.
+CREATE FUNCTION google_ml._ai_user_batch_transforms(m google_ml.models)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT m.input_batch_transform_fn IS NOT NULL AND m.output_batch_transform_fn IS NOT NULL
+       AND m.input_batch_transform_fn <> 'google_ml.gemini_llm_batch_input_transform'
+$$;
+
+CREATE FUNCTION google_ml._ai_user_batch_body(m google_ml.models, batch text[], generation_config jsonb,
+                                              system_instruction text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    fn    regprocedure := google_ml._resolve_function(m.input_batch_transform_fn, 'batch_in',
+                                                      m.model_type, 'model_batch_in_transform_fn');
+    n     int;
+    body  json;
+BEGIN
+    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+    EXECUTE 'SELECT ' || google_ml._call_expression(fn, ('{text,text[],json,text}'::regtype[])[1:n])
+            || '::json'
+       INTO body USING m.id::text, batch, generation_config::json, system_instruction;
+    RETURN body::jsonb;
+END;
+$$;
+
+-- The n answers of a batch response through the model's batch output transform, each
+-- normalised; NULL when it does not answer an array of n.
+CREATE FUNCTION google_ml._ai_user_batch_answers(kind text, m google_ml.models, response json, n int)
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    fn       regprocedure := google_ml._resolve_function(m.output_batch_transform_fn, 'batch_out',
+                                                         m.model_type, 'model_batch_out_transform_fn');
+    answers  text[];
+BEGIN
+    EXECUTE 'SELECT (' || google_ml._call_expression(fn, '{text,json}') || ')::text[]'
+       INTO answers USING m.id::text, response;
+    IF coalesce(cardinality(answers), 0) <> n THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(SELECT google_ml._ai_normalize(kind, a)
+                   FROM pg_catalog.unnest(answers) WITH ORDINALITY AS x (a, i) ORDER BY i);
+END;
+$$;
+
 -- Batched answers for items (no NULLs), `size` prompts per :generateContent request, all
 -- requests in one invoke_batch. Results in order; NULL where the model's answer for a batch
 -- was not a JSON array of the right length. A failed request raises its error when
@@ -273,6 +328,7 @@ DECLARE
     base      int;
     parsed    text[];
     results   text[] := array_fill(NULL::text, ARRAY[n]);
+    user_batch boolean := google_ml._ai_user_batch_transforms(m);
 BEGIN
     IF n = 0 THEN
         RETURN '{}'::text[];
@@ -284,7 +340,8 @@ BEGIN
         instruction := google_ml._ai_batch_instruction(kind, cardinality(batch));
         requests := requests || google_ml._request(
             m, google_ml._headers_for_call(m, prompt, NULL, config, instruction),
-            google_ml._ai_body(m, prompt, config, instruction));
+            CASE WHEN user_batch THEN google_ml._ai_user_batch_body(m, batch, config, instruction)
+                 ELSE google_ml._ai_body(m, prompt, config, instruction) END);
     END LOOP;
     answers := google_ml._call_engine_text(
         jsonb_build_object('op', 'invoke_batch', 'requests', to_jsonb(requests)))::json;
@@ -296,13 +353,18 @@ BEGIN
             END IF;
             CONTINUE;
         END IF;
-        parsed := google_ml._ai_parse_batch(kind, google_ml._ai_text(m, answer -> 'ok'),
-                                            least(size, n - base));
+        IF user_batch THEN
+            parsed := google_ml._ai_user_batch_answers(kind, m, answer -> 'ok', least(size, n - base));
+        ELSE
+            parsed := google_ml._ai_parse_batch(kind, google_ml._ai_text(m, answer -> 'ok'),
+                                                least(size, n - base));
+        END IF;
         IF parsed IS NULL AND strict THEN
             RAISE EXCEPTION 'model "%" did not answer a batch of % prompts with a JSON array of % answers',
                             m.id, least(size, n - base), least(size, n - base)
                 USING ERRCODE = 'data_exception',
-                      DETAIL = left(google_ml._ai_text(m, answer -> 'ok'), 500),
+                      DETAIL = left(CASE WHEN user_batch THEN (answer -> 'ok')::text
+                                         ELSE google_ml._ai_text(m, answer -> 'ok') END, 500),
                       HINT = 'Try a smaller batch_size, or the scalar form.';
         END IF;
         FOR i IN 1 .. coalesce(cardinality(parsed), 0) LOOP

@@ -163,7 +163,10 @@ AS $$ SELECT google_ml._to_enum(value, NULL::google_ml.auth_type, argument) $$;
 
 --   out        (model_id text-like, response json|jsonb) -> real[] for text_embedding,
 --              text for llm, anything for other types
---   batch_in   (model_id text-like, inputs text[]|varchar[] [, json, text]) -> json|jsonb
+--   batch_in   (model_id text-like, inputs text[]|varchar[] [, json, text|json]) -> json|jsonb
+--   (an llm model's system instructions may be declared text or json: Google's Jev codelab
+--   writes its batch input transform, a real instance's mock set-up its header functions,
+--   with system_instructions JSON; the instruction then arrives as a JSON string)
 --   batch_out  (model_id text-like, response json|jsonb) -> an array
 CREATE FUNCTION google_ml._signature_fits(
     fn          oid,
@@ -185,12 +188,14 @@ AS $$
                                      'json'::regtype, 'jsonb'::regtype)
                 -- llm models: (model_id, prompt, generation_config, system_instructions)
                 AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
-                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype))
+                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype,
+                                                             'json'::regtype, 'jsonb'::regtype))
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'in' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype)
                 AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
-                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype))
+                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype,
+                                                             'json'::regtype, 'jsonb'::regtype))
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'out' THEN
                 p.proargtypes[1] IN ('json'::regtype, 'jsonb'::regtype)
@@ -203,7 +208,8 @@ AS $$
             WHEN 'batch_in' THEN
                 p.proargtypes[1] IN ('text[]'::regtype, 'varchar[]'::regtype)
                 AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
-                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype))
+                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype,
+                                                             'json'::regtype, 'jsonb'::regtype))
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'batch_out' THEN
                 p.proargtypes[1] IN ('json'::regtype, 'jsonb'::regtype)
@@ -224,7 +230,7 @@ AS $$
         WHEN 'header' THEN
             '(model_id VARCHAR(100), input_text TEXT) RETURNS JSON, or (model_id TEXT, input JSON) RETURNS JSON'
             || CASE WHEN model_type = 'llm' THEN ', or for llm models (model_id VARCHAR(100), prompt TEXT, '
-                                                 'generation_config JSON, system_instructions TEXT) RETURNS JSON'
+                                                 'generation_config JSON, system_instructions TEXT or JSON) RETURNS JSON'
                     ELSE '' END
         WHEN 'in' THEN
             CASE WHEN model_type = 'llm'
