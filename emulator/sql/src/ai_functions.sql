@@ -130,30 +130,41 @@ AS $$
                   END)
 $$;
 
+-- The request body a user's input transform (scalar or batch) builds, called with as many of
+-- (model_id, input, generation_config, system_instruction) as it declares, `types` naming them.
+CREATE FUNCTION google_ml._ai_transform_body(fn regprocedure, types regtype[], model_id text,
+                                             input anyelement, generation_config jsonb,
+                                             system_instruction text)
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    n     int;
+    body  json;
+BEGIN
+    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
+    EXECUTE 'SELECT ' || google_ml._call_expression(fn, types[1:n]) || '::json'
+       INTO body USING model_id, input, generation_config::json, system_instruction;
+    RETURN body::jsonb;
+END;
+$$;
+
 -- The request body for a prompt text, through the model's input transform (Gemini's when the
--- model has none). A user transform is called with as many of (model_id, input_text,
--- generation_config, system_instruction) as it declares.
+-- model has none).
 CREATE FUNCTION google_ml._ai_body(m google_ml.models, input_text text, generation_config jsonb,
                                    system_instruction text)
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
-DECLARE
-    fn    regprocedure;
-    n     int;
-    body  json;
 BEGIN
     IF coalesce(m.input_transform_fn, 'google_ml.gemini_llm_input_transform')
        = 'google_ml.gemini_llm_input_transform' THEN
         RETURN google_ml.gemini_llm_input_transform(m.id, input_text, generation_config::json,
                                                     system_instruction)::jsonb;
     END IF;
-    fn := google_ml._resolve_function(m.input_transform_fn, 'in', m.model_type, 'model_in_transform_fn');
-    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
-    EXECUTE 'SELECT ' || google_ml._call_expression(fn, ('{text,text,json,text}'::regtype[])[1:n])
-            || '::json'
-       INTO body USING m.id::text, input_text, generation_config::json, system_instruction;
-    RETURN body::jsonb;
+    RETURN google_ml._ai_transform_body(
+        google_ml._resolve_function(m.input_transform_fn, 'in', m.model_type, 'model_in_transform_fn'),
+        '{text,text,json,text}', m.id::text, input_text, generation_config, system_instruction);
 END;
 $$;
 
@@ -271,17 +282,11 @@ CREATE FUNCTION google_ml._ai_user_batch_body(m google_ml.models, batch text[], 
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
-DECLARE
-    fn    regprocedure := google_ml._resolve_function(m.input_batch_transform_fn, 'batch_in',
-                                                      m.model_type, 'model_batch_in_transform_fn');
-    n     int;
-    body  json;
 BEGIN
-    SELECT p.pronargs INTO n FROM pg_catalog.pg_proc AS p WHERE p.oid = fn;
-    EXECUTE 'SELECT ' || google_ml._call_expression(fn, ('{text,text[],json,text}'::regtype[])[1:n])
-            || '::json'
-       INTO body USING m.id::text, batch, generation_config::json, system_instruction;
-    RETURN body::jsonb;
+    RETURN google_ml._ai_transform_body(
+        google_ml._resolve_function(m.input_batch_transform_fn, 'batch_in', m.model_type,
+                                    'model_batch_in_transform_fn'),
+        '{text,text[],json,text}', m.id::text, batch, generation_config, system_instruction);
 END;
 $$;
 
