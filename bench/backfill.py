@@ -29,10 +29,13 @@ floor, to the fake mode and to one request per row (rows x latency, computed: 10
 rows (one request per row, in turn) and is extrapolated to `--rows` (it says so).
 
 Targets (issue 12): live <= 3 x floor + 0.2 s, fake <= 2 x floor + 0.2 s, live peak RSS <= 300 MB
-(remote is held to live's).
+(remote is held to live's). With `--dense` the provider (live and remote modes) answers
+`fake-models --dense-embeddings`: every number non-zero and written with 17 digits, as real
+providers write theirs; PostgreSQL then parses what it parses in production (the fakes' own
+vectors are sparse: mostly `0.0`, far cheaper to read).
 
     python bench/backfill.py [--rows 10000] [--latency-ms 50] [--no-live] [--no-fake] [--remote]
-                             [--off-rows 0] [--rounds 1]
+                             [--dense] [--off-rows 0] [--rounds 1]
 
 With `--rounds N` both modes run N times, alternately, each in fresh emulators, and the medians
 close the report.
@@ -186,12 +189,13 @@ def measure(mode: str, emulator: Emulator, metrics_url: str, rows: int, off_rows
 class FakeModels:
     """`alloydb-ai-emulator fake-models` in a process of its own."""
 
-    def __init__(self, latency_ms: float, repeat_answers_mb: int = 0) -> None:
+    def __init__(self, latency_ms: float, repeat_answers_mb: int = 0, dense: bool = False) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "emulator.cli", "fake-models", "--port", str(self.port),
              "--fake-latency-ms", f"{latency_ms:g}", "--log-level", "warning",
-             "--repeat-answers-mb", str(repeat_answers_mb)],
+             "--repeat-answers-mb", str(repeat_answers_mb),
+             *(["--dense-embeddings"] if dense else [])],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -212,7 +216,7 @@ def run_mode(mode: str, args: argparse.Namespace) -> Run:
     if mode == "fake":
         emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}", *common)
     else:
-        fakes = FakeModels(args.latency_ms, 512 if mode == "remote" else 0)
+        fakes = FakeModels(args.latency_ms, 512 if mode == "remote" else 0, args.dense)
         emulator = start_emulator(
             "--models", "live", "--vertex-base-url", f"http://127.0.0.1:{fakes.port}",
             "--google-project", "bench", "--cache-size", "0", *common)
@@ -268,6 +272,10 @@ def main() -> None:
     parser.add_argument("--remote", action=argparse.BooleanOptionalAction, default=False,
                         help="also run live mode with a provider that answers repeated requests "
                              "from memory, primed: its CPU out of the way (default off)")
+    parser.add_argument("--dense", action=argparse.BooleanOptionalAction, default=False,
+                        help="the provider answers dense embeddings, every number written with "
+                             "17 digits as real providers write them (live and remote modes; "
+                             "fake mode keeps the fakes' sparse vectors)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run both modes this many times, alternately, and also print the "
                              "medians (identical runs on a shared 2-core machine vary by 25%%)")
@@ -276,7 +284,8 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     print(f"statement: {BACKFILL.format(table='docs')}")
-    print(f"provider: {MODEL}, {args.latency_ms:g} ms per request")
+    print(f"provider: {MODEL}, {args.latency_ms:g} ms per request"
+          + (", dense embeddings (live and remote)" if args.dense else ""))
     runs: dict[str, list[Run]] = {"fake": [], "live": [], "remote": []}
     for round_number in range(1, args.rounds + 1):
         if args.rounds > 1:

@@ -454,7 +454,8 @@ async def fake_models(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     server, port = await start_fake_model_server(
         args.host, args.port, fake_knobs(args),
-        repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024)
+        repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
+        dense_embeddings=args.dense_embeddings)
     freeze_start_up_objects()
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:

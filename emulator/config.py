@@ -154,6 +154,11 @@ FAKE_MODELS = (
                  "body) is answered from memory, after the same latency, without the fakes' "
                  "CPU, as a remote provider costs none here (load tests; 0 = off; a kept "
                  "answer does not see later edits of the rules file)"),
+    Setting("--dense-embeddings", default=False, switch=True,
+            help="answer text embeddings with every component non-zero (the fake vector plus a "
+                 "fixed offset of at most 1e-3), written with 17 significant digits as real "
+                 "providers write them, so a load test parses what production parses; not the "
+                 "fakes' own vectors"),
     *LOG,
 )
 

@@ -28,8 +28,10 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+import random
 import struct
 from collections import deque
+from functools import lru_cache
 from itertools import compress, repeat
 
 from emulator.embedding_literal import FrozenVector, LiteralVector
@@ -240,6 +242,24 @@ def embed_counted(text: str, dimension: int) -> tuple[FakeVector, int]:
     """`embed(text, dimension)` and `token_count(text)`, reading the words once."""
     sparse, word_count = embed_sparse(text, dimension)
     return FakeVector._of(sparse), word_count
+
+
+def embed_dense_counted(text: str, dimension: int) -> tuple[list[float], int]:
+    """`embed_counted` with every component non-zero, for load tests (`fake-models
+    --dense-embeddings`): the fake vector plus a fixed offset of at most 1e-3 per position, so
+    that its numbers are written as real providers write theirs (17 significant digits), and a
+    warm-up parses what it parses in production. Not the fakes' own vectors."""
+    sparse, word_count = embed_sparse(text, dimension)
+    values = list(_dense_offsets(dimension))
+    for position, value in zip(sparse.positions, sparse.values):
+        values[position] += value
+    return values, word_count
+
+
+@lru_cache(maxsize=16)
+def _dense_offsets(dimension: int) -> tuple[float, ...]:
+    rng = random.Random(dimension)  # the same offsets in every process
+    return tuple(rng.uniform(-1e-3, 1e-3) or 1e-3 for _ in range(dimension))
 
 
 def embed_sparse(text: str, dimension: int) -> tuple[Sparse, int]:

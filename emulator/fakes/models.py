@@ -558,19 +558,23 @@ _ANSWERS: dict[str, Callable[[str, Any, RuleSet], Any]] = {
 
 
 def answer_request(url: str, body: Any, rules: RuleSet = EMPTY_RULES, *,
-                   frozen: bool = False) -> Any:
+                   frozen: bool = False, dense: bool = False) -> Any:
     """The fake provider's response to a POST of `body` to `url` (see the module plan).
 
     With `frozen`, the embeddings of Vertex AI's and OpenAI's text embedding answers are
     `embeddings.Sparse` objects (`FrozenVector`s: no list of floats built; `thaw()` gives the
     list) instead of lists: the engine's in-process fakes answer so, for the warm-up needs only
-    their literals (engine.py thaws them for every other caller)."""
+    their literals (engine.py thaws them for every other caller). With `dense` (the server's
+    `--dense-embeddings`), those embeddings have every component non-zero
+    (`embeddings.embed_dense_counted`)."""
     path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
     found = route(path)
     if found is None:
         raise google_error(404, f"The fake models do not serve the path {path!r}.")
     embedding_answer = _EMBEDDING_ANSWERS.get(found.api)
     if embedding_answer is not None:
-        return embedding_answer(
-            path, body, embeddings.embed_sparse if frozen else embeddings.embed_counted)
+        embed: Embedder = (embeddings.embed_sparse if frozen
+                           else embeddings.embed_dense_counted if dense
+                           else embeddings.embed_counted)
+        return embedding_answer(path, body, embed)
     return _ANSWERS[found.api](path, body, rules)

@@ -13,7 +13,8 @@ With `repeat_answers_bytes` > 0 (`fake-models --repeat-answers-mb`), a 200 answe
 to that many bytes, oldest dropped first) and a POST with the same target and body gets it again
 without being computed: a load test's provider then spends no CPU on this machine, as a remote
 one would not (bench/backfill.py --remote). A kept answer does not see later changes of the
-knobs' rules file.
+knobs' rules file. With `dense_embeddings` (`--dense-embeddings`), text embeddings have every
+component non-zero, written as real providers write them (models.answer_request's `dense`).
 
 Plan: asyncio streams, one task per connection, keep-alive, a small buffer per connection that
 hands out whole request heads and bodies (Content-Length or chunked), bounded in size. While a
@@ -229,8 +230,9 @@ class FakeModelServer:
     """The fake model HTTP server. Create with `start_fake_model_server`."""
 
     def __init__(self, knobs: FakeKnobs, *, keep_requests: int = 1000, seed: int | None = None,
-                 repeat_answers_bytes: int = 0):
+                 repeat_answers_bytes: int = 0, dense_embeddings: bool = False):
         self.knobs = knobs
+        self.dense_embeddings = dense_embeddings
         self.repeated = 0  # answers given again from memory
         self._answers = _AnswerMemory(repeat_answers_bytes)
         self.received: deque[ReceivedRequest] = deque(maxlen=keep_requests)
@@ -335,7 +337,8 @@ class FakeModelServer:
             error = error_for_path(path, 400, "Invalid JSON payload received.")
             return _response(400, error.body, close=close)
         try:
-            payload = _payload(answer_request(request.target, body, load_rules(knobs.rules_path)))
+            payload = _payload(answer_request(request.target, body, load_rules(knobs.rules_path),
+                                              dense=self.dense_embeddings))
             self._answers.keep(request.target, request.body, payload)
             return _head(200, len(payload), close=close) + payload
         except FakeModelError as exc:
@@ -352,9 +355,11 @@ async def start_fake_model_server(
     *,
     seed: int | None = None,
     repeat_answers_bytes: int = 0,
+    dense_embeddings: bool = False,
 ) -> tuple[FakeModelServer, int]:
     """Start the fake model server on the running loop; returns it and its port."""
     server = FakeModelServer(knobs or FakeKnobs(), seed=seed,
-                             repeat_answers_bytes=repeat_answers_bytes)
+                             repeat_answers_bytes=repeat_answers_bytes,
+                             dense_embeddings=dense_embeddings)
     bound = await server.start(host, port)
     return server, bound

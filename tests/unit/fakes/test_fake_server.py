@@ -23,11 +23,12 @@ EMBED_BODY = {"instances": [{"content": "hello"}]}
 
 def with_server(
     knobs: FakeKnobs, work: Callable[[FakeModelServer, httpx.AsyncClient], Awaitable[Any]],
-    repeat_answers_bytes: int = 0,
+    repeat_answers_bytes: int = 0, dense_embeddings: bool = False,
 ) -> Any:
     async def scenario() -> Any:
         server, port = await start_fake_model_server(
-            "127.0.0.1", 0, knobs, repeat_answers_bytes=repeat_answers_bytes)
+            "127.0.0.1", 0, knobs, repeat_answers_bytes=repeat_answers_bytes,
+            dense_embeddings=dense_embeddings)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             try:
                 return await work(server, client)
@@ -216,3 +217,20 @@ def test_answer_memory_is_bounded_and_off_by_default() -> None:
     assert with_memory(5_000, work) == 0
     assert with_memory(0, work) == 0
     assert with_memory(1 << 20, work) == 3
+
+
+def test_dense_embeddings_are_the_fake_vectors_plus_fixed_offsets() -> None:
+    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> list[httpx.Response]:
+        return [await client.post(EMBED_PATH, json=EMBED_BODY) for _ in range(2)]
+
+    sparse = with_server(FakeKnobs(), work)[0].json()["predictions"][0]["embeddings"]["values"]
+    first, second = with_server(FakeKnobs(), work, dense_embeddings=True)
+    dense = first.json()["predictions"][0]["embeddings"]["values"]
+    assert first.content == second.content  # deterministic
+    assert len(dense) == len(sparse) == 768 and all(value != 0 for value in dense)
+    offsets = [d - s for d, s in zip(dense, sparse)]
+    assert max(abs(o) for o in offsets) <= 1e-3 + 1e-12
+    assert sum(1 for s in sparse if s != 0) < 100 < sum(1 for d in dense if d != 0)
+    # written as real providers write them: most numbers with 15 or more significant digits
+    numbers = first.content.split(b'"values":[', 1)[1].split(b"]", 1)[0].split(b",")
+    assert sum(len(n.lstrip(b"-0.")) >= 15 for n in numbers) > 700
