@@ -9,7 +9,7 @@ provider, and the extension's functions by self time (`track_functions = all`; w
 milliseconds, so waiting counts too: `_dblink_get_result` is the wait for the engine).
 
     python bench/backfill_profile.py [--fake] [--runs 1] [--rows 10000] [--py-spy FILE]
-                                     [--perf FILE] [--remote]
+                                     [--perf FILE] [--remote] [--dense]
 
 `--py-spy FILE` records the emulator (raw format, `--native`); `--perf FILE` records the
 backend with `perf record --call-graph dwarf` (FILE.0, FILE.1, ... per run; read them with
@@ -63,11 +63,15 @@ def main() -> None:
     parser.add_argument("--fake", action="store_true", help="the fakes in process, no provider")
     parser.add_argument("--remote", action="store_true",
                         help="a provider answering from memory, primed (its CPU out of the way)")
+    parser.add_argument("--dense", action="store_true",
+                        help="the provider writes dense 17-digit numbers (fake-models "
+                             "--dense-embeddings), as real providers do")
     parser.add_argument("--py-spy", metavar="FILE")
     parser.add_argument("--perf", metavar="FILE")
     args = parser.parse_args()
 
-    fakes = None if args.fake else FakeModels(args.latency_ms, 512 if args.remote else 0)
+    fakes = None if args.fake else FakeModels(args.latency_ms, 512 if args.remote else 0,
+                                              args.dense)
     if fakes is None:
         emulator = start_emulator("--fake-latency-ms", f"{args.latency_ms:g}",
                                   "--log-level", "warning")

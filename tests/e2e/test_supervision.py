@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from emulator import healthcheck
-from emulator.embedded import EmbeddedPostgres
+from emulator.embedded import SERVER_MALLOC_TUNABLES, EmbeddedPostgres, server_environment
 from tests.support import wire
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
@@ -144,3 +144,23 @@ def test_on_sigterm_every_client_gets_57p01_before_the_socket_closes() -> None:
         busy.close()
         if emu.process.poll() is None:
             stop_emulator(emu)
+
+
+def test_the_embedded_server_runs_with_the_malloc_tunables(emulator: Emulator) -> None:
+    # The session's emulator inherits this process's environment: a GLIBC_TUNABLES set here
+    # (the user's own) wins over the server's default.
+    pid = postmaster_pid(emulator)
+    with open(f"/proc/{pid}/environ", "rb") as environ:
+        variables = dict(item.split(b"=", 1) for item in environ.read().split(b"\0") if b"=" in item)
+    expected = os.environ.get("GLIBC_TUNABLES", SERVER_MALLOC_TUNABLES).encode()
+    # glibc reads the variable in place and may leave only its first setting there (it cuts the
+    # string at the first ':' while parsing): a non-empty prefix of what the server was given.
+    found = variables.get(b"GLIBC_TUNABLES", b"")
+    assert found and expected.startswith(found), (found, expected)
+
+
+def test_a_users_glibc_tunables_win_over_the_servers() -> None:
+    assert server_environment({"PATH": "/bin"}) == {
+        "PATH": "/bin", "GLIBC_TUNABLES": SERVER_MALLOC_TUNABLES}
+    mine = "glibc.malloc.arena_max=2"
+    assert server_environment({"GLIBC_TUNABLES": mine})["GLIBC_TUNABLES"] == mine
