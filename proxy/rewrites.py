@@ -106,7 +106,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        if extension_installed and (show := _show_flag(stmts[0].stmt)) is not None:
+        show = _show_flag(stmts[0].stmt) if extension_installed else None
+        if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))
             return result
@@ -131,19 +132,27 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
     result.touches_extension = finder.touches_extension
     if finder.splices:
         rewritten = apply_splices(sql, finder.splices)
-        try:
-            pglast.parse_sql(rewritten)
-        except pglast.parser.ParseError as exc:
-            # Not the text itself: a statement may carry a key in a literal.
-            log.debug("rewrite dropped: the rewritten statement does not parse (%s)", exc)
-            result.rename_tags.clear()
-        else:
+        if _parses(rewritten):
             result.sql = rewritten
+        else:
+            result.rename_tags.clear()
     # Positions are the text's own only when it goes unchanged; the substring test keeps the
     # tree walk off every other statement (warm-up statements come by here too).
     if result.sql is None and "model_auth" in sql.lower():
         result.error_hint = misnamed_argument_hint(stmts)
     return result
+
+
+def _parses(rewritten: str) -> bool:
+    """Whether a rewrite parses again; one that does not is dropped (the statement goes as it
+    came)."""
+    try:
+        pglast.parse_sql(rewritten)
+    except pglast.parser.ParseError as exc:
+        # Not the text itself: a statement may carry a key in a literal.
+        log.debug("rewrite dropped: the rewritten statement does not parse (%s)", exc)
+        return False
+    return True
 
 
 # Statements whose text runs now, once. Any other kind either stores SQL text (a view, rule,
