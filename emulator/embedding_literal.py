@@ -16,6 +16,8 @@ values, same literal.
 
 from __future__ import annotations
 
+from array import array
+
 
 class LiteralVector(list[float]):
     """A list of floats whose ``literal()`` is its ``real[]`` literal (``repr`` of each)."""
@@ -41,6 +43,11 @@ class FrozenVector:
     def literal(self) -> str:
         """The literal of the vector `thaw()` makes."""
         return self.thaw().literal()
+
+    def doubles(self) -> array[float]:
+        """The values of the vector `thaw()` makes, as an array of doubles (the warm-up's binary
+        store reads them: engine/binary.py)."""
+        return array("d", self.thaw())
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -10,6 +10,7 @@ from emulator.engine.calls import CallLog
 from emulator.engine.cassette import CassetteError
 from emulator.engine.engine import Engine
 from emulator.engine.settings import EngineSettings
+from emulator.engine.warm_copy import StoreTarget, WarmCopier
 from emulator.fakes.embeddings import similarity
 from emulator.fakes.knobs import FakeKnobs
 from emulator.fakes.transport import FakeTransport
@@ -73,12 +74,38 @@ def call_log(args: argparse.Namespace, current_proxy: Callable[[], Any]) -> Call
         raise UsageError(str(exc)) from exc
 
 
+def warm_copier(current_proxy: Callable[[], Any]) -> WarmCopier:
+    """The warm-up's binary store (engine/warm_copy.py). A "store" object names a statement
+    key; it is taken only when the key is one of the caller's own (it starts with the pid of the
+    backend on the other end of the callback connection), and the batches go to the database
+    of that backend's session, through the proxy's admin connection settings."""
+    from proxy.callback import CALLER_PID
+
+    def resolve(store: Any) -> StoreTarget | None:
+        server = current_proxy()
+        pid = CALLER_PID.get()
+        session = server.sessions.get(pid) if server is not None and pid else None
+        if session is None or not isinstance(store, dict):
+            return None
+        key, model_id = store.get("key"), store.get("model_id")
+        if (not isinstance(key, str) or not key.startswith(f"{pid}:")
+                or not isinstance(model_id, str)):
+            return None
+        dbname = session.params.get("database") or session.params.get("user")
+        if not dbname:
+            return None
+        return StoreTarget(server.config.upstream.admin_conninfo(dbname), key, model_id)
+
+    return WarmCopier(resolve)
+
+
 def build_engine(
     args: argparse.Namespace, current_proxy: Callable[[], Any] = lambda: None
 ) -> Engine:
     settings = engine_settings(args)
     try:
-        return engine_with_fakes(settings, call_log(args, current_proxy), fake_knobs(args))
+        return engine_with_fakes(settings, call_log(args, current_proxy), fake_knobs(args),
+                                 warm_copier(current_proxy))
     except CassetteError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -87,9 +114,10 @@ def engine_with_fakes(
     settings: EngineSettings | None = None,
     calls: CallLog | None = None,
     knobs: FakeKnobs | None = None,
+    copier: WarmCopier | None = None,
 ) -> Engine:
     """An engine with the fake models plugged in (the engine does not import them): their
     transport, and the text similarity alloydb_ai_nl ranks templates with."""
     settings = settings or EngineSettings()
     fake = FakeTransport(knobs or FakeKnobs(), settings.read_timeout)
-    return Engine(settings, calls, fake, nl_similarity=similarity)
+    return Engine(settings, calls, fake, nl_similarity=similarity, warm_copier=copier)

@@ -25,6 +25,9 @@ model's provider):
 - ``warmup_streams_total``, ``warmup_streams_open``, ``warmup_batches_held``: the warm-up's
   streamed batches (emulator/engine/streams.py): streams started, open now, and their batches
   started and not yet taken (a stream left open after its statement ended would show here);
+- ``warmup_batches_copied_total``, ``warmup_copy_failures_total``: batches the engine stored in
+  binary into the caller's cache itself (emulator/engine/warm_copy.py), and those it could not
+  (they went as text);
 - ``proxy_connections_total``, ``proxy_connections_open``: client connections to the proxy;
 - ``proxy_received_bytes_total``, ``proxy_sent_bytes_total``: bytes from and to clients;
 - ``build_info{version,models}``: always 1.
@@ -130,6 +133,14 @@ class EmulatorCollector(Collector):
             yield GaugeMetricFamily(PREFIX + "warmup_batches_held",
                                     "Batches of open warm-up streams started and not yet taken.",
                                     value=streams.held)
+        copier = getattr(self._engine, "warm_copier", None)
+        if copier is not None:
+            yield CounterMetricFamily(PREFIX + "warmup_batches_copied",
+                                      "Warm-up batches the engine stored in binary itself.",
+                                      value=copier.batches)
+            yield CounterMetricFamily(PREFIX + "warmup_copy_failures",
+                                      "Warm-up batches the engine could not store (sent as text).",
+                                      value=copier.failures)
         settings = getattr(self._engine, "settings", None)
         info = InfoMetricFamily(PREFIX + "build", "The emulator's version and model mode.")
         info.add_metric([], {"version": _version(),

@@ -42,6 +42,12 @@ import time
 from typing import Any
 
 from emulator.engine.auth import Authenticator, GoogleTokenSource
+from emulator.engine.binary import (
+    BINARY_EXTRACTORS,
+    RAW_BINARY_EXTRACTORS,
+    binary_key,
+    real_array_text,
+)
 from emulator.engine.cache import ResponseCache, cache_key, thawed
 from emulator.engine.calls import IN_BATCH, CallLog, InspectingTransport
 from emulator.engine.cassette import Cassette, RecordingTransport, ReplayTransport
@@ -53,6 +59,7 @@ from emulator.engine.extract import (
     Extracted,
     RawText,
     batch_size,
+    batch_texts,
     extractor_key,
 )
 from emulator.engine.http import ProviderClient
@@ -63,6 +70,7 @@ from emulator.engine.stats import EngineStats, ModelStats
 from emulator.engine.streams import BatchStreams
 from emulator.engine.transport import HttpTransport, OutgoingRequest, Transport
 from emulator.engine.urls import needs_project, resolve_url
+from emulator.engine.warm_copy import StoreTarget, WarmCopier
 from emulator.nl import handler as nl_handler
 from emulator.nl.compose import TextSimilarity
 from emulator.providers import FAKED_PROVIDERS
@@ -82,11 +90,15 @@ class Engine:
         calls: CallLog | None = None,
         fake: Transport | None = None,
         nl_similarity: TextSimilarity | None = None,
+        warm_copier: WarmCopier | None = None,
     ) -> None:
         """`fake` answers the faked calls (emulator/fakes/transport.py's FakeTransport) and
         `nl_similarity` ranks alloydb_ai_nl's templates (emulator/fakes/embeddings.py's
-        similarity): the engine does not import the fakes, whoever builds it plugs them in."""
+        similarity): the engine does not import the fakes, whoever builds it plugs them in.
+        `warm_copier` stores warm-ups' batches in binary (warm_copy.py; without one, the
+        sessions store them as text)."""
         self.settings = settings or EngineSettings()
+        self.warm_copier = warm_copier
         self.nl_similarity = nl_similarity
         if fake is None and self.settings.models in FAKING_MODES:
             raise ValueError(f"--models {self.settings.models} needs the fake models' transport")
@@ -207,7 +219,8 @@ class Engine:
             outgoing = OutgoingRequest(request.model_id, url, headers, request.body,
                                        request.provider)
         # The warm-up's batches over HTTP, not cached: the answer's bytes become literals.
-        raw = RAW_EXTRACTORS[extract] if extract is not None and key is None else None
+        raw = (RAW_EXTRACTORS.get(extract) or RAW_BINARY_EXTRACTORS[extract]
+               if extract is not None and key is None else None)
         value = await self._client.call(outgoing, self._transports[route], secrets, raw=raw)
         if isinstance(value, Extracted):
             self.stats.model(request.model_id).input_tokens += value.input_tokens
@@ -254,7 +267,11 @@ class Engine:
                 literals = message.get("literals", "real[]")
                 if not isinstance(literals, str) or literals not in LITERAL_BRACKETS:
                     raise bad_request(None, f"unknown literals {literals!r}")
-                return self.embedding_stream(requests, extractor_key(str(extract), literals))
+                store = message.get("store")
+                target = (self.warm_copier.target(store)
+                          if self.warm_copier is not None and store is not None else None)
+                return self.embedding_stream(requests, extractor_key(str(extract), literals),
+                                             target)
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
@@ -280,41 +297,55 @@ class Engine:
         answers = await asyncio.gather(*(self._literals(r, extract) for r in requests))
         lines: list[bytes] = []
         for request, literals in zip(requests, answers):
-            count = batch_size(request)
-            if literals is None or len(literals) != count:
-                lines.extend([b""] * count)
-            else:
-                lines.extend(literals)
+            lines.extend(_lines(literals, batch_size(request)))
         return RawText(b"\n".join(lines))
 
-    def embedding_stream(self, requests: list[dict[str, Any]], extract: str) -> RawText:
+    def embedding_stream(self, requests: list[dict[str, Any]], extract: str,
+                         target: StoreTarget | None = None) -> RawText:
         """`embedding_lines` one batch at a time: starts the batches and answers a stream id at
         once; each `stream_next` then answers the next batch to finish as `<position>\\n<its
         lines>` (streams.py). At most twice the model concurrency of batches are started and
         not yet taken. The op's `"literals": "vector"` asks for pgvector's brackets, `[...]`,
-        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py)."""
+        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py).
+
+        With a `target` (the op's "store", warm_copy.py), a batch that can be made binary is
+        COPYed into the caller's cache by the engine and answered as `<position>` alone."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
+        copier = self.warm_copier
+        brackets = LITERAL_BRACKETS["vector" if extract.endswith(":vector") else "real[]"]
 
-        async def run(index: int) -> bytes:
+        async def run(index: int) -> bytes | None:
             request = requests[index]
-            found = await self._literals(request, extract)
             count = batch_size(request)
-            return b"\n".join(found if found is not None and len(found) == count
-                              else [b""] * count)
+            if target is None or copier is None:
+                found = await self._literals(request, extract)
+                return b"\n".join(_lines(found, count))
+            found = await self._literals(request, binary_key(extract))
+            texts = batch_texts(request)
+            if isinstance(found, Extracted) and found.binary:
+                if (texts is not None and len(texts) == count == len(found.literals)
+                        and await copier.store(target, texts, found.literals)):
+                    return None
+                found = [real_array_text(value, brackets)
+                         for value in found.literals]
+            return b"\n".join(_lines(found, count))
 
         window = 2 * self.settings.model_concurrency
-        return RawText(self.streams.open(run, len(requests), window).encode())
+        release = copier.hold(target) if target is not None and copier is not None else None
+        return RawText(self.streams.open(run, len(requests), window, release).encode())
 
-    async def _literals(self, request: dict[str, Any], extract: str) -> list[bytes] | None:
-        """One batch request's literals, or None (the per-row calls will say what went wrong)."""
+    async def _literals(self, request: dict[str, Any],
+                        extract: str) -> Extracted | list[bytes] | None:
+        """One batch request's literals, or None (the per-row calls will say what went wrong).
+        An `Extracted` is binary values when its `binary` says so (a `binary_key` extract)."""
         try:
             value = await self.invoke(request, extract=extract)
         except ModelCallError:
             return None
         if value is None or isinstance(value, Extracted):
-            return None if value is None else value.literals
-        return EXTRACTORS[extract](value)
+            return value
+        return (BINARY_EXTRACTORS.get(extract) or EXTRACTORS[extract])(value)
 
     async def prepare(self) -> None:
         """Get ready for the first HTTP call (the command line runs this once it is serving); a
@@ -326,9 +357,18 @@ class Engine:
 
     async def aclose(self) -> None:
         self.streams.close()
+        if self.warm_copier is not None:
+            await self.warm_copier.aclose()
         await self._http.aclose()
         if self._fake is not None:
             await self._fake.aclose()
         if self.cassette is not None:
             self.cassette.flush()
         await asyncio.to_thread(self._secrets.close)
+
+
+def _lines(found: Extracted | list[bytes] | None, count: int) -> list[bytes]:
+    """A batch's text literals, or an empty line per text when it has none of the right count
+    (those texts take the per-row path)."""
+    literals = found.literals if isinstance(found, Extracted) else found
+    return literals if literals is not None and len(literals) == count else [b""] * count

@@ -31,12 +31,14 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
+
+T = TypeVar("T")
 
 
 class RawText(bytes):
@@ -72,13 +74,19 @@ _LOW_EXPONENTS = (re.compile(rb"e-0*(?:[2-9][0-9]|[1-9][0-9]{2,})"),
 
 def could_underflow_real(literal: bytes) -> bool:
     """Whether a literal of number tokens holds a non-zero number too small for real."""
-    lower, upper = b"e" in literal, b"E" in literal  # memchr
+    return might_underflow_real(literal) and _underflows(literal)
+
+
+def might_underflow_real(text: bytes) -> bool:
+    """False when no number in `text` (a literal, or a whole JSON answer) can be too small for
+    real; True when one might be (the cheap checks of could_underflow_real)."""
+    lower, upper = b"e" in text, b"E" in text  # memchr
     if not lower and not upper:  # the fakes' literals, and many providers'
-        return _ZEROS_WITHOUT_EXPONENT in literal and _underflows(literal)
-    if any(found and low.search(literal) is not None
+        return _ZEROS_WITHOUT_EXPONENT in text
+    if any(found and low.search(text) is not None
            for found, low in zip((lower, upper), _LOW_EXPONENTS)):
-        return _underflows(literal)
-    return _ZEROS_WITH_SMALL_EXPONENT in literal and _underflows(literal)
+        return True
+    return _ZEROS_WITH_SMALL_EXPONENT in text
 
 
 def _underflows(literal: bytes) -> bool:
@@ -148,10 +156,25 @@ _OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
 
 
 class Extracted(msgspec.Struct):
-    """One answer's literals, in input order, and the input tokens it reports (0 if none)."""
+    """One answer's literals, in input order, and the input tokens it reports (0 if none); with
+    `binary`, the literals are binary ``real[]`` values (binary.py)."""
 
     literals: list[bytes]
     input_tokens: int = 0
+    binary: bool = False
+
+
+def openai_order(items: list[T], indices: list[Any]) -> list[T] | None:
+    """OpenAI's embeddings in input order, as the batch output transform orders them (by
+    "index"), or None when that is ambiguous: indices must be all absent, or a permutation of
+    0..n-1."""
+    if all(type(index) is int for index in indices):
+        if sorted(indices) != list(range(len(items))):
+            return None
+        return [item for _, item in sorted(zip(indices, items), key=lambda pair: pair[0])]
+    if any(index is not None for index in indices):
+        return None
+    return items
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
@@ -187,14 +210,8 @@ def raw_openai_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted 
     answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
     if answer is None:
         return None
-    items = answer.data
-    indices = [item.index for item in items]
-    if all(index is not None for index in indices):
-        # The batch transform orders by index: only a permutation of 0..n-1 is unambiguous.
-        if sorted(indices) != list(range(len(items))):  # type: ignore[type-var]
-            return None
-        items = sorted(items, key=lambda item: item.index)  # type: ignore[arg-type,return-value]
-    elif any(index is not None for index in indices):
+    items = openai_order(answer.data, [item.index for item in answer.data])
+    if items is None:
         return None
     literals = []
     for item in items:
@@ -239,14 +256,32 @@ def _literal(values: Any, brackets: bytes) -> bytes | None:
 _NOT_A_NUMBER = ("None", "'", '"', "[", "{", "True", "False")
 
 
-def vertex_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
+def vertex_vectors(response: Any) -> list[Any] | None:
+    """The embeddings of a parsed Vertex AI answer (each still to be checked), or None."""
     predictions = response.get("predictions") if isinstance(response, dict) else None
     if not isinstance(predictions, list):
         return None
     out = []
     for prediction in predictions:
         embeddings = prediction.get("embeddings") if isinstance(prediction, dict) else None
-        values = embeddings.get("values") if isinstance(embeddings, dict) else None
+        out.append(embeddings.get("values") if isinstance(embeddings, dict) else None)
+    return out
+
+
+def openai_vectors(response: Any) -> list[Any] | None:
+    """The embeddings of a parsed OpenAI answer, in input order (each still to be checked)."""
+    data = response.get("data") if isinstance(response, dict) else None
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        return None
+    ordered = openai_order(data, [d.get("index") for d in data])
+    return None if ordered is None else [item.get("embedding") for item in ordered]
+
+
+def _literals(vectors: list[Any] | None, brackets: bytes) -> list[bytes] | None:
+    if vectors is None:
+        return None
+    out = []
+    for values in vectors:
         literal = _literal(values, brackets)
         if literal is None:
             return None
@@ -254,24 +289,12 @@ def vertex_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | N
     return out
 
 
+def vertex_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
+    return _literals(vertex_vectors(response), brackets)
+
+
 def openai_embeddings(response: Any, brackets: bytes = b"{}") -> list[bytes] | None:
-    data = response.get("data") if isinstance(response, dict) else None
-    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        return None
-    indices = [d.get("index") for d in data]
-    if all(type(i) is int for i in indices):
-        if sorted(indices) != list(range(len(data))):
-            return None
-        data = sorted(data, key=lambda d: int(d["index"]))
-    elif any(i is not None for i in indices):
-        return None
-    out = []
-    for item in data:
-        literal = _literal(item.get("embedding"), brackets)
-        if literal is None:
-            return None
-        out.append(literal)
-    return out
+    return _literals(openai_vectors(response), brackets)
 
 
 EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
@@ -280,6 +303,9 @@ EXTRACTORS: dict[str, Callable[[Any], list[bytes] | None]] = {
                        (OPENAI_EMBEDDINGS, openai_embeddings))
     for literals, brackets in LITERAL_BRACKETS.items()
 }
+# The embeddings themselves, for the binary store (binary.py), by the same names.
+VECTORS: dict[str, Callable[[Any], list[Any] | None]] = {
+    VERTEX_EMBEDDINGS: vertex_vectors, OPENAI_EMBEDDINGS: openai_vectors}
 
 
 def batch_size(request: Any) -> int:
@@ -293,3 +319,20 @@ def batch_size(request: Any) -> int:
         if isinstance(body.get("input"), str):
             return 1
     return 1
+
+
+def batch_texts(request: Any) -> list[str] | None:
+    """The texts of a batched embedding request built by the built-in batch input transforms
+    (Vertex AI's ``instances[].content``, OpenAI's ``input``), in order, or None."""
+    body = request.get("body") if isinstance(request, dict) else None
+    if not isinstance(body, dict):
+        return None
+    instances, given = body.get("instances"), body.get("input")
+    if isinstance(instances, list):
+        texts = [i.get("content") if isinstance(i, dict) else None for i in instances]
+    elif isinstance(given, list):
+        texts = given
+    else:
+        texts = [given]
+    strings = [t for t in texts if isinstance(t, str)]
+    return strings if len(strings) == len(texts) else None

@@ -26,8 +26,9 @@ from functools import partial
 
 from emulator.engine.errors import bad_request
 
-# One batch's answer, by its position in the stream's requests.
-Run = Callable[[int], Awaitable[bytes]]
+# One batch's answer, by its position in the stream's requests; None when the engine stored the
+# batch itself (warm_copy.py).
+Run = Callable[[int], Awaitable[bytes | None]]
 
 DEFAULT_IDLE_SECONDS = 120.0
 
@@ -41,8 +42,8 @@ class BatchStream:
         self._window = max(1, window)
         self._started = 0
         self.taken = 0
-        self._running: dict[int, asyncio.Task[bytes]] = {}
-        self._finished: deque[tuple[int, asyncio.Task[bytes]]] = deque()
+        self._running: dict[int, asyncio.Task[bytes | None]] = {}
+        self._finished: deque[tuple[int, asyncio.Task[bytes | None]]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False
         self._start_more()
@@ -68,13 +69,13 @@ class BatchStream:
             task.add_done_callback(partial(self._done, index))
             self._started += 1
 
-    def _done(self, index: int, task: asyncio.Task[bytes]) -> None:
+    def _done(self, index: int, task: asyncio.Task[bytes | None]) -> None:
         if self._running.pop(index, None) is None or task.cancelled():
             return  # dropped
         self._finished.append((index, task))
         self._arrived.set()
 
-    async def next(self) -> tuple[int, bytes]:
+    async def next(self) -> tuple[int, bytes | None]:
         """The next batch to finish, in the order they finish: (its position, its answer). A
         batch whose run raised raises here."""
         if self.exhausted or self._closed:
@@ -107,6 +108,7 @@ class BatchStreams:
         self.idle_seconds = idle_seconds
         self._streams: dict[str, BatchStream] = {}
         self._idle: dict[str, asyncio.TimerHandle] = {}
+        self._on_close: dict[str, Callable[[], None]] = {}
         self.opened = 0  # streams started, ever (the metrics read it)
 
     def __len__(self) -> int:
@@ -120,17 +122,24 @@ class BatchStreams:
     def get(self, stream_id: str) -> BatchStream | None:
         return self._streams.get(stream_id)
 
-    def open(self, run: Run, count: int, window: int) -> str:
+    def open(self, run: Run, count: int, window: int,
+             on_close: Callable[[], None] | None = None) -> str:
+        """A new stream's id; `on_close` runs once the stream has gone, however it goes."""
         stream_id = secrets.token_hex(16)
         self.opened += 1
         if count > 0:  # nothing to take: nothing kept (no stream_next will come for it)
             self._streams[stream_id] = BatchStream(run, count, window)
+            if on_close is not None:
+                self._on_close[stream_id] = on_close
             self._arm(stream_id)
+        elif on_close is not None:
+            on_close()
         return stream_id
 
     async def next(self, stream_id: str) -> bytes:
-        """The next finished batch as the text `<position>\\n<answer>` (position from 0); the
-        stream goes once its last batch is taken, or when this wait is cancelled or fails."""
+        """The next finished batch as the text `<position>\\n<answer>` (position from 0), or
+        `<position>` alone for a batch the engine stored itself; the stream goes once its last
+        batch is taken, or when this wait is cancelled or fails."""
         stream = self._streams.get(stream_id)
         if stream is None:
             raise bad_request(None, "unknown warm-up stream (finished, dropped or idle too long)")
@@ -146,7 +155,7 @@ class BatchStreams:
             self.drop(stream_id)
         else:
             self._arm(stream_id)
-        return b"%d\n" % index + answer
+        return b"%d" % index if answer is None else b"%d\n" % index + answer
 
     def drop(self, stream_id: str) -> bool:
         """Forget a stream and cancel its running batches; False if there was none."""
@@ -157,6 +166,9 @@ class BatchStreams:
         if stream is None:
             return False
         stream.close()
+        on_close = self._on_close.pop(stream_id, None)
+        if on_close is not None:
+            on_close()
         return True
 
     def close(self) -> None:

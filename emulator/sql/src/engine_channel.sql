@@ -111,6 +111,11 @@ BEGIN
         SELECT coalesce(jsonb_agg(google_ml._authorized_request(e.r) ORDER BY e.i), '[]')
           INTO result
           FROM jsonb_array_elements(request -> 'requests') WITH ORDINALITY AS e (r, i);
+        IF jsonb_typeof(request -> 'store') = 'object' THEN
+            -- A warm-up the engine stores itself: under this statement's key, never one the
+            -- caller names (emulator/engine/warm_copy.py).
+            request := jsonb_set(request, '{store,key}', to_jsonb(google_ml._statement_key()));
+        END IF;
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
     IF request ->> 'op' IN ('stream_next', 'stream_drop') THEN

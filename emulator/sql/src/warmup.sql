@@ -309,6 +309,11 @@ $$;
 -- A batch that failed answers empty lines: its texts take the per-row path. If anything fails
 -- or is cancelled here, the engine is told to drop the stream (its batches still running are
 -- abandoned); a stream_next cancelled while it waits drops it on the engine's side.
+-- In READ COMMITTED the engine is asked to store the batches itself ("store"): it COPYs each
+-- in binary over its own connection and commits, and answers `<position>` alone, without a
+-- line; the per-row lookups, VOLATILE, see the committed rows (emulator/engine/warm_copy.py).
+-- _authorized_request adds this statement's key, the only one the engine accepts from here.
+-- A batch it could not store (its numbers, the connection) still comes as text.
 CREATE FUNCTION google_ml._warm_stream(kind text, model_id text, items text[], requests jsonb[],
                                        extractor text, firsts int[], lasts int[])
 RETURNS void
@@ -324,13 +329,17 @@ BEGIN
         'op', 'invoke_batch', 'requests', pg_catalog.to_jsonb(requests), 'extract', extractor,
         'stream', true, 'literals',
         CASE WHEN kind = 'embedding' AND google_ml._pgvector_type() IS NOT NULL
-             THEN 'vector' ELSE 'real[]' END));
+             THEN 'vector' ELSE 'real[]' END,
+        'store', CASE WHEN kind = 'embedding' AND pg_catalog.current_setting(
+                               'transaction_isolation') = 'read committed'
+                      THEN jsonb_build_object('model_id', coalesce(model_id, '')) END));
     BEGIN
         -- Clears what earlier statements left in the cache while the first batch is on its way.
         PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
         FOR k IN 1 .. coalesce(pg_catalog.cardinality(firsts), 0) LOOP
             chunk := google_ml._call_engine_text(
                 jsonb_build_object('op', 'stream_next', 'stream', stream));
+            CONTINUE WHEN pg_catalog.strpos(chunk, E'\n') = 0;  -- stored by the engine
             -- Not substr() for the lines: it counts characters, a walk of the whole answer.
             b := pg_catalog.split_part(chunk, E'\n', 1)::int + 1;
             -- The chunk as it came; the NULL item skips its first line (the position).

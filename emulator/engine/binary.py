@@ -1,0 +1,235 @@
+"""Embeddings as PostgreSQL's binary ``real[]``: the warm-up's store without number text.
+
+A warm-up in READ COMMITTED hands each answered batch to the engine's own connection, which
+COPYs it into the statement's cache in binary (warm_copy.py). PostgreSQL then reads 8 bytes a
+number instead of parsing its text: for the 17-digit numbers real providers write, parsing was
+most of the backend's time in a backfill (docs/internals.md, "The warm-up").
+
+Exactness. The per-row path casts each JSON number's text to ``real`` (strtof: the decimal
+rounded once, to the nearest float). Here the decimal is read as a double (msgspec: correctly
+rounded) and the double rounded to a float (numpy's cast: to nearest, ties to even). The two
+agree unless the double lies exactly halfway between two floats: a decimal just off a midpoint
+may round onto it, and the second rounding then goes to the even float where strtof might not.
+So a batch with such a double (its low 29 mantissa bits are ``1 << 28``) is not made binary.
+Nor is one with a number the text path treats apart: beyond ``real``'s range (refused), below
+its smallest normal value (subnormal floats have their own grid; a number too small for
+``real`` is refused, see extract.py's could_underflow_real), an integer ``-0`` (a double reads
+it as +0, strtof as -0.0), or one a double cannot hold (msgspec refuses ``1e400``). Those batches
+take the text path, which does today what it always did.
+
+Operations: ``raw_vertex_binary(content)`` / ``raw_openai_binary(content)`` read a provider's
+answer as it came over HTTP; ``parsed_binary(vectors)`` the in-process fakes' and the cache's
+vectors. Each answers an ``Extracted`` whose literals are binary values (``binary=True``), or
+None when the batch must take the text path; ``real_array_text(value)`` is a binary value's
+``real[]`` literal again (exact: the shortest text of the float's double reads back as it).
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from array import array
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from emulator.embedding_literal import FrozenVector, LiteralVector
+from emulator.engine.extract import (
+    EXTRACTORS,
+    RAW_EXTRACTORS,
+    VECTORS,
+    Extracted,
+    might_underflow_real,
+    openai_order,
+)
+from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
+
+FLOAT4OID = 700
+_FLOAT4_MAX = float(np.finfo(np.float32).max)
+_FLOAT4_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)  # 2**-126
+_LOW_29_BITS = np.uint64((1 << 29) - 1)
+_HALFWAY = np.uint64(1 << 28)
+# An element of a binary array: its length (4) and the float, both big-endian.
+_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f4")])
+_HEADER = struct.Struct("!iiiii")  # ndim 1, no NULLs, element type, length, lower bound 1
+EMPTY_REAL_ARRAY = struct.pack("!iii", 0, 0, FLOAT4OID)
+# JSON has no leading zeros, so "-0" followed by one of these is the integer minus zero.
+_INTEGER_MINUS_ZERO = re.compile(rb"-0[,\] \t\r\n]")
+
+
+def real_array_values(vectors: Sequence[array[float]]) -> list[bytes] | None:
+    """The binary ``real[]`` of each vector of doubles, or None if one of its numbers must take
+    the text path (see the module's docstring)."""
+    lengths = [len(v) for v in vectors]
+    flat = array("d")
+    for vector in vectors:
+        flat.extend(vector)
+    doubles = np.frombuffer(flat, dtype=np.float64)
+    magnitude = np.abs(doubles)
+    if (magnitude > _FLOAT4_MAX).any():
+        return None
+    if ((magnitude < _FLOAT4_SMALLEST_NORMAL) & (doubles != 0.0)).any():
+        return None
+    if ((doubles.view(np.uint64) & _LOW_29_BITS) == _HALFWAY).any():
+        return None
+    elements = np.empty(len(doubles), dtype=_ELEMENT)
+    elements["length"] = 4
+    elements["value"] = doubles  # rounded to nearest, ties to even
+    data = elements.tobytes()
+    out = []
+    start = 0
+    for length in lengths:
+        if length == 0:
+            out.append(EMPTY_REAL_ARRAY)
+            continue
+        end = start + 8 * length
+        out.append(_HEADER.pack(1, 0, FLOAT4OID, length, 1) + data[start:end])
+        start = end
+    return out
+
+
+def real_array_text(value: bytes, brackets: bytes = b"{}") -> bytes:
+    """The literal of a binary ``real[]`` value from ``real_array_values``."""
+    ndim, _, _ = struct.unpack_from("!iii", value)
+    if ndim == 0:
+        return brackets
+    floats = np.frombuffer(value, dtype=_ELEMENT, offset=_HEADER.size)["value"]
+    text = ",".join(map(repr, floats.astype(np.float64).tolist()))
+    return brackets[:1] + text.encode() + brackets[1:]
+
+
+# -- raw answers (bytes from HTTP) -------------------------------------------------------------
+
+
+class _VertexEmbeddings(msgspec.Struct):
+    values: list[float]
+    statistics: Any = None
+
+
+class _VertexPrediction(msgspec.Struct):
+    embeddings: _VertexEmbeddings
+
+
+class _VertexAnswer(msgspec.Struct):
+    predictions: list[_VertexPrediction]
+
+
+class _OpenAIItem(msgspec.Struct):
+    embedding: list[float]
+    index: int | None = None
+
+
+class _OpenAIAnswer(msgspec.Struct):
+    data: list[_OpenAIItem]
+    usage: Any = None
+
+
+_VERTEX = msgspec.json.Decoder(_VertexAnswer)
+_OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
+    """The answer with its numbers read as doubles, or None: not of that shape, or holding a
+    number the text path must read (see the module's docstring)."""
+    if might_underflow_real(content) or _INTEGER_MINUS_ZERO.search(content):
+        return None
+    try:
+        if not content.isascii():
+            content.decode("utf-8")  # as extract.py: PostgreSQL's json checks strings' UTF-8
+        return decoder.decode(content)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def raw_vertex_binary(content: bytes) -> Extracted | None:
+    answer: _VertexAnswer | None = _decode(_VERTEX, content)
+    if answer is None:
+        return None
+    values = real_array_values([array("d", p.embeddings.values) for p in answer.predictions])
+    if values is None:
+        return None
+    tokens = 0
+    for prediction in answer.predictions:
+        stats = prediction.embeddings.statistics
+        count = stats.get("token_count") if isinstance(stats, dict) else None
+        if isinstance(count, (int, float)) and not isinstance(count, bool):
+            tokens += int(count)
+    return Extracted(values, tokens, binary=True)
+
+
+def raw_openai_binary(content: bytes) -> Extracted | None:
+    answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
+    if answer is None:
+        return None
+    items = openai_order(answer.data, [item.index for item in answer.data])
+    if items is None:
+        return None
+    values = real_array_values([array("d", item.embedding) for item in items])
+    if values is None:
+        return None
+    usage = answer.usage
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    ok = isinstance(tokens, int) and not isinstance(tokens, bool)
+    return Extracted(values, tokens if ok else 0, binary=True)  # type: ignore[arg-type]
+
+
+# -- parsed answers (the fakes, the response cache) ----------------------------------------------
+
+
+def parsed_binary(vectors: Sequence[Any] | None) -> Extracted | None:
+    """The binary values of the embeddings an extractor of extract.py found in a parsed answer
+    (``FrozenVector``s, ``LiteralVector``s or lists of numbers), or None."""
+    if vectors is None:
+        return None
+    doubles = []
+    for vector in vectors:
+        if isinstance(vector, FrozenVector):
+            doubles.append(vector.doubles())
+        elif isinstance(vector, LiteralVector) or (
+                isinstance(vector, list) and all(type(x) is float for x in vector)):
+            doubles.append(array("d", vector))
+        else:
+            return None  # ints, bools, None: the text path decides what they mean
+    values = real_array_values(doubles)
+    return None if values is None else Extracted(values, 0, binary=True)
+
+
+# -- extractors: binary values where they can be, the text path's literals where not ------------
+
+
+def binary_key(text_key: str) -> str:
+    """The extractor key of the binary store for a text extractor's key (extract.py): its
+    answer is binary values, or that text extractor's literals for a batch that cannot be."""
+    return text_key + "+binary"
+
+
+_RAW_BINARY = {VERTEX_EMBEDDINGS: raw_vertex_binary, OPENAI_EMBEDDINGS: raw_openai_binary}
+
+
+# Reading a number as a double costs Python about the same whatever its length; strtof in the
+# backend costs more the more digits it reads. Short numbers (the fakes' "0.0"s: about 6 bytes a
+# number with the commas and the JSON around them) are cheaper sent as text, and the text path
+# keeps the emulator's CPU for other sessions; real providers write 17 digits (about 20 bytes a
+# number), which binary values spare PostgreSQL (bench/backfill.py --dense).
+BINARY_AT_BYTES_PER_NUMBER = 10
+
+
+def _raw_either(name: str, text_key: str, content: bytes) -> Extracted | None:
+    if len(content) >= BINARY_AT_BYTES_PER_NUMBER * content.count(b","):
+        found = _RAW_BINARY[name](content)
+        if found is not None:
+            return found
+    return RAW_EXTRACTORS[text_key](content)
+
+
+def _parsed_either(name: str, text_key: str, response: Any) -> Extracted | list[bytes] | None:
+    return parsed_binary(VECTORS[name](response)) or EXTRACTORS[text_key](response)
+
+
+RAW_BINARY_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
+    binary_key(key): partial(_raw_either, key.split(":", 1)[0], key) for key in RAW_EXTRACTORS}
+BINARY_EXTRACTORS: dict[str, Callable[[Any], Extracted | list[bytes] | None]] = {
+    binary_key(key): partial(_parsed_either, key.split(":", 1)[0], key) for key in EXTRACTORS}

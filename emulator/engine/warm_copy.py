@@ -1,0 +1,172 @@
+"""The warm-up's binary store: answered batches COPYed into the caller's statement cache.
+
+Plan. A warm-up running in READ COMMITTED asks its stream to be stored by the engine (the
+``"store"`` of ``invoke_batch``, warmup.sql's _warm_stream). Each batch, once answered and made
+binary (binary.py), is written with ``COPY google_ml._warm_cache ... (FORMAT binary)`` over the
+engine's own connection to the caller's database, as the emulator's admin user, and committed;
+``stream_next`` then answers the batch's position alone, and the session stores nothing. The
+per-row lookups (``_warm_embedding``, VOLATILE) take a new snapshot per query in READ
+COMMITTED, so they see the committed rows. REPEATABLE READ and SERIALIZABLE would not: those
+warm-ups keep storing the text themselves.
+
+Who may write what. The cache is keyed by statement (``pid:statement_timestamp``); a key is
+only read by that backend's statement. The key comes from ``_authorized_request`` (SECURITY
+DEFINER), and `resolve` (engine_factory.py) accepts it only when it starts with the pid of the
+backend on the other end of the callback connection, in the database that backend's session is
+connected to: a caller can write under its own statements' keys and no one else's.
+
+Rows written this way are committed whatever the statement does; its key is never used again,
+and the next warm-up of the backend (or any, once the backend has gone) deletes them
+(_warm_store).
+
+Failure. A batch whose COPY fails (connection refused, too many connections, an admin user
+without the right to the table) is answered as text, as without this store; the database is
+then left alone for `RETRY_AFTER_SECONDS`, and the failure logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger("alloydb_ai_emulator.engine")
+
+COPY = ("COPY google_ml._warm_cache (statement_key, kind, model_id, item, embedding)"
+        " FROM STDIN (FORMAT binary)")
+RETRY_AFTER_SECONDS = 60.0
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # no OIDs, no extension
+_TRAILER = struct.pack("!h", -1)
+_LENGTH = struct.Struct("!i")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTarget:
+    """Where one warm-up's batches go: the caller's database (a conninfo as the admin user),
+    its statement key and the model id the per-row calls look up."""
+
+    conninfo: str
+    key: str
+    model_id: str
+
+
+# The "store" object of a streamed invoke_batch -> its target, or None (not the caller's key,
+# no session known for the caller): built by engine_factory.py, which knows the proxy.
+Resolve = Callable[[Any], StoreTarget | None]
+
+
+def copy_data(target: StoreTarget, items: list[str], values: list[bytes]) -> bytes:
+    """COPY's binary format for one batch: a row per item, its binary ``real[]`` value."""
+    def field(data: bytes) -> bytes:
+        return _LENGTH.pack(len(data)) + data
+
+    head = struct.pack("!h", 5) + field(target.key.encode()) + field(b"embedding") + field(
+        target.model_id.encode())
+    rows = [head + field(item.encode()) + field(value) for item, value in zip(items, values)]
+    return b"".join((_SIGNATURE, *rows, _TRAILER))
+
+
+class WarmCopier:
+    """The engine's connections to the databases whose warm-ups it stores: at most
+    `per_database` at once per database, kept open for the next batch while a warm-up that
+    stores there is under way (`hold`), closed when the last one ends: an idle connection
+    would make the user's DROP DATABASE fail ("being accessed by other users")."""
+
+    def __init__(self, resolve: Resolve, per_database: int = 2) -> None:
+        self.resolve = resolve
+        self.per_database = per_database
+        self.batches = 0  # batches stored, ever (the metrics read it)
+        self.failures = 0  # batches that fell back to text
+        self._idle: dict[str, list[psycopg.AsyncConnection[Any]]] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._failed_at: dict[str, float] = {}
+        self._holders: dict[str, int] = {}  # conninfo -> warm-ups under way that store there
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def hold(self, target: StoreTarget) -> Callable[[], None]:
+        """Keeps `target`'s connections open until the returned release is called (once)."""
+        conninfo = target.conninfo
+        self._holders[conninfo] = self._holders.get(conninfo, 0) + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self._holders[conninfo] -= 1
+            if self._holders[conninfo] == 0:
+                del self._holders[conninfo]
+                idle = self._idle.pop(conninfo, [])
+                if idle:
+                    task = asyncio.get_running_loop().create_task(_close_all(idle))
+                    self._closing.add(task)
+                    task.add_done_callback(self._closing.discard)
+
+        return release
+
+    def target(self, store: Any) -> StoreTarget | None:
+        """The target of a warm-up's "store" object, or None (store it as text)."""
+        if not isinstance(store, dict):
+            return None
+        target = self.resolve(store)
+        if target is None:
+            return None
+        failed_at = self._failed_at.get(target.conninfo)
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_SECONDS:
+            return None
+        return target
+
+    async def store(self, target: StoreTarget, items: list[str], values: list[bytes]) -> bool:
+        """COPY one batch and commit it; False if it could not be (the caller answers text)."""
+        data = copy_data(target, items, values)
+        try:
+            async with (self._connection(target.conninfo) as conn, conn.cursor() as cursor,
+                        cursor.copy(COPY) as copy):
+                await copy.write(data)
+        except (psycopg.Error, OSError) as exc:
+            self.failures += 1
+            if target.conninfo not in self._failed_at:
+                # The message names the table or the connection problem; never the conninfo.
+                log.warning("the warm-up stores its batches as text for a while: %s",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+            self._failed_at[target.conninfo] = time.monotonic()
+            return False
+        self._failed_at.pop(target.conninfo, None)
+        self.batches += 1
+        return True
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, conninfo: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        slots = self._slots.setdefault(conninfo, asyncio.Semaphore(self.per_database))
+        async with slots:
+            idle = self._idle.setdefault(conninfo, [])
+            conn = idle.pop() if idle else await psycopg.AsyncConnection.connect(
+                conninfo, autocommit=True)
+            try:
+                yield conn
+            except BaseException:
+                await conn.close()  # a failed or cancelled COPY leaves no state to trust
+                raise
+            if conn.closed or len(idle) >= self.per_database or conninfo not in self._holders:
+                await conn.close()
+            else:
+                idle.append(conn)
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            await _close_all(idle)
+        self._idle.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def _close_all(connections: list[psycopg.AsyncConnection[Any]]) -> None:
+    for conn in connections:
+        await conn.close()

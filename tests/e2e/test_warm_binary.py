@@ -1,0 +1,240 @@
+"""The warm-up's binary store, end to end (issue 12; emulator/engine/warm_copy.py, binary.py).
+
+In READ COMMITTED the engine COPYs each answered batch of 17-digit numbers (what real providers
+write) into the caller's statement cache in binary over its own connection, and the session
+stores nothing. The rows must be exactly what the per-row path gives: a batch holding a number
+that a double would round differently from strtof, a subnormal, an integer -0, takes the text
+path instead. REPEATABLE READ keeps the text path (its snapshot would not see the rows); a COPY
+that fails sends the batch as text. The metrics say which path each batch took.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.databases import fresh_database
+from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
+from tests.support.http_servers import CaptureServer, Reply, Seen
+
+MODEL = "text-embedding-005"
+BACKFILL = f"UPDATE docs SET emb = google_ml.embedding('{MODEL}', content) WHERE emb IS NULL"
+COPIED = "alloydb_ai_emulator_warmup_batches_copied_total"
+FAILED = "alloydb_ai_emulator_warmup_copy_failures_total"
+# A decimal just above the midpoint of 1 and the next float: read as a double it lands exactly
+# on that midpoint, and the double rounds to 1.0 (ties to even), where strtof reads 1.0000001.
+OFF_MIDPOINT = "1.0000000596046448"
+
+
+@pytest.fixture(scope="module")
+def capture() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def live(capture: CaptureServer) -> Iterator[tuple[Emulator, int]]:
+    port = free_port()
+    emu = start_emulator("--models", "live", "--vertex-base-url", capture.url,
+                         "--google-project", "p", "--cache-size", "0", "--metrics-port", str(port))
+    try:
+        yield emu, port
+    finally:
+        stop_emulator(emu)
+
+
+def database(live: tuple[Emulator, int], name: str) -> str:
+    url = fresh_database(live[0], name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"UPDATE google_ml.models SET auth_type = NULL WHERE id = '{MODEL}'")
+        conn.execute("CREATE TABLE docs (id int PRIMARY KEY, content text, emb real[])")
+    return url
+
+
+@pytest.fixture(scope="module")
+def dsn(live: tuple[Emulator, int]) -> str:
+    return database(live, "e2e_warm_binary")
+
+
+@pytest.fixture
+def conn(dsn: str, capture: CaptureServer) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    capture.responder = lambda seen: vertex_answer(seen, dense)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("TRUNCATE docs")
+        yield connection
+    capture.responder = None
+
+
+def metric(live: tuple[Emulator, int], name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{live[1]}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
+    assert found is not None, f"no {name} in the metrics"
+    return float(found.group(1))
+
+
+def dense(text: str) -> list[str]:
+    """768 numbers of 17 significant digits, the same for the same text."""
+    rng = random.Random(text)
+    return [repr(rng.uniform(-0.1, 0.1)) for _ in range(768)]
+
+
+def vertex_answer(seen: Seen, numbers: Any) -> Reply:
+    predictions = ",".join(
+        '{"embeddings": {"statistics": {"truncated": false, "token_count": 3}, "values": ['
+        + ",".join(numbers(i["content"])) + "]}}" for i in seen.json()["instances"])
+    return Reply(200, ('{"predictions": [' + predictions + "]}").encode())
+
+
+def fill(conn: psycopg.Connection[Any], texts: list[str]) -> None:
+    conn.cursor().executemany("INSERT INTO docs (id, content) VALUES (%s, %s)",
+                              list(enumerate(texts)))
+
+
+def rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT id, emb::text FROM docs ORDER BY id").fetchall()
+
+
+def per_row(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """The same backfill without the warm-up: one request per row, the output transform in SQL."""
+    conn.execute("UPDATE docs SET emb = NULL")
+    conn.execute("SET google_ml_integration.emulator_warmup = off")
+    try:
+        conn.execute(BACKFILL)
+    finally:
+        conn.execute("RESET google_ml_integration.emulator_warmup")
+    return rows(conn)
+
+
+def transformed(conn: psycopg.Connection[Any], numbers: list[str]) -> str:
+    """What the built-in output transform makes of these number tokens."""
+    row = conn.execute(
+        "SELECT google_ml.vertexai_text_embedding_output_transform('m', json_build_object("
+        "'predictions', json_build_array(json_build_object('embeddings', json_build_object("
+        "'values', %s::json)))))::text", ("[" + ",".join(numbers) + "]",)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_dense_batches_are_copied_in_binary_and_equal_the_per_row_path(
+        conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    texts = [f"dense text {i}" for i in range(300)]  # two batches: 250 and 50
+    fill(conn, texts)
+    copied = metric(live, COPIED)
+    conn.execute(BACKFILL)
+    assert metric(live, COPIED) == copied + 2
+    warmed = rows(conn)
+    assert all(emb is not None and emb.count(",") == 767 for _, emb in warmed)
+    assert warmed == per_row(conn)
+    # The session stored nothing itself: the committed rows are the engine's, under this
+    # session's statement keys only.
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+    keys = conn.execute("SELECT DISTINCT split_part(statement_key, ':', 1)::int"
+                        " FROM google_ml._warm_cache").fetchall()
+    assert pid is not None and keys == [(pid[0],)]
+
+
+@pytest.mark.parametrize("odd", [OFF_MIDPOINT, "1e-40", "-1.2e-39", "-0", "3.4028235e38"])
+def test_a_number_binary_would_read_differently_sends_its_batch_as_text(
+        conn: psycopg.Connection[Any], capture: CaptureServer, live: tuple[Emulator, int],
+        odd: str) -> None:
+    # Each row holds the odd number among dense ones; the result must be what the output
+    # transform reads from the provider's very bytes (3.4028235e38, beyond real, fails alike).
+    def numbers(text: str) -> list[str]:
+        return [odd, *dense(text)[1:]]
+
+    capture.responder = lambda seen: vertex_answer(seen, numbers)
+    texts = [f"odd text {i}" for i in range(5)]
+    fill(conn, texts)
+    copied = metric(live, COPIED)
+    try:
+        conn.execute(BACKFILL)
+    except psycopg.errors.NumericValueOutOfRange:
+        assert odd == "3.4028235e38"
+        return
+    assert metric(live, COPIED) == copied
+    assert [emb for _, emb in rows(conn)] == [transformed(conn, numbers(t)) for t in texts]
+    if odd == OFF_MIDPOINT:
+        assert all(emb.startswith("{1.0000001,") for _, emb in rows(conn))
+
+
+def test_repeatable_read_keeps_the_text_path(
+        dsn: str, conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    fill(conn, [f"rr text {i}" for i in range(20)])
+    expected = per_row(conn)
+    conn.execute("UPDATE docs SET emb = NULL")
+    copied = metric(live, COPIED)
+    with psycopg.connect(dsn) as other:
+        other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        other.execute(BACKFILL)
+        assert rows(other) == expected
+    assert metric(live, COPIED) == copied
+
+
+def test_a_caller_cannot_name_the_statement_key_the_engine_stores_under(
+        conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    # A hand-made streamed request naming another backend's key: _authorized_request puts the
+    # caller's own in its place (and the engine would refuse a key of another pid).
+    request = ('{"op": "invoke_batch", "stream": true, "extract": "vertex_embeddings",'
+               ' "store": {"key": "1:forged", "model_id": "x"}, "requests": [{"model_id": "'
+               + MODEL + '", "body": {"instances": [{"content": "forged"}]}}]}')
+    copied = metric(live, COPIED)
+    stream = conn.execute("SELECT google_ml._call_engine_text(%s::jsonb)", (request,)).fetchone()
+    assert stream is not None
+    chunk = conn.execute("SELECT google_ml._call_engine_text(jsonb_build_object("
+                         "'op', 'stream_next', 'stream', %s::text))", (stream[0],)).fetchone()
+    assert chunk == ("0",)  # stored by the engine
+    assert metric(live, COPIED) == copied + 1
+    stored = conn.execute("SELECT statement_key, model_id FROM google_ml._warm_cache"
+                          " WHERE item = 'forged'").fetchall()
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert pid is not None and len(stored) == 1
+    assert stored[0][0].startswith(f"{pid[0]}:") and stored[0][1] == "x"
+
+
+def test_a_copy_that_fails_sends_the_batch_as_text(
+        live: tuple[Emulator, int], capture: CaptureServer) -> None:
+    # Its own database: after a failure the engine leaves that database to the text path for a
+    # while. The trigger refuses the engine's own connection only.
+    url = database(live, "e2e_warm_binary_refused")
+    capture.responder = lambda seen: vertex_answer(seen, dense)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_engine() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('application_name') = 'alloydb-ai-emulator' THEN
+                    RAISE EXCEPTION 'no copies here';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_engine BEFORE INSERT ON google_ml._warm_cache
+                FOR EACH ROW EXECUTE FUNCTION refuse_engine();""")
+        fill(conn, [f"refused text {i}" for i in range(30)])
+        copied, failed = metric(live, COPIED), metric(live, FAILED)
+        conn.execute(BACKFILL)
+        assert metric(live, FAILED) == failed + 1 and metric(live, COPIED) == copied
+        requests = len(capture.requests)
+        warmed = rows(conn)
+        assert all(emb is not None for _, emb in warmed)
+        assert warmed == per_row(conn)
+        assert len(capture.requests) - requests == 30  # the per-row run; the warm-up had them all
+
+
+def test_the_engine_leaves_the_database_once_the_warmup_is_over(
+        live: tuple[Emulator, int], capture: CaptureServer) -> None:
+    # Its connections would make DROP DATABASE fail ("being accessed by other users").
+    url = database(live, "e2e_warm_binary_dropped")
+    capture.responder = lambda seen: vertex_answer(seen, dense)
+    copied = metric(live, COPIED)
+    with psycopg.connect(url, autocommit=True) as conn:
+        fill(conn, [f"dropped text {i}" for i in range(260)])
+        conn.execute(BACKFILL)
+    assert metric(live, COPIED) == copied + 2
+    with live[0].connect() as admin:
+        admin.execute("DROP DATABASE e2e_warm_binary_dropped")
