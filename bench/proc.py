@@ -15,6 +15,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def reaped_children_cpu_seconds(pid: int) -> float:
+    """cutime + cstime: the CPU of a process's children that have exited and been waited for
+    (for the postmaster: backends that have gone, such as the engine's COPY connections)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set size (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()

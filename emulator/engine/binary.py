@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import re
 import struct
-from array import array
 from collections.abc import Callable, Sequence
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -60,14 +60,12 @@ EMPTY_REAL_ARRAY = struct.pack("!iii", 0, 0, FLOAT4OID)
 _INTEGER_MINUS_ZERO = re.compile(rb"-0[,\] \t\r\n]")
 
 
-def real_array_values(vectors: Sequence[array[float]]) -> list[bytes] | None:
+def real_array_values(vectors: Sequence[Sequence[float]]) -> list[bytes] | None:
     """The binary ``real[]`` of each vector of doubles, or None if one of its numbers must take
     the text path (see the module's docstring)."""
     lengths = [len(v) for v in vectors]
-    flat = array("d")
-    for vector in vectors:
-        flat.extend(vector)
-    doubles = np.frombuffer(flat, dtype=np.float64)
+    # One pass over all the numbers (twice as fast as extending an array list by list).
+    doubles = np.fromiter(chain.from_iterable(vectors), np.float64, count=sum(lengths))
     magnitude = np.abs(doubles)
     if (magnitude > _FLOAT4_MAX).any():
         return None
@@ -148,7 +146,7 @@ def raw_vertex_binary(content: bytes) -> Extracted | None:
     answer: _VertexAnswer | None = _decode(_VERTEX, content)
     if answer is None:
         return None
-    values = real_array_values([array("d", p.embeddings.values) for p in answer.predictions])
+    values = real_array_values([p.embeddings.values for p in answer.predictions])
     if values is None:
         return None
     tokens = 0
@@ -167,7 +165,7 @@ def raw_openai_binary(content: bytes) -> Extracted | None:
     items = openai_order(answer.data, [item.index for item in answer.data])
     if items is None:
         return None
-    values = real_array_values([array("d", item.embedding) for item in items])
+    values = real_array_values([item.embedding for item in items])
     if values is None:
         return None
     usage = answer.usage
@@ -184,13 +182,13 @@ def parsed_binary(vectors: Sequence[Any] | None) -> Extracted | None:
     (``FrozenVector``s, ``LiteralVector``s or lists of numbers), or None."""
     if vectors is None:
         return None
-    doubles = []
+    doubles: list[Sequence[float]] = []
     for vector in vectors:
         if isinstance(vector, FrozenVector):
             doubles.append(vector.doubles())
         elif isinstance(vector, LiteralVector) or (
                 isinstance(vector, list) and all(type(x) is float for x in vector)):
-            doubles.append(array("d", vector))
+            doubles.append(vector)
         else:
             return None  # ints, bools, None: the text path decides what they mean
     values = real_array_values(doubles)
