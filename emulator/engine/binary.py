@@ -60,12 +60,17 @@ EMPTY_REAL_ARRAY = struct.pack("!iii", 0, 0, FLOAT4OID)
 _INTEGER_MINUS_ZERO = re.compile(rb"-0[,\] \t\r\n]")
 
 
-def real_array_values(vectors: Sequence[Sequence[float]]) -> list[bytes] | None:
+def real_array_values(vectors: Sequence[Sequence[float]],
+                      zeros_are_zeros: Callable[[], bool] | None = None) -> list[bytes] | None:
     """The binary ``real[]`` of each vector of doubles, or None if one of its numbers must take
-    the text path (see the module's docstring)."""
+    the text path (see the module's docstring). A number too small for a double reads as 0.0,
+    and so does an integer -0: when the vectors hold a zero, `zeros_are_zeros` (given the
+    numbers' text) says whether they all are zeros written as zeros."""
     lengths = [len(v) for v in vectors]
     # One pass over all the numbers (twice as fast as extending an array list by list).
     doubles = np.fromiter(chain.from_iterable(vectors), np.float64, count=sum(lengths))
+    if zeros_are_zeros is not None and not doubles.all() and not zeros_are_zeros():
+        return None
     magnitude = np.abs(doubles)
     if (magnitude > _FLOAT4_MAX).any():
         return None
@@ -129,11 +134,15 @@ _VERTEX = msgspec.json.Decoder(_VertexAnswer)
 _OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
 
 
+def _zeros_are_zeros(content: bytes) -> bool:
+    """No number in this answer is an integer -0 or too small for a double (which would read as
+    0.0). Scans the whole text: only asked of answers holding a zero (real providers' dense
+    numbers seldom do)."""
+    return not might_underflow_real(content) and not _INTEGER_MINUS_ZERO.search(content)
+
+
 def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
-    """The answer with its numbers read as doubles, or None: not of that shape, or holding a
-    number the text path must read (see the module's docstring)."""
-    if might_underflow_real(content) or _INTEGER_MINUS_ZERO.search(content):
-        return None
+    """The answer with its numbers read as doubles, or None if it is not of that shape."""
     try:
         if not content.isascii():
             content.decode("utf-8")  # as extract.py: PostgreSQL's json checks strings' UTF-8
@@ -146,7 +155,8 @@ def raw_vertex_binary(content: bytes) -> Extracted | None:
     answer: _VertexAnswer | None = _decode(_VERTEX, content)
     if answer is None:
         return None
-    values = real_array_values([p.embeddings.values for p in answer.predictions])
+    values = real_array_values([p.embeddings.values for p in answer.predictions],
+                               partial(_zeros_are_zeros, content))
     if values is None:
         return None
     tokens = 0
@@ -165,7 +175,8 @@ def raw_openai_binary(content: bytes) -> Extracted | None:
     items = openai_order(answer.data, [item.index for item in answer.data])
     if items is None:
         return None
-    values = real_array_values([item.embedding for item in items])
+    values = real_array_values([item.embedding for item in items],
+                               partial(_zeros_are_zeros, content))
     if values is None:
         return None
     usage = answer.usage
@@ -215,8 +226,12 @@ _RAW_BINARY = {VERTEX_EMBEDDINGS: raw_vertex_binary, OPENAI_EMBEDDINGS: raw_open
 BINARY_AT_BYTES_PER_NUMBER = 10
 
 
+_SAMPLE = 1 << 16  # the bytes a number are estimated from the answer's first 64 KB
+
+
 def _raw_either(name: str, text_key: str, content: bytes) -> Extracted | None:
-    if len(content) >= BINARY_AT_BYTES_PER_NUMBER * content.count(b","):
+    sample = min(len(content), _SAMPLE)
+    if sample >= BINARY_AT_BYTES_PER_NUMBER * content.count(b",", 0, sample):
         found = _RAW_BINARY[name](content)
         if found is not None:
             return found
