@@ -16,7 +16,8 @@ values, same literal.
 
 from __future__ import annotations
 
-from array import array
+import math
+from collections.abc import Sequence
 
 
 class LiteralVector(list[float]):
@@ -44,10 +45,12 @@ class FrozenVector:
         """The literal of the vector `thaw()` makes."""
         return self.thaw().literal()
 
-    def doubles(self) -> array[float]:
-        """The values of the vector `thaw()` makes, as an array of doubles (the warm-up's binary
-        store reads them: engine/binary.py)."""
-        return array("d", self.thaw())
+    def nonzero(self) -> tuple[Sequence[int], Sequence[float]]:
+        """The positions and values of the non-zero numbers of the vector `thaw()` makes (the
+        warm-up's binary store puts them in a vector of zeros: engine/binary.py)."""
+        values = self.thaw()
+        positions = [i for i, x in enumerate(values) if x != 0.0 or math.copysign(1.0, x) < 0]
+        return positions, [values[i] for i in positions]
 
     def __len__(self) -> int:
         raise NotImplementedError

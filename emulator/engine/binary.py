@@ -69,6 +69,11 @@ def real_array_values(vectors: Sequence[Sequence[float]],
     lengths = [len(v) for v in vectors]
     # One pass over all the numbers (twice as fast as extending an array list by list).
     doubles = np.fromiter(chain.from_iterable(vectors), np.float64, count=sum(lengths))
+    return _real_array_values(doubles, lengths, zeros_are_zeros)
+
+
+def _real_array_values(doubles: np.ndarray[Any, np.dtype[np.float64]], lengths: list[int],
+                       zeros_are_zeros: Callable[[], bool] | None) -> list[bytes] | None:
     if zeros_are_zeros is not None and not doubles.all() and not zeros_are_zeros():
         return None
     magnitude = np.abs(doubles)
@@ -193,16 +198,23 @@ def parsed_binary(vectors: Sequence[Any] | None) -> Extracted | None:
     (``FrozenVector``s, ``LiteralVector``s or lists of numbers), or None."""
     if vectors is None:
         return None
-    doubles: list[Sequence[float]] = []
-    for vector in vectors:
-        if isinstance(vector, FrozenVector):
-            doubles.append(vector.doubles())
-        elif isinstance(vector, LiteralVector) or (
-                isinstance(vector, list) and all(type(x) is float for x in vector)):
-            doubles.append(vector)
-        else:
-            return None  # ints, bools, None: the text path decides what they mean
-    values = real_array_values(doubles)
+    if vectors and all(isinstance(v, FrozenVector) for v in vectors):
+        # The fakes' vectors: a few numbers each, put into zeros (not 768 floats walked each).
+        lengths = [len(v) for v in vectors]
+        found = [v.nonzero() for v in vectors]
+        counts = [len(positions) for positions, _ in found]
+        starts = np.repeat(np.cumsum([0, *lengths[:-1]]), counts)
+        doubles = np.zeros(sum(lengths))
+        doubles[starts + np.fromiter(chain.from_iterable(p for p, _ in found), np.intp,
+                                     count=sum(counts))] = np.fromiter(
+            chain.from_iterable(n for _, n in found), np.float64, count=sum(counts))
+        values = _real_array_values(doubles, lengths, None)
+    elif all(isinstance(v, LiteralVector) or (isinstance(v, list)
+                                              and all(type(x) is float for x in v))
+             for v in vectors):
+        values = real_array_values(vectors)
+    else:
+        return None  # ints, bools, None: the text path decides what they mean
     return None if values is None else Extracted(values, 0, binary=True)
 
 

@@ -30,7 +30,6 @@ import math
 import operator
 import random
 import struct
-from array import array
 from collections import deque
 from functools import lru_cache
 from itertools import compress, repeat
@@ -176,11 +175,8 @@ class Sparse(FrozenVector):
             self.text = _format(self)
         return self.text
 
-    def doubles(self) -> array[float]:
-        """The values as doubles: zeros with the few non-zero ones put in."""
-        out = array("d", bytes(8 * self.dimension))
-        _drain(map(out.__setitem__, self.positions, self.values))
-        return out
+    def nonzero(self) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        return self.positions, self.values
 
     def __len__(self) -> int:
         return self.dimension
