@@ -42,7 +42,8 @@ def capture() -> Iterator[CaptureServer]:
 def live(capture: CaptureServer) -> Iterator[tuple[Emulator, int]]:
     port = free_port()
     emu = start_emulator("--models", "live", "--vertex-base-url", capture.url,
-                         "--google-project", "p", "--cache-size", "0", "--metrics-port", str(port))
+                         "--google-project", "p", "--cache-size", "0", "--metrics-port", str(port),
+                         env={"ALLOYDB_AI_EMULATOR_SECRET_OAKEY": "sk-warm-binary"})
     try:
         yield emu, port
     finally:
@@ -138,6 +139,43 @@ def test_dense_batches_are_copied_in_binary_and_equal_the_per_row_path(
     keys = conn.execute("SELECT DISTINCT split_part(statement_key, ':', 1)::int"
                         " FROM google_ml._warm_cache").fetchall()
     assert pid is not None and keys == [(pid[0],)]
+
+
+def test_openai_batches_are_copied_in_input_order(
+        conn: psycopg.Connection[Any], capture: CaptureServer, live: tuple[Emulator, int]) -> None:
+    # The answer lists the embeddings backwards, each with its index: stored by index.
+    conn.execute("SET google_ml_integration.allow_http_endpoints = on")
+    conn.execute("CALL google_ml.create_sm_secret(secret_id => 'oakey', secret_path =>"
+                 " 'projects/p/secrets/oakey/versions/1')")
+    conn.execute(
+        """CALL google_ml.create_model(model_id => 'oa', model_provider => 'open_ai',
+             model_request_url => %s, model_type => 'text_embedding',
+             model_qualified_name => 'text-embedding-3-small', model_auth_type => 'secret_manager',
+             model_auth_id => 'oakey')""", (f"{capture.url}/v1/embeddings",))
+
+    def openai(seen: Seen) -> Reply:
+        given = seen.json()["input"]
+        texts = [given] if isinstance(given, str) else given
+        data = ",".join(f'{{"index": {i}, "embedding": [{",".join(dense(t))}]}}'
+                        for i, t in reversed(list(enumerate(texts))))
+        return Reply(200, ('{"data": [' + data + '], "usage": {"prompt_tokens": 3}}').encode())
+
+    capture.responder = openai
+    fill(conn, [f"openai text {i}" for i in range(40)])
+    copied = metric(live, COPIED)
+    backfill = BACKFILL.replace(MODEL, "oa")
+    conn.execute(backfill)
+    assert metric(live, COPIED) == copied + 1
+    assert capture.requests[-1].headers["authorization"] == "Bearer sk-warm-binary"
+    warmed = rows(conn)
+    conn.execute("UPDATE docs SET emb = NULL")
+    conn.execute("SET google_ml_integration.emulator_warmup = off")
+    conn.execute(backfill)
+    conn.execute("RESET google_ml_integration.emulator_warmup")
+    assert warmed == rows(conn)
+    assert all(emb is not None for _, emb in warmed)
+    conn.execute("CALL google_ml.drop_model('oa')")
+    conn.execute("CALL google_ml.drop_sm_secret('oakey')")
 
 
 @pytest.mark.parametrize("odd", [OFF_MIDPOINT, "1e-40", "-1.2e-39", "-0", "3.4028235e38"])
