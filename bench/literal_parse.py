@@ -12,18 +12,17 @@ dense 17-digit numbers (what real providers answer), then times, best of three:
 - binary real[] -> vector      (a binary warm cache: no number parsing left)
 - reading the text only
 
-and then the other side of a binary path, in the emulator's Python, for the same numbers as a
-Vertex AI answer's JSON (40 answers of 250): today's extraction (its number tokens validated and
-copied as they are, `emulator/engine/extract.py`) against the least a binary warm cache would
-need there (the JSON's numbers made floats by msgspec, packed as big-endian float4 by `array`;
-without the check an exact float4 needs, since decimal -> double -> float4 rounds twice).
+and then the other side, in the emulator's Python, for the same numbers as a Vertex AI answer's
+JSON (40 answers of 250): the text path's extraction (its number tokens validated and copied as
+they are, `emulator/engine/extract.py`) against the values the binary store makes of them
+(`emulator/engine/binary.py`: msgspec's doubles, rounded to float4 by numpy, with the checks that
+keep every float what strtof reads).
 
     python bench/literal_parse.py
 """
 
 from __future__ import annotations
 
-import array
 import os
 import random
 import sys
@@ -36,6 +35,7 @@ sys.path.insert(0, str(REPO))
 import msgspec
 import psycopg
 
+from emulator.engine.binary import raw_vertex_binary
 from emulator.engine.extract import raw_vertex_embeddings
 from emulator.fakes.embeddings import embed
 from tests.support.emulators import start_emulator, stop_emulator
@@ -92,36 +92,16 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
-class _Values(msgspec.Struct):
-    values: list[float]
-
-
-class _Prediction(msgspec.Struct):
-    embeddings: _Values
-
-
-class _Answer(msgspec.Struct):
-    predictions: list[_Prediction]
-
-
 def engine_side(name: str, literals: list[str]) -> None:
-    """The emulator's CPU per 10,000 embeddings: text literals today, float4 binary instead."""
+    """The emulator's CPU per 10,000 embeddings: the text literals of the text path, and the
+    binary store's values (emulator/engine/binary.py: msgspec's doubles, rounded to float4 by
+    numpy, with the checks that keep them exactly what strtof reads)."""
     answers = [("{\"predictions\":[" + ",".join(
         '{"embeddings":{"values":[' + literal[1:-1] + "]}}"
         for literal in literals[first:first + 250]) + "]}").encode()
         for first in range(0, len(literals), 250)]
-    decoder = msgspec.json.Decoder(_Answer)
-
-    def as_binary(answer: bytes) -> list[bytes]:
-        packed = []
-        for prediction in decoder.decode(answer).predictions:
-            floats = array.array("f", prediction.embeddings.values)
-            floats.byteswap()
-            packed.append(floats.tobytes())
-        return packed
-
-    for label, extract in (("extract literals (today)", lambda a: raw_vertex_embeddings(a, b"[]")),
-                           ("JSON -> float4 binary", as_binary)):
+    for label, extract in (("extract literals (text)", lambda a: raw_vertex_embeddings(a, b"[]")),
+                           ("binary real[] values", raw_vertex_binary)):
         best = float("inf")
         for _ in range(3):
             started = time.process_time()

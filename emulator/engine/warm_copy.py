@@ -20,8 +20,9 @@ and the next warm-up of the backend (or any, once the backend has gone) deletes 
 (_warm_store).
 
 Failure. A batch whose COPY fails (connection refused, too many connections, an admin user
-without the right to the table) is answered as text, as without this store; the database is
-then left alone for `RETRY_AFTER_SECONDS`, and the failure logged once.
+without the right to the table, a lock the caller's own transaction holds: `LOCK_TIMEOUT_MS`) is
+answered as text, as without this store; the database is then left alone for
+`RETRY_AFTER_SECONDS` (the rest of that warm-up's batches included), and the failure logged once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ log = logging.getLogger("alloydb_ai_emulator.engine")
 COPY = ("COPY google_ml._warm_cache (statement_key, kind, model_id, item, embedding)"
         " FROM STDIN (FORMAT binary)")
 RETRY_AFTER_SECONDS = 60.0
+# The caller's backend waits for these COPYs; if its own transaction holds a lock they need (it
+# locked the cache, or created or altered the extension in the same transaction), they would
+# wait for it for ever. They give up instead, and the batch goes as text.
+LOCK_TIMEOUT_MS = 1000
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # no OIDs, no extension
 _TRAILER = struct.pack("!h", -1)
 _LENGTH = struct.Struct("!i")
@@ -119,13 +124,17 @@ class WarmCopier:
         target = self.resolve(store)
         if target is None:
             return None
-        failed_at = self._failed_at.get(target.conninfo)
-        if failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_SECONDS:
-            return None
-        return target
+        return None if self._failed_recently(target.conninfo) else target
+
+    def _failed_recently(self, conninfo: str) -> bool:
+        failed_at = self._failed_at.get(conninfo)
+        return failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_SECONDS
 
     async def store(self, target: StoreTarget, items: list[str], values: list[bytes]) -> bool:
         """COPY one batch and commit it; False if it could not be (the caller answers text)."""
+        if self._failed_recently(target.conninfo):  # an earlier batch of this warm-up, say
+            self.failures += 1
+            return False
         data = copy_data(target, items, values)
         try:
             async with (self._connection(target.conninfo) as conn, conn.cursor() as cursor,
@@ -149,7 +158,7 @@ class WarmCopier:
         async with slots:
             idle = self._idle.setdefault(conninfo, [])
             conn = idle.pop() if idle else await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True)
+                conninfo, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT_MS}")
             try:
                 yield conn
             except BaseException:

@@ -276,3 +276,22 @@ def test_the_engine_leaves_the_database_once_the_warmup_is_over(
     assert metric(live, COPIED) == copied + 2
     with live[0].connect() as admin:
         admin.execute("DROP DATABASE e2e_warm_binary_dropped")
+
+
+def test_a_copy_waiting_on_the_callers_own_lock_gives_up_and_goes_as_text(
+        live: tuple[Emulator, int], capture: CaptureServer) -> None:
+    # The caller's transaction holds the cache locked; the engine's COPY would wait for it while
+    # the caller waits for the COPY. It gives up after its lock timeout (1 s), and so do the
+    # warm-up's other batches at once: the statement ends, with the rows it must have.
+    url = database(live, "e2e_warm_binary_locked")
+    capture.responder = lambda seen: vertex_answer(seen, dense)
+    with psycopg.connect(url) as conn:
+        fill(conn, [f"locked text {i}" for i in range(3 * 250)])  # three batches
+        conn.commit()
+        failed = metric(live, FAILED)
+        conn.execute("LOCK TABLE google_ml._warm_cache IN ACCESS EXCLUSIVE MODE")
+        conn.execute(BACKFILL)
+        warmed = rows(conn)
+        conn.rollback()
+        assert metric(live, FAILED) == failed + 3
+        assert all(emb is not None and emb.count(",") == 767 for _, emb in warmed)
