@@ -42,8 +42,13 @@ from emulator.engine.extract import (
     RAW_EXTRACTORS,
     VECTORS,
     Extracted,
+    OpenAIAnswer,
+    VertexAnswer,
+    decode,
     might_underflow_real,
     openai_order,
+    openai_tokens,
+    vertex_tokens,
 )
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
@@ -112,31 +117,8 @@ def real_array_text(value: bytes, brackets: bytes = b"{}") -> bytes:
 # -- raw answers (bytes from HTTP) -------------------------------------------------------------
 
 
-class _VertexEmbeddings(msgspec.Struct):
-    values: list[float]
-    statistics: Any = None
-
-
-class _VertexPrediction(msgspec.Struct):
-    embeddings: _VertexEmbeddings
-
-
-class _VertexAnswer(msgspec.Struct):
-    predictions: list[_VertexPrediction]
-
-
-class _OpenAIItem(msgspec.Struct):
-    embedding: list[float]
-    index: int | None = None
-
-
-class _OpenAIAnswer(msgspec.Struct):
-    data: list[_OpenAIItem]
-    usage: Any = None
-
-
-_VERTEX = msgspec.json.Decoder(_VertexAnswer)
-_OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
+_VERTEX = msgspec.json.Decoder(VertexAnswer[list[float]])
+_OPENAI = msgspec.json.Decoder(OpenAIAnswer[list[float]])
 
 
 def _zeros_are_zeros(content: bytes) -> bool:
@@ -146,35 +128,17 @@ def _zeros_are_zeros(content: bytes) -> bool:
     return not might_underflow_real(content) and not _INTEGER_MINUS_ZERO.search(content)
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
-    """The answer with its numbers read as doubles, or None if it is not of that shape."""
-    try:
-        if not content.isascii():
-            content.decode("utf-8")  # as extract.py: PostgreSQL's json checks strings' UTF-8
-        return decoder.decode(content)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-
-
 def raw_vertex_binary(content: bytes) -> Extracted | None:
-    answer: _VertexAnswer | None = _decode(_VERTEX, content)
+    answer: VertexAnswer[list[float]] | None = decode(_VERTEX, content)
     if answer is None:
         return None
     values = real_array_values([p.embeddings.values for p in answer.predictions],
                                partial(_zeros_are_zeros, content))
-    if values is None:
-        return None
-    tokens = 0
-    for prediction in answer.predictions:
-        stats = prediction.embeddings.statistics
-        count = stats.get("token_count") if isinstance(stats, dict) else None
-        if isinstance(count, (int, float)) and not isinstance(count, bool):
-            tokens += int(count)
-    return Extracted(values, tokens, binary=True)
+    return None if values is None else Extracted(values, vertex_tokens(answer), binary=True)
 
 
 def raw_openai_binary(content: bytes) -> Extracted | None:
-    answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
+    answer: OpenAIAnswer[list[float]] | None = decode(_OPENAI, content)
     if answer is None:
         return None
     items = openai_order(answer.data, [item.index for item in answer.data])
@@ -182,12 +146,7 @@ def raw_openai_binary(content: bytes) -> Extracted | None:
         return None
     values = real_array_values([item.embedding for item in items],
                                partial(_zeros_are_zeros, content))
-    if values is None:
-        return None
-    usage = answer.usage
-    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    ok = isinstance(tokens, int) and not isinstance(tokens, bool)
-    return Extracted(values, tokens if ok else 0, binary=True)  # type: ignore[arg-type]
+    return None if values is None else Extracted(values, openai_tokens(answer), binary=True)
 
 
 # -- parsed answers (the fakes, the response cache) ----------------------------------------------

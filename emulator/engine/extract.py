@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -39,6 +39,7 @@ from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.providers import OPENAI_EMBEDDINGS, VERTEX_EMBEDDINGS
 
 T = TypeVar("T")
+N = TypeVar("N")  # how an answer's numbers are read
 
 
 class RawText(bytes):
@@ -128,31 +129,51 @@ def number_array_literal(raw: bytes, brackets: bytes = b"{}") -> bytes | None:
     return brackets[:1] + inner + brackets[1:]
 
 
-class _VertexEmbeddings(msgspec.Struct):
-    values: msgspec.Raw
+# The answers' shapes, generic in how their numbers are read: as raw bytes here (msgspec.Raw),
+# as doubles by the binary store (binary.py).
+class VertexEmbeddings(msgspec.Struct, Generic[N]):
+    values: N
     statistics: Any = None
 
 
-class _VertexPrediction(msgspec.Struct):
-    embeddings: _VertexEmbeddings
+class VertexPrediction(msgspec.Struct, Generic[N]):
+    embeddings: VertexEmbeddings[N]
 
 
-class _VertexAnswer(msgspec.Struct):
-    predictions: list[_VertexPrediction]
+class VertexAnswer(msgspec.Struct, Generic[N]):
+    predictions: list[VertexPrediction[N]]
 
 
-class _OpenAIItem(msgspec.Struct):
-    embedding: msgspec.Raw
+class OpenAIItem(msgspec.Struct, Generic[N]):
+    embedding: N
     index: int | None = None
 
 
-class _OpenAIAnswer(msgspec.Struct):
-    data: list[_OpenAIItem]
+class OpenAIAnswer(msgspec.Struct, Generic[N]):
+    data: list[OpenAIItem[N]]
     usage: Any = None
 
 
-_VERTEX = msgspec.json.Decoder(_VertexAnswer)
-_OPENAI = msgspec.json.Decoder(_OpenAIAnswer)
+def vertex_tokens(answer: VertexAnswer[Any]) -> int:
+    """The input tokens a Vertex AI answer reports (its predictions' token counts)."""
+    tokens = 0
+    for prediction in answer.predictions:
+        stats = prediction.embeddings.statistics
+        count = stats.get("token_count") if isinstance(stats, dict) else None
+        if isinstance(count, (int, float)) and not isinstance(count, bool):
+            tokens += int(count)
+    return tokens
+
+
+def openai_tokens(answer: OpenAIAnswer[Any]) -> int:
+    """The input tokens an OpenAI answer reports (usage.prompt_tokens), 0 if none."""
+    usage = answer.usage
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else 0
+
+
+_VERTEX = msgspec.json.Decoder(VertexAnswer[msgspec.Raw])
+_OPENAI = msgspec.json.Decoder(OpenAIAnswer[msgspec.Raw])
 
 
 class Extracted(msgspec.Struct):
@@ -177,8 +198,8 @@ def openai_order(items: list[T], indices: list[Any]) -> list[T] | None:
     return items
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
-    """The skeleton of a JSON answer, or None if it is not valid JSON of that shape."""
+def decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
+    """A JSON answer read by `decoder`, or None if it is not valid JSON of that shape."""
     try:
         if not content.isascii():
             # msgspec does not check the UTF-8 of strings it skips; PostgreSQL's json does.
@@ -189,25 +210,20 @@ def _decode(decoder: msgspec.json.Decoder[Any], content: bytes) -> Any:
 
 
 def raw_vertex_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
-    answer: _VertexAnswer | None = _decode(_VERTEX, content)
+    answer: VertexAnswer[msgspec.Raw] | None = decode(_VERTEX, content)
     if answer is None:
         return None
     literals = []
-    tokens = 0
     for prediction in answer.predictions:
         literal = number_array_literal(bytes(prediction.embeddings.values), brackets)
         if literal is None:
             return None
         literals.append(literal)
-        stats = prediction.embeddings.statistics
-        count = stats.get("token_count") if isinstance(stats, dict) else None
-        if isinstance(count, (int, float)) and not isinstance(count, bool):
-            tokens += int(count)
-    return Extracted(literals, tokens)
+    return Extracted(literals, vertex_tokens(answer))
 
 
 def raw_openai_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted | None:
-    answer: _OpenAIAnswer | None = _decode(_OPENAI, content)
+    answer: OpenAIAnswer[msgspec.Raw] | None = decode(_OPENAI, content)
     if answer is None:
         return None
     items = openai_order(answer.data, [item.index for item in answer.data])
@@ -219,10 +235,7 @@ def raw_openai_embeddings(content: bytes, brackets: bytes = b"{}") -> Extracted 
         if literal is None:
             return None
         literals.append(literal)
-    usage = answer.usage
-    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-    ok = isinstance(tokens, int) and not isinstance(tokens, bool)
-    return Extracted(literals, tokens if ok else 0)  # type: ignore[arg-type]
+    return Extracted(literals, openai_tokens(answer))
 
 
 RAW_EXTRACTORS: dict[str, Callable[[bytes], Extracted | None]] = {
