@@ -212,6 +212,8 @@ def test_more_than_2000_dimensions_gets_a_halfvec_index(
     conn: psycopg.Connection[tuple[object, ...]]
 ) -> None:
     conn.execute("CREATE TABLE wide (id int, e vector(3072))")
+    conn.execute("INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[3072])::vector "
+                 "FROM generate_series(1, 10) i")  # AlloyDB wants num_leaves rows at least
     try:
         notices: list[str] = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
@@ -365,3 +367,74 @@ def test_measure_vector_query_recall_page(conn: psycopg.Connection[tuple[object,
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="scann, hnsw, ivf, ivfflat"):
         conn.execute("SELECT * FROM evaluate_query_recall('SELECT 1', NULL, ARRAY['annoy'])")
     conn.execute("DROP TABLE t1")
+
+
+EMPTY_TABLE = ('Cannot create ScaNN index "t1_b_idx" for table "t1", error: FAILED_PRECONDITION: '
+               'Cannot create ScaNN index "t1_b_idx" with empty table "t1". Once the table is '
+               'populated with data, create the index. See documentation to bypass this validation.')
+
+
+def test_an_empty_or_small_table_is_refused_as_on_alloydb(emulator: Emulator) -> None:
+    """troubleshoot/troubleshoot-scann-indexes: its query examples, and AlloyDB's messages (with
+    their index and table names); ai/create-scann-index: "By default, you can't create a ScaNN
+    index on a table that is empty or has fewer rows than the value of the num_leaves index
+    option", and its two ways past that. A refusal leaves no index and the session goes on."""
+    dsn = fresh_database(emulator, "scann_small", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table t1 (a INT, b VECTOR(512));")
+        page_example_a = ("create index on t1 using ScaNN(b cosine) "
+                          "with (num_leaves = 10, quantizer = 'sq8');")
+        with pytest.raises(psycopg.errors.InternalError) as empty:
+            conn.execute(page_example_a)
+        assert empty.value.sqlstate == "XX000"
+        assert empty.value.diag.message_primary == EMPTY_TABLE
+        assert "scann.allow_blocked_operations" in str(empty.value.diag.message_hint)
+        with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+            conn.execute("CREATE INDEX ON t1 USING scann (b l2)")  # no options: still refused
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't1'"
+                            ).fetchone() == (0,)
+
+        conn.execute("insert into t1 select i, array_fill(i::real, ARRAY[512])::vector "
+                     "from generate_series(1, 5) i")
+        with pytest.raises(psycopg.errors.InternalError) as small:
+            conn.execute("create index on t1 using scann(b cosine) "
+                         "with (num_leaves = 100, quantizer = 'sq8');")
+        assert small.value.diag.message_primary == (
+            'Cannot create ScaNN index "t1_b_idx" for table "t1", error: INVALID_ARGUMENT: '
+            "Number of rows (5) must be larger than (100).")
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't1'"
+                            ).fetchone() == (0,)
+        conn.execute("CREATE INDEX five ON t1 USING scann (b cosine) WITH (num_leaves = 5)")
+        conn.execute("DROP INDEX five")
+
+        # "Force index creation on empty or small tables": a superuser's session setting
+        conn.execute("TRUNCATE t1")
+        conn.execute("SET scann.allow_blocked_operations = true;")
+        conn.execute(page_example_a)
+        conn.execute("DROP INDEX t1_b_idx")
+        conn.execute("RESET scann.allow_blocked_operations")
+
+        # deferred creation (a preview feature): AlloyDB builds it later, the emulator at once
+        conn.execute("SET scann.enable_preview_features = on")
+        conn.execute(page_example_a)
+        conn.execute("DROP INDEX t1_b_idx")
+        with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+            conn.execute("CREATE INDEX ON t1 USING scann (b cosine) WITH (mode = 'MANUAL', "
+                         "num_leaves = 10, auto_maintenance = OFF)")
+        conn.execute("RESET scann.enable_preview_features")
+
+        # forcing needs a superuser
+        conn.execute("DROP ROLE IF EXISTS scann_small_user")
+        conn.execute("CREATE ROLE scann_small_user LOGIN")
+        conn.execute("ALTER TABLE t1 OWNER TO scann_small_user")
+        conn.execute("GRANT CREATE ON SCHEMA public TO scann_small_user")
+        try:
+            with psycopg.connect(dsn.replace("postgres@", "scann_small_user@"),
+                                 autocommit=True) as user:
+                user.execute("SET scann.allow_blocked_operations = on")
+                with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+                    user.execute(page_example_a)
+        finally:
+            conn.execute("DROP TABLE t1")
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM scann_small_user")
+            conn.execute("DROP ROLE scann_small_user")
