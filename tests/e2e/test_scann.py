@@ -1,8 +1,9 @@
 """alloydb_scann: AlloyDB's ScaNN index on the emulator (pgvector's HNSW under AlloyDB's names).
 
 The statements are the ones Google's pages print (ai/create-scann-index,
-ai/maintain-vector-indexes, ai/run-hybrid-vector-similarity-search), with the placeholders
-filled in. The index must be a real one: the planner uses it for ``ORDER BY col <=> q LIMIT k``.
+ai/maintain-vector-indexes, ai/run-hybrid-vector-similarity-search,
+troubleshoot/troubleshoot-scann-indexes), with the placeholders filled in, and the SQL of
+Google's ScaNN benchmark notebook (python-docs-samples). The index must be a real one: the planner uses it for ``ORDER BY col <=> q LIMIT k``.
 """
 
 from __future__ import annotations
@@ -438,3 +439,106 @@ def test_an_empty_or_small_table_is_refused_as_on_alloydb(emulator: Emulator) ->
             conn.execute("DROP TABLE t1")
             conn.execute("REVOKE CREATE ON SCHEMA public FROM scann_small_user")
             conn.execute("DROP ROLE scann_small_user")
+
+
+# GoogleCloudPlatform/python-docs-samples, alloydb/notebooks/alloydb_scann_benchmark_glove.ipynb:
+# its two benchmark functions as the notebook deploys them (table glove, operator <=>).
+BENCHMARK_RECALL = """
+    CREATE OR REPLACE FUNCTION measure_recall(pct_leaves_to_search FLOAT, num_q INT, k INT)
+    RETURNS FLOAT AS $func$
+    DECLARE
+        q_vec text;
+        query_str text;
+        total_recall FLOAT := 0.0;
+        valid_queries INT := 0;
+        v_id int; v_q text; v_p json; v_recall float; v_at float; v_et float; v_idx text;
+    BEGIN
+        IF num_q <= 0 THEN RETURN 0.0; END IF;
+
+        FOR q_vec IN SELECT embedding::text FROM glove_test LIMIT num_q LOOP
+            query_str := pg_catalog.format('SELECT id FROM glove ORDER BY embedding <=> ''%s'' LIMIT %s', q_vec, k);
+            BEGIN
+                EXECUTE pg_catalog.format('SELECT * FROM evaluate_query_recall($$%s$$, ''{"scann.pct_leaves_to_search": %s, "scann.num_leaves_to_search": 0}'', ''{"scann"}'')', query_str, pct_leaves_to_search)
+                    INTO v_id, v_q, v_p, v_recall, v_at, v_et, v_idx;
+                IF v_recall IS NOT NULL THEN
+                    total_recall := total_recall + v_recall;
+                    valid_queries := valid_queries + 1;
+                END IF;
+            EXCEPTION
+                WHEN OTHERS THEN
+                    RAISE WARNING 'Error during evaluate_query_recall: %', SQLERRM;
+            END;
+        END LOOP;
+
+        IF valid_queries = 0 THEN RETURN 0.0; END IF;
+        RETURN total_recall / valid_queries;
+    END;
+    $func$ LANGUAGE plpgsql;
+    """
+BENCHMARK_QPS = """
+    CREATE OR REPLACE FUNCTION measure_qps(pct_leaves_to_search FLOAT, num_q INT, k INT)
+    RETURNS FLOAT AS $func$
+    DECLARE
+        q_vec vector;
+        start_time timestamp;
+        end_time timestamp;
+        total_time_ms float;
+    BEGIN
+        IF num_q <= 0 THEN RETURN 0.0; END IF;
+
+        PERFORM pg_catalog.set_config('scann.num_leaves_to_search', '0', false);
+        PERFORM pg_catalog.set_config('scann.pct_leaves_to_search', pct_leaves_to_search::text, false);
+
+        start_time := pg_catalog.clock_timestamp();
+        FOR q_vec IN SELECT embedding FROM glove_test LIMIT num_q LOOP
+            EXECUTE pg_catalog.format('SELECT id FROM glove ORDER BY embedding <=> $1 LIMIT %s', k) USING q_vec;
+        END LOOP;
+        end_time := pg_catalog.clock_timestamp();
+
+        total_time_ms := (EXTRACT(epoch FROM end_time) - EXTRACT(epoch FROM start_time)) * 1000.0;
+        IF total_time_ms <= 0.0 THEN RETURN 0.0; END IF;
+
+        RETURN (num_q * 1000.0) / total_time_ms;
+    END;
+    $func$ LANGUAGE plpgsql;
+    """
+
+
+def test_googles_scann_benchmark_notebook_runs(emulator: Emulator) -> None:
+    """Google's ScaNN benchmark notebook (python-docs-samples, see above), on a small table:
+    its schema, its AUTO-mode index build, and its two functions; evaluate_query_recall is
+    called with a text literal for the methods ('{"scann"}') and its row is read INTO
+    (int, text, json, float, float, float, text) variables. A failing call would only show as a
+    WARNING (the function catches it), so the test checks there is none."""
+    dsn = fresh_database(emulator, "scann_glove")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        warnings: list[str] = []
+        conn.add_notice_handler(lambda d: warnings.append(str(d.message_primary))
+                                if d.severity_nonlocalized == "WARNING" else None)
+        cur = conn.cursor()
+        cur.execute("CREATE EXTENSION IF NOT EXISTS vector CASCADE;")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+        cur.execute("CREATE TABLE glove (id bigserial PRIMARY KEY, embedding vector(8));")
+        cur.execute("CREATE TABLE glove_test (id bigserial PRIMARY KEY, embedding vector(8));")
+        for table, rows, seed in (("glove", 600, 1), ("glove_test", 10, 7)):
+            cur.execute(f"INSERT INTO {table} (embedding) SELECT ARRAY(SELECT sin(i * {seed} + j * j) "
+                        "FROM generate_series(1, 8) j)::vector FROM generate_series(1, %s) i",
+                        (rows,))
+        cur.execute("VACUUM (DISABLE_PAGE_SKIPPING, ANALYZE) glove;")
+        cur.execute("DROP INDEX IF EXISTS alloydb_scann_idx;")
+        cur.execute("SELECT set_config('max_parallel_maintenance_workers', "
+                    "current_setting('max_parallel_workers'), false);")
+        cur.execute("CREATE INDEX alloydb_scann_idx ON glove USING scann (embedding cosine) WITH "
+                    "(mode = 'AUTO');")
+        cur.execute(BENCHMARK_RECALL)
+        cur.execute(BENCHMARK_QPS)
+        cur.execute("SET work_mem = '256MB';")
+        cur.execute("SELECT measure_qps(0.5, %s, %s);", (5, 10))
+        (qps,) = cur.fetchone()  # type: ignore[misc]
+        recalls = []
+        for pct in (0.1, 10.0):
+            cur.execute("SELECT measure_recall(%s, %s, %s);", (pct, 5, 10))
+            recalls.append(cur.fetchone()[0])  # type: ignore[index]
+    assert warnings == []
+    assert qps > 0
+    assert all(0.5 < r <= 1.0 for r in recalls), recalls
