@@ -542,3 +542,25 @@ def test_googles_scann_benchmark_notebook_runs(emulator: Emulator) -> None:
     assert warnings == []
     assert qps > 0
     assert all(0.5 < r <= 1.0 for r in recalls), recalls
+
+
+def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
+    """ai/measure-vector-query-recall, "Before you begin": `CREATE EXTENSION IF NOT EXISTS vector
+    WITH VERSION '0.8.0.google-3';`, or, with pgvector already there, an update to that version.
+    Here it is the same pgvector under AlloyDB's version number; updating back works too."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "scann_vector_label" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "scann_vector_label"')
+    dsn = emulator.dsn_for(dbname="scann_vector_label")
+    version = "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS vector WITH VERSION '0.8.0.google-3';")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+        assert conn.execute("SELECT '[1,2]'::vector <-> '[1,3]'::vector").fetchone() == (1.0,)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+        conn.execute("ALTER EXTENSION vector UPDATE")
+        (default,) = conn.execute(version).fetchone()  # type: ignore[misc]
+        assert default != "0.8.0.google-3"
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-3';")
+        assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
