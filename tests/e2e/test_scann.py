@@ -564,3 +564,25 @@ def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
         assert default != "0.8.0.google-3"
         conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-3';")
         assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+
+
+def test_an_index_on_a_partitioned_tables_parent_is_refused(emulator: Emulator) -> None:
+    """troubleshoot/troubleshoot-scann-indexes, "Cannot create ScaNN index on parent partition
+    table": its query example (a partition with rows), and the way the page gives (one index per
+    partition); a superuser's scann.allow_blocked_operations lets it through."""
+    dsn = fresh_database(emulator, "scann_partitions", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table t1 (a INT, b VECTOR(512)) partition by range(a);")
+        conn.execute("CREATE TABLE t1_one_ten PARTITION of t1 for values from (1) to (10);")
+        conn.execute("insert into t1_one_ten select i, array_fill(i::real, ARRAY[512])::vector "
+                     "from generate_series(1, 9) i")
+        with pytest.raises(psycopg.errors.InternalError) as parent:
+            conn.execute("create index on t1 using scann(b cosine) with (num_leaves = 5);")
+        assert parent.value.diag.message_primary == (
+            "Cannot create ScaNN index on parent partition table. Create ScaNN indexes on the "
+            "child tables instead. See documentation to bypass this validation.")
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 't1%'"
+                            ).fetchone() == (0,)
+        conn.execute("create index on t1_one_ten using scann(b cosine) with (num_leaves = 5);")
+        conn.execute("SET scann.allow_blocked_operations = on")
+        conn.execute("create index on t1 using scann(b cosine) with (num_leaves = 5);")
