@@ -65,6 +65,48 @@ EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
 EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
 
 
+# AlloyDB's `vector` is pgvector under Google's version numbers. ai/measure-vector-query-recall
+# has users run `CREATE EXTENSION IF NOT EXISTS vector WITH VERSION '0.8.0.google-3'` (or
+# `ALTER EXTENSION vector UPDATE TO '0.8.0.google-3'`). The emulator takes those versions as
+# labels of the pgvector it runs: an update script with nothing in it, each way between pgvector's
+# default version and the label, so both statements work and \dx shows the label. Nothing of
+# Google's additions comes with it (docs/differences.md).
+PGVECTOR_VERSION_LABELS: tuple[str, ...] = ("0.8.0.google-3",)
+
+
+def pgvector_label_files(extension_dir: Path) -> dict[str, str]:
+    """The update scripts that make PGVECTOR_VERSION_LABELS versions of the pgvector installed in
+    ``extension_dir`` (none when pgvector is not there)."""
+    control = extension_dir / "vector.control"
+    if not control.is_file():
+        return {}
+    match = re.search(r"default_version\s*=\s*'([^']+)'", control.read_text())
+    if match is None:
+        return {}
+    default = match.group(1)
+    files: dict[str, str] = {}
+    for label in PGVECTOR_VERSION_LABELS:
+        if label != default:
+            note = (f"-- vector {label} is AlloyDB's name for its pgvector; the emulator's pgvector "
+                    f"is {default}, under that name (emulator/extension_files.py).\n")
+            files[f"vector--{default}--{label}.sql"] = note
+            files[f"vector--{label}--{default}.sql"] = note
+    return files
+
+
+def _install_pgvector_labels(target: Path) -> None:
+    files = pgvector_label_files(target)
+    for name, content in files.items():
+        dst = target / name
+        if not dst.exists() or dst.read_text() != content:
+            dst.write_text(content)
+            dst.chmod(0o644)
+    # pgvector upgraded since: the old default's scripts would offer a path that is not there
+    for old in target.glob("vector--*.sql"):
+        if old.name not in files and any(label in old.name for label in PGVECTOR_VERSION_LABELS):
+            old.unlink()
+
+
 def _extension(name: str) -> BuiltExtension | ShippedExtension:
     for extension in EXTENSIONS:
         if extension.name == name:
@@ -102,6 +144,7 @@ def install_extension_files(pg_config: Path | str) -> Path:
             for old in target.glob(f"{extension.name}--*.sql"):
                 if old.name not in files:
                     old.unlink()
+        _install_pgvector_labels(target)
     except OSError as exc:
         raise ExtensionInstallError(
             f"cannot write the extension files into {target}: {exc}. Run as a user who can, or "

@@ -208,3 +208,82 @@ def test_hybrid_search_config_with_a_scann_index(url: str) -> None:
     found = run_with_engine(url, scenario)
     assert found[0] == texts[0]  # first in both the dense and the keyword results
     assert set(found) <= set(texts) and len(found) == 2
+
+
+def test_scann_index_on_a_table_without_rows_is_refused_as_on_alloydb(url: str) -> None:
+    """ai/create-scann-index: "By default, you can't create a ScaNN index on a table that is
+    empty" (troubleshoot/troubleshoot-scann-indexes has the message). LangChain applies the
+    index after ``aadd_texts`` (as test_scann_index_and_query_options does); before it, the
+    error reaches the caller, and the table is usable afterwards."""
+    from langchain_google_alloydb_pg.indexes import ScaNNIndex
+    from sqlalchemy.exc import DBAPIError
+
+    async def scenario(engine: AlloyDBEngine) -> tuple[str, bool]:
+        await AlloyDBModelManager.create(engine)
+        embeddings = await InlineAlloyDBEmbeddings.create(engine, model_id="text-embedding-005")
+        await engine.ainit_vectorstore_table("lc_empty", vector_size=768, overwrite_existing=True)
+        store = await AlloyDBVectorStore.create(engine, embedding_service=embeddings,
+                                                table_name="lc_empty")
+        try:
+            await store.aapply_vector_index(ScaNNIndex(name="lc_empty_idx"))
+            message = ""
+        except DBAPIError as error:
+            message = str(error.orig)
+        await store.aadd_texts([f"row {i}" for i in range(5)])
+        await store.aapply_vector_index(ScaNNIndex(name="lc_empty_idx"))  # num_leaves = 5 rows
+        return message, await store.ais_valid_index("lc_empty_idx")
+
+    message, valid = run_with_engine(url, scenario)
+    assert ('Cannot create ScaNN index "lc_empty_idx" for table "lc_empty", error: '
+            'FAILED_PRECONDITION') in message
+    assert valid
+
+
+def test_chat_history_loader_saver_and_checkpointer_run_unchanged(url: str) -> None:
+    """The package's other stores, as its README shows them: chat message history, document
+    saver and loader (table and query), and the LangGraph checkpointer."""
+    from langchain_core.documents import Document
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_google_alloydb_pg import (
+        AlloyDBChatMessageHistory,
+        AlloyDBDocumentSaver,
+        AlloyDBLoader,
+        AlloyDBSaver,
+    )
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    async def scenario(engine: AlloyDBEngine) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        await engine.ainit_chat_history_table("lc_chat")
+        history = await AlloyDBChatMessageHistory.create(engine, session_id="s1",
+                                                         table_name="lc_chat")
+        await history.aadd_messages([HumanMessage(content="hi"), AIMessage(content="hello")])
+        seen["history"] = [m.content for m in history.messages]
+        await history.aclear()
+        seen["cleared"] = len(history.messages)
+
+        await engine.ainit_document_table("lc_saved")
+        saver = await AlloyDBDocumentSaver.create(engine, table_name="lc_saved")
+        doc = Document(page_content="a saved page", metadata={"source": "test"})
+        await saver.aadd_documents([doc])
+        loaded = await (await AlloyDBLoader.create(engine, table_name="lc_saved")).aload()
+        seen["loaded"] = [(d.page_content, d.metadata) for d in loaded]
+        by_query = await (await AlloyDBLoader.create(
+            engine, query="SELECT * FROM lc_saved")).aload()
+        seen["by_query"] = len(by_query)
+        await saver.adelete([doc])
+
+        await engine.ainit_checkpoint_table()
+        checkpointer = await AlloyDBSaver.create(engine)
+        config: Any = {"configurable": {"thread_id": "t1", "checkpoint_ns": ""}}
+        checkpoint = empty_checkpoint()
+        stored = await checkpointer.aput(config, checkpoint, {"source": "input", "step": 1}, {})
+        fetched = await checkpointer.aget_tuple(stored)
+        seen["checkpoint"] = fetched is not None and fetched.checkpoint["id"] == checkpoint["id"]
+        seen["listed"] = len([c async for c in checkpointer.alist(config)])
+        return seen
+
+    seen = run_with_engine(url, scenario)
+    assert seen == {"history": ["hi", "hello"], "cleared": 0,
+                    "loaded": [("a saved page", {"source": "test"})], "by_query": 1,
+                    "checkpoint": True, "listed": 1}

@@ -860,6 +860,37 @@ def test_embeddings_through_ml_predict_row_as_the_older_embeddings_page_suggests
             "'AlloyDB is a managed, cloud-hosted SQL database service.')").fetchone()[0]
 
 
+def test_embedding_with_model_endpoint_management_off_as_the_older_embeddings_page_sets_it(
+        db: psycopg.Connection[Any]) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/work-with-embeddings (older copies, and AlloyDB
+    Omni's current one), "Required database extension": "Set the
+    google_ml_integration.enable_model_support database flag to off", then
+    ``SELECT embedding('MODEL_IDVERSION_TAG', 'TEXT')``. embedding() and ml_predict_row() predate
+    model endpoint management and answer without it (Vertex AI models by name or path); the
+    google_ml functions and a registered id still need the flag (55000)."""
+    content = "AlloyDB is a managed, cloud-hosted SQL database service."
+    (with_flag,) = db.execute("SELECT embedding('text-embedding-005', %s)", (content,)).fetchone()
+    db.execute("SET google_ml_integration.enable_model_support = off")
+    try:
+        for model in ("text-embedding-005", "textembedding-gecko@003",
+                      "publishers/google/models/text-embedding-005"):
+            (values,) = db.execute("SELECT embedding(%s, %s);", (model, content)).fetchone()
+            assert len(values) == 768
+        assert db.execute("SELECT embedding('text-embedding-005', %s)",
+                          (content,)).fetchone() == (with_flag,)
+        (answer,) = db.execute(
+            "SELECT ml_predict_row('publishers/google/models/text-embedding-005', "
+            "'{\"instances\": [{\"content\": \"x\"}]}')").fetchone()
+        assert len(answer["predictions"][0]["embeddings"]["values"]) == 768
+        for sql in ("SELECT google_ml.embedding('text-embedding-005', 'x')",
+                    "SELECT ml_predict_row('gemini-1.5-pro:generateContent', '{}')"):
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
+                               match="enable_model_support"):
+                db.execute(sql)
+    finally:
+        db.execute("RESET google_ml_integration.enable_model_support")
+
+
 def test_grant_lines_of_the_embedding_and_prediction_pages(db: psycopg.Connection[Any]) -> None:
     """The pages grant by bare function name: https://cloud.google.com/alloydb/docs/ai/work-with-embeddings
     (``GRANT EXECUTE ON FUNCTION embedding``) and https://cloud.google.com/alloydb/docs/vertex-ai/invoke-predictions

@@ -748,9 +748,12 @@ def test_direct_connection_is_told_to_connect_through_the_emulator(
 
 
 def test_model_support_off_is_an_error(db: psycopg.Connection[Any]) -> None:
+    """Model endpoint management off: its functions refuse (55000); embedding() with a Vertex AI
+    model name predates it and answers (tests/docs: the older work-with-embeddings page)."""
     db.execute("SET google_ml_integration.enable_model_support = off")
-    for sql in ("SELECT embedding('text-embedding-005', 'x')",
-                "SELECT google_ml.embedding('text-embedding-005', 'x')",
+    assert db.execute("SELECT array_length(embedding('text-embedding-005', 'x'), 1)"
+                      ).fetchone() == (768,)
+    for sql in ("SELECT google_ml.embedding('text-embedding-005', 'x')",
                 "SELECT google_ml.predict_row('gemini-1.5-pro:generateContent', '{}')"):
         with pytest.raises(psycopg.Error) as info:
             db.execute(sql)

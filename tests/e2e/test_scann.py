@@ -1,8 +1,9 @@
 """alloydb_scann: AlloyDB's ScaNN index on the emulator (pgvector's HNSW under AlloyDB's names).
 
 The statements are the ones Google's pages print (ai/create-scann-index,
-ai/maintain-vector-indexes, ai/run-hybrid-vector-similarity-search), with the placeholders
-filled in. The index must be a real one: the planner uses it for ``ORDER BY col <=> q LIMIT k``.
+ai/maintain-vector-indexes, ai/run-hybrid-vector-similarity-search,
+troubleshoot/troubleshoot-scann-indexes), with the placeholders filled in, and the SQL of
+Google's ScaNN benchmark notebook (python-docs-samples). The index must be a real one: the planner uses it for ``ORDER BY col <=> q LIMIT k``.
 """
 
 from __future__ import annotations
@@ -212,6 +213,8 @@ def test_more_than_2000_dimensions_gets_a_halfvec_index(
     conn: psycopg.Connection[tuple[object, ...]]
 ) -> None:
     conn.execute("CREATE TABLE wide (id int, e vector(3072))")
+    conn.execute("INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[3072])::vector "
+                 "FROM generate_series(1, 10) i")  # AlloyDB wants num_leaves rows at least
     try:
         notices: list[str] = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
@@ -365,3 +368,221 @@ def test_measure_vector_query_recall_page(conn: psycopg.Connection[tuple[object,
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="scann, hnsw, ivf, ivfflat"):
         conn.execute("SELECT * FROM evaluate_query_recall('SELECT 1', NULL, ARRAY['annoy'])")
     conn.execute("DROP TABLE t1")
+
+
+EMPTY_TABLE = ('Cannot create ScaNN index "t1_b_idx" for table "t1", error: FAILED_PRECONDITION: '
+               'Cannot create ScaNN index "t1_b_idx" with empty table "t1". Once the table is '
+               'populated with data, create the index. See documentation to bypass this validation.')
+
+
+def test_an_empty_or_small_table_is_refused_as_on_alloydb(emulator: Emulator) -> None:
+    """troubleshoot/troubleshoot-scann-indexes: its query examples, and AlloyDB's messages (with
+    their index and table names); ai/create-scann-index: "By default, you can't create a ScaNN
+    index on a table that is empty or has fewer rows than the value of the num_leaves index
+    option", and its two ways past that. A refusal leaves no index and the session goes on."""
+    dsn = fresh_database(emulator, "scann_small", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table t1 (a INT, b VECTOR(512));")
+        page_example_a = ("create index on t1 using ScaNN(b cosine) "
+                          "with (num_leaves = 10, quantizer = 'sq8');")
+        with pytest.raises(psycopg.errors.InternalError) as empty:
+            conn.execute(page_example_a)
+        assert empty.value.sqlstate == "XX000"
+        assert empty.value.diag.message_primary == EMPTY_TABLE
+        assert "scann.allow_blocked_operations" in str(empty.value.diag.message_hint)
+        with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+            conn.execute("CREATE INDEX ON t1 USING scann (b l2)")  # no options: still refused
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't1'"
+                            ).fetchone() == (0,)
+
+        conn.execute("insert into t1 select i, array_fill(i::real, ARRAY[512])::vector "
+                     "from generate_series(1, 5) i")
+        with pytest.raises(psycopg.errors.InternalError) as small:
+            conn.execute("create index on t1 using scann(b cosine) "
+                         "with (num_leaves = 100, quantizer = 'sq8');")
+        assert small.value.diag.message_primary == (
+            'Cannot create ScaNN index "t1_b_idx" for table "t1", error: INVALID_ARGUMENT: '
+            "Number of rows (5) must be larger than (100).")
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't1'"
+                            ).fetchone() == (0,)
+        conn.execute("CREATE INDEX five ON t1 USING scann (b cosine) WITH (num_leaves = 5)")
+        conn.execute("DROP INDEX five")
+
+        # "Force index creation on empty or small tables": a superuser's session setting
+        conn.execute("TRUNCATE t1")
+        conn.execute("SET scann.allow_blocked_operations = true;")
+        conn.execute(page_example_a)
+        conn.execute("DROP INDEX t1_b_idx")
+        conn.execute("RESET scann.allow_blocked_operations")
+
+        # deferred creation (a preview feature): AlloyDB builds it later, the emulator at once
+        conn.execute("SET scann.enable_preview_features = on")
+        conn.execute(page_example_a)
+        conn.execute("DROP INDEX t1_b_idx")
+        with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+            conn.execute("CREATE INDEX ON t1 USING scann (b cosine) WITH (mode = 'MANUAL', "
+                         "num_leaves = 10, auto_maintenance = OFF)")
+        conn.execute("RESET scann.enable_preview_features")
+
+        # forcing needs a superuser
+        conn.execute("DROP ROLE IF EXISTS scann_small_user")
+        conn.execute("CREATE ROLE scann_small_user LOGIN")
+        conn.execute("ALTER TABLE t1 OWNER TO scann_small_user")
+        conn.execute("GRANT CREATE ON SCHEMA public TO scann_small_user")
+        try:
+            with psycopg.connect(dsn.replace("postgres@", "scann_small_user@"),
+                                 autocommit=True) as user:
+                user.execute("SET scann.allow_blocked_operations = on")
+                with pytest.raises(psycopg.errors.InternalError, match="with empty table"):
+                    user.execute(page_example_a)
+        finally:
+            conn.execute("DROP TABLE t1")
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM scann_small_user")
+            conn.execute("DROP ROLE scann_small_user")
+
+
+# GoogleCloudPlatform/python-docs-samples, alloydb/notebooks/alloydb_scann_benchmark_glove.ipynb:
+# its two benchmark functions as the notebook deploys them (table glove, operator <=>).
+BENCHMARK_RECALL = """
+    CREATE OR REPLACE FUNCTION measure_recall(pct_leaves_to_search FLOAT, num_q INT, k INT)
+    RETURNS FLOAT AS $func$
+    DECLARE
+        q_vec text;
+        query_str text;
+        total_recall FLOAT := 0.0;
+        valid_queries INT := 0;
+        v_id int; v_q text; v_p json; v_recall float; v_at float; v_et float; v_idx text;
+    BEGIN
+        IF num_q <= 0 THEN RETURN 0.0; END IF;
+
+        FOR q_vec IN SELECT embedding::text FROM glove_test LIMIT num_q LOOP
+            query_str := pg_catalog.format('SELECT id FROM glove ORDER BY embedding <=> ''%s'' LIMIT %s', q_vec, k);
+            BEGIN
+                EXECUTE pg_catalog.format('SELECT * FROM evaluate_query_recall($$%s$$, ''{"scann.pct_leaves_to_search": %s, "scann.num_leaves_to_search": 0}'', ''{"scann"}'')', query_str, pct_leaves_to_search)
+                    INTO v_id, v_q, v_p, v_recall, v_at, v_et, v_idx;
+                IF v_recall IS NOT NULL THEN
+                    total_recall := total_recall + v_recall;
+                    valid_queries := valid_queries + 1;
+                END IF;
+            EXCEPTION
+                WHEN OTHERS THEN
+                    RAISE WARNING 'Error during evaluate_query_recall: %', SQLERRM;
+            END;
+        END LOOP;
+
+        IF valid_queries = 0 THEN RETURN 0.0; END IF;
+        RETURN total_recall / valid_queries;
+    END;
+    $func$ LANGUAGE plpgsql;
+    """
+BENCHMARK_QPS = """
+    CREATE OR REPLACE FUNCTION measure_qps(pct_leaves_to_search FLOAT, num_q INT, k INT)
+    RETURNS FLOAT AS $func$
+    DECLARE
+        q_vec vector;
+        start_time timestamp;
+        end_time timestamp;
+        total_time_ms float;
+    BEGIN
+        IF num_q <= 0 THEN RETURN 0.0; END IF;
+
+        PERFORM pg_catalog.set_config('scann.num_leaves_to_search', '0', false);
+        PERFORM pg_catalog.set_config('scann.pct_leaves_to_search', pct_leaves_to_search::text, false);
+
+        start_time := pg_catalog.clock_timestamp();
+        FOR q_vec IN SELECT embedding FROM glove_test LIMIT num_q LOOP
+            EXECUTE pg_catalog.format('SELECT id FROM glove ORDER BY embedding <=> $1 LIMIT %s', k) USING q_vec;
+        END LOOP;
+        end_time := pg_catalog.clock_timestamp();
+
+        total_time_ms := (EXTRACT(epoch FROM end_time) - EXTRACT(epoch FROM start_time)) * 1000.0;
+        IF total_time_ms <= 0.0 THEN RETURN 0.0; END IF;
+
+        RETURN (num_q * 1000.0) / total_time_ms;
+    END;
+    $func$ LANGUAGE plpgsql;
+    """
+
+
+def test_googles_scann_benchmark_notebook_runs(emulator: Emulator) -> None:
+    """Google's ScaNN benchmark notebook (python-docs-samples, see above), on a small table:
+    its schema, its AUTO-mode index build, and its two functions; evaluate_query_recall is
+    called with a text literal for the methods ('{"scann"}') and its row is read INTO
+    (int, text, json, float, float, float, text) variables. A failing call would only show as a
+    WARNING (the function catches it), so the test checks there is none."""
+    dsn = fresh_database(emulator, "scann_glove")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        warnings: list[str] = []
+        conn.add_notice_handler(lambda d: warnings.append(str(d.message_primary))
+                                if d.severity_nonlocalized == "WARNING" else None)
+        cur = conn.cursor()
+        cur.execute("CREATE EXTENSION IF NOT EXISTS vector CASCADE;")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+        cur.execute("CREATE TABLE glove (id bigserial PRIMARY KEY, embedding vector(8));")
+        cur.execute("CREATE TABLE glove_test (id bigserial PRIMARY KEY, embedding vector(8));")
+        for table, rows, seed in (("glove", 600, 1), ("glove_test", 10, 7)):
+            cur.execute(f"INSERT INTO {table} (embedding) SELECT ARRAY(SELECT sin(i * {seed} + j * j) "
+                        "FROM generate_series(1, 8) j)::vector FROM generate_series(1, %s) i",
+                        (rows,))
+        cur.execute("VACUUM (DISABLE_PAGE_SKIPPING, ANALYZE) glove;")
+        cur.execute("DROP INDEX IF EXISTS alloydb_scann_idx;")
+        cur.execute("SELECT set_config('max_parallel_maintenance_workers', "
+                    "current_setting('max_parallel_workers'), false);")
+        cur.execute("CREATE INDEX alloydb_scann_idx ON glove USING scann (embedding cosine) WITH "
+                    "(mode = 'AUTO');")
+        cur.execute(BENCHMARK_RECALL)
+        cur.execute(BENCHMARK_QPS)
+        cur.execute("SET work_mem = '256MB';")
+        cur.execute("SELECT measure_qps(0.5, %s, %s);", (5, 10))
+        (qps,) = cur.fetchone()  # type: ignore[misc]
+        recalls = []
+        for pct in (0.1, 10.0):
+            cur.execute("SELECT measure_recall(%s, %s, %s);", (pct, 5, 10))
+            recalls.append(cur.fetchone()[0])  # type: ignore[index]
+    assert warnings == []
+    assert qps > 0
+    assert all(0.5 < r <= 1.0 for r in recalls), recalls
+
+
+def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
+    """ai/measure-vector-query-recall, "Before you begin": `CREATE EXTENSION IF NOT EXISTS vector
+    WITH VERSION '0.8.0.google-3';`, or, with pgvector already there, an update to that version.
+    Here it is the same pgvector under AlloyDB's version number; updating back works too."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "scann_vector_label" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "scann_vector_label"')
+    dsn = emulator.dsn_for(dbname="scann_vector_label")
+    version = "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS vector WITH VERSION '0.8.0.google-3';")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+        assert conn.execute("SELECT '[1,2]'::vector <-> '[1,3]'::vector").fetchone() == (1.0,)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+        conn.execute("ALTER EXTENSION vector UPDATE")
+        (default,) = conn.execute(version).fetchone()  # type: ignore[misc]
+        assert default != "0.8.0.google-3"
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-3';")
+        assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+
+
+def test_an_index_on_a_partitioned_tables_parent_is_refused(emulator: Emulator) -> None:
+    """troubleshoot/troubleshoot-scann-indexes, "Cannot create ScaNN index on parent partition
+    table": its query example (a partition with rows), and the way the page gives (one index per
+    partition); a superuser's scann.allow_blocked_operations lets it through."""
+    dsn = fresh_database(emulator, "scann_partitions", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table t1 (a INT, b VECTOR(512)) partition by range(a);")
+        conn.execute("CREATE TABLE t1_one_ten PARTITION of t1 for values from (1) to (10);")
+        conn.execute("insert into t1_one_ten select i, array_fill(i::real, ARRAY[512])::vector "
+                     "from generate_series(1, 9) i")
+        with pytest.raises(psycopg.errors.InternalError) as parent:
+            conn.execute("create index on t1 using scann(b cosine) with (num_leaves = 5);")
+        assert parent.value.diag.message_primary == (
+            "Cannot create ScaNN index on parent partition table. Create ScaNN indexes on the "
+            "child tables instead. See documentation to bypass this validation.")
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename LIKE 't1%'"
+                            ).fetchone() == (0,)
+        conn.execute("create index on t1_one_ten using scann(b cosine) with (num_leaves = 5);")
+        conn.execute("SET scann.allow_blocked_operations = on")
+        conn.execute("create index on t1 using scann(b cosine) with (num_leaves = 5);")

@@ -36,8 +36,10 @@ def setting_in_pg_settings(conn: psycopg.Connection[tuple[object, ...]], name: s
 
 
 def embedding_works(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether model endpoint management answers (google_ml.embedding needs the flag; the
+    public embedding() answers without it, as AlloyDB's older embeddings page shows)."""
     try:
-        conn.execute("SELECT embedding('text-embedding-005', 'flag check')")
+        conn.execute("SELECT google_ml.embedding('text-embedding-005', 'flag check')")
         return True
     except psycopg.errors.ObjectNotInPrerequisiteState:
         return False

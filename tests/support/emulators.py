@@ -117,9 +117,12 @@ class ExternalCluster:
 
 
 def extension_files_in(extension_dir: Path) -> set[Path]:
-    """The project's extension files present in a PostgreSQL's extension directory."""
-    from emulator.extension_files import EXTENSION_NAMES
+    """The project's extension files present in a PostgreSQL's extension directory (with the
+    scripts that name pgvector's AlloyDB versions)."""
+    from emulator.extension_files import EXTENSION_NAMES, pgvector_label_files
 
-    return {p for name in EXTENSION_NAMES
+    ours = {p for name in EXTENSION_NAMES
             for p in (*extension_dir.glob(f"{name}--*.sql"), extension_dir / f"{name}.control")
             if p.exists()}
+    return ours | {extension_dir / name for name in pgvector_label_files(extension_dir)
+                   if (extension_dir / name).exists()}

@@ -95,6 +95,28 @@ def test_the_installer_writes_every_file_and_removes_stale_scripts(tmp_path: Pat
         assert set(extension.files()) <= written
     assert not stale.exists()
     assert other.exists()
+    assert not any(".google-" in name for name in written)  # no pgvector here: no labels
+
+
+def test_the_installer_names_pgvector_with_alloydbs_version(tmp_path: Path) -> None:
+    """ai/measure-vector-query-recall's `vector` 0.8.0.google-3: an empty update script each way
+    between the installed pgvector's default version and the label; scripts written for an
+    older pgvector go."""
+    extension_dir = tmp_path / "share" / "extension"
+    extension_dir.mkdir(parents=True)
+    (extension_dir / "vector.control").write_text("default_version = '0.8.6'\n")
+    stale = extension_dir / "vector--0.8.5--0.8.0.google-3.sql"
+    stale.write_text("-- written for an older pgvector")
+    pgvector_own = extension_dir / "vector--0.8.5--0.8.6.sql"
+    pgvector_own.write_text("-- pgvector's")
+    pg_config = tmp_path / "pg_config"
+    pg_config.write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
+    pg_config.chmod(0o755)
+    extension_files.install_extension_files(pg_config)
+    for name in ("vector--0.8.6--0.8.0.google-3.sql", "vector--0.8.0.google-3--0.8.6.sql"):
+        assert (extension_dir / name).read_text().startswith("-- vector 0.8.0.google-3 is")
+    assert not stale.exists()
+    assert pgvector_own.exists()
 
 
 def test_the_stand_in_script_of_a_version_is_that_version() -> None:

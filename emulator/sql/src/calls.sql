@@ -288,7 +288,10 @@ $$;
 
 -- ml_predict_row: a Vertex AI endpoint path
 -- (projects/P/locations/R/publishers/google/models/M:verb, .../endpoints/E,
--- or without the projects/P/locations/R/ prefix), or a registered model id.
+-- or without the projects/P/locations/R/ prefix), or a registered model id. Like
+-- embedding(), it predates model endpoint management: a path needs no
+-- google_ml_integration.enable_model_support (vertex-ai/invoke-predictions: "with any generic
+-- model hosted in Vertex AI without registering the endpoint"); a registered id does.
 CREATE FUNCTION public.ml_predict_row(endpoint text, body json)
 RETURNS json
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
@@ -296,6 +299,12 @@ AS $$
 DECLARE
     m google_ml.models;
 BEGIN
+    IF endpoint LIKE '%/%' AND NOT google_ml._flag('enable_model_support') THEN
+        m := google_ml._vertex_model(endpoint, 'generic');
+        IF m.id IS NOT NULL THEN
+            RETURN google_ml._predict(m, body);
+        END IF;
+    END IF;
     PERFORM google_ml._require_model_support();
     m := google_ml._model_for_call(endpoint);
     IF m.id IS NULL AND endpoint LIKE '%/%' THEN

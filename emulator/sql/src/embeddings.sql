@@ -67,11 +67,24 @@ $$;
 
 -- The per-row call of an entry point the warm-up did not answer: the model registered as
 -- model_id, or with any_vertex (public.embedding) also a Vertex AI model by bare name or path.
+-- public.embedding predates model endpoint management and works without it: AlloyDB's
+-- work-with-embeddings pages set google_ml_integration.enable_model_support to off before
+-- calling embedding('text-embedding-005', ...). With the flag off it takes a Vertex AI model
+-- by name or path only (the registry is model endpoint management's); anything else, and
+-- every google_ml function, gets 55000.
 CREATE FUNCTION google_ml._embed_per_row(model_id text, content text, any_vertex boolean)
 RETURNS real[]
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
 AS $$
+DECLARE
+    m google_ml.models;
 BEGIN
+    IF any_vertex AND NOT google_ml._flag('enable_model_support') THEN
+        m := google_ml._vertex_model(model_id, 'text_embedding');
+        IF m.id IS NOT NULL THEN
+            RETURN google_ml._embed(m, content);
+        END IF;
+    END IF;
     PERFORM google_ml._require_model_support();
     RETURN google_ml._embed(CASE WHEN any_vertex THEN google_ml._text_embedding_model(model_id)
                                  ELSE google_ml._registered_model(model_id) END, content);
