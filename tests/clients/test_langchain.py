@@ -239,6 +239,8 @@ def test_scann_index_on_a_table_without_rows_is_refused_as_on_alloydb(url: str) 
     assert valid
 
 
+# The package's own code calls pydantic's deprecated .dict(): its warning, not ours.
+@pytest.mark.filterwarnings("ignore:The `dict` method is deprecated")
 def test_chat_history_loader_saver_and_checkpointer_run_unchanged(url: str) -> None:
     """The package's other stores, as its README shows them: chat message history, document
     saver and loader (table and query), and the LangGraph checkpointer."""
