@@ -14,6 +14,7 @@ import random
 import re
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -295,3 +296,37 @@ def test_a_copy_waiting_on_the_callers_own_lock_gives_up_and_goes_as_text(
         conn.rollback()
         assert metric(live, FAILED) == failed + 3
         assert all(emb is not None and emb.count(",") == 767 for _, emb in warmed)
+
+
+def test_two_sessions_warming_up_at_once_each_get_their_own_rows(
+        dsn: str, capture: CaptureServer, live: tuple[Emulator, int]) -> None:
+    # Both COPY through the engine's two connections to this database at the same time, each
+    # under its own statement's key; neither sees the other's rows, and both equal the per-row
+    # path.
+    capture.responder = lambda seen: vertex_answer(seen, dense)
+    tables = ("docs_a", "docs_b")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in tables:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, content text, emb real[])")
+            conn.cursor().executemany(f"INSERT INTO {table} (id, content) VALUES (%s, %s)",
+                                      [(i, f"{table} text {i}") for i in range(260)])
+    copied = metric(live, COPIED)
+
+    def backfill(table: str) -> list[tuple[Any, ...]]:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(BACKFILL.replace("docs", table))
+            return conn.execute(f"SELECT id, emb::text FROM {table} ORDER BY id").fetchall()
+
+    with ThreadPoolExecutor(2) as pool:
+        warmed = list(pool.map(backfill, tables))
+    assert metric(live, COPIED) == copied + 4  # 260 texts each: two batches each
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET google_ml_integration.emulator_warmup = off")
+        for table, rows_warmed in zip(tables, warmed, strict=True):
+            conn.execute(f"UPDATE {table} SET emb = NULL")
+            conn.execute(BACKFILL.replace("docs", table))
+            assert rows_warmed == conn.execute(
+                f"SELECT id, emb::text FROM {table} ORDER BY id").fetchall()
+            assert all(emb is not None for _, emb in rows_warmed)
+            conn.execute(f"DROP TABLE {table}")
