@@ -26,7 +26,11 @@ engine made and the most it had in flight at once (from the emulator's Prometheu
 emulator process's peak RSS (VmHWM: its own memory, not PostgreSQL's), and the ratios to the
 floor, to the fake mode and to one request per row (rows x latency, computed: 10,000 x 50 ms =
 500 s). With `--off-rows N` > 0 the live statement also runs with the warm-up off on N other
-rows (one request per row, in turn) and is extrapolated to `--rows` (it says so).
+rows (one request per row, in turn) and is extrapolated to `--rows` (it says so). The CPU each
+process spent on the statement closes each mode's report: the session's PostgreSQL backend, the
+emulator, the provider, and the backends of the engine's binary COPYs (the warm-up's binary
+store, docs/internals.md; they are gone by the end, so their CPU is read from the postmaster's
+reaped children).
 
 Targets (issue 12): live <= 3 x floor + 0.2 s, fake <= 2 x floor + 0.2 s, live peak RSS <= 300 MB
 (remote is held to live's). With `--dense` the provider (live and remote modes) answers
