@@ -157,8 +157,7 @@ class WarmCopier:
         slots = self._slots.setdefault(conninfo, asyncio.Semaphore(self.per_database))
         async with slots:
             idle = self._idle.setdefault(conninfo, [])
-            conn = idle.pop() if idle else await psycopg.AsyncConnection.connect(
-                conninfo, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT_MS}")
+            conn = idle.pop() if idle else await _connect(conninfo)
             try:
                 yield conn
             except BaseException:
@@ -174,6 +173,17 @@ class WarmCopier:
             await _close_all(idle)
         self._idle.clear()
         await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+async def _connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
+    # A SET rather than a startup option: a pooler in front of the server may refuse options.
+    conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    try:
+        await conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 async def _close_all(connections: list[psycopg.AsyncConnection[Any]]) -> None:
