@@ -133,6 +133,7 @@ async def serve(args: argparse.Namespace) -> int:
     from emulator.embedded import EmbeddedPostgres, EmbeddedPostgresError, default_data_dir
     from emulator.engine.extract import RawText
     from emulator.engine_factory import build_engine
+    from emulator.flags import defaults as flag_defaults
     from emulator.inspector import with_sql_ops
     from proxy.callback import CallbackServer
     from proxy.listener import ProxyConfig, ProxyServer, Upstream
@@ -168,7 +169,7 @@ async def serve(args: argparse.Namespace) -> int:
         )
 
     config = ProxyConfig(host=args.host, port=args.port, upstream=upstream, ssl_context=ssl_context,
-                         warmup=args.warmup == "on")
+                         warmup=args.warmup == "on", flags=flag_defaults())
     missing: tuple[str, ...] = () if embedded is not None else await _extensions_missing(upstream)
     if missing:
         from emulator.extension_files import ExtensionEmulation

@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from emulator import flags
+
 VERTEX_BASE_URL = "https://{region}-aiplatform.googleapis.com"
 DISCOVERY_ENGINE_BASE_URL = "https://discoveryengine.googleapis.com"
 RANKING_PATH = "/v1/projects/{project}/locations/global/rankingConfigs/default_ranking_config:rank"
@@ -319,4 +321,6 @@ def sql_constants() -> dict[str, str]:
         "RANKING_MAX_RECORDS": str(RANKING_MAX_RECORDS),
         "ANTHROPIC_VERSION_HEADER": _quote(ANTHROPIC_VERSION_HEADER),
         "ANTHROPIC_VERSION": _quote(ANTHROPIC_VERSION),
+        # Not a provider's fact: the flags' defaults, from their own home (emulator/flags.py).
+        "FLAG_DEFAULTS": flags.sql_values(),
     }

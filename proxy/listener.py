@@ -22,7 +22,7 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import psycopg
@@ -99,6 +99,9 @@ class ProxyConfig:
     # Set when the upstream lacks the extension's files: the statements that stand in for
     # CREATE, ALTER ... UPDATE and DROP EXTENSION (emulator/extension_files.ExtensionEmulation).
     extension_emulation: ExtensionStandIn | None = None
+    # The google_ml_integration.* flags: full name -> default, is a bool (emulator/flags.py),
+    # for SHOW in a database without the extension (rewrites.py).
+    flags: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 class ProxyServer:

@@ -9,11 +9,13 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
 * ``pg_settings`` in a database that has the extension: stock PostgreSQL hides placeholder
   settings from ``pg_settings``; the extension's view ``google_ml.pg_settings_with_flags`` shows
   them too, so the relation is swapped for it.
-* ``SHOW google_ml_integration.<flag>``, alone in its message, in such a database: PostgreSQL
-  knows an unset placeholder only by name and would answer "unrecognized configuration
-  parameter"; AlloyDB's instance flags always answer. It becomes a one-row ``SELECT`` of the
-  view's setting (tag renamed back to ``SHOW``); a name the view lacks falls to
-  ``current_setting``, which raises PostgreSQL's own error.
+* ``SHOW google_ml_integration.<flag>``, alone in its message: PostgreSQL knows an unset
+  placeholder only by name and would answer "unrecognized configuration parameter"; AlloyDB's
+  instance flags always answer, in every database. It becomes a one-row ``SELECT`` (tag renamed
+  back to ``SHOW``): of the view's setting in a database with the extension (a name the view
+  lacks falls to ``current_setting``, which raises PostgreSQL's own error); elsewhere, of the
+  flag's setting or its default (emulator/flags.py, through the proxy's config), a name that is
+  no flag going as it is.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,10 +96,13 @@ class Rewrite:
     rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) -> Rewrite:
+def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
+            flags: Mapping[str, tuple[str, bool]] | None = None) -> Rewrite:
     """What to send instead of ``sql``. ``warmup`` allows warm-up splices;
     ``extension_installed`` says whether the session's database has the extension (the
-    pg_settings rewrite needs its view, and a warm-up its functions)."""
+    pg_settings rewrite needs its view, and a warm-up its functions); ``flags`` are the
+    google_ml_integration.* flags' defaults (full name -> default, is a bool: emulator/flags.py),
+    for SHOW where the extension is not."""
     result = Rewrite()
     try:
         stmts: Any = pglast.parse_sql(sql)
@@ -106,7 +112,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True) 
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        show = _show_flag(stmts[0].stmt) if extension_installed else None
+        show = _show_flag(stmts[0].stmt, extension_installed, flags or {})
         if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))
@@ -300,16 +306,28 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
 _FLAG_PREFIX = EXTENSION_NAME + "."
 
 
-def _show_flag(stmt: Any) -> str | None:
-    """The SELECT that answers ``SHOW google_ml_integration.<flag>`` from the extension's view
-    (see the module plan), or None for any other statement."""
+def _show_flag(stmt: Any, extension_installed: bool,
+               flags: Mapping[str, tuple[str, bool]]) -> str | None:
+    """The SELECT that answers ``SHOW google_ml_integration.<flag>`` (see the module plan), or
+    None for any other statement: from the extension's view where it is installed, else from
+    the flag's setting or its default (``flags``: full name -> default, is a bool), the flags
+    being instance flags on AlloyDB, which every database answers."""
     if not isinstance(stmt, ast.VariableShowStmt):
         return None
     name = str(stmt.name or "")
     if not name.startswith(_FLAG_PREFIX) or not re.fullmatch(r"[a-z0-9_.]+", name):
         return None
-    return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
-            f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
+    if extension_installed:
+        return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
+                f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
+    if name not in flags:
+        return None  # PostgreSQL's own "unrecognized configuration parameter"
+    default, is_bool = flags[name]
+    value = f"NULLIF(pg_catalog.current_setting('{name}', true), '')"
+    literal = "'" + default.replace("'", "''") + "'"
+    shown = (f"CASE WHEN {value} IS NULL THEN {literal} WHEN ({value})::pg_catalog.bool "
+             f"THEN 'on' ELSE 'off' END") if is_bool else f"COALESCE({value}, {literal})"
+    return f"SELECT {shown} AS \"{name}\""
 
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import collections
 import logging
 import struct
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from enum import Enum
 from typing import NamedTuple, Protocol
 
@@ -95,6 +95,8 @@ class RewriteConfig(Protocol):
     def warmup(self) -> bool: ...
     @property
     def extension_emulation(self) -> ExtensionStandIn | None: ...
+    @property
+    def flags(self) -> Mapping[str, tuple[str, bool]]: ...
 
 
 class Databases(Protocol):
@@ -207,7 +209,8 @@ class Session:
         except (pq.ProtocolViolation, UnicodeDecodeError):
             return raw  # PostgreSQL will say what is wrong with it
         try:
-            result = rewrite(sql, warmup=config.warmup, extension_installed=extension_installed)
+            result = rewrite(sql, warmup=config.warmup, extension_installed=extension_installed,
+                             flags=config.flags)
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw

@@ -130,6 +130,34 @@ def test_show_answers_the_extensions_flags_as_alloydb_does(policy_db: str) -> No
         assert conn.execute("SHOW search_path").fetchone() is not None  # others untouched
 
 
+def test_show_answers_the_flags_in_a_database_without_the_extension(emulator: Emulator) -> None:
+    # AlloyDB's flags are instance flags: a summit's set-up checks them in `postgres` before
+    # any CREATE EXTENSION ("SHOW google_ml_integration.enable_model_support; -- Expected
+    # Output: 'on'"). Their defaults come from emulator/flags.py, the extension's own source.
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE IF EXISTS rewrite_policy_bare WITH (FORCE)")
+        admin.execute("CREATE DATABASE rewrite_policy_bare")
+    with psycopg.connect(emulator.dsn_for(dbname="rewrite_policy_bare"),
+                         autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = "
+                            "'google_ml_integration'").fetchone() == (0,)
+        cur = conn.execute("SHOW google_ml_integration.enable_model_support;")
+        assert cur.statusmessage == "SHOW"
+        assert cur.description is not None
+        assert cur.description[0].name == "google_ml_integration.enable_model_support"
+        assert cur.fetchall() == [("on",)]
+        show = "SHOW google_ml_integration.enable_faster_embedding_generation"
+        assert conn.execute(show).fetchall() == [("off",)]
+        conn.execute("SET google_ml_integration.enable_faster_embedding_generation = true")
+        assert conn.execute(show).fetchall() == [("on",)]
+        assert conn.execute("SHOW google_ml_integration.default_llm_model").fetchall() == [
+            ("gemini-2.5-flash-lite",)]
+        with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):
+            conn.execute("SHOW google_ml_integration.no_such_flag")
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE rewrite_policy_bare WITH (FORCE)")
+
+
 def test_the_seed_pages_missing_comma_fails_with_a_hint(policy_db: str) -> None:
     sql = ("CALL google_ml.create_model(\n  model_id => 'no-comma',\n"
            "  model_provider => 'google',\n"

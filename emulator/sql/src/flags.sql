@@ -3,34 +3,15 @@
 -- @version 1.3
 
 -- The google_ml_integration.* settings: name (without prefix), default (as pg_settings shows
--- it), type (bool or string), description. Stock PostgreSQL knows them only as placeholders, so
--- the defaults live here. On AlloyDB they are instance flags, present whatever the extension's
--- version, so every version lists them all.
+-- it), type (bool or string), description, from emulator/flags.py (their one home: the proxy
+-- answers SHOW from it in a database without the extension). On AlloyDB they are instance
+-- flags, present whatever the extension's version, so every version lists them all.
 CREATE FUNCTION google_ml._flag_defaults()
 RETURNS TABLE (name text, default_value text, vartype text, description text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     VALUES
-        ('allow_http_endpoints', 'off', 'bool',
-         'Allows model request URLs that use http:// (otherwise only https://).'),
-        ('default_llm_model', 'gemini-2.5-flash-lite', 'string',
-         'The model the AI functions call when model_id is NULL.'),
-        ('enable_ai_function_acceleration', 'off', 'bool',
-         'Accelerates ai.if in WHERE and ai.rank in ORDER BY (AlloyDB on PostgreSQL 17).'),
-        ('enable_ai_query_engine', 'off', 'bool',
-         'Enables the AI query engine functions (ai.if, ai.rank, ai.generate).'),
-        ('enable_cost_optimized_ai_functions', 'off', 'bool',
-         'Lets ai.if(prompt, embedding) use a proxy model trained on the LLM''s answers.'),
-        ('enable_faster_embedding_generation', 'off', 'bool',
-         'Enables faster embedding generation (ai.initialize_embeddings).'),
-        ('enable_forecasting', 'off', 'bool',
-         'Enables time-series forecasting (ai.forecast).'),
-        ('enable_model_support', 'on', 'bool',
-         'Enables model endpoint management and model calls.'),
-        ('enable_preview_ai_functions', 'off', 'bool',
-         'Enables the AI functions in preview.'),
-        ('runtime_accuracy_check', 'on', 'bool',
-         'Checks the accuracy of a cost-optimized function''s proxy model on a sample of rows.')
+        {{FLAG_DEFAULTS}}
 $$;
 
 -- The value of a string setting google_ml_integration.<name>: the setting when it is set and

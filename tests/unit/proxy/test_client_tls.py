@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -180,6 +180,7 @@ class StubConfig:
     ssl_context: ssl.SSLContext | None
     warmup: bool = False
     extension_emulation: ExtensionStandIn | None = None
+    flags: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 @dataclass

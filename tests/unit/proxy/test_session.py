@@ -4,6 +4,7 @@ statement accounting fed server and client messages (as h11 tests its Connection
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -191,6 +192,7 @@ class Config:
 
     warmup: bool = True
     extension_emulation: ExtensionStandIn | None = None
+    flags: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 @dataclass

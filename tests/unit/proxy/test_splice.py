@@ -192,14 +192,30 @@ def test_show_of_a_flag_reads_the_flag_view_and_keeps_the_show_tag() -> None:
     assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
 
 
+def test_show_of_a_flag_without_the_extension_reads_its_setting_or_default() -> None:
+    flags = {"google_ml_integration.enable_model_support": ("on", True),
+             "google_ml_integration.default_llm_model": ("gemini-2.5-flash-lite", False)}
+    result = rewrite("SHOW google_ml_integration.enable_model_support", extension_installed=False,
+                     flags=flags)
+    assert result.sql is not None and SETTINGS_VIEW not in result.sql
+    assert "current_setting('google_ml_integration.enable_model_support', true)" in result.sql
+    assert "'on'" in result.sql and result.rename_tags == [(b"SELECT 1", b"SHOW")]
+    result = rewrite("show google_ml_integration.default_llm_model", extension_installed=False,
+                     flags=flags)
+    assert result.sql is not None and "'gemini-2.5-flash-lite'" in result.sql
+
+
 @pytest.mark.parametrize(("sql", "installed"), [
-    ("SHOW google_ml_integration.enable_model_support", False),  # no view in this database
+    ("SHOW google_ml_integration.enable_model_support", False),  # no flags given
+    ("SHOW google_ml_integration.no_such_flag", False),  # not a flag: PostgreSQL's own error
     ("SELECT 1; SHOW google_ml_integration.enable_model_support", True),  # tags would mix
     ("SHOW search_path", True),
     ("SHOW ALL", True),
 ])
 def test_other_show_statements_go_unchanged(sql: str, installed: bool) -> None:
-    result = rewrite(sql, extension_installed=installed)
+    flags = {} if "enable_model_support" in sql else {
+        "google_ml_integration.enable_model_support": ("on", True)}
+    result = rewrite(sql, extension_installed=installed, flags=flags)
     assert result.sql is None and result.rename_tags == []
 
 
