@@ -91,10 +91,9 @@ def warm_copier(current_proxy: Callable[[], Any]) -> WarmCopier:
         if (not isinstance(key, str) or not key.startswith(f"{pid}:")
                 or not isinstance(model_id, str)):
             return None
-        dbname = session.params.get("database") or session.params.get("user")
-        if not dbname:
+        if not session.dbname:
             return None
-        return StoreTarget(server.config.upstream.admin_conninfo(dbname), key, model_id)
+        return StoreTarget(server.config.upstream.admin_conninfo(session.dbname), key, model_id)
 
     return WarmCopier(resolve)
 

@@ -51,7 +51,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.scann import plan_scann
+from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
 
@@ -323,11 +323,19 @@ def _show_flag(stmt: Any, extension_installed: bool,
     if name not in flags:
         return None  # PostgreSQL's own "unrecognized configuration parameter"
     default, is_bool = flags[name]
-    value = f"NULLIF(pg_catalog.current_setting('{name}', true), '')"
     literal = "'" + default.replace("'", "''") + "'"
-    shown = (f"CASE WHEN {value} IS NULL THEN {literal} WHEN ({value})::pg_catalog.bool "
-             f"THEN 'on' ELSE 'off' END") if is_bool else f"COALESCE({value}, {literal})"
+    setting = f"pg_catalog.current_setting('{name}', true)"
+    if is_bool:  # unset or not a boolean: the default, as the extension's _flag() reads it
+        value = f"pg_catalog.lower(pg_catalog.btrim({setting}))"
+        shown = (f"CASE WHEN {value} IN ({_words(BOOL_TRUE)}) THEN 'on' "
+                 f"WHEN {value} IN ({_words(BOOL_FALSE)}) THEN 'off' ELSE {literal} END")
+    else:  # unset or empty: the default (the extension's _setting())
+        shown = f"COALESCE(NULLIF({setting}, ''), {literal})"
     return f"SELECT {shown} AS \"{name}\""
+
+
+def _words(words: frozenset[str]) -> str:
+    return ", ".join(f"'{w}'" for w in sorted(words))
 
 
 def _extension_command(stmt: Any) -> ExtensionCommand | None:

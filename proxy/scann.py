@@ -117,8 +117,10 @@ SETTINGS: dict[str, OptionSpec] = {
     "scann.enable_inline_filtering": BoolOption(),
 }
 
-_TRUE = {"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"}
-_FALSE = {"off", "false", "no", "0", "f", "n", "fa", "fal", "fals", "of"}
+# PostgreSQL's spellings of a boolean setting, lowercased and trimmed (rewrites.py's SHOW reads
+# a google_ml_integration.* flag with them too, as the extension's _parse_bool does).
+BOOL_TRUE = frozenset({"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"})
+BOOL_FALSE = frozenset({"off", "false", "no", "0", "f", "n", "fa", "fal", "fals", "of"})
 
 
 @dataclass(slots=True)
@@ -230,7 +232,7 @@ def check_setting(name: str, values: list[str | None]) -> None:
 def _check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool) -> None:
     if isinstance(spec, BoolOption):
         text = "true" if value is None else value.lower()
-        if text not in _TRUE and text not in _FALSE:
+        if text not in BOOL_TRUE and text not in BOOL_FALSE:
             if option:
                 raise ScannError("22023", f'invalid value for boolean option "{name}": {value}')
             raise ScannError("22023", f'parameter "{name}" requires a Boolean value')

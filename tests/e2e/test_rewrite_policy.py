@@ -150,6 +150,12 @@ def test_show_answers_the_flags_in_a_database_without_the_extension(emulator: Em
         assert conn.execute(show).fetchall() == [("off",)]
         conn.execute("SET google_ml_integration.enable_faster_embedding_generation = true")
         assert conn.execute(show).fetchall() == [("on",)]
+        # Not a boolean: the flag takes its default, as the extension's _flag() reads it.
+        conn.execute("SET google_ml_integration.enable_faster_embedding_generation = 'maybe'")
+        assert conn.execute(show).fetchall() == [("off",)]
+        conn.execute("SET google_ml_integration.enable_model_support = ' OF '")
+        assert conn.execute(
+            "SHOW google_ml_integration.enable_model_support").fetchall() == [("off",)]
         assert conn.execute("SHOW google_ml_integration.default_llm_model").fetchall() == [
             ("gemini-2.5-flash-lite",)]
         with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):

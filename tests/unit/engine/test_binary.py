@@ -158,7 +158,7 @@ def _resolve(pid: int, store: Any, sessions: dict[int, Any]) -> StoreTarget | No
 
 
 def test_a_store_is_taken_only_under_the_callers_own_key_and_database() -> None:
-    sessions = {42: SimpleNamespace(params={"database": "shop", "user": "u"})}
+    sessions = {42: SimpleNamespace(dbname="shop")}  # relay.ClientSide: its session's database
     assert _resolve(42, {"key": "42:t", "model_id": "m"}, sessions) == StoreTarget(
         "dbname=shop", "42:t", "m")
     assert _resolve(42, {"key": "421:t", "model_id": "m"}, sessions) is None  # another pid
