@@ -4,11 +4,11 @@ Plan
 ----
 AlloyDB evaluates ``embedding()`` once per row, one HTTP request at a time. For a statement that
 calls a model per row, the proxy adds a *warm-up*: a scalar subquery, true by construction,
-that hands the distinct arguments of the calls to ``google_ml._warm(kind, model, items)``:
+that hands the arguments of the calls to ``google_ml._warm(kind, model, items)``:
 
     UPDATE docs SET emb = google_ml.embedding('m', content)::vector WHERE emb IS NULL
  -> UPDATE docs SET emb = google_ml.embedding('m', content)::vector
-    WHERE (SELECT google_ml._warm('embedding', 'm', array_agg(DISTINCT (content)::text))
+    WHERE (SELECT google_ml._warm('embedding', 'm', array_agg((content)::text))
            FROM docs WHERE (emb IS NULL)) AND (emb IS NULL)
 
 The planner runs an uncorrelated subquery once, before the first row (a One-Time Filter or an
@@ -104,7 +104,7 @@ def plan_warmup(sql: str, stmt: Any, start: int, end: int) -> list[Splice]:
     for call in dict.fromkeys(calls):  # distinct, in order
         warms.append(
             f"(SELECT google_ml._warm('{call.kind}', {call.model_text}, "
-            f"array_agg(DISTINCT ({call.item_text})::text)) FROM {from_text}{filter_sql})"
+            f"array_agg(({call.item_text})::text)) FROM {from_text}{filter_sql})"
         )
     splices = _where_splices(sql, start, end, inner.whereClause is not None, warms)
     if splices is None or not keeps_the_statement(sql, start, end, splices, stmt, len(warms)):

@@ -270,8 +270,10 @@ class Engine:
                 store = message.get("store")
                 target = (self.warm_copier.target(store)
                           if self.warm_copier is not None and store is not None else None)
-                return self.embedding_stream(requests, extractor_key(str(extract), literals),
-                                             target)
+                if target is not None:
+                    return self.embedding_pipeline(
+                        requests, extractor_key(str(extract), literals), target)
+                return self.embedding_stream(requests, extractor_key(str(extract), literals))
             if extract is not None:
                 return await self.embedding_lines(requests, str(extract))
             return await self.invoke_batch(requests)
@@ -279,6 +281,13 @@ class Engine:
             return RawText(await self.streams.next(str(message.get("stream"))))
         if op == "stream_drop":
             return self.streams.drop(str(message.get("stream")))
+        if op == "stream_wait":
+            streams, item = message.get("streams"), message.get("item")
+            if not isinstance(streams, list) or not isinstance(item, str):
+                raise bad_request(None, "stream_wait needs 'streams' (an array) and 'item'")
+            return RawText(await self.streams.wait(
+                [str(s) for s in streams], str(message.get("model_id") or ""), item,
+                take=message.get("take") is not False))
         if op == "alloydb_ai_nl":  # the alloydb_ai_nl extension's tasks (emulator/nl/)
             return await nl_handler.handle(self, message)
         raise bad_request(None, f"unknown engine op {op!r}")
@@ -300,40 +309,55 @@ class Engine:
             lines.extend(_lines(literals, batch_size(request)))
         return RawText(b"\n".join(lines))
 
-    def embedding_stream(self, requests: list[dict[str, Any]], extract: str,
-                         target: StoreTarget | None = None) -> RawText:
+    def embedding_stream(self, requests: list[dict[str, Any]], extract: str) -> RawText:
         """`embedding_lines` one batch at a time: starts the batches and answers a stream id at
         once; each `stream_next` then answers the next batch to finish as `<position>\\n<its
         lines>` (streams.py). At most twice the model concurrency of batches are started and
         not yet taken. The op's `"literals": "vector"` asks for pgvector's brackets, `[...]`,
-        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py).
-
-        With a `target` (the op's "store", warm_copy.py), a batch that can be made binary is
-        COPYed into the caller's cache by the engine and answered as `<position>` alone."""
+        for a warm-up that parses with pgvector's input (`extractor_key` in extract.py)."""
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
-        copier = self.warm_copier
-        brackets = LITERAL_BRACKETS["vector" if extract.endswith(":vector") else "real[]"]
 
         async def run(index: int) -> bytes | None:
             request = requests[index]
-            count = batch_size(request)
-            if target is None or copier is None:
-                found = await self._literals(request, extract)
-                return b"\n".join(_lines(found, count))
-            found = await self._literals(request, binary_key(extract))
-            texts = batch_texts(request)
-            if isinstance(found, Extracted) and found.binary:
-                if (texts is not None and len(texts) == count == len(found.literals)
-                        and await copier.store(target, texts, found.literals)):
-                    return None
-                found = [real_array_text(value, brackets)
-                         for value in found.literals]
-            return b"\n".join(_lines(found, count))
+            found = await self._literals(request, extract)
+            return b"\n".join(_lines(found, batch_size(request)))
 
         window = 2 * self.settings.model_concurrency
-        release = copier.hold(target) if target is not None and copier is not None else None
-        return RawText(self.streams.open(run, len(requests), window, release).encode())
+        return RawText(self.streams.open(run, len(requests), window).encode())
+
+    def embedding_pipeline(self, requests: list[dict[str, Any]], extract: str,
+                           target: StoreTarget) -> RawText:
+        """The warm-up's batches stored by the engine itself (the op's "store", warm_copy.py),
+        while the statement's rows go on: answers `p:<stream id>` at once; a row that misses
+        the cache asks `stream_wait` for its text (streams.py, "Pipelined streams").
+
+        Each batch whose numbers can be made binary (binary.py) is COPYed into the caller's
+        cache. Any other (and one whose COPY failed) keeps its literals, in the brackets of
+        `extract` (`extractor_key`): the first row that waits for one of its texts gets them
+        all and stores them in its own session, as a warm-up without this store does."""
+        if extract not in EXTRACTORS:
+            raise bad_request(None, f"unknown extract {extract!r}")
+        copier = self.warm_copier
+        assert copier is not None
+        brackets = LITERAL_BRACKETS["vector" if extract.endswith(":vector") else "real[]"]
+        texts_of = [batch_texts(r) or [] for r in requests]
+
+        async def run(index: int) -> list[bytes] | None:
+            request, texts = requests[index], texts_of[index]
+            found = await self._literals(request, binary_key(extract))
+            if isinstance(found, Extracted) and found.binary:
+                if len(found.literals) == len(texts) and await copier.store(
+                        target, texts, found.literals):
+                    return None
+                found = [real_array_text(value, brackets) for value in found.literals]
+            lines = _lines(found, batch_size(request))
+            return lines if len(lines) == len(texts) and all(lines) else []
+
+        window = 2 * self.settings.model_concurrency
+        stream_id = self.streams.open_pipelined(run, texts_of, window, target.model_id,
+                                                copier.hold(target))
+        return RawText(b"p:" + stream_id.encode())
 
     async def _literals(self, request: dict[str, Any],
                         extract: str) -> Extracted | list[bytes] | None:

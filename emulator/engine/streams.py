@@ -9,6 +9,18 @@ Memory: a stream runs at most `window` batches that are started and not yet take
 finished); taking one starts the next. So the engine holds at most `window` batches' literals
 per stream, and the provider is never raced far ahead of the session that stores the answers.
 
+Pipelined streams (`open_pipelined`, `wait`). A warm-up whose batches the engine stores itself
+(warm_copy.py) does not wait for them: it starts the stream and lets the statement's rows go.
+A row whose text is not in the cache yet asks `wait` for it: the engine answers once that text's
+batch has ended: `STORED` (look again); or, for a batch the engine could not store, `BATCH` and
+its texts and literals, once, for the row's session to store them itself; else `NOTHING` (not
+in this warm-up, its batch failed, or its literals were handed over already: the per-row call). So the provider's answers, their storing and the statement's own rows overlap.
+Batches start in order, at most `window` beyond the last one a row waited for: a statement that
+stops asking (it ended, or failed) holds the provider to the window, as a session that stops
+taking does. A pipelined stream lets go of its `on_close` (the COPY connections) once every batch
+has ended, and is forgotten then if every batch was stored, or after `idle_seconds` without a
+`wait` if some literals are still to be asked for.
+
 Lifetime: a stream goes away when its last batch is taken, on `stream_drop` (the SQL side sends
 it when the statement fails or is cancelled while storing), when a `stream_next` is cancelled
 (the caller's statement was cancelled or timed out, or its session left, while it waited), and,
@@ -19,6 +31,7 @@ without one. Dropping cancels the batches still running, so their HTTP requests 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -31,6 +44,16 @@ from emulator.engine.errors import bad_request
 Run = Callable[[int], Awaitable[bytes | None]]
 
 DEFAULT_IDLE_SECONDS = 120.0
+
+# A pipelined batch's run answers None once it is stored, else each of its texts' literals, or
+# none when the batch failed.
+PipeRun = Callable[[int], Awaitable[list[bytes] | None]]
+
+# `wait`'s answers (the first byte of the text `stream_wait` answers; warmup.sql reads them).
+STORED = b"s"
+BATCH = b"b"  # then the batch's texts as a JSON array, a newline, and a literal a line
+NOTHING = b"n"
+NO_STREAM = b"x"  # none of the streams named is open any more: stop asking
 
 
 class BatchStream:
@@ -100,6 +123,100 @@ class BatchStream:
         self._finished.clear()
 
 
+class PipelinedStream:
+    """The batches of one warm-up whose rows go on while they run: a text's batch is found by
+    the text, and batches start in order, at most `window` past the last one waited for. At
+    most `window` batches' literals are kept for a row to take; beyond that the oldest go (their
+    rows make their own calls)."""
+
+    def __init__(self, run: PipeRun, batches: list[list[str]], window: int, model_id: str,
+                 on_ended: Callable[[], None]) -> None:
+        self._run = run
+        self.model_id = model_id
+        self.count = len(batches)
+        self._window = max(1, window)
+        self._texts = batches
+        self._batch_of: dict[str, int] = {}
+        for index, texts in enumerate(batches):
+            for text in texts:
+                self._batch_of.setdefault(text, index)
+        self._frontier = 0  # the batches before it have been waited for
+        self._tasks: list[asyncio.Task[list[bytes] | None]] = []
+        # index -> what its run answered: None (stored), the literals not yet taken, or none
+        self._results: dict[int, list[bytes] | None] = {}
+        self._kept: deque[int] = deque()  # batches whose literals no row has taken, oldest first
+        self._on_ended: Callable[[], None] | None = on_ended
+        self._closed = False
+        self._start_more()
+
+    @property
+    def ended(self) -> bool:
+        return len(self._results) >= self.count
+
+    @property
+    def awaited(self) -> bool:
+        """A row may still need this stream: a batch is running, or has literals no row took."""
+        return not self.ended or bool(self._kept)
+
+    def has(self, text: str) -> bool:
+        return text in self._batch_of
+
+    def _start_more(self) -> None:
+        while (not self._closed and len(self._tasks) < self.count
+               and len(self._tasks) < self._frontier + self._window):
+            index = len(self._tasks)
+            task = asyncio.ensure_future(self._run(index))
+            task.add_done_callback(partial(self._done, index))
+            self._tasks.append(task)
+
+    def _done(self, index: int, task: asyncio.Task[list[bytes] | None]) -> None:
+        failed = task.cancelled() or task.exception() is not None
+        result = [] if failed else task.result()
+        self._results[index] = result
+        if result:
+            self._kept.append(index)
+            if len(self._kept) > self._window:
+                self._results[self._kept.popleft()] = []
+        if self.ended and self._on_ended is not None:
+            on_ended, self._on_ended = self._on_ended, None
+            on_ended()
+
+    async def wait(self, text: str, take: bool = True) -> bytes:
+        """`STORED`, `BATCH` and the batch, or `NOTHING`, once the text's batch has ended.
+        Without `take` (a parallel worker, which cannot store them) a batch's literals stay for
+        a row of the session itself."""
+        index = self._batch_of.get(text)
+        if index is None or self._closed:
+            return NOTHING
+        if index >= self._frontier:
+            self._frontier = index + 1
+            self._start_more()
+        await asyncio.wait((self._tasks[index],))  # a cancelled wait leaves it to `close`
+        result = self._results.get(index, [])
+        if result is None:
+            return STORED
+        if not result or not take:
+            return NOTHING
+        self._results[index] = []  # taken: the session stores them (or its rows call)
+        self._kept.remove(index)
+        return b"".join((BATCH, json.dumps(self._texts[index], ensure_ascii=False).encode(),
+                         b"\n", b"\n".join(result)))
+
+    def close(self) -> None:
+        """Cancel the batches still running."""
+        self._closed = True
+        for task in self._tasks:
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # retrieved: a failed batch is its rows' per-row call
+            else:
+                task.cancel()
+        # What ended stays readable for a row already waiting (its batch is stored, say).
+        if self._on_ended is not None:
+            on_ended, self._on_ended = self._on_ended, None
+            on_ended()
+
+
 class BatchStreams:
     """The open streams of an engine, by id (unguessable: only the session that started a
     stream learns its id)."""
@@ -109,10 +226,11 @@ class BatchStreams:
         self._streams: dict[str, BatchStream] = {}
         self._idle: dict[str, asyncio.TimerHandle] = {}
         self._on_close: dict[str, Callable[[], None]] = {}
+        self._pipes: dict[str, PipelinedStream] = {}
         self.opened = 0  # streams started, ever (the metrics read it)
 
     def __len__(self) -> int:
-        return len(self._streams)
+        return len(self._streams) + len(self._pipes)
 
     @property
     def held(self) -> int:
@@ -135,6 +253,54 @@ class BatchStreams:
         elif on_close is not None:
             on_close()
         return stream_id
+
+    def open_pipelined(self, run: PipeRun, batches: list[list[str]], window: int,
+                       model_id: str, on_ended: Callable[[], None]) -> str:
+        """A new pipelined stream's id; `on_ended` runs once each of its batches has ended (or
+        the stream was dropped)."""
+        stream_id = secrets.token_hex(16)
+        self.opened += 1
+        if not batches:
+            on_ended()
+            return stream_id
+        pipe = PipelinedStream(run, batches, window, model_id,
+                               partial(self._pipe_ended, stream_id, on_ended))
+        self._pipes[stream_id] = pipe
+        self._arm(stream_id)
+        return stream_id
+
+    def _pipe_ended(self, stream_id: str, on_ended: Callable[[], None]) -> None:
+        on_ended()
+        pipe = self._pipes.get(stream_id)
+        if pipe is not None and not pipe.awaited:
+            self.drop(stream_id)  # every batch is in the cache: nothing left to ask for
+
+    async def wait(self, stream_ids: list[str], model_id: str, text: str,
+                   take: bool = True) -> bytes:
+        """The answer for `text` of the first of these pipelined streams, of `model_id`, that
+        holds it (see `PipelinedStream.wait`); `NO_STREAM` when none of them is open."""
+        open_ids = [i for i in stream_ids if i in self._pipes]
+        if not open_ids:
+            return NO_STREAM
+        for stream_id in open_ids:
+            pipe = self._pipes[stream_id]
+            if pipe.model_id != model_id or not pipe.has(text):
+                continue
+            timer = self._idle.pop(stream_id, None)
+            if timer is not None:
+                timer.cancel()
+            try:
+                answer = await pipe.wait(text, take)
+            except BaseException:  # the row's statement was cancelled while it waited
+                self.drop(stream_id)
+                raise
+            if stream_id in self._pipes:
+                if pipe.awaited:
+                    self._arm(stream_id)
+                else:
+                    self.drop(stream_id)  # every batch stored or handed over
+            return answer
+        return NOTHING
 
     async def next(self, stream_id: str) -> bytes:
         """The next finished batch as the text `<position>\\n<answer>` (position from 0), or
@@ -162,6 +328,10 @@ class BatchStreams:
         timer = self._idle.pop(stream_id, None)
         if timer is not None:
             timer.cancel()
+        pipe = self._pipes.pop(stream_id, None)
+        if pipe is not None:
+            pipe.close()
+            return True
         stream = self._streams.pop(stream_id, None)
         if stream is None:
             return False
@@ -172,7 +342,7 @@ class BatchStreams:
         return True
 
     def close(self) -> None:
-        for stream_id in list(self._streams):
+        for stream_id in [*self._streams, *self._pipes]:
             self.drop(stream_id)
 
     def _arm(self, stream_id: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,13 +192,15 @@ def test_a_number_binary_would_read_differently_sends_its_batch_as_text(
     capture.responder = lambda seen: vertex_answer(seen, numbers)
     texts = [f"odd text {i}" for i in range(5)]
     fill(conn, texts)
-    copied = metric(live, COPIED)
+    copied, requests = metric(live, COPIED), len(capture.requests)
     try:
         conn.execute(BACKFILL)
     except psycopg.errors.NumericValueOutOfRange:
         assert odd == "3.4028235e38"
         return
     assert metric(live, COPIED) == copied
+    # The batch's literals went to the session, which stored them: no row made its own call.
+    assert len(capture.requests) - requests == 1
     assert [emb for _, emb in rows(conn)] == [transformed(conn, numbers(t)) for t in texts]
     if odd == OFF_MIDPOINT:
         assert all(emb.startswith("{1.0000001,") for _, emb in rows(conn))
@@ -226,9 +229,11 @@ def test_a_caller_cannot_name_the_statement_key_the_engine_stores_under(
     copied = metric(live, COPIED)
     stream = conn.execute("SELECT google_ml._call_engine_text(%s::jsonb)", (request,)).fetchone()
     assert stream is not None
-    chunk = conn.execute("SELECT google_ml._call_engine_text(jsonb_build_object("
-                         "'op', 'stream_next', 'stream', %s::text))", (stream[0],)).fetchone()
-    assert chunk == ("0",)  # stored by the engine
+    assert stream[0].startswith("p:")  # a pipelined warm-up: the engine stores its batches
+    answer = conn.execute("SELECT google_ml._call_engine_text(jsonb_build_object("
+                          "'op', 'stream_wait', 'streams', jsonb_build_array(%s::text),"
+                          " 'model_id', 'x', 'item', 'forged'))", (stream[0][2:],)).fetchone()
+    assert answer == ("s",)  # stored by the engine
     assert metric(live, COPIED) == copied + 1
     stored = conn.execute("SELECT statement_key, model_id FROM google_ml._warm_cache"
                           " WHERE item = 'forged'").fetchall()
@@ -330,3 +335,76 @@ def test_two_sessions_warming_up_at_once_each_get_their_own_rows(
                 f"SELECT id, emb::text FROM {table} ORDER BY id").fetchall()
             assert all(emb is not None for _, emb in rows_warmed)
             conn.execute(f"DROP TABLE {table}")
+
+
+def test_rows_are_updated_while_the_last_batch_is_still_being_answered(
+        live: tuple[Emulator, int], capture: CaptureServer) -> None:
+    # Pipelined: the warm-up starts the batches and lets the rows go; a row whose batch is not
+    # stored yet waits for that batch alone. The provider answers the last batch only once a row
+    # has been updated (a sequence, which other sessions see at once, counts them): without the
+    # pipeline the statement would wait for that answer first, and the provider would give up
+    # waiting (30 s) with no row updated.
+    url = database(live, "e2e_warm_pipelined")
+    with psycopg.connect(url, autocommit=True) as conn:
+        fill(conn, [f"piped text {i}" for i in range(750)])  # three batches, in scan order
+        conn.execute("""
+            CREATE SEQUENCE progress;
+            CREATE FUNCTION count_row() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM nextval('progress');
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER count_row BEFORE UPDATE ON docs
+                FOR EACH ROW EXECUTE FUNCTION count_row();""")
+        updated_before_the_last_answer: list[int] = []
+
+        def responder(seen: Seen) -> Reply:
+            if "piped text 749" in (i["content"] for i in seen.json()["instances"]):
+                with psycopg.connect(url, autocommit=True) as watcher:
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        row = watcher.execute(
+                            "SELECT last_value, is_called FROM progress").fetchone()
+                        if row is not None and row[1]:
+                            updated_before_the_last_answer.append(row[0])
+                            break
+                        time.sleep(0.05)
+            return vertex_answer(seen, dense)
+
+        capture.responder = responder
+        try:
+            requests = len(capture.requests)
+            conn.execute(BACKFILL)
+            assert len(capture.requests) - requests == 3
+        finally:
+            capture.responder = None
+        assert updated_before_the_last_answer and updated_before_the_last_answer[0] >= 1
+        warmed = rows(conn)
+        capture.responder = lambda seen: vertex_answer(seen, dense)
+        try:
+            assert warmed == per_row(conn)
+        finally:
+            capture.responder = None
+
+
+def test_two_warmups_in_one_statement_each_answer_their_own_rows(
+        conn: psycopg.Connection[Any], capture: CaptureServer) -> None:
+    # Two pipelined streams in one statement: each row waits on the stream of its own call.
+    conn.execute("DROP TABLE IF EXISTS pairs")
+    conn.execute("CREATE TABLE pairs (id int PRIMARY KEY, content text, a real[], b real[])")
+    conn.cursor().executemany("INSERT INTO pairs (id, content) VALUES (%s, %s)",
+                              [(i, f"pair text {i}") for i in range(300)])
+    both = (f"UPDATE pairs SET a = google_ml.embedding('{MODEL}', content),"
+            f" b = google_ml.embedding('{MODEL}', content || ' again')")
+    requests = len(capture.requests)
+    conn.execute(both)
+    assert len(capture.requests) - requests == 4  # two batches for each call, no row's own
+    warmed = conn.execute("SELECT id, a::text, b::text FROM pairs ORDER BY id").fetchall()
+    conn.execute("UPDATE pairs SET a = NULL, b = NULL")
+    conn.execute("SET google_ml_integration.emulator_warmup = off")
+    try:
+        conn.execute(both)
+    finally:
+        conn.execute("RESET google_ml_integration.emulator_warmup")
+    assert warmed == conn.execute("SELECT id, a::text, b::text FROM pairs ORDER BY id").fetchall()
+    assert all(a != b for _, a, b in warmed)

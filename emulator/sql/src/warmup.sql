@@ -89,9 +89,10 @@ END;
 $$;
 
 -- The warmed embedding for one per-row embedding() call, or NULL. The numbers were parsed when
--- the warm-up stored them (_warm_add), while the provider was still answering other batches;
--- the per-row call hands the stored real[] on as it is, never through a plpgsql variable
--- (which would expand the array and flatten it again).
+-- the warm-up stored them, while the provider was still answering other batches; the per-row
+-- call hands the stored real[] on as it is, never through a plpgsql variable (which would
+-- expand the array and flatten it again). A text whose batch the engine is still storing
+-- (a pipelined warm-up, _warm_stream) is waited for: _warm_wait.
 CREATE FUNCTION google_ml._warm_embedding(model_id text, item text)
 RETURNS real[]
 LANGUAGE plpgsql VOLATILE PARALLEL SAFE
@@ -104,11 +105,64 @@ BEGIN
     IF key IS NULL OR item IS NULL THEN
         RETURN NULL;
     END IF;
+    RETURN coalesce((SELECT c.embedding
+                       FROM google_ml._warm_cache AS c
+                      WHERE c.statement_key = key AND c.kind = 'embedding'
+                        AND c.model_id = coalesce(_warm_embedding.model_id, '')
+                        AND c.item = _warm_embedding.item
+                      LIMIT 1),
+                    google_ml._warm_wait(key, coalesce(model_id, ''), item));
+END;
+$$;
+
+-- A text not in the cache (yet), while this statement's pipelined warm-ups run: the engine
+-- answers once the text's batch has ended (emulator/engine/streams.py, "Pipelined streams"):
+-- 's', stored by the engine (read it); 'b', its batch's texts (a JSON array) and a literal a
+-- line, which this session stores as a warm-up without the engine's store does (a literal
+-- PostgreSQL refuses leaves the whole batch to the per-row calls, which report it; a parallel
+-- worker, which cannot store, does not take it); 'n', no answer (the per-row call); 'x', none of
+-- the streams is open any more: no need to ask again.
+-- google_ml_integration.emulator_warm_streams holds `<statement key> <stream id>...`.
+CREATE FUNCTION google_ml._warm_wait(key text, model_id text, item text)
+RETURNS real[]
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    streams  text := pg_catalog.current_setting('google_ml_integration.emulator_warm_streams', true);
+    answer   text;
+    worker   boolean;
+BEGIN
+    IF streams IS NULL OR NOT pg_catalog.starts_with(streams, key || ' ') THEN
+        RETURN NULL;
+    END IF;
+    -- A parallel worker can neither store a batch nor set a setting: it only reads.
+    worker := EXISTS (SELECT FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) AS a
+                       WHERE a.leader_pid IS NOT NULL
+                         AND a.leader_pid OPERATOR(pg_catalog.<>) a.pid);
+    answer := google_ml._call_engine_text(jsonb_build_object(
+        'op', 'stream_wait', 'model_id', model_id, 'item', item, 'take', NOT worker,
+        'streams', to_jsonb(pg_catalog.string_to_array(
+            pg_catalog.substr(streams, pg_catalog.length(key) + 2), ' '))));
+    IF answer = 'x' AND NOT worker THEN
+        PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_streams', '', true);
+        RETURN NULL;
+    ELSIF pg_catalog.starts_with(answer, 'b') AND NOT worker THEN
+        BEGIN
+            -- The batch as it came; the NULL item skips its first line (the texts).
+            PERFORM google_ml._warm_add_embeddings(model_id, pg_catalog.array_prepend(NULL::text,
+                ARRAY(SELECT pg_catalog.jsonb_array_elements_text(pg_catalog.substr(
+                    pg_catalog.split_part(answer, E'\n', 1), 2)::jsonb))), answer);
+        EXCEPTION WHEN OTHERS THEN
+            RETURN NULL;
+        END;
+    ELSIF answer <> 's' THEN
+        RETURN NULL;
+    END IF;
     RETURN (SELECT c.embedding
               FROM google_ml._warm_cache AS c
              WHERE c.statement_key = key AND c.kind = 'embedding'
-               AND c.model_id = coalesce(_warm_embedding.model_id, '')
-               AND c.item = _warm_embedding.item
+               AND c.model_id = _warm_wait.model_id AND c.item = _warm_wait.item
              LIMIT 1);
 END;
 $$;
@@ -309,20 +363,28 @@ $$;
 -- A batch that failed answers empty lines: its texts take the per-row path. If anything fails
 -- or is cancelled here, the engine is told to drop the stream (its batches still running are
 -- abandoned); a stream_next cancelled while it waits drops it on the engine's side.
--- In READ COMMITTED the engine is asked to store the batches itself ("store"): it COPYs each
--- in binary over its own connection and commits, and answers `<position>` alone, without a
--- line; the per-row lookups, VOLATILE, see the committed rows (emulator/engine/warm_copy.py).
--- _authorized_request adds this statement's key, the only one the engine accepts from here.
--- A batch it could not store (its numbers, the connection) still comes as text.
+-- In READ COMMITTED the engine is asked to store the batches itself ("store"), and the warm-up
+-- is pipelined: the engine answers `p:<stream id>`, and this returns at once, the stream's id
+-- added to google_ml_integration.emulator_warm_streams, so the statement's rows go on while the
+-- provider answers. The engine COPYs each batch in binary over its own connection and commits;
+-- the per-row lookups, VOLATILE, see the committed rows (emulator/engine/warm_copy.py), and a
+-- row whose batch is not stored yet waits for that batch (_warm_wait); the batches come in the
+-- order the rows need them (_warm keeps the order of the statement's scan). A batch the engine
+-- could not store (its numbers, the connection) is handed to the first row that waits for it,
+-- and this session stores it as below. _authorized_request adds this statement's key, the
+-- only one the engine accepts from here. Without the store (REPEATABLE READ, SERIALIZABLE, or
+-- the engine's connection failed lately) the batches come as text, one stream_next each.
 CREATE FUNCTION google_ml._warm_stream(kind text, model_id text, items text[], requests jsonb[],
                                        extractor text, firsts int[], lasts int[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 AS $$
 DECLARE
-    stream  text;
-    chunk   text;
-    b       int;
+    stream   text;
+    chunk    text;
+    b        int;
+    key      text;
+    streams  text;
 BEGIN
     -- With pgvector in the database, the literals come in its brackets, for its input.
     stream := google_ml._call_engine_text(jsonb_build_object(
@@ -336,6 +398,16 @@ BEGIN
     BEGIN
         -- Clears what earlier statements left in the cache while the first batch is on its way.
         PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
+        IF pg_catalog.starts_with(stream, 'p:') THEN
+            -- Pipelined: the engine stores the batches; the rows wait for theirs (_warm_wait).
+            key := google_ml._statement_key();
+            streams := pg_catalog.current_setting('google_ml_integration.emulator_warm_streams',
+                                                  true);
+            PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_streams',
+                CASE WHEN pg_catalog.starts_with(streams, key || ' ') THEN streams
+                     ELSE key END || ' ' || pg_catalog.substr(stream, 3), true);
+            RETURN;
+        END IF;
         FOR k IN 1 .. coalesce(pg_catalog.cardinality(firsts), 0) LOOP
             chunk := google_ml._call_engine_text(
                 jsonb_build_object('op', 'stream_next', 'stream', stream));
@@ -503,7 +575,10 @@ BEGIN
        OR NOT google_ml._flag('enable_model_support') THEN
         RETURN true;
     END IF;
-    items := ARRAY(SELECT i FROM pg_catalog.unnest(items) AS u (i) WHERE i IS NOT NULL);
+    -- Each distinct item once, in the order the rows bring them (the statement's scan reads
+    -- them in that order too: a pipelined warm-up's batches come as its rows need them).
+    items := ARRAY(SELECT u.i FROM pg_catalog.unnest(items) WITH ORDINALITY AS u (i, n)
+                    WHERE u.i IS NOT NULL GROUP BY u.i ORDER BY pg_catalog.min(u.n));
     BEGIN
         m := google_ml._model_for_warm(kind, model_id);
         IF m.id IS NULL THEN
@@ -536,3 +611,5 @@ GRANT EXECUTE ON FUNCTION google_ml._warm_store(text, text, text[], text[]) TO P
 GRANT EXECUTE ON FUNCTION google_ml._warm_add(text, text, text[], text[]) TO PUBLIC;
 -- _warm_stream (the caller's) stores streamed embedding batches with it.
 GRANT EXECUTE ON FUNCTION google_ml._warm_add_embeddings(text, text[], text) TO PUBLIC;
+-- Only _warm_embedding (as the extension's owner) waits on the engine's streams.
+REVOKE ALL ON FUNCTION google_ml._warm_wait(text, text, text) FROM PUBLIC;
