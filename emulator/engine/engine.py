@@ -267,7 +267,9 @@ class Engine:
                 literals = message.get("literals", "real[]")
                 if not isinstance(literals, str) or literals not in LITERAL_BRACKETS:
                     raise bad_request(None, f"unknown literals {literals!r}")
-                store = message.get("store")
+                # "pipeline" as well: a warm-up of an older build of the extension sends
+                # "store" alone, and takes its batches with stream_next (as text, then).
+                store = message.get("store") if message.get("pipeline") is True else None
                 target = (self.warm_copier.target(store)
                           if self.warm_copier is not None and store is not None else None)
                 if target is not None:

@@ -224,7 +224,8 @@ def test_a_caller_cannot_name_the_statement_key_the_engine_stores_under(
     # A hand-made streamed request naming another backend's key: _authorized_request puts the
     # caller's own in its place (and the engine would refuse a key of another pid).
     request = ('{"op": "invoke_batch", "stream": true, "extract": "vertex_embeddings",'
-               ' "store": {"key": "1:forged", "model_id": "x"}, "requests": [{"model_id": "'
+               ' "store": {"key": "1:forged", "model_id": "x"}, "pipeline": true,'
+               ' "requests": [{"model_id": "'
                + MODEL + '", "body": {"instances": [{"content": "forged"}]}}]}')
     copied = metric(live, COPIED)
     stream = conn.execute("SELECT google_ml._call_engine_text(%s::jsonb)", (request,)).fetchone()
@@ -408,3 +409,21 @@ def test_two_warmups_in_one_statement_each_answer_their_own_rows(
         conn.execute("RESET google_ml_integration.emulator_warmup")
     assert warmed == conn.execute("SELECT id, a::text, b::text FROM pairs ORDER BY id").fetchall()
     assert all(a != b for _, a, b in warmed)
+
+
+def test_a_warmup_of_an_older_build_that_asks_store_alone_gets_its_batches_as_text(
+        conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    # A database whose extension an older build created: its _warm_stream sends "store" without
+    # "pipeline" and takes the batches with stream_next, which must still give it their lines.
+    request = ('{"op": "invoke_batch", "stream": true, "extract": "vertex_embeddings",'
+               ' "store": {"model_id": "' + MODEL + '"}, "requests": [{"model_id": "'
+               + MODEL + '", "body": {"instances": [{"content": "older"}]}}]}')
+    copied = metric(live, COPIED)
+    stream = conn.execute("SELECT google_ml._call_engine_text(%s::jsonb)", (request,)).fetchone()
+    assert stream is not None and not stream[0].startswith("p:")
+    chunk = conn.execute("SELECT google_ml._call_engine_text(jsonb_build_object("
+                         "'op', 'stream_next', 'stream', %s::text))", (stream[0],)).fetchone()
+    assert chunk is not None
+    position, line = chunk[0].split("\n")
+    assert position == "0" and line.startswith("{") and line.count(",") == 767
+    assert metric(live, COPIED) == copied

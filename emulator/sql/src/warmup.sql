@@ -394,7 +394,8 @@ BEGIN
              THEN 'vector' ELSE 'real[]' END,
         'store', CASE WHEN kind = 'embedding' AND pg_catalog.current_setting(
                                'transaction_isolation') = 'read committed'
-                      THEN jsonb_build_object('model_id', coalesce(model_id, '')) END));
+                      THEN jsonb_build_object('model_id', coalesce(model_id, '')) END,
+        'pipeline', true));
     BEGIN
         -- Clears what earlier statements left in the cache while the first batch is on its way.
         PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
