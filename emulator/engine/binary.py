@@ -74,20 +74,53 @@ def real_array_values(vectors: Sequence[Sequence[float]],
     lengths = [len(v) for v in vectors]
     # One pass over all the numbers (twice as fast as extending an array list by list).
     doubles = np.fromiter(chain.from_iterable(vectors), np.float64, count=sum(lengths))
-    return _real_array_values(doubles, lengths, zeros_are_zeros)
-
-
-def _real_array_values(doubles: np.ndarray[Any, np.dtype[np.float64]], lengths: list[int],
-                       zeros_are_zeros: Callable[[], bool] | None) -> list[bytes] | None:
     if zeros_are_zeros is not None and not doubles.all() and not zeros_are_zeros():
         return None
+    if not _as_floats(doubles):
+        return None
+    return _pack(lengths, doubles, None)
+
+
+def _as_floats(doubles: np.ndarray[Any, np.dtype[np.float64]]) -> bool:
+    """Every double rounds to float4 as strtof reads its decimal (the module's docstring)."""
     magnitude = np.abs(doubles)
     if (magnitude > _FLOAT4_MAX).any():
-        return None
+        return False
     if ((magnitude < _FLOAT4_SMALLEST_NORMAL) & (doubles != 0.0)).any():
-        return None
-    if ((doubles.view(np.uint64) & _LOW_29_BITS) == _HALFWAY).any():
-        return None
+        return False
+    return not ((doubles.view(np.uint64) & _LOW_29_BITS) == _HALFWAY).any()
+
+
+def _pack(lengths: list[int], doubles: np.ndarray[Any, np.dtype[np.float64]],
+          scattered: np.ndarray[Any, np.dtype[np.intp]] | None) -> list[bytes]:
+    """Each vector's binary ``real[]``: `doubles` in order, or with `scattered` the non-zero
+    numbers at those flat positions among zeros. Vectors of one length (a batch of one model's
+    embeddings) are written into one buffer, header and elements of each contiguous, and cut
+    from it."""
+    if not lengths or len(set(lengths)) != 1 or lengths[0] == 0:
+        return _pack_each(lengths, doubles, scattered)
+    count, length = len(lengths), lengths[0]
+    row = np.dtype([("header", ">i4", 5), ("elements", _ELEMENT, (length,))])
+    rows = np.empty(count, dtype=row)
+    rows["header"] = (1, 0, FLOAT4OID, length, 1)  # ndim, no NULLs, type, length, lower bound
+    elements = rows["elements"]
+    elements["length"] = 4
+    if scattered is None:
+        elements["value"] = doubles.reshape(count, length)  # to nearest float, ties to even
+    else:
+        elements["value"] = 0.0
+        elements["value"][np.divmod(scattered, length)] = doubles
+    data = rows.tobytes()
+    size = row.itemsize
+    return [data[i * size:(i + 1) * size] for i in range(count)]
+
+
+def _pack_each(lengths: list[int], doubles: np.ndarray[Any, np.dtype[np.float64]],
+               scattered: np.ndarray[Any, np.dtype[np.intp]] | None) -> list[bytes]:
+    if scattered is not None:
+        dense = np.zeros(sum(lengths))
+        dense[scattered] = doubles
+        doubles = dense
     elements = np.empty(len(doubles), dtype=_ELEMENT)
     elements["length"] = 4
     elements["value"] = doubles  # rounded to nearest, ties to even
@@ -158,16 +191,19 @@ def parsed_binary(vectors: Sequence[Any] | None) -> Extracted | None:
     if vectors is None:
         return None
     if vectors and all(isinstance(v, FrozenVector) for v in vectors):
-        # The fakes' vectors: a few numbers each, put into zeros (not 768 floats walked each).
+        # The fakes' vectors: a few numbers each, put into zeros (not 768 floats walked each);
+        # zeros need no check.
         lengths = [len(v) for v in vectors]
         found = [v.nonzero() for v in vectors]
         counts = [len(positions) for positions, _ in found]
+        numbers = np.fromiter(chain.from_iterable(n for _, n in found), np.float64,
+                              count=sum(counts))
+        if not _as_floats(numbers):
+            return None
         starts = np.repeat(np.cumsum([0, *lengths[:-1]]), counts)
-        doubles = np.zeros(sum(lengths))
-        doubles[starts + np.fromiter(chain.from_iterable(p for p, _ in found), np.intp,
-                                     count=sum(counts))] = np.fromiter(
-            chain.from_iterable(n for _, n in found), np.float64, count=sum(counts))
-        values = _real_array_values(doubles, lengths, None)
+        scattered = starts + np.fromiter(chain.from_iterable(p for p, _ in found), np.intp,
+                                         count=sum(counts))
+        values: list[bytes] | None = _pack(lengths, numbers, scattered)
     elif all(isinstance(v, LiteralVector) or (isinstance(v, list)
                                               and all(type(x) is float for x in v))
              for v in vectors):

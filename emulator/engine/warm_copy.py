@@ -74,8 +74,11 @@ def copy_data(target: StoreTarget, items: list[str], values: list[bytes]) -> byt
 
     head = struct.pack("!h", 5) + field(target.key.encode()) + field(b"embedding") + field(
         target.model_id.encode())
-    rows = [head + field(item.encode()) + field(value) for item, value in zip(items, values)]
-    return b"".join((_SIGNATURE, *rows, _TRAILER))
+    parts = [_SIGNATURE]
+    for item, value in zip(items, values):  # joined once: the values are not copied per row
+        parts += (head, field(item.encode()), _LENGTH.pack(len(value)), value)
+    parts.append(_TRAILER)
+    return b"".join(parts)
 
 
 class WarmCopier:
@@ -99,6 +102,9 @@ class WarmCopier:
         """Keeps `target`'s connections open until the returned release is called (once)."""
         conninfo = target.conninfo
         self._holders[conninfo] = self._holders.get(conninfo, 0) + 1
+        if not self._idle.get(conninfo):
+            # Connected while the provider answers the first batch, not after.
+            self._track(asyncio.get_running_loop().create_task(self._preconnect(conninfo)))
         released = False
 
         def release() -> None:
@@ -111,11 +117,19 @@ class WarmCopier:
                 del self._holders[conninfo]
                 idle = self._idle.pop(conninfo, [])
                 if idle:
-                    task = asyncio.get_running_loop().create_task(_close_all(idle))
-                    self._closing.add(task)
-                    task.add_done_callback(self._closing.discard)
+                    self._track(asyncio.get_running_loop().create_task(_close_all(idle)))
 
         return release
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._closing.add(task)  # kept until done; `aclose` waits for them
+        task.add_done_callback(self._closing.discard)
+
+    async def _preconnect(self, conninfo: str) -> None:
+        """One connection opened ahead, kept idle while a warm-up holds the database."""
+        with contextlib.suppress(psycopg.Error, OSError):  # the first COPY will say what is wrong
+            async with self._connection(conninfo):
+                pass
 
     def target(self, store: Any) -> StoreTarget | None:
         """The target of a warm-up's "store" object, or None (store it as text)."""

@@ -95,15 +95,14 @@ def _tokens(text: str) -> tuple[list[str], int]:
     number of words (`token_count`)."""
     found = words(text)
     stems = _STEMS
-    out = []
-    for word in found:
-        stemmed = stems.get(word)
-        if stemmed is None:
-            if len(stems) >= _CACHE_BOUND:
-                stems.clear()
-            stemmed = stems[word] = "" if word in STOP_WORDS else stem(word)
-        if stemmed:
-            out.append(stemmed)
+    stemmed = list(map(stems.get, found))  # the lookups at C speed; a new word is rare
+    if None in stemmed:
+        for index, word in enumerate(found):
+            if stemmed[index] is None:
+                if len(stems) >= _CACHE_BOUND:
+                    stems.clear()
+                stemmed[index] = stems[word] = "" if word in STOP_WORDS else stem(word)
+    out: list[str] = list(filter(None, stemmed))  # "": a stop word
     return out or found, len(found)
 
 
@@ -273,9 +272,11 @@ def embed_sparse(text: str, dimension: int) -> tuple[Sparse, int]:
     # The sums of the plan, in the same order (users' tests and cassettes hold these vectors bit
     # for bit; tests/engine/test_fakes.py compares with the first implementation).
     tokens, word_count = _tokens(text)
-    counts: dict[str, int] = {}
-    for token in tokens:
-        counts[token] = counts.get(token, 0) + 1
+    counts = dict.fromkeys(tokens, 1)
+    if len(counts) != len(tokens):  # a word said twice (most texts have none)
+        counts = dict.fromkeys(counts, 0)
+        for token in tokens:
+            counts[token] += 1
     by_token = _slots_by_token(dimension)
     sparse: dict[int, float] = {}
     get = sparse.get
