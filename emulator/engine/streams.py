@@ -154,6 +154,11 @@ class PipelinedStream:
         return len(self._results) >= self.count
 
     @property
+    def held(self) -> int:
+        """Batches running, and ended ones whose literals wait to be taken."""
+        return len(self._tasks) - len(self._results) + len(self._kept)
+
+    @property
     def awaited(self) -> bool:
         """A row may still need this stream: a batch is running, or has literals no row took."""
         return not self.ended or bool(self._kept)
@@ -234,8 +239,9 @@ class BatchStreams:
 
     @property
     def held(self) -> int:
-        """Batches started and not yet taken, over all open streams."""
-        return sum(stream.held for stream in self._streams.values())
+        """Batches started and not yet taken (or stored), over all open streams."""
+        return (sum(stream.held for stream in self._streams.values())
+                + sum(pipe.held for pipe in self._pipes.values()))
 
     def get(self, stream_id: str) -> BatchStream | None:
         return self._streams.get(stream_id)

@@ -49,8 +49,10 @@ def test_batches_start_in_order_within_the_window_past_the_last_one_waited_for()
         stream = streams.open_pipelined(batches.run, BATCHES, 2, "m", lambda: ended.append(1))
         await asyncio.sleep(0)
         first = list(batches.started)
+        assert streams.held == 2  # running
         batches.finish(0, None)
         stored = await streams.wait([stream], "m", "b0 t1")
+        assert streams.held == 1  # batch 0 is stored
         # A row of batch 3 (not started yet) starts everything up to 3 and two beyond.
         waiting = asyncio.ensure_future(streams.wait([stream], "m", "b3 t0"))
         await settle()
@@ -118,6 +120,7 @@ def test_kept_literals_are_bounded_by_the_window() -> None:
         await settle()
         batches.finish(2, literals(2))
         await waiting
+        assert streams.held == 2  # the literals of batches 1 and 2, waiting to be taken
         return [(await streams.wait([stream], "m", f"b{i} t0"))[:1] for i in range(3)]
 
     assert run(scenario()) == [NOTHING, BATCH, BATCH]
