@@ -7,6 +7,8 @@ Operations (docs/internals.md, "Engine interface"):
   concurrently (each model's concurrency limit still applies);
 - `Engine.embedding_stream(requests, extract) -> stream id`, then `await
   Engine.streams.next(id)` per batch as they finish (the warm-up's streamed batches, streams.py);
+  `Engine.embedding_pipeline(requests, extract, target) -> "p:" + stream id`, whose batches the
+  engine stores itself while the rows wait for theirs (`await Engine.streams.wait(...)`);
 - `await Engine.handle(message)`: dispatch a callback message by its "op";
 - `await Engine.prepare()` (optional, once serving: builds the HTTP client ahead of the first
   call); `await Engine.aclose()`; `Engine.stats` (stats.py).
@@ -320,7 +322,7 @@ class Engine:
         if extract not in EXTRACTORS:
             raise bad_request(None, f"unknown extract {extract!r}")
 
-        async def run(index: int) -> bytes | None:
+        async def run(index: int) -> bytes:
             request = requests[index]
             found = await self._literals(request, extract)
             return b"\n".join(_lines(found, batch_size(request)))
@@ -338,10 +340,9 @@ class Engine:
         cache. Any other (and one whose COPY failed) keeps its literals, in the brackets of
         `extract` (`extractor_key`): the first row that waits for one of its texts gets them
         all and stores them in its own session, as a warm-up without this store does."""
-        if extract not in EXTRACTORS:
-            raise bad_request(None, f"unknown extract {extract!r}")
         copier = self.warm_copier
-        assert copier is not None
+        if extract not in EXTRACTORS or copier is None:
+            raise bad_request(None, f"unknown extract {extract!r}")
         brackets = LITERAL_BRACKETS["vector" if extract.endswith(":vector") else "real[]"]
         texts_of = [batch_texts(r) or [] for r in requests]
 

@@ -39,9 +39,8 @@ from functools import partial
 
 from emulator.engine.errors import bad_request
 
-# One batch's answer, by its position in the stream's requests; None when the engine stored the
-# batch itself (warm_copy.py).
-Run = Callable[[int], Awaitable[bytes | None]]
+# One batch's answer, by its position in the stream's requests.
+Run = Callable[[int], Awaitable[bytes]]
 
 DEFAULT_IDLE_SECONDS = 120.0
 
@@ -65,8 +64,8 @@ class BatchStream:
         self._window = max(1, window)
         self._started = 0
         self.taken = 0
-        self._running: dict[int, asyncio.Task[bytes | None]] = {}
-        self._finished: deque[tuple[int, asyncio.Task[bytes | None]]] = deque()
+        self._running: dict[int, asyncio.Task[bytes]] = {}
+        self._finished: deque[tuple[int, asyncio.Task[bytes]]] = deque()
         self._arrived = asyncio.Event()
         self._closed = False
         self._start_more()
@@ -92,13 +91,13 @@ class BatchStream:
             task.add_done_callback(partial(self._done, index))
             self._started += 1
 
-    def _done(self, index: int, task: asyncio.Task[bytes | None]) -> None:
+    def _done(self, index: int, task: asyncio.Task[bytes]) -> None:
         if self._running.pop(index, None) is None or task.cancelled():
             return  # dropped
         self._finished.append((index, task))
         self._arrived.set()
 
-    async def next(self) -> tuple[int, bytes | None]:
+    async def next(self) -> tuple[int, bytes]:
         """The next batch to finish, in the order they finish: (its position, its answer). A
         batch whose run raised raises here."""
         if self.exhausted or self._closed:
@@ -309,9 +308,8 @@ class BatchStreams:
         return NOTHING
 
     async def next(self, stream_id: str) -> bytes:
-        """The next finished batch as the text `<position>\\n<answer>` (position from 0), or
-        `<position>` alone for a batch the engine stored itself; the stream goes once its last
-        batch is taken, or when this wait is cancelled or fails."""
+        """The next finished batch as the text `<position>\\n<answer>` (position from 0); the
+        stream goes once its last batch is taken, or when this wait is cancelled or fails."""
         stream = self._streams.get(stream_id)
         if stream is None:
             raise bad_request(None, "unknown warm-up stream (finished, dropped or idle too long)")
@@ -327,7 +325,7 @@ class BatchStreams:
             self.drop(stream_id)
         else:
             self._arm(stream_id)
-        return b"%d" % index if answer is None else b"%d\n" % index + answer
+        return b"%d\n" % index + answer
 
     def drop(self, stream_id: str) -> bool:
         """Forget a stream and cancel its running batches; False if there was none."""

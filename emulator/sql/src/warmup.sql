@@ -412,7 +412,6 @@ BEGIN
         FOR k IN 1 .. coalesce(pg_catalog.cardinality(firsts), 0) LOOP
             chunk := google_ml._call_engine_text(
                 jsonb_build_object('op', 'stream_next', 'stream', stream));
-            CONTINUE WHEN pg_catalog.strpos(chunk, E'\n') = 0;  -- stored by the engine
             -- Not substr() for the lines: it counts characters, a walk of the whole answer.
             b := pg_catalog.split_part(chunk, E'\n', 1)::int + 1;
             -- The chunk as it came; the NULL item skips its first line (the position).
