@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.config import SUBCOMMANDS, add_settings, default
+from emulator.malloc import keep_freed_memory
 from emulator.supervisor import EXIT_POSTGRES_FAILED
 from emulator.usage_error import UsageError
 
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(getattr(args, "log_level", default("log_level")),
                        getattr(args, "log_format", default("log_format")))
+    if args.command in ("serve", "fake-models"):
+        keep_freed_memory()  # they move embeddings in buffers of megabytes (emulator/malloc.py)
     try:
         if args.command == "serve":
             return _run(serve(args))

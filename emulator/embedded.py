@@ -13,8 +13,8 @@ PostgreSQL refuses to run as root. When the emulator runs as root (containers, C
 runs as a system user created for it, and the data directory is handed to that user.
 
 Memory: the server runs with glibc's malloc told to keep blocks of up to 32 MB in its heap and
-to keep up to 64 MB of freed heap (``SERVER_MALLOC_TUNABLES``, unless the environment already
-sets ``GLIBC_TUNABLES``). A warm-up moves its batches through the backend as texts of 1-4 MB
+to keep up to 64 MB of freed heap (``SERVER_MALLOC_TUNABLES``, emulator/malloc.py, unless the
+environment already sets ``GLIBC_TUNABLES``). A warm-up moves its batches through the backend as texts of 1-4 MB
 each; with glibc's defaults each of those was mapped, touched page by page and unmapped again,
 17% of the backend's time in page faults on a 10,000-row backfill of dense embeddings
 (bench/backfill.py --dense --remote: 3.4-3.8 s -> 3.0-3.3 s). A backend may hold up to 64 MB it
@@ -44,12 +44,10 @@ from pathlib import Path
 
 from emulator.extension_files import ExtensionInstallError, install_extension_files
 from emulator.lifetime import end_with_parent
+from emulator.malloc import SERVER_MALLOC_TUNABLES
 
 log = logging.getLogger("alloydb_ai_emulator.embedded")
 
-# glibc malloc settings for the server (see the module plan): mmap only for blocks over 32 MB
-# (glibc's largest dynamic threshold), trim the heap only past 64 MB of free space at its top.
-SERVER_MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"
 
 
 def server_environment(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:

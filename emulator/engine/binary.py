@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from itertools import chain
 from typing import Any
 
@@ -95,24 +95,32 @@ def _pack(lengths: list[int], doubles: np.ndarray[Any, np.dtype[np.float64]],
           scattered: np.ndarray[Any, np.dtype[np.intp]] | None) -> list[bytes]:
     """Each vector's binary ``real[]``: `doubles` in order, or with `scattered` the non-zero
     numbers at those flat positions among zeros. Vectors of one length (a batch of one model's
-    embeddings) are written into one buffer, header and elements of each contiguous, and cut
-    from it."""
+    embeddings) are written as big-endian words into copies of a zero vector's value (header,
+    then a length and a float per element), and cut from one buffer."""
     if not lengths or len(set(lengths)) != 1 or lengths[0] == 0:
         return _pack_each(lengths, doubles, scattered)
     count, length = len(lengths), lengths[0]
-    row = np.dtype([("header", ">i4", 5), ("elements", _ELEMENT, (length,))])
-    rows = np.empty(count, dtype=row)
-    rows["header"] = (1, 0, FLOAT4OID, length, 1)  # ndim, no NULLs, type, length, lower bound
-    elements = rows["elements"]
-    elements["length"] = 4
+    words = np.broadcast_to(_zero_value(length), (count, 5 + 2 * length)).copy()
+    floats = doubles.astype(">f4").view(">u4")  # to nearest float, ties to even
     if scattered is None:
-        elements["value"] = doubles.reshape(count, length)  # to nearest float, ties to even
+        words[:, 6::2] = floats.reshape(count, length)
     else:
-        elements["value"] = 0.0
-        elements["value"][np.divmod(scattered, length)] = doubles
-    data = rows.tobytes()
-    size = row.itemsize
+        row, position = np.divmod(scattered, length)
+        words[row, 6 + 2 * position] = floats
+    data = words.tobytes()
+    size = 4 * words.shape[1]
     return [data[i * size:(i + 1) * size] for i in range(count)]
+
+
+@lru_cache(maxsize=16)
+def _zero_value(length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    """The binary ``real[]`` of `length` zeros, as big-endian words (ndim 1, no NULLs, the
+    element type, the length, lower bound 1; then 4 and 0.0 per element)."""
+    words = np.zeros(5 + 2 * length, dtype=">u4")
+    words[:5] = (1, 0, FLOAT4OID, length, 1)
+    words[5::2] = 4
+    words.flags.writeable = False
+    return words
 
 
 def _pack_each(lengths: list[int], doubles: np.ndarray[Any, np.dtype[np.float64]],

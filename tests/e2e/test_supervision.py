@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from emulator import healthcheck
-from emulator.embedded import SERVER_MALLOC_TUNABLES, EmbeddedPostgres, server_environment
+from emulator.embedded import EmbeddedPostgres, server_environment
+from emulator.malloc import SERVER_MALLOC_TUNABLES
 from tests.support import wire
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
