@@ -23,6 +23,8 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
   is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
   once: it changes no expression the index stores.
+* ``CREATE INDEX ... USING ivf``, ``SET ivf.probes`` and ``CREATE EXTENSION vector``: AlloyDB's
+  IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -51,6 +53,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
+from proxy.ivf import plan_ivf
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -127,8 +130,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             del finder.splices[before:]
             # ScaNN's CREATE/ALTER INDEX and SET scann.*: their own plan, which keeps every
             # stored expression as written (proxy/scann.py)
-            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(
-                isinstance(other.stmt, ast.DoStmt) for other in stmts))
+            renamable = not any(isinstance(other.stmt, ast.DoStmt) for other in stmts)
+            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=renamable)
+            if not scann.splices:  # AlloyDB's IVF index and ivf.probes (proxy/ivf.py)
+                scann = plan_ivf(sql, raw.stmt, start, end, tags_renamable=renamable)
             finder.splices.extend(scann.splices)
             if scann.rename_tag:
                 result.rename_tags.append(scann.rename_tag)

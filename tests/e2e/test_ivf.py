@@ -1,0 +1,220 @@
+"""AlloyDB's IVF index on the emulator: ``USING ivf`` with ``quantizer``, and ``ivf.probes``.
+
+The statements are the ones Google's pages print (ai/create-ivf-index, ai/tune-indexes), with
+the placeholders filled in. The index is a real one (pgvector's ivfflat under AlloyDB's name):
+the planner uses it, and ``ivf.probes`` decides how many lists the scan reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.support.emulators import Emulator
+
+DB = "ivf_tests"
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture(scope="module")
+def dsn(emulator: Emulator) -> str:
+    with emulator.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB}"')
+    dsn = emulator.dsn_for(dbname=DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # as printed on ai/create-ivf-index
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS vector;")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3), emb_arr real[])")
+        conn.execute(
+            "INSERT INTO items SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.37)]::vector, "
+            "ARRAY[sin(i), cos(i), sin(i * 0.37)]::real[] FROM generate_series(1, 3000) i")
+        conn.execute("ANALYZE items")
+    return dsn
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[Conn]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        yield connection
+
+
+def plan(conn: Conn, query: str) -> str:
+    return "\n".join(str(r[0]) for r in conn.execute("EXPLAIN " + query).fetchall())
+
+
+def test_the_access_method_comes_with_the_vector_extension(conn: Conn) -> None:
+    members = conn.execute(
+        "SELECT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend d "
+        "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector' "
+        "WHERE d.deptype = 'e' AND pg_describe_object(d.classid, d.objid, 0) LIKE '%ivf%' "
+        "AND pg_describe_object(d.classid, d.objid, 0) NOT LIKE '%ivfflat%' ORDER BY 1"
+    ).fetchall()
+    assert [r[0] for r in members] == [
+        "access method ivf",
+        "operator class vector_cosine_ops for access method ivf",
+        "operator class vector_ip_ops for access method ivf",
+        "operator class vector_l2_ops for access method ivf",
+        "operator family vector_cosine_ops for access method ivf",
+        "operator family vector_ip_ops for access method ivf",
+        "operator family vector_l2_ops for access method ivf",
+    ]
+
+
+@pytest.mark.parametrize(("opclass", "operator", "quantizer"), [
+    ("vector_l2_ops", "<->", "'SQ8'"), ("vector_ip_ops", "<#>", "'FLAT'"),
+    ("vector_cosine_ops", "<=>", "sq8"),  # LangChain's IVFIndex writes a bare lowercase sq8
+])
+def test_an_ivf_index_serves_nearest_neighbour_queries_with_ivf_probes(
+    conn: Conn, opclass: str, operator: str, quantizer: str
+) -> None:
+    name = f"items_ivf_{opclass}"
+    cur = conn.execute(  # ai/create-ivf-index
+        f"CREATE INDEX {name} ON items\n  USING ivf (embedding {opclass})\n"
+        f"  WITH (lists = 20, quantizer = {quantizer});")
+    assert cur.statusmessage == "CREATE INDEX"
+    try:
+        assert conn.execute("SELECT pg_get_indexdef(%s::regclass)", [name]).fetchone() == (
+            f"CREATE INDEX {name} ON public.items USING ivf (embedding {opclass}) "
+            "WITH (lists='20')",)
+        query = f"SELECT id FROM items ORDER BY embedding {operator} '[0.3, 0.9, 0.1]' LIMIT 10"
+        assert f"Index Scan using {name} on items" in plan(conn, query)
+        with conn.transaction():
+            cur = conn.execute("SET LOCAL ivf.probes = 20;")  # ai/tune-indexes: all lists
+            assert cur.statusmessage == "SET"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("20",)
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("20",)
+            approx = [r[0] for r in conn.execute(query).fetchall()]
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)  # LOCAL: ended
+        conn.execute("SET enable_indexscan = off")
+        exact = [r[0] for r in conn.execute(query).fetchall()]
+        conn.execute("RESET enable_indexscan")
+        assert approx == exact  # every list probed: the exact answer
+    finally:
+        conn.execute(f"DROP INDEX {name}")
+
+
+def test_probes_decide_how_many_lists_are_read(conn: Conn) -> None:
+    conn.execute("CREATE INDEX probes_idx ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    try:
+        query = ("SELECT count(*) FROM (SELECT id FROM items "
+                 "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000) AS s")
+        conn.execute("SET enable_seqscan = off")  # a whole table's LIMIT: the index all the same
+        assert "probes_idx" in plan(conn, query)
+        conn.execute("SET ivf.probes = 1")
+        (one_list,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        conn.execute("SET ivf.probes = 50")
+        assert conn.execute(query).fetchone() == (3000,)
+        assert 0 < int(str(one_list)) < 3000  # one list of 50 holds a part of the rows
+        cur = conn.execute("RESET ivf.probes")
+        assert cur.statusmessage == "RESET"
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+    finally:
+        conn.execute("RESET enable_seqscan")
+        conn.execute("DROP INDEX probes_idx")
+
+
+def test_the_real_array_form_and_concurrently(conn: Conn) -> None:
+    """ai/create-ivf-index: a real[] column cast to vector; CONCURRENTLY also takes the options."""
+    cur = conn.execute("CREATE INDEX arr_ivf ON items USING ivf (CAST(emb_arr AS vector(3)) "
+                       "vector_l2_ops) WITH (lists = 10, quantizer = 'SQ8');")
+    assert cur.statusmessage == "CREATE INDEX"
+    cur = conn.execute("CREATE INDEX CONCURRENTLY cc_ivf ON items USING ivf "
+                       "(embedding vector_cosine_ops) WITH (quantizer = 'FLAT', lists = 10)")
+    assert cur.statusmessage == "CREATE INDEX"
+    conn.execute("DROP INDEX arr_ivf, cc_ivf")
+
+
+def test_invalid_options_and_settings_are_refused(conn: Conn) -> None:
+    base = "CREATE INDEX bad_ivf ON items USING ivf (embedding vector_l2_ops) WITH "
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='invalid value for enum option "quantizer": PQ') as error:
+        conn.execute(base + "(lists = 10, quantizer = 'PQ')")
+    assert error.value.diag.message_detail == 'Valid values are "SQ8" and "FLAT".'
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="specified more than once"):
+        conn.execute(base + "(quantizer = 'SQ8', quantizer = 'FLAT')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='unrecognized parameter "num_leaves"'):
+        conn.execute(base + "(num_leaves = 10, quantizer = 'SQ8')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='value 0 out of bounds for option "lists"'):
+        conn.execute(base + "(lists = 0, quantizer = 'SQ8')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match=r'0 is outside the valid range for parameter "ivf.probes" '
+                             r'\(1 .. 32768\)'):
+        conn.execute("SET ivf.probes = 0")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='invalid value for parameter "ivf.probes": "many"'):
+        conn.execute("SET ivf.probes = 'many'")
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'bad_ivf'").fetchone() == (
+        0,)
+
+
+def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_index(
+    emulator: Emulator,
+) -> None:
+    """vector created on the server directly (or by CASCADE): the first IVF index a superuser
+    creates through the proxy adds the access method; a user who is not a superuser is told who
+    can."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_late"')
+        admin.execute("DROP ROLE IF EXISTS ivf_user")
+        admin.execute("CREATE ROLE ivf_user LOGIN")
+    direct = emulator.direct_dsn.rsplit("/", 1)[0] + "/ivf_late"
+    try:
+        with psycopg.connect(direct, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("CREATE TABLE t (id int, e vector(2))")
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1]::vector FROM generate_series(1, 20) i")
+            conn.execute("GRANT CREATE ON SCHEMA public TO ivf_user")
+            conn.execute("ALTER TABLE t OWNER TO ivf_user")
+        user_dsn = emulator.dsn_for(user="ivf_user", dbname="ivf_late")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+                             "WITH (lists = 2, quantizer = 'SQ8')")
+            assert "superuser" in str(error.value.diag.message_hint)
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
+            cur = conn.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            cur = user.execute("CREATE INDEX t_ivf2 ON t USING ivf (e vector_ip_ops) "
+                               "WITH (lists = 2)")
+            assert cur.statusmessage == "CREATE INDEX"
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+                conn.execute("DROP EXTENSION vector")  # the ivf indexes depend on it
+            conn.execute("DROP EXTENSION vector CASCADE")
+            assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'ivf'").fetchone() == (
+                0,)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
+            admin.execute("DROP ROLE IF EXISTS ivf_user")
+
+
+def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_absent"')
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_absent"), autocommit=True) as conn:
+            conn.execute("CREATE TABLE plain (e int)")
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                conn.execute("CREATE INDEX ON plain USING ivf (e) "
+                             "WITH (lists = 1, quantizer = 'SQ8')")
+            assert "CREATE EXTENSION vector" in str(error.value.diag.message_hint)
+            cur = conn.execute("SET ivf.probes = 3")  # a placeholder, as on stock PostgreSQL
+            assert cur.statusmessage == "SET"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("3",)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
