@@ -297,6 +297,12 @@ BEGIN
     FOR setting IN SELECT key, value FROM pg_catalog.json_each_text(query_time_configurations) LOOP
         saved := saved || jsonb_build_object(setting.key, pg_catalog.current_setting(setting.key, true));
         PERFORM pg_catalog.set_config(setting.key, setting.value, true);
+        -- the emulated ivf index is pgvector's ivfflat, whose scan reads ivfflat.probes
+        -- (proxy/ivf.py mirrors SET ivf.probes the same way)
+        IF setting.key = 'ivf.probes' THEN
+            saved := saved || jsonb_build_object('ivfflat.probes', pg_catalog.current_setting('ivfflat.probes', true));
+            PERFORM pg_catalog.set_config('ivfflat.probes', setting.value, true);
+        END IF;
     END LOOP;
     -- Ground truth: the same query without index scans.
     scan_saved := ARRAY(SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest(scans) AS s);

@@ -77,9 +77,10 @@ def test_an_ivf_index_serves_nearest_neighbour_queries_with_ivf_probes(
         f"  WITH (lists = 20, quantizer = {quantizer});")
     assert cur.statusmessage == "CREATE INDEX"
     try:
+        definition = (f"CREATE INDEX {name} ON public.items USING ivf (embedding {opclass}) "
+                      "WITH (lists='20')")
         assert conn.execute("SELECT pg_get_indexdef(%s::regclass)", [name]).fetchone() == (
-            f"CREATE INDEX {name} ON public.items USING ivf (embedding {opclass}) "
-            "WITH (lists='20')",)
+            definition,)
         query = f"SELECT id FROM items ORDER BY embedding {operator} '[0.3, 0.9, 0.1]' LIMIT 10"
         assert f"Index Scan using {name} on items" in plan(conn, query)
         with conn.transaction():
@@ -218,3 +219,24 @@ def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
     finally:
         with emulator.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
+
+
+def test_measure_vector_query_recall_of_an_ivf_index(conn: Conn) -> None:
+    """ai/measure-vector-query-recall with index method 'ivf': its configurations' ivf.probes
+    reach the emulated scan (ivfflat.probes) for the call only."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
+    conn.execute("CREATE INDEX recall_ivf ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    try:
+        query = "$$SELECT id FROM items ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000$$"
+        recall = {}
+        for probes in (1, 50):
+            (recall[probes],) = conn.execute(  # type: ignore[misc]
+                f"SELECT recall FROM evaluate_query_recall({query}, "
+                f"""'{{"ivf.probes": {probes}, "enable_seqscan": "off"}}', ARRAY['ivf'])"""
+            ).fetchone()
+        assert recall[50] == 1
+        assert float(str(recall[1])) < 1  # one list of 50
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+    finally:
+        conn.execute("DROP INDEX recall_ivf")
