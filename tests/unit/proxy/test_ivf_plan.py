@@ -9,6 +9,7 @@ from __future__ import annotations
 import pglast
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pglast import ast
 
 from proxy.rewrites import rewrite
 from proxy.statements import worth_parsing
@@ -88,7 +89,8 @@ def test_any_option_list_gives_valid_sql_without_the_quantizer_or_a_refusal(
     if "RAISE EXCEPTION USING ERRCODE = '22023'" in sent:
         return
     inner = sent.split("$alloydb_ivf_stmt$")[1] if "$alloydb_ivf_stmt$" in sent else sent
-    (stmt,) = pglast.parse_sql(inner)
-    kept = [o.defname for o in stmt.stmt.options or ()]
+    (raw,) = pglast.parse_sql(inner)
+    assert isinstance(raw.stmt, ast.IndexStmt)
+    kept = [o.defname for o in raw.stmt.options or ()]
     assert "quantizer" not in kept
     assert kept == [n for n, _ in options if n in ("lists", "m")]
