@@ -23,6 +23,8 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
   is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
   once: it changes no expression the index stores.
+* ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
+  table has a ScaNN index, as AlloyDB does (``scann.py``).
 * ``CREATE INDEX ... USING ivf``, ``SET ivf.probes`` and ``CREATE EXTENSION vector``: AlloyDB's
   IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
 
@@ -128,8 +130,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         finder(raw.stmt)  # also notices CREATE/ALTER EXTENSION, wherever it is
         if not _runs_now(raw.stmt) or _writes_pg_settings(raw.stmt):
             del finder.splices[before:]
-            # ScaNN's CREATE/ALTER INDEX and SET scann.*: their own plan, which keeps every
-            # stored expression as written (proxy/scann.py)
+            # ScaNN's CREATE/ALTER INDEX, SET scann.* and TRUNCATE: their own plan, which keeps
+            # every stored expression as written (proxy/scann.py)
             renamable = not any(isinstance(other.stmt, ast.DoStmt) for other in stmts)
             scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=renamable)
             if not scann.splices:  # AlloyDB's IVF index and ivf.probes (proxy/ivf.py)

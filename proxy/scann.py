@@ -41,7 +41,7 @@ from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType, ObjectType, VariableSetKind
+from pglast.enums import AlterTableType, DropBehavior, ObjectType, VariableSetKind
 from pglast.parser import scan
 
 from proxy.statements import Splice
@@ -138,6 +138,8 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
             return _plan_index(sql, stmt, start, end, tags_renamable)
         if _is_scann_alter_index(stmt):
             return _plan_alter_index(sql, stmt, start, end, tags_renamable)
+        if isinstance(stmt, ast.TruncateStmt) and tags_renamable:
+            return _plan_truncate(sql, stmt, start, end)
     except ScannError as err:
         return ScannPlan([Splice(start, end, raise_block(err))])
     setting = _variable_set(stmt)
@@ -315,6 +317,37 @@ def _plan_alter_index(sql: str, stmt: Any, start: int, end: int, tags_renamable:
         f"EXECUTE {sql_literal(original)}; END IF; END $alloydb_scann$"
     )
     return ScannPlan([Splice(start, end, block)], (b"DO", b"ALTER INDEX") if tags_renamable else None)
+
+
+# -- TRUNCATE ---------------------------------------------------------------------------------
+
+
+def _plan_truncate(sql: str, stmt: Any, start: int, end: int) -> ScannPlan:
+    """TRUNCATE in a DO block that first lets alloydb_scann refuse it, as AlloyDB does, when a
+    truncated table has a ScaNN index (``_scann_check_truncate``); then runs it as written. The
+    tables the caller may not truncate are left to PostgreSQL's own error."""
+    original = sql[start:end]
+    if _TAG in original or _INNER in original:
+        return ScannPlan([])
+    tables = ", ".join(
+        "(SELECT r.rel::pg_catalog.oid "
+        f"FROM pg_catalog.to_regclass({sql_literal(relation_text(rel))}) AS r(rel) "
+        "WHERE pg_catalog.has_table_privilege(r.rel, 'TRUNCATE'))"
+        for rel in stmt.relations)
+    descendants = ", ".join("true" if rel.inh else "false" for rel in stmt.relations)
+    cascade = "true" if stmt.behavior == DropBehavior.DROP_CASCADE else "false"
+    block = (
+        f"DO {_TAG} DECLARE ext name; BEGIN "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'alloydb_scann'; "
+        "IF ext IS NOT NULL AND pg_catalog.to_regprocedure(pg_catalog.format("
+        "'%I._scann_check_truncate(oid[], boolean[], boolean)', ext)) IS NOT NULL THEN "
+        "EXECUTE pg_catalog.format('SELECT %I._scann_check_truncate($1, $2, $3)', ext) "
+        f"USING ARRAY[{tables}]::oid[], ARRAY[{descendants}]::boolean[], {cascade}; END IF; "
+        f"EXECUTE {_INNER}{original}{_INNER}; END {_TAG}"
+    )
+    return ScannPlan([Splice(start, end, block)], (b"DO", b"TRUNCATE TABLE"))
 
 
 # -- CREATE INDEX ... USING scann ------------------------------------------------------------
