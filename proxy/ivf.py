@@ -24,7 +24,8 @@ objects are):
   error with a HINT that says who can add it.
 * ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``): checked as an integer from 1 to
   32768 (pgvector's range for the probes it reads), then pgvector's ``ivfflat.probes`` gets the
-  same value, since that is the setting the emulated scan reads.
+  same value, since that is the setting the emulated scan reads. ``SHOW ivf.probes`` answers 1
+  before any SET where ``vector`` is installed, as a declared setting does.
 
 The index keeps no trace of its quantizer (ivfflat's reloptions cannot hold it): ``\\d`` shows
 ``WITH (lists='100')``. Every rewrite is spliced into the client's text, parsed again, and
@@ -60,6 +61,7 @@ ACCESS_METHOD = "ivf"
 QUANTIZER = EnumOption(("SQ8", "FLAT"))
 PROBES_SETTING = "ivf.probes"
 PROBES = IntOption(1, 32_768)  # pgvector's ivfflat.probes, the setting the emulated scan reads
+PROBES_DEFAULT = "1"  # LangChain's IVFQueryOptions and pgvector's ivfflat.probes
 _PGVECTOR_PROBES = "ivfflat.probes"
 
 # pgvector's ivfflat operator classes for `vector`, under the ivf access method (the names
@@ -241,6 +243,23 @@ def _same_index(original: Any, text: str, expected_options: list[Any]) -> bool:
     new = stmts[0].stmt
     options = [without_locations(o(depth=None, skip_none=True)) for o in new.options or ()]
     return bool(options == expected_options and without_options(new) == without_options(original))
+
+
+# -- SHOW ivf.probes --------------------------------------------------------------------------
+
+
+def show_probes(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW ivf.probes`` (tag to be renamed to SHOW), or None for any
+    other statement. AlloyDB's vector declares the setting, so it answers 1 before any SET;
+    stock PostgreSQL knows an unset placeholder only by name. Where ``vector`` is not, the last
+    ``current_setting`` raises PostgreSQL's own "unrecognized configuration parameter"."""
+    if not isinstance(stmt, ast.VariableShowStmt) or str(stmt.name or "") != PROBES_SETTING:
+        return None
+    return (
+        f"SELECT COALESCE(pg_catalog.current_setting('{PROBES_SETTING}', true), "
+        f"CASE WHEN pg_catalog.to_regtype('vector') IS NOT NULL THEN '{PROBES_DEFAULT}' END, "
+        f"pg_catalog.current_setting('{PROBES_SETTING}')) AS \"{PROBES_SETTING}\""
+    )
 
 
 # -- SET ivf.probes ---------------------------------------------------------------------------

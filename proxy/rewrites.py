@@ -25,8 +25,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   once: it changes no expression the index stores.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
-* ``CREATE INDEX ... USING ivf``, ``SET ivf.probes`` and ``CREATE EXTENSION vector``: AlloyDB's
-  IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
+* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes`` and ``CREATE EXTENSION vector``:
+  AlloyDB's IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat
+  (``ivf.py``).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -55,7 +56,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.ivf import plan_ivf
+from proxy.ivf import plan_ivf, show_probes
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -117,7 +118,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        show = _show_flag(stmts[0].stmt, extension_installed, flags or {})
+        show = _show_flag(stmts[0].stmt, extension_installed, flags or {}) or show_probes(
+            stmts[0].stmt)
         if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))

@@ -47,6 +47,8 @@ def plan(conn: Conn, query: str) -> str:
 
 
 def test_the_access_method_comes_with_the_vector_extension(conn: Conn) -> None:
+    cur = conn.execute("SHOW ivf.probes")  # declared by AlloyDB's vector: 1 before any SET
+    assert cur.statusmessage == "SHOW" and cur.fetchall() == [("1",)]
     members = conn.execute(
         "SELECT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend d "
         "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector' "
@@ -213,6 +215,9 @@ def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
                 conn.execute("CREATE INDEX ON plain USING ivf (e) "
                              "WITH (lists = 1, quantizer = 'SQ8')")
             assert "CREATE EXTENSION vector" in str(error.value.diag.message_hint)
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='unrecognized configuration parameter "ivf.probes"'):
+                conn.execute("SHOW ivf.probes")
             cur = conn.execute("SET ivf.probes = 3")  # a placeholder, as on stock PostgreSQL
             assert cur.statusmessage == "SET"
             assert conn.execute("SHOW ivf.probes").fetchone() == ("3",)
