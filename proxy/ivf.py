@@ -22,6 +22,9 @@ objects are):
   ``DO`` block (tag renamed back) that first adds the access method to a ``vector`` created
   elsewhere (by CASCADE, or before the proxy), again for a superuser; others get PostgreSQL's
   error with a HINT that says who can add it.
+* A column of 2,001 to 4,000 dimensions (AlloyDB's SQ8 takes up to 8,000; pgvector's ivfflat at
+  most 2,000): as for ScaNN (proxy/scann.py), the index of that name is built on the column cast
+  to ``halfvec``, with a NOTICE that ``ORDER BY col <=> q`` will not use it.
 * ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``): checked as an integer from 1 to
   32768 (pgvector's range for the probes it reads), then pgvector's ``ivfflat.probes`` gets the
   same value, since that is the setting the emulated scan reads. ``SHOW ivf.probes`` answers 1
@@ -48,6 +51,7 @@ from proxy.scann import (
     ScannPlan,
     arg_text,
     check_value,
+    halfvec_fallback,
     sql_literal,
     with_span,
     without_locations,
@@ -64,19 +68,37 @@ PROBES = IntOption(1, 32_768)  # pgvector's ivfflat.probes, the setting the emul
 PROBES_DEFAULT = "1"  # LangChain's IVFQueryOptions and pgvector's ivfflat.probes
 _PGVECTOR_PROBES = "ivfflat.probes"
 
-# pgvector's ivfflat operator classes for `vector`, under the ivf access method (the names
-# ai/create-ivf-index lists). Each: (name, operator, support functions by number).
-_OPCLASSES: tuple[tuple[str, str, tuple[tuple[int, str], ...]], ...] = (
-    ("vector_l2_ops", "<->", ((1, "vector_l2_squared_distance(%1$I.vector, %1$I.vector)"),
-                              (3, "l2_distance(%1$I.vector, %1$I.vector)"))),
-    ("vector_ip_ops", "<#>", ((1, "vector_negative_inner_product(%1$I.vector, %1$I.vector)"),
-                              (3, "vector_spherical_distance(%1$I.vector, %1$I.vector)"),
-                              (4, "vector_norm(%1$I.vector)"))),
-    ("vector_cosine_ops", "<=>", ((1, "vector_negative_inner_product(%1$I.vector, %1$I.vector)"),
-                                  (2, "vector_norm(%1$I.vector)"),
-                                  (3, "vector_spherical_distance(%1$I.vector, %1$I.vector)"),
-                                  (4, "vector_norm(%1$I.vector)"))),
+# pgvector's ivfflat operator classes, under the ivf access method: for `vector`, the names
+# ai/create-ivf-index lists; for `halfvec` (pgvector 0.7 and later), the ones the index on a
+# column of 2,001 to 4,000 dimensions falls back to (see _plan_index). Each: (name, type,
+# operator, support functions by number); %1$I is pgvector's schema.
+_V = "%1$I.vector"
+_H = "%1$I.halfvec"
+_OPCLASSES: tuple[tuple[str, str, str, tuple[tuple[int, str], ...]], ...] = (
+    ("vector_l2_ops", _V, "<->", ((1, f"vector_l2_squared_distance({_V}, {_V})"),
+                                  (3, f"l2_distance({_V}, {_V})"))),
+    ("vector_ip_ops", _V, "<#>", ((1, f"vector_negative_inner_product({_V}, {_V})"),
+                                  (3, f"vector_spherical_distance({_V}, {_V})"),
+                                  (4, f"vector_norm({_V})"))),
+    ("vector_cosine_ops", _V, "<=>", ((1, f"vector_negative_inner_product({_V}, {_V})"),
+                                      (2, f"vector_norm({_V})"),
+                                      (3, f"vector_spherical_distance({_V}, {_V})"),
+                                      (4, f"vector_norm({_V})"))),
+    ("halfvec_l2_ops", _H, "<->", ((1, f"halfvec_l2_squared_distance({_H}, {_H})"),
+                                   (3, f"l2_distance({_H}, {_H})"),
+                                   (5, "ivfflat_halfvec_support(internal)"))),
+    ("halfvec_ip_ops", _H, "<#>", ((1, f"halfvec_negative_inner_product({_H}, {_H})"),
+                                   (3, f"halfvec_spherical_distance({_H}, {_H})"),
+                                   (4, f"l2_norm({_H})"),
+                                   (5, "ivfflat_halfvec_support(internal)"))),
+    ("halfvec_cosine_ops", _H, "<=>", ((1, f"halfvec_negative_inner_product({_H}, {_H})"),
+                                       (2, f"l2_norm({_H})"),
+                                       (3, f"halfvec_spherical_distance({_H}, {_H})"),
+                                       (4, f"l2_norm({_H})"),
+                                       (5, "ivfflat_halfvec_support(internal)"))),
 )
+_HALFVEC_OPCLASS = {"vector_l2_ops": "halfvec_l2_ops", "vector_ip_ops": "halfvec_ip_ops",
+                    "vector_cosine_ops": "halfvec_cosine_ops"}
 
 _COMMENT = "ivf index access method (AlloyDB's, emulated on pgvector's ivfflat)"
 _TAG = "$alloydb_ivf$"
@@ -119,16 +141,21 @@ def _ensure(*, strict: bool) -> str:
         f"EXECUTE {comment}",
         "EXECUTE 'ALTER EXTENSION vector ADD ACCESS METHOD ivf'",
     ]
-    for name, operator, functions in _OPCLASSES:
-        items = [(f"OPERATOR 1 %1$I.{operator} (%1$I.vector, %1$I.vector) "
+    for name, type_, operator, functions in _OPCLASSES:
+        items = [(f"OPERATOR 1 %1$I.{operator} ({type_}, {type_}) "
                   "FOR ORDER BY pg_catalog.float_ops")]
         items += [f"FUNCTION {number} %1$I.{function}" for number, function in functions]
-        body = (f"CREATE OPERATOR CLASS %1$I.{name} FOR TYPE %1$I.vector USING ivf AS "
-                + ", ".join(items))
-        create.append(f"EXECUTE pg_catalog.format({sql_literal(body)}, ns)")
-        for kind in ("CLASS", "FAMILY"):
-            create.append(f"EXECUTE pg_catalog.format("
-                          f"'ALTER EXTENSION vector ADD OPERATOR {kind} %I.{name} USING ivf', ns)")
+        body = f"CREATE OPERATOR CLASS %1$I.{name} FOR TYPE {type_} USING ivf AS " + ", ".join(
+            items)
+        steps = [f"EXECUTE pg_catalog.format({sql_literal(body)}, ns)"] + [
+            "EXECUTE pg_catalog.format("
+            f"'ALTER EXTENSION vector ADD OPERATOR {kind} %I.{name} USING ivf', ns)"
+            for kind in ("CLASS", "FAMILY")]
+        if type_ == _H:  # only where pgvector has halfvec (0.7 and later)
+            steps = ["IF pg_catalog.to_regprocedure(pg_catalog.format("
+                     "'%I.ivfflat_halfvec_support(internal)', ns)) IS NOT NULL THEN "
+                     + "; ".join(steps) + "; END IF"]
+        create.extend(steps)
     if strict:
         refuse = (
             "IF ns IS NULL OR NOT is_super THEN RAISE EXCEPTION USING "
@@ -175,8 +202,12 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
             return ScannPlan([])  # not sure of the cut: pgvector will refuse the option itself
         text = cut
     if tags_renamable and not stmt.concurrent and _TAG not in text and _INNER not in text:
-        block = (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN {_ensure(strict=True)} "
-                 f"EXECUTE {_INNER}{text}{_INNER}; END {_TAG}")
+        span = with_span(text) if stmt.options else None
+        fallback = halfvec_fallback(stmt, method=ACCESS_METHOD, opclasses=_HALFVEC_OPCLASS,
+                                    with_clause=text[span[0]:span[1]] if span else "")
+        block = (f"DO {_TAG} DECLARE ns name; is_super boolean; dims int; BEGIN "
+                 f"{_ensure(strict=True)} BEGIN EXECUTE {_INNER}{text}{_INNER}; "
+                 f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; END {_TAG}")
         return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
     if text == sql[start:end]:
         return ScannPlan([])

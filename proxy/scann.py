@@ -36,6 +36,7 @@ block first checks that the access method exists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -446,39 +447,49 @@ def _create_block(stmt: Any, text: str, config: list[str]) -> str | None:
         "EXECUTE pg_catalog.format('SELECT %I._scann_record_index($1, $2)', ext) "
         f"USING new_index::pg_catalog.regclass, {_text_array(config)}; END IF; "
     )
+    fallback = halfvec_fallback(stmt, method=ACCESS_METHOD, opclasses=_HALFVEC_OPCLASS)
     return (
         f"DO {_TAG} DECLARE before oid[]; new_index oid; ext name; dims int; BEGIN "
         f"before := {indexes}; "
         f"BEGIN EXECUTE {_INNER}{text}{_INNER}; "
-        f"EXCEPTION WHEN program_limit_exceeded THEN {_halfvec_fallback(stmt)} END; "
+        f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; "
         f"{record}END {_TAG}"
     )
 
 
-def _halfvec_fallback(stmt: Any) -> str:
-    """PL/pgSQL for the exception handler: the index on the column cast to halfvec when the
-    column has 2,001 to 4,000 dimensions, else the error again."""
+def halfvec_fallback(stmt: Any, *, method: str, opclasses: Mapping[str, str],
+                     with_clause: str = "") -> str:
+    """PL/pgSQL for the exception handler of a ``DO`` block that declares ``dims int``: the
+    index ``stmt`` (access method ``method``, the options ``with_clause`` as the statement
+    sent them) built on the column cast to halfvec, with ``opclasses`` mapping the statement's
+    operator class to the halfvec one, when the column has 2,001 to 4,000 dimensions; else the
+    error again."""
     params: list[Any] = list(stmt.indexParams or ())
     if (len(params) != 1 or params[0].name is None or not params[0].opclass
-            or params[0].opclass[-1].sval not in _HALFVEC_OPCLASS or stmt.idxname is None
+            or params[0].opclass[-1].sval not in opclasses or stmt.idxname is None
             or stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace):
         return "RAISE;"
-    opclass = _HALFVEC_OPCLASS[params[0].opclass[-1].sval]
+    opclass = opclasses[params[0].opclass[-1].sval]
     relation = relation_text(stmt.relation)
     column = params[0].name
     if_not_exists = "IF NOT EXISTS " if stmt.if_not_exists else ""
+    options = f" {with_clause.replace('%', '%%')}" if with_clause else ""
+    template = (f"CREATE INDEX {if_not_exists}%s ON %s USING {method} "
+                f"((%I::halfvec(%s)) {opclass}){options}")
     return (
         "SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
         f"WHERE a.attrelid = {sql_literal(relation)}::pg_catalog.regclass "
         f"AND a.attname = {sql_literal(column)}; "
         "IF dims IS NULL OR dims <= 2000 OR dims > 4000 THEN RAISE; END IF; "
-        "EXECUTE pg_catalog.format("
-        f"'CREATE INDEX {if_not_exists}%s ON %s USING scann ((%I::halfvec(%s)) {opclass})', "
+        f"EXECUTE pg_catalog.format({sql_literal(template)}, "
         f"{sql_literal(quote_ident(stmt.idxname))}, {sql_literal(relation)}, {sql_literal(column)}, dims); "
-        "RAISE NOTICE 'alloydb_scann (emulated): pgvector indexes at most 2000 dimensions; "
+        f"RAISE NOTICE '{_NOTICE_NAMES[method]} (emulated): pgvector indexes at most 2000 dimensions; "
         "% was built on the column cast to halfvec(%), which ORDER BY % <=> ... does not use', "
         f"{sql_literal(stmt.idxname)}, dims, {sql_literal(column)};"
     )
+
+
+_NOTICE_NAMES = {ACCESS_METHOD: "alloydb_scann", "ivf": "ivf"}
 
 
 def _text_array(values: list[str]) -> str:

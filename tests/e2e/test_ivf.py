@@ -55,15 +55,10 @@ def test_the_access_method_comes_with_the_vector_extension(conn: Conn) -> None:
         "WHERE d.deptype = 'e' AND pg_describe_object(d.classid, d.objid, 0) LIKE '%ivf%' "
         "AND pg_describe_object(d.classid, d.objid, 0) NOT LIKE '%ivfflat%' ORDER BY 1"
     ).fetchall()
-    assert [r[0] for r in members] == [
-        "access method ivf",
-        "operator class vector_cosine_ops for access method ivf",
-        "operator class vector_ip_ops for access method ivf",
-        "operator class vector_l2_ops for access method ivf",
-        "operator family vector_cosine_ops for access method ivf",
-        "operator family vector_ip_ops for access method ivf",
-        "operator family vector_l2_ops for access method ivf",
-    ]
+    opclasses = [f"{kind} {t}_{d}_ops for access method ivf" for kind in
+                 ("operator class", "operator family") for t in ("halfvec", "vector")
+                 for d in ("cosine", "ip", "l2")]
+    assert [r[0] for r in members] == ["access method ivf", *opclasses]
 
 
 @pytest.mark.parametrize(("opclass", "operator", "quantizer"), [
@@ -130,6 +125,30 @@ def test_the_real_array_form_and_concurrently(conn: Conn) -> None:
                        "(embedding vector_cosine_ops) WITH (quantizer = 'FLAT', lists = 10)")
     assert cur.statusmessage == "CREATE INDEX"
     conn.execute("DROP INDEX arr_ivf, cc_ivf")
+
+
+def test_more_than_2000_dimensions_gets_a_halfvec_index(conn: Conn) -> None:
+    """A gemini-embedding-001 column (3,072 dimensions), which AlloyDB's SQ8 IVF index takes;
+    pgvector's ivfflat takes 2,000: the index is built on a halfvec cast, with a NOTICE."""
+    conn.execute("CREATE TABLE wide (id int, e vector(3072))")
+    conn.execute("INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[3072])::vector "
+                 "FROM generate_series(1, 10) i")
+    try:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        cur = conn.execute("CREATE INDEX wide_idx ON wide USING ivf (e vector_cosine_ops) "
+                           "WITH (lists = 2, quantizer = 'SQ8')")
+        assert cur.statusmessage == "CREATE INDEX"
+        assert any("halfvec(3072)" in n for n in notices)
+        definition = ("CREATE INDEX wide_idx ON public.wide USING ivf (((e)::halfvec(3072)) "
+                      "halfvec_cosine_ops) WITH (lists='2')")
+        assert conn.execute("SELECT pg_get_indexdef('wide_idx'::regclass)").fetchone() == (
+            definition,)
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="2000 dimensions"):
+            conn.execute("CREATE INDEX CONCURRENTLY wide_cc ON wide USING ivf "
+                         "(e vector_cosine_ops) WITH (lists = 2)")  # no DO block, no fallback
+    finally:
+        conn.execute("DROP TABLE wide")
 
 
 def test_invalid_options_and_settings_are_refused(conn: Conn) -> None:
