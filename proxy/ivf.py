@@ -25,10 +25,11 @@ objects are):
 * A column of 2,001 to 4,000 dimensions (AlloyDB's SQ8 takes up to 8,000; pgvector's ivfflat at
   most 2,000): as for ScaNN (proxy/scann.py), the index of that name is built on the column cast
   to ``halfvec``, with a NOTICE that ``ORDER BY col <=> q`` will not use it.
-* ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``): checked as an integer from 1 to
-  32768 (pgvector's range for the probes it reads), then pgvector's ``ivfflat.probes`` gets the
-  same value, since that is the setting the emulated scan reads. ``SHOW ivf.probes`` answers 1
-  before any SET where ``vector`` is installed, as a declared setting does.
+* ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``; also ``ALTER DATABASE/ROLE ...
+  SET``): checked as an integer from 1 to 32768 (pgvector's range for the probes it reads), then
+  pgvector's ``ivfflat.probes`` gets the same value, since that is the setting the emulated scan
+  reads. ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
+  declared setting does.
 
 The index keeps no trace of its quantizer (ivfflat's reloptions cannot hold it): ``\\d`` shows
 ``WITH (lists='100')``. Every rewrite is spliced into the client's text, parsed again, and
@@ -124,6 +125,10 @@ def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool)
             return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE EXTENSION"))
     if isinstance(stmt, ast.VariableSetStmt) and (stmt.name or "").lower() == PROBES_SETTING:
         return _plan_probes(sql, stmt, start, end, tags_renamable)
+    stored: Any = stmt.setstmt if isinstance(
+        stmt, (ast.AlterDatabaseSetStmt, ast.AlterRoleSetStmt)) else None
+    if stored is not None and (stored.name or "").lower() == PROBES_SETTING:
+        return _plan_stored_probes(sql, stmt, start, end, tags_renamable)
     return ScannPlan([])
 
 
@@ -325,3 +330,52 @@ def _plan_probes(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool
         f"{mirror} END {_TAG}"
     )
     return ScannPlan([Splice(start, end, block)], (b"DO", tag))
+
+
+def _plan_stored_probes(sql: str, stmt: Any, start: int, end: int,
+                        tags_renamable: bool) -> ScannPlan:
+    """``ALTER DATABASE/ROLE ... SET ivf.probes``: checked, then the same statement for pgvector's
+    ivfflat.probes too, so that the sessions it applies to start with both."""
+    setting = stmt.setstmt
+    if setting.kind == VariableSetKind.VAR_SET_VALUE:
+        values = [arg_text(a) for a in setting.args or ()]
+        try:
+            if len(values) != 1:
+                raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
+            check_value(PROBES, PROBES_SETTING, values[0], option=False)
+        except ScannError as err:
+            return ScannPlan([Splice(start, end, _raise_block(err))])
+    original = sql[start:end]
+    mirror = _renamed_setting(original, stmt)
+    if not tags_renamable or mirror is None or _TAG in original:
+        return ScannPlan([])
+    block = f"DO {_TAG} BEGIN EXECUTE {sql_literal(original)}; EXECUTE {sql_literal(mirror)}; END {_TAG}"
+    tag = b"ALTER DATABASE" if isinstance(stmt, ast.AlterDatabaseSetStmt) else b"ALTER ROLE"
+    return ScannPlan([Splice(start, end, block)], (b"DO", tag))
+
+
+def _renamed_setting(text: str, stmt: Any) -> str | None:
+    """``text`` (an ALTER DATABASE/ROLE ... SET/RESET ivf.probes) naming ivfflat.probes instead;
+    None when the name cannot be found for sure."""
+    tokens = list(scan(text))
+    keyword = next((i for i, t in enumerate(tokens) if t.name in ("SET", "RESET")), None)
+    if keyword is None:
+        return None
+    name = []
+    for token in tokens[keyword + 1:]:
+        if token.name in ("ASCII_61", "TO"):
+            break
+        name.append(token)
+    if not name:
+        return None
+    new = text[: name[0].start] + _PGVECTOR_PROBES + text[name[-1].end + 1:]
+    try:
+        stmts = pglast.parse_sql(new)
+    except pglast.parser.ParseError:
+        return None
+    renamed: Any = stmts[0].stmt if len(stmts) == 1 else None
+    if type(renamed) is not type(stmt):
+        return None
+    expected = without_locations(stmt(depth=None, skip_none=True))
+    expected["setstmt"]["name"] = _PGVECTOR_PROBES
+    return new if without_locations(renamed(depth=None, skip_none=True)) == expected else None

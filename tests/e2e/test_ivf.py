@@ -116,6 +116,24 @@ def test_probes_decide_how_many_lists_are_read(conn: Conn) -> None:
         conn.execute("DROP INDEX probes_idx")
 
 
+def test_a_database_default_for_probes_reaches_the_scan(conn: Conn, dsn: str) -> None:
+    cur = conn.execute(f"ALTER DATABASE {DB} SET ivf.probes = 7")
+    assert cur.statusmessage == "ALTER DATABASE"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as fresh:
+            fresh.execute("SELECT '[1]'::vector")  # pgvector loaded: its setting is real
+            assert fresh.execute("SHOW ivf.probes").fetchone() == ("7",)
+            assert fresh.execute("SHOW ivfflat.probes").fetchone() == ("7",)
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="ivf.probes"):
+            conn.execute(f"ALTER DATABASE {DB} SET ivf.probes = 0")
+    finally:
+        assert conn.execute(f"ALTER DATABASE {DB} RESET ivf.probes").statusmessage == (
+            "ALTER DATABASE")
+    with psycopg.connect(dsn, autocommit=True) as fresh:
+        fresh.execute("SELECT '[1]'::vector")
+        assert fresh.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+
+
 def test_the_real_array_form_and_concurrently(conn: Conn) -> None:
     """ai/create-ivf-index: a real[] column cast to vector; CONCURRENTLY also takes the options."""
     cur = conn.execute("CREATE INDEX arr_ivf ON items USING ivf (CAST(emb_arr AS vector(3)) "

@@ -53,6 +53,14 @@ def test_probes_are_checked_and_mirrored() -> None:
     assert rewrite("RESET ivf.probes").rename_tags == [(b"DO", b"RESET")]
 
 
+def test_a_stored_probes_setting_names_ivfflat_probes_too() -> None:
+    result = rewrite('ALTER ROLE ivf IN DATABASE x SET "ivf.probes" TO 5')
+    assert result.sql is not None and result.rename_tags == [(b"DO", b"ALTER ROLE")]
+    assert "EXECUTE 'ALTER ROLE ivf IN DATABASE x SET ivfflat.probes TO 5'" in result.sql
+    reset = rewrite("ALTER DATABASE d RESET ivf.probes").sql
+    assert reset is not None and "EXECUTE 'ALTER DATABASE d RESET ivfflat.probes'" in reset
+
+
 def test_other_statements_are_untouched() -> None:
     for sql in ("CREATE INDEX i ON t USING ivfflat (e vector_l2_ops) WITH (lists = 5)",
                 "SET ivfflat.probes = 3", "SET ivf.other = 1", "CREATE EXTENSION hstore",
