@@ -21,6 +21,10 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   use it (docs/differences.md).
 * ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
   block leaves a ScaNN index as it is and runs the statement as written for any other relation.
+* ``TRUNCATE`` (not beside a DO block of the client's) runs in a ``DO`` block that first asks
+  alloydb_scann (``_scann_check_truncate``) whether a truncated table has a ScaNN index: AlloyDB
+  refuses that with its empty-table error (troubleshoot/troubleshoot-scann-indexes, query example
+  B), since TRUNCATE rebuilds the index on the emptied table. Then the statement runs as written.
 * ``SET [LOCAL] scann.satisfy_limit = relaxed_order``: also sets pgvector's
   ``hnsw.iterative_scan``, so the HNSW scan goes on until the ``LIMIT`` is met, as AlloyDB's
   setting does for ScaNN (without it an HNSW scan returns at most ``hnsw.ef_search`` rows).
