@@ -7,11 +7,14 @@ the planner uses it, and ``ivf.probes`` decides how many lists the scan reads.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from emulator.embedded import bin_dir
 from tests.support.emulators import Emulator
 
 DB = "ivf_tests"
@@ -282,3 +285,40 @@ def test_measure_vector_query_recall_of_an_ivf_index(conn: Conn) -> None:
         assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)
     finally:
         conn.execute("DROP INDEX recall_ivf")
+
+
+def test_pg_dump_and_restore_through_the_proxy(emulator: Emulator) -> None:
+    """The access method is vector's, so pg_dump leaves it out, as it leaves out pgvector's
+    objects; restoring through the proxy brings it back with CREATE EXTENSION vector."""
+    databases = ("ivf_dump_src", "ivf_dump_dst")
+    with emulator.connect() as admin:
+        for name in databases:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname=databases[0]), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("CREATE TABLE docs (id int, embedding vector(2))")
+            conn.execute("INSERT INTO docs SELECT i, ARRAY[i, 1] FROM generate_series(1, 50) i")
+            conn.execute("CREATE INDEX docs_ivf ON docs USING ivf (embedding vector_cosine_ops) "
+                         "WITH (lists = 5, quantizer = 'SQ8')")
+        dump = subprocess.run(
+            [str(bin_dir() / "pg_dump"), "-d", emulator.dsn_for(dbname=databases[0])],
+            capture_output=True, text=True, timeout=60, env=env, check=True).stdout
+        assert "USING ivf (embedding public.vector_cosine_ops) WITH (lists='5')" in dump
+        assert "ACCESS METHOD" not in dump and "OPERATOR CLASS" not in dump
+        restore = subprocess.run(
+            [str(bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-d", emulator.dsn_for(dbname=databases[1])],
+            input=dump, capture_output=True, text=True, timeout=60, env=env, check=False)
+        assert restore.returncode == 0, restore.stderr
+        with psycopg.connect(emulator.dsn_for(dbname=databases[1]), autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT a.amname, c.reloptions FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                "WHERE c.relname = 'docs_ivf'").fetchone() == ("ivf", ["lists=5"])
+            assert conn.execute("SELECT count(*) FROM docs").fetchone() == (50,)
+    finally:
+        with emulator.connect() as admin:
+            for name in databases:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
