@@ -101,6 +101,9 @@ _OPCLASSES: tuple[tuple[str, str, str, tuple[tuple[int, str], ...]], ...] = (
 _HALFVEC_OPCLASS = {"vector_l2_ops": "halfvec_l2_ops", "vector_ip_ops": "halfvec_ip_ops",
                     "vector_cosine_ops": "halfvec_cosine_ops"}
 
+# FROM clause: the schema of the vector extension, as n.nspname (no row without it)
+_VECTOR_SCHEMA = ("pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                  "ON n.oid = e.extnamespace WHERE e.extname = 'vector'")
 _COMMENT = "ivf index access method (AlloyDB's, emulated on pgvector's ivfflat)"
 _TAG = "$alloydb_ivf$"
 _INNER = "$alloydb_ivf_stmt$"
@@ -172,8 +175,7 @@ def _ensure(*, strict: bool) -> str:
         refuse = "IF ns IS NULL OR NOT is_super THEN RETURN; END IF; "
     return (
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'ivf') THEN "
-        "SELECT n.nspname INTO ns FROM pg_catalog.pg_extension e "
-        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'; "
+        f"SELECT n.nspname INTO ns FROM {_VECTOR_SCHEMA}; "
         "is_super := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r "
         "WHERE r.rolname = current_user), false); "
         f"{refuse}{'; '.join(create)}; END IF;"
@@ -293,7 +295,7 @@ def show_probes(stmt: Any) -> str | None:
         return None
     return (
         f"SELECT COALESCE(pg_catalog.current_setting('{PROBES_SETTING}', true), "
-        f"CASE WHEN pg_catalog.to_regtype('vector') IS NOT NULL THEN '{PROBES_DEFAULT}' END, "
+        f"CASE WHEN EXISTS (SELECT FROM {_VECTOR_SCHEMA}) THEN '{PROBES_DEFAULT}' END, "
         f"pg_catalog.current_setting('{PROBES_SETTING}')) AS \"{PROBES_SETTING}\""
     )
 
@@ -323,10 +325,11 @@ def _plan_probes(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool
         return ScannPlan([])
     tag = b"RESET" if stmt.kind == VariableSetKind.VAR_RESET else b"SET"
     block = (
-        f"DO {_TAG} BEGIN EXECUTE {sql_literal(original)}; "
+        f"DO {_TAG} DECLARE ns name; BEGIN EXECUTE {sql_literal(original)}; "
+        f"SELECT n.nspname INTO ns FROM {_VECTOR_SCHEMA}; "
+        "IF ns IS NULL THEN RETURN; END IF; "
         # reading a vector loads pgvector, whose ivfflat.probes is then a real setting
-        "IF pg_catalog.to_regtype('vector') IS NULL THEN RETURN; END IF; "
-        "EXECUTE pg_catalog.format('SELECT %L::%s', '[1]', pg_catalog.to_regtype('vector')); "
+        "EXECUTE pg_catalog.format('SELECT %L::%I.vector', '[1]', ns); "
         f"{mirror} END {_TAG}"
     )
     return ScannPlan([Splice(start, end, block)], (b"DO", tag))

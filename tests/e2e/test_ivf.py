@@ -322,3 +322,24 @@ def test_pg_dump_and_restore_through_the_proxy(emulator: Emulator) -> None:
         with emulator.connect() as admin:
             for name in databases:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_vector_in_a_schema_off_the_search_path(emulator: Emulator) -> None:
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_schema" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_schema"')
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_schema"), autocommit=True) as conn:
+            conn.execute('CREATE SCHEMA "Ext"')
+            conn.execute('CREATE EXTENSION vector SCHEMA "Ext"')
+            conn.execute('CREATE TABLE t (id int, e "Ext".vector(2))')
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1] FROM generate_series(1, 20) i")
+            cur = conn.execute('CREATE INDEX t_ivf ON t USING ivf (e "Ext".vector_l2_ops) '
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("1",)
+            conn.execute("SET ivf.probes = 2")
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("2",)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_schema" WITH (FORCE)')
