@@ -102,3 +102,19 @@ def test_any_option_list_gives_valid_sql_without_the_quantizer_or_a_refusal(
     kept = [o.defname for o in raw.stmt.options or ()]
     assert "quantizer" not in kept
     assert kept == [n for n, _ in options if n in ("lists", "m")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["SET", "SET LOCAL", "ALTER DATABASE d SET", "ALTER ROLE r SET"]),
+       st.sampled_from(["ivf.probes", '"ivf.probes"', 'ivf."probes"', "IVF.PROBES"]),
+       st.one_of(st.integers(min_value=-3, max_value=40_000).map(str),
+                 st.sampled_from(["'7'", "DEFAULT", "'x''y'", "1.5", "on", "1, 2"])))
+def test_any_probes_setting_gives_valid_sql_checked_or_as_written(
+    verb: str, name: str, value: str
+) -> None:
+    sql = f"{verb} {name} = {value}"
+    result = rewrite(sql)
+    sent = result.sql or sql
+    assert len(pglast.parse_sql(sent)) == 1
+    if result.sql is not None and "RAISE EXCEPTION" not in sent:
+        assert "ivfflat.probes" in sent  # accepted: pgvector's setting follows
