@@ -23,6 +23,11 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
   is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
   once: it changes no expression the index stores.
+* ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
+  table has a ScaNN index, as AlloyDB does (``scann.py``).
+* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes`` and ``CREATE EXTENSION vector``:
+  AlloyDB's IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat
+  (``ivf.py``).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -51,6 +56,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
+from proxy.ivf import plan_ivf, show_probes
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -112,7 +118,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        show = _show_flag(stmts[0].stmt, extension_installed, flags or {})
+        show = _show_flag(stmts[0].stmt, extension_installed, flags or {}) or show_probes(
+            stmts[0].stmt)
         if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))
@@ -125,10 +132,12 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         finder(raw.stmt)  # also notices CREATE/ALTER EXTENSION, wherever it is
         if not _runs_now(raw.stmt) or _writes_pg_settings(raw.stmt):
             del finder.splices[before:]
-            # ScaNN's CREATE/ALTER INDEX and SET scann.*: their own plan, which keeps every
-            # stored expression as written (proxy/scann.py)
-            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=not any(
-                isinstance(other.stmt, ast.DoStmt) for other in stmts))
+            # ScaNN's CREATE/ALTER INDEX, SET scann.* and TRUNCATE: their own plan, which keeps
+            # every stored expression as written (proxy/scann.py)
+            renamable = not any(isinstance(other.stmt, ast.DoStmt) for other in stmts)
+            scann = plan_scann(sql, raw.stmt, start, end, tags_renamable=renamable)
+            if not scann.splices:  # AlloyDB's IVF index and ivf.probes (proxy/ivf.py)
+                scann = plan_ivf(sql, raw.stmt, start, end, tags_renamable=renamable)
             finder.splices.extend(scann.splices)
             if scann.rename_tag:
                 result.rename_tags.append(scann.rename_tag)

@@ -21,6 +21,10 @@ refuse ``num_leaves``. No SQL-level hook runs before that check (an event trigge
   use it (docs/differences.md).
 * ``ALTER INDEX i SET (auto_maintenance = on)`` and other ScaNN options: checked, then a ``DO``
   block leaves a ScaNN index as it is and runs the statement as written for any other relation.
+* ``TRUNCATE`` (not beside a DO block of the client's) runs in a ``DO`` block that first asks
+  alloydb_scann (``_scann_check_truncate``) whether a truncated table has a ScaNN index: AlloyDB
+  refuses that with its empty-table error (troubleshoot/troubleshoot-scann-indexes, query example
+  B), since TRUNCATE rebuilds the index on the emptied table. Then the statement runs as written.
 * ``SET [LOCAL] scann.satisfy_limit = relaxed_order``: also sets pgvector's
   ``hnsw.iterative_scan``, so the HNSW scan goes on until the ``LIMIT`` is met, as AlloyDB's
   setting does for ScaNN (without it an HNSW scan returns at most ``hnsw.ef_search`` rows).
@@ -36,12 +40,13 @@ block first checks that the access method exists.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType, ObjectType, VariableSetKind
+from pglast.enums import AlterTableType, DropBehavior, ObjectType, VariableSetKind
 from pglast.parser import scan
 
 from proxy.statements import Splice
@@ -138,6 +143,8 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
             return _plan_index(sql, stmt, start, end, tags_renamable)
         if _is_scann_alter_index(stmt):
             return _plan_alter_index(sql, stmt, start, end, tags_renamable)
+        if isinstance(stmt, ast.TruncateStmt) and tags_renamable:
+            return _plan_truncate(sql, stmt, start, end)
     except ScannError as err:
         return ScannPlan([Splice(start, end, raise_block(err))])
     setting = _variable_set(stmt)
@@ -146,7 +153,7 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
     if setting.kind != VariableSetKind.VAR_SET_VALUE:
         return ScannPlan([])
     try:
-        check_setting(setting.name.lower(), [_arg_text(a) for a in setting.args or ()])
+        check_setting(setting.name.lower(), [arg_text(a) for a in setting.args or ()])
     except ScannError as err:
         # Without alloydb_scann the prefix is not reserved: the statement runs as written.
         tag = b"ALTER DATABASE" if isinstance(stmt, ast.AlterDatabaseSetStmt) else (
@@ -155,7 +162,7 @@ def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: boo
         return ScannPlan([Splice(start, end, block)], (b"DO", tag) if tags_renamable else None)
     if setting.name.lower() == SATISFY_LIMIT and isinstance(stmt, ast.VariableSetStmt) \
             and tags_renamable:
-        value = str(_arg_text((setting.args or (None,))[0])).lower()
+        value = str(arg_text((setting.args or (None,))[0])).lower()
         block = _satisfy_limit_block(sql[start:end], value, bool(setting.is_local))
         return ScannPlan([Splice(start, end, block)], (b"DO", b"SET"))
     return ScannPlan([])
@@ -173,14 +180,14 @@ def _satisfy_limit_block(original: str, value: str, is_local: bool) -> str:
     return (
         "DO $alloydb_scann$ BEGIN "
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "
-        f"EXECUTE {_literal(original)}; RETURN; END IF; "
-        f"PERFORM pg_catalog.set_config('{SATISFY_LIMIT}', {_literal(value)}, {local}); "
+        f"EXECUTE {sql_literal(original)}; RETURN; END IF; "
+        f"PERFORM pg_catalog.set_config('{SATISFY_LIMIT}', {sql_literal(value)}, {local}); "
         # reading a vector loads pgvector; only 0.8 and later have the setting (an older one
         # reserves the hnsw prefix, so setting an unknown name there would fail)
         "IF pg_catalog.to_regtype('vector') IS NOT NULL THEN EXECUTE pg_catalog.format("
         "'SELECT %L::%s', '[1]', pg_catalog.to_regtype('vector')); END IF; "
         "IF EXISTS (SELECT FROM pg_catalog.pg_settings WHERE name = 'hnsw.iterative_scan') THEN "
-        f"PERFORM pg_catalog.set_config('hnsw.iterative_scan', {_literal(value)}, {local}); "
+        f"PERFORM pg_catalog.set_config('hnsw.iterative_scan', {sql_literal(value)}, {local}); "
         "END IF; END $alloydb_scann$"
     )
 
@@ -205,7 +212,7 @@ def check_index_options(options: list[tuple[str, str | None]]) -> None:
             raise ScannError("22023", f'unrecognized parameter "{name}"')
         if name in given:
             raise ScannError("22023", f'parameter "{name}" specified more than once')
-        _check_value(spec, name, value, option=True)
+        check_value(spec, name, value, option=True)
         given[name] = value
     mode = (given.get("mode") or "").upper()
     if mode in ("AUTO", "AUTOMATIC"):
@@ -226,10 +233,10 @@ def check_setting(name: str, values: list[str | None]) -> None:
                          detail='"scann" is a reserved prefix.')
     if len(values) != 1:
         raise ScannError("22023", f"SET {name} takes only one argument")
-    _check_value(spec, name, values[0], option=False)
+    check_value(spec, name, values[0], option=False)
 
 
-def _check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool) -> None:
+def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool) -> None:
     if isinstance(spec, BoolOption):
         text = "true" if value is None else value.lower()
         if text not in BOOL_TRUE and text not in BOOL_FALSE:
@@ -266,12 +273,12 @@ def _check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool
             f'{value} is outside the valid range for parameter "{name}" ({spec.low} .. {spec.high})')
 
 
-def _arg_text(node: Any) -> str | None:
+def arg_text(node: Any) -> str | None:
     """A DefElem argument or SET value as the text PostgreSQL's option parser would see."""
     if node is None:
         return None
     if isinstance(node, ast.A_Const):
-        return None if node.isnull else _arg_text(node.val)
+        return None if node.isnull else arg_text(node.val)
     if isinstance(node, ast.Integer):
         return str(node.ival)
     if isinstance(node, ast.Float):
@@ -304,28 +311,59 @@ def _plan_alter_index(sql: str, stmt: Any, start: int, end: int, tags_renamable:
     relation gets PostgreSQL's own answer to the statement as written."""
     for cmd in stmt.cmds:
         for d in cmd.def_:
-            _check_value(INDEX_OPTIONS[d.defname], d.defname, _arg_text(d.arg), option=True)
-    relation = _relation_text(stmt.relation)
+            check_value(INDEX_OPTIONS[d.defname], d.defname, arg_text(d.arg), option=True)
+    relation = relation_text(stmt.relation)
     original = sql[start:end]
     block = (
         "DO $alloydb_scann$ BEGIN "
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a "
         "ON a.oid = c.relam WHERE a.amname = 'scann' "
-        f"AND c.oid = pg_catalog.to_regclass({_literal(relation)})) THEN "
-        f"EXECUTE {_literal(original)}; END IF; END $alloydb_scann$"
+        f"AND c.oid = pg_catalog.to_regclass({sql_literal(relation)})) THEN "
+        f"EXECUTE {sql_literal(original)}; END IF; END $alloydb_scann$"
     )
     return ScannPlan([Splice(start, end, block)], (b"DO", b"ALTER INDEX") if tags_renamable else None)
+
+
+# -- TRUNCATE ---------------------------------------------------------------------------------
+
+
+def _plan_truncate(sql: str, stmt: Any, start: int, end: int) -> ScannPlan:
+    """TRUNCATE in a DO block that first lets alloydb_scann refuse it, as AlloyDB does, when a
+    truncated table has a ScaNN index (``_scann_check_truncate``); then runs it as written. The
+    tables the caller may not truncate are left to PostgreSQL's own error."""
+    original = sql[start:end]
+    if _TAG in original or _INNER in original:
+        return ScannPlan([])
+    tables = ", ".join(
+        "(SELECT r.rel::pg_catalog.oid "
+        f"FROM pg_catalog.to_regclass({sql_literal(relation_text(rel))}) AS r(rel) "
+        "WHERE pg_catalog.has_table_privilege(r.rel, 'TRUNCATE'))"
+        for rel in stmt.relations)
+    descendants = ", ".join("true" if rel.inh else "false" for rel in stmt.relations)
+    cascade = "true" if stmt.behavior == DropBehavior.DROP_CASCADE else "false"
+    block = (
+        f"DO {_TAG} DECLARE ext name; BEGIN "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'alloydb_scann'; "
+        "IF ext IS NOT NULL AND pg_catalog.to_regprocedure(pg_catalog.format("
+        "'%I._scann_check_truncate(oid[], boolean[], boolean)', ext)) IS NOT NULL THEN "
+        "EXECUTE pg_catalog.format('SELECT %I._scann_check_truncate($1, $2, $3)', ext) "
+        f"USING ARRAY[{tables}]::oid[], ARRAY[{descendants}]::boolean[], {cascade}; END IF; "
+        f"EXECUTE {_INNER}{original}{_INNER}; END {_TAG}"
+    )
+    return ScannPlan([Splice(start, end, block)], (b"DO", b"TRUNCATE TABLE"))
 
 
 # -- CREATE INDEX ... USING scann ------------------------------------------------------------
 
 
 def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
-    options = [(o.defname, _arg_text(o.arg)) for o in stmt.options or ()]
+    options = [(o.defname, arg_text(o.arg)) for o in stmt.options or ()]
     check_index_options(options)
     text = sql[start:end]
     if options:
-        span = _with_span(text)
+        span = with_span(text)
         if span is None:
             return ScannPlan([])  # cannot find it for sure: PostgreSQL will say what is wrong
         rest = text[span[1]:].lstrip()
@@ -339,7 +377,7 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
     return ScannPlan([Splice(start, end, text)])
 
 
-def _with_span(text: str) -> tuple[int, int] | None:
+def with_span(text: str) -> tuple[int, int] | None:
     """The span of the top-level ``WITH ( ... )`` clause of a CREATE INDEX statement."""
     tokens = list(scan(text))
     depth = 0
@@ -370,20 +408,20 @@ def _same_index_without_options(original: Any, text: str) -> bool:
     if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.IndexStmt):
         return False
     new = stmts[0].stmt
-    return bool(new.options is None and _strip(new) == _strip(original))
+    return bool(new.options is None and without_options(new) == without_options(original))
 
 
-def _strip(stmt: Any) -> Any:
+def without_options(stmt: Any) -> Any:
     data = stmt(depth=None, skip_none=True)
     data.pop("options", None)
-    return _without_locations(data)
+    return without_locations(data)
 
 
-def _without_locations(value: Any) -> Any:
+def without_locations(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_locations(v) for k, v in value.items() if k != "location"}
+        return {k: without_locations(v) for k, v in value.items() if k != "location"}
     if isinstance(value, (list, tuple)):
-        return [_without_locations(v) for v in value]
+        return [without_locations(v) for v in value]
     return value
 
 
@@ -401,7 +439,7 @@ def _create_block(stmt: Any, text: str, config: list[str]) -> str | None:
     instead (see the module's plan). None if the statement cannot be wrapped."""
     if _TAG in text or _INNER in text:
         return None
-    relation = _literal(_relation_text(stmt.relation))
+    relation = sql_literal(relation_text(stmt.relation))
     indexes = ("ARRAY(SELECT i.indexrelid FROM pg_catalog.pg_index i "
                f"WHERE i.indrelid = pg_catalog.to_regclass({relation}))")
     record = (
@@ -413,55 +451,65 @@ def _create_block(stmt: Any, text: str, config: list[str]) -> str | None:
         "EXECUTE pg_catalog.format('SELECT %I._scann_record_index($1, $2)', ext) "
         f"USING new_index::pg_catalog.regclass, {_text_array(config)}; END IF; "
     )
+    fallback = halfvec_fallback(stmt, method=ACCESS_METHOD, opclasses=_HALFVEC_OPCLASS)
     return (
         f"DO {_TAG} DECLARE before oid[]; new_index oid; ext name; dims int; BEGIN "
         f"before := {indexes}; "
         f"BEGIN EXECUTE {_INNER}{text}{_INNER}; "
-        f"EXCEPTION WHEN program_limit_exceeded THEN {_halfvec_fallback(stmt)} END; "
+        f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; "
         f"{record}END {_TAG}"
     )
 
 
-def _halfvec_fallback(stmt: Any) -> str:
-    """PL/pgSQL for the exception handler: the index on the column cast to halfvec when the
-    column has 2,001 to 4,000 dimensions, else the error again."""
+def halfvec_fallback(stmt: Any, *, method: str, opclasses: Mapping[str, str],
+                     with_clause: str = "") -> str:
+    """PL/pgSQL for the exception handler of a ``DO`` block that declares ``dims int``: the
+    index ``stmt`` (access method ``method``, the options ``with_clause`` as the statement
+    sent them) built on the column cast to halfvec, with ``opclasses`` mapping the statement's
+    operator class to the halfvec one, when the column has 2,001 to 4,000 dimensions; else the
+    error again."""
     params: list[Any] = list(stmt.indexParams or ())
     if (len(params) != 1 or params[0].name is None or not params[0].opclass
-            or params[0].opclass[-1].sval not in _HALFVEC_OPCLASS or stmt.idxname is None
+            or params[0].opclass[-1].sval not in opclasses or stmt.idxname is None
             or stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace):
         return "RAISE;"
-    opclass = _HALFVEC_OPCLASS[params[0].opclass[-1].sval]
-    relation = _relation_text(stmt.relation)
+    opclass = opclasses[params[0].opclass[-1].sval]
+    relation = relation_text(stmt.relation)
     column = params[0].name
     if_not_exists = "IF NOT EXISTS " if stmt.if_not_exists else ""
+    options = f" {with_clause.replace('%', '%%')}" if with_clause else ""
+    template = (f"CREATE INDEX {if_not_exists}%s ON %s USING {method} "
+                f"((%I::halfvec(%s)) {opclass}){options}")
     return (
         "SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
-        f"WHERE a.attrelid = {_literal(relation)}::pg_catalog.regclass "
-        f"AND a.attname = {_literal(column)}; "
+        f"WHERE a.attrelid = {sql_literal(relation)}::pg_catalog.regclass "
+        f"AND a.attname = {sql_literal(column)}; "
         "IF dims IS NULL OR dims <= 2000 OR dims > 4000 THEN RAISE; END IF; "
-        "EXECUTE pg_catalog.format("
-        f"'CREATE INDEX {if_not_exists}%s ON %s USING scann ((%I::halfvec(%s)) {opclass})', "
-        f"{_literal(_quote_ident(stmt.idxname))}, {_literal(relation)}, {_literal(column)}, dims); "
-        "RAISE NOTICE 'alloydb_scann (emulated): pgvector indexes at most 2000 dimensions; "
+        f"EXECUTE pg_catalog.format({sql_literal(template)}, "
+        f"{sql_literal(quote_ident(stmt.idxname))}, {sql_literal(relation)}, {sql_literal(column)}, dims); "
+        f"RAISE NOTICE '{_NOTICE_NAMES[method]} (emulated): pgvector indexes at most 2000 dimensions; "
         "% was built on the column cast to halfvec(%), which ORDER BY % <=> ... does not use', "
-        f"{_literal(stmt.idxname)}, dims, {_literal(column)};"
+        f"{sql_literal(stmt.idxname)}, dims, {sql_literal(column)};"
     )
 
 
+_NOTICE_NAMES = {ACCESS_METHOD: "alloydb_scann", "ivf": "ivf"}
+
+
 def _text_array(values: list[str]) -> str:
-    return "ARRAY[" + ", ".join(_literal(v) for v in values) + "]::text[]"
+    return "ARRAY[" + ", ".join(sql_literal(v) for v in values) + "]::text[]"
 
 
-def _relation_text(rel: Any) -> str:
+def relation_text(rel: Any) -> str:
     parts = [rel.schemaname, rel.relname] if rel.schemaname else [rel.relname]
-    return ".".join(_quote_ident(p) for p in parts)
+    return ".".join(quote_ident(p) for p in parts)
 
 
-def _quote_ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(value: str) -> str:
+def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -475,13 +523,13 @@ def raise_block(err: ScannError, otherwise: str | None = None) -> str:
     missing = (
         "RAISE EXCEPTION USING ERRCODE = 'undefined_object', "
         "MESSAGE = 'access method \"scann\" does not exist';"
-        if otherwise is None else f"EXECUTE {_literal(otherwise)};"
+        if otherwise is None else f"EXECUTE {sql_literal(otherwise)};"
     )
-    fields = [f"ERRCODE = {_literal(err.sqlstate)}", f"MESSAGE = {_literal(err.message)}"]
+    fields = [f"ERRCODE = {sql_literal(err.sqlstate)}", f"MESSAGE = {sql_literal(err.message)}"]
     if err.detail:
-        fields.append(f"DETAIL = {_literal(err.detail)}")
+        fields.append(f"DETAIL = {sql_literal(err.detail)}")
     if err.hint:
-        fields.append(f"HINT = {_literal(err.hint)}")
+        fields.append(f"HINT = {sql_literal(err.hint)}")
     return (
         "DO $alloydb_scann$ BEGIN "
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'scann') THEN "

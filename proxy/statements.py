@@ -4,10 +4,11 @@ Plan
 ----
 Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) picks the few that
 may need the proxy: those that name the extension's schemas or functions, ``pg_settings``,
-``CREATE/ALTER EXTENSION``, or ``scann`` (proxy/scann.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own
-grammar), and rewritten by *splicing*: replacement text goes into the original string at the
-parser's locations; nothing is regenerated from the syntax tree, so every byte the proxy does not
-mean to change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
+``CREATE/ALTER EXTENSION``, ``scann`` or ``TRUNCATE`` (proxy/scann.py), or the word ``ivf``
+(proxy/ivf.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
+rewritten by *splicing*: replacement text goes into the original string at the parser's
+locations; nothing is regenerated from the syntax tree, so every byte the proxy does not mean to
+change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Final
 # Bytes that make a Query or Parse worth parsing. Case-insensitive: SQL keywords and unquoted
 # identifiers are.
 PREFILTER: Final = re.compile(
-    rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann",
+    rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
+    rb"|\bivf\b|truncate",
     re.IGNORECASE,
 )
 
@@ -28,7 +30,7 @@ PREFILTER: Final = re.compile(
 # does, and runs about four times faster (the regex engine skips to the letters its literals
 # start with, which IGNORECASE and a leading \b prevent). Every client Query meets it.
 _LOWERCASE_PREFILTER: Final = re.compile(
-    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
+    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|ivf|truncate"
 )
 
 

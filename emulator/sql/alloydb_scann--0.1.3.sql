@@ -134,7 +134,8 @@ $fn$;
 -- enough rows, deferred creation (`scann.enable_preview_features` on,
 -- `scann.enable_index_maintenance` and the index's auto_maintenance not off), which AlloyDB
 -- builds later in the background and the emulator builds at once.
-CREATE FUNCTION _scann_check_rows(idx regclass, tbl oid, config text[]) RETURNS void
+CREATE FUNCTION _scann_check_rows(idx regclass, tbl oid, config text[],
+                                  known_rows bigint DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path FROM CURRENT
 AS $fn$
@@ -168,9 +169,13 @@ BEGIN
             leaves := pg_catalog.split_part(opt, '=', 2)::bigint;
         END IF;
     END LOOP;
-    EXECUTE pg_catalog.format('SELECT count(*) FROM (SELECT FROM %s LIMIT %s) AS s',
-                              tbl::regclass, greatest(coalesce(leaves, 1), 1))
-       INTO found_rows;
+    IF known_rows IS NOT NULL THEN
+        found_rows := known_rows;  -- a TRUNCATE: the table will be empty
+    ELSE
+        EXECUTE pg_catalog.format('SELECT count(*) FROM (SELECT FROM %s LIMIT %s) AS s',
+                                  tbl::regclass, greatest(coalesce(leaves, 1), 1))
+           INTO found_rows;
+    END IF;
     IF found_rows = 0 THEN
         RAISE EXCEPTION 'Cannot create ScaNN index "%" for table "%", error: FAILED_PRECONDITION: Cannot create ScaNN index "%" with empty table "%". Once the table is populated with data, create the index. See documentation to bypass this validation.',
             idx_name, tbl_name, idx_name, tbl_name
@@ -182,6 +187,58 @@ BEGIN
             USING ERRCODE = 'internal_error',
                   HINT = 'Insert more rows first, or use a num_leaves no larger than the number of rows; or, as a superuser, SET scann.allow_blocked_operations = on.';
     END IF;
+END
+$fn$;
+
+-- TRUNCATE rebuilds every index of the emptied tables, and AlloyDB's ScaNN build refuses an empty
+-- table: troubleshoot/troubleshoot-scann-indexes gives `truncate t1;` (query example B) as a
+-- statement that raises the empty-table error, bypassed as the CREATE INDEX check is. The proxy
+-- calls this before a TRUNCATE (proxy/scann.py) with the tables it names (NULL: no such table,
+-- PostgreSQL will say so) and whether each one's descendants go too (not ONLY); CASCADE adds the
+-- tables whose foreign keys reference them. SECURITY DEFINER: it reads _scann_index_config (for
+-- auto_maintenance); it only raises.
+CREATE FUNCTION _scann_check_truncate(tables oid[], descendants boolean[], with_cascade boolean)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    truncated oid[];
+    added oid[];
+    idx record;
+BEGIN
+    WITH RECURSIVE tree(relid, deep) AS (
+        SELECT t.relid, coalesce(descendants[t.n], true)
+          FROM pg_catalog.unnest(tables) WITH ORDINALITY AS t(relid, n) WHERE t.relid IS NOT NULL
+        UNION
+        SELECT i.inhrelid, true FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid
+         WHERE tree.deep
+    )
+    SELECT pg_catalog.array_agg(DISTINCT relid) INTO truncated FROM tree;
+    LOOP
+        EXIT WHEN NOT with_cascade OR truncated IS NULL;
+        WITH RECURSIVE tree(relid) AS (
+            SELECT c.conrelid FROM pg_catalog.pg_constraint c
+             WHERE c.contype = 'f' AND c.confrelid = ANY (truncated)
+            UNION
+            SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid
+        )
+        SELECT pg_catalog.array_agg(DISTINCT relid) INTO added FROM tree
+         WHERE relid <> ALL (truncated);
+        EXIT WHEN added IS NULL;
+        truncated := truncated || added;
+    END LOOP;
+    FOR idx IN
+        SELECT i.indexrelid, i.indrelid, cfg.indexconfig
+          FROM pg_catalog.pg_index i
+          JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid AND c.relkind = 'i'
+          JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+          LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = i.indexrelid AND cfg.indexname = c.relname
+         WHERE i.indrelid = ANY (coalesce(truncated, ARRAY[]::oid[]))
+         ORDER BY c.relname
+    LOOP
+        PERFORM _scann_check_rows(idx.indexrelid::regclass, idx.indrelid, idx.indexconfig, 0);
+    END LOOP;
 END
 $fn$;
 
@@ -297,6 +354,12 @@ BEGIN
     FOR setting IN SELECT key, value FROM pg_catalog.json_each_text(query_time_configurations) LOOP
         saved := saved || jsonb_build_object(setting.key, pg_catalog.current_setting(setting.key, true));
         PERFORM pg_catalog.set_config(setting.key, setting.value, true);
+        -- the emulated ivf index is pgvector's ivfflat, whose scan reads ivfflat.probes
+        -- (proxy/ivf.py mirrors SET ivf.probes the same way)
+        IF setting.key = 'ivf.probes' THEN
+            saved := saved || jsonb_build_object('ivfflat.probes', pg_catalog.current_setting('ivfflat.probes', true));
+            PERFORM pg_catalog.set_config('ivfflat.probes', setting.value, true);
+        END IF;
     END LOOP;
     -- Ground truth: the same query without index scans.
     scan_saved := ARRAY(SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest(scans) AS s);

@@ -177,6 +177,43 @@ def test_scann_index_and_query_options(url: str, emulator: Emulator) -> None:
     assert indexes == ["lc_scann_cc", "lc_scann_idx"]
 
 
+def test_ivf_index_and_query_options(url: str, emulator: Emulator) -> None:
+    """LangChain's ``IVFIndex`` (``USING ivf ... WITH (lists = 100, quantizer = sq8)``) and
+    ``IVFQueryOptions`` (``SET LOCAL ivf.probes``), plain and CONCURRENTLY (ai/create-ivf-index)."""
+    from langchain_google_alloydb_pg.indexes import IVFIndex, IVFQueryOptions
+    from langchain_postgres.v2.indexes import DistanceStrategy
+
+    texts = [f"note {i}: " + word for i, word in enumerate(
+        ["harbour boats", "compiler errors", "green apples", "winter market", "quiet dawn"] * 4)]
+
+    async def scenario(engine: AlloyDBEngine) -> tuple[bool, list[str], list[tuple[str, str]]]:
+        await AlloyDBModelManager.create(engine)
+        embeddings = await InlineAlloyDBEmbeddings.create(engine, model_id="text-embedding-005")
+        await engine.ainit_vectorstore_table("lc_ivf", vector_size=768, overwrite_existing=True)
+        store = await AlloyDBVectorStore.create(
+            engine, embedding_service=embeddings, table_name="lc_ivf",
+            index_query_options=IVFQueryOptions(probes=4))
+        await store.aadd_texts(texts)
+        await store.aapply_vector_index(IVFIndex(name="lc_ivf_idx", lists=4))
+        await store.aapply_vector_index(
+            IVFIndex(name="lc_ivf_ip", distance_strategy=DistanceStrategy.INNER_PRODUCT, lists=2),
+            concurrently=True)
+        valid = await store.ais_valid_index("lc_ivf_idx")
+        found = await store.asimilarity_search("boats in a harbour", k=3)
+        with psycopg.connect(emulator.dsn_for(dbname=DB)) as conn:
+            rows = conn.execute(
+                "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c "
+                "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'ivf' ORDER BY 1").fetchall()
+        await store.adrop_vector_index("lc_ivf_ip")
+        return valid, [doc.page_content for doc in found], [(str(a), str(b)) for a, b in rows]
+
+    valid, found, indexes = run_with_engine(url, scenario)
+    assert valid
+    assert found[0].endswith("harbour boats") and len(found) == 3
+    assert [name for name, _ in indexes] == ["lc_ivf_idx", "lc_ivf_ip"]
+    assert indexes[0][1].endswith("USING ivf (embedding vector_cosine_ops) WITH (lists='4')")
+
+
 def test_hybrid_search_config_with_a_scann_index(url: str) -> None:
     """ai/run-hybrid-vector-similarity-search, "Perform a hybrid search using LangChain":
     AlloyDBVectorStore with a HybridSearchConfig (dense search on a ScaNN index, keyword search

@@ -441,6 +441,59 @@ def test_an_empty_or_small_table_is_refused_as_on_alloydb(emulator: Emulator) ->
             conn.execute("DROP ROLE scann_small_user")
 
 
+def test_truncating_a_table_with_a_scann_index_is_refused_as_on_alloydb(emulator: Emulator) -> None:
+    """troubleshoot/troubleshoot-scann-indexes: "if you try to truncate a table with a ScaNN index
+    generated on it", the empty-table error (query example B: `truncate t1;`); bypassed by a
+    superuser's scann.allow_blocked_operations, as index creation is. The tables TRUNCATE
+    empties count: descendants, and with CASCADE the referencing ones."""
+    dsn = fresh_database(emulator, "scann_truncate", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t1 (a int PRIMARY KEY, b vector(3))")
+        conn.execute("INSERT INTO t1 SELECT i, ARRAY[i, 1, 0] FROM generate_series(1, 20) i")
+        conn.execute("CREATE INDEX t1_b_idx ON t1 USING scann (b cosine) WITH (num_leaves = 5)")
+        with pytest.raises(psycopg.errors.InternalError) as refused:
+            conn.execute("truncate t1;")  # query example B
+        assert refused.value.sqlstate == "XX000"
+        assert refused.value.diag.message_primary == EMPTY_TABLE
+        assert conn.execute("SELECT count(*) FROM t1").fetchone() == (20,)
+
+        # what TRUNCATE empties: a partition's index through its parent, a referencing table's
+        # with CASCADE; without CASCADE, PostgreSQL's own foreign-key error
+        conn.execute("CREATE TABLE parts (a int, b vector(3)) PARTITION BY RANGE (a)")
+        conn.execute("CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (1) TO (100)")
+        conn.execute("INSERT INTO parts SELECT i, ARRAY[i, 1, 0] FROM generate_series(1, 20) i")
+        conn.execute("CREATE INDEX parts_1_idx ON parts_1 USING scann (b l2) WITH (num_leaves = 5)")
+        with pytest.raises(psycopg.errors.InternalError, match='"parts_1_idx" with empty table'):
+            conn.execute("TRUNCATE parts")
+        conn.execute("CREATE TABLE refs (a int REFERENCES t1, b vector(3))")
+        conn.execute("CREATE TABLE plain (a int)")
+        conn.execute("DROP INDEX t1_b_idx")
+        conn.execute("INSERT INTO refs SELECT i, ARRAY[i, 1, 0] FROM generate_series(1, 20) i")
+        conn.execute("CREATE INDEX refs_idx ON refs USING scann (b l2) WITH (num_leaves = 5)")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="foreign key"):
+            conn.execute("TRUNCATE t1")
+        with pytest.raises(psycopg.errors.InternalError, match='"refs_idx" with empty table'):
+            conn.execute("TRUNCATE t1 CASCADE")
+        assert conn.execute("TRUNCATE plain").statusmessage == "TRUNCATE TABLE"
+
+        # a user who may not truncate the table hears PostgreSQL's own refusal
+        conn.execute("DROP ROLE IF EXISTS scann_truncate_user")
+        conn.execute("CREATE ROLE scann_truncate_user LOGIN")
+        try:
+            with (psycopg.connect(dsn.replace("postgres@", "scann_truncate_user@"),
+                                  autocommit=True) as user,
+                  pytest.raises(psycopg.errors.InsufficientPrivilege)):
+                user.execute("TRUNCATE refs")
+        finally:
+            conn.execute("DROP ROLE scann_truncate_user")
+
+        # "Force index creation on empty or small tables" lets it through
+        conn.execute("SET scann.allow_blocked_operations = true")
+        cur = conn.execute("TRUNCATE t1 CASCADE")
+        assert cur.statusmessage == "TRUNCATE TABLE"
+        assert conn.execute("SELECT count(*) FROM refs").fetchone() == (0,)
+
+
 # GoogleCloudPlatform/python-docs-samples, alloydb/notebooks/alloydb_scann_benchmark_glove.ipynb:
 # its two benchmark functions as the notebook deploys them (table glove, operator <=>).
 BENCHMARK_RECALL = """

@@ -82,3 +82,19 @@ def test_offsets_hold_after_non_ascii_text() -> None:
     assert rewrite(sql).sql == (
         "SELECT 'ééé'; CREATE INDEX CONCURRENTLY \"índice\" ON t USING scann (e cosine) "
         "WHERE x <> 'ü'; SELECT 1")
+
+
+def test_truncate_runs_in_a_do_block_after_alloydb_scanns_check() -> None:
+    result = rewrite("truncate t1;")
+    assert result.sql is not None and result.sql.startswith("DO $alloydb_scann$")
+    assert "_scann_check_truncate($1, $2, $3)" in result.sql
+    assert result.sql.endswith("EXECUTE $alloydb_scann_stmt$truncate t1$alloydb_scann_stmt$; "
+                               "END $alloydb_scann$;")
+    assert result.rename_tags == [(b"DO", b"TRUNCATE TABLE")]
+    only = rewrite('TRUNCATE ONLY a, "S".b * CASCADE').sql
+    assert only is not None
+    assert ("""to_regclass('"S"."b"')""" in only
+            and "ARRAY[false, true]::boolean[], true;" in only)
+    # a TRUNCATE stored in a function, or sent beside a DO block of the client's: as written
+    assert rewrite("CREATE FUNCTION f() RETURNS void LANGUAGE sql AS 'TRUNCATE t1'").sql is None
+    assert rewrite("DO $$ BEGIN NULL; END $$; TRUNCATE t1").sql is None

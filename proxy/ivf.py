@@ -1,0 +1,384 @@
+"""AlloyDB's IVF index through the proxy: ``USING ivf``, its ``quantizer``, ``ivf.probes``.
+
+Plan
+----
+On AlloyDB the ``ivf`` access method comes with the ``vector`` extension (Google's pgvector;
+pages ai/create-ivf-index and ai/tune-indexes): ``CREATE INDEX ... USING ivf (col
+vector_l2_ops | vector_ip_ops | vector_cosine_ops) WITH (lists = N, quantizer = 'SQ8' | 'FLAT')``,
+queried with the setting ``ivf.probes``. Stock pgvector has no ``ivf``, only ``ivfflat``, whose
+index is the same inverted-file structure without scalar quantization. So the emulated ``ivf`` is
+pgvector's ivfflat handler under AlloyDB's name, with operator classes of pgvector's names, made
+a member of the ``vector`` extension (dropped with it, left out of pg_dump as pgvector's own
+objects are):
+
+* ``CREATE EXTENSION vector`` (alone in its transaction or not, but not beside a DO block of the
+  client's, whose tag could not be told apart) runs in a ``DO`` block that adds the access method
+  after it, when the caller is a superuser (only a superuser can create an access method, and
+  stock pgvector is not a trusted extension).
+* ``CREATE INDEX ... USING ivf``: ``quantizer`` is checked (SQ8 or FLAT, any case; the default is
+  SQ8) and taken out of the ``WITH`` list, since ivfflat's handler knows only ``lists``; every
+  other option goes to pgvector as written (which judges ``lists``, 1 to 32768, and refuses
+  unknown names with PostgreSQL's own error). Unless ``CONCURRENTLY``, the statement runs in a
+  ``DO`` block (tag renamed back) that first adds the access method to a ``vector`` created
+  elsewhere (by CASCADE, or before the proxy), again for a superuser; others get PostgreSQL's
+  error with a HINT that says who can add it.
+* A column of 2,001 to 4,000 dimensions (AlloyDB's SQ8 takes up to 8,000; pgvector's ivfflat at
+  most 2,000): as for ScaNN (proxy/scann.py), the index of that name is built on the column cast
+  to ``halfvec``, with a NOTICE that ``ORDER BY col <=> q`` will not use it.
+* ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``; also ``ALTER DATABASE/ROLE ...
+  SET``): checked as an integer from 1 to 32768 (pgvector's range for the probes it reads), then
+  pgvector's ``ivfflat.probes`` gets the same value, since that is the setting the emulated scan
+  reads. ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
+  declared setting does.
+
+The index keeps no trace of its quantizer (ivfflat's reloptions cannot hold it): ``\\d`` shows
+``WITH (lists='100')``. Every rewrite is spliced into the client's text, parsed again, and
+dropped (the statement goes as written) when anything is in doubt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pglast
+from pglast import ast
+from pglast.enums import VariableSetKind
+from pglast.parser import scan
+
+from proxy.scann import (
+    EnumOption,
+    IntOption,
+    ScannError,
+    ScannPlan,
+    arg_text,
+    check_value,
+    halfvec_fallback,
+    sql_literal,
+    with_span,
+    without_locations,
+    without_options,
+)
+from proxy.statements import Splice
+
+ACCESS_METHOD = "ivf"
+# ai/create-ivf-index: "Set to either of the following: SQ8 ... FLAT"; LangChain's IVFIndex
+# writes `quantizer = sq8`.
+QUANTIZER = EnumOption(("SQ8", "FLAT"))
+PROBES_SETTING = "ivf.probes"
+PROBES = IntOption(1, 32_768)  # pgvector's ivfflat.probes, the setting the emulated scan reads
+PROBES_DEFAULT = "1"  # LangChain's IVFQueryOptions and pgvector's ivfflat.probes
+_PGVECTOR_PROBES = "ivfflat.probes"
+
+# pgvector's ivfflat operator classes, under the ivf access method: for `vector`, the names
+# ai/create-ivf-index lists; for `halfvec` (pgvector 0.7 and later), the ones the index on a
+# column of 2,001 to 4,000 dimensions falls back to (see _plan_index). Each: (name, type,
+# operator, support functions by number); %1$I is pgvector's schema.
+_V = "%1$I.vector"
+_H = "%1$I.halfvec"
+_OPCLASSES: tuple[tuple[str, str, str, tuple[tuple[int, str], ...]], ...] = (
+    ("vector_l2_ops", _V, "<->", ((1, f"vector_l2_squared_distance({_V}, {_V})"),
+                                  (3, f"l2_distance({_V}, {_V})"))),
+    ("vector_ip_ops", _V, "<#>", ((1, f"vector_negative_inner_product({_V}, {_V})"),
+                                  (3, f"vector_spherical_distance({_V}, {_V})"),
+                                  (4, f"vector_norm({_V})"))),
+    ("vector_cosine_ops", _V, "<=>", ((1, f"vector_negative_inner_product({_V}, {_V})"),
+                                      (2, f"vector_norm({_V})"),
+                                      (3, f"vector_spherical_distance({_V}, {_V})"),
+                                      (4, f"vector_norm({_V})"))),
+    ("halfvec_l2_ops", _H, "<->", ((1, f"halfvec_l2_squared_distance({_H}, {_H})"),
+                                   (3, f"l2_distance({_H}, {_H})"),
+                                   (5, "ivfflat_halfvec_support(internal)"))),
+    ("halfvec_ip_ops", _H, "<#>", ((1, f"halfvec_negative_inner_product({_H}, {_H})"),
+                                   (3, f"halfvec_spherical_distance({_H}, {_H})"),
+                                   (4, f"l2_norm({_H})"),
+                                   (5, "ivfflat_halfvec_support(internal)"))),
+    ("halfvec_cosine_ops", _H, "<=>", ((1, f"halfvec_negative_inner_product({_H}, {_H})"),
+                                       (2, f"l2_norm({_H})"),
+                                       (3, f"halfvec_spherical_distance({_H}, {_H})"),
+                                       (4, f"l2_norm({_H})"),
+                                       (5, "ivfflat_halfvec_support(internal)"))),
+)
+_HALFVEC_OPCLASS = {"vector_l2_ops": "halfvec_l2_ops", "vector_ip_ops": "halfvec_ip_ops",
+                    "vector_cosine_ops": "halfvec_cosine_ops"}
+
+# FROM clause: the schema of the vector extension, as n.nspname (no row without it)
+_VECTOR_SCHEMA = ("pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                  "ON n.oid = e.extnamespace WHERE e.extname = 'vector'")
+_COMMENT = "ivf index access method (AlloyDB's, emulated on pgvector's ivfflat)"
+_TAG = "$alloydb_ivf$"
+_INNER = "$alloydb_ivf_stmt$"
+_NOT_SUPERUSER_HINT = (
+    "On AlloyDB the ivf access method comes with the vector extension; the emulator adds it to "
+    "vector when a superuser creates the extension or a first IVF index in this database "
+    "through the proxy.")
+_NO_VECTOR_HINT = "Run CREATE EXTENSION vector first: the ivf access method comes with it."
+
+
+def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:
+    """What to change in the statement ``sql[start:end]`` (nothing for most statements)."""
+    try:
+        if isinstance(stmt, ast.IndexStmt) and stmt.accessMethod == ACCESS_METHOD:
+            return _plan_index(sql, stmt, start, end, tags_renamable)
+    except ScannError as err:
+        return ScannPlan([Splice(start, end, _raise_block(err))])
+    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == "vector" and tags_renamable:
+        block = (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN "
+                 f"EXECUTE {_INNER}{sql[start:end]}{_INNER}; {_ensure(strict=False)} END {_TAG}")
+        if _INNER not in sql[start:end] and _TAG not in sql[start:end]:
+            return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE EXTENSION"))
+    if isinstance(stmt, ast.VariableSetStmt) and (stmt.name or "").lower() == PROBES_SETTING:
+        return _plan_probes(sql, stmt, start, end, tags_renamable)
+    stored: Any = stmt.setstmt if isinstance(
+        stmt, (ast.AlterDatabaseSetStmt, ast.AlterRoleSetStmt)) else None
+    if stored is not None and (stored.name or "").lower() == PROBES_SETTING:
+        return _plan_stored_probes(sql, stmt, start, end, tags_renamable)
+    return ScannPlan([])
+
+
+# -- the access method ------------------------------------------------------------------------
+
+
+def _ensure(*, strict: bool) -> str:
+    """PL/pgSQL (in a block that declares ``ns name`` and ``is_super boolean``): create the ivf
+    access method and its operator classes as members of the vector extension, if missing. ``strict``: raise
+    PostgreSQL's error for a missing access method when it cannot be created."""
+    comment = sql_literal(f"COMMENT ON ACCESS METHOD ivf IS {sql_literal(_COMMENT)}")
+    create = [
+        ("EXECUTE pg_catalog.format("
+         "'CREATE ACCESS METHOD ivf TYPE INDEX HANDLER %I.ivfflathandler', ns)"),
+        f"EXECUTE {comment}",
+        "EXECUTE 'ALTER EXTENSION vector ADD ACCESS METHOD ivf'",
+    ]
+    for name, type_, operator, functions in _OPCLASSES:
+        items = [(f"OPERATOR 1 %1$I.{operator} ({type_}, {type_}) "
+                  "FOR ORDER BY pg_catalog.float_ops")]
+        items += [f"FUNCTION {number} %1$I.{function}" for number, function in functions]
+        body = f"CREATE OPERATOR CLASS %1$I.{name} FOR TYPE {type_} USING ivf AS " + ", ".join(
+            items)
+        steps = [f"EXECUTE pg_catalog.format({sql_literal(body)}, ns)"] + [
+            "EXECUTE pg_catalog.format("
+            f"'ALTER EXTENSION vector ADD OPERATOR {kind} %I.{name} USING ivf', ns)"
+            for kind in ("CLASS", "FAMILY")]
+        if type_ == _H:  # only where pgvector has halfvec (0.7 and later)
+            steps = ["IF pg_catalog.to_regprocedure(pg_catalog.format("
+                     "'%I.ivfflat_halfvec_support(internal)', ns)) IS NOT NULL THEN "
+                     + "; ".join(steps) + "; END IF"]
+        create.extend(steps)
+    if strict:
+        refuse = (
+            "IF ns IS NULL OR NOT is_super THEN RAISE EXCEPTION USING "
+            "ERRCODE = 'undefined_object', MESSAGE = 'access method \"ivf\" does not exist', "
+            f"HINT = CASE WHEN ns IS NULL THEN {sql_literal(_NO_VECTOR_HINT)} "
+            f"ELSE {sql_literal(_NOT_SUPERUSER_HINT)} END; END IF; "
+        )
+    else:
+        refuse = "IF ns IS NULL OR NOT is_super THEN RETURN; END IF; "
+    return (
+        "IF NOT EXISTS (SELECT FROM pg_catalog.pg_am WHERE amname = 'ivf') THEN "
+        f"SELECT n.nspname INTO ns FROM {_VECTOR_SCHEMA}; "
+        "is_super := coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r "
+        "WHERE r.rolname = current_user), false); "
+        f"{refuse}{'; '.join(create)}; END IF;"
+    )
+
+
+def _raise_block(err: ScannError) -> str:
+    """A statement that raises ``err`` (ERRCODE, MESSAGE, DETAIL, HINT as given)."""
+    fields = [f"ERRCODE = {sql_literal(err.sqlstate)}", f"MESSAGE = {sql_literal(err.message)}"]
+    if err.detail:
+        fields.append(f"DETAIL = {sql_literal(err.detail)}")
+    if err.hint:
+        fields.append(f"HINT = {sql_literal(err.hint)}")
+    return f"DO {_TAG} BEGIN RAISE EXCEPTION USING {', '.join(fields)}; END {_TAG}"
+
+
+# -- CREATE INDEX ... USING ivf ---------------------------------------------------------------
+
+
+def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
+    options = list(stmt.options or ())
+    quantizers = [o for o in options if o.defname == "quantizer"]
+    if len(quantizers) > 1:
+        raise ScannError("22023", 'parameter "quantizer" specified more than once')
+    for option in quantizers:
+        check_value(QUANTIZER, "quantizer", arg_text(option.arg), option=True)
+    text = sql[start:end]
+    if quantizers:
+        cut = _without_quantizer(text, stmt)
+        if cut is None:
+            return ScannPlan([])  # not sure of the cut: pgvector will refuse the option itself
+        text = cut
+    if tags_renamable and not stmt.concurrent and _TAG not in text and _INNER not in text:
+        span = with_span(text) if stmt.options else None
+        fallback = halfvec_fallback(stmt, method=ACCESS_METHOD, opclasses=_HALFVEC_OPCLASS,
+                                    with_clause=text[span[0]:span[1]] if span else "")
+        block = (f"DO {_TAG} DECLARE ns name; is_super boolean; dims int; BEGIN "
+                 f"{_ensure(strict=True)} BEGIN EXECUTE {_INNER}{text}{_INNER}; "
+                 f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; END {_TAG}")
+        return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+    if text == sql[start:end]:
+        return ScannPlan([])
+    return ScannPlan([Splice(start, end, text)])
+
+
+def _without_quantizer(text: str, stmt: Any) -> str | None:
+    """``text`` (the CREATE INDEX statement ``stmt``) with the quantizer taken out of its WITH
+    list; None when the cut cannot be made for sure."""
+    span = with_span(text)
+    if span is None:
+        return None
+    elements = _list_elements(text, span)
+    options = list(stmt.options)
+    if len(elements) != len(options):
+        return None
+    kept = [element for element, option in zip(elements, options, strict=True)
+            if option.defname != "quantizer"]
+    if kept:
+        new = text[: span[0]] + "WITH (" + ", ".join(kept) + ")" + text[span[1]:]
+    else:
+        rest = text[span[1]:].lstrip()
+        new = text[: span[0]].rstrip() + (" " + rest if rest else "")
+    expected = [without_locations(o(depth=None, skip_none=True)) for o in options
+                if o.defname != "quantizer"]
+    return new if _same_index(stmt, new, expected) else None
+
+
+def _list_elements(text: str, span: tuple[int, int]) -> list[str]:
+    """The texts of the comma-separated elements inside ``WITH ( ... )`` at ``span``."""
+    elements: list[str] = []
+    depth = 0
+    first: int | None = None
+    last = 0
+    for token in scan(text[span[0]:span[1]]):
+        if token.name == "ASCII_40":
+            depth += 1
+            if depth == 1:
+                continue
+        elif token.name == "ASCII_41":
+            depth -= 1
+            if depth == 0:
+                break
+        elif token.name == "ASCII_44" and depth == 1:
+            if first is not None:
+                elements.append(text[span[0] + first: span[0] + last + 1])
+            first = None
+            continue
+        if depth >= 1:
+            first = token.start if first is None else first
+            last = token.end
+    if first is not None:
+        elements.append(text[span[0] + first: span[0] + last + 1])
+    return elements
+
+
+def _same_index(original: Any, text: str, expected_options: list[Any]) -> bool:
+    try:
+        stmts = pglast.parse_sql(text)
+    except pglast.parser.ParseError:
+        return False
+    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.IndexStmt):
+        return False
+    new = stmts[0].stmt
+    options = [without_locations(o(depth=None, skip_none=True)) for o in new.options or ()]
+    return bool(options == expected_options and without_options(new) == without_options(original))
+
+
+# -- SHOW ivf.probes --------------------------------------------------------------------------
+
+
+def show_probes(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW ivf.probes`` (tag to be renamed to SHOW), or None for any
+    other statement. AlloyDB's vector declares the setting, so it answers 1 before any SET;
+    stock PostgreSQL knows an unset placeholder only by name. Where ``vector`` is not, the last
+    ``current_setting`` raises PostgreSQL's own "unrecognized configuration parameter"."""
+    if not isinstance(stmt, ast.VariableShowStmt) or str(stmt.name or "") != PROBES_SETTING:
+        return None
+    return (
+        f"SELECT COALESCE(pg_catalog.current_setting('{PROBES_SETTING}', true), "
+        f"CASE WHEN EXISTS (SELECT FROM {_VECTOR_SCHEMA}) THEN '{PROBES_DEFAULT}' END, "
+        f"pg_catalog.current_setting('{PROBES_SETTING}')) AS \"{PROBES_SETTING}\""
+    )
+
+
+# -- SET ivf.probes ---------------------------------------------------------------------------
+
+
+def _plan_probes(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
+    """``SET [LOCAL] ivf.probes``: checked, and pgvector's ivfflat.probes set alike."""
+    local = "true" if stmt.is_local else "false"
+    if stmt.kind == VariableSetKind.VAR_SET_VALUE:
+        values = [arg_text(a) for a in stmt.args or ()]
+        try:
+            if len(values) != 1:
+                raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
+            check_value(PROBES, PROBES_SETTING, values[0], option=False)
+        except ScannError as err:
+            return ScannPlan([Splice(start, end, _raise_block(err))])
+        mirror = (f"PERFORM pg_catalog.set_config('{_PGVECTOR_PROBES}', "
+                  f"pg_catalog.current_setting('{PROBES_SETTING}'), {local});")
+    elif stmt.kind in (VariableSetKind.VAR_SET_DEFAULT, VariableSetKind.VAR_RESET):
+        mirror = f"EXECUTE '{'SET LOCAL' if stmt.is_local else 'SET'} {_PGVECTOR_PROBES} TO DEFAULT';"
+    else:
+        return ScannPlan([])
+    original = sql[start:end]
+    if not tags_renamable or _TAG in original:
+        return ScannPlan([])
+    tag = b"RESET" if stmt.kind == VariableSetKind.VAR_RESET else b"SET"
+    block = (
+        f"DO {_TAG} DECLARE ns name; BEGIN EXECUTE {sql_literal(original)}; "
+        f"SELECT n.nspname INTO ns FROM {_VECTOR_SCHEMA}; "
+        "IF ns IS NULL THEN RETURN; END IF; "
+        # reading a vector loads pgvector, whose ivfflat.probes is then a real setting
+        "EXECUTE pg_catalog.format('SELECT %L::%I.vector', '[1]', ns); "
+        f"{mirror} END {_TAG}"
+    )
+    return ScannPlan([Splice(start, end, block)], (b"DO", tag))
+
+
+def _plan_stored_probes(sql: str, stmt: Any, start: int, end: int,
+                        tags_renamable: bool) -> ScannPlan:
+    """``ALTER DATABASE/ROLE ... SET ivf.probes``: checked, then the same statement for pgvector's
+    ivfflat.probes too, so that the sessions it applies to start with both."""
+    setting = stmt.setstmt
+    if setting.kind == VariableSetKind.VAR_SET_VALUE:
+        values = [arg_text(a) for a in setting.args or ()]
+        try:
+            if len(values) != 1:
+                raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
+            check_value(PROBES, PROBES_SETTING, values[0], option=False)
+        except ScannError as err:
+            return ScannPlan([Splice(start, end, _raise_block(err))])
+    original = sql[start:end]
+    mirror = _renamed_setting(original, stmt)
+    if not tags_renamable or mirror is None or _TAG in original:
+        return ScannPlan([])
+    block = f"DO {_TAG} BEGIN EXECUTE {sql_literal(original)}; EXECUTE {sql_literal(mirror)}; END {_TAG}"
+    tag = b"ALTER DATABASE" if isinstance(stmt, ast.AlterDatabaseSetStmt) else b"ALTER ROLE"
+    return ScannPlan([Splice(start, end, block)], (b"DO", tag))
+
+
+def _renamed_setting(text: str, stmt: Any) -> str | None:
+    """``text`` (an ALTER DATABASE/ROLE ... SET/RESET ivf.probes) naming ivfflat.probes instead;
+    None when the name cannot be found for sure."""
+    tokens = list(scan(text))
+    keyword = next((i for i, t in enumerate(tokens) if t.name in ("SET", "RESET")), None)
+    if keyword is None:
+        return None
+    name = []
+    for token in tokens[keyword + 1:]:
+        if token.name in ("ASCII_61", "TO"):
+            break
+        name.append(token)
+    if not name:
+        return None
+    new = text[: name[0].start] + _PGVECTOR_PROBES + text[name[-1].end + 1:]
+    try:
+        stmts = pglast.parse_sql(new)
+    except pglast.parser.ParseError:
+        return None
+    renamed: Any = stmts[0].stmt if len(stmts) == 1 else None
+    if type(renamed) is not type(stmt):
+        return None
+    expected = without_locations(stmt(depth=None, skip_none=True))
+    expected["setstmt"]["name"] = _PGVECTOR_PROBES
+    return new if without_locations(renamed(depth=None, skip_none=True)) == expected else None

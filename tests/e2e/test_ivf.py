@@ -1,0 +1,345 @@
+"""AlloyDB's IVF index on the emulator: ``USING ivf`` with ``quantizer``, and ``ivf.probes``.
+
+The statements are the ones Google's pages print (ai/create-ivf-index, ai/tune-indexes), with
+the placeholders filled in. The index is a real one (pgvector's ivfflat under AlloyDB's name):
+the planner uses it, and ``ivf.probes`` decides how many lists the scan reads.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from emulator.embedded import bin_dir
+from tests.support.emulators import Emulator
+
+DB = "ivf_tests"
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture(scope="module")
+def dsn(emulator: Emulator) -> str:
+    with emulator.connect() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DB}"')
+    dsn = emulator.dsn_for(dbname=DB)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # as printed on ai/create-ivf-index
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS vector;")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3), emb_arr real[])")
+        conn.execute(
+            "INSERT INTO items SELECT i, ARRAY[sin(i), cos(i), sin(i * 0.37)]::vector, "
+            "ARRAY[sin(i), cos(i), sin(i * 0.37)]::real[] FROM generate_series(1, 3000) i")
+        conn.execute("ANALYZE items")
+    return dsn
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[Conn]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        yield connection
+
+
+def plan(conn: Conn, query: str) -> str:
+    return "\n".join(str(r[0]) for r in conn.execute("EXPLAIN " + query).fetchall())
+
+
+def test_the_access_method_comes_with_the_vector_extension(conn: Conn) -> None:
+    cur = conn.execute("SHOW ivf.probes")  # declared by AlloyDB's vector: 1 before any SET
+    assert cur.statusmessage == "SHOW" and cur.fetchall() == [("1",)]
+    members = conn.execute(
+        "SELECT pg_describe_object(d.classid, d.objid, 0) FROM pg_depend d "
+        "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vector' "
+        "WHERE d.deptype = 'e' AND pg_describe_object(d.classid, d.objid, 0) LIKE '%ivf%' "
+        "AND pg_describe_object(d.classid, d.objid, 0) NOT LIKE '%ivfflat%' ORDER BY 1"
+    ).fetchall()
+    opclasses = [f"{kind} {t}_{d}_ops for access method ivf" for kind in
+                 ("operator class", "operator family") for t in ("halfvec", "vector")
+                 for d in ("cosine", "ip", "l2")]
+    assert [r[0] for r in members] == ["access method ivf", *opclasses]
+
+
+@pytest.mark.parametrize(("opclass", "operator", "quantizer"), [
+    ("vector_l2_ops", "<->", "'SQ8'"), ("vector_ip_ops", "<#>", "'FLAT'"),
+    ("vector_cosine_ops", "<=>", "sq8"),  # LangChain's IVFIndex writes a bare lowercase sq8
+])
+def test_an_ivf_index_serves_nearest_neighbour_queries_with_ivf_probes(
+    conn: Conn, opclass: str, operator: str, quantizer: str
+) -> None:
+    name = f"items_ivf_{opclass}"
+    cur = conn.execute(  # ai/create-ivf-index
+        f"CREATE INDEX {name} ON items\n  USING ivf (embedding {opclass})\n"
+        f"  WITH (lists = 20, quantizer = {quantizer});")
+    assert cur.statusmessage == "CREATE INDEX"
+    try:
+        definition = (f"CREATE INDEX {name} ON public.items USING ivf (embedding {opclass}) "
+                      "WITH (lists='20')")
+        assert conn.execute("SELECT pg_get_indexdef(%s::regclass)", [name]).fetchone() == (
+            definition,)
+        query = f"SELECT id FROM items ORDER BY embedding {operator} '[0.3, 0.9, 0.1]' LIMIT 10"
+        assert f"Index Scan using {name} on items" in plan(conn, query)
+        with conn.transaction():
+            cur = conn.execute("SET LOCAL ivf.probes = 20;")  # ai/tune-indexes: all lists
+            assert cur.statusmessage == "SET"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("20",)
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("20",)
+            approx = [r[0] for r in conn.execute(query).fetchall()]
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)  # LOCAL: ended
+        conn.execute("SET enable_indexscan = off")
+        exact = [r[0] for r in conn.execute(query).fetchall()]
+        conn.execute("RESET enable_indexscan")
+        assert approx == exact  # every list probed: the exact answer
+    finally:
+        conn.execute(f"DROP INDEX {name}")
+
+
+def test_probes_decide_how_many_lists_are_read(conn: Conn) -> None:
+    conn.execute("CREATE INDEX probes_idx ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    try:
+        query = ("SELECT count(*) FROM (SELECT id FROM items "
+                 "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000) AS s")
+        conn.execute("SET enable_seqscan = off")  # a whole table's LIMIT: the index all the same
+        assert "probes_idx" in plan(conn, query)
+        conn.execute("SET ivf.probes = 1")
+        (one_list,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        conn.execute("SET ivf.probes = 50")
+        assert conn.execute(query).fetchone() == (3000,)
+        assert 0 < int(str(one_list)) < 3000  # one list of 50 holds a part of the rows
+        cur = conn.execute("RESET ivf.probes")
+        assert cur.statusmessage == "RESET"
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+    finally:
+        conn.execute("RESET enable_seqscan")
+        conn.execute("DROP INDEX probes_idx")
+
+
+def test_a_database_default_for_probes_reaches_the_scan(conn: Conn, dsn: str) -> None:
+    cur = conn.execute(f"ALTER DATABASE {DB} SET ivf.probes = 7")
+    assert cur.statusmessage == "ALTER DATABASE"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as fresh:
+            fresh.execute("SELECT '[1]'::vector")  # pgvector loaded: its setting is real
+            assert fresh.execute("SHOW ivf.probes").fetchone() == ("7",)
+            assert fresh.execute("SHOW ivfflat.probes").fetchone() == ("7",)
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="ivf.probes"):
+            conn.execute(f"ALTER DATABASE {DB} SET ivf.probes = 0")
+    finally:
+        assert conn.execute(f"ALTER DATABASE {DB} RESET ivf.probes").statusmessage == (
+            "ALTER DATABASE")
+    with psycopg.connect(dsn, autocommit=True) as fresh:
+        fresh.execute("SELECT '[1]'::vector")
+        assert fresh.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+
+
+def test_the_real_array_form_and_concurrently(conn: Conn) -> None:
+    """ai/create-ivf-index: a real[] column cast to vector; CONCURRENTLY also takes the options."""
+    cur = conn.execute("CREATE INDEX arr_ivf ON items USING ivf (CAST(emb_arr AS vector(3)) "
+                       "vector_l2_ops) WITH (lists = 10, quantizer = 'SQ8');")
+    assert cur.statusmessage == "CREATE INDEX"
+    cur = conn.execute("CREATE INDEX CONCURRENTLY cc_ivf ON items USING ivf "
+                       "(embedding vector_cosine_ops) WITH (quantizer = 'FLAT', lists = 10)")
+    assert cur.statusmessage == "CREATE INDEX"
+    conn.execute("DROP INDEX arr_ivf, cc_ivf")
+
+
+def test_more_than_2000_dimensions_gets_a_halfvec_index(conn: Conn) -> None:
+    """A gemini-embedding-001 column (3,072 dimensions), which AlloyDB's SQ8 IVF index takes;
+    pgvector's ivfflat takes 2,000: the index is built on a halfvec cast, with a NOTICE."""
+    conn.execute("CREATE TABLE wide (id int, e vector(3072))")
+    conn.execute("INSERT INTO wide SELECT i, array_fill(i::real, ARRAY[3072])::vector "
+                 "FROM generate_series(1, 10) i")
+    try:
+        notices: list[str] = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        cur = conn.execute("CREATE INDEX wide_idx ON wide USING ivf (e vector_cosine_ops) "
+                           "WITH (lists = 2, quantizer = 'SQ8')")
+        assert cur.statusmessage == "CREATE INDEX"
+        assert any("halfvec(3072)" in n for n in notices)
+        definition = ("CREATE INDEX wide_idx ON public.wide USING ivf (((e)::halfvec(3072)) "
+                      "halfvec_cosine_ops) WITH (lists='2')")
+        assert conn.execute("SELECT pg_get_indexdef('wide_idx'::regclass)").fetchone() == (
+            definition,)
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="2000 dimensions"):
+            conn.execute("CREATE INDEX CONCURRENTLY wide_cc ON wide USING ivf "
+                         "(e vector_cosine_ops) WITH (lists = 2)")  # no DO block, no fallback
+    finally:
+        conn.execute("DROP TABLE wide")
+
+
+def test_invalid_options_and_settings_are_refused(conn: Conn) -> None:
+    base = "CREATE INDEX bad_ivf ON items USING ivf (embedding vector_l2_ops) WITH "
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='invalid value for enum option "quantizer": PQ') as error:
+        conn.execute(base + "(lists = 10, quantizer = 'PQ')")
+    assert error.value.diag.message_detail == 'Valid values are "SQ8" and "FLAT".'
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="specified more than once"):
+        conn.execute(base + "(quantizer = 'SQ8', quantizer = 'FLAT')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='unrecognized parameter "num_leaves"'):
+        conn.execute(base + "(num_leaves = 10, quantizer = 'SQ8')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='value 0 out of bounds for option "lists"'):
+        conn.execute(base + "(lists = 0, quantizer = 'SQ8')")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match=r'0 is outside the valid range for parameter "ivf.probes" '
+                             r'\(1 .. 32768\)'):
+        conn.execute("SET ivf.probes = 0")
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match='invalid value for parameter "ivf.probes": "many"'):
+        conn.execute("SET ivf.probes = 'many'")
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'bad_ivf'").fetchone() == (
+        0,)
+
+
+def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_index(
+    emulator: Emulator,
+) -> None:
+    """vector created on the server directly (or by CASCADE): the first IVF index a superuser
+    creates through the proxy adds the access method; a user who is not a superuser is told who
+    can."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_late"')
+        admin.execute("DROP ROLE IF EXISTS ivf_user")
+        admin.execute("CREATE ROLE ivf_user LOGIN")
+    direct = emulator.direct_dsn.rsplit("/", 1)[0] + "/ivf_late"
+    try:
+        with psycopg.connect(direct, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("CREATE TABLE t (id int, e vector(2))")
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1]::vector FROM generate_series(1, 20) i")
+            conn.execute("GRANT CREATE ON SCHEMA public TO ivf_user")
+            conn.execute("ALTER TABLE t OWNER TO ivf_user")
+        user_dsn = emulator.dsn_for(user="ivf_user", dbname="ivf_late")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+                             "WITH (lists = 2, quantizer = 'SQ8')")
+            assert "superuser" in str(error.value.diag.message_hint)
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
+            cur = conn.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            cur = user.execute("CREATE INDEX t_ivf2 ON t USING ivf (e vector_ip_ops) "
+                               "WITH (lists = 2)")
+            assert cur.statusmessage == "CREATE INDEX"
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
+            with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+                conn.execute("DROP EXTENSION vector")  # the ivf indexes depend on it
+            conn.execute("DROP EXTENSION vector CASCADE")
+            assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'ivf'").fetchone() == (
+                0,)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
+            admin.execute("DROP ROLE IF EXISTS ivf_user")
+
+
+def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_absent"')
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_absent"), autocommit=True) as conn:
+            conn.execute("CREATE TABLE plain (e int)")
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                conn.execute("CREATE INDEX ON plain USING ivf (e) "
+                             "WITH (lists = 1, quantizer = 'SQ8')")
+            assert "CREATE EXTENSION vector" in str(error.value.diag.message_hint)
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='unrecognized configuration parameter "ivf.probes"'):
+                conn.execute("SHOW ivf.probes")
+            cur = conn.execute("SET ivf.probes = 3")  # a placeholder, as on stock PostgreSQL
+            assert cur.statusmessage == "SET"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("3",)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
+
+
+def test_measure_vector_query_recall_of_an_ivf_index(conn: Conn) -> None:
+    """ai/measure-vector-query-recall with index method 'ivf': its configurations' ivf.probes
+    reach the emulated scan (ivfflat.probes) for the call only."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann")
+    conn.execute("CREATE INDEX recall_ivf ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    try:
+        query = "$$SELECT id FROM items ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000$$"
+        recall = {}
+        for probes in (1, 50):
+            (recall[probes],) = conn.execute(  # type: ignore[misc]
+                f"SELECT recall FROM evaluate_query_recall({query}, "
+                f"""'{{"ivf.probes": {probes}, "enable_seqscan": "off"}}', ARRAY['ivf'])"""
+            ).fetchone()
+        assert recall[50] == 1
+        assert float(str(recall[1])) < 1  # one list of 50
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("1",)
+    finally:
+        conn.execute("DROP INDEX recall_ivf")
+
+
+def test_pg_dump_and_restore_through_the_proxy(emulator: Emulator) -> None:
+    """The access method is vector's, so pg_dump leaves it out, as it leaves out pgvector's
+    objects; restoring through the proxy brings it back with CREATE EXTENSION vector."""
+    databases = ("ivf_dump_src", "ivf_dump_dst")
+    with emulator.connect() as admin:
+        for name in databases:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname=databases[0]), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("CREATE TABLE docs (id int, embedding vector(2))")
+            conn.execute("INSERT INTO docs SELECT i, ARRAY[i, 1] FROM generate_series(1, 50) i")
+            conn.execute("CREATE INDEX docs_ivf ON docs USING ivf (embedding vector_cosine_ops) "
+                         "WITH (lists = 5, quantizer = 'SQ8')")
+        dump = subprocess.run(
+            [str(bin_dir() / "pg_dump"), "-d", emulator.dsn_for(dbname=databases[0])],
+            capture_output=True, text=True, timeout=60, env=env, check=True).stdout
+        assert "USING ivf (embedding public.vector_cosine_ops) WITH (lists='5')" in dump
+        assert "ACCESS METHOD" not in dump and "OPERATOR CLASS" not in dump
+        restore = subprocess.run(
+            [str(bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-d", emulator.dsn_for(dbname=databases[1])],
+            input=dump, capture_output=True, text=True, timeout=60, env=env, check=False)
+        assert restore.returncode == 0, restore.stderr
+        with psycopg.connect(emulator.dsn_for(dbname=databases[1]), autocommit=True) as conn:
+            assert conn.execute(
+                "SELECT a.amname, c.reloptions FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
+                "WHERE c.relname = 'docs_ivf'").fetchone() == ("ivf", ["lists=5"])
+            assert conn.execute("SELECT count(*) FROM docs").fetchone() == (50,)
+    finally:
+        with emulator.connect() as admin:
+            for name in databases:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_vector_in_a_schema_off_the_search_path(emulator: Emulator) -> None:
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_schema" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_schema"')
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_schema"), autocommit=True) as conn:
+            conn.execute('CREATE SCHEMA "Ext"')
+            conn.execute('CREATE EXTENSION vector SCHEMA "Ext"')
+            conn.execute('CREATE TABLE t (id int, e "Ext".vector(2))')
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1] FROM generate_series(1, 20) i")
+            cur = conn.execute('CREATE INDEX t_ivf ON t USING ivf (e "Ext".vector_l2_ops) '
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+            assert conn.execute("SHOW ivf.probes").fetchone() == ("1",)
+            conn.execute("SET ivf.probes = 2")
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("2",)
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_schema" WITH (FORCE)')
