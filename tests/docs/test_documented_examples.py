@@ -8,7 +8,7 @@ with a JSONB variant too, on a loopback server), the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
 model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
-ml_predict_row; the GRANT lines) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -1333,3 +1333,39 @@ ORDER BY embedding <=> embedding('text-embedding-005', 'music')::vector
 LIMIT 3;""")
         assert len(joined) == 3 and all(row[-1] < 80 for row in joined)
         conn.execute("DROP TABLE product_inventory, product")
+
+
+# -- version 1.4.2 (release notes 2024-11-07, configure-vertex-ai) ------------------------------
+
+
+def test_version_1_4_2_as_the_release_notes_and_scripts_ask_for_it(emulator: Emulator) -> None:
+    """https://docs.cloud.google.com/alloydb/docs/release-notes (2024-11-07): "upgrade the
+    google_ml_integration extension version 1.3 to the latest version, 1.4.2", and
+    https://docs.cloud.google.com/alloydb/docs/ai/configure-vertex-ai (2026-04-10): "Verify the
+    google_ml_integration extension version 1.4.2 or later is installed". Public set-up scripts
+    ask for it by number (``CREATE EXTENSION IF NOT EXISTS google_ml_integration with version
+    '1.4.2'``, then ``CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl cascade``). 1.4.2 brings the
+    pre-registered generic Gemini models; forecasting (1.4.5) and the AI functions (1.5.2) come
+    later."""
+    dsn = fresh_database(emulator, "version_1_4_2")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION IF EXISTS google_ml_integration;")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration with version '1.4.2';")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl cascade;")
+        assert rows(conn, "SELECT extversion FROM pg_extension "
+                          "WHERE extname = 'google_ml_integration' ;") == [("1.4.2",)]
+        models = {row[0] for row in rows(conn, "SELECT model_id FROM google_ml.model_info_view")}
+        assert {"text-embedding-005", "gemini-1.5-pro:generateContent"} <= models
+        assert "gemini-2.5-flash-lite" not in models  # the AI functions' default: 1.5.2
+        assert rows(conn, "SELECT to_regprocedure('ai.if(text,varchar)') IS NULL, "
+                          "to_regproc('ai.forecast') IS NULL") == [(True, True)]
+        assert len(rows(conn, "SELECT embedding('text-embedding-005', 'AlloyDB AI')")[0][0]) == 768
+        conn.execute("DROP EXTENSION google_ml_integration CASCADE;")
+        # the release note's path: from 1.3 to 1.4.2, then on to the newest
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.3';")
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.4.2';")
+        assert rows(conn, "SELECT count(*) FROM google_ml.model_info_view "
+                          "WHERE model_id = 'gemini-1.5-pro:generateContent'") == [(1,)]
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE;")
+        assert rows(conn, "SELECT extversion FROM pg_extension "
+                          "WHERE extname = 'google_ml_integration'") == [(extension_build.DEFAULT_VERSION,)]

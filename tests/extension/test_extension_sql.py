@@ -309,6 +309,7 @@ FIRST_VERSION_OF = [
     ("google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)", "1.3"),
     ("ai.if(text,varchar)", "1.5.2"),
     ("ai.text_embedding(text,text)", "1.5.2"),
+    ("ai.forecast(text,text,text,text,text,integer,double precision)", "1.4.5"),
     ("ai.if(text[],integer,varchar)", "1.5.4"),
     ("ai.initialize_embeddings(text,text,text,text,integer,text)", "1.5.6"),
     ("ai.summarize(text,varchar)", "1.5.7"),
@@ -332,8 +333,9 @@ def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
         extension_build.version_key(version) >= (1, 5, 3))
     preregistered = {row[0] for row in conn.execute("SELECT model_id FROM google_ml.model_info_view")}
     assert "text-embedding-005" in preregistered
-    assert ("gemini-1.5-pro:generateContent" in preregistered) == (version != "1.3")
-    assert ("gemini-2.5-flash-lite" in preregistered) == (version != "1.3")
+    key = extension_build.version_key(version)
+    assert ("gemini-1.5-pro:generateContent" in preregistered) == (key >= (1, 4, 2))
+    assert ("gemini-2.5-flash-lite" in preregistered) == (key >= (1, 5, 2))
 
 
 def _catalog(conn: psycopg.Connection[Any]) -> dict[str, str]:
