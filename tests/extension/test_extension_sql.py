@@ -908,6 +908,32 @@ def test_validation_error(conn: psycopg.Connection[Any], case: str, names: str, 
     assert names in str(error) + str(error.diag.message_hint)
 
 
+def test_a_missing_transform_function_is_named_as_alloydb_names_it(
+        conn: psycopg.Connection[Any]) -> None:
+    """AlloyDB Omni 1.6.3, as a public TEI walkthrough recorded it: registering a model whose
+    transform no longer exists fails with ``Invalid model_in_transform_fn:
+    google_ml.tei_text_embedding_input_transform``. The message starts the same here; DETAIL and
+    HINT say what is missing and what signature to create."""
+    error = error_of(conn, """CALL google_ml.create_model(
+  model_id               => 'embedding-gemma',
+  model_request_url      => 'https://tei-service.default.svc.cluster.local/embed',
+  model_provider         => 'custom',
+  model_type             => 'text_embedding',
+  model_qualified_name   => 'google/embeddinggemma-300m',
+  model_in_transform_fn  => 'google_ml.tei_text_embedding_input_transform',
+  model_out_transform_fn => 'google_ml.tei_text_embedding_output_transform'
+)""")
+    assert error.sqlstate == "42883"
+    assert error.diag.message_primary == (
+        "Invalid model_in_transform_fn: google_ml.tei_text_embedding_input_transform")
+    assert error.diag.message_detail == (
+        'function "google_ml.tei_text_embedding_input_transform" does not exist')
+    assert "model_id" in (error.diag.message_hint or "")
+    error = error_of(conn, "CALL google_ml.create_model(model_id => 'h', model_request_url => "
+                           "'https://x', generate_headers_fn => 'public.no_such_fn')")
+    assert error.diag.message_primary == "Invalid generate_headers_fn: public.no_such_fn"
+
+
 def test_http_url_accepted_when_allowed(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET google_ml_integration.allow_http_endpoints = on")
     conn.execute("CALL google_ml.create_model(model_id => 'h', "

@@ -308,8 +308,10 @@ BEGIN
     END IF;
 
     IF candidates IS NULL OR pg_catalog.cardinality(candidates) = 0 THEN
-        RAISE EXCEPTION '%: function "%" does not exist', argument, name
+        -- AlloyDB's text (as recorded on AlloyDB Omni 1.6.3): "Invalid <argument>: <name>".
+        RAISE EXCEPTION 'Invalid %: %', argument, name
             USING ERRCODE = 'undefined_function',
+                  DETAIL = format('function "%s" does not exist', name),
                   HINT = 'Create it first, with the signature '
                          || google_ml._signature_hint(role, model_type) || '.';
     END IF;
