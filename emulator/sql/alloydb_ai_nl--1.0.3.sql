@@ -243,11 +243,14 @@ BEGIN
         DELETE FROM alloydb_ai_nl.g_general_context AS g
          WHERE g.configuration_id = configuration_id_in
            AND (general_context_in IS NULL OR g.context = ANY (general_context_in));
-    WHEN 'update_configuration_model' THEN
+    -- change_model is the name a set-up script that ran on AlloyDB uses; the model must be
+    -- registered (in google_ml.model_info_view), as AlloyDB requires.
+    WHEN 'change_model', 'update_configuration_model' THEN
         IF model_id_in IS NULL THEN
-            RAISE EXCEPTION 'operation update_configuration_model needs model_id_in'
+            RAISE EXCEPTION 'operation % needs model_id_in', operation
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        PERFORM google_ml._registered_model(model_id_in);  -- or 42704
         UPDATE alloydb_ai_nl.g_configuration AS c SET model_id = model_id_in
          WHERE c.configuration_id = configuration_id_in;
     WHEN 'drop_configuration' THEN
@@ -262,7 +265,7 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'unknown operation "%"', operation
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use register_table_view, unregister_table_view, register_schema, unregister_schema, add_general_context, drop_general_context, update_configuration_model or drop_configuration.';
+                  HINT = 'Use register_table_view, unregister_table_view, register_schema, unregister_schema, add_general_context, drop_general_context, change_model or drop_configuration.';
     END CASE;
 END;
 $$;

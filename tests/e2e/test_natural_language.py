@@ -178,6 +178,48 @@ def test_two_empty_psv_arrays_mean_no_parameters(db: psycopg.Connection[Any]) ->
     assert rows == [({"last_name": "M."},)]
 
 
+# A set-up script that ran end to end on AlloyDB (a public telecom demo, 2026; every statement
+# below is one it commits without tolerating an error): it binds the configuration to a model
+# registered in google_ml with operation 'change_model', and names generate_schema_context's
+# arguments nl_config_id and overwrite_if_exist.
+CALL_RECORDS = """
+CREATE TABLE call_records (
+    call_id serial PRIMARY KEY, region text, call_type text, call_status text,
+    cell_tower_id text, call_date timestamptz);
+INSERT INTO call_records (region, call_type, call_status, cell_tower_id, call_date)
+SELECT (ARRAY['Jakarta', 'Bandung'])[1 + g % 2], (ARRAY['voice', 'sms', 'data'])[1 + g % 3],
+       (ARRAY['completed', 'dropped', 'failed'])[1 + g % 3], 'JKT-00' || (g % 5), now()
+  FROM generate_series(1, 30) AS g;
+"""
+
+
+def _bind_the_configuration_to_its_model(conn: psycopg.Connection[Any]) -> None:
+    """The script's steps 1b, 2 and 2b, as it sends them."""
+    conn.execute("CALL google_ml.create_model(  model_id            => %(mid)s,"
+                 "  model_request_url   => %(url)s,  model_provider      => 'google',"
+                 "  model_type          => 'generic',  model_qualified_name=> %(mid)s,"
+                 "  model_auth_type     => 'alloydb_service_agent_iam')",
+                 {"mid": "gemini-2.5-flash:generateContent",
+                  "url": "publishers/google/models/gemini-2.5-flash:generateContent"})
+    conn.execute("SELECT alloydb_ai_nl.g_create_configuration(%(cid)s)", {"cid": "netpulse_cdr_config"})
+    conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'change_model',"
+                 "  configuration_id_in => %(cid)s,  model_id_in         => %(mid)s)",
+                 {"cid": "netpulse_cdr_config", "mid": "gemini-2.5-flash:generateContent"})
+
+
+def test_change_model_binds_a_configuration_to_a_registered_model(emulator: Emulator) -> None:
+    dsn = _new_database(emulator, "nl_change_model")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE")
+        _bind_the_configuration_to_its_model(conn)
+        assert one(conn, "SELECT model_id FROM alloydb_ai_nl.g_configuration "
+                         "WHERE configuration_id = 'netpulse_cdr_config'") == "gemini-2.5-flash:generateContent"
+        # "rejects models that are not in google_ml.model_info_view"
+        with pytest.raises(psycopg.errors.UndefinedObject, match='model "gemini-9" does not exist'):
+            conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(operation => 'change_model', "
+                         "configuration_id_in => 'netpulse_cdr_config', model_id_in => 'gemini-9')")
+
+
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
         db: psycopg.Connection[Any]) -> None:
     plain = get_sql(db, "nla_demo_cfg", "List products similar to a Hoodie.")["sql"]
