@@ -363,7 +363,9 @@ AS $$
       FROM pg_catalog.pg_class AS c WHERE c.oid = rel
 $$;
 
-CREATE FUNCTION alloydb_ai_nl.generate_schema_context(nl_config text, overwrite boolean DEFAULT false)
+-- The parameter names are AlloyDB's, as a set-up script that ran on it names them
+-- (generate_schema_context(nl_config_id => ..., overwrite_if_exist => TRUE)).
+CREATE FUNCTION alloydb_ai_nl.generate_schema_context(nl_config_id text, overwrite_if_exist boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -372,20 +374,20 @@ DECLARE
     answer jsonb;
     item jsonb;
 BEGIN
-    PERFORM alloydb_ai_nl._check_configuration(nl_config);
+    PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
     SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel) ORDER BY alloydb_ai_nl._relation_name(s.rel)), '[]')
-      INTO relations FROM alloydb_ai_nl._scope(nl_config) AS s(rel);
+      INTO relations FROM alloydb_ai_nl._scope(nl_config_id) AS s(rel);
     IF jsonb_array_length(relations) = 0 THEN
-        RAISE EXCEPTION 'configuration % has no registered table, view or schema', nl_config
+        RAISE EXCEPTION 'configuration % has no registered table, view or schema', nl_config_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Register them with alloydb_ai_nl.g_manage_configuration(operation => ''register_table_view'', ...).';
     END IF;
-    answer := alloydb_ai_nl._ask_engine(nl_config, 'describe', jsonb_build_object('relations', relations));
+    answer := alloydb_ai_nl._ask_engine(nl_config_id, 'describe', jsonb_build_object('relations', relations));
     FOR item IN SELECT * FROM jsonb_array_elements(answer -> 'contexts') LOOP
         INSERT INTO alloydb_ai_nl.g_generated_schema_context AS g (config, schema_object, object_type, object_context)
-        VALUES (nl_config, item ->> 'schema_object', item ->> 'object_type', item ->> 'object_context')
+        VALUES (nl_config_id, item ->> 'schema_object', item ->> 'object_type', item ->> 'object_context')
         ON CONFLICT (config, schema_object) DO UPDATE SET object_context = excluded.object_context
-         WHERE overwrite;
+         WHERE overwrite_if_exist;
     END LOOP;
 END;
 $$;
@@ -402,7 +404,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no generated context for "%"', schema_object
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Generate it first with alloydb_ai_nl.generate_schema_context(nl_config); see alloydb_ai_nl.generated_schema_context_view.';
+                  HINT = 'Generate it first with alloydb_ai_nl.generate_schema_context(nl_config_id); see alloydb_ai_nl.generated_schema_context_view.';
     END IF;
 END;
 $$;

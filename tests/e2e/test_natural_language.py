@@ -220,6 +220,35 @@ def test_change_model_binds_a_configuration_to_a_registered_model(emulator: Emul
                          "configuration_id_in => 'netpulse_cdr_config', model_id_in => 'gemini-9')")
 
 
+def test_a_set_up_script_that_ran_on_alloydb(emulator: Emulator) -> None:
+    dsn = _new_database(emulator, "nl_set_up_script")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE")
+        conn.execute(CALL_RECORDS)
+        _bind_the_configuration_to_its_model(conn)
+        cid = {"cid": "netpulse_cdr_config"}
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'register_table_view',"
+                     "  configuration_id_in => %(cid)s,  table_views_in      => %(tv)s)",
+                     {**cid, "tv": "{public.call_records}"})
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'add_general_context',"
+                     "  configuration_id_in => %(cid)s,  general_context_in  => %(ctx)s)",
+                     {**cid, "ctx": '{"call_status enum: completed | dropped | failed",'
+                                    '"call_type enum: voice | sms | data"}'})
+        conn.execute("SELECT alloydb_ai_nl.generate_schema_context(  nl_config_id       => %(cid)s,"
+                     "  overwrite_if_exist => TRUE)", cid)
+        assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.generated_schema_context_view "
+                         "WHERE schema_object = 'public.call_records.region'") == 1
+        conn.execute("SELECT alloydb_ai_nl.apply_generated_schema_context(%(cid)s)", cid)
+        assert one(conn, "SELECT alloydb_ai_nl.get_column_context('public.call_records.region')")
+        conn.execute("SELECT alloydb_ai_nl.associate_concept_type(  column_names_in => %(col)s,"
+                     "  concept_type_in => 'city_name',  nl_config_id_in => %(cid)s)",
+                     {**cid, "col": "public.call_records.region"})
+        conn.execute("SELECT alloydb_ai_nl.create_value_index(nl_config_id_in => %(cid)s)", cid)
+        # (its add_template steps tolerate an error, so they settle nothing and are left out)
+        conn.execute("SELECT alloydb_ai_nl.execute_nl_query('netpulse_cdr_config', %s) AS result",
+                     ["Call volume by call_type in Jakarta"])
+
+
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
         db: psycopg.Connection[Any]) -> None:
     plain = get_sql(db, "nla_demo_cfg", "List products similar to a Hoodie.")["sql"]
