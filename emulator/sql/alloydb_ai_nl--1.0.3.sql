@@ -1451,6 +1451,17 @@ DECLARE
     max_retries CONSTANT integer := 3;
     verbose_mode boolean := coalesce((additional_info ->> 'verbose_mode')::boolean, false);
 BEGIN
+    -- Before 1.0.3 the question came first (the MCP Toolbox before 0.19 still sends it so): when
+    -- the arguments look swapped, the error says which one is the configuration.
+    IF NOT EXISTS (SELECT FROM alloydb_ai_nl.g_configuration AS c WHERE c.configuration_id = nl_config_id)
+       AND EXISTS (SELECT FROM alloydb_ai_nl.g_configuration AS c WHERE c.configuration_id = nl_question) THEN
+        PERFORM alloydb_ai_nl.g_check_alloydb_ai_nl_enabled();
+        RAISE EXCEPTION 'The configuration % does not exist.', nl_config_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('"%s" is a configuration: the configuration comes first, then the question '
+                                '(since alloydb_ai_nl 1.0.3), or name them: nl_config_id => ..., nl_question => ....',
+                                nl_question);
+    END IF;
     PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
     IF coalesce(btrim(nl_question), '') = '' THEN
         RAISE EXCEPTION 'nl_question must not be empty' USING ERRCODE = 'invalid_parameter_value';

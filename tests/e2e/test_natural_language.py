@@ -193,6 +193,23 @@ SELECT (ARRAY['Jakarta', 'Bandung'])[1 + g % 2], (ARRAY['voice', 'sms', 'data'])
 """
 
 
+def test_swapped_arguments_get_a_hint(db: psycopg.Connection[Any]) -> None:
+    """Before alloydb_ai_nl 1.0.3 the question came first: the MCP Toolbox before 0.19 sent
+    ``execute_nl_query($1, $2, ...)`` with the question as $1 ("Toolbox v0.19.0+ is only
+    compatible with AlloyDB AI NL v1.0.3+"), and public demo code still does. 1.0.3 reads the
+    configuration first; the error says which argument is the configuration."""
+    question = "Find the last name of the customers who live in Lisbon."
+    for statement in (("SELECT alloydb_ai_nl.execute_nl_query(%s, %s, param_names => ARRAY['userid'], "
+                       "param_values => ARRAY['1'])"),
+                      "SELECT alloydb_ai_nl.get_sql(%s, %s)",
+                      "SELECT alloydb_ai_nl.get_sql_summary(%s, %s)"):
+        with pytest.raises(psycopg.errors.UndefinedObject) as caught:
+            db.execute(statement, [question, "nla_demo_cfg"])
+        assert caught.value.diag.message_primary == f"The configuration {question} does not exist."
+        assert '"nla_demo_cfg" is a configuration' in (caught.value.diag.message_hint or "")
+        assert "nl_config_id => " in (caught.value.diag.message_hint or "")
+
+
 def _bind_the_configuration_to_its_model(conn: psycopg.Connection[Any]) -> None:
     """The script's steps 1b, 2 and 2b, as it sends them."""
     conn.execute("CALL google_ml.create_model(  model_id            => %(mid)s,"
