@@ -491,7 +491,18 @@ BEGIN
     IF n = 0 OR search_string IS NULL THEN
         RETURN;
     END IF;
+    IF m.input_transform_fn IS NOT NULL THEN
+        -- The model's own input transform (model_id, search_string, documents [, top_n]) makes
+        -- the one request of the call, as the register page's third-party ranking model does.
+        fn := google_ml._resolve_function(m.input_transform_fn, 'in', m.model_type,
+                                          'model_in_transform_fn');
+        EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text,text[],int}')
+           INTO body USING m.id::text, search_string, documents, top_n;
+        requests := jsonb_build_array(google_ml._request(
+            m, google_ml._headers_for_call(m, search_string, body::json), body));
+    END IF;
     FOR start IN 1 .. n BY per_request LOOP
+        EXIT WHEN m.input_transform_fn IS NOT NULL;
         SELECT coalesce(jsonb_agg(jsonb_build_object('id', (start + i - 1)::text,
                                                      'content', coalesce(d, '')) ORDER BY i), '[]')
           INTO records
@@ -521,8 +532,9 @@ BEGIN
         ELSE
             fn := google_ml._resolve_function(m.output_transform_fn, 'out', m.model_type,
                                               'model_out_transform_fn');
-            EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_array(t.index, t.score)), ''[]'') FROM '
-                    || google_ml._call_expression(fn, '{text,json}') || ' AS t (index int, score real)'
+            -- its rows by position (a TABLE function takes no column definition list)
+            EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_array(t.index::int, t.score::real)), ''[]'') FROM '
+                    || google_ml._call_expression(fn, '{text,json}') || ' AS t (index, score)'
                INTO records USING m.id::text, answer -> 'ok';
             scored := scored || records;
         END IF;
