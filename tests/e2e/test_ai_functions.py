@@ -630,6 +630,70 @@ def test_llm_model_with_batch_transforms_answers_arrays_through_them(
         assert "q_1" in jev.requests[-1].json()["questions"]  # the scalar transform
 
 
+# The same mock set-up (it runs on AlloyDB Omni) replaces AlloyDB's own ai.generate, ai.if and
+# ai.rank with copies whose model_id defaults to a model it registered; the copies keep AlloyDB's
+# bodies, which first call google_ml.inc_call_count_impl(<function number>).
+AI_FUNCTION_OVERRIDES = """
+CREATE OR REPLACE FUNCTION ai.generate(prompts text[], batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 2e+08
+AS $function$
+    SELECT google_ml.inc_call_count_impl(20);
+    SELECT google_ml.generate(prompts => prompts, batch_size => batch_size, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.generate(prompt text, input_cursor refcursor, batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS refcursor
+ LANGUAGE sql
+ COST 2e+08
+AS $function$
+      SELECT google_ml.inc_call_count_impl(20);
+      SELECT google_ml.generate(prompt => prompt, input_cursor => input_cursor, batch_size => batch_size, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.generate(prompt text, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 5e+07
+AS $function$
+    SELECT google_ml.inc_call_count_impl(12);
+    SELECT google_ml.generate(prompt => prompt, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.if(prompt text, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 5e+07
+AS $function$
+    SELECT google_ml.inc_call_count_impl(11);
+    SELECT google_ml.if(prompt => prompt, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.rank(prompts text[], batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS real[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 2e+08
+AS $function$
+    SELECT google_ml.inc_call_count_impl(21);
+    SELECT google_ml.rank(prompts => prompts, batch_size => batch_size, model_id => model_id);
+$function$;
+"""
+
+
+def test_a_mock_set_up_replaces_the_ai_functions_with_alloydbs_bodies(emulator: Emulator) -> None:
+    dsn = _fresh_database(emulator, "ai_function_overrides")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+        conn.execute(AI_FUNCTION_OVERRIDES)
+        assert one(conn, "SELECT ai.generate('Say hello')").startswith("Fake answer")
+        assert len(one(conn, "SELECT ai.generate(ARRAY['Say hello', 'Say bye'])")) == 2
+        assert one(conn, "SELECT ai.if('Is Paris in France?')") in (True, False)
+        assert len(one(conn, "SELECT ai.rank(ARRAY['a pen', 'a book'])")) == 2
+        # a no-op here: AlloyDB's call counter has nothing to count in the emulator
+        conn.execute("SELECT google_ml.inc_call_count_impl(11)")
+
+
 def test_llm_header_functions_may_declare_json_system_instructions(
         db: psycopg.Connection[Any]) -> None:
     # A real instance's mock set-up: a scalar and a batch header function, both with

@@ -18,6 +18,17 @@
 -- invoke_batch, so they are in flight together.
 
 -- @version 1.5.2
+-- AlloyDB's AI functions first call google_ml.inc_call_count_impl(<function number>), a usage
+-- counter; scripts that replace ai.* with copies of AlloyDB's bodies (a public mock set-up that
+-- runs on AlloyDB Omni) call it too. The emulator counts nothing: a no-op.
+CREATE FUNCTION google_ml.inc_call_count_impl(function_id integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+END;
+$$;
+
 CREATE FUNCTION google_ml._require_ai_query_engine()
 RETURNS void
 LANGUAGE sql STABLE PARALLEL SAFE
