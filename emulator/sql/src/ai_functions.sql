@@ -709,11 +709,13 @@ AS $$
     SELECT google_ml._ai_array('rank', prompts, batch_size, model_id)::real[]
 $$;
 
--- Cursor forms: a new cursor over (input text, output) for each row of input_cursor.
+-- Cursor forms: a new cursor over (input text, output) for each row of input_cursor. They read
+-- and open cursors, so they are VOLATILE (and PARALLEL UNSAFE), as AlloyDB declares them: an
+-- IMMUTABLE call with constant arguments would run while planning (EXPLAIN would read the cursor).
 CREATE FUNCTION google_ml."if"(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('if', prompt, input_cursor, batch_size, model_id);
@@ -723,7 +725,7 @@ $$;
 CREATE FUNCTION google_ml.generate(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                    model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('generate', prompt, input_cursor, batch_size, model_id);
@@ -733,7 +735,7 @@ $$;
 CREATE FUNCTION google_ml.rank(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('rank', prompt, input_cursor, batch_size, model_id);
@@ -753,15 +755,15 @@ AS $$ SELECT google_ml.rank(prompts, batch_size, model_id) $$;
 
 CREATE FUNCTION ai."if"(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                         model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml."if"(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.generate(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                             model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.generate(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.rank(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                         model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.rank(prompt, input_cursor, batch_size, model_id) $$;
 
 CREATE FUNCTION ai.rank(model_id varchar, search_string text, documents text[], top_n int DEFAULT NULL)
@@ -859,7 +861,7 @@ AS $$ SELECT google_ml._ai_array('sentiment', prompts, batch_size, model_id) $$;
 CREATE FUNCTION google_ml.summarize(prompt text, input_cursor refcursor,
                                     batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('summarize', prompt, input_cursor, batch_size, model_id);
@@ -870,7 +872,7 @@ CREATE FUNCTION google_ml.analyze_sentiment(prompt text, input_cursor refcursor,
                                             batch_size int DEFAULT NULL,
                                             model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('sentiment', prompt, input_cursor, batch_size, model_id);
@@ -926,11 +928,11 @@ RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.analyze_sentiment(prompts, batch_size, model_id) $$;
 CREATE FUNCTION ai.summarize(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                              model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.summarize(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.analyze_sentiment(prompt text, input_cursor refcursor,
                                      batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.analyze_sentiment(prompt, input_cursor, batch_size, model_id) $$;
 
 
