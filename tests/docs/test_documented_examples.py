@@ -525,6 +525,25 @@ HAVING COUNT(*) > 500;""")
                           ).fetchone() == (True,)
 
 
+def test_optimized_functions_page_flags(db: psycopg.Connection[Any]) -> None:
+    """The current accelerate-queries-optimized-functions page: "By default, the
+    google_ml_integration.proxy_models_enable_llm_fallback flag, which controls remote LLM
+    fallback, is enabled (on)", and accuracy checks are configured "using the
+    google_ml_integration.proxy_models_enable_accuracy_check flag, which is set to off by
+    default". Like every google_ml_integration flag they answer SHOW and are in pg_settings."""
+    assert rows(db, "SHOW google_ml_integration.proxy_models_enable_llm_fallback") == [("on",)]
+    assert rows(db, "SHOW google_ml_integration.proxy_models_enable_accuracy_check") == [("off",)]
+    assert rows(db, "SELECT name, setting, vartype FROM pg_settings WHERE name LIKE "
+                    "'google_ml_integration.proxy_models_%' ORDER BY name") == [
+        ("google_ml_integration.proxy_models_enable_accuracy_check", "off", "bool"),
+        ("google_ml_integration.proxy_models_enable_llm_fallback", "on", "bool")]
+    db.execute("SET google_ml_integration.proxy_models_enable_accuracy_check = on")
+    try:
+        assert rows(db, "SHOW google_ml_integration.proxy_models_enable_accuracy_check") == [("on",)]
+    finally:
+        db.execute("RESET google_ml_integration.proxy_models_enable_accuracy_check")
+
+
 # -- generate-multimodal-embeddings and the model endpoint reference ------------------------------
 
 def test_multimodal_page(db: psycopg.Connection[Any]) -> None:

@@ -400,6 +400,8 @@ def test_flag_defaults(conn: psycopg.Connection[Any]) -> None:
         "google_ml_integration.enable_forecasting": "off",
         "google_ml_integration.enable_model_support": "on",
         "google_ml_integration.enable_preview_ai_functions": "off",
+        "google_ml_integration.proxy_models_enable_accuracy_check": "off",
+        "google_ml_integration.proxy_models_enable_llm_fallback": "on",
         "google_ml_integration.runtime_accuracy_check": "on",
     }
 
@@ -442,8 +444,8 @@ def test_pg_settings_with_flags_adds_only_the_flags(conn: psycopg.Connection[Any
     total, flags = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE name LIKE 'google_ml_integration.%') "
         "FROM google_ml.pg_settings_with_flags").fetchone()
-    assert flags == 10
-    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 10
+    assert flags == 12
+    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 12
 
 
 # ---------------------------------------------------------------------------
