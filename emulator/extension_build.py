@@ -35,8 +35,8 @@ NAME = "google_ml_integration"
 
 # AlloyDB's version numbers whose content the emulator offers, oldest first (docs/extension.md
 # says what each brings and why the list starts and stops where it does).
-VERSIONS: tuple[str, ...] = ("1.3", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7", "1.5.8",
-                             "1.5.9", "1.6.1", "1.6.4")
+VERSIONS: tuple[str, ...] = ("1.3", "1.4.2", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
+                             "1.5.8", "1.5.9", "1.6.1", "1.6.4")
 DEFAULT_VERSION = VERSIONS[-1]
 
 # The concern files, in the order their blocks run. A block may use what blocks of earlier

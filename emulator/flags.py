@@ -45,6 +45,12 @@ FLAGS: tuple[Flag, ...] = (
          "Enables model endpoint management and model calls."),
     Flag("enable_preview_ai_functions", "off", "bool",
          "Enables the AI functions in preview."),
+    # accelerate-queries-optimized-functions (its current copy): the optimized ai.if's remote
+    # LLM fallback, on by default, and its runtime accuracy check, off by default
+    Flag("proxy_models_enable_accuracy_check", "off", "bool",
+         "Checks an optimized function's proxy model against the LLM on a sample of rows."),
+    Flag("proxy_models_enable_llm_fallback", "on", "bool",
+         "Lets an optimized function fall back to the remote LLM."),
     Flag("runtime_accuracy_check", "on", "bool",
          "Checks the accuracy of a cost-optimized function's proxy model on a sample of rows."),
 )

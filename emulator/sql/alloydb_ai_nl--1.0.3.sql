@@ -243,11 +243,14 @@ BEGIN
         DELETE FROM alloydb_ai_nl.g_general_context AS g
          WHERE g.configuration_id = configuration_id_in
            AND (general_context_in IS NULL OR g.context = ANY (general_context_in));
-    WHEN 'update_configuration_model' THEN
+    -- change_model is the name a set-up script that ran on AlloyDB uses; the model must be
+    -- registered (in google_ml.model_info_view), as AlloyDB requires.
+    WHEN 'change_model', 'update_configuration_model' THEN
         IF model_id_in IS NULL THEN
-            RAISE EXCEPTION 'operation update_configuration_model needs model_id_in'
+            RAISE EXCEPTION 'operation % needs model_id_in', operation
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        PERFORM google_ml._registered_model(model_id_in);  -- or 42704
         UPDATE alloydb_ai_nl.g_configuration AS c SET model_id = model_id_in
          WHERE c.configuration_id = configuration_id_in;
     WHEN 'drop_configuration' THEN
@@ -262,7 +265,7 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'unknown operation "%"', operation
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use register_table_view, unregister_table_view, register_schema, unregister_schema, add_general_context, drop_general_context, update_configuration_model or drop_configuration.';
+                  HINT = 'Use register_table_view, unregister_table_view, register_schema, unregister_schema, add_general_context, drop_general_context, change_model or drop_configuration.';
     END CASE;
 END;
 $$;
@@ -360,7 +363,9 @@ AS $$
       FROM pg_catalog.pg_class AS c WHERE c.oid = rel
 $$;
 
-CREATE FUNCTION alloydb_ai_nl.generate_schema_context(nl_config text, overwrite boolean DEFAULT false)
+-- The parameter names are AlloyDB's, as a set-up script that ran on it names them
+-- (generate_schema_context(nl_config_id => ..., overwrite_if_exist => TRUE)).
+CREATE FUNCTION alloydb_ai_nl.generate_schema_context(nl_config_id text, overwrite_if_exist boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -369,20 +374,20 @@ DECLARE
     answer jsonb;
     item jsonb;
 BEGIN
-    PERFORM alloydb_ai_nl._check_configuration(nl_config);
+    PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
     SELECT coalesce(jsonb_agg(alloydb_ai_nl._describe_relation(s.rel) ORDER BY alloydb_ai_nl._relation_name(s.rel)), '[]')
-      INTO relations FROM alloydb_ai_nl._scope(nl_config) AS s(rel);
+      INTO relations FROM alloydb_ai_nl._scope(nl_config_id) AS s(rel);
     IF jsonb_array_length(relations) = 0 THEN
-        RAISE EXCEPTION 'configuration % has no registered table, view or schema', nl_config
+        RAISE EXCEPTION 'configuration % has no registered table, view or schema', nl_config_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Register them with alloydb_ai_nl.g_manage_configuration(operation => ''register_table_view'', ...).';
     END IF;
-    answer := alloydb_ai_nl._ask_engine(nl_config, 'describe', jsonb_build_object('relations', relations));
+    answer := alloydb_ai_nl._ask_engine(nl_config_id, 'describe', jsonb_build_object('relations', relations));
     FOR item IN SELECT * FROM jsonb_array_elements(answer -> 'contexts') LOOP
         INSERT INTO alloydb_ai_nl.g_generated_schema_context AS g (config, schema_object, object_type, object_context)
-        VALUES (nl_config, item ->> 'schema_object', item ->> 'object_type', item ->> 'object_context')
+        VALUES (nl_config_id, item ->> 'schema_object', item ->> 'object_type', item ->> 'object_context')
         ON CONFLICT (config, schema_object) DO UPDATE SET object_context = excluded.object_context
-         WHERE overwrite;
+         WHERE overwrite_if_exist;
     END LOOP;
 END;
 $$;
@@ -399,7 +404,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no generated context for "%"', schema_object
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Generate it first with alloydb_ai_nl.generate_schema_context(nl_config); see alloydb_ai_nl.generated_schema_context_view.';
+                  HINT = 'Generate it first with alloydb_ai_nl.generate_schema_context(nl_config_id); see alloydb_ai_nl.generated_schema_context_view.';
     END IF;
 END;
 $$;
@@ -1446,6 +1451,17 @@ DECLARE
     max_retries CONSTANT integer := 3;
     verbose_mode boolean := coalesce((additional_info ->> 'verbose_mode')::boolean, false);
 BEGIN
+    -- Before 1.0.3 the question came first (the MCP Toolbox before 0.19 still sends it so): when
+    -- the arguments look swapped, the error says which one is the configuration.
+    IF NOT EXISTS (SELECT FROM alloydb_ai_nl.g_configuration AS c WHERE c.configuration_id = nl_config_id)
+       AND EXISTS (SELECT FROM alloydb_ai_nl.g_configuration AS c WHERE c.configuration_id = nl_question) THEN
+        PERFORM alloydb_ai_nl.g_check_alloydb_ai_nl_enabled();
+        RAISE EXCEPTION 'The configuration % does not exist.', nl_config_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('"%s" is a configuration: the configuration comes first, then the question '
+                                '(since alloydb_ai_nl 1.0.3), or name them: nl_config_id => ..., nl_question => ....',
+                                nl_question);
+    END IF;
     PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
     IF coalesce(btrim(nl_question), '') = '' THEN
         RAISE EXCEPTION 'nl_question must not be empty' USING ERRCODE = 'invalid_parameter_value';

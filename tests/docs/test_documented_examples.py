@@ -8,7 +8,8 @@ with a JSONB variant too, on a loopback server), the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
 model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
-ml_predict_row; the GRANT lines) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2), register-model-endpoint (its third-party
+ranking model) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -524,6 +525,25 @@ HAVING COUNT(*) > 500;""")
                           ).fetchone() == (True,)
 
 
+def test_optimized_functions_page_flags(db: psycopg.Connection[Any]) -> None:
+    """The current accelerate-queries-optimized-functions page: "By default, the
+    google_ml_integration.proxy_models_enable_llm_fallback flag, which controls remote LLM
+    fallback, is enabled (on)", and accuracy checks are configured "using the
+    google_ml_integration.proxy_models_enable_accuracy_check flag, which is set to off by
+    default". Like every google_ml_integration flag they answer SHOW and are in pg_settings."""
+    assert rows(db, "SHOW google_ml_integration.proxy_models_enable_llm_fallback") == [("on",)]
+    assert rows(db, "SHOW google_ml_integration.proxy_models_enable_accuracy_check") == [("off",)]
+    assert rows(db, "SELECT name, setting, vartype FROM pg_settings WHERE name LIKE "
+                    "'google_ml_integration.proxy_models_%' ORDER BY name") == [
+        ("google_ml_integration.proxy_models_enable_accuracy_check", "off", "bool"),
+        ("google_ml_integration.proxy_models_enable_llm_fallback", "on", "bool")]
+    db.execute("SET google_ml_integration.proxy_models_enable_accuracy_check = on")
+    try:
+        assert rows(db, "SHOW google_ml_integration.proxy_models_enable_accuracy_check") == [("on",)]
+    finally:
+        db.execute("RESET google_ml_integration.proxy_models_enable_accuracy_check")
+
+
 # -- generate-multimodal-embeddings and the model endpoint reference ------------------------------
 
 def test_multimodal_page(db: psycopg.Connection[Any]) -> None:
@@ -1009,6 +1029,205 @@ ORDER BY reranked_results.score DESC;""")
     assert "fitness equipment" in reranked[0][1]
 
 
+# -- register-model-endpoint: "Register a third-party ranking model" (Cohere) ---------------------
+
+COHERE_TRANSFORMS = """CREATE OR REPLACE FUNCTION cohere_rerank_input_transform(
+    model_id VARCHAR(100),
+    search_string TEXT,
+    documents TEXT[],
+    top_n INT DEFAULT NULL
+)
+RETURNS JSON
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_variable
+DECLARE
+  transformed_input JSONB;
+BEGIN
+  -- Basic Input Validation
+  IF search_string IS NULL OR search_string = '' THEN
+    RAISE EXCEPTION 'Invalid input: search_string cannot be NULL or empty.';
+  END IF;
+
+  IF documents IS NULL OR array_length(documents, 1) IS NULL OR array_length(documents, 1) = 0 THEN
+    RAISE EXCEPTION 'Invalid input: documents array cannot be NULL or empty.';
+  END IF;
+
+  IF top_n IS NOT NULL AND top_n < 0 THEN
+    RAISE EXCEPTION 'Invalid input: top_n must be greater than or equal to zero. Provided value: %', top_n;
+  END IF;
+
+  -- Construct the base JSON payload for Cohere Rerank API
+  transformed_input := jsonb_build_object(
+    'model', google_ml.model_qualified_name_of(model_id),
+    'query', search_string,
+    'documents', to_jsonb(documents), -- Convert TEXT[] directly to JSON array
+    'return_documents', false -- Explicitly set to false (optional, as its default)
+  );
+
+  -- Add top_n to the payload only if it's provided and valid
+  IF top_n IS NOT NULL THEN
+     transformed_input := transformed_input || jsonb_build_object('top_n', top_n);
+  END IF;
+
+  -- Return the final JSON payload
+  RETURN transformed_input::JSON;
+
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION cohere_rerank_output_transform(
+    model_id VARCHAR(100),
+    response_json JSON
+)
+RETURNS TABLE (index INT, score REAL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  result_item JSONB;
+  response_jsonb JSONB;
+  cohere_index INT; -- 0-based index from Cohere response
+BEGIN
+  -- Validate response_json
+  IF response_json IS NULL THEN
+    RAISE EXCEPTION 'Invalid model response: response cannot be NULL.';
+  END IF;
+
+  -- Convert JSON to JSONB for easier processing
+  response_jsonb := response_json::JSONB;
+
+  -- Check top-level structure
+  IF jsonb_typeof(response_jsonb) != 'object' THEN
+    RAISE EXCEPTION 'Invalid model response: response must be a JSON object. Found: %', jsonb_typeof(response_jsonb);
+  END IF;
+
+  -- Check for the 'results' array
+  IF response_jsonb->'results' IS NULL OR jsonb_typeof(response_jsonb->'results') != 'array' THEN
+    -- Check for potential Cohere error structure
+    IF response_jsonb->'message' IS NOT NULL THEN
+       RAISE EXCEPTION 'Cohere API Error: %', response_jsonb->>'message';
+    ELSE
+       RAISE EXCEPTION 'Invalid model response: response does not contain a valid "results" array.';
+    END IF;
+  END IF;
+
+  -- Loop through the 'results' array (JSONB array indices are 0-based)
+  FOR i IN 0..jsonb_array_length(response_jsonb->'results') - 1 LOOP
+    result_item := response_jsonb->'results'->i;
+
+    -- Validate individual result item structure
+    IF result_item IS NULL OR jsonb_typeof(result_item) != 'object' THEN
+      RAISE WARNING 'Skipping invalid result item at array index %.', i;
+      CONTINUE;
+    END IF;
+
+    IF result_item->'index' IS NULL OR jsonb_typeof(result_item->'index') != 'number' THEN
+       RAISE WARNING 'Missing or invalid "index" field in result item at array index %.', i;
+       CONTINUE;
+    END IF;
+
+    IF result_item->'relevance_score' IS NULL OR jsonb_typeof(result_item->'relevance_score') != 'number' THEN
+       RAISE WARNING 'Missing or invalid "relevance_score" field in result item at array index %.', i;
+       CONTINUE;
+    END IF;
+
+    -- Extract values
+    BEGIN
+      cohere_index := (result_item->>'index')::INT;
+      -- Assign values to the output table columns
+      -- Cohere returns 0-based index, map it to 1-based for consistency
+      -- with input document array position
+      index := cohere_index + 1;
+      score := (result_item->>'relevance_score')::REAL;
+      RETURN NEXT; -- Return the current row
+    EXCEPTION WHEN others THEN
+      RAISE WARNING 'Error processing result item at array index %: %', i, SQLERRM;
+      CONTINUE; -- Skip this item and continue with the next
+    END;
+  END LOOP;
+
+  RETURN; -- End of function
+END;
+$$;"""
+
+
+def _cohere_reply(seen: Seen) -> Reply:
+    body = seen.json()
+    ranked = sorted(range(len(body["documents"])), key=lambda i: "beach" not in body["documents"][i])
+    return Reply(200, {"id": "r1", "results": [{"index": i, "relevance_score": 0.9 - 0.3 * n}
+                                               for n, i in enumerate(ranked[:body.get("top_n")])]})
+
+
+def test_register_page_third_party_ranking_model(db: psycopg.Connection[Any]) -> None:
+    """https://docs.cloud.google.com/alloydb/docs/ai/register-model-endpoint, "Register a
+    third-party ranking model": Cohere's transforms and registration as printed (placeholders
+    filled in). A reranking model's input transform takes (model_id, search_string, documents,
+    top_n) and its output transform RETURNS TABLE (index INT, score REAL). The calls go to a
+    loopback server that answers as Cohere does (the registration as printed names a secret,
+    which the shared test emulator cannot read, so the called model is the same one without it)."""
+    db.execute(COHERE_TRANSFORMS)
+    db.execute("""CALL
+  google_ml.create_sm_secret(
+    'cohere_secret',
+    'projects/123456789/secrets/cohere_secret/versions/latest');""")
+    db.execute("DELETE FROM google_ml.models WHERE id IN ('cohere-reranker', 'cohere-local')")
+    db.execute("""CALL
+  google_ml.create_model(
+    model_id => 'cohere-reranker',
+    model_type => 'reranking',
+    model_provider => 'custom',
+    model_request_url => 'https://api.cohere.com/v2/rerank',
+    model_qualified_name => 'rerank-v3.5',
+    model_auth_type => 'secret_manager',
+    model_auth_id => 'cohere_secret',
+    model_in_transform_fn => 'cohere_rerank_input_transform',
+    model_out_transform_fn => 'cohere_rerank_output_transform'
+  );""")
+    assert rows(db, "SELECT model_type::text, input_transform_fn, output_transform_fn "
+                    "FROM google_ml.model_info_view WHERE model_id = 'cohere-reranker'") == [
+        ("reranking", "public.cohere_rerank_input_transform", "public.cohere_rerank_output_transform")]
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("SET google_ml_integration.allow_http_endpoints = on")
+    with ScriptedServer(_cohere_reply) as cohere:
+        db.execute("CALL google_ml.create_model(model_id => 'cohere-local', model_type => 'reranking', "
+                   "model_provider => 'custom', model_request_url => %s, model_qualified_name => "
+                   "'rerank-v3.5', model_in_transform_fn => 'cohere_rerank_input_transform', "
+                   "model_out_transform_fn => 'cohere_rerank_output_transform')",
+                   (f"{cohere.url}/v2/rerank",))
+        ranked = rows(db, """SELECT index, score FROM ai.rank(
+    model_id => 'cohere-local',
+    search_string => 'Affordable family-friendly vacation spots in Southeast Asia?',
+    documents => ARRAY['Luxury resorts in South Korea',
+                       'Budget-friendly beaches in Thailand perfect for families',
+                       'A backpacker guide to solo travel in India'],
+    top_n => 2)""")
+        assert [index for index, _ in ranked] == [2, 1]  # Cohere's 0-based index, made 1-based
+        assert [round(score, 2) for _, score in ranked] == [0.9, 0.6]
+        assert cohere.requests[-1].json() == {
+            "model": "rerank-v3.5",
+            "query": "Affordable family-friendly vacation spots in Southeast Asia?",
+            "documents": ["Luxury resorts in South Korea",
+                          "Budget-friendly beaches in Thailand perfect for families",
+                          "A backpacker guide to solo travel in India"],
+            "return_documents": False, "top_n": 2}
+    db.execute("DELETE FROM google_ml.models WHERE id IN ('cohere-reranker', 'cohere-local')")
+    db.execute("CALL google_ml.drop_sm_secret('cohere_secret')")
+
+
+def test_a_vertex_ai_ranking_model_can_be_registered(db: psycopg.Connection[Any]) -> None:
+    """Registering a Vertex AI ranking model by its qualified name (built-in support, the
+    model type the reference lists) takes the built-in reranking output transform."""
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("DELETE FROM google_ml.models WHERE id = 'my-ranker'")
+    db.execute("CALL google_ml.create_model(model_id => 'my-ranker', model_provider => 'google', "
+               "model_type => 'reranking', model_qualified_name => 'semantic-ranker-512@latest')")
+    assert rows(db, "SELECT output_transform_fn FROM google_ml.model_info_view "
+                    "WHERE model_id = 'my-ranker'") == [("google_ml.vertexai_reranking_output_transform",)]
+    assert len(rows(db, "SELECT * FROM ai.rank('my-ranker', 'beaches', "
+                        "ARRAY['Luxury resorts', 'Budget-friendly beaches'])")) == 2
+    db.execute("CALL google_ml.drop_model('my-ranker')")
+
+
 # -- model-endpoint-predictions (google_ml.predict_row on registered models) ----------------------
 
 TPCH_BODY = """{ "contents": [ { "role": "user", "parts": [ { "text": "For TPCH database schema as mentioned here https://www.tpc.org/TPC_Documents_Current_Versions/pdf/TPC-H_v3.0.1.pdf , generate a SQL query to find all supplier names which are located in the India nation." } ] } ] }"""
@@ -1333,3 +1552,39 @@ ORDER BY embedding <=> embedding('text-embedding-005', 'music')::vector
 LIMIT 3;""")
         assert len(joined) == 3 and all(row[-1] < 80 for row in joined)
         conn.execute("DROP TABLE product_inventory, product")
+
+
+# -- version 1.4.2 (release notes 2024-11-07, configure-vertex-ai) ------------------------------
+
+
+def test_version_1_4_2_as_the_release_notes_and_scripts_ask_for_it(emulator: Emulator) -> None:
+    """https://docs.cloud.google.com/alloydb/docs/release-notes (2024-11-07): "upgrade the
+    google_ml_integration extension version 1.3 to the latest version, 1.4.2", and
+    https://docs.cloud.google.com/alloydb/docs/ai/configure-vertex-ai (2026-04-10): "Verify the
+    google_ml_integration extension version 1.4.2 or later is installed". Public set-up scripts
+    ask for it by number (``CREATE EXTENSION IF NOT EXISTS google_ml_integration with version
+    '1.4.2'``, then ``CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl cascade``). 1.4.2 brings the
+    pre-registered generic Gemini models; forecasting (1.4.5) and the AI functions (1.5.2) come
+    later."""
+    dsn = fresh_database(emulator, "version_1_4_2")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION IF EXISTS google_ml_integration;")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration with version '1.4.2';")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl cascade;")
+        assert rows(conn, "SELECT extversion FROM pg_extension "
+                          "WHERE extname = 'google_ml_integration' ;") == [("1.4.2",)]
+        models = {row[0] for row in rows(conn, "SELECT model_id FROM google_ml.model_info_view")}
+        assert {"text-embedding-005", "gemini-1.5-pro:generateContent"} <= models
+        assert "gemini-2.5-flash-lite" not in models  # the AI functions' default: 1.5.2
+        assert rows(conn, "SELECT to_regprocedure('ai.if(text,varchar)') IS NULL, "
+                          "to_regproc('ai.forecast') IS NULL") == [(True, True)]
+        assert len(rows(conn, "SELECT embedding('text-embedding-005', 'AlloyDB AI')")[0][0]) == 768
+        conn.execute("DROP EXTENSION google_ml_integration CASCADE;")
+        # the release note's path: from 1.3 to 1.4.2, then on to the newest
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.3';")
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.4.2';")
+        assert rows(conn, "SELECT count(*) FROM google_ml.model_info_view "
+                          "WHERE model_id = 'gemini-1.5-pro:generateContent'") == [(1,)]
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE;")
+        assert rows(conn, "SELECT extversion FROM pg_extension "
+                          "WHERE extname = 'google_ml_integration'") == [(extension_build.DEFAULT_VERSION,)]

@@ -88,13 +88,29 @@ def test_functions_are_immutable_and_parallel_safe(db: psycopg.Connection[Any]) 
         "WHERE n.nspname IN ('ai', 'google_ml') AND p.proname IN ('if', 'generate', 'rank')"
     ).fetchall()
     # three forms each, plus reranking and the cost-optimized ai.if(prompt, embedding) of 1.5.8,
-    # in both schemas; that one is PARALLEL RESTRICTED (its warning keeps state in a setting)
+    # in both schemas; that one is PARALLEL RESTRICTED (its warning keeps state in a setting);
+    # the cursor forms read and open cursors: VOLATILE, PARALLEL UNSAFE, as on AlloyDB
     assert len(rows) == 2 * (3 * 3 + 2)
-    assert {(r[2], r[3]) for r in rows} == {("i", "s"), ("i", "r")}
+    assert {(r[2], r[3]) for r in rows} == {("i", "s"), ("i", "r"), ("v", "u")}
+    assert db.execute(
+        "SELECT count(*) FROM pg_proc WHERE provolatile = 'v' AND proname IN ('if', 'generate', 'rank') "
+        "AND pg_get_function_identity_arguments(oid) LIKE '%input_cursor refcursor%'").fetchone() == (6,)
     assert db.execute(
         "SELECT count(*) FROM pg_proc WHERE proname = 'if' AND proparallel = 'r' "
         "AND pg_get_function_identity_arguments(oid) = 'prompt text, embedding real[]'"
     ).fetchone() == (2,)
+
+
+def test_cursor_forms_are_volatile_so_explain_does_not_run_them(db: psycopg.Connection[Any]) -> None:
+    """AlloyDB declares the cursor forms without IMMUTABLE (VOLATILE, PARALLEL UNSAFE), as copies
+    of its definitions in a mock set-up that runs on AlloyDB Omni show. An IMMUTABLE call with
+    constant arguments would run while the statement is planned: EXPLAIN would read the input
+    cursor to its end and call the model."""
+    with db.transaction():
+        db.execute("DECLARE c1 CURSOR FOR SELECT 'hello ' || g FROM generate_series(1, 3) AS g")
+        for function in ("if", "generate", "rank", "summarize", "analyze_sentiment"):
+            db.execute(f"EXPLAIN SELECT ai.{function}('Say: ', 'c1'::refcursor)")
+        assert len(db.execute("FETCH ALL FROM c1").fetchall()) == 3
 
 
 def test_unknown_and_wrong_type_models_are_clear_errors(db: psycopg.Connection[Any]) -> None:
@@ -452,7 +468,9 @@ def test_summarize_returns_text_and_checks_the_model(db: psycopg.Connection[Any]
         "SELECT p.provolatile, p.proparallel FROM pg_proc p JOIN pg_namespace n "
         "ON n.oid = p.pronamespace WHERE n.nspname IN ('ai', 'google_ml') "
         "AND p.proname IN ('summarize', 'analyze_sentiment')").fetchall()
-    assert len(rows) == 12 and set(rows) == {("i", "s")}  # scalar, array and cursor forms
+    # scalar and array forms; the cursor forms are VOLATILE PARALLEL UNSAFE, as on AlloyDB
+    assert len(rows) == 12 and sorted(set(rows)) == [("i", "s"), ("v", "u")]
+    assert rows.count(("v", "u")) == 4
 
 
 def test_live_warm_up_batches_per_row_preview_calls(live: tuple[str, FakeServerThread]) -> None:
@@ -628,6 +646,70 @@ def test_llm_model_with_batch_transforms_answers_arrays_through_them(
         assert len(jev.requests) == 3  # two more: batches of 2 and 1
         assert one(db, "SELECT ai.if('Is it made of vegetable?', 'jev-model')") is True
         assert "q_1" in jev.requests[-1].json()["questions"]  # the scalar transform
+
+
+# The same mock set-up (it runs on AlloyDB Omni) replaces AlloyDB's own ai.generate, ai.if and
+# ai.rank with copies whose model_id defaults to a model it registered; the copies keep AlloyDB's
+# bodies, which first call google_ml.inc_call_count_impl(<function number>).
+AI_FUNCTION_OVERRIDES = """
+CREATE OR REPLACE FUNCTION ai.generate(prompts text[], batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 2e+08
+AS $function$
+    SELECT google_ml.inc_call_count_impl(20);
+    SELECT google_ml.generate(prompts => prompts, batch_size => batch_size, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.generate(prompt text, input_cursor refcursor, batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS refcursor
+ LANGUAGE sql
+ COST 2e+08
+AS $function$
+      SELECT google_ml.inc_call_count_impl(20);
+      SELECT google_ml.generate(prompt => prompt, input_cursor => input_cursor, batch_size => batch_size, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.generate(prompt text, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 5e+07
+AS $function$
+    SELECT google_ml.inc_call_count_impl(12);
+    SELECT google_ml.generate(prompt => prompt, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.if(prompt text, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 5e+07
+AS $function$
+    SELECT google_ml.inc_call_count_impl(11);
+    SELECT google_ml.if(prompt => prompt, model_id => model_id);
+$function$;
+
+CREATE OR REPLACE FUNCTION ai.rank(prompts text[], batch_size integer DEFAULT NULL, model_id varchar(100) DEFAULT 'gemini-2.5-flash-lite')
+ RETURNS real[]
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE COST 2e+08
+AS $function$
+    SELECT google_ml.inc_call_count_impl(21);
+    SELECT google_ml.rank(prompts => prompts, batch_size => batch_size, model_id => model_id);
+$function$;
+"""
+
+
+def test_a_mock_set_up_replaces_the_ai_functions_with_alloydbs_bodies(emulator: Emulator) -> None:
+    dsn = _fresh_database(emulator, "ai_function_overrides")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET google_ml_integration.enable_ai_query_engine = on")
+        conn.execute(AI_FUNCTION_OVERRIDES)
+        assert one(conn, "SELECT ai.generate('Say hello')").startswith("Fake answer")
+        assert len(one(conn, "SELECT ai.generate(ARRAY['Say hello', 'Say bye'])")) == 2
+        assert one(conn, "SELECT ai.if('Is Paris in France?')") in (True, False)
+        assert len(one(conn, "SELECT ai.rank(ARRAY['a pen', 'a book'])")) == 2
+        # a no-op here: AlloyDB's call counter has nothing to count in the emulator
+        conn.execute("SELECT google_ml.inc_call_count_impl(11)")
 
 
 def test_llm_header_functions_may_declare_json_system_instructions(

@@ -178,6 +178,94 @@ def test_two_empty_psv_arrays_mean_no_parameters(db: psycopg.Connection[Any]) ->
     assert rows == [({"last_name": "M."},)]
 
 
+# A set-up script that ran end to end on AlloyDB (a public telecom demo, 2026; every statement
+# below is one it commits without tolerating an error): it binds the configuration to a model
+# registered in google_ml with operation 'change_model', and names generate_schema_context's
+# arguments nl_config_id and overwrite_if_exist.
+CALL_RECORDS = """
+CREATE TABLE call_records (
+    call_id serial PRIMARY KEY, region text, call_type text, call_status text,
+    cell_tower_id text, call_date timestamptz);
+INSERT INTO call_records (region, call_type, call_status, cell_tower_id, call_date)
+SELECT (ARRAY['Jakarta', 'Bandung'])[1 + g % 2], (ARRAY['voice', 'sms', 'data'])[1 + g % 3],
+       (ARRAY['completed', 'dropped', 'failed'])[1 + g % 3], 'JKT-00' || (g % 5), now()
+  FROM generate_series(1, 30) AS g;
+"""
+
+
+def test_swapped_arguments_get_a_hint(db: psycopg.Connection[Any]) -> None:
+    """Before alloydb_ai_nl 1.0.3 the question came first: the MCP Toolbox before 0.19 sent
+    ``execute_nl_query($1, $2, ...)`` with the question as $1 ("Toolbox v0.19.0+ is only
+    compatible with AlloyDB AI NL v1.0.3+"), and public demo code still does. 1.0.3 reads the
+    configuration first; the error says which argument is the configuration."""
+    question = "Find the last name of the customers who live in Lisbon."
+    for statement in (("SELECT alloydb_ai_nl.execute_nl_query(%s, %s, param_names => ARRAY['userid'], "
+                       "param_values => ARRAY['1'])"),
+                      "SELECT alloydb_ai_nl.get_sql(%s, %s)",
+                      "SELECT alloydb_ai_nl.get_sql_summary(%s, %s)"):
+        with pytest.raises(psycopg.errors.UndefinedObject) as caught:
+            db.execute(statement, [question, "nla_demo_cfg"])
+        assert caught.value.diag.message_primary == f"The configuration {question} does not exist."
+        assert '"nla_demo_cfg" is a configuration' in (caught.value.diag.message_hint or "")
+        assert "nl_config_id => " in (caught.value.diag.message_hint or "")
+
+
+def _bind_the_configuration_to_its_model(conn: psycopg.Connection[Any]) -> None:
+    """The script's steps 1b, 2 and 2b, as it sends them."""
+    conn.execute("CALL google_ml.create_model(  model_id            => %(mid)s,"
+                 "  model_request_url   => %(url)s,  model_provider      => 'google',"
+                 "  model_type          => 'generic',  model_qualified_name=> %(mid)s,"
+                 "  model_auth_type     => 'alloydb_service_agent_iam')",
+                 {"mid": "gemini-2.5-flash:generateContent",
+                  "url": "publishers/google/models/gemini-2.5-flash:generateContent"})
+    conn.execute("SELECT alloydb_ai_nl.g_create_configuration(%(cid)s)", {"cid": "netpulse_cdr_config"})
+    conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'change_model',"
+                 "  configuration_id_in => %(cid)s,  model_id_in         => %(mid)s)",
+                 {"cid": "netpulse_cdr_config", "mid": "gemini-2.5-flash:generateContent"})
+
+
+def test_change_model_binds_a_configuration_to_a_registered_model(emulator: Emulator) -> None:
+    dsn = _new_database(emulator, "nl_change_model")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE")
+        _bind_the_configuration_to_its_model(conn)
+        assert one(conn, "SELECT model_id FROM alloydb_ai_nl.g_configuration "
+                         "WHERE configuration_id = 'netpulse_cdr_config'") == "gemini-2.5-flash:generateContent"
+        # "rejects models that are not in google_ml.model_info_view"
+        with pytest.raises(psycopg.errors.UndefinedObject, match='model "gemini-9" does not exist'):
+            conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(operation => 'change_model', "
+                         "configuration_id_in => 'netpulse_cdr_config', model_id_in => 'gemini-9')")
+
+
+def test_a_set_up_script_that_ran_on_alloydb(emulator: Emulator) -> None:
+    dsn = _new_database(emulator, "nl_set_up_script")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE")
+        conn.execute(CALL_RECORDS)
+        _bind_the_configuration_to_its_model(conn)
+        cid = {"cid": "netpulse_cdr_config"}
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'register_table_view',"
+                     "  configuration_id_in => %(cid)s,  table_views_in      => %(tv)s)",
+                     {**cid, "tv": "{public.call_records}"})
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(  operation           => 'add_general_context',"
+                     "  configuration_id_in => %(cid)s,  general_context_in  => %(ctx)s)",
+                     {**cid, "ctx": '{"call_status enum: completed | dropped | failed",'
+                                    '"call_type enum: voice | sms | data"}'})
+        conn.execute("SELECT alloydb_ai_nl.generate_schema_context(  nl_config_id       => %(cid)s,"
+                     "  overwrite_if_exist => TRUE)", cid)
+        assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.generated_schema_context_view "
+                         "WHERE schema_object = 'public.call_records.region'") == 1
+        conn.execute("SELECT alloydb_ai_nl.apply_generated_schema_context(%(cid)s)", cid)
+        assert one(conn, "SELECT alloydb_ai_nl.get_column_context('public.call_records.region')")
+        conn.execute("SELECT alloydb_ai_nl.associate_concept_type(  column_names_in => %(col)s,"
+                     "  concept_type_in => 'city_name',  nl_config_id_in => %(cid)s)",
+                     {**cid, "col": "public.call_records.region"})
+        conn.execute("SELECT alloydb_ai_nl.create_value_index(nl_config_id_in => %(cid)s)", cid)
+        # (its add_template steps tolerate an error, so they settle nothing and are left out)
+        conn.execute("SELECT alloydb_ai_nl.execute_nl_query('netpulse_cdr_config', %s) AS result",
+                     ["Call volume by call_type in Jakarta"])
+
+
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
         db: psycopg.Connection[Any]) -> None:
     plain = get_sql(db, "nla_demo_cfg", "List products similar to a Hoodie.")["sql"]

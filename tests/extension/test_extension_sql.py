@@ -309,6 +309,7 @@ FIRST_VERSION_OF = [
     ("google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)", "1.3"),
     ("ai.if(text,varchar)", "1.5.2"),
     ("ai.text_embedding(text,text)", "1.5.2"),
+    ("ai.forecast(text,text,text,text,text,integer,double precision)", "1.4.5"),
     ("ai.if(text[],integer,varchar)", "1.5.4"),
     ("ai.initialize_embeddings(text,text,text,text,integer,text)", "1.5.6"),
     ("ai.summarize(text,varchar)", "1.5.7"),
@@ -332,8 +333,9 @@ def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
         extension_build.version_key(version) >= (1, 5, 3))
     preregistered = {row[0] for row in conn.execute("SELECT model_id FROM google_ml.model_info_view")}
     assert "text-embedding-005" in preregistered
-    assert ("gemini-1.5-pro:generateContent" in preregistered) == (version != "1.3")
-    assert ("gemini-2.5-flash-lite" in preregistered) == (version != "1.3")
+    key = extension_build.version_key(version)
+    assert ("gemini-1.5-pro:generateContent" in preregistered) == (key >= (1, 4, 2))
+    assert ("gemini-2.5-flash-lite" in preregistered) == (key >= (1, 5, 2))
 
 
 def _catalog(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -398,6 +400,8 @@ def test_flag_defaults(conn: psycopg.Connection[Any]) -> None:
         "google_ml_integration.enable_forecasting": "off",
         "google_ml_integration.enable_model_support": "on",
         "google_ml_integration.enable_preview_ai_functions": "off",
+        "google_ml_integration.proxy_models_enable_accuracy_check": "off",
+        "google_ml_integration.proxy_models_enable_llm_fallback": "on",
         "google_ml_integration.runtime_accuracy_check": "on",
     }
 
@@ -440,8 +444,8 @@ def test_pg_settings_with_flags_adds_only_the_flags(conn: psycopg.Connection[Any
     total, flags = conn.execute(
         "SELECT count(*), count(*) FILTER (WHERE name LIKE 'google_ml_integration.%') "
         "FROM google_ml.pg_settings_with_flags").fetchone()
-    assert flags == 10
-    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 10
+    assert flags == 12
+    assert total == conn.execute("SELECT count(*) FROM pg_settings").fetchone()[0] + 12
 
 
 # ---------------------------------------------------------------------------
@@ -904,6 +908,32 @@ def test_validation_error(conn: psycopg.Connection[Any], case: str, names: str, 
     error = error_of(conn, statement)
     assert error.sqlstate == sqlstate, str(error)
     assert names in str(error) + str(error.diag.message_hint)
+
+
+def test_a_missing_transform_function_is_named_as_alloydb_names_it(
+        conn: psycopg.Connection[Any]) -> None:
+    """AlloyDB Omni 1.6.3, as a public TEI walkthrough recorded it: registering a model whose
+    transform no longer exists fails with ``Invalid model_in_transform_fn:
+    google_ml.tei_text_embedding_input_transform``. The message starts the same here; DETAIL and
+    HINT say what is missing and what signature to create."""
+    error = error_of(conn, """CALL google_ml.create_model(
+  model_id               => 'embedding-gemma',
+  model_request_url      => 'https://tei-service.default.svc.cluster.local/embed',
+  model_provider         => 'custom',
+  model_type             => 'text_embedding',
+  model_qualified_name   => 'google/embeddinggemma-300m',
+  model_in_transform_fn  => 'google_ml.tei_text_embedding_input_transform',
+  model_out_transform_fn => 'google_ml.tei_text_embedding_output_transform'
+)""")
+    assert error.sqlstate == "42883"
+    assert error.diag.message_primary == (
+        "Invalid model_in_transform_fn: google_ml.tei_text_embedding_input_transform")
+    assert error.diag.message_detail == (
+        'function "google_ml.tei_text_embedding_input_transform" does not exist')
+    assert "model_id" in (error.diag.message_hint or "")
+    error = error_of(conn, "CALL google_ml.create_model(model_id => 'h', model_request_url => "
+                           "'https://x', generate_headers_fn => 'public.no_such_fn')")
+    assert error.diag.message_primary == "Invalid generate_headers_fn: public.no_such_fn"
 
 
 def test_http_url_accepted_when_allowed(conn: psycopg.Connection[Any]) -> None:

@@ -18,6 +18,17 @@
 -- invoke_batch, so they are in flight together.
 
 -- @version 1.5.2
+-- AlloyDB's AI functions first call google_ml.inc_call_count_impl(<function number>), a usage
+-- counter; scripts that replace ai.* with copies of AlloyDB's bodies (a public mock set-up that
+-- runs on AlloyDB Omni) call it too. The emulator counts nothing: a no-op.
+CREATE FUNCTION google_ml.inc_call_count_impl(function_id integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+END;
+$$;
+
 CREATE FUNCTION google_ml._require_ai_query_engine()
 RETURNS void
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -491,7 +502,18 @@ BEGIN
     IF n = 0 OR search_string IS NULL THEN
         RETURN;
     END IF;
+    IF m.input_transform_fn IS NOT NULL THEN
+        -- The model's own input transform (model_id, search_string, documents [, top_n]) makes
+        -- the one request of the call, as the register page's third-party ranking model does.
+        fn := google_ml._resolve_function(m.input_transform_fn, 'in', m.model_type,
+                                          'model_in_transform_fn');
+        EXECUTE 'SELECT ' || google_ml._call_expression(fn, '{text,text,text[],int}')
+           INTO body USING m.id::text, search_string, documents, top_n;
+        requests := jsonb_build_array(google_ml._request(
+            m, google_ml._headers_for_call(m, search_string, body::json), body));
+    END IF;
     FOR start IN 1 .. n BY per_request LOOP
+        EXIT WHEN m.input_transform_fn IS NOT NULL;
         SELECT coalesce(jsonb_agg(jsonb_build_object('id', (start + i - 1)::text,
                                                      'content', coalesce(d, '')) ORDER BY i), '[]')
           INTO records
@@ -521,8 +543,9 @@ BEGIN
         ELSE
             fn := google_ml._resolve_function(m.output_transform_fn, 'out', m.model_type,
                                               'model_out_transform_fn');
-            EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_array(t.index, t.score)), ''[]'') FROM '
-                    || google_ml._call_expression(fn, '{text,json}') || ' AS t (index int, score real)'
+            -- its rows by position (a TABLE function takes no column definition list)
+            EXECUTE 'SELECT coalesce(jsonb_agg(jsonb_build_array(t.index::int, t.score::real)), ''[]'') FROM '
+                    || google_ml._call_expression(fn, '{text,json}') || ' AS t (index, score)'
                INTO records USING m.id::text, answer -> 'ok';
             scored := scored || records;
         END IF;
@@ -686,11 +709,13 @@ AS $$
     SELECT google_ml._ai_array('rank', prompts, batch_size, model_id)::real[]
 $$;
 
--- Cursor forms: a new cursor over (input text, output) for each row of input_cursor.
+-- Cursor forms: a new cursor over (input text, output) for each row of input_cursor. They read
+-- and open cursors, so they are VOLATILE (and PARALLEL UNSAFE), as AlloyDB declares them: an
+-- IMMUTABLE call with constant arguments would run while planning (EXPLAIN would read the cursor).
 CREATE FUNCTION google_ml."if"(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('if', prompt, input_cursor, batch_size, model_id);
@@ -700,7 +725,7 @@ $$;
 CREATE FUNCTION google_ml.generate(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                    model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('generate', prompt, input_cursor, batch_size, model_id);
@@ -710,7 +735,7 @@ $$;
 CREATE FUNCTION google_ml.rank(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                                model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('rank', prompt, input_cursor, batch_size, model_id);
@@ -730,15 +755,15 @@ AS $$ SELECT google_ml.rank(prompts, batch_size, model_id) $$;
 
 CREATE FUNCTION ai."if"(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                         model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml."if"(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.generate(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                             model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.generate(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.rank(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                         model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.rank(prompt, input_cursor, batch_size, model_id) $$;
 
 CREATE FUNCTION ai.rank(model_id varchar, search_string text, documents text[], top_n int DEFAULT NULL)
@@ -836,7 +861,7 @@ AS $$ SELECT google_ml._ai_array('sentiment', prompts, batch_size, model_id) $$;
 CREATE FUNCTION google_ml.summarize(prompt text, input_cursor refcursor,
                                     batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('summarize', prompt, input_cursor, batch_size, model_id);
@@ -847,7 +872,7 @@ CREATE FUNCTION google_ml.analyze_sentiment(prompt text, input_cursor refcursor,
                                             batch_size int DEFAULT NULL,
                                             model_id varchar DEFAULT NULL)
 RETURNS refcursor
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     RETURN google_ml._ai_cursor('sentiment', prompt, input_cursor, batch_size, model_id);
@@ -903,11 +928,11 @@ RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml.analyze_sentiment(prompts, batch_size, model_id) $$;
 CREATE FUNCTION ai.summarize(prompt text, input_cursor refcursor, batch_size int DEFAULT NULL,
                              model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.summarize(prompt, input_cursor, batch_size, model_id) $$;
 CREATE FUNCTION ai.analyze_sentiment(prompt text, input_cursor refcursor,
                                      batch_size int DEFAULT NULL, model_id varchar DEFAULT NULL)
-RETURNS refcursor LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS refcursor LANGUAGE sql VOLATILE
 AS $$ SELECT google_ml.analyze_sentiment(prompt, input_cursor, batch_size, model_id) $$;
 
 

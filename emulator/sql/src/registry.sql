@@ -161,8 +161,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT google_ml._to_enum(value, NULL::google_ml.auth_type, argument) $$;
 
 
+-- Whether a function fits its role in a model of that type:
+--   header     (model_id text-like, input text|json [, json, text|json]) -> json|jsonb
+--   in         (model_id text-like, input text [, json, text|json]) -> json|jsonb; for reranking
+--              (model_id, search_string text, documents text[] [, top_n int]) -> json|jsonb
 --   out        (model_id text-like, response json|jsonb) -> real[] for text_embedding,
---              text for llm, anything for other types
+--              text for llm, rows (integer index, numeric score) for reranking, anything for
+--              other types
 --   batch_in   (model_id text-like, inputs text[]|varchar[] [, json, text|json]) -> json|jsonb
 --   (an llm model's system instructions may be declared text or json: Google's Jev codelab
 --   writes its batch input transform, a real instance's mock set-up its header functions,
@@ -177,7 +182,8 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT
         p.prokind = 'f'
-        AND NOT p.proretset
+        -- a reranking model's output transform returns rows: TABLE (index INT, score REAL)
+        AND p.proretset = (role = 'out' AND model_type = 'reranking')
         AND p.pronargs >= 2
         AND p.pronargs - p.pronargdefaults <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
         AND p.pronargs <= CASE WHEN role IN ('in', 'batch_in', 'header') THEN 4 ELSE 2 END
@@ -193,9 +199,18 @@ AS $$
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'in' THEN
                 p.proargtypes[1] IN ('text'::regtype, 'varchar'::regtype)
-                AND (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
-                AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype,
-                                                             'json'::regtype, 'jsonb'::regtype))
+                AND CASE WHEN model_type = 'reranking' THEN
+                    -- (model_id, search_string TEXT, documents TEXT[], top_n INT DEFAULT NULL),
+                    -- as the register page's third-party ranking model (Cohere) declares it
+                    p.pronargs >= 3
+                    AND p.proargtypes[2] IN ('text[]'::regtype, 'varchar[]'::regtype)
+                    AND (p.pronargs < 4 OR p.proargtypes[3] IN ('int2'::regtype, 'int4'::regtype,
+                                                                 'int8'::regtype))
+                ELSE
+                    (p.pronargs < 3 OR p.proargtypes[2] IN ('json'::regtype, 'jsonb'::regtype))
+                    AND (p.pronargs < 4 OR p.proargtypes[3] IN ('text'::regtype, 'varchar'::regtype,
+                                                                 'json'::regtype, 'jsonb'::regtype))
+                END
                 AND p.prorettype IN ('json'::regtype, 'jsonb'::regtype)
             WHEN 'out' THEN
                 p.proargtypes[1] IN ('json'::regtype, 'jsonb'::regtype)
@@ -203,6 +218,14 @@ AS $$
                     WHEN 'text_embedding' THEN p.prorettype = 'real[]'::regtype
                     WHEN 'multimodal_embedding' THEN p.prorettype = 'real[]'::regtype
                     WHEN 'llm' THEN p.prorettype IN ('text'::regtype, 'varchar'::regtype)
+                    -- two output columns: an integer index and a numeric score
+                    WHEN 'reranking' THEN
+                        (SELECT pg_catalog.array_agg(p.proallargtypes[i] ORDER BY i)
+                           FROM pg_catalog.generate_subscripts(p.proargmodes, 1) AS i
+                          WHERE p.proargmodes[i] IN ('o', 't')) IN (
+                            SELECT ARRAY[i.oid::oid, r.oid::oid]
+                              FROM pg_catalog.unnest('{int2,int4,int8}'::regtype[]) AS i (oid),
+                                   pg_catalog.unnest('{float4,float8,numeric}'::regtype[]) AS r (oid))
                     ELSE p.prorettype <> 'void'::regtype
                 END
             WHEN 'batch_in' THEN
@@ -235,6 +258,8 @@ AS $$
         WHEN 'in' THEN
             CASE WHEN model_type = 'llm'
                 THEN '(model_id VARCHAR(100), input_text TEXT, generation_config JSON, system_instruction TEXT) RETURNS JSON'
+                WHEN model_type = 'reranking'
+                THEN '(model_id VARCHAR(100), search_string TEXT, documents TEXT[], top_n INT DEFAULT NULL) RETURNS JSON'
                 ELSE '(model_id VARCHAR(100), input_text TEXT) RETURNS JSON'
             END
         WHEN 'out' THEN
@@ -242,6 +267,7 @@ AS $$
             || CASE
                    WHEN model_type IN ('text_embedding', 'multimodal_embedding') THEN 'REAL[]'
                    WHEN model_type = 'llm' THEN 'TEXT'
+                   WHEN model_type = 'reranking' THEN 'TABLE (index INT, score REAL)'
                    ELSE 'a value'
                END
         WHEN 'batch_in' THEN '(model_id TEXT, input TEXT[]) RETURNS JSON'
@@ -308,8 +334,10 @@ BEGIN
     END IF;
 
     IF candidates IS NULL OR pg_catalog.cardinality(candidates) = 0 THEN
-        RAISE EXCEPTION '%: function "%" does not exist', argument, name
+        -- AlloyDB's text (as recorded on AlloyDB Omni 1.6.3): "Invalid <argument>: <name>".
+        RAISE EXCEPTION 'Invalid %: %', argument, name
             USING ERRCODE = 'undefined_function',
+                  DETAIL = format('function "%s" does not exist', name),
                   HINT = 'Create it first, with the signature '
                          || google_ml._signature_hint(role, model_type) || '.';
     END IF;
