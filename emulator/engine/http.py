@@ -49,6 +49,10 @@ class ProviderClient:
         self._stats = stats
         self._rng = rng or random.Random()
         self._limits: dict[str, asyncio.Semaphore] = {}
+        # Answers read with `raw` (a warm-up's batches, megabytes each) one at a time, each in
+        # its own turn of the event loop: answers that arrive together would otherwise all be
+        # read in one turn, and the first one's next step (its COPY) would wait for all.
+        self._reading = asyncio.Lock()
 
     def _limit(self, model_id: str) -> asyncio.Semaphore:
         limit = self._limits.get(model_id)
@@ -111,7 +115,10 @@ class ProviderClient:
             else:
                 if 200 <= response.status < 300:
                     if raw is not None and response.value is NOT_PARSED:
-                        return raw(response.content)
+                        async with self._reading:
+                            value = raw(response.content)
+                            await asyncio.sleep(0)  # held through the turn (see _reading)
+                            return value
                     return _parse(request.model_id, response, secrets)
                 if not is_retryable(response.status) or attempt >= self._settings.max_retries:
                     raise errors.provider_status(

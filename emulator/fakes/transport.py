@@ -37,6 +37,10 @@ class FakeTransport:
         self._knobs = knobs
         self._read_timeout = read_timeout  # how long a 'timeout' fault waits, as a client would
         self._rng = rng or random.Random()
+        # One answer computed at a time, each in its own turn of the event loop: batches that
+        # wake together (the same latency) would otherwise all be computed in one turn, and
+        # what the first one's caller does next (a warm-up's COPY) would wait for all of them.
+        self._turn = asyncio.Lock()
 
     async def exchange(self, request: OutgoingRequest) -> RawResponse:
         knobs = self._knobs
@@ -53,8 +57,10 @@ class FakeTransport:
         if fault == "500":
             return _error_response(error_for_path(path, 500, "Fake fault: internal error."))
         try:
-            value = answer_request(request.url, request.body, load_rules(knobs.rules_path),
-                                   frozen=True)
+            async with self._turn:
+                value = answer_request(request.url, request.body, load_rules(knobs.rules_path),
+                                       frozen=True)
+                await asyncio.sleep(0)  # held through the turn: the next answer waits for the next
         except FakeModelError as exc:
             return _error_response(exc)
         except RulesFileError as exc:
