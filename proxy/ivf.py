@@ -53,10 +53,10 @@ from proxy.scann import (
     arg_text,
     check_value,
     halfvec_fallback,
+    same_index,
     sql_literal,
     with_span,
     without_locations,
-    without_options,
 )
 from proxy.statements import Splice
 
@@ -240,7 +240,7 @@ def _without_quantizer(text: str, stmt: Any) -> str | None:
         new = text[: span[0]].rstrip() + (" " + rest if rest else "")
     expected = [without_locations(o(depth=None, skip_none=True)) for o in options
                 if o.defname != "quantizer"]
-    return new if _same_index(stmt, new, expected) else None
+    return new if same_index(stmt, new, expected) else None
 
 
 def _list_elements(text: str, span: tuple[int, int]) -> list[str]:
@@ -271,18 +271,6 @@ def _list_elements(text: str, span: tuple[int, int]) -> list[str]:
     return elements
 
 
-def _same_index(original: Any, text: str, expected_options: list[Any]) -> bool:
-    try:
-        stmts = pglast.parse_sql(text)
-    except pglast.parser.ParseError:
-        return False
-    if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.IndexStmt):
-        return False
-    new = stmts[0].stmt
-    options = [without_locations(o(depth=None, skip_none=True)) for o in new.options or ()]
-    return bool(options == expected_options and without_options(new) == without_options(original))
-
-
 # -- SHOW ivf.probes --------------------------------------------------------------------------
 
 
@@ -303,17 +291,25 @@ def show_probes(stmt: Any) -> str | None:
 # -- SET ivf.probes ---------------------------------------------------------------------------
 
 
+def _refused_probes(setting: Any, start: int, end: int) -> ScannPlan | None:
+    """The error block for a value ``ivf.probes`` refuses (a SET's arguments), or None."""
+    values = [arg_text(a) for a in setting.args or ()]
+    try:
+        if len(values) != 1:
+            raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
+        check_value(PROBES, PROBES_SETTING, values[0], option=False)
+    except ScannError as err:
+        return ScannPlan([Splice(start, end, _raise_block(err))])
+    return None
+
+
 def _plan_probes(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
     """``SET [LOCAL] ivf.probes``: checked, and pgvector's ivfflat.probes set alike."""
     local = "true" if stmt.is_local else "false"
     if stmt.kind == VariableSetKind.VAR_SET_VALUE:
-        values = [arg_text(a) for a in stmt.args or ()]
-        try:
-            if len(values) != 1:
-                raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
-            check_value(PROBES, PROBES_SETTING, values[0], option=False)
-        except ScannError as err:
-            return ScannPlan([Splice(start, end, _raise_block(err))])
+        refused = _refused_probes(stmt, start, end)
+        if refused is not None:
+            return refused
         mirror = (f"PERFORM pg_catalog.set_config('{_PGVECTOR_PROBES}', "
                   f"pg_catalog.current_setting('{PROBES_SETTING}'), {local});")
     elif stmt.kind in (VariableSetKind.VAR_SET_DEFAULT, VariableSetKind.VAR_RESET):
@@ -341,13 +337,9 @@ def _plan_stored_probes(sql: str, stmt: Any, start: int, end: int,
     ivfflat.probes too, so that the sessions it applies to start with both."""
     setting = stmt.setstmt
     if setting.kind == VariableSetKind.VAR_SET_VALUE:
-        values = [arg_text(a) for a in setting.args or ()]
-        try:
-            if len(values) != 1:
-                raise ScannError("22023", f"SET {PROBES_SETTING} takes only one argument")
-            check_value(PROBES, PROBES_SETTING, values[0], option=False)
-        except ScannError as err:
-            return ScannPlan([Splice(start, end, _raise_block(err))])
+        refused = _refused_probes(setting, start, end)
+        if refused is not None:
+            return refused
     original = sql[start:end]
     mirror = _renamed_setting(original, stmt)
     if not tags_renamable or mirror is None or _TAG in original:

@@ -368,7 +368,7 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
             return ScannPlan([])  # cannot find it for sure: PostgreSQL will say what is wrong
         rest = text[span[1]:].lstrip()
         text = text[: span[0]].rstrip() + (" " + rest if rest else "")
-        if not _same_index_without_options(stmt, text):
+        if not same_index(stmt, text, []):
             return ScannPlan([])
     if tags_renamable and not stmt.concurrent:
         block = _create_block(stmt, text, [f"{name}={value}" for name, value in options])
@@ -400,7 +400,9 @@ def with_span(text: str) -> tuple[int, int] | None:
     return None
 
 
-def _same_index_without_options(original: Any, text: str) -> bool:
+def same_index(original: Any, text: str, expected_options: list[Any]) -> bool:
+    """`text` parses to the index statement `original`, but for its WITH options, which are
+    `expected_options` (trees without locations; [] for none)."""
     try:
         stmts = pglast.parse_sql(text)
     except pglast.parser.ParseError:
@@ -408,7 +410,8 @@ def _same_index_without_options(original: Any, text: str) -> bool:
     if len(stmts) != 1 or not isinstance(stmts[0].stmt, ast.IndexStmt):
         return False
     new = stmts[0].stmt
-    return bool(new.options is None and without_options(new) == without_options(original))
+    options = [without_locations(o(depth=None, skip_none=True)) for o in new.options or ()]
+    return bool(options == expected_options and without_options(new) == without_options(original))
 
 
 def without_options(stmt: Any) -> Any:
