@@ -140,7 +140,9 @@ class PipelinedStream:
             for text in texts:
                 self._batch_of.setdefault(text, index)
         self._frontier = 0  # the batches before it have been waited for
-        self._tasks: list[asyncio.Task[list[bytes] | None]] = []
+        self._started = 0
+        # Running batches only: a finished task would keep its answer alive after it is taken.
+        self._running: dict[int, asyncio.Task[list[bytes] | None]] = {}
         # index -> what its run answered: None (stored), the literals not yet taken, or none
         self._results: dict[int, list[bytes] | None] = {}
         self._kept: deque[int] = deque()  # batches whose literals no row has taken, oldest first
@@ -155,7 +157,7 @@ class PipelinedStream:
     @property
     def held(self) -> int:
         """Batches running, and ended ones whose literals wait to be taken."""
-        return len(self._tasks) - len(self._results) + len(self._kept)
+        return len(self._running) + len(self._kept)
 
     @property
     def awaited(self) -> bool:
@@ -166,14 +168,16 @@ class PipelinedStream:
         return text in self._batch_of
 
     def _start_more(self) -> None:
-        while (not self._closed and len(self._tasks) < self.count
-               and len(self._tasks) < self._frontier + self._window):
-            index = len(self._tasks)
+        while (not self._closed and self._started < self.count
+               and self._started < self._frontier + self._window):
+            index = self._started
             task = asyncio.ensure_future(self._run(index))
             task.add_done_callback(partial(self._done, index))
-            self._tasks.append(task)
+            self._running[index] = task
+            self._started += 1
 
     def _done(self, index: int, task: asyncio.Task[list[bytes] | None]) -> None:
+        self._running.pop(index, None)
         failed = task.cancelled() or task.exception() is not None
         result = [] if failed else task.result()
         self._results[index] = result
@@ -195,7 +199,9 @@ class PipelinedStream:
         if index >= self._frontier:
             self._frontier = index + 1
             self._start_more()
-        await asyncio.wait((self._tasks[index],))  # a cancelled wait leaves it to `close`
+        running = self._running.get(index)
+        if running is not None:
+            await asyncio.wait((running,))  # a cancelled wait leaves it to `close`
         result = self._results.get(index, [])
         if result is None:
             return STORED
@@ -209,12 +215,8 @@ class PipelinedStream:
     def close(self) -> None:
         """Cancel the batches still running."""
         self._closed = True
-        for task in self._tasks:
-            if task.done():
-                if not task.cancelled():
-                    task.exception()  # retrieved: a failed batch is its rows' per-row call
-            else:
-                task.cancel()
+        for task in list(self._running.values()):
+            task.cancel()  # its _done still runs, and reads its outcome
         # What ended stays readable for a row already waiting (its batch is stored, say).
         if self._on_ended is not None:
             on_ended, self._on_ended = self._on_ended, None

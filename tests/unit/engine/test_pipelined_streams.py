@@ -4,7 +4,9 @@ the statement's rows go on, and a row that misses the cache waits for its own te
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from asyncio import run
 
 from emulator.engine.streams import BATCH, NO_STREAM, NOTHING, STORED, BatchStreams
@@ -32,7 +34,10 @@ class Batches:
     async def run(self, index: int) -> list[bytes] | None:
         self.started.append(index)
         future = self._answers.setdefault(index, asyncio.get_running_loop().create_future())
-        return await future
+        try:
+            return await future
+        finally:
+            del self._answers[index]  # the answer is the stream's alone now
 
     def finish(self, index: int, answer: list[bytes] | None | BaseException) -> None:
         future = self._answers.setdefault(index, asyncio.get_running_loop().create_future())
@@ -149,3 +154,30 @@ def test_a_pipelined_stream_of_no_batches_keeps_nothing() -> None:
         return len(streams), ended
 
     assert run(scenario()) == (0, [1])
+
+
+class Literals(list[bytes]):
+    """A batch's literals that a test can watch go (lists cannot be weakly referenced)."""
+
+
+def test_taken_literals_are_not_kept() -> None:
+    # A stream holds its batches' literals only until a row takes them: over a long backfill,
+    # literals kept by finished tasks would add up to every batch's.
+    async def scenario() -> tuple[bool, bool]:
+        batches = Batches()
+        streams = BatchStreams()
+        stream = streams.open_pipelined(batches.run, BATCHES[:2], 4, "m", lambda: None)
+        await asyncio.sleep(0)
+        answer = Literals(literals(0))
+        watched = weakref.ref(answer)
+        batches.finish(0, answer)
+        del answer
+        await settle()
+        kept_before = watched() is not None
+        taken = await streams.wait([stream], "m", "b0 t0")
+        assert taken.startswith(BATCH)
+        gc.collect()
+        return kept_before, watched() is None
+
+    kept_before, gone = run(scenario())
+    assert kept_before and gone
