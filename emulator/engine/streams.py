@@ -14,12 +14,14 @@ Pipelined streams (`open_pipelined`, `wait`). A warm-up whose batches the engine
 A row whose text is not in the cache yet asks `wait` for it: the engine answers once that text's
 batch has ended: `STORED` (look again); or, for a batch the engine could not store, `BATCH` and
 its texts and literals, once, for the row's session to store them itself; else `NOTHING` (not
-in this warm-up, its batch failed, or its literals were handed over already: the per-row call). So the provider's answers, their storing and the statement's own rows overlap.
-Batches start in order, at most `window` beyond the last one a row waited for: a statement that
-stops asking (it ended, or failed) holds the provider to the window, as a session that stops
-taking does. A pipelined stream lets go of its `on_close` (the COPY connections) once every batch
-has ended, and is forgotten then if every batch was stored, or after `idle_seconds` without a
-`wait` if some literals are still to be asked for.
+in this warm-up, its batch failed, or its literals were handed over already: the per-row
+call). So the provider's answers, their storing and the statement's own rows overlap. Batches
+start in order, at most `window` beyond the last one a row waited for: a statement that stops
+asking (it ended, or failed) holds the provider to the window, as a session that stops taking
+does; at most `window` batches' literals wait to be taken. A pipelined stream lets go of its
+`on_ended` (the COPY connections) once every batch has ended, and is forgotten then if nothing
+is left to take, else once its last literals are taken or after `idle_seconds` without a
+`wait`; a `wait` cancelled while it waits drops it.
 
 Lifetime: a stream goes away when its last batch is taken, on `stream_drop` (the SQL side sends
 it when the statement fails or is cancelled while storing), when a `stream_next` is cancelled
