@@ -345,6 +345,9 @@ def test_version_1_2_has_no_model_endpoint_management(conn: psycopg.Connection[A
                            "model_provider => 'custom', model_request_url => 'https://x.test')")
     assert error.sqlstate == "42883"
     assert sqlstate_of(conn, "SELECT google_ml.embedding('text-embedding-005', 'x')") == "42883"
+    error = error_of(conn, "SELECT ml_predict_row('gemini-1.5-pro:generateContent', '{}')")
+    assert error.sqlstate == "42704"
+    assert "ALTER EXTENSION google_ml_integration UPDATE" in (error.diag.message_hint or "")
 
 
 def test_version_1_2_updates_to_1_3_and_to_the_newest(conn: psycopg.Connection[Any],

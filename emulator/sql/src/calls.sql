@@ -214,9 +214,13 @@ DECLARE
     m google_ml.models := google_ml._model_for_call(model_id);
 BEGIN
     IF m.id IS NULL THEN
+        -- 1.2 has no model endpoint management to register a model with.
         RAISE EXCEPTION 'model "%" does not exist', model_id
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Register it with CALL google_ml.create_model(...), or list models with SELECT * FROM google_ml.model_info_view.';
+                  HINT = CASE WHEN pg_catalog.to_regproc('google_ml.create_model') IS NULL
+                      THEN 'This version (1.2) calls Vertex AI models by path (publishers/google/models/MODEL:VERB) or, with embedding(), by name; '
+                           'ALTER EXTENSION google_ml_integration UPDATE; to register models with google_ml.create_model.'
+                      ELSE 'Register it with CALL google_ml.create_model(...), or list models with SELECT * FROM google_ml.model_info_view.' END;
     END IF;
     RETURN m;
 END;
