@@ -35,7 +35,7 @@ NAME = "google_ml_integration"
 
 # AlloyDB's version numbers whose content the emulator offers, oldest first (docs/extension.md
 # says what each brings and why the list starts and stops where it does).
-VERSIONS: tuple[str, ...] = ("1.3", "1.4.2", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
+VERSIONS: tuple[str, ...] = ("1.2", "1.3", "1.4.2", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
                              "1.5.8", "1.5.9", "1.6.1", "1.6.4")
 DEFAULT_VERSION = VERSIONS[-1]
 

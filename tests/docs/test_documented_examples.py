@@ -8,7 +8,7 @@ with a JSONB variant too, on a loopback server), the model endpoint
 reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
 model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
-ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2), register-model-endpoint (its third-party
+ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2), the older work-with-embeddings page (version 1.2), register-model-endpoint (its third-party
 ranking model) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
@@ -1588,3 +1588,56 @@ def test_version_1_4_2_as_the_release_notes_and_scripts_ask_for_it(emulator: Emu
         conn.execute("ALTER EXTENSION google_ml_integration UPDATE;")
         assert rows(conn, "SELECT extversion FROM pg_extension "
                           "WHERE extname = 'google_ml_integration'") == [(extension_build.DEFAULT_VERSION,)]
+
+
+def test_version_1_2_as_the_older_embeddings_page_and_scripts_ask_for_it(
+        emulator: Emulator) -> None:
+    """https://cloud.google.com/alloydb/docs/ai/work-with-embeddings (older copy), "Required
+    database extension": "Ensure that the google_ml_integration extension, version 1.2 or later,
+    installed on your AlloyDB database. ``CREATE EXTENSION google_ml_integration VERSION
+    '1.2';``", then ``GRANT EXECUTE ON FUNCTION embedding TO USER_NAME;`` and
+    ``SELECT embedding('textembedding-gecko@003', 'TEXT')``. A public Django migration runs the
+    same two statements (``CREATE EXTENSION IF NOT EXISTS google_ml_integration VERSION '1.2';``).
+    Model endpoint management "requires that the google_ml_integration version 1.3 extension is
+    installed" (the register-model page): 1.2 has no create_model."""
+    dsn = fresh_database(emulator, "version_1_2")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP EXTENSION IF EXISTS google_ml_integration;")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration VERSION '1.2';")
+        conn.execute("DO $$ BEGIN CREATE ROLE documented_user_1_2; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        conn.execute("GRANT EXECUTE ON FUNCTION embedding TO documented_user_1_2;")
+        (values,) = conn.execute(
+            "SELECT embedding('textembedding-gecko@003', "
+            "'AlloyDB is a managed, cloud-hosted SQL database service.');").fetchone()
+        assert len(values) == 768
+        # a whole table at once: the warm-up (the emulator's machinery) is there in 1.2 too
+        conn.execute("CREATE TABLE items (id int PRIMARY KEY, complaints text, "
+                     "complaint_embedding real[])")
+        conn.execute("INSERT INTO items VALUES (1, 'wrong color'), (2, 'arrived broken'), "
+                     "(3, 'wrong color')")
+        conn.execute("SET track_functions = 'pl'")
+        conn.execute("UPDATE items SET complaint_embedding = "
+                     "embedding('textembedding-gecko@003', complaints);")
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        assert rows(conn, "SELECT count(DISTINCT complaint_embedding), "
+                          "count(complaint_embedding) FROM items") == [(2, 3)]
+        calls = dict(rows(conn, "SELECT funcname, calls FROM pg_stat_user_functions "
+                                "WHERE schemaname = 'google_ml' "
+                                "AND funcname IN ('_warm', '_embed_per_row')"))
+        assert calls.get("_warm", 0) >= 1 and calls.get("_embed_per_row", 0) == 0, calls
+        (answer,) = conn.execute(
+            "SELECT ml_predict_row('publishers/google/models/text-embedding-005', "
+            "'{\"instances\": [{\"content\": \"x\"}]}')").fetchone()
+        assert len(answer["predictions"][0]["embeddings"]["values"]) == 768
+        with pytest.raises(psycopg.errors.UndefinedFunction):
+            conn.execute("CALL google_ml.create_model(model_id => 'm', model_provider => 'custom', "
+                         "model_request_url => 'https://example.test/v1')")
+        conn.execute("ALTER EXTENSION google_ml_integration UPDATE;")
+        assert rows(conn, "SELECT extversion FROM pg_extension "
+                          "WHERE extname = 'google_ml_integration'") == [
+            (extension_build.DEFAULT_VERSION,)]
+        assert rows(conn, "SELECT count(*) FROM google_ml.model_info_view "
+                          "WHERE model_id = 'textembedding-gecko@003'") == [(1,)]
+        conn.execute("REVOKE EXECUTE ON FUNCTION embedding FROM documented_user_1_2;")
+        conn.execute("DROP ROLE documented_user_1_2")

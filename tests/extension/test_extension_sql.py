@@ -291,6 +291,89 @@ def test_a_1_5_3_database_updates_to_the_default_version_and_keeps_calling(
     assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
 
 
+# 1.2, as AlloyDB's older work-with-embeddings page installs it ("version 1.2 or later",
+# CREATE EXTENSION google_ml_integration VERSION '1.2', GRANT EXECUTE ON FUNCTION embedding):
+# embedding() and ml_predict_row for Vertex AI models by name or path; model endpoint
+# management (create_model & co., google_ml.embedding/predict_row, secrets, ai.*) is 1.3's.
+MODEL_ENDPOINT_MANAGEMENT = [
+    "google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)",
+    "google_ml.alter_model(text,text,text,text,text,text,text,text,text,text,text,text)",
+    "google_ml.drop_model(text)",
+    "google_ml.list_model(text)",
+    "google_ml.create_sm_secret(text,text)",
+    "google_ml.embedding(text,text)",
+    "google_ml.predict_row(text,json)",
+]
+
+
+@pytest.mark.parametrize("model_support", ["on", "off"])
+def test_version_1_2_calls_vertex_ai_models_by_name_or_path(
+        conn: psycopg.Connection[Any], engine: FakeEngine, model_support: str) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration VERSION '1.2'")
+    engine.requests.clear()
+    engine.handler = default_handler
+    register_engine(conn, engine)
+    conn.execute(sql.SQL("SET google_ml_integration.enable_model_support = {}").format(
+        sql.SQL(model_support)))
+    conn.execute("GRANT EXECUTE ON FUNCTION embedding TO PUBLIC")  # the page's (unqualified) GRANT
+    (vector,) = conn.execute(
+        "SELECT embedding('textembedding-gecko@003', 'AlloyDB is a managed database')").fetchone()
+    assert vector == [0.5, 0.25, 0.125]
+    request = engine.requests[-1]
+    assert (request["provider"], request["model_type"]) == ("google", "text_embedding")
+    assert request["qualified_name"] == "textembedding-gecko@003"
+    assert request["body"] == {"instances": [{"content": "AlloyDB is a managed database"}]}
+    (answer,) = conn.execute(
+        "SELECT ml_predict_row('projects/p/locations/us-central1/publishers/google/models/"
+        "gemini-1.5-pro:generateContent', '{\"contents\": []}')"
+        " -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 ->> 'text'").fetchone()
+    assert answer == "SELECT 1"
+    assert engine.requests[-1]["body"] == {"contents": []}
+
+
+def test_version_1_2_has_no_model_endpoint_management(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.2'")
+    for signature in MODEL_ENDPOINT_MANAGEMENT:
+        assert conn.execute("SELECT to_regprocedure(%s)", (signature,)).fetchone() == (None,), (
+            signature)
+    assert conn.execute("SELECT to_regnamespace('ai'), to_regclass('google_ml.model_info_view')"
+                        ).fetchone() == (None, None)
+    assert conn.execute("SELECT count(*) FROM google_ml.models").fetchone() == (0,)
+    error = error_of(conn, "CALL google_ml.create_model(model_id => 'm', "
+                           "model_provider => 'custom', model_request_url => 'https://x.test')")
+    assert error.sqlstate == "42883"
+    assert sqlstate_of(conn, "SELECT google_ml.embedding('text-embedding-005', 'x')") == "42883"
+    error = error_of(conn, "SELECT ml_predict_row('gemini-1.5-pro:generateContent', '{}')")
+    assert error.sqlstate == "42704"
+    assert "ALTER EXTENSION google_ml_integration UPDATE" in (error.diag.message_hint or "")
+
+
+def test_version_1_2_updates_to_1_3_and_to_the_newest(conn: psycopg.Connection[Any],
+                                                      calls: FakeEngine) -> None:
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.2'")
+    register_engine(conn, calls)
+    before = conn.execute("SELECT embedding('text-embedding-005', 'x')").fetchone()
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.3'")
+    for signature in MODEL_ENDPOINT_MANAGEMENT:
+        assert conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone() == (
+            True,), signature
+    conn.execute("""CALL google_ml.create_model(model_id => 'echo', model_provider => 'custom',
+                    model_request_url => 'https://example.test/predict')""")
+    (raw,) = conn.execute("SELECT google_ml.predict_row('echo', '{\"a\": 1}')::text").fetchone()
+    assert json.loads(raw) == {"echo": {"a": 1}}
+    assert conn.execute("SELECT embedding('text-embedding-005', 'x')").fetchone() == before
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE")
+    assert conn.execute("SELECT extversion FROM pg_extension "
+                        "WHERE extname = 'google_ml_integration'").fetchone() == (
+        extension_build.DEFAULT_VERSION,)
+    assert conn.execute("SELECT model_provider::text FROM google_ml.model_info_view "
+                        "WHERE model_id = 'echo'").fetchone() == ("custom",)
+    assert conn.execute("SELECT google_ml.embedding('text-embedding-005', 'x')").fetchone() == before
+
+
 def test_an_update_keeps_a_users_model_of_a_later_pre_registered_id(
         conn: psycopg.Connection[Any]) -> None:
     conn.execute("DROP EXTENSION google_ml_integration")
@@ -307,6 +390,11 @@ def test_an_update_keeps_a_users_model_of_a_later_pre_registered_id(
 # version that has it.
 FIRST_VERSION_OF = [
     ("google_ml.create_model(text,text,text,text,text,text,text,text,text,text,text,text)", "1.3"),
+    ("public.embedding(text,text)", "1.2"),
+    ("public.ml_predict_row(text,json)", "1.2"),
+    ("google_ml.embedding(text,text)", "1.3"),
+    ("google_ml.predict_row(text,json)", "1.3"),
+    ("ai.embedding(text,text)", "1.3"),
     ("ai.if(text,varchar)", "1.5.2"),
     ("ai.text_embedding(text,text)", "1.5.2"),
     ("ai.forecast(text,text,text,text,text,integer,double precision)", "1.4.5"),
@@ -326,6 +414,11 @@ def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
         (found,) = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone()
         assert found == (extension_build.version_key(version)
                          >= extension_build.version_key(first)), (signature, version)
+    key = extension_build.version_key(version)
+    if key < (1, 3):  # no model endpoint management, so no view and no pre-registered models
+        assert conn.execute("SELECT to_regclass('google_ml.model_info_view')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM google_ml.models").fetchone() == (0,)
+        return
     columns = [row[0] for row in conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'google_ml.model_info_view'::regclass "
         "AND attnum > 0 ORDER BY attnum")]
@@ -333,7 +426,6 @@ def test_each_version_has_what_alloydb_put_in_it(conn: psycopg.Connection[Any],
         extension_build.version_key(version) >= (1, 5, 3))
     preregistered = {row[0] for row in conn.execute("SELECT model_id FROM google_ml.model_info_view")}
     assert "text-embedding-005" in preregistered
-    key = extension_build.version_key(version)
     assert ("gemini-1.5-pro:generateContent" in preregistered) == (key >= (1, 4, 2))
     assert ("gemini-2.5-flash-lite" in preregistered) == (key >= (1, 5, 2))
 

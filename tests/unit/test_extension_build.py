@@ -13,7 +13,7 @@ from emulator import extension_build, extension_files
 from emulator.extension_build import ExtensionBuildError, parse_source
 
 # AlloyDB's version numbers (../shared/reference/alloydb-ai-2026.md): the emulator invents none.
-ALLOYDB_VERSIONS = {"1.3", "1.4.2", "1.4.3", "1.4.5", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
+ALLOYDB_VERSIONS = {"1.2", "1.3", "1.4.2", "1.4.3", "1.4.5", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
                     "1.5.8", "1.5.9", "1.6.1", "1.6.4"}
 
 
@@ -55,7 +55,7 @@ def test_an_install_script_has_every_block_up_to_its_version_in_concern_order() 
     concerns = [m[0] for m in marks]
     order = list(extension_build.CONCERNS)
     assert concerns == sorted(concerns, key=order.index)
-    assert {m[1] for m in marks} == {"1.3", "1.4.2", "1.4.5", "1.5.2", "1.5.3", "1.5.4"}
+    assert {m[1] for m in marks} == {"1.2", "1.3", "1.4.2", "1.4.5", "1.5.2", "1.5.3", "1.5.4"}
 
 
 def test_sql_before_the_first_marker_is_refused() -> None:

@@ -1,6 +1,6 @@
 -- Model calls: the request of docs/internals.md, built in the caller's session.
 
--- @version 1.3
+-- @version 1.2
 
 -- The model row for a call, or NULL. SECURITY DEFINER so any user may call
 -- models without SELECT on google_ml.models; it runs in the caller's
@@ -214,9 +214,13 @@ DECLARE
     m google_ml.models := google_ml._model_for_call(model_id);
 BEGIN
     IF m.id IS NULL THEN
+        -- 1.2 has no model endpoint management to register a model with.
         RAISE EXCEPTION 'model "%" does not exist', model_id
             USING ERRCODE = 'undefined_object',
-                  HINT = 'Register it with CALL google_ml.create_model(...), or list models with SELECT * FROM google_ml.model_info_view.';
+                  HINT = CASE WHEN pg_catalog.to_regproc('google_ml.create_model') IS NULL
+                      THEN 'This version (1.2) calls Vertex AI models by path (publishers/google/models/MODEL:VERB) or, with embedding(), by name; '
+                           'ALTER EXTENSION google_ml_integration UPDATE; to register models with google_ml.create_model.'
+                      ELSE 'Register it with CALL google_ml.create_model(...), or list models with SELECT * FROM google_ml.model_info_view.' END;
     END IF;
     RETURN m;
 END;
@@ -263,29 +267,6 @@ AS $$
     END
 $$;
 
-CREATE FUNCTION google_ml.predict_row(model_id text, request_body json)
-RETURNS json
-LANGUAGE plpgsql VOLATILE PARALLEL SAFE
-AS $$
-DECLARE
-    m google_ml.models;
-BEGIN
-    PERFORM google_ml._require_model_support();
-    m := google_ml._registered_model(model_id);
-    RETURN google_ml._predict_row_answer(m, google_ml._predict(m, request_body));
-END;
-$$;
-
-COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
-    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB).';
-
-CREATE FUNCTION ai.predict_row(model_id text, request_body json)
-RETURNS json
-LANGUAGE sql VOLATILE PARALLEL SAFE
-AS $$
-    SELECT google_ml.predict_row(model_id, request_body)
-$$;
-
 -- ml_predict_row: a Vertex AI endpoint path
 -- (projects/P/locations/R/publishers/google/models/M:verb, .../endpoints/E,
 -- or without the projects/P/locations/R/ prefix), or a registered model id. Like
@@ -320,3 +301,31 @@ $$;
 COMMENT ON FUNCTION public.ml_predict_row(text, json) IS
     'Sends body as is to a Vertex AI endpoint (or registered model) and returns the raw response.';
 
+
+
+-- @version 1.3
+
+-- google_ml.predict_row: model endpoint management's (a registered model).
+
+CREATE FUNCTION google_ml.predict_row(model_id text, request_body json)
+RETURNS json
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+AS $$
+DECLARE
+    m google_ml.models;
+BEGIN
+    PERFORM google_ml._require_model_support();
+    m := google_ml._registered_model(model_id);
+    RETURN google_ml._predict_row_answer(m, google_ml._predict(m, request_body));
+END;
+$$;
+
+COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
+    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB).';
+
+CREATE FUNCTION ai.predict_row(model_id text, request_body json)
+RETURNS json
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT google_ml.predict_row(model_id, request_body)
+$$;

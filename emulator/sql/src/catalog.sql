@@ -1,6 +1,6 @@
 -- Catalog fidelity: what stock PostgreSQL shows differently from AlloyDB (pg_settings).
 
--- @version 1.3
+-- @version 1.2
 
 -- A flag's value as pg_settings shows it: on/off for a bool, the text for a string.
 CREATE FUNCTION google_ml._setting_text(name text, vartype text)

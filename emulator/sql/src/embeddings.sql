@@ -1,6 +1,6 @@
 -- Text embeddings: embedding(), google_ml.embedding, ai.embedding.
 
--- @version 1.3
+-- @version 1.2
 
 -- The embedding of one text by model m.
 CREATE FUNCTION google_ml._embed(m google_ml.models, content text)
@@ -91,17 +91,6 @@ BEGIN
 END;
 $$;
 
--- google_ml.embedding: a registered (or pre-registered) text_embedding model.
-CREATE FUNCTION google_ml.embedding(model_id text, content text)
-RETURNS real[]
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-AS $$
-BEGIN
-    RETURN coalesce(google_ml._warm_embedding(model_id, content),
-                    google_ml._embed_per_row(model_id, content, false));
-END;
-$$;
-
 -- The model embedding() means: registered, or a Vertex AI model by bare name or
 -- path (no registration needed); 42704 if neither.
 CREATE FUNCTION google_ml._text_embedding_model(model_id text)
@@ -131,11 +120,26 @@ END;
 $$;
 
 
-COMMENT ON FUNCTION google_ml.embedding(text, text) IS
-    'Embedding of content by a registered text_embedding model.';
 COMMENT ON FUNCTION public.embedding(text, text) IS
     'Embedding of content by a registered model or a Vertex AI model named by id or path.';
 
+-- @version 1.3
+
+-- google_ml.embedding and ai.embedding: model endpoint management's (registered models).
+
+-- google_ml.embedding: a registered (or pre-registered) text_embedding model.
+CREATE FUNCTION google_ml.embedding(model_id text, content text)
+RETURNS real[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    RETURN coalesce(google_ml._warm_embedding(model_id, content),
+                    google_ml._embed_per_row(model_id, content, false));
+END;
+$$;
+
+COMMENT ON FUNCTION google_ml.embedding(text, text) IS
+    'Embedding of content by a registered text_embedding model.';
 CREATE FUNCTION ai.embedding(model_id text, content text)
 RETURNS real[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

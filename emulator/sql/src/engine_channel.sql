@@ -1,6 +1,6 @@
 -- The callback channel to the emulator engine (docs/internals.md).
 
--- @version 1.3
+-- @version 1.2
 
 -- dblink's C functions, declared here so that neither CREATE EXTENSION dblink nor
 -- its absence matters. Only _call_engine uses them.

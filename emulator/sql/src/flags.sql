@@ -1,6 +1,6 @@
 -- The google_ml_integration.* flags: defaults, parsing, and the checks that gate functions.
 
--- @version 1.3
+-- @version 1.2
 
 -- The google_ml_integration.* settings: name (without prefix), default (as pg_settings shows
 -- it), type (bool or string), description, from emulator/flags.py (their one home: the proxy
@@ -83,6 +83,8 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- @version 1.3
 
 -- CALL google_ml.check_model_support(): what AlloyDB's documented transform functions call
 -- first; 55000 when model support is off.

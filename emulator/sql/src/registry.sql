@@ -1,6 +1,10 @@
 -- The model registry.
 
--- @version 1.3
+-- @version 1.2
+
+-- The registry's table and the internals that calls of Vertex AI models by name use
+-- (public.embedding, ml_predict_row): 1.2 has no model endpoint management, so no
+-- pre-registered rows and no create_model & co. (those come with 1.3, below).
 
 CREATE TABLE google_ml.models (
     id                         varchar(100) PRIMARY KEY,
@@ -46,50 +50,6 @@ CREATE TRIGGER replace_preregistered
     BEFORE INSERT ON google_ml.models
     FOR EACH ROW EXECUTE FUNCTION google_ml._replace_preregistered();
 
--- A model that names a secret sends the secret's value to its URL: registering or changing
--- one (create_model, alter_model, or DML on the table) needs the right to use that secret
--- (google_ml._require_secret_use). Invoker's rights, so CURRENT_USER is the caller.
-CREATE FUNCTION google_ml._guard_secret_use()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.auth_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW IS DISTINCT FROM OLD) THEN
-        PERFORM google_ml._require_secret_use(NEW.auth_id, NEW.id);
-    END IF;
-    RETURN NEW;
-END;
-$$;
-
--- Named so that it runs before replace_preregistered (triggers run in name order).
-CREATE TRIGGER guard_secret_use
-    BEFORE INSERT OR UPDATE ON google_ml.models
-    FOR EACH ROW EXECUTE FUNCTION google_ml._guard_secret_use();
-
-
-CREATE VIEW google_ml.model_info_view
-WITH (security_invoker = true)
-AS
-SELECT
-    m.id::varchar                         AS model_id,
-    m.request_url::varchar                AS model_request_url,
-    m.provider                            AS model_provider,
-    m.model_type                          AS model_type,
-    m.qualified_name::varchar             AS model_qualified_name,
-    m.auth_type                           AS model_auth_type,
-    m.auth_id::varchar                    AS model_auth_id,
-    m.header_gen_fn::varchar              AS header_gen_fn,
-    m.input_transform_fn::varchar         AS input_transform_fn,
-    m.output_transform_fn::varchar        AS output_transform_fn,
-    m.input_batch_transform_fn::varchar   AS input_batch_transform_fn,
-    m.output_batch_transform_fn::varchar  AS output_batch_transform_fn
-FROM google_ml.models AS m;
-
-COMMENT ON VIEW google_ml.model_info_view IS
-    'All models, pre-registered ones included.';
-
-
 -- Request URL with built-in support, from provider, type and qualified name.
 -- Vertex AI URLs are relative (publishers/google/models/M:verb); the engine
 -- resolves them against the configured project and region. NULL: no URL to
@@ -109,16 +69,6 @@ AS $$
     END
 $$;
 
-
--- Pre-registered models (reference section 6): plain rows, so they can be
--- altered and dropped like any other. The rows of each version come from the provider
--- catalogue (emulator/providers.py, PREREGISTERED); their URLs are the default URLs above.
-INSERT INTO google_ml.models (
-    id, provider, model_type, request_url, qualified_name, auth_type,
-    input_transform_fn, output_transform_fn,
-    input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
-VALUES
-{{PREREGISTERED_1_3}};
 
 -- Text to enum with a message that names the argument (a plain cast would
 -- raise 22P02 "invalid input value for enum"). `kind` only carries the enum type.
@@ -537,6 +487,71 @@ END;
 $$;
 
 
+-- pg_dump keeps user rows; pre-registered rows come back with CREATE EXTENSION
+-- (altered ones are dumped and replace them on restore, see the trigger).
+SELECT pg_catalog.pg_extension_config_dump(
+    'google_ml.models', 'WHERE NOT is_preregistered OR updated_at IS NOT NULL');
+
+
+-- @version 1.3
+
+-- Model endpoint management (AlloyDB 1.3): registering models, their view, the
+-- pre-registered rows.
+
+-- A model that names a secret sends the secret's value to its URL: registering or changing
+-- one (create_model, alter_model, or DML on the table) needs the right to use that secret
+-- (google_ml._require_secret_use). Invoker's rights, so CURRENT_USER is the caller.
+CREATE FUNCTION google_ml._guard_secret_use()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.auth_id IS NOT NULL AND (TG_OP = 'INSERT' OR NEW IS DISTINCT FROM OLD) THEN
+        PERFORM google_ml._require_secret_use(NEW.auth_id, NEW.id);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+-- Named so that it runs before replace_preregistered (triggers run in name order).
+CREATE TRIGGER guard_secret_use
+    BEFORE INSERT OR UPDATE ON google_ml.models
+    FOR EACH ROW EXECUTE FUNCTION google_ml._guard_secret_use();
+
+
+CREATE VIEW google_ml.model_info_view
+WITH (security_invoker = true)
+AS
+SELECT
+    m.id::varchar                         AS model_id,
+    m.request_url::varchar                AS model_request_url,
+    m.provider                            AS model_provider,
+    m.model_type                          AS model_type,
+    m.qualified_name::varchar             AS model_qualified_name,
+    m.auth_type                           AS model_auth_type,
+    m.auth_id::varchar                    AS model_auth_id,
+    m.header_gen_fn::varchar              AS header_gen_fn,
+    m.input_transform_fn::varchar         AS input_transform_fn,
+    m.output_transform_fn::varchar        AS output_transform_fn,
+    m.input_batch_transform_fn::varchar   AS input_batch_transform_fn,
+    m.output_batch_transform_fn::varchar  AS output_batch_transform_fn
+FROM google_ml.models AS m;
+
+COMMENT ON VIEW google_ml.model_info_view IS
+    'All models, pre-registered ones included.';
+
+
+-- Pre-registered models (reference section 6): plain rows, so they can be
+-- altered and dropped like any other. The rows of each version come from the provider
+-- catalogue (emulator/providers.py, PREREGISTERED); their URLs are the default URLs above.
+INSERT INTO google_ml.models (
+    id, provider, model_type, request_url, qualified_name, auth_type,
+    input_transform_fn, output_transform_fn,
+    input_batch_transform_fn, output_batch_transform_fn, is_preregistered)
+VALUES
+{{PREREGISTERED_1_3}};
+
 CREATE PROCEDURE google_ml.create_model(
     model_id                      text,
     model_request_url             text DEFAULT NULL,
@@ -801,12 +816,6 @@ BEGIN
         model_batch_out_transform_fn => model_batch_out_transform_fn);
 END;
 $$;
-
-
--- pg_dump keeps user rows; pre-registered rows come back with CREATE EXTENSION
--- (altered ones are dumped and replace them on restore, see the trigger).
-SELECT pg_catalog.pg_extension_config_dump(
-    'google_ml.models', 'WHERE NOT is_preregistered OR updated_at IS NOT NULL');
 
 
 -- @version 1.4.2

@@ -1,6 +1,6 @@
 -- The built-in transform and header functions.
 
--- @version 1.3
+-- @version 1.2
 
 -- The qualified name of a registered model. SECURITY DEFINER: built-in
 -- transforms need it while running for users who cannot read google_ml.models.

@@ -10,7 +10,7 @@
 -- could not answer takes the per-row path, which raises what it would have raised.
 -- The warm-up is the emulator's own machinery, not AlloyDB's: every version has it.
 
--- @version 1.3
+-- @version 1.2
 
 -- The statement cache. Unlogged (it is a cache), keyed by the backend and the
 -- statement (pid:statement_timestamp) so a row never outlives its statement's
