@@ -28,9 +28,12 @@ PREFILTER: Final = re.compile(
 
 # A looser, case-sensitive form of PREFILTER for lowercased text: it matches wherever PREFILTER
 # does, and runs about four times faster (the regex engine skips to the letters its literals
-# start with, which IGNORECASE and a leading \b prevent). Every client Query meets it.
+# start with, which IGNORECASE and a leading \b prevent). Every client Query meets it, so the
+# words of ivf.py and TRUNCATE are searched by a part that starts with a rare letter ("vf" of
+# "ivf", "uncate" of "truncate"): with "ivf|truncate" an 8 KB INSERT took 142 us, 106 without
+# them, 115 us so.
 _LOWERCASE_PREFILTER: Final = re.compile(
-    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|ivf|truncate"
+    rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|vf|uncate"
 )
 
 

@@ -125,23 +125,17 @@ def _zero_value(length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
 
 def _pack_each(lengths: list[int], doubles: np.ndarray[Any, np.dtype[np.float64]],
                scattered: np.ndarray[Any, np.dtype[np.intp]] | None) -> list[bytes]:
+    """`_pack` for vectors of different lengths (an empty one among them, say), one by one."""
     if scattered is not None:
         dense = np.zeros(sum(lengths))
         dense[scattered] = doubles
         doubles = dense
-    elements = np.empty(len(doubles), dtype=_ELEMENT)
-    elements["length"] = 4
-    elements["value"] = doubles  # rounded to nearest, ties to even
-    data = elements.tobytes()
-    out = []
+    out: list[bytes] = []
     start = 0
     for length in lengths:
-        if length == 0:
-            out.append(EMPTY_REAL_ARRAY)
-            continue
-        end = start + 8 * length
-        out.append(_HEADER.pack(1, 0, FLOAT4OID, length, 1) + data[start:end])
-        start = end
+        out += _pack([length], doubles[start:start + length], None) if length else [
+            EMPTY_REAL_ARRAY]
+        start += length
     return out
 
 

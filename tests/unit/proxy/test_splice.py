@@ -381,7 +381,7 @@ def test_ordinary_statements_skip_the_parser(sql: str) -> None:
 _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
-    "scann", "SCANN",
+    "scann", "SCANN", "ivf", "IVF", "ivfflat", "xivf", "vf", "truncate", "TRUNCATE", "uncate",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
