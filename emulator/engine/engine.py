@@ -337,9 +337,9 @@ class Engine:
         the cache asks `stream_wait` for its text (streams.py, "Pipelined streams").
 
         Each batch whose numbers can be made binary (binary.py) is COPYed into the caller's
-        cache. Any other (and one whose COPY failed) keeps its literals, in the brackets of
-        `extract` (`extractor_key`): the first row that waits for one of its texts gets them
-        all and stores them in its own session, as a warm-up without this store does."""
+        cache; any other, as text. One whose COPY failed keeps its literals, in the brackets
+        of `extract` (`extractor_key`): the first row that waits for one of its texts gets
+        them all and stores them in its own session, as a warm-up without this store does."""
         copier = self.warm_copier
         if extract not in EXTRACTORS or copier is None:
             raise bad_request(None, f"unknown extract {extract!r}")
@@ -349,13 +349,22 @@ class Engine:
         async def run(index: int) -> list[bytes] | None:
             request, texts = requests[index], texts_of[index]
             found = await self._literals(request, binary_key(extract))
-            if isinstance(found, Extracted) and found.binary:
+            binary = isinstance(found, Extracted) and found.binary
+            if isinstance(found, Extracted) and binary:
                 if len(found.literals) == len(texts) and await copier.store(
                         target, texts, found.literals):
                     return None
                 found = [real_array_text(value, brackets) for value in found.literals]
             lines = _lines(found, batch_size(request))
-            return lines if len(lines) == len(texts) and all(lines) else []
+            if len(lines) != len(texts) or not all(lines):
+                return []
+            # Numbers left as text (short ones, which strtof reads faster than Python): the
+            # COPY's backend parses them, beside the session's rows, and PostgreSQL's own
+            # input reads them, as the session's would.
+            if not binary and all(type(text) is str for text in texts) and await copier.store(
+                    target, texts, lines, text=True):
+                return None
+            return lines
 
         window = 2 * self.settings.model_concurrency
         stream_id = self.streams.open_pipelined(run, texts_of, window, target.model_id,

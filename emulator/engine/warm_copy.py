@@ -1,9 +1,12 @@
-"""The warm-up's binary store: answered batches COPYed into the caller's statement cache.
+"""The warm-up's store: answered batches written into the caller's statement cache.
 
 Plan. A warm-up running in READ COMMITTED asks its stream to be stored by the engine (the
 ``"store"`` of ``invoke_batch``, warmup.sql's _warm_stream). Each batch, once answered and made
 binary (binary.py), is written with ``COPY google_ml._warm_cache ... (FORMAT binary)`` over the
 engine's own connection to the caller's database, as the emulator's admin user, and committed;
+a batch whose numbers stay text (short ones, cheaper for strtof than for Python) is written by
+an INSERT that parses its literals as the session's own store does (INSERT_TEXT), so that
+PostgreSQL reads them in this connection's backend, beside the session's rows;
 ``stream_next`` then answers the batch's position alone, and the session stores nothing. The
 per-row lookups (``_warm_embedding``, VOLATILE) take a new snapshot per query in READ
 COMMITTED, so they see the committed rows. REPEATABLE READ and SERIALIZABLE would not: those
@@ -23,6 +26,8 @@ Failure. A batch whose COPY fails (connection refused, too many connections, an 
 without the right to the table, a lock the caller's own transaction holds: `LOCK_TIMEOUT_MS`) is
 answered as text, as without this store; the database is then left alone for
 `RETRY_AFTER_SECONDS` (the rest of that warm-up's batches included), and the failure logged once.
+A literal PostgreSQL refuses (a data error) sends only its batch to the session, which refuses it
+the same way and leaves its rows to the per-row calls.
 """
 
 from __future__ import annotations
@@ -32,16 +37,34 @@ import contextlib
 import logging
 import struct
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
 
 COPY = ("COPY google_ml._warm_cache (statement_key, kind, model_id, item, embedding)"
         " FROM STDIN (FORMAT binary)")
+# A batch whose numbers stay text: its literals parsed as the session's own store parses them
+# (warmup.sql, _warm_add_embeddings: `[...]` with pgvector's input, which reads 768 numbers in
+# half the time real[]'s takes, and a COPY in text format takes twice that again), one literal
+# a line. {vector} is pgvector's type in that database (`google_ml._pgvector_type()`, written
+# schema-qualified under this connection's search_path), or real[] without it.
+INSERT_TEXT = """
+INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item, embedding)
+SELECT %s, 'embedding', %s, u.i,
+       CASE WHEN u.r OPERATOR(pg_catalog.=) '[]' THEN '{{}}'::pg_catalog.float4[]
+            WHEN pg_catalog.starts_with(u.r, '[') THEN u.r::{vector}::pg_catalog.float4[]
+            ELSE u.r::pg_catalog.float4[] END
+  FROM ROWS FROM (pg_catalog.unnest(%s::pg_catalog.text[]),
+                  pg_catalog.string_to_table(%s::pg_catalog.text, E'\\n', '')) AS u (i, r)
+ WHERE u.i IS NOT NULL AND u.r IS NOT NULL"""
 RETRY_AFTER_SECONDS = 60.0
 # The caller's backend waits for these COPYs; if its own transaction holds a lock they need (it
 # locked the cache, or created or altered the extension in the same transaction), they would
@@ -97,6 +120,9 @@ class WarmCopier:
         self._failed_at: dict[str, float] = {}
         self._holders: dict[str, int] = {}  # conninfo -> warm-ups under way that store there
         self._closing: set[asyncio.Task[None]] = set()
+        # INSERT_TEXT as each open connection's database spells it
+        self._statements: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], bytes] = (
+            weakref.WeakKeyDictionary())
 
     def hold(self, target: StoreTarget) -> Callable[[], None]:
         """Keeps `target`'s connections open until the returned release is called (once)."""
@@ -144,16 +170,29 @@ class WarmCopier:
         failed_at = self._failed_at.get(conninfo)
         return failed_at is not None and time.monotonic() - failed_at < RETRY_AFTER_SECONDS
 
-    async def store(self, target: StoreTarget, items: list[str], values: list[bytes]) -> bool:
-        """COPY one batch and commit it; False if it could not be (the caller answers text)."""
+    async def store(self, target: StoreTarget, items: list[str], values: list[bytes],
+                    text: bool = False) -> bool:
+        """COPY one batch and commit it; False if it could not be (the caller answers text).
+        `values` are binary ``real[]`` values, or with `text` the batch's literals."""
         if self._failed_recently(target.conninfo):  # an earlier batch of this warm-up, say
             self.failures += 1
             return False
-        data = copy_data(target, items, values)
         try:
-            async with (self._connection(target.conninfo) as conn, conn.cursor() as cursor,
-                        cursor.copy(COPY) as copy):
-                await copy.write(data)
+            async with self._connection(target.conninfo) as conn, conn.cursor() as cursor:
+                if text:
+                    await cursor.execute(
+                        await self._insert_text(conn),
+                        (target.key, target.model_id, items, _Text(b"\n".join(values))),
+                        binary=True)
+                else:
+                    async with cursor.copy(COPY) as copy:
+                        await copy.write(copy_data(target, items, values))
+        except psycopg.DataError:
+            # A literal PostgreSQL refuses (a number out of range for real): that batch goes to
+            # the session, whose store refuses it too and leaves its rows to the per-row calls,
+            # which report it. The database is fine.
+            self.failures += 1
+            return False
         except (psycopg.Error, OSError) as exc:
             self.failures += 1
             if target.conninfo not in self._failed_at:
@@ -165,6 +204,18 @@ class WarmCopier:
         self._failed_at.pop(target.conninfo, None)
         self.batches += 1
         return True
+
+    async def _insert_text(self, conn: psycopg.AsyncConnection[Any]) -> bytes:
+        """INSERT_TEXT for the database `conn` is connected to (its pgvector type looked up
+        once per connection)."""
+        statement = self._statements.get(conn)
+        if statement is None:
+            async with conn.cursor() as cursor:
+                await cursor.execute("SELECT google_ml._pgvector_type()::pg_catalog.text")
+                row = await cursor.fetchone()
+            vector = row[0] if row is not None and row[0] else "pg_catalog.float4[]"
+            statement = self._statements[conn] = INSERT_TEXT.format(vector=vector).encode()
+        return statement
 
     @contextlib.asynccontextmanager
     async def _connection(self, conninfo: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -189,11 +240,27 @@ class WarmCopier:
         await asyncio.gather(*self._closing, return_exceptions=True)
 
 
+class _Text(bytes):
+    """UTF-8 bytes sent as a text parameter (a batch's literals, joined: not decoded to a str
+    and encoded back)."""
+
+
+class _TextDumper(Dumper):
+    oid = postgres.types["text"].oid
+    format = Format.BINARY  # text's binary form is its bytes
+
+    def dump(self, obj: Any) -> bytes:
+        return obj  # type: ignore[no-any-return]
+
+
 async def _connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
     # A SET rather than a startup option: a pooler in front of the server may refuse options.
     conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+    conn.adapters.register_dumper(_Text, _TextDumper)
     try:
-        await conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+        # No object of the database's users is found first (INSERT_TEXT qualifies its names).
+        await conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS};"
+                           " SET search_path = pg_catalog, pg_temp")
     except BaseException:
         await conn.close()
         raise
