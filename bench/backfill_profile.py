@@ -13,7 +13,9 @@ milliseconds, so waiting counts too: `_dblink_get_result` is the wait for the en
 
 `--py-spy FILE` records the emulator (raw format, `--native`); `--perf FILE` records the
 backend with `perf record --call-graph dwarf` (FILE.0, FILE.1, ... per run; read them with
-`perf report -i FILE.0 --no-children`). Later runs in one invocation see the rolled-back rows
+`perf report -i FILE.0 --no-children`); `--perf-all FILE` records every process during the
+statement, without call graphs (`perf report -i FILE.0 --sort pid,sym`: the engine's COPY and
+INSERT backends are the postgres pids other than the session's, printed). Later runs in one invocation see the rolled-back rows
 of the earlier ones in the warm cache (dead tuples until a vacuum), which slows their
 lookups: compare first runs. In fake mode the later runs are also answered from the response
 cache. With `--remote` the provider answers from memory (bench/backfill.py's remote mode: primed
@@ -40,7 +42,7 @@ from bench.proc import cpu_seconds
 from tests.support.emulators import start_emulator, stop_emulator
 
 FUNCTIONS = ("SELECT funcname, calls, total_time, self_time FROM pg_stat_xact_user_functions "
-             "ORDER BY self_time DESC LIMIT 12")
+             "ORDER BY self_time DESC LIMIT 30")
 
 
 def recorder(command: list[str]) -> subprocess.Popen[bytes]:
@@ -68,6 +70,7 @@ def main() -> None:
                              "--dense-embeddings), as real providers do")
     parser.add_argument("--py-spy", metavar="FILE")
     parser.add_argument("--perf", metavar="FILE")
+    parser.add_argument("--perf-all", metavar="FILE")
     args = parser.parse_args()
 
     fakes = None if args.fake else FakeModels(args.latency_ms, 512 if args.remote else 0,
@@ -93,7 +96,7 @@ def main() -> None:
                 prime(dsn, args.rows)
             load(conn, "docs", args.rows, "on")
         if args.py_spy:
-            spy = recorder(["py-spy", "record", "--native", "--rate", "200", "--format", "raw",
+            spy = recorder(["py-spy", "record", "--rate", "200", "--format", "raw",
                             "--output", args.py_spy, "--pid", str(emulator.process.pid)])
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         for run in range(args.runs):
@@ -120,6 +123,9 @@ def profile_run(dsn: str, run: int, args: argparse.Namespace, emulator_pid: int,
         if args.perf:
             perf = recorder(["perf", "record", "-F", "499", "-e", "cpu-clock", "--call-graph",
                              "dwarf,16384", "-o", f"{args.perf}.{run}", "-p", str(pids["backend"])])
+        elif args.perf_all:
+            perf = recorder(["perf", "record", "-a", "-F", "999", "-e", "cpu-clock",
+                             "-o", f"{args.perf_all}.{run}"])
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         updated = conn.execute(BACKFILL.format(table="docs")).rowcount
