@@ -35,6 +35,7 @@ from functools import lru_cache
 from itertools import compress, repeat
 
 from emulator.embedding_literal import FrozenVector, LiteralVector
+from emulator.fakes.sums import left_sum
 from emulator.words import STOP_WORDS, stem, words
 
 _SLOTS_PER_WORD = 8
@@ -297,7 +298,7 @@ def embed_sparse(text: str, dimension: int) -> tuple[Sparse, int]:
         position = chunk % dimension
         sparse[position] = get(position, 0.0) + _SIGNS[chunk >> 31] * whole_weight
     values = list(sparse.values())
-    norm = math.sqrt(sum(map(operator.mul, values, values)))
+    norm = math.sqrt(left_sum(map(operator.mul, values, values)))
     if norm == 0.0:  # every slot cancelled out: astronomically unlikely, still answer a unit vector
         return Sparse(dimension, (_chunks("z:" + text)[0] % dimension,), (1.0,)), word_count
     if 0.0 in values:  # a position whose contributions cancelled out is not stored
@@ -329,4 +330,4 @@ def similarity(a: str, b: str) -> float:
     """The cosine of the fake embeddings of two texts (unit vectors: their dot product), read
     from the few non-zero positions."""
     va, vb = embed(a, SIMILARITY_DIMENSION), embed(b, SIMILARITY_DIMENSION)
-    return sum(va.nonzero.get(i, 0.0) * x for i, x in vb.nonzero.items())
+    return left_sum(va.nonzero.get(i, 0.0) * x for i, x in vb.nonzero.items())

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from emulator.fakes.sums import left_sum
+
 MAX_HORIZON = 1024  # what a TimesFM 2.x container accepts at most; AlloyDB stops at 128
 
 # z-scores of the deciles 0.1 .. 0.9 of the standard normal distribution
@@ -55,12 +57,13 @@ def _trend(values: list[float]) -> tuple[float, float, float]:
     still gets an interval)."""
     n = len(values)
     mean_x = (n - 1) / 2
-    mean_y = sum(values) / n
-    sxx = sum((x - mean_x) ** 2 for x in range(n))
-    slope = 0.0 if sxx == 0 else sum((x - mean_x) * (y - mean_y) for x, y in enumerate(values)) / sxx
+    mean_y = left_sum(values) / n
+    sxx = left_sum((x - mean_x) ** 2 for x in range(n))
+    slope = 0.0 if sxx == 0 else left_sum(
+        (x - mean_x) * (y - mean_y) for x, y in enumerate(values)) / sxx
     intercept = mean_y - slope * mean_x
     residuals = [y - (intercept + slope * x) for x, y in enumerate(values)]
     dof = max(n - 2, 1)
-    spread = math.sqrt(sum(r * r for r in residuals) / dof)
+    spread = math.sqrt(left_sum(r * r for r in residuals) / dof)
     scale = max(abs(v) for v in values) or 1.0
     return slope, intercept, max(spread, 0.01 * scale)

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from emulator.fakes import embeddings, forecasting, generation, ranking
 from emulator.fakes.rules import EMPTY_RULES, RuleSet
+from emulator.fakes.sums import left_sum
 from emulator.providers import (
     OPENAI_MAX_TEXTS,
     OPENAI_MAX_TOKENS,
@@ -524,7 +525,7 @@ def _zero_shot(text: str, labels: list[str], multi_label: bool) -> list[dict[str
         scores = [0.05 + 0.9 * r for r in raw]
     else:
         weights = [math.exp(4.0 * r) for r in raw]
-        total = sum(weights)
+        total = left_sum(weights)
         scores = [w / total for w in weights]
     pairs = sorted(zip(labels, scores), key=lambda p: -p[1])
     return [{"label": label, "score": round(value, 6)} for label, value in pairs]

@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 
 from emulator.fakes import embeddings as fake_embeddings
 from emulator.fakes.embeddings import embed, embed_counted, similarity, token_count
+from emulator.fakes.forecasting import forecast
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import load_rules
+from emulator.fakes.sums import left_sum
 from emulator.words import content_stems, words
 
 VERTEX = "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1"
@@ -343,6 +345,16 @@ def test_fake_embeddings_keep_their_exact_text() -> None:
     for text, dimension, digest in _PINNED_CASES:
         assert hashlib.sha256(_all_texts(embed(text, dimension))).hexdigest()[:16] == digest, text
     assert repr(similarity("the cat sat on a mat", "a cat on the mat")) == "0.768477893376516"
+
+
+def test_the_fakes_add_floats_left_to_right_on_every_python() -> None:
+    # Python 3.12's sum() would give 1.0 here (it compensates rounding); 3.11's, and the
+    # fakes', 0.0. With sum(), 3.12 changed three fake embeddings in four by a last bit.
+    assert left_sum([1e16, 1.0, -1e16]) == 0.0
+    assert left_sum([]) == 0 and left_sum([2, 3]) == 5
+    answer = forecast({"input": [1.5, 2.25, 2.0, 3.1, 4.7, 4.2, 5.9, 6.3, 7.0, 7.7], "horizon": 4})
+    assert answer["point_forecast"][0] == 8.413333333333334
+    assert hashlib.sha256(json.dumps(answer).encode()).hexdigest()[:16] == "af3183553b7dd5f2"
 
 
 _REF_SLOT_CHUNKS = struct.Struct("<8I")
