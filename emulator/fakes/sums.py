@@ -9,11 +9,17 @@ whichever Python made them, so they add left to right, as they were first comput
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from functools import reduce
 
 
-def left_sum(values: Iterable[float]) -> float:
-    """`values` added one by one, left to right, from 0: `sum()` as Python 3.11 computes it."""
+def _added_in_order(values: Iterable[float]) -> float:
     total: float = reduce(operator.add, values, 0)
     return total
+
+
+# `values` added one by one, left to right, from 0: `sum()` as Python 3.11 computes it (and, up
+# to 3.11, sum() itself, three times faster than the reduce).
+left_sum: Callable[[Iterable[float]], float] = (
+    sum if sys.version_info < (3, 12) else _added_in_order)
