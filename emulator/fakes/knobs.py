@@ -10,9 +10,7 @@ one request:
 - otherwise a share `fault_rate` (0..1) of requests fails at random, half with 429 and half
   with 500.
 
-Latency is the time from a request to its answer, faults included. The answer is computed as
-the request comes in, within that time, as a provider's work is (a computation longer than the
-latency delays the answer by the difference).
+Latency is added before every answer, faults included.
 """
 
 from __future__ import annotations

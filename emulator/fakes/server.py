@@ -311,14 +311,8 @@ class FakeModelServer:
             ReceivedRequest(request.method, request.target, dict(request.headers), request.body)
         )
         knobs = self.knobs
-        # The answer is computed as the request arrives and sent once the latency is up (a fault
-        # replaces it): the latency is the provider's time, its work done within it.
-        started = asyncio.get_running_loop().time()
-        answer = self._compute(request, path, close)
-        if knobs.latency > 0:
-            remaining = started + knobs.latency - asyncio.get_running_loop().time()
-            if remaining > 0 and not await self._wait_unless_abandoned(connection, remaining):
-                return None
+        if knobs.latency > 0 and not await self._wait_unless_abandoned(connection, knobs.latency):
+            return None
         fault = pick_fault(knobs, self._rng)
         if fault == "timeout":
             await self._wait_unless_abandoned(connection, None)
@@ -330,9 +324,6 @@ class FakeModelServer:
         if fault == "500":
             error = error_for_path(path, 500, "Fake fault: internal error.")
             return _response(500, error.body, close=close)
-        return answer
-
-    def _compute(self, request: _Request, path: str, close: bool) -> bytes:
         if request.method != "POST":
             error = error_for_path(path, 405, f"Method {request.method} is not allowed.")
             return _response(405, error.body, close=close)
@@ -346,7 +337,7 @@ class FakeModelServer:
             error = error_for_path(path, 400, "Invalid JSON payload received.")
             return _response(400, error.body, close=close)
         try:
-            payload = _payload(answer_request(request.target, body, load_rules(self.knobs.rules_path),
+            payload = _payload(answer_request(request.target, body, load_rules(knobs.rules_path),
                                               dense=self.dense_embeddings))
             self._answers.keep(request.target, request.body, payload)
             return _head(200, len(payload), close=close) + payload

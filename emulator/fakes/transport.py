@@ -2,11 +2,10 @@
 
 This is how the fakes plug into the engine, which does not import them: whoever builds the
 engine passes `Engine(..., fake=FakeTransport(knobs, read_timeout))` (emulator/engine_factory.py).
-`FakeTransport.exchange` answers with `emulator.fakes.models.answer_request`, applying the
-fake knobs exactly as the standalone server does (the answer computed at once and handed back
-once the latency is up, unless a 429 with Retry-After, a 500, or a 'timeout' that waits out the
-read timeout and raises `TransportTimeout` replaces it), so retry and timeout paths behave the
-same in process and over HTTP. The
+`FakeTransport.exchange` answers with `emulator.fakes.models.answer_request` after applying the
+fake knobs exactly as the standalone server does (latency, then a 429 with
+Retry-After, a 500, or a 'timeout' that waits out the read timeout and raises
+`TransportTimeout`), so retry and timeout paths behave the same in process and over HTTP. The
 answer is handed back as an already parsed value: no JSON encoding round trip. Its text
 embeddings come frozen (`answer_request(..., frozen=True)`, emulator/embedding_literal.py): the
 engine thaws them into lists for every caller but the warm-up, which reads only their literals.
@@ -45,22 +44,8 @@ class FakeTransport:
 
     async def exchange(self, request: OutgoingRequest) -> RawResponse:
         knobs = self._knobs
-        loop = asyncio.get_running_loop()
-        answered_at = loop.time() + knobs.latency
-        # The answer is computed as the request leaves and handed back once its latency is up: a
-        # provider works while its caller waits, and so do the fakes (the engine's thread would
-        # otherwise sit idle through the first latency of a warm-up, then compute every batch).
-        try:
-            async with self._turn:
-                value = answer_request(request.url, request.body, load_rules(knobs.rules_path),
-                                       frozen=True)
-                await asyncio.sleep(0)  # held through the turn: the next answer waits for the next
-        except (FakeModelError, RulesFileError) as exc:
-            failed: FakeModelError | RulesFileError | None = exc
-        else:
-            failed = None
         if knobs.latency > 0:
-            await asyncio.sleep(max(0.0, answered_at - loop.time()))
+            await asyncio.sleep(knobs.latency)
         fault = pick_fault(knobs, self._rng)
         path = request.url.split("?", 1)[0]
         if fault == "timeout":
@@ -71,14 +56,19 @@ class FakeTransport:
             return _error_response(error, {"retry-after": format_retry_after(knobs.retry_after)})
         if fault == "500":
             return _error_response(error_for_path(path, 500, "Fake fault: internal error."))
-        if isinstance(failed, FakeModelError):
-            return _error_response(failed)
-        if failed is not None:
+        try:
+            async with self._turn:
+                value = answer_request(request.url, request.body, load_rules(knobs.rules_path),
+                                       frozen=True)
+                await asyncio.sleep(0)  # held through the turn: the next answer waits for the next
+        except FakeModelError as exc:
+            return _error_response(exc)
+        except RulesFileError as exc:
             raise ModelCallError(
                 SQLSTATE_PROVIDER_ERROR,
                 f'model "{request.model_id}": the fake models\' rules file is invalid',
-                str(failed),
-            ) from failed
+                str(exc),
+            ) from exc
         return RawResponse(200, {}, b"", value)
 
     async def aclose(self) -> None:

@@ -63,31 +63,6 @@ def test_the_fakes_answer_batches_that_wake_together_in_turns_of_their_own(
     assert len(seen) == 4 and len(set(seen)) == 4  # each in a turn of its own
 
 
-def test_the_fakes_compute_an_answer_while_its_latency_runs(monkeypatch: Any) -> None:
-    # Computed as the request leaves, handed back once the latency is up: not computed after.
-    async def scenario() -> tuple[int, bool, RawResponse]:
-        computed = []
-        answer = answer_request
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            computed.append(1)
-            return answer(*args, **kwargs)
-
-        monkeypatch.setattr(fake_transport, "answer_request", counted)
-        fake = FakeTransport(FakeKnobs(latency=0.5), 5.0)
-        url = ("http://x/v1/projects/p/locations/us-central1/publishers/google/models/"
-               "text-embedding-005:predict")
-        task = asyncio.ensure_future(fake.exchange(request(url)))
-        for _ in range(5):
-            await asyncio.sleep(0)
-        early, pending = len(computed), not task.done()
-        return early, pending, await task
-
-    early, pending, response = run(scenario())
-    assert early == 1 and pending  # computed, and still held for its latency
-    assert response.status == 200 and response.value["predictions"]
-
-
 class ArrivingTogether:
     """A transport whose answers all arrive after the same delay, in one turn: what 16 batches
     sent at once to a provider answering in a fixed time look like to the client."""

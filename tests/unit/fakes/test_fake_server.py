@@ -14,8 +14,6 @@ import httpx
 from emulator.engine import Engine, EngineSettings
 from emulator.engine_factory import engine_with_fakes
 from emulator.fakes import FakeKnobs, FakeModelServer, start_fake_model_server
-from emulator.fakes import models as fake_models
-from emulator.fakes import server as fake_server
 
 EMBED_PATH = (
     "/v1/projects/p/locations/us-central1/publishers/google/models/text-embedding-005:predict"
@@ -84,30 +82,6 @@ def test_latency_is_added_per_request_concurrently() -> None:
     assert all(end - start >= 0.2 for start, end in spans)  # each request waited
     # and they waited together: every request started before the first one ended
     assert max(start for start, _ in spans) < min(end for _, end in spans)
-
-
-def test_an_answer_is_computed_as_the_request_arrives_and_sent_after_its_latency(
-        monkeypatch: Any) -> None:
-    # The latency is the provider's time with its work inside it, not added after the work.
-    computed: list[int] = []
-    answer = fake_models.answer_request
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        computed.append(1)
-        return answer(*args, **kwargs)
-
-    monkeypatch.setattr(fake_server, "answer_request", counted)
-
-    async def work(server: FakeModelServer, client: httpx.AsyncClient) -> tuple[int, bool, int]:
-        posted = asyncio.ensure_future(client.post(EMBED_PATH, json=EMBED_BODY))
-        while not server.received:  # the request has arrived
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
-        early, pending = len(computed), not posted.done()
-        return early, pending, (await posted).status_code
-
-    early, pending, status = with_server(FakeKnobs(latency=1.0), work)
-    assert early == 1 and pending and status == 200
 
 
 def test_timeout_fault_hangs_until_the_client_leaves() -> None:
