@@ -47,6 +47,9 @@ _MODEL_DIMENSIONS: dict[str, int] = {
     "text-embedding-005": 768,
     "text-multilingual-embedding-002": 768,
     "gemini-embedding-001": 3072,
+    # The experimental Gemini embedding model (March 2025), under both of its names.
+    "text-embedding-large-exp-03-07": 3072,
+    "gemini-embedding-exp-03-07": 3072,
     "multimodalembedding@001": 1408,
     "text-embedding-ada-002": 1536,
     "text-embedding-3-small": 1536,

@@ -68,6 +68,8 @@ IF_SCHEMA = {"type": "STRING", "enum": ["true", "false"]}
         ("textembedding-gecko@003", 768),
         ("text-multilingual-embedding-002", 768),
         ("gemini-embedding-001", 3072),
+        ("text-embedding-large-exp-03-07", 3072),
+        ("gemini-embedding-exp-03-07", 3072),
     ],
 )
 def test_vertex_embedding_has_the_models_dimension(model: str, dimension: int) -> None:
