@@ -241,6 +241,29 @@ def test_short_numbers_are_stored_by_the_engine_as_text_and_equal_the_per_row_pa
         capture.responder = None
 
 
+def test_a_row_that_asks_after_its_stream_has_gone_reads_what_was_stored(
+        conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    # The race: a row misses the cache, its batch is stored meanwhile, the stream (all of its
+    # batches stored) goes, and the row's stream_wait hears 'x'. The row must read the cache
+    # again, not make its own call. Here the stream never existed: the engine answers 'x' alike.
+    key = "0:race"
+    conn.execute("INSERT INTO google_ml._warm_cache (statement_key, kind, model_id, item,"
+                 " embedding) VALUES (%s, 'embedding', 'm', 'stored text', '{1,2,3}')", (key,))
+    try:
+        with conn.transaction():  # the warm-up's setting is the transaction's, as here
+            conn.execute("SELECT set_config('google_ml_integration.emulator_warm_streams', %s,"
+                         " true)", (f"{key} gone",))
+            found = conn.execute("SELECT google_ml._warm_wait(%s, 'm', 'stored text')::text",
+                                 (key,)).fetchone()
+            assert found == ("{1,2,3}",)  # read from the cache
+            # and the setting is cleared: later rows, which read the cache first, ask no more
+            streams = conn.execute("SELECT current_setting("
+                                   "'google_ml_integration.emulator_warm_streams')").fetchone()
+            assert streams == ("",)
+    finally:
+        conn.execute("DELETE FROM google_ml._warm_cache WHERE statement_key = %s", (key,))
+
+
 def test_repeatable_read_keeps_the_text_path(
         dsn: str, conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
     fill(conn, [f"rr text {i}" for i in range(20)])

@@ -121,7 +121,7 @@ $$;
 -- line, which this session stores as a warm-up without the engine's store does (a literal
 -- PostgreSQL refuses leaves the whole batch to the per-row calls, which report it; a parallel
 -- worker, which cannot store, does not take it); 'n', no answer (the per-row call); 'x', none of
--- the streams is open any more: no need to ask again.
+-- the streams is open any more: no need to ask again (the cache is read once more).
 -- google_ml_integration.emulator_warm_streams holds `<statement key> <stream id>...`.
 CREATE FUNCTION google_ml._warm_wait(key text, model_id text, item text)
 RETURNS real[]
@@ -144,9 +144,12 @@ BEGIN
         'op', 'stream_wait', 'model_id', model_id, 'item', item, 'take', NOT worker,
         'streams', to_jsonb(pg_catalog.string_to_array(
             pg_catalog.substr(streams, pg_catalog.length(key) + 2), ' '))));
-    IF answer = 'x' AND NOT worker THEN
-        PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_streams', '', true);
-        RETURN NULL;
+    IF answer = 'x' THEN
+        IF NOT worker THEN
+            PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_streams', '', true);
+        END IF;
+        -- Every stream has ended, and one goes once its batches are all stored: this text's may
+        -- have been stored after this row looked, so it looks once more.
     ELSIF pg_catalog.starts_with(answer, 'b') AND NOT worker THEN
         BEGIN
             -- The batch as it came; the NULL item skips its first line (the texts).
