@@ -28,9 +28,10 @@ floor, to the fake mode and to one request per row (rows x latency, computed: 10
 500 s). With `--off-rows N` > 0 the live statement also runs with the warm-up off on N other
 rows (one request per row, in turn) and is extrapolated to `--rows` (it says so). The CPU each
 process spent on the statement closes each mode's report: the session's PostgreSQL backend, the
-emulator, the provider, and the backends of the engine's binary COPYs (the warm-up's binary
-store, docs/internals.md; they are gone by the end, so their CPU is read from the postmaster's
-reaped children).
+emulator, the provider, and the backends of the engine's own connections, which store the
+batches (binary COPYs, and INSERTs of numbers left as text: the warm-up's store,
+docs/internals.md; they are gone by the end, so their CPU is read from the postmaster's reaped
+children).
 
 Targets (issue 12): live <= 3 x floor + 0.2 s, fake <= 2 x floor + 0.2 s, live peak RSS <= 300 MB
 (remote is held to live's). With `--dense` the provider (live and remote modes) answers
@@ -259,7 +260,7 @@ def report(run: Run, rows: int, latency: float, fake: Run | None) -> None:
     print("        CPU of the statement: " + ", ".join(
         f"{name} {seconds:.2f} s" for name, seconds in run.cpu.items())
         + f" (the PostgreSQL backend, the emulator, {provider}; the backends of the engine's"
-        " binary COPYs, reaped)")
+        " COPYs and INSERTs, reaped)")
     if run.off is not None:
         off_rows, off_seconds, off_requests = run.off
         scale = rows / off_rows
