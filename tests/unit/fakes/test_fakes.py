@@ -384,7 +384,10 @@ def _reference_embed(text: str, dimension: int) -> tuple[list[float], dict[int, 
     whole_weight = 0.15 if counts else 1.0
     for position, sign in _reference_slots("t:" + text, dimension):
         sparse[position] = sparse.get(position, 0.0) + sign * whole_weight
-    norm = math.sqrt(sum(x * x for x in sparse.values()))
+    squares = 0.0  # added left to right, as the first implementation's sum() did (on 3.11)
+    for x in sparse.values():
+        squares += x * x
+    norm = math.sqrt(squares)
     if norm == 0.0:
         nonzero = {_reference_slots("z:" + text, dimension)[0][0]: 1.0}
     else:
