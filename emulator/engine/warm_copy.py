@@ -172,8 +172,9 @@ class WarmCopier:
 
     async def store(self, target: StoreTarget, items: list[str], values: list[bytes],
                     text: bool = False) -> bool:
-        """COPY one batch and commit it; False if it could not be (the caller answers text).
-        `values` are binary ``real[]`` values, or with `text` the batch's literals."""
+        """Write one batch and commit it: `values` are binary ``real[]`` values (a binary COPY),
+        or with `text` the batch's literals (INSERT_TEXT). False if it could not be (the
+        caller answers text)."""
         if self._failed_recently(target.conninfo):  # an earlier batch of this warm-up, say
             self.failures += 1
             return False
