@@ -121,6 +121,25 @@ def test_documented_index_statements_run(
     assert am == "scann"
 
 
+def test_auto_maintenance_of_an_index_whose_name_does_not_say_scann(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # ai/maintain-vector-indexes: "ALTER INDEX INDEX_NAME SET (auto_maintenance =
+    # AUTOMATIC_MAINTENANCE);" on the page's own index, similarity_index. The option is AlloyDB's
+    # and pgvector's handler refuses it ("unrecognized parameter"), so the proxy must see the
+    # statement even when no word of it is "scann".
+    conn.execute("CREATE INDEX similarity_index ON items USING scann (embedding cosine) "
+                 "WITH (MODE = 'AUTOMATIC', auto_maintenance = 'OFF')")
+    try:
+        for value in ("on", "off"):
+            cur = conn.execute(f"ALTER INDEX similarity_index SET (auto_maintenance = {value});")
+            assert cur.statusmessage == "ALTER INDEX"
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="boolean option"):
+            conn.execute("ALTER INDEX similarity_index SET (auto_maintenance = often)")
+    finally:
+        conn.execute("DROP INDEX similarity_index")
+
+
 def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("CREATE INDEX my_scann_index ON items USING scann (embedding cosine) "
                  "WITH (num_leaves = 10)")

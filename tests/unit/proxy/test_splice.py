@@ -363,6 +363,8 @@ def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
     "CREATE EXTENSION google_ml_integration",
     "CREATE INDEX i ON t USING ScaNN (emb cosine) WITH (num_leaves = 5)",
     "SET scann.num_leaves_to_search = 2",
+    # ai/maintain-vector-indexes, on an index whose name does not say scann
+    "ALTER INDEX similarity_index SET (AUTO_MAINTENANCE = off)",
 ])
 def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
     assert worth_parsing(sql.encode())
@@ -382,6 +384,7 @@ _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
     "scann", "SCANN", "ivf", "IVF", "ivfflat", "xivf", "vf", "truncate", "TRUNCATE", "uncate",
+    "auto_maintenance", "AUTO_Maintenance", "maintenan", "auto_maint",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
