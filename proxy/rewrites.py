@@ -15,7 +15,10 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   back to ``SHOW``): of the view's setting in a database with the extension (a name the view
   lacks falls to ``current_setting``, which raises PostgreSQL's own error); elsewhere, of the
   flag's setting or its default (emulator/flags.py, through the proxy's config), a name that is
-  no flag going as it is.
+  no flag going as it is. The same for the instance flags of AlloyDB's other libraries that
+  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``scann.enable_preview_features``
+  and the few ScaNN settings whose defaults the pages state: ``_INSTANCE_FLAGS``), in every
+  database.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -118,8 +121,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        show = _show_flag(stmts[0].stmt, extension_installed, flags or {}) or show_probes(
-            stmts[0].stmt)
+        show = (_show_flag(stmts[0].stmt, extension_installed, flags or {})
+                or _show_instance_flag(stmts[0].stmt) or show_probes(stmts[0].stmt))
         if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))
@@ -315,6 +318,24 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
 _FLAG_PREFIX = EXTENSION_NAME + "."
 
 
+# Instance flags of AlloyDB's other libraries (full name -> default, is a bool), which AlloyDB
+# loads on every instance, so that ``SHOW`` answers them before any ``SET``; stock PostgreSQL knows
+# an unset one only by name. Deployment checks run ``SHOW alloydb_ai_nl.enabled;`` and
+# ``SHOW scann.enable_preview_features;``. Defaults from reference/alloydb-flags
+# (enable_preview_features off, max_background_workers 1, maintenance_background_naptime_s 1)
+# and ai/maintain-vector-indexes (pct_leaves_to_search "The default value is 0"); ScaNN settings
+# whose default no page states are left to PostgreSQL. alloydb_ai_nl.enabled is off on a new
+# AlloyDB instance, but the emulator's alloydb_ai_nl treats an unset flag as on
+# (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
+_INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
+    "alloydb_ai_nl.enabled": ("on", True),
+    "scann.enable_preview_features": ("off", True),
+    "scann.max_background_workers": ("1", False),
+    "scann.maintenance_background_naptime_s": ("1", False),
+    "scann.pct_leaves_to_search": ("0", False),
+}
+
+
 def _show_flag(stmt: Any, extension_installed: bool,
                flags: Mapping[str, tuple[str, bool]]) -> str | None:
     """The SELECT that answers ``SHOW google_ml_integration.<flag>`` (see the module plan), or
@@ -329,8 +350,21 @@ def _show_flag(stmt: Any, extension_installed: bool,
     if extension_installed:
         return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
                 f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
+    return _show_default(name, flags)
+
+
+def _show_instance_flag(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW`` of one of ``_INSTANCE_FLAGS``, or None."""
+    if not isinstance(stmt, ast.VariableShowStmt):
+        return None
+    return _show_default(str(stmt.name or ""), _INSTANCE_FLAGS)
+
+
+def _show_default(name: str, flags: Mapping[str, tuple[str, bool]]) -> str | None:
+    """The SELECT of the flag's setting, or its default where unset (None for a name that is no
+    flag: PostgreSQL's own "unrecognized configuration parameter")."""
     if name not in flags:
-        return None  # PostgreSQL's own "unrecognized configuration parameter"
+        return None
     default, is_bool = flags[name]
     literal = "'" + default.replace("'", "''") + "'"
     setting = f"pg_catalog.current_setting('{name}', true)"

@@ -205,6 +205,17 @@ def test_show_of_a_flag_without_the_extension_reads_its_setting_or_default() -> 
     assert result.sql is not None and "'gemini-2.5-flash-lite'" in result.sql
 
 
+def test_show_of_another_librarys_instance_flag_reads_its_setting_or_default() -> None:
+    for sql, default in [("SHOW alloydb_ai_nl.enabled;", "'on'"),
+                         ("show SCANN.enable_preview_features", "'off'"),
+                         ("SHOW scann.max_background_workers", "'1'")]:
+        result = rewrite(sql, extension_installed=False)
+        assert result.sql is not None and default in result.sql, sql
+        assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
+        assert worth_parsing(sql.encode())
+    assert rewrite("SHOW scann.num_leaves_to_search").sql is None  # no stated default
+
+
 @pytest.mark.parametrize(("sql", "installed"), [
     ("SHOW google_ml_integration.enable_model_support", False),  # no flags given
     ("SHOW google_ml_integration.no_such_flag", False),  # not a flag: PostgreSQL's own error
