@@ -36,7 +36,8 @@ What the proxy never does (docs/differences.md): mend invalid SQL (a statement P
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
 syntax error gains a HINT: ``missing_comma_hint``; so does the "does not exist" error of a
 model procedure called with ``model_auth =>``, as some AlloyDB pages print it for
-``model_auth_id``: ``misnamed_argument_hint``), or rewrite a statement that stores SQL text
+``model_auth_id``: ``misnamed_argument_hint``; and the "operator does not exist" error of an
+uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
 that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
 is computed from the parse tree, and the result is parsed again; if it does not parse, the
@@ -158,6 +159,9 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     # tree walk off every other statement (warm-up statements come by here too).
     if result.sql is None and "model_auth" in sql.lower():
         result.error_hint = misnamed_argument_hint(stmts)
+    if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
+            and any(op in sql for op in _DISTANCE_OPERATORS)):
+        result.error_hint = uncast_embedding_hint(stmts)
     return result
 
 
@@ -310,6 +314,59 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
                 location + 1,
                 f'{procedure} has no parameter "{argument}": the Secret Manager secret\'s id '
                 f"goes in {right} ({right} => 'AUTH_ID').",
+                replaces=True,
+            )
+    return None
+
+
+# pgvector's distance operators take vector (halfvec, sparsevec) on both sides, and the
+# embedding functions return real[], whose cast to vector is an assignment cast only: ``col <=>
+# embedding('m', 'text')`` fails with 42883 "operator does not exist: vector <=> real[]" and
+# PostgreSQL's HINT about explicit casts. ai/run-vector-similarity-search prints its example so
+# ("ORDER BY EMBEDDING_COLUMN::vector <=> google_ml.embedding('MODEL_IDVERSION_TAG', 'TEXT')"),
+# right under "you must explicitly cast the embedding() call to vector".
+_DISTANCE_OPERATORS = frozenset({"<->", "<#>", "<=>", "<+>", "<~>", "<%>"})
+_EMBEDDING_FUNCTIONS = frozenset({"embedding", "text_embedding", "image_embedding"})
+_EMBEDDING_SCHEMAS = frozenset({"public", "google_ml", "ai"})
+
+
+class _UncastEmbedding(Visitor):
+    """Finds the first distance operator with an embedding function's call as an operand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, int] | None = None  # operator, function, operator location
+
+    def visit_A_Expr(self, ancestors: Any, node: Any) -> None:
+        if self.found is not None or node.kind != pglast.enums.A_Expr_Kind.AEXPR_OP:
+            return
+        names = [getattr(n, "sval", None) for n in node.name or ()]
+        if len(names) != 1 or names[0] not in _DISTANCE_OPERATORS:
+            return
+        for operand in (node.lexpr, node.rexpr):
+            if not isinstance(operand, ast.FuncCall):
+                continue
+            called = [getattr(n, "sval", None) for n in operand.funcname or ()]
+            if called and called[-1] in _EMBEDDING_FUNCTIONS and (
+                    len(called) == 1 or (len(called) == 2 and called[0] in _EMBEDDING_SCHEMAS)):
+                self.found = (str(names[0]), ".".join(str(n) for n in called), node.location)
+                return
+
+
+def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the 42883 error of ``vector_column <=> embedding(...)``: the call returns
+    real[] and needs ``::vector``. It replaces PostgreSQL's generic HINT; SQLSTATE and message
+    stay PostgreSQL's (and AlloyDB's: its page says the cast is required)."""
+    finder = _UncastEmbedding()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            operator, function, location = finder.found
+            return ErrorHint(
+                "42883",
+                location + 1,
+                f"{function}() returns real[], and pgvector's {operator} takes vector: cast the "
+                f"call, as in {function}('MODEL_ID', 'TEXT')::vector.",
                 replaces=True,
             )
     return None

@@ -254,6 +254,34 @@ def test_no_misnamed_argument_hint_elsewhere(sql: str) -> None:
     assert rewrite(sql).error_hint is None
 
 
+@pytest.mark.parametrize(("sql", "function"), [
+    # ai/run-vector-similarity-search, as printed
+    (("SELECT * FROM items\n  ORDER BY emb::vector\n  <=> google_ml.embedding('m', 'TEXT')\n"
+      "  LIMIT 5"), "google_ml.embedding"),
+    ("SELECT 'été', id FROM items ORDER BY embedding('m', 'x') <-> emb LIMIT 3", "embedding"),
+    ("SELECT id FROM t ORDER BY emb <#> ai.text_embedding(model_id => 'm', content => 'x')",
+     "ai.text_embedding"),
+])
+def test_an_uncast_embedding_call_beside_a_distance_operator_gets_a_hint(
+        sql: str, function: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is not None
+    hint = result.error_hint
+    assert (hint.sqlstate, hint.replaces) == ("42883", True)
+    assert sql[hint.position - 1:][:3] in {"<=>", "<->", "<#>"}  # PostgreSQL's cursor
+    assert hint.hint.startswith(f"{function}() returns real[]") and "::vector" in hint.hint
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM items ORDER BY emb <=> google_ml.embedding('m', 'x')::vector LIMIT 5",
+    "SELECT * FROM items ORDER BY emb <=> CAST(embedding('m', 'x') AS vector) LIMIT 5",
+    "SELECT * FROM items ORDER BY emb <=> my_schema.embedding('m', 'x') LIMIT 5",
+    "SELECT embedding('m', 'x') || ARRAY[1::real] FROM items",
+])
+def test_no_uncast_embedding_hint_elsewhere(sql: str) -> None:
+    assert rewrite(sql).error_hint is None
+
+
 def test_a_replacing_hint_takes_the_place_of_postgresqls() -> None:
     raw = pq.message(pq.ERROR_RESPONSE, b"SERROR\x00C42883\x00Mprocedure p() does not exist\x00"
                      b"HYou might need to add explicit type casts.\x00P7\x00\x00")
