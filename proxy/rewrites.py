@@ -379,9 +379,12 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 # loads on every instance, so that ``SHOW`` answers them before any ``SET``; stock PostgreSQL knows
 # an unset one only by name. Deployment checks run ``SHOW alloydb_ai_nl.enabled;`` and
 # ``SHOW scann.enable_preview_features;``. Defaults from reference/alloydb-flags
-# (enable_preview_features off, max_background_workers 1, maintenance_background_naptime_s 1)
-# and ai/maintain-vector-indexes (pct_leaves_to_search "The default value is 0"); ScaNN settings
-# whose default no page states are left to PostgreSQL. alloydb_ai_nl.enabled is off on a new
+# (enable_preview_features off, max_background_workers 1, maintenance_background_naptime_s 1),
+# ai/maintain-vector-indexes (pct_leaves_to_search "The default value is 0") and
+# reference/ai/scann-index-reference (num_search_threads 2, enable_pca "enabled by default",
+# max_pct_leaves_to_search 15); ScaNN settings whose default no page states as a value
+# (num_leaves_to_search "1% of num_leaves", pre_reordering_num_neighbors "50 x K") are left to
+# PostgreSQL. alloydb_ai_nl.enabled is off on a new
 # AlloyDB instance, but the emulator's alloydb_ai_nl treats an unset flag as on
 # (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
 _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
@@ -390,6 +393,9 @@ _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "scann.max_background_workers": ("1", False),
     "scann.maintenance_background_naptime_s": ("1", False),
     "scann.pct_leaves_to_search": ("0", False),
+    "scann.num_search_threads": ("2", False),
+    "scann.enable_pca": ("on", True),
+    "scann.max_pct_leaves_to_search": ("15", False),
 }
 
 

@@ -197,6 +197,10 @@ def test_show_answers_the_instance_flags_of_alloydbs_other_libraries(
         assert conn.execute("SHOW scann.max_background_workers").fetchall() == [("1",)]
         assert conn.execute("SHOW scann.maintenance_background_naptime_s").fetchall() == [("1",)]
         assert conn.execute("SHOW scann.pct_leaves_to_search").fetchall() == [("0",)]
+        # reference/ai/scann-index-reference
+        assert conn.execute("SHOW scann.num_search_threads").fetchall() == [("2",)]
+        assert conn.execute("SHOW scann.enable_pca").fetchall() == [("on",)]
+        assert conn.execute("SHOW scann.max_pct_leaves_to_search").fetchall() == [("15",)]
         # A setting whose default no page states stays PostgreSQL's own answer.
         with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):
             conn.execute("SHOW scann.num_leaves_to_search")
