@@ -423,7 +423,8 @@ _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
     "scann", "SCANN", "ivf", "IVF", "ivfflat", "xivf", "vf", "truncate", "TRUNCATE", "uncate",
-    "auto_maintenance", "AUTO_Maintenance", "maintenan", "auto_maint",
+    "auto_maintenance", "AUTO_Maintenance", "maintenan", "auto_maint", "alloydb_ai_nl",
+    "ALLOYDB_AI_NL", "ydb_ai_nl", "alloydb_ai",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
