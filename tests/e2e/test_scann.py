@@ -636,6 +636,16 @@ def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
         assert default != "0.8.0.google-3"
         conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-3';")
         assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+        # The later numbers real instances show: an upgrade guide run on AlloyDB, from
+        # 0.8.0.google-4, and an instance on google_ml_integration 1.5.9 reading 0.8.1.google-1.
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-4';")
+        assert conn.execute(version).fetchone() == ("0.8.0.google-4",)
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.1.google-1';  ")
+        conn.execute("ALTER EXTENSION alloydb_scann UPDATE TO '0.1.3';")
+        assert conn.execute(
+            "SELECT extname, extversion FROM pg_extension WHERE extname IN "
+            "('vector', 'alloydb_scann') ORDER BY 1").fetchall() == [
+                ("alloydb_scann", "0.1.3"), ("vector", "0.8.1.google-1")]
 
 
 def test_an_index_on_a_partitioned_tables_parent_is_refused(emulator: Emulator) -> None:
