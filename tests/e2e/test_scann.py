@@ -140,6 +140,37 @@ def test_auto_maintenance_of_an_index_whose_name_does_not_say_scann(
         conn.execute("DROP INDEX similarity_index")
 
 
+def test_index_metrics_keep_the_configuration_through_reindex_and_rename(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # ai/maintain-vector-indexes: "To manually rebuild your index using its original
+    # configurations, run REINDEX INDEX CONCURRENTLY INDEX_NAME;" (a new index under the old
+    # name). An extension upgrade guide run on AlloyDB builds a second index, drops the first
+    # and renames the second. pg_stat_ann_indexes (ai/tune-indexes) keeps showing the index's
+    # configuration through both.
+    metrics = ("SELECT indexconfig, partitioncount FROM pg_stat_ann_indexes "
+               "WHERE indexrelname = 'metrics_idx'")
+    created = ("SELECT index_rows_at_creation_time FROM pg_stat_ann_index_creation "
+               "WHERE indexrelname = 'metrics_idx'")
+    conn.execute("CREATE INDEX metrics_idx ON items USING scann (embedding cosine) "
+                 "WITH (num_leaves = 10, quantizer = 'SQ8')")
+    try:
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=10", "quantizer=SQ8"], 10)]
+        rows_at_creation = conn.execute(created).fetchall()
+        assert rows_at_creation[0][0] is not None
+        conn.execute("REINDEX INDEX CONCURRENTLY metrics_idx;")
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=10", "quantizer=SQ8"], 10)]
+        assert conn.execute(created).fetchall() == rows_at_creation
+        conn.execute("CREATE INDEX metrics_idx_2 ON items USING scann (embedding cosine) "
+                     "WITH (num_leaves=2);")
+        conn.execute("DROP INDEX metrics_idx;")
+        conn.execute("ALTER INDEX metrics_idx_2 RENAME TO metrics_idx;")
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=2"], 2)]
+    finally:
+        conn.execute("DROP INDEX IF EXISTS metrics_idx")
+        conn.execute("DROP INDEX IF EXISTS metrics_idx_2")
+
+
 def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("CREATE INDEX my_scann_index ON items USING scann (embedding cosine) "
                  "WITH (num_leaves = 10)")
