@@ -382,8 +382,10 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 # (enable_preview_features off, max_background_workers 1, maintenance_background_naptime_s 1),
 # ai/maintain-vector-indexes (pct_leaves_to_search "The default value is 0") and
 # reference/ai/scann-index-reference (num_search_threads 2, enable_pca "enabled by default",
-# max_pct_leaves_to_search 15); ScaNN settings whose default no page states as a value
-# (num_leaves_to_search "1% of num_leaves", pre_reordering_num_neighbors "50 x K") are left to
+# max_pct_leaves_to_search 15). The page states num_leaves_to_search ("1% of num_leaves") and
+# pre_reordering_num_neighbors ("50 x K") only as rules; their values, 0 and -1, are what
+# pg_settings shows on AlloyDB Omni (google/alloydbomni, 2026-08) once alloydb_scann is loaded,
+# with num_search_threads 2 and pct_leaves_to_search 0 as above. Other ScaNN settings are left to
 # PostgreSQL. alloydb_ai_nl.enabled is off on a new
 # AlloyDB instance, but the emulator's alloydb_ai_nl treats an unset flag as on
 # (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
@@ -396,6 +398,8 @@ _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "scann.num_search_threads": ("2", False),
     "scann.enable_pca": ("on", True),
     "scann.max_pct_leaves_to_search": ("15", False),
+    "scann.num_leaves_to_search": ("0", False),
+    "scann.pre_reordering_num_neighbors": ("-1", False),
 }
 
 

@@ -201,9 +201,12 @@ def test_show_answers_the_instance_flags_of_alloydbs_other_libraries(
         assert conn.execute("SHOW scann.num_search_threads").fetchall() == [("2",)]
         assert conn.execute("SHOW scann.enable_pca").fetchall() == [("on",)]
         assert conn.execute("SHOW scann.max_pct_leaves_to_search").fetchall() == [("15",)]
-        # A setting whose default no page states stays PostgreSQL's own answer.
+        # As pg_settings shows them on AlloyDB Omni once alloydb_scann is loaded
+        assert conn.execute("SHOW scann.num_leaves_to_search").fetchall() == [("0",)]
+        assert conn.execute("SHOW scann.pre_reordering_num_neighbors").fetchall() == [("-1",)]
+        # A setting without a known default stays PostgreSQL's own answer.
         with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):
-            conn.execute("SHOW scann.num_leaves_to_search")
+            conn.execute("SHOW scann.satisfy_limit")
     with emulator.connect() as admin:
         admin.execute("DROP DATABASE rewrite_policy_flags WITH (FORCE)")
 

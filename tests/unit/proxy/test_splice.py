@@ -213,7 +213,7 @@ def test_show_of_another_librarys_instance_flag_reads_its_setting_or_default() -
         assert result.sql is not None and default in result.sql, sql
         assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
         assert worth_parsing(sql.encode())
-    assert rewrite("SHOW scann.num_leaves_to_search").sql is None  # no stated default
+    assert rewrite("SHOW scann.satisfy_limit").sql is None  # no known default
 
 
 @pytest.mark.parametrize(("sql", "installed"), [
