@@ -677,6 +677,8 @@ def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
             "SELECT extname, extversion FROM pg_extension WHERE extname IN "
             "('vector', 'alloydb_scann') ORDER BY 1").fetchall() == [
                 ("alloydb_scann", "0.1.3"), ("vector", "0.8.1.google-1")]
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.2.google-1'")  # AlloyDB Omni's
+        assert conn.execute(version).fetchone() == ("0.8.2.google-1",)
 
 
 def test_an_index_on_a_partitioned_tables_parent_is_refused(emulator: Emulator) -> None:
