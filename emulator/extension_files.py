@@ -70,8 +70,14 @@ EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
 # `ALTER EXTENSION vector UPDATE TO '0.8.0.google-3'`). The emulator takes those versions as
 # labels of the pgvector it runs: an update script with nothing in it, each way between pgvector's
 # default version and the label, so both statements work and \dx shows the label. Nothing of
-# Google's additions comes with it (docs/differences.md).
-PGVECTOR_VERSION_LABELS: tuple[str, ...] = ("0.8.0.google-3",)
+# Google's additions comes with it (docs/differences.md). Real instances show the later ones: an
+# extension upgrade guide run on AlloyDB goes from `0.8.0.google-4` with `ALTER EXTENSION vector
+# UPDATE TO '0.8.1.google-1'`, and deployment notes of an instance on google_ml_integration 1.5.9
+# read `SELECT extversion FROM pg_extension WHERE extname = 'vector'` as `0.8.1.google-1`; the
+# AlloyDB Omni image (google/alloydbomni, 2026-08) installs `0.8.2.google-1` (one label to
+# another goes through pgvector's default version: two empty steps).
+PGVECTOR_VERSION_LABELS: tuple[str, ...] = (
+    "0.8.0.google-3", "0.8.0.google-4", "0.8.1.google-1", "0.8.2.google-1")
 
 
 def pgvector_label_files(extension_dir: Path) -> dict[str, str]:

@@ -15,7 +15,10 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   back to ``SHOW``): of the view's setting in a database with the extension (a name the view
   lacks falls to ``current_setting``, which raises PostgreSQL's own error); elsewhere, of the
   flag's setting or its default (emulator/flags.py, through the proxy's config), a name that is
-  no flag going as it is.
+  no flag going as it is. The same for the instance flags of AlloyDB's other libraries that
+  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``scann.enable_preview_features``
+  and the few ScaNN settings whose defaults the pages state: ``_INSTANCE_FLAGS``), in every
+  database.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
   must register the engine's callback endpoint in that database before the client's next
   statement runs (see docs/internals.md).
@@ -33,7 +36,8 @@ What the proxy never does (docs/differences.md): mend invalid SQL (a statement P
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
 syntax error gains a HINT: ``missing_comma_hint``; so does the "does not exist" error of a
 model procedure called with ``model_auth =>``, as some AlloyDB pages print it for
-``model_auth_id``: ``misnamed_argument_hint``), or rewrite a statement that stores SQL text
+``model_auth_id``: ``misnamed_argument_hint``; and the "operator does not exist" error of an
+uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
 that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
 is computed from the parse tree, and the result is parsed again; if it does not parse, the
@@ -118,8 +122,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         return result
     if len(stmts) == 1:
         result.extension_command = _extension_command(stmts[0].stmt)
-        show = _show_flag(stmts[0].stmt, extension_installed, flags or {}) or show_probes(
-            stmts[0].stmt)
+        show = (_show_flag(stmts[0].stmt, extension_installed, flags or {})
+                or _show_instance_flag(stmts[0].stmt) or show_probes(stmts[0].stmt))
         if show is not None and _parses(show):
             result.sql = show
             result.rename_tags.append((b"SELECT 1", b"SHOW"))
@@ -155,6 +159,9 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     # tree walk off every other statement (warm-up statements come by here too).
     if result.sql is None and "model_auth" in sql.lower():
         result.error_hint = misnamed_argument_hint(stmts)
+    if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
+            and any(op in sql for op in _DISTANCE_OPERATORS)):
+        result.error_hint = uncast_embedding_hint(stmts)
     return result
 
 
@@ -312,7 +319,88 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
     return None
 
 
+# pgvector's distance operators take vector (halfvec, sparsevec) on both sides, and the
+# embedding functions return real[], whose cast to vector is an assignment cast only: ``col <=>
+# embedding('m', 'text')`` fails with 42883 "operator does not exist: vector <=> real[]" and
+# PostgreSQL's HINT about explicit casts. ai/run-vector-similarity-search prints its example so
+# ("ORDER BY EMBEDDING_COLUMN::vector <=> google_ml.embedding('MODEL_IDVERSION_TAG', 'TEXT')"),
+# right under "you must explicitly cast the embedding() call to vector".
+_DISTANCE_OPERATORS = frozenset({"<->", "<#>", "<=>", "<+>", "<~>", "<%>"})
+_EMBEDDING_FUNCTIONS = frozenset({"embedding", "text_embedding", "image_embedding"})
+_EMBEDDING_SCHEMAS = frozenset({"public", "google_ml", "ai"})
+
+
+class _UncastEmbedding(Visitor):
+    """Finds the first distance operator with an embedding function's call as an operand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, int] | None = None  # operator, function, operator location
+
+    def visit_A_Expr(self, ancestors: Any, node: Any) -> None:
+        if self.found is not None or node.kind != pglast.enums.A_Expr_Kind.AEXPR_OP:
+            return
+        names = [getattr(n, "sval", None) for n in node.name or ()]
+        if len(names) != 1 or names[0] not in _DISTANCE_OPERATORS:
+            return
+        for operand in (node.lexpr, node.rexpr):
+            if not isinstance(operand, ast.FuncCall):
+                continue
+            called = [getattr(n, "sval", None) for n in operand.funcname or ()]
+            if called and called[-1] in _EMBEDDING_FUNCTIONS and (
+                    len(called) == 1 or (len(called) == 2 and called[0] in _EMBEDDING_SCHEMAS)):
+                self.found = (str(names[0]), ".".join(str(n) for n in called), node.location)
+                return
+
+
+def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the 42883 error of ``vector_column <=> embedding(...)``: the call returns
+    real[] and needs ``::vector``. It replaces PostgreSQL's generic HINT; SQLSTATE and message
+    stay PostgreSQL's (and AlloyDB's: its page says the cast is required)."""
+    finder = _UncastEmbedding()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            operator, function, location = finder.found
+            return ErrorHint(
+                "42883",
+                location + 1,
+                f"{function}() returns real[], and pgvector's {operator} takes vector: cast the "
+                f"call, as in {function}('MODEL_ID', 'TEXT')::vector.",
+                replaces=True,
+            )
+    return None
+
+
 _FLAG_PREFIX = EXTENSION_NAME + "."
+
+
+# Instance flags of AlloyDB's other libraries (full name -> default, is a bool), which AlloyDB
+# loads on every instance, so that ``SHOW`` answers them before any ``SET``; stock PostgreSQL knows
+# an unset one only by name. Deployment checks run ``SHOW alloydb_ai_nl.enabled;`` and
+# ``SHOW scann.enable_preview_features;``. Defaults from reference/alloydb-flags
+# (enable_preview_features off, max_background_workers 1, maintenance_background_naptime_s 1),
+# ai/maintain-vector-indexes (pct_leaves_to_search "The default value is 0") and
+# reference/ai/scann-index-reference (num_search_threads 2, enable_pca "enabled by default",
+# max_pct_leaves_to_search 15). The page states num_leaves_to_search ("1% of num_leaves") and
+# pre_reordering_num_neighbors ("50 x K") only as rules; their values, 0 and -1, are what
+# pg_settings shows on AlloyDB Omni (google/alloydbomni, 2026-08) once alloydb_scann is loaded,
+# with num_search_threads 2 and pct_leaves_to_search 0 as above. Other ScaNN settings are left to
+# PostgreSQL. alloydb_ai_nl.enabled is off on a new
+# AlloyDB instance, but the emulator's alloydb_ai_nl treats an unset flag as on
+# (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
+_INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
+    "alloydb_ai_nl.enabled": ("on", True),
+    "scann.enable_preview_features": ("off", True),
+    "scann.max_background_workers": ("1", False),
+    "scann.maintenance_background_naptime_s": ("1", False),
+    "scann.pct_leaves_to_search": ("0", False),
+    "scann.num_search_threads": ("2", False),
+    "scann.enable_pca": ("on", True),
+    "scann.max_pct_leaves_to_search": ("15", False),
+    "scann.num_leaves_to_search": ("0", False),
+    "scann.pre_reordering_num_neighbors": ("-1", False),
+}
 
 
 def _show_flag(stmt: Any, extension_installed: bool,
@@ -329,8 +417,21 @@ def _show_flag(stmt: Any, extension_installed: bool,
     if extension_installed:
         return (f"SELECT COALESCE((SELECT s.setting FROM {SETTINGS_VIEW} AS s "
                 f"WHERE s.name = '{name}'), pg_catalog.current_setting('{name}')) AS \"{name}\"")
+    return _show_default(name, flags)
+
+
+def _show_instance_flag(stmt: Any) -> str | None:
+    """The SELECT that answers ``SHOW`` of one of ``_INSTANCE_FLAGS``, or None."""
+    if not isinstance(stmt, ast.VariableShowStmt):
+        return None
+    return _show_default(str(stmt.name or ""), _INSTANCE_FLAGS)
+
+
+def _show_default(name: str, flags: Mapping[str, tuple[str, bool]]) -> str | None:
+    """The SELECT of the flag's setting, or its default where unset (None for a name that is no
+    flag: PostgreSQL's own "unrecognized configuration parameter")."""
     if name not in flags:
-        return None  # PostgreSQL's own "unrecognized configuration parameter"
+        return None
     default, is_bool = flags[name]
     literal = "'" + default.replace("'", "''") + "'"
     setting = f"pg_catalog.current_setting('{name}', true)"

@@ -273,6 +273,26 @@ BEGIN
 END
 $fn$;
 
+-- Each ScaNN index's recorded configuration. The row is the index's own (its oid); an index
+-- whose oid has no row takes the row of a dropped index of the same name: REINDEX INDEX
+-- CONCURRENTLY, which ai/maintain-vector-indexes prescribes to rebuild an index "using its
+-- original configurations", builds a new index (a new oid) under the old name. A renamed index
+-- keeps its oid, and so its row (an upgrade guide run on AlloyDB builds a second index, drops
+-- the first and renames the second to the first's name).
+CREATE VIEW _scann_current_config AS
+SELECT c.oid AS indexrelid, k.indexconfig, k.rows_at_creation, k.inserted_before,
+       k.updated_before, k.deleted_before
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
+  CROSS JOIN LATERAL (
+      SELECT r.* FROM _scann_index_config r
+       WHERE r.indexrelid = c.oid
+          OR (r.indexname = c.relname
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_class o WHERE o.oid = r.indexrelid))
+       ORDER BY r.indexrelid = c.oid DESC
+       LIMIT 1) k;
+REVOKE ALL ON _scann_current_config FROM PUBLIC;
+
 -- One row per ScaNN index. An HNSW graph has no partitions: partitioncount is the num_leaves
 -- asked for, the distributions are NULL.
 CREATE VIEW pg_stat_ann_indexes AS
@@ -291,7 +311,7 @@ SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
   FROM pg_catalog.pg_stat_all_indexes s
   JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
   JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
-  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+  LEFT JOIN _scann_current_config cfg ON cfg.indexrelid = s.indexrelid;
 
 CREATE VIEW pg_stat_ann_index_creation AS
 SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
@@ -299,7 +319,7 @@ SELECT s.relid, s.indexrelid, s.schemaname, s.relname, s.indexrelname,
   FROM pg_catalog.pg_stat_all_indexes s
   JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
   JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
-  LEFT JOIN _scann_index_config cfg ON cfg.indexrelid = s.indexrelid AND cfg.indexname = c.relname;
+  LEFT JOIN _scann_current_config cfg ON cfg.indexrelid = s.indexrelid;
 
 GRANT SELECT ON pg_stat_ann_indexes, pg_stat_ann_index_creation TO PUBLIC;
 

@@ -9,7 +9,8 @@ reference, invoke-predictions, model-endpoint-predictions, work-with-embeddings,
 model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT),
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
 ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2), the older work-with-embeddings page (version 1.2), register-model-endpoint (its third-party
-ranking model) and (docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+ranking model), run-vector-similarity-search (its uncast embedding() gets a HINT) and
+(docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -1465,6 +1466,46 @@ def test_manage_model_pages_model_auth_is_refused_with_a_hint(db: psycopg.Connec
     assert created.value.diag.message_hint is not None
     assert "google_ml.create_model" in created.value.diag.message_hint
     assert rows(db, "SELECT count(*) FROM google_ml.models WHERE id = 'MODEL_ID'") == [(0,)]
+
+
+# -- run-vector-similarity-search ------------------------------------------------------------------
+# https://docs.cloud.google.com/alloydb/docs/ai/run-vector-similarity-search (2026-05-15): "Because
+# embedding() returns a real array, you must explicitly cast the embedding() call to vector", then
+# an example without the cast. PostgreSQL refuses it (pgvector's real[] -> vector cast is an
+# assignment cast), as AlloyDB must; the proxy's HINT says what to write.
+
+
+def test_run_vector_similarity_search_page(db: psycopg.Connection[Any]) -> None:
+    db.execute("CREATE EXTENSION IF NOT EXISTS vector;")
+    db.execute("DROP TABLE IF EXISTS similarity_items")
+    db.execute("CREATE TABLE similarity_items (id int, complaints text, emb vector(768))")
+    db.execute("INSERT INTO similarity_items VALUES "
+               "(1, 'It was the wrong color', embedding('text-embedding-005', 'wrong color')), "
+               "(2, 'Arrived late', embedding('text-embedding-005', 'late delivery'))")
+    # With vector input, as printed (the vector spelled out).
+    vec = rows(db, "SELECT embedding('text-embedding-005', 'wrong color')::vector::text")[0][0]
+    got = rows(db, f"SELECT id FROM similarity_items ORDER BY emb <=> '{vec}' LIMIT 1")
+    assert got == [(1,)]
+    # With text input, as printed: refused, with a HINT naming the cast.
+    printed = ("SELECT * FROM similarity_items\n    ORDER BY emb::vector\n"
+               "    <=> google_ml.embedding('text-embedding-005', 'It was the wrong color')\n"
+               "    LIMIT 1")
+    with pytest.raises(psycopg.errors.UndefinedFunction) as caught:
+        db.execute(printed)
+    diag = caught.value.diag
+    assert diag.message_primary == "operator does not exist: vector <=> real[]"
+    assert diag.message_hint is not None and "::vector" in diag.message_hint
+    assert "google_ml.embedding() returns real[]" in diag.message_hint
+    assert diag.statement_position == str(printed.index("<=>") + 1)
+    # As the page's own sentence says: cast the call.
+    fixed = printed.replace("wrong color')", "wrong color')::vector")
+    assert [r[0] for r in rows(db, fixed)] == [1]
+    # A statement that fails elsewhere keeps PostgreSQL's own HINT.
+    with pytest.raises(psycopg.errors.UndefinedFunction) as other:
+        db.execute("SELECT emb <=> 1 FROM similarity_items")
+    assert other.value.diag.message_hint is not None
+    assert "::vector" not in other.value.diag.message_hint
+    db.execute("DROP TABLE similarity_items")
 
 
 # -- perform-vector-search (tutorial) --------------------------------------------------------------

@@ -164,6 +164,53 @@ def test_show_answers_the_flags_in_a_database_without_the_extension(emulator: Em
         admin.execute("DROP DATABASE rewrite_policy_bare WITH (FORCE)")
 
 
+def test_show_answers_the_instance_flags_of_alloydbs_other_libraries(
+    emulator: Emulator, policy_db: str
+) -> None:
+    # Deployment checks of AlloyDB set-ups run, after their SHOWs of google_ml_integration flags:
+    # "SHOW alloydb_ai_nl.enabled; ... SHOW scann.enable_preview_features;". AlloyDB loads both
+    # libraries on every instance, so these answer in any database before any SET; stock
+    # PostgreSQL said 42704 "unrecognized configuration parameter". Defaults:
+    # reference/alloydb-flags and ai/maintain-vector-indexes; alloydb_ai_nl.enabled says what
+    # the emulator's alloydb_ai_nl does when it is unset (on).
+    with psycopg.connect(policy_db, autocommit=True) as conn:
+        for show, value in [("SHOW alloydb_ai_nl.enabled;", "on"),
+                            ("SHOW google_ml_integration.enable_preview_ai_functions;", "off"),
+                            ("SHOW scann.enable_preview_features;", "off")]:
+            cur = conn.execute(show)
+            assert cur.statusmessage == "SHOW" and cur.fetchall() == [(value,)], show
+            assert cur.description is not None
+            assert cur.description[0].name == show.split()[1].rstrip(";")
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE IF EXISTS rewrite_policy_flags WITH (FORCE)")
+        admin.execute("CREATE DATABASE rewrite_policy_flags")
+    with psycopg.connect(emulator.dsn_for(dbname="rewrite_policy_flags"),
+                         autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname IN "
+                            "('alloydb_ai_nl', 'alloydb_scann')").fetchone() == (0,)
+        assert conn.execute("SHOW alloydb_ai_nl.enabled").fetchall() == [("on",)]
+        conn.execute("SET alloydb_ai_nl.enabled = off")
+        assert conn.execute("SHOW alloydb_ai_nl.enabled").fetchall() == [("off",)]
+        assert conn.execute("SHOW scann.enable_preview_features").fetchall() == [("off",)]
+        conn.execute("SET scann.enable_preview_features = true")
+        assert conn.execute("SHOW scann.enable_preview_features").fetchall() == [("on",)]
+        assert conn.execute("SHOW scann.max_background_workers").fetchall() == [("1",)]
+        assert conn.execute("SHOW scann.maintenance_background_naptime_s").fetchall() == [("1",)]
+        assert conn.execute("SHOW scann.pct_leaves_to_search").fetchall() == [("0",)]
+        # reference/ai/scann-index-reference
+        assert conn.execute("SHOW scann.num_search_threads").fetchall() == [("2",)]
+        assert conn.execute("SHOW scann.enable_pca").fetchall() == [("on",)]
+        assert conn.execute("SHOW scann.max_pct_leaves_to_search").fetchall() == [("15",)]
+        # As pg_settings shows them on AlloyDB Omni once alloydb_scann is loaded
+        assert conn.execute("SHOW scann.num_leaves_to_search").fetchall() == [("0",)]
+        assert conn.execute("SHOW scann.pre_reordering_num_neighbors").fetchall() == [("-1",)]
+        # A setting without a known default stays PostgreSQL's own answer.
+        with pytest.raises(psycopg.errors.UndefinedObject, match="unrecognized configuration"):
+            conn.execute("SHOW scann.satisfy_limit")
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE rewrite_policy_flags WITH (FORCE)")
+
+
 def test_the_seed_pages_missing_comma_fails_with_a_hint(policy_db: str) -> None:
     sql = ("CALL google_ml.create_model(\n  model_id => 'no-comma',\n"
            "  model_provider => 'google',\n"

@@ -121,6 +121,56 @@ def test_documented_index_statements_run(
     assert am == "scann"
 
 
+def test_auto_maintenance_of_an_index_whose_name_does_not_say_scann(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # ai/maintain-vector-indexes: "ALTER INDEX INDEX_NAME SET (auto_maintenance =
+    # AUTOMATIC_MAINTENANCE);" on the page's own index, similarity_index. The option is AlloyDB's
+    # and pgvector's handler refuses it ("unrecognized parameter"), so the proxy must see the
+    # statement even when no word of it is "scann".
+    conn.execute("CREATE INDEX similarity_index ON items USING scann (embedding cosine) "
+                 "WITH (MODE = 'AUTOMATIC', auto_maintenance = 'OFF')")
+    try:
+        for value in ("on", "off"):
+            cur = conn.execute(f"ALTER INDEX similarity_index SET (auto_maintenance = {value});")
+            assert cur.statusmessage == "ALTER INDEX"
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="boolean option"):
+            conn.execute("ALTER INDEX similarity_index SET (auto_maintenance = often)")
+    finally:
+        conn.execute("DROP INDEX similarity_index")
+
+
+def test_index_metrics_keep_the_configuration_through_reindex_and_rename(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # ai/maintain-vector-indexes: "To manually rebuild your index using its original
+    # configurations, run REINDEX INDEX CONCURRENTLY INDEX_NAME;" (a new index under the old
+    # name). An extension upgrade guide run on AlloyDB builds a second index, drops the first
+    # and renames the second. pg_stat_ann_indexes (ai/tune-indexes) keeps showing the index's
+    # configuration through both.
+    metrics = ("SELECT indexconfig, partitioncount FROM pg_stat_ann_indexes "
+               "WHERE indexrelname = 'metrics_idx'")
+    created = ("SELECT index_rows_at_creation_time FROM pg_stat_ann_index_creation "
+               "WHERE indexrelname = 'metrics_idx'")
+    conn.execute("CREATE INDEX metrics_idx ON items USING scann (embedding cosine) "
+                 "WITH (num_leaves = 10, quantizer = 'SQ8')")
+    try:
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=10", "quantizer=SQ8"], 10)]
+        rows_at_creation = conn.execute(created).fetchall()
+        assert rows_at_creation[0][0] is not None
+        conn.execute("REINDEX INDEX CONCURRENTLY metrics_idx;")
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=10", "quantizer=SQ8"], 10)]
+        assert conn.execute(created).fetchall() == rows_at_creation
+        conn.execute("CREATE INDEX metrics_idx_2 ON items USING scann (embedding cosine) "
+                     "WITH (num_leaves=2);")
+        conn.execute("DROP INDEX metrics_idx;")
+        conn.execute("ALTER INDEX metrics_idx_2 RENAME TO metrics_idx;")
+        assert conn.execute(metrics).fetchall() == [(["num_leaves=2"], 2)]
+    finally:
+        conn.execute("DROP INDEX IF EXISTS metrics_idx")
+        conn.execute("DROP INDEX IF EXISTS metrics_idx_2")
+
+
 def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     conn.execute("CREATE INDEX my_scann_index ON items USING scann (embedding cosine) "
                  "WITH (num_leaves = 10)")
@@ -617,6 +667,18 @@ def test_vector_under_alloydbs_version_number(emulator: Emulator) -> None:
         assert default != "0.8.0.google-3"
         conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-3';")
         assert conn.execute(version).fetchone() == ("0.8.0.google-3",)
+        # The later numbers real instances show: an upgrade guide run on AlloyDB, from
+        # 0.8.0.google-4, and an instance on google_ml_integration 1.5.9 reading 0.8.1.google-1.
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.0.google-4';")
+        assert conn.execute(version).fetchone() == ("0.8.0.google-4",)
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.1.google-1';  ")
+        conn.execute("ALTER EXTENSION alloydb_scann UPDATE TO '0.1.3';")
+        assert conn.execute(
+            "SELECT extname, extversion FROM pg_extension WHERE extname IN "
+            "('vector', 'alloydb_scann') ORDER BY 1").fetchall() == [
+                ("alloydb_scann", "0.1.3"), ("vector", "0.8.1.google-1")]
+        conn.execute("ALTER EXTENSION vector UPDATE TO '0.8.2.google-1'")  # AlloyDB Omni's
+        assert conn.execute(version).fetchone() == ("0.8.2.google-1",)
 
 
 def test_an_index_on_a_partitioned_tables_parent_is_refused(emulator: Emulator) -> None:

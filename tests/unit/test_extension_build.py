@@ -113,8 +113,9 @@ def test_the_installer_names_pgvector_with_alloydbs_version(tmp_path: Path) -> N
     pg_config.write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
     pg_config.chmod(0o755)
     extension_files.install_extension_files(pg_config)
-    for name in ("vector--0.8.6--0.8.0.google-3.sql", "vector--0.8.0.google-3--0.8.6.sql"):
-        assert (extension_dir / name).read_text().startswith("-- vector 0.8.0.google-3 is")
+    for label in ("0.8.0.google-3", "0.8.0.google-4", "0.8.1.google-1", "0.8.2.google-1"):
+        for name in (f"vector--0.8.6--{label}.sql", f"vector--{label}--0.8.6.sql"):
+            assert (extension_dir / name).read_text().startswith(f"-- vector {label} is")
     assert not stale.exists()
     assert pgvector_own.exists()
 

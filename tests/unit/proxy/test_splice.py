@@ -205,6 +205,17 @@ def test_show_of_a_flag_without_the_extension_reads_its_setting_or_default() -> 
     assert result.sql is not None and "'gemini-2.5-flash-lite'" in result.sql
 
 
+def test_show_of_another_librarys_instance_flag_reads_its_setting_or_default() -> None:
+    for sql, default in [("SHOW alloydb_ai_nl.enabled;", "'on'"),
+                         ("show SCANN.enable_preview_features", "'off'"),
+                         ("SHOW scann.max_background_workers", "'1'")]:
+        result = rewrite(sql, extension_installed=False)
+        assert result.sql is not None and default in result.sql, sql
+        assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
+        assert worth_parsing(sql.encode())
+    assert rewrite("SHOW scann.satisfy_limit").sql is None  # no known default
+
+
 @pytest.mark.parametrize(("sql", "installed"), [
     ("SHOW google_ml_integration.enable_model_support", False),  # no flags given
     ("SHOW google_ml_integration.no_such_flag", False),  # not a flag: PostgreSQL's own error
@@ -240,6 +251,34 @@ def test_model_auth_for_model_auth_id_gets_a_hint_at_the_call() -> None:
     "SELECT my_function(model_auth => 'k') FROM google_ml.models",
 ])
 def test_no_misnamed_argument_hint_elsewhere(sql: str) -> None:
+    assert rewrite(sql).error_hint is None
+
+
+@pytest.mark.parametrize(("sql", "function"), [
+    # ai/run-vector-similarity-search, as printed
+    (("SELECT * FROM items\n  ORDER BY emb::vector\n  <=> google_ml.embedding('m', 'TEXT')\n"
+      "  LIMIT 5"), "google_ml.embedding"),
+    ("SELECT 'été', id FROM items ORDER BY embedding('m', 'x') <-> emb LIMIT 3", "embedding"),
+    ("SELECT id FROM t ORDER BY emb <#> ai.text_embedding(model_id => 'm', content => 'x')",
+     "ai.text_embedding"),
+])
+def test_an_uncast_embedding_call_beside_a_distance_operator_gets_a_hint(
+        sql: str, function: str) -> None:
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is not None
+    hint = result.error_hint
+    assert (hint.sqlstate, hint.replaces) == ("42883", True)
+    assert sql[hint.position - 1:][:3] in {"<=>", "<->", "<#>"}  # PostgreSQL's cursor
+    assert hint.hint.startswith(f"{function}() returns real[]") and "::vector" in hint.hint
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM items ORDER BY emb <=> google_ml.embedding('m', 'x')::vector LIMIT 5",
+    "SELECT * FROM items ORDER BY emb <=> CAST(embedding('m', 'x') AS vector) LIMIT 5",
+    "SELECT * FROM items ORDER BY emb <=> my_schema.embedding('m', 'x') LIMIT 5",
+    "SELECT embedding('m', 'x') || ARRAY[1::real] FROM items",
+])
+def test_no_uncast_embedding_hint_elsewhere(sql: str) -> None:
     assert rewrite(sql).error_hint is None
 
 
@@ -363,6 +402,8 @@ def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
     "CREATE EXTENSION google_ml_integration",
     "CREATE INDEX i ON t USING ScaNN (emb cosine) WITH (num_leaves = 5)",
     "SET scann.num_leaves_to_search = 2",
+    # ai/maintain-vector-indexes, on an index whose name does not say scann
+    "ALTER INDEX similarity_index SET (AUTO_MAINTENANCE = off)",
 ])
 def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
     assert worth_parsing(sql.encode())
@@ -382,6 +423,8 @@ _PREFILTER_PIECES = st.sampled_from([
     "google_ml", "GOOGLE_ML", "embedding", "Embedding (", "embedding\t(", "ai", "AI .", "ai.",
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
     "scann", "SCANN", "ivf", "IVF", "ivfflat", "xivf", "vf", "truncate", "TRUNCATE", "uncate",
+    "auto_maintenance", "AUTO_Maintenance", "maintenan", "auto_maint", "alloydb_ai_nl",
+    "ALLOYDB_AI_NL", "ydb_ai_nl", "alloydb_ai",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
