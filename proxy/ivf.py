@@ -21,7 +21,8 @@ objects are):
   unknown names with PostgreSQL's own error). Unless ``CONCURRENTLY``, the statement runs in a
   ``DO`` block (tag renamed back) that first adds the access method to a ``vector`` created
   elsewhere (by CASCADE, or before the proxy), again for a superuser; others get PostgreSQL's
-  error with a HINT that says who can add it.
+  error with a HINT that says who can add it. ``CONCURRENTLY`` cannot run in a DO block: the same
+  is done by a prelude, a statement of its own the session sends just before (proxy/session.py).
 * A column of 2,001 to 4,000 dimensions (AlloyDB's SQ8 takes up to 8,000; pgvector's ivfflat at
   most 2,000): as for ScaNN (proxy/scann.py), the index of that name is built on the column cast
   to ``halfvec``, with a NOTICE that ``ORDER BY col <=> q`` will not use it.
@@ -46,6 +47,7 @@ from pglast.enums import VariableSetKind
 from pglast.parser import scan
 
 from proxy.scann import (
+    IN_TRANSACTION_REFUSAL,
     EnumOption,
     IntOption,
     ScannError,
@@ -53,6 +55,7 @@ from proxy.scann import (
     arg_text,
     check_value,
     halfvec_fallback,
+    relation_text,
     same_index,
     sql_literal,
     with_span,
@@ -216,9 +219,24 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
                  f"{_ensure(strict=True)} BEGIN EXECUTE {_INNER}{text}{_INNER}; "
                  f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; END {_TAG}")
         return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+    prelude = _concurrent_prelude(stmt) if stmt.concurrent else None
     if text == sql[start:end]:
-        return ScannPlan([])
-    return ScannPlan([Splice(start, end, text)])
+        return ScannPlan([], prelude=prelude)
+    return ScannPlan([Splice(start, end, text)], prelude=prelude)
+
+
+def _concurrent_prelude(stmt: Any) -> str | None:
+    """The prelude of ``CREATE INDEX CONCURRENTLY ... USING ivf`` (a statement that cannot run in
+    a DO block): the access method added first, as the plain statement's block does. Not for a
+    table that does not exist (PostgreSQL's own error comes first); inside a transaction,
+    PostgreSQL's refusal of CONCURRENTLY (``IN_TRANSACTION_REFUSAL``)."""
+    relation = sql_literal(relation_text(stmt.relation))
+    if _TAG in relation:
+        return None
+    return (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN "
+            f"{IN_TRANSACTION_REFUSAL} "
+            f"IF pg_catalog.to_regclass({relation}) IS NULL THEN RETURN; END IF; "
+            f"{_ensure(strict=True)} END {_TAG}")
 
 
 def _without_quantizer(text: str, stmt: Any) -> str | None:

@@ -23,6 +23,10 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
   is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
   once: it changes no expression the index stores.
+* ``CREATE INDEX CONCURRENTLY ... USING scann`` or ``USING ivf``, which cannot run in a ``DO``
+  block: a *prelude* (``Rewrite.prelude``), a statement the session sends as a Query of its own
+  just before, whose error stands for the statement's (proxy/session.py): ScaNN's row checks,
+  or the ``ivf`` access method added.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
 * ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes`` and ``CREATE EXTENSION vector``:
@@ -100,6 +104,9 @@ class Rewrite:
     notes: list[str] = field(default_factory=list)
     # Statements the server will answer with another command tag: (server's, client's), in order
     rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A statement the session runs first, as a Query of its own (proxy/session.py's Prelude):
+    # only for a text that is one statement which cannot run in a DO block
+    prelude: str | None = None
 
 
 def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
@@ -141,6 +148,8 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             finder.splices.extend(scann.splices)
             if scann.rename_tag:
                 result.rename_tags.append(scann.rename_tag)
+            if scann.prelude is not None and len(stmts) == 1:
+                result.prelude = scann.prelude
             continue
         if warmup and extension_installed:
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
@@ -151,6 +160,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             result.sql = rewritten
         else:
             result.rename_tags.clear()
+            result.prelude = None  # it was for the rewritten statement
     # Positions are the text's own only when it goes unchanged; the substring test keeps the
     # tree walk off every other statement (warm-up statements come by here too).
     if result.sql is None and "model_auth" in sql.lower():

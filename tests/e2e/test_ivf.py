@@ -201,8 +201,9 @@ def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_
     emulator: Emulator,
 ) -> None:
     """vector created on the server directly (or by CASCADE): the first IVF index a superuser
-    creates through the proxy adds the access method; a user who is not a superuser is told who
-    can."""
+    creates through the proxy adds the access method, CONCURRENTLY too (in a prelude, a
+    statement of the proxy's own sent just before it: proxy/session.py); a user who is not a
+    superuser is told who can."""
     with emulator.connect() as admin:
         admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
         admin.execute('CREATE DATABASE "ivf_late"')
@@ -223,10 +224,18 @@ def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_
                 user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
                              "WITH (lists = 2, quantizer = 'SQ8')")
             assert "superuser" in str(error.value.diag.message_hint)
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                user.execute("CREATE INDEX CONCURRENTLY t_ivf ON t USING ivf (e vector_l2_ops) "
+                             "WITH (lists = 2, quantizer = 'SQ8')")
+            assert "superuser" in str(error.value.diag.message_hint)
+            assert error.value.diag.context is None
         with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
-            cur = conn.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+            cur = conn.execute("CREATE INDEX CONCURRENTLY t_ivf ON t USING ivf (e vector_l2_ops) "
                                "WITH (lists = 2, quantizer = 'SQ8')")
             assert cur.statusmessage == "CREATE INDEX"
+            assert conn.execute("SELECT indisvalid FROM pg_index "
+                                "WHERE indexrelid = 't_ivf'::regclass").fetchone() == (True,)
         with psycopg.connect(user_dsn, autocommit=True) as user:
             cur = user.execute("CREATE INDEX t_ivf2 ON t USING ivf (e vector_ip_ops) "
                                "WITH (lists = 2)")

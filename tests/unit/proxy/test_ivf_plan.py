@@ -22,6 +22,11 @@ def test_the_quantizer_is_cut_and_every_other_byte_kept() -> None:
     assert result.sql == ("CREATE INDEX CONCURRENTLY \"índice\" ON t USING ivf (e vector_l2_ops) "
                           "WITH (lists = 5, \"Lists\"=7) WHERE note <> 'WITH (quantizer=1)'")
     assert result.rename_tags == []  # CONCURRENTLY cannot run in a DO block
+    # the access method is added first, by a prelude (proxy/session.py)
+    assert result.prelude is not None and "CREATE ACCESS METHOD ivf" in result.prelude
+    assert "to_regclass('\"t\"') IS NULL THEN RETURN" in result.prelude
+    pglast.parse_sql(result.prelude)
+    assert rewrite("CREATE INDEX CONCURRENTLY i ON t USING ivf (e vector_l2_ops)").prelude
 
 
 def test_a_plain_create_index_runs_in_a_do_block_that_adds_the_access_method() -> None:
