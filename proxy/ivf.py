@@ -29,7 +29,8 @@ objects are):
 * ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``; also ``ALTER DATABASE/ROLE ...
   SET``): checked as an integer from 1 to 32768 (pgvector's range for the probes it reads), then
   pgvector's ``ivfflat.probes`` gets the same value, since that is the setting the emulated scan
-  reads. ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
+  reads. ``SELECT set_config('ivf.probes', v, is_local)`` does the same where its meaning cannot
+  change (``plan_set_config``). ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
   declared setting does.
 
 The index keeps no trace of its quantizer (ivfflat's reloptions cannot hold it): ``\\d`` shows
@@ -45,6 +46,7 @@ import pglast
 from pglast import ast
 from pglast.enums import VariableSetKind
 from pglast.parser import scan
+from pglast.visitors import Visitor
 
 from proxy.scann import (
     IN_TRANSACTION_REFUSAL,
@@ -61,7 +63,7 @@ from proxy.scann import (
     with_span,
     without_locations,
 )
-from proxy.statements import Splice
+from proxy.statements import Splice, call_span, name_span
 
 ACCESS_METHOD = "ivf"
 # ai/create-ivf-index: "Set to either of the following: SQ8 ... FLAT"; LangChain's IVFIndex
@@ -209,7 +211,8 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
     if quantizers:
         cut = _without_quantizer(text, stmt)
         if cut is None:
-            return ScannPlan([])  # not sure of the cut: pgvector will refuse the option itself
+            # not sure of the cut: pgvector will refuse the option itself
+            return ScannPlan([], hint=_scann_opclass_hint(stmt))
         text = cut
     if tags_renamable and not stmt.concurrent and _TAG not in text and _INNER not in text:
         span = with_span(text) if stmt.options else None
@@ -218,11 +221,34 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
         block = (f"DO {_TAG} DECLARE ns name; is_super boolean; dims int; BEGIN "
                  f"{_ensure(strict=True)} BEGIN EXECUTE {_INNER}{text}{_INNER}; "
                  f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; END {_TAG}")
-        return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+        return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"),
+                         hint=_scann_opclass_hint(stmt))
     prelude = _concurrent_prelude(stmt) if stmt.concurrent else None
+    hint = _scann_opclass_hint(stmt)
     if text == sql[start:end]:
-        return ScannPlan([], prelude=prelude)
-    return ScannPlan([Splice(start, end, text)], prelude=prelude)
+        return ScannPlan([], prelude=prelude, hint=hint)
+    return ScannPlan([Splice(start, end, text)], prelude=prelude, hint=hint)
+
+
+# ScaNN's operator class names. ai/tune-indexes prints ``USING ivf (vector_column cosine)``
+# (beside ``USING ivfflat (vector_column cosine)``, which stock pgvector refuses too, and the
+# identifiers ``my-ivf-index``, ``my-table``, which no PostgreSQL accepts), where
+# ai/create-ivf-index, the page that defines the statement, lists vector_l2_ops, vector_ip_ops
+# and vector_cosine_ops only. So they stay refused, with PostgreSQL's error and this HINT.
+_SCANN_NAMES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops",
+                "dot_product": "vector_ip_ops", "dot_prod": "vector_ip_ops"}
+
+
+def _scann_opclass_hint(stmt: Any) -> tuple[str, str, str] | None:
+    """The HINT for PostgreSQL's "operator class ... does not exist" of an IVF index written
+    with a ScaNN operator class name."""
+    for param in stmt.indexParams or ():
+        name = str(param.opclass[-1].sval) if param.opclass else None
+        if name in _SCANN_NAMES:
+            hint = (f"The ivf index takes pgvector's operator classes (ai/create-ivf-index): "
+                    f"{_SCANN_NAMES[name]} here. {name} is a ScaNN name (USING scann).")
+            return "42704", f'operator class "{name}" does not exist for access method "ivf"', hint
+    return None
 
 
 def _concurrent_prelude(stmt: Any) -> str | None:
@@ -304,6 +330,83 @@ def show_probes(stmt: Any) -> str | None:
         f"CASE WHEN EXISTS (SELECT FROM {_VECTOR_SCHEMA}) THEN '{PROBES_DEFAULT}' END, "
         f"pg_catalog.current_setting('{PROBES_SETTING}')) AS \"{PROBES_SETTING}\""
     )
+
+
+# -- set_config('ivf.probes', ...) ------------------------------------------------------------
+
+_PROBES_HINT = (f"{PROBES_SETTING} is passed on to pgvector's {_PGVECTOR_PROBES}, the setting the "
+                f"emulated ivf index reads: an integer from {PROBES.low} to {PROBES.high}.")
+
+
+def plan_set_config(sql: str, stmt: Any) -> ScannPlan:
+    """``set_config('ivf.probes', v, is_local)`` in a SELECT: pgvector's ivfflat.probes set
+    alike, as ``SET ivf.probes`` does. Only a call whose meaning cannot change: PostgreSQL's
+    set_config (the CASE asks the catalog which function the name resolves to, at run time),
+    positional arguments, the name a literal, ``v`` a literal or a parameter (so it is typed as
+    before), ``is_local`` true or false (written twice), in a database that has ``vector`` (where
+    AlloyDB's declares the setting); otherwise the value goes to ivf.probes alone, as written.
+    The call's value is then ivfflat.probes' form of ``v`` (``05`` reads ``5``), as a declared
+    integer setting's is on AlloyDB; a value pgvector refuses is its error, with a HINT."""
+    if not isinstance(stmt, ast.SelectStmt):
+        return ScannPlan([])
+    finder = _SetConfigCalls()
+    finder(stmt)
+    splices = [_mirrored_call(sql, call) for call in finder.calls]
+    if not splices:
+        return ScannPlan([])
+    return ScannPlan(splices, hint=("22023", f'parameter "{_PGVECTOR_PROBES}"', _PROBES_HINT))
+
+
+class _SetConfigCalls(Visitor):
+    """The calls ``[pg_catalog.]set_config('ivf.probes', <literal or $n>, true | false)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        args = list(node.args or ())
+        if (names not in (["set_config"], ["pg_catalog", "set_config"]) or len(args) != 3
+                or node.agg_order or node.agg_filter or node.over or node.agg_star
+                or node.agg_distinct or node.func_variadic):
+            return
+        setting, value, local = args
+        if (_string(setting) or "").lower() != PROBES_SETTING:
+            return
+        if _string(value) is None and not isinstance(value, ast.ParamRef):
+            return
+        if not (isinstance(local, ast.A_Const) and isinstance(local.val, ast.Boolean)):
+            return
+        self.calls.append(node)
+
+
+def _string(node: Any) -> str | None:
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
+        return str(node.val.sval)
+    return None
+
+
+def _e_literal(value: str) -> str:
+    """A string literal that reads the same whatever standard_conforming_strings says."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _mirrored_call(sql: str, call: Any) -> Splice:
+    setting, value, local = call.args
+    start, end = call_span(sql, call.location)
+    name = sql[start:name_span(sql, call.location)[1]]
+    text = _string(value)
+    new_value = f"${value.number}" if text is None else _e_literal(text)
+    is_local = "true" if local.val.boolval else "false"
+    mirrored = (
+        f"CASE WHEN pg_catalog.to_regprocedure({_e_literal(name + '(text,text,boolean)')}) "
+        "= 'pg_catalog.set_config(text,text,boolean)'::pg_catalog.regprocedure "
+        "AND EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'vector') "
+        f"THEN pg_catalog.set_config('{_PGVECTOR_PROBES}', {new_value}, {is_local}) "
+        f"ELSE {new_value} END")
+    return Splice(start, end,
+                  f"{name}({_e_literal(str(_string(setting)))}, {mirrored}, {is_local})")
 
 
 # -- SET ivf.probes ---------------------------------------------------------------------------

@@ -29,9 +29,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   or the ``ivf`` access method added.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
-* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes`` and ``CREATE EXTENSION vector``:
-  AlloyDB's IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat
-  (``ivf.py``).
+* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes``, ``set_config('ivf.probes', ...)``
+  in a SELECT and ``CREATE EXTENSION vector``: AlloyDB's IVF index, which comes with its
+  ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -60,7 +60,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.ivf import plan_ivf, show_probes
+from proxy.ivf import plan_ivf, plan_set_config, show_probes
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -83,6 +83,8 @@ class ErrorHint:
     position: int
     hint: str
     replaces: bool = False
+    # For an error without a position: recognised by this part of its message instead
+    message_part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,13 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
                 result.rename_tags.append(scann.rename_tag)
             if scann.prelude is not None and len(stmts) == 1:
                 result.prelude = scann.prelude
+            if scann.hint is not None:
+                result.error_hint = _hint(scann.hint)
             continue
+        probes = plan_set_config(sql, raw.stmt)  # set_config('ivf.probes', ...) (proxy/ivf.py)
+        if probes.splices:
+            finder.splices.extend(probes.splices)
+            result.error_hint = _hint(probes.hint)
         if warmup and extension_installed:
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
     result.touches_extension = finder.touches_extension
@@ -166,6 +174,15 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     if result.sql is None and "model_auth" in sql.lower():
         result.error_hint = misnamed_argument_hint(stmts)
     return result
+
+
+def _hint(hint: tuple[str, str, str] | None) -> ErrorHint | None:
+    """The ErrorHint of a plan's (SQLSTATE, part of the message, hint), for an error without a
+    position."""
+    if hint is None:
+        return None
+    sqlstate, message_part, text = hint
+    return ErrorHint(sqlstate, 0, text, message_part=message_part)
 
 
 def _parses(rewritten: str) -> bool:

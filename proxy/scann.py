@@ -143,6 +143,9 @@ class ScannPlan:
     # prelude, proxy/session.py): for what must be checked or prepared before a statement that
     # cannot run in a DO block (CREATE INDEX CONCURRENTLY). Its error stands for the statement's.
     prelude: str | None = None
+    # A HINT for an error PostgreSQL raises without a position: (SQLSTATE, a part of its
+    # message, the hint); rewrites.py makes an ErrorHint of it
+    hint: tuple[str, str, str] | None = None
 
 
 def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:

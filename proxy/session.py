@@ -399,7 +399,7 @@ class Session:
                 hint = self.error_hints.popleft()
                 self._update_server_inspect()
                 return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint,
-                                    replace=hint.replaces), None
+                                    replace=hint.replaces, message_part=hint.message_part), None
         elif mtype == pq.READY_FOR_QUERY:
             return msg.raw, self._ready_for_query(msg)
         elif mtype == pq.AUTHENTICATION:

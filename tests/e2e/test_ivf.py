@@ -197,6 +197,65 @@ def test_invalid_options_and_settings_are_refused(conn: Conn) -> None:
         0,)
 
 
+@pytest.mark.parametrize("concurrently", ["", "CONCURRENTLY "])
+def test_the_tuning_pages_scann_operator_class_names_are_refused_with_a_hint(
+        conn: Conn, concurrently: str) -> None:
+    """ai/tune-indexes prints `USING ivf (vector_column cosine)` (and `USING ivfflat
+    (vector_column cosine)`, which stock pgvector refuses as well, under the names my-ivf-index
+    and my-table, which no PostgreSQL accepts); ai/create-ivf-index, which defines the statement,
+    lists only vector_l2_ops, vector_ip_ops and vector_cosine_ops. So `cosine` stays refused, with
+    PostgreSQL's error and a HINT naming the operator class to write."""
+    for scann_name, pgvector_name in [("cosine", "vector_cosine_ops"), ("l2", "vector_l2_ops"),
+                                      ("dot_product", "vector_ip_ops")]:
+        with pytest.raises(psycopg.errors.UndefinedObject) as refused:
+            conn.execute(f"CREATE INDEX {concurrently}tuned ON items "
+                         f"USING ivf (embedding {scann_name}) WITH (lists = 100, quantizer = 'SQ8')")
+        assert refused.value.diag.message_primary == (
+            f'operator class "{scann_name}" does not exist for access method "ivf"')
+        assert pgvector_name in str(refused.value.diag.message_hint)
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'tuned'").fetchone() == (0,)
+
+
+def test_set_config_of_probes_reaches_the_scan_as_set_does(conn: Conn) -> None:
+    """`SELECT set_config('ivf.probes', v, is_local)` sets pgvector's ivfflat.probes too, as SET
+    does; the call answers the value as a declared integer setting does. Another function named
+    set_config that the name resolves to is called as written."""
+    conn.execute("CREATE INDEX config_idx ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    query = ("SELECT count(*) FROM (SELECT id FROM items "
+             "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000) AS s")
+    try:
+        conn.execute("SET enable_seqscan = off")
+        assert conn.execute("SELECT set_config('ivf.probes', '1', false)").fetchone() == ("1",)
+        (one_list,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        assert 0 < int(str(one_list)) < 3000
+        # a parameter (the extended protocol), in the form pgvector keeps
+        assert conn.execute("SELECT set_config('ivf.probes', %s, false) AS v",
+                            ["50.4"]).fetchone() == ("50",)
+        assert conn.execute(query).fetchone() == (3000,)
+        assert conn.execute("SHOW ivf.probes").fetchone() == ("50",)
+        with conn.transaction():
+            conn.execute("SELECT pg_catalog.set_config('ivf.probes', '3', true)")
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("3",)
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("50",)
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
+            conn.execute("SELECT set_config('ivf.probes', '0', false)")
+        assert "ivf.probes is passed on to pgvector's ivfflat.probes" in str(
+            refused.value.diag.message_hint)
+        conn.execute("CREATE SCHEMA mine")
+        conn.execute("CREATE FUNCTION mine.set_config(text, text, boolean) RETURNS text "
+                     "LANGUAGE sql AS $$SELECT 'mine'$$")
+        conn.execute("SET search_path = mine, pg_catalog, public")
+        assert conn.execute("SELECT set_config('ivf.probes', '9', false)").fetchone() == ("mine",)
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("50",)
+    finally:
+        conn.execute("RESET search_path")
+        conn.execute("DROP SCHEMA IF EXISTS mine CASCADE")
+        conn.execute("RESET ivf.probes")
+        conn.execute("RESET enable_seqscan")
+        conn.execute("DROP INDEX config_idx")
+
+
 def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_index(
     emulator: Emulator,
 ) -> None:
@@ -270,6 +329,11 @@ def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
             cur = conn.execute("SET ivf.probes = 3")  # a placeholder, as on stock PostgreSQL
             assert cur.statusmessage == "SET"
             assert conn.execute("SHOW ivf.probes").fetchone() == ("3",)
+            assert conn.execute("SELECT set_config('ivf.probes', 'x', false)").fetchone() == (
+                "x",)  # and nothing else set
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='unrecognized configuration parameter "ivfflat.probes"'):
+                conn.execute("SHOW ivfflat.probes")
     finally:
         with emulator.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')
