@@ -350,9 +350,11 @@ class Session:
         self.transaction_status = msg.raw[5:6]
         forwarded = b""
         if last is not None and last.type == pq.ERROR_RESPONSE:
-            # the client's Query is dropped: this answer is its answer
+            # the client's Query is dropped: this answer is its answer (and its error takes
+            # what the session keeps for the statement's error: a tag rename, a HINT)
             self._after_prelude = b""
-            forwarded = _without_context(last.raw) + msg.raw
+            error = pq.Message(pq.ERROR_RESPONSE, _without_context(last.raw), last.ordinal)
+            forwarded = self._server_message(error)[0] + msg.raw
         else:
             self._after_prelude = prelude.message
             self.readies_swallowed += 1

@@ -513,3 +513,13 @@ def test_a_prelude_kept_during_a_hold_comes_back_in_its_place() -> None:
     assert not queue.holds_besides_one
     assert queue.release() == [Held(b"first", True), Held(b"before", True),
                                Held(b"", True, prelude), Held(b"after", False)]
+
+
+def test_a_preludes_error_takes_the_hint_queued_for_its_statement() -> None:
+    session, _ = prelude_under_way()
+    session.add_error_hint(ErrorHint("42704", 0, "Write vector_l2_ops.", message_part='"l2"'))
+    error = pq.error_response("42704", 'operator class "l2" does not exist for access method "ivf"')
+    session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 1))
+    forwarded, _ = session.server_message(ready(2))
+    assert pq.parse_error_fields(forwarded[5:])["H"] == "Write vector_l2_ops."
+    assert not session.error_hints
