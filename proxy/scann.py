@@ -40,6 +40,7 @@ block first checks that the access method exists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -270,6 +271,14 @@ def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool)
             raise ScannError("22023", f'invalid value for enum option "{name}": {value}',
                              detail=f"Valid values are {listed}.")
         return
+    if isinstance(spec, IntOption) and not option:
+        setting = guc_int(value)
+        if setting is None:
+            raise ScannError("22023", f'invalid value for parameter "{name}": "{value}"')
+        if not spec.low <= setting <= spec.high:
+            raise ScannError("22023", f'{setting} is outside the valid range for parameter '
+                             f'"{name}" ({spec.low} .. {spec.high})')
+        return
     number: float
     try:
         number = int(value) if isinstance(spec, IntOption) else float(value)
@@ -285,6 +294,52 @@ def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool)
         raise ScannError(
             "22023",
             f'{value} is outside the valid range for parameter "{name}" ({spec.low} .. {spec.high})')
+
+
+_SPACE = " \t\n\v\f\r"  # C's isspace
+_STRTOL = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_STRTOD = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_LONG_MAX = 2**63 - 1
+
+
+def guc_int(text: str) -> int | None:
+    """An integer setting's value as PostgreSQL reads it (guc.c's parse_int, for a setting
+    without units), or None where it refuses it: C's strtol in base 0 (``0x10`` is 16, ``010``
+    is 8), or strtod where that stops at a ``.`` or an ``e`` (``2.5``, ``1e2``), rounded half to
+    even; spaces around it; within int's range. Hexadecimal floats are not read (refused)."""
+    body = text.lstrip(_SPACE)
+    match = _STRTOL.match(body)
+    end = match.end() if match else 0
+    number: float | None = None
+    if match and body[end:end + 1] not in (".", "e", "E"):
+        digits = match.group().lstrip("+-")
+        sign = -1 if match.group().startswith("-") else 1
+        if digits[:2] in ("0x", "0X"):
+            whole = int(digits, 16)  # Python reads the 0x prefix in base 16
+        elif digits.startswith("0"):
+            whole = int(digits, 8)
+        else:
+            whole = int(digits)
+        if whole <= _LONG_MAX:  # else ERANGE: read again by strtod
+            number = sign * whole
+    if number is None:
+        # strtol converting nothing leaves its end at the text's very start: strtod reads it
+        # again only if that is a point (not a space or sign: " .5" and "-.5" are refused)
+        if match is None and not text.startswith("."):
+            return None
+        found = _STRTOD.match(body)
+        if found is None:
+            return None
+        end = found.end()
+        number = float(found.group())
+        mantissa = found.group().lower().split("e")[0]
+        if number in (float("inf"), float("-inf")) or (
+                number == 0 and mantissa.strip("+-0.") != ""):  # ERANGE
+            return None
+    if body[end:].strip(_SPACE):
+        return None  # a unit, or anything else after the number
+    rounded = round(number)  # rint: half to even
+    return rounded if -(2**31) <= rounded <= 2**31 - 1 else None
 
 
 def arg_text(node: Any) -> str | None:

@@ -8,13 +8,17 @@ the planner uses it, and ``ivf.probes`` decides how many lists the scan reads.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from emulator.embedded import bin_dir
+from proxy.scann import guc_int
 from tests.support.emulators import Emulator
 
 DB = "ivf_tests"
@@ -214,6 +218,56 @@ def test_the_tuning_pages_scann_operator_class_names_are_refused_with_a_hint(
             f'operator class "{scann_name}" does not exist for access method "ivf"')
         assert pgvector_name in str(refused.value.diag.message_hint)
     assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'tuned'").fetchone() == (0,)
+
+
+def test_probes_are_read_as_postgresql_reads_an_integer_setting(conn: Conn) -> None:
+    """AlloyDB's vector declares ivf.probes an integer: `2.5` is 2 (rounded half to even),
+    `0x10` is 16, `1_0` is refused, as PostgreSQL reads any integer setting (ivf.md's weak list:
+    a fraction was refused)."""
+    conn.execute("SELECT '[1]'::vector")  # pgvector loaded: ivfflat.probes is a real setting
+    try:
+        for written, read in [("2.5", "2"), ("3.5", "4"), ("'0x10'", "16"), ("1e2", "100")]:
+            assert conn.execute(f"SET ivf.probes = {written}").statusmessage == "SET"
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == (read,)
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match='invalid value for parameter "ivf.probes": "1_0"'):
+            conn.execute("SET ivf.probes = '1_0'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match=r'40000 is outside the valid range for parameter "ivf.probes"'):
+            conn.execute("SET ivf.probes = 40000.4")
+        assert conn.execute("SET scann.num_leaves_to_search = 1e2").statusmessage == "SET"
+    finally:
+        conn.execute("RESET ivf.probes")
+        conn.execute("RESET scann.num_leaves_to_search")
+
+
+def test_integer_settings_are_read_as_postgresql_reads_them(emulator: Emulator) -> None:
+    """proxy/scann.py's guc_int against PostgreSQL's own parse_int, on a core integer setting
+    without units (geqo_threshold, 2 ..), for texts of digits, signs, points, exponents, hex
+    prefixes, spaces and underscores. Hexadecimal floats (`0x1.8`), which strtod reads, are
+    not read by guc_int (refused): left out here, a documented gap."""
+    with psycopg.connect(emulator.direct_dsn, autocommit=True) as direct:
+
+        @settings(max_examples=150, deadline=None)
+        @given(st.text(alphabet="0123456789xXeE.+- _", max_size=8))
+        @example("-.0")  # strtol converts nothing: strtod is not asked
+        @example(" .5")
+        @example("2.5")
+        @example("0x1f")
+        def agree(text: str) -> None:
+            assume(re.search(r"0[xX][0-9a-fA-F]*\.", text) is None)
+            theirs: int | None
+            try:
+                with direct.transaction():
+                    row = direct.execute("SELECT set_config('geqo_threshold', %s, true)",
+                                         [text]).fetchone()
+                    theirs = int(str(row[0])) if row else None
+            except psycopg.errors.InvalidParameterValue as exc:
+                below = re.match(r"(-?\d+) is outside the valid range", str(exc.diag.message_primary))
+                theirs = int(below.group(1)) if below else None
+            assert guc_int(text) == theirs
+
+        agree()
 
 
 def test_set_config_of_probes_reaches_the_scan_as_set_does(conn: Conn) -> None:
