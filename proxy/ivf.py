@@ -11,10 +11,10 @@ pgvector's ivfflat handler under AlloyDB's name, with operator classes of pgvect
 a member of the ``vector`` extension (dropped with it, left out of pg_dump as pgvector's own
 objects are):
 
-* ``CREATE EXTENSION vector`` (alone in its transaction or not, but not beside a DO block of the
-  client's, whose tag could not be told apart) runs in a ``DO`` block that adds the access method
-  after it, when the caller is a superuser (only a superuser can create an access method, and
-  stock pgvector is not a trusted extension).
+* ``CREATE EXTENSION vector``, and ``CREATE EXTENSION alloydb_scann CASCADE`` (which creates it;
+  not beside a DO block of the client's, whose tag could not be told apart), runs in a ``DO``
+  block that adds the access method after it, when the caller is a superuser (only a superuser
+  can create an access method, and stock pgvector is not a trusted extension).
 * ``CREATE INDEX ... USING ivf``: ``quantizer`` is checked (SQ8 or FLAT, any case; the default is
   SQ8) and taken out of the ``WITH`` list, since ivfflat's handler knows only ``lists``; every
   other option goes to pgvector as written (which judges ``lists``, 1 to 32768, and refuses
@@ -126,7 +126,7 @@ def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool)
             return _plan_index(sql, stmt, start, end, tags_renamable)
     except ScannError as err:
         return ScannPlan([Splice(start, end, _raise_block(err))])
-    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == "vector" and tags_renamable:
+    if isinstance(stmt, ast.CreateExtensionStmt) and _creates_vector(stmt) and tags_renamable:
         block = (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN "
                  f"EXECUTE {_INNER}{sql[start:end]}{_INNER}; {_ensure(strict=False)} END {_TAG}")
         if _INNER not in sql[start:end] and _TAG not in sql[start:end]:
@@ -141,6 +141,15 @@ def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool)
 
 
 # -- the access method ------------------------------------------------------------------------
+
+
+def _creates_vector(stmt: Any) -> bool:
+    """CREATE EXTENSION vector, or alloydb_scann CASCADE, as ai/create-scann-index installs it
+    (vector with it): after either, the ivf access method is there on AlloyDB."""
+    if stmt.extname == "vector":
+        return True
+    return stmt.extname == "alloydb_scann" and any(
+        option.defname == "cascade" for option in stmt.options or ())
 
 
 def _ensure(*, strict: bool) -> str:

@@ -280,11 +280,15 @@ class Session:
             # of the client's Query/Sync count (the server sends one after startup).
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
             self.register_after(answered_by + 1)
-        for old, new in result.rename_tags:
-            self.rename_next_tag(old, new)
         emulation = config.extension_emulation
         command = result.extension_command
-        if emulation is not None and command is not None and emulation.handles(command.name):
+        emulated = emulation is not None and command is not None and emulation.handles(
+            command.name)
+        if not emulated:  # (the stand-in's statement has its own tag, renamed below)
+            for old, new in result.rename_tags:
+                self.rename_next_tag(old, new)
+        else:
+            assert emulation is not None and command is not None
             # A server without the extension's files: create its objects instead.
             if command.kind == "create":
                 result.sql = emulation.create_sql(

@@ -365,6 +365,37 @@ def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_
             admin.execute("DROP ROLE IF EXISTS ivf_user")
 
 
+def test_alloydb_scann_cascade_brings_vector_with_its_access_method(emulator: Emulator) -> None:
+    """ai/create-scann-index installs vector with `CREATE EXTENSION IF NOT EXISTS alloydb_scann
+    CASCADE;`, and AlloyDB's vector has the ivf access method (ai/create-ivf-index): a user who
+    is not a superuser creates an IVF index right after (ivf.md's weak list: it waited for a
+    superuser's first IVF index)."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_cascade" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_cascade"')
+        admin.execute("DROP ROLE IF EXISTS ivf_cascade_user")
+        admin.execute("CREATE ROLE ivf_cascade_user LOGIN")
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_cascade"), autocommit=True) as conn:
+            cur = conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+            assert cur.statusmessage == "CREATE EXTENSION"
+            assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'ivf'").fetchone() == (
+                1,)
+            conn.execute("CREATE TABLE t (id int, e vector(2))")
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1]::vector FROM generate_series(1, 9) i")
+            conn.execute("ALTER TABLE t OWNER TO ivf_cascade_user")
+            conn.execute("GRANT CREATE ON SCHEMA public TO ivf_cascade_user")
+        user_dsn = emulator.dsn_for(user="ivf_cascade_user", dbname="ivf_cascade")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            cur = user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_cosine_ops) "
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_cascade" WITH (FORCE)')
+            admin.execute("DROP ROLE IF EXISTS ivf_cascade_user")
+
+
 def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
     with emulator.connect() as admin:
         admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')

@@ -523,3 +523,19 @@ def test_a_preludes_error_takes_the_hint_queued_for_its_statement() -> None:
     forwarded, _ = session.server_message(ready(2))
     assert pq.parse_error_fields(forwarded[5:])["H"] == "Write vector_l2_ops."
     assert not session.error_hints
+
+
+class ScannStandIn(StandIn):
+    def handles(self, name: str) -> bool:
+        return name == "alloydb_scann"
+
+
+def test_a_stood_in_statement_keeps_only_the_stand_ins_tag_rename() -> None:
+    """CREATE EXTENSION alloydb_scann CASCADE: the proxy's own DO block (the ivf access method
+    added after it) gives way to the stand-in's on a server without the files; one DO tag comes,
+    so one rename."""
+    session = started_session()
+    raw, _ = session.client_message(query("CREATE EXTENSION alloydb_scann CASCADE"),
+                                    Config(extension_emulation=ScannStandIn()), Databases())
+    assert "create alloydb_scann False" in sql_of(raw)
+    assert list(session.tag_renames) == [(b"DO", b"CREATE EXTENSION")]
