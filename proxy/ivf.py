@@ -11,24 +11,26 @@ pgvector's ivfflat handler under AlloyDB's name, with operator classes of pgvect
 a member of the ``vector`` extension (dropped with it, left out of pg_dump as pgvector's own
 objects are):
 
-* ``CREATE EXTENSION vector`` (alone in its transaction or not, but not beside a DO block of the
-  client's, whose tag could not be told apart) runs in a ``DO`` block that adds the access method
-  after it, when the caller is a superuser (only a superuser can create an access method, and
-  stock pgvector is not a trusted extension).
+* ``CREATE EXTENSION vector``, and ``CREATE EXTENSION alloydb_scann CASCADE`` (which creates it;
+  not beside a DO block of the client's, whose tag could not be told apart), runs in a ``DO``
+  block that adds the access method after it, when the caller is a superuser (only a superuser
+  can create an access method, and stock pgvector is not a trusted extension).
 * ``CREATE INDEX ... USING ivf``: ``quantizer`` is checked (SQ8 or FLAT, any case; the default is
   SQ8) and taken out of the ``WITH`` list, since ivfflat's handler knows only ``lists``; every
   other option goes to pgvector as written (which judges ``lists``, 1 to 32768, and refuses
   unknown names with PostgreSQL's own error). Unless ``CONCURRENTLY``, the statement runs in a
   ``DO`` block (tag renamed back) that first adds the access method to a ``vector`` created
   elsewhere (by CASCADE, or before the proxy), again for a superuser; others get PostgreSQL's
-  error with a HINT that says who can add it.
+  error with a HINT that says who can add it. ``CONCURRENTLY`` cannot run in a DO block: the same
+  is done by a prelude, a statement of its own the session sends just before (proxy/session.py).
 * A column of 2,001 to 4,000 dimensions (AlloyDB's SQ8 takes up to 8,000; pgvector's ivfflat at
   most 2,000): as for ScaNN (proxy/scann.py), the index of that name is built on the column cast
   to ``halfvec``, with a NOTICE that ``ORDER BY col <=> q`` will not use it.
 * ``SET [LOCAL] ivf.probes = n`` (and ``RESET`` / ``TO DEFAULT``; also ``ALTER DATABASE/ROLE ...
   SET``): checked as an integer from 1 to 32768 (pgvector's range for the probes it reads), then
   pgvector's ``ivfflat.probes`` gets the same value, since that is the setting the emulated scan
-  reads. ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
+  reads. ``SELECT set_config('ivf.probes', v, is_local)`` does the same where its meaning cannot
+  change (``plan_set_config``). ``SHOW ivf.probes`` answers 1 before any SET where ``vector`` is installed, as a
   declared setting does.
 
 The index keeps no trace of its quantizer (ivfflat's reloptions cannot hold it): ``\\d`` shows
@@ -44,8 +46,10 @@ import pglast
 from pglast import ast
 from pglast.enums import VariableSetKind
 from pglast.parser import scan
+from pglast.visitors import Visitor
 
 from proxy.scann import (
+    IN_TRANSACTION_REFUSAL,
     EnumOption,
     IntOption,
     ScannError,
@@ -53,12 +57,13 @@ from proxy.scann import (
     arg_text,
     check_value,
     halfvec_fallback,
+    relation_text,
     same_index,
     sql_literal,
     with_span,
     without_locations,
 )
-from proxy.statements import Splice
+from proxy.statements import Splice, call_span, name_span
 
 ACCESS_METHOD = "ivf"
 # ai/create-ivf-index: "Set to either of the following: SQ8 ... FLAT"; LangChain's IVFIndex
@@ -121,7 +126,7 @@ def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool)
             return _plan_index(sql, stmt, start, end, tags_renamable)
     except ScannError as err:
         return ScannPlan([Splice(start, end, _raise_block(err))])
-    if isinstance(stmt, ast.CreateExtensionStmt) and stmt.extname == "vector" and tags_renamable:
+    if isinstance(stmt, ast.CreateExtensionStmt) and _creates_vector(stmt) and tags_renamable:
         block = (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN "
                  f"EXECUTE {_INNER}{sql[start:end]}{_INNER}; {_ensure(strict=False)} END {_TAG}")
         if _INNER not in sql[start:end] and _TAG not in sql[start:end]:
@@ -136,6 +141,15 @@ def plan_ivf(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool)
 
 
 # -- the access method ------------------------------------------------------------------------
+
+
+def _creates_vector(stmt: Any) -> bool:
+    """CREATE EXTENSION vector, or alloydb_scann CASCADE, as ai/create-scann-index installs it
+    (vector with it): after either, the ivf access method is there on AlloyDB."""
+    if stmt.extname == "vector":
+        return True
+    return stmt.extname == "alloydb_scann" and any(
+        option.defname == "cascade" for option in stmt.options or ())
 
 
 def _ensure(*, strict: bool) -> str:
@@ -206,7 +220,8 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
     if quantizers:
         cut = _without_quantizer(text, stmt)
         if cut is None:
-            return ScannPlan([])  # not sure of the cut: pgvector will refuse the option itself
+            # not sure of the cut: pgvector will refuse the option itself
+            return ScannPlan([], hint=_scann_opclass_hint(stmt))
         text = cut
     if tags_renamable and not stmt.concurrent and _TAG not in text and _INNER not in text:
         span = with_span(text) if stmt.options else None
@@ -215,10 +230,48 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
         block = (f"DO {_TAG} DECLARE ns name; is_super boolean; dims int; BEGIN "
                  f"{_ensure(strict=True)} BEGIN EXECUTE {_INNER}{text}{_INNER}; "
                  f"EXCEPTION WHEN program_limit_exceeded THEN {fallback} END; END {_TAG}")
-        return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+        return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"),
+                         hint=_scann_opclass_hint(stmt))
+    prelude = _concurrent_prelude(stmt) if stmt.concurrent else None
+    hint = _scann_opclass_hint(stmt)
     if text == sql[start:end]:
-        return ScannPlan([])
-    return ScannPlan([Splice(start, end, text)])
+        return ScannPlan([], prelude=prelude, hint=hint)
+    return ScannPlan([Splice(start, end, text)], prelude=prelude, hint=hint)
+
+
+# ScaNN's operator class names. ai/tune-indexes prints ``USING ivf (vector_column cosine)``
+# (beside ``USING ivfflat (vector_column cosine)``, which stock pgvector refuses too, and the
+# identifiers ``my-ivf-index``, ``my-table``, which no PostgreSQL accepts), where
+# ai/create-ivf-index, the page that defines the statement, lists vector_l2_ops, vector_ip_ops
+# and vector_cosine_ops only. So they stay refused, with PostgreSQL's error and this HINT.
+_SCANN_NAMES = {"cosine": "vector_cosine_ops", "l2": "vector_l2_ops",
+                "dot_product": "vector_ip_ops", "dot_prod": "vector_ip_ops"}
+
+
+def _scann_opclass_hint(stmt: Any) -> tuple[str, str, str] | None:
+    """The HINT for PostgreSQL's "operator class ... does not exist" of an IVF index written
+    with a ScaNN operator class name."""
+    for param in stmt.indexParams or ():
+        name = str(param.opclass[-1].sval) if param.opclass else None
+        if name in _SCANN_NAMES:
+            hint = (f"The ivf index takes pgvector's operator classes (ai/create-ivf-index): "
+                    f"{_SCANN_NAMES[name]} here. {name} is a ScaNN name (USING scann).")
+            return "42704", f'operator class "{name}" does not exist for access method "ivf"', hint
+    return None
+
+
+def _concurrent_prelude(stmt: Any) -> str | None:
+    """The prelude of ``CREATE INDEX CONCURRENTLY ... USING ivf`` (a statement that cannot run in
+    a DO block): the access method added first, as the plain statement's block does. Not for a
+    table that does not exist (PostgreSQL's own error comes first); inside a transaction,
+    PostgreSQL's refusal of CONCURRENTLY (``IN_TRANSACTION_REFUSAL``)."""
+    relation = sql_literal(relation_text(stmt.relation))
+    if _TAG in relation:
+        return None
+    return (f"DO {_TAG} DECLARE ns name; is_super boolean; BEGIN "
+            f"{IN_TRANSACTION_REFUSAL} "
+            f"IF pg_catalog.to_regclass({relation}) IS NULL THEN RETURN; END IF; "
+            f"{_ensure(strict=True)} END {_TAG}")
 
 
 def _without_quantizer(text: str, stmt: Any) -> str | None:
@@ -286,6 +339,83 @@ def show_probes(stmt: Any) -> str | None:
         f"CASE WHEN EXISTS (SELECT FROM {_VECTOR_SCHEMA}) THEN '{PROBES_DEFAULT}' END, "
         f"pg_catalog.current_setting('{PROBES_SETTING}')) AS \"{PROBES_SETTING}\""
     )
+
+
+# -- set_config('ivf.probes', ...) ------------------------------------------------------------
+
+_PROBES_HINT = (f"{PROBES_SETTING} is passed on to pgvector's {_PGVECTOR_PROBES}, the setting the "
+                f"emulated ivf index reads: an integer from {PROBES.low} to {PROBES.high}.")
+
+
+def plan_set_config(sql: str, stmt: Any) -> ScannPlan:
+    """``set_config('ivf.probes', v, is_local)`` in a SELECT: pgvector's ivfflat.probes set
+    alike, as ``SET ivf.probes`` does. Only a call whose meaning cannot change: PostgreSQL's
+    set_config (the CASE asks the catalog which function the name resolves to, at run time),
+    positional arguments, the name a literal, ``v`` a literal or a parameter (so it is typed as
+    before), ``is_local`` true or false (written twice), in a database that has ``vector`` (where
+    AlloyDB's declares the setting); otherwise the value goes to ivf.probes alone, as written.
+    The call's value is then ivfflat.probes' form of ``v`` (``05`` reads ``5``), as a declared
+    integer setting's is on AlloyDB; a value pgvector refuses is its error, with a HINT."""
+    if not isinstance(stmt, ast.SelectStmt):
+        return ScannPlan([])
+    finder = _SetConfigCalls()
+    finder(stmt)
+    splices = [_mirrored_call(sql, call) for call in finder.calls]
+    if not splices:
+        return ScannPlan([])
+    return ScannPlan(splices, hint=("22023", f'parameter "{_PGVECTOR_PROBES}"', _PROBES_HINT))
+
+
+class _SetConfigCalls(Visitor):
+    """The calls ``[pg_catalog.]set_config('ivf.probes', <literal or $n>, true | false)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Any] = []
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        args = list(node.args or ())
+        if (names not in (["set_config"], ["pg_catalog", "set_config"]) or len(args) != 3
+                or node.agg_order or node.agg_filter or node.over or node.agg_star
+                or node.agg_distinct or node.func_variadic):
+            return
+        setting, value, local = args
+        if (_string(setting) or "").lower() != PROBES_SETTING:
+            return
+        if _string(value) is None and not isinstance(value, ast.ParamRef):
+            return
+        if not (isinstance(local, ast.A_Const) and isinstance(local.val, ast.Boolean)):
+            return
+        self.calls.append(node)
+
+
+def _string(node: Any) -> str | None:
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
+        return str(node.val.sval)
+    return None
+
+
+def _e_literal(value: str) -> str:
+    """A string literal that reads the same whatever standard_conforming_strings says."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _mirrored_call(sql: str, call: Any) -> Splice:
+    setting, value, local = call.args
+    start, end = call_span(sql, call.location)
+    name = sql[start:name_span(sql, call.location)[1]]
+    text = _string(value)
+    new_value = f"${value.number}" if text is None else _e_literal(text)
+    is_local = "true" if local.val.boolval else "false"
+    mirrored = (
+        f"CASE WHEN pg_catalog.to_regprocedure({_e_literal(name + '(text,text,boolean)')}) "
+        "= 'pg_catalog.set_config(text,text,boolean)'::pg_catalog.regprocedure "
+        "AND EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'vector') "
+        f"THEN pg_catalog.set_config('{_PGVECTOR_PROBES}', {new_value}, {is_local}) "
+        f"ELSE {new_value} END")
+    return Splice(start, end,
+                  f"{name}({_e_literal(str(_string(setting)))}, {mirrored}, {is_local})")
 
 
 # -- SET ivf.probes ---------------------------------------------------------------------------

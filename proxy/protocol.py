@@ -406,12 +406,18 @@ def parse_error_fields(body: bytes) -> dict[str, str]:
 
 
 def with_hint(raw: bytes, sqlstate: str, position: int, hint: str, *,
-              replace: bool = False) -> bytes:
+              replace: bool = False, message_part: str | None = None) -> bytes:
     """The ErrorResponse ``raw`` with a HINT added, if it has this SQLSTATE and cursor
-    position and no HINT of its own (with ``replace``, ours takes the place of its own);
+    position (or, given ``message_part``, a message that contains it: for errors without a
+    position) and no HINT of its own (with ``replace``, ours takes the place of its own);
     otherwise ``raw`` unchanged."""
     fields = parse_error_fields(raw[5:])
-    if fields.get("C") != sqlstate or fields.get("P") != str(position):
+    if fields.get("C") != sqlstate:
+        return raw
+    if message_part is not None:
+        if message_part not in fields.get("M", ""):
+            return raw
+    elif fields.get("P") != str(position):
         return raw
     if "H" in fields and not replace:
         return raw

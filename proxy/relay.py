@@ -15,6 +15,9 @@ message by message with ``MessageScanner`` and proxy/session.py's ``Session`` sa
 * server -> client: headers are walked; the few inspected messages (BackendKeyData,
   ParameterStatus, ReadyForQuery when needed) go to ``Session.server_message``; bytes go out as
   they came, one write per read.
+* a *prelude* (proxy/session.py), a statement of the proxy's own that a rewrite asks to run
+  before a client message: sent upstream, the client direction held until its ReadyForQuery
+  (every server message inspected meanwhile), then the message or what stands in for it.
 
 The session answers bytes and *steps* (``Step``), which ``ClientSide._take`` runs: record the
 session by its backend pid, or register the engine endpoint. Registering *holds* the client
@@ -48,6 +51,7 @@ from proxy.session import (
     STARTUP_INSPECT,
     Databases,
     HoldQueue,
+    Prelude,
     RewriteConfig,
     Session,
     Step,
@@ -299,8 +303,27 @@ class ClientSide(asyncio.Protocol):
         for item in self.session.client_segments(segments, self.server.config, self.server):
             if isinstance(item, Step):
                 self._take(item)
+            elif isinstance(item, Prelude):
+                self._prelude(item)
             else:
                 self._send_upstream(item)
+        self._update_server_inspect()
+
+    def _prelude(self, prelude: Prelude) -> None:
+        """A statement of the proxy's own before a client message (proxy/session.py): started
+        now, or in its place among the bytes held."""
+        if self._held.holding:
+            self._held.keep_prelude(prelude)
+            self._stop_reading_while_held()
+        else:
+            self._start_prelude(prelude)
+
+    def _start_prelude(self, prelude: Prelude) -> None:
+        """Send the prelude and hold the client direction until its ReadyForQuery
+        (Step.PRELUDE_DONE)."""
+        assert self.upstream is not None
+        self._held.hold()
+        self.upstream.write(self.session.start_prelude(prelude))
         self._update_server_inspect()
 
     def _send_upstream(self, data: bytes) -> None:
@@ -345,6 +368,14 @@ class ClientSide(asyncio.Protocol):
         """Run a step the session asked for (proxy/session.py)."""
         if step is Step.REGISTER_ENDPOINT:
             self._run_held(self.server.register_endpoint(self.dbname))
+        elif step is Step.PRELUDE_DONE:
+            data = self.session.after_prelude()
+            if data and self._held.holds_besides_one:
+                self._held.keep_first(data)  # another hold began meanwhile: it goes first then
+            elif data:
+                assert self.upstream is not None
+                self.upstream.write(data)
+            self._release()
         elif step is Step.BACKEND_KEY and self.server.session_started(self):
             self.session.register_after(1)  # the ReadyForQuery that ends startup
 
@@ -390,7 +421,9 @@ class ClientSide(asyncio.Protocol):
                 self._held.requeue(items[index:])
                 self._stop_reading_while_held()
                 return
-            if item.framed:
+            if item.prelude is not None:
+                self._start_prelude(item.prelude)
+            elif item.framed:
                 assert self.upstream is not None
                 self.upstream.write(item.data)
             else:

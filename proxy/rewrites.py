@@ -26,11 +26,15 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   and settings, checked and (for the index) taken out, since the emulated ``scann`` access method
   is pgvector's HNSW handler (``scann.py``). The only rewrite of statements that do not run at
   once: it changes no expression the index stores.
+* ``CREATE INDEX CONCURRENTLY ... USING scann`` or ``USING ivf``, which cannot run in a ``DO``
+  block: a *prelude* (``Rewrite.prelude``), a statement the session sends as a Query of its own
+  just before, whose error stands for the statement's (proxy/session.py): ScaNN's row checks,
+  or the ``ivf`` access method added.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
-* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes`` and ``CREATE EXTENSION vector``:
-  AlloyDB's IVF index, which comes with its ``vector``, emulated on pgvector's ivfflat
-  (``ivf.py``).
+* ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes``, ``set_config('ivf.probes', ...)``
+  in a SELECT and ``CREATE EXTENSION vector``: AlloyDB's IVF index, which comes with its
+  ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
 
 What the proxy never does (docs/differences.md): mend invalid SQL (a statement PostgreSQL cannot
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
@@ -60,7 +64,7 @@ from pglast.enums import ObjectType
 from pglast.parser import scan
 from pglast.visitors import Visitor
 
-from proxy.ivf import plan_ivf, show_probes
+from proxy.ivf import plan_ivf, plan_set_config, show_probes
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -83,6 +87,8 @@ class ErrorHint:
     position: int
     hint: str
     replaces: bool = False
+    # For an error without a position: recognised by this part of its message instead
+    message_part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,9 @@ class Rewrite:
     notes: list[str] = field(default_factory=list)
     # Statements the server will answer with another command tag: (server's, client's), in order
     rename_tags: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A statement the session runs first, as a Query of its own (proxy/session.py's Prelude):
+    # only for a text that is one statement which cannot run in a DO block
+    prelude: str | None = None
 
 
 def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
@@ -145,7 +154,15 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             finder.splices.extend(scann.splices)
             if scann.rename_tag:
                 result.rename_tags.append(scann.rename_tag)
+            if scann.prelude is not None and len(stmts) == 1:
+                result.prelude = scann.prelude
+            if scann.hint is not None:
+                result.error_hint = _hint(scann.hint)
             continue
+        probes = plan_set_config(sql, raw.stmt)  # set_config('ivf.probes', ...) (proxy/ivf.py)
+        if probes.splices:
+            finder.splices.extend(probes.splices)
+            result.error_hint = _hint(probes.hint)
         if warmup and extension_installed:
             finder.splices.extend(plan_warmup(sql, raw.stmt, start, end))
     result.touches_extension = finder.touches_extension
@@ -155,6 +172,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             result.sql = rewritten
         else:
             result.rename_tags.clear()
+            result.prelude = None  # it was for the rewritten statement
     # Positions are the text's own only when it goes unchanged; the substring test keeps the
     # tree walk off every other statement (warm-up statements come by here too).
     if result.sql is None and "model_auth" in sql.lower():
@@ -163,6 +181,15 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             and any(op in sql for op in _DISTANCE_OPERATORS)):
         result.error_hint = uncast_embedding_hint(stmts)
     return result
+
+
+def _hint(hint: tuple[str, str, str] | None) -> ErrorHint | None:
+    """The ErrorHint of a plan's (SQLSTATE, part of the message, hint), for an error without a
+    position."""
+    if hint is None:
+        return None
+    sqlstate, message_part, text = hint
+    return ErrorHint(sqlstate, 0, text, message_part=message_part)
 
 
 def _parses(rewritten: str) -> bool:

@@ -40,13 +40,21 @@ block first checks that the access method exists.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pglast
 from pglast import ast
-from pglast.enums import AlterTableType, DropBehavior, ObjectType, VariableSetKind
+from pglast.enums import (
+    A_Expr_Kind,
+    AlterTableType,
+    DropBehavior,
+    MinMaxOp,
+    ObjectType,
+    VariableSetKind,
+)
 from pglast.parser import scan
 
 from proxy.statements import Splice
@@ -132,6 +140,13 @@ BOOL_FALSE = frozenset({"off", "false", "no", "0", "f", "n", "fa", "fal", "fals"
 class ScannPlan:
     splices: list[Splice]
     rename_tag: tuple[bytes, bytes] | None = None  # (server's tag, tag the client expects)
+    # A statement to run first, as a Query of its own on the client's session (the relay's
+    # prelude, proxy/session.py): for what must be checked or prepared before a statement that
+    # cannot run in a DO block (CREATE INDEX CONCURRENTLY). Its error stands for the statement's.
+    prelude: str | None = None
+    # A HINT for an error PostgreSQL raises without a position: (SQLSTATE, a part of its
+    # message, the hint); rewrites.py makes an ErrorHint of it
+    hint: tuple[str, str, str] | None = None
 
 
 def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:
@@ -256,6 +271,14 @@ def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool)
             raise ScannError("22023", f'invalid value for enum option "{name}": {value}',
                              detail=f"Valid values are {listed}.")
         return
+    if isinstance(spec, IntOption) and not option:
+        setting = guc_int(value)
+        if setting is None:
+            raise ScannError("22023", f'invalid value for parameter "{name}": "{value}"')
+        if not spec.low <= setting <= spec.high:
+            raise ScannError("22023", f'{setting} is outside the valid range for parameter '
+                             f'"{name}" ({spec.low} .. {spec.high})')
+        return
     number: float
     try:
         number = int(value) if isinstance(spec, IntOption) else float(value)
@@ -271,6 +294,52 @@ def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool)
         raise ScannError(
             "22023",
             f'{value} is outside the valid range for parameter "{name}" ({spec.low} .. {spec.high})')
+
+
+_SPACE = " \t\n\v\f\r"  # C's isspace
+_STRTOL = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_STRTOD = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_LONG_MAX = 2**63 - 1
+
+
+def guc_int(text: str) -> int | None:
+    """An integer setting's value as PostgreSQL reads it (guc.c's parse_int, for a setting
+    without units), or None where it refuses it: C's strtol in base 0 (``0x10`` is 16, ``010``
+    is 8), or strtod where that stops at a ``.`` or an ``e`` (``2.5``, ``1e2``), rounded half to
+    even; spaces around it; within int's range. Hexadecimal floats are not read (refused)."""
+    body = text.lstrip(_SPACE)
+    match = _STRTOL.match(body)
+    end = match.end() if match else 0
+    number: float | None = None
+    if match and body[end:end + 1] not in (".", "e", "E"):
+        digits = match.group().lstrip("+-")
+        sign = -1 if match.group().startswith("-") else 1
+        if digits[:2] in ("0x", "0X"):
+            whole = int(digits, 16)  # Python reads the 0x prefix in base 16
+        elif digits.startswith("0"):
+            whole = int(digits, 8)
+        else:
+            whole = int(digits)
+        if whole <= _LONG_MAX:  # else ERANGE: read again by strtod
+            number = sign * whole
+    if number is None:
+        # strtol converting nothing leaves its end at the text's very start: strtod reads it
+        # again only if that is a point (not a space or sign: " .5" and "-.5" are refused)
+        if match is None and not text.startswith("."):
+            return None
+        found = _STRTOD.match(body)
+        if found is None:
+            return None
+        end = found.end()
+        number = float(found.group())
+        mantissa = found.group().lower().split("e")[0]
+        if number in (float("inf"), float("-inf")) or (
+                number == 0 and mantissa.strip("+-0.") != ""):  # ERANGE
+            return None
+    if body[end:].strip(_SPACE):
+        return None  # a unit, or anything else after the number
+    rounded = round(number)  # rint: half to even
+    return rounded if -(2**31) <= rounded <= 2**31 - 1 else None
 
 
 def arg_text(node: Any) -> str | None:
@@ -370,11 +439,129 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
         text = text[: span[0]].rstrip() + (" " + rest if rest else "")
         if not same_index(stmt, text, []):
             return ScannPlan([])
+    config = [f"{name}={value}" for name, value in options]
     if tags_renamable and not stmt.concurrent:
-        block = _create_block(stmt, text, [f"{name}={value}" for name, value in options])
+        block = _create_block(stmt, text, config)
         if block is not None:
             return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
-    return ScannPlan([Splice(start, end, text)])
+    prelude = _concurrent_check(stmt, config) if stmt.concurrent else None
+    return ScannPlan([Splice(start, end, text)], prelude=prelude)
+
+
+def _concurrent_check(stmt: Any, config: list[str]) -> str | None:
+    """The prelude of ``CREATE INDEX CONCURRENTLY ... USING scann``: the row checks the DO block
+    of a plain CREATE INDEX runs after the build (``_scann_record_index``), run before it by
+    ``_scann_check_new_index``, which leaves to PostgreSQL every statement it would refuse before
+    building. Inside a transaction it raises PostgreSQL's own refusal (``IN_TRANSACTION_REFUSAL``).
+    None when the check cannot be written."""
+    params: list[Any] = list(stmt.indexParams or ())
+    if not params:
+        return None
+    columns = [p.name for p in params]
+    opclasses = [str(p.opclass[-1].sval) if p.opclass else None for p in params]
+    name = "NULL::name" if stmt.idxname is None else f"{sql_literal(stmt.idxname)}::name"
+    arguments = ", ".join([
+        name, "tbl", _text_array(config),
+        sql_literal(index_name_addition(params + list(stmt.indexIncludingParams or ()))),
+        _text_array(columns), _text_array(opclasses), "current_user"])
+    relation = sql_literal(relation_text(stmt.relation))
+    if _TAG in arguments or _TAG in relation:
+        return None
+    return (
+        f"DO {_TAG} DECLARE ext name; tbl oid; BEGIN "
+        f"{IN_TRANSACTION_REFUSAL} "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'alloydb_scann'; "
+        f"tbl := pg_catalog.to_regclass({relation}); "
+        "IF ext IS NULL OR tbl IS NULL OR pg_catalog.to_regprocedure(pg_catalog.format("
+        "'%I._scann_check_new_index(name, oid, text[], text, text[], text[], name)', ext)) "
+        "IS NULL THEN RETURN; END IF; "
+        "EXECUTE pg_catalog.format("
+        "'SELECT %I._scann_check_new_index($1, $2, $3, $4, $5, $6, $7)', ext) "
+        f"USING {arguments}; END {_TAG}"
+    )
+
+
+# The first check of a prelude of CREATE INDEX CONCURRENTLY: PostgreSQL's own refusal inside a
+# transaction, where ``now()`` (the transaction's start) is older than the statement. The prelude
+# must not end a transaction of the client's (its Query would commit it), and the statement would
+# fail there with this error anyway (in a pipeline PostgreSQL words it "cannot be executed within
+# a pipeline").
+IN_TRANSACTION_REFUSAL = (
+    "IF pg_catalog.now() <> pg_catalog.statement_timestamp() THEN RAISE EXCEPTION USING "
+    "ERRCODE = 'active_sql_transaction', "
+    "MESSAGE = 'CREATE INDEX CONCURRENTLY cannot run inside a transaction block'; END IF;")
+_NAMEDATALEN = 64
+
+
+def index_name_addition(params: list[Any]) -> str:
+    """PostgreSQL's ChooseIndexNameAddition of ChooseIndexColumnNames: the index's column names
+    (an expression's as FigureIndexColname names it, else ``expr``; a repeated name numbered),
+    joined by ``_`` until 64 bytes or more. The SQL side (``_scann_index_name``) makes the index
+    name of it."""
+    names: list[str] = []
+    for param in params:
+        figured = None if param.expr is None else _figure_colname(param.expr)[1]
+        original = str(param.name) if param.name else figured or "expr"
+        current, number = original, 0
+        while current in names:
+            number += 1
+            suffix = str(number)
+            current = _clip(original, _NAMEDATALEN - 1 - len(suffix)) + suffix
+        names.append(current)
+    joined = b""
+    for name in names:
+        if joined:
+            joined += b"_"
+        joined += name.encode("utf-8")[: _NAMEDATALEN - 1]
+        if len(joined) >= _NAMEDATALEN:
+            break
+    return joined.decode("utf-8", "ignore")
+
+
+def _figure_colname(node: Any) -> tuple[int, str | None]:
+    """PostgreSQL's FigureColnameInternal for an index expression (transformIndexStmt names an
+    expression's column so): a strength (2 a sure name, 1 a fallback, 0 none) and the name. The
+    kinds of expression an index may hold; any other has none ("expr")."""
+    if isinstance(node, ast.ColumnRef):
+        last = (node.fields or (None,))[-1]
+        return (2, str(last.sval)) if isinstance(last, ast.String) else (0, None)
+    if isinstance(node, ast.A_Indirection):
+        last = (node.indirection or (None,))[-1]
+        if isinstance(last, ast.String):
+            return 2, str(last.sval)
+        return _figure_colname(node.arg)
+    if isinstance(node, ast.FuncCall):
+        return 2, str((node.funcname or (ast.String(sval="expr"),))[-1].sval)
+    if isinstance(node, ast.A_Expr):
+        return (2, "nullif") if node.kind == A_Expr_Kind.AEXPR_NULLIF else (0, None)
+    if isinstance(node, ast.TypeCast):
+        strength, name = _figure_colname(node.arg)
+        if strength <= 1 and node.typeName is not None and node.typeName.names:
+            return 1, str(node.typeName.names[-1].sval)
+        return strength, name
+    if isinstance(node, ast.CollateClause):
+        return _figure_colname(node.arg)
+    if isinstance(node, ast.CaseExpr):
+        strength, name = (0, None) if node.defresult is None else _figure_colname(node.defresult)
+        return (1, "case") if strength <= 1 else (strength, name)
+    if isinstance(node, ast.A_ArrayExpr):
+        return 1, "array"
+    if isinstance(node, ast.RowExpr):
+        return 1, "row"
+    if isinstance(node, ast.CoalesceExpr):
+        return 2, "coalesce"
+    if isinstance(node, ast.MinMaxExpr):
+        return 2, "greatest" if node.op == MinMaxOp.IS_GREATEST else "least"
+    return 0, None
+
+
+def _clip(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` of at most ``limit`` UTF-8 bytes (pg_mbcliplen)."""
+    while len(text.encode("utf-8")) > limit:
+        text = text[:-1]
+    return text
 
 
 def with_span(text: str) -> tuple[int, int] | None:
@@ -499,8 +686,8 @@ def halfvec_fallback(stmt: Any, *, method: str, opclasses: Mapping[str, str],
 _NOTICE_NAMES = {ACCESS_METHOD: "alloydb_scann", "ivf": "ivf"}
 
 
-def _text_array(values: list[str]) -> str:
-    return "ARRAY[" + ", ".join(sql_literal(v) for v in values) + "]::text[]"
+def _text_array(values: list[str] | list[str | None]) -> str:
+    return "ARRAY[" + ", ".join("NULL" if v is None else sql_literal(v) for v in values) + "]::text[]"
 
 
 def relation_text(rel: Any) -> str:

@@ -23,6 +23,31 @@ The client direction is the mirror: ``client_segments`` takes what ``client_scan
 bytes to send upstream, rewritten (proxy/rewrites.py), with the steps in between. What it needs
 of the proxy it is given: the configuration (warm-up on or off, the extension stand-in) and what
 the proxy knows of the databases, both through small Protocols.
+
+Preludes. A statement that cannot run in a ``DO`` block (``CREATE INDEX CONCURRENTLY``) cannot be
+wrapped in the checks AlloyDB makes; its rewrite may instead ask for a ``Prelude``, a statement
+the session sends upstream as a Query of its own just before the client's Query. The shell holds
+the client direction from the prelude on (what follows waits in the ``HoldQueue``, in order); the
+session swallows the prelude's answer (its last CommandComplete or ErrorResponse and its
+ReadyForQuery) and then says what goes upstream in the Query's place (``after_prelude``): the
+client's Query, as rewritten, when the prelude succeeded; nothing when it failed, its
+ErrorResponse and ReadyForQuery being forwarded instead, as the answer to the client's Query
+(what the client would have seen had its statement failed so).
+
+The server's ReadyForQuery ordinals run one ahead per swallowed prelude; the session counts them
+(``readies_swallowed``) so that its own bookkeeping (the endpoint registration after a given
+statement's answer) keeps the client's numbering. While a prelude is under way the server
+direction inspects every message, to tell the prelude's answer from those of the client's
+earlier messages still coming in (answers to extended-protocol messages not yet synced come out
+just before it, so the prelude's is the last CommandComplete or ErrorResponse before its
+ReadyForQuery). Only a statement whose rewrite asks for a prelude costs anything: the fast paths
+neither see nor test for one.
+
+A Parse gets no prelude (its statement goes as rewritten, unchecked): inside an extended-protocol
+batch a Query of the proxy's own would end the batch's implicit transaction, and after an error
+in the batch the server would ignore it until the client's Sync, which the hold keeps back; the
+relay does not follow the batches message by message (the fast path steps over Bind, Execute and
+Sync without looking), so it cannot tell when one is safe.
 """
 
 from __future__ import annotations
@@ -31,6 +56,7 @@ import collections
 import logging
 import struct
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple, Protocol
 
@@ -44,6 +70,7 @@ SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
 _READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
 _AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms)
 _RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
+_EVERY_TYPE = frozenset(range(256))  # while a prelude is under way: its answers are swallowed
 STARTUP_INSPECT = SERVER_INSPECT | _READY | _AUTH
 
 CLIENT_INSPECT = frozenset(b"QP")  # Query, Parse: the statements the proxy may rewrite
@@ -76,6 +103,20 @@ class Step(Enum):
     # that answers CREATE/ALTER EXTENSION, a model-calling statement where the extension was not
     # seen yet (before that statement).
     REGISTER_ENDPOINT = "register_endpoint"
+    # The prelude's ReadyForQuery came: send ``Session.after_prelude()`` upstream, then release
+    # the client direction.
+    PRELUDE_DONE = "prelude_done"
+
+
+@dataclass(frozen=True, slots=True)
+class Prelude:
+    """A statement of the proxy's own to run, as a Query of its own, before the client's Query
+    ``message`` (as rewritten), which goes upstream only once the prelude has succeeded (see the
+    module's plan)."""
+
+    sql: str
+    message: bytes
+    before: int  # client Query and Sync messages before ``message``: where the answer comes
 
 
 class ExtensionStandIn(Protocol):
@@ -127,7 +168,8 @@ class Session:
     """A session's statement accounting, without I/O."""
 
     __slots__ = (
-        "backend_key", "backend_pid", "client_encoding", "error_hints", "params", "peer",
+        "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
+        "backend_pid", "client_encoding", "error_hints", "params", "peer", "readies_swallowed",
         "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
     )
 
@@ -145,6 +187,15 @@ class Session:
         # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
         self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
         self.server_inspect = STARTUP_INSPECT
+        # The prelude under way (sent upstream, not answered yet), the server ReadyForQuery
+        # ordinal that ends its answer, the last CommandComplete or ErrorResponse since the
+        # ReadyForQuery before it (held back: the prelude's own if the next is its
+        # ReadyForQuery), and what to send once it has answered
+        self._prelude: Prelude | None = None
+        self._prelude_ready = 0
+        self._prelude_last: pq.Message | None = None
+        self._after_prelude = b""
+        self.readies_swallowed = 0  # prelude answers' ReadyForQuery the client never saw
 
     @property
     def dbname(self) -> str:
@@ -164,10 +215,11 @@ class Session:
 
     def client_segments(
         self, segments: list[pq.Segment], config: RewriteConfig, databases: Databases,
-    ) -> list[bytes | Step]:
+    ) -> list[bytes | Step | Prelude]:
         """What to send upstream for a client chunk that ``client_scanner()`` framed: runs of
-        bytes (each may be empty), with the steps to take between them, in stream order."""
-        out: list[bytes | Step] = []
+        bytes (each may be empty), with the steps to take and the preludes to run between them,
+        in stream order (a prelude carries its own message)."""
+        out: list[bytes | Step | Prelude] = []
         run: list[bytes] = []
         for segment in segments:
             if type(segment) is pq.Message:
@@ -176,7 +228,12 @@ class Session:
                     out.append(b"".join(run))
                     out.append(step)
                     run = []
-                run.append(raw)
+                if type(raw) is Prelude:
+                    out.append(b"".join(run))
+                    out.append(raw)
+                    run = []
+                else:
+                    run.append(raw)  # type: ignore[arg-type]
             else:
                 run.append(bytes(segment))  # type: ignore[arg-type]
         out.append(b"".join(run))
@@ -184,16 +241,17 @@ class Session:
 
     def client_message(
         self, msg: pq.Message, config: RewriteConfig, databases: Databases,
-    ) -> tuple[bytes, Step | None]:
-        """For a Query or Parse the prefilter picked: the bytes to send upstream, and the step
-        to take *before* them (REGISTER_ENDPOINT: a statement that may call a model, in a
-        database where the proxy has not seen the extension; another proxy or a direct
-        connection may have created it since)."""
+    ) -> tuple[bytes | Prelude, Step | None]:
+        """For a Query or Parse the prefilter picked: the bytes to send upstream (or a prelude
+        that carries them), and the step to take *before* them (REGISTER_ENDPOINT: a statement
+        that may call a model, in a database where the proxy has not seen the extension; another
+        proxy or a direct connection may have created it since)."""
         dbname = self.dbname
         step = Step.REGISTER_ENDPOINT if databases.extension_check_due(dbname) else None
         return self._rewritten(msg, config, dbname in databases.databases_with_extension), step
 
-    def _rewritten(self, msg: pq.Message, config: RewriteConfig, extension_installed: bool) -> bytes:
+    def _rewritten(self, msg: pq.Message, config: RewriteConfig,
+                   extension_installed: bool) -> bytes | Prelude:
         raw = msg.raw
         if self.client_encoding not in ("UTF8", "SQL_ASCII"):
             return raw
@@ -222,11 +280,15 @@ class Session:
             # of the client's Query/Sync count (the server sends one after startup).
             answered_by = msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1
             self.register_after(answered_by + 1)
-        for old, new in result.rename_tags:
-            self.rename_next_tag(old, new)
         emulation = config.extension_emulation
         command = result.extension_command
-        if emulation is not None and command is not None and emulation.handles(command.name):
+        emulated = emulation is not None and command is not None and emulation.handles(
+            command.name)
+        if not emulated:  # (the stand-in's statement has its own tag, renamed below)
+            for old, new in result.rename_tags:
+                self.rename_next_tag(old, new)
+        else:
+            assert emulation is not None and command is not None
             # A server without the extension's files: create its objects instead.
             if command.kind == "create":
                 result.sql = emulation.create_sql(
@@ -236,12 +298,13 @@ class Session:
             else:
                 result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
             self.rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
-        if result.sql is None:
-            return raw
-        for note in result.notes:
-            log.info("client %s: %s", self.peer, note)
-        body = prefix + result.sql.encode("utf-8") + b"\x00" + suffix
-        return pq.message(msg.type, body)
+        if result.sql is not None:
+            for note in result.notes:
+                log.info("client %s: %s", self.peer, note)
+            raw = pq.message(msg.type, prefix + result.sql.encode("utf-8") + b"\x00" + suffix)
+        if result.prelude is None or msg.type != pq.QUERY:
+            return raw  # a Parse goes unchecked (see the module's plan)
+        return Prelude(result.prelude, raw, msg.ordinal - 1)
 
     # -- what the client direction learns ---------------------------------------------------
 
@@ -258,7 +321,54 @@ class Session:
         self.error_hints.append(hint)
         self._update_server_inspect()
 
+    # -- preludes (see the module's plan) ----------------------------------------------------
+
+    def start_prelude(self, prelude: Prelude) -> bytes:
+        """The shell sends the prelude now (every client byte before its message has gone
+        upstream, nothing after it): the Query to send."""
+        self._prelude = prelude
+        self._prelude_last = None
+        # ReadyForQuery ordinals: one after startup, one per client Query or Sync, one per
+        # prelude swallowed so far; then the prelude's own
+        self._prelude_ready = prelude.before + 1 + self.readies_swallowed + 1
+        self._update_server_inspect()
+        return pq.message(pq.QUERY, prelude.sql.encode("utf-8") + b"\x00")
+
+    def after_prelude(self) -> bytes:
+        """At PRELUDE_DONE: what goes upstream in the place of the prelude's Query."""
+        after, self._after_prelude = self._after_prelude, b""
+        return after
+
+    def _prelude_answer(self, msg: pq.Message) -> tuple[bytes, Step | None]:
+        """A server message since the ReadyForQuery before the prelude's answer."""
+        mtype = msg.type
+        if mtype == pq.COMMAND_COMPLETE or mtype == pq.ERROR_RESPONSE:
+            # the prelude's own if its ReadyForQuery comes next; else an earlier message's
+            held, self._prelude_last = self._prelude_last, msg
+            return (b"" if held is None else self._server_message(held)[0]), None
+        if mtype != pq.READY_FOR_QUERY:
+            return self._server_message(msg)
+        prelude, last = self._prelude, self._prelude_last
+        assert prelude is not None
+        self._prelude = self._prelude_last = None
+        self.transaction_status = msg.raw[5:6]
+        forwarded = b""
+        if last is not None and last.type == pq.ERROR_RESPONSE:
+            # the client's Query is dropped: this answer is its answer (and its error takes
+            # what the session keeps for the statement's error: a tag rename, a HINT)
+            self._after_prelude = b""
+            error = pq.Message(pq.ERROR_RESPONSE, _without_context(last.raw), last.ordinal)
+            forwarded = self._server_message(error)[0] + msg.raw
+        else:
+            self._after_prelude = prelude.message
+            self.readies_swallowed += 1
+        self._update_server_inspect()
+        return forwarded, Step.PRELUDE_DONE
+
     def _update_server_inspect(self) -> None:
+        if self._prelude is not None:
+            self.server_inspect = _EVERY_TYPE
+            return
         inspect = SERVER_INSPECT
         if not self.started:
             inspect = STARTUP_INSPECT
@@ -272,6 +382,15 @@ class Session:
 
     def server_message(self, msg: pq.Message) -> tuple[bytes, Step | None]:
         """For an inspected server message: the bytes to forward, and the step to take."""
+        if self._prelude is not None and (
+            msg.ordinal >= self._prelude_ready if msg.type == pq.READY_FOR_QUERY
+            # (a message's ordinal counts the ReadyForQuery messages before it)
+            else msg.ordinal >= self._prelude_ready - 1
+        ):  # after the ReadyForQuery of the last client message before the prelude
+            return self._prelude_answer(msg)
+        return self._server_message(msg)
+
+    def _server_message(self, msg: pq.Message) -> tuple[bytes, Step | None]:
         mtype = msg.type
         if mtype == pq.COMMAND_COMPLETE:
             if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
@@ -286,7 +405,7 @@ class Session:
                 hint = self.error_hints.popleft()
                 self._update_server_inspect()
                 return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint,
-                                    replace=hint.replaces), None
+                                    replace=hint.replaces, message_part=hint.message_part), None
         elif mtype == pq.READY_FOR_QUERY:
             return msg.raw, self._ready_for_query(msg)
         elif mtype == pq.AUTHENTICATION:
@@ -309,7 +428,7 @@ class Session:
         step = None
         if (
             self.register_at is not None
-            and msg.ordinal >= self.register_at
+            and msg.ordinal - self.readies_swallowed >= self.register_at
             and self.transaction_status == b"I"  # committed: the admin connection sees it
         ):
             self.register_at = None
@@ -318,9 +437,17 @@ class Session:
         return step
 
 
+def _without_context(error: bytes) -> bytes:
+    """A prelude's ErrorResponse without its CONTEXT field: the lines name the proxy's DO block
+    and functions, not the client's statement, which has none of its own."""
+    fields = [part for part in error[5:-1].split(b"\x00") if part and not part.startswith(b"W")]
+    return pq.message(pq.ERROR_RESPONSE, b"".join(f + b"\x00" for f in fields) + b"\x00")
+
+
 class Held(NamedTuple):
     data: bytes
     framed: bool  # True: scanned and rewritten, send as is; False: raw, scan when released
+    prelude: Prelude | None = None  # a prelude to start here (``data`` is then empty)
 
 
 class HoldQueue:
@@ -338,11 +465,29 @@ class HoldQueue:
         self._holds += 1
         self.holding = True
 
+    @property
+    def holds_besides_one(self) -> bool:
+        """Whether another piece of work is still under way besides the one ending now."""
+        return self._holds > 1
+
     def keep(self, data: bytes, *, framed: bool) -> None:
         """Keep client bytes until the hold ends (the shell stops reading meanwhile)."""
         if not self._holds:
             raise RuntimeError("keep() without hold(): send the bytes on")
         self._items.append(Held(data, framed))
+
+    def keep_prelude(self, prelude: Prelude) -> None:
+        """Keep a prelude, to be started in its place among the bytes kept."""
+        if not self._holds:
+            raise RuntimeError("keep_prelude() without hold(): start it")
+        self._items.append(Held(b"", True, prelude))
+
+    def keep_first(self, data: bytes) -> None:
+        """Framed bytes that go before everything kept (a prelude's message, while another
+        hold is still on)."""
+        if not self._holds:
+            raise RuntimeError("keep_first() without hold(): send the bytes on")
+        self._items.insert(0, Held(data, True))
 
     def release(self) -> list[Held]:
         """One piece of work is done: when it was the last, everything kept, in order."""

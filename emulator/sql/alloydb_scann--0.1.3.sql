@@ -134,7 +134,7 @@ $fn$;
 -- enough rows, deferred creation (`scann.enable_preview_features` on,
 -- `scann.enable_index_maintenance` and the index's auto_maintenance not off), which AlloyDB
 -- builds later in the background and the emulator builds at once.
-CREATE FUNCTION _scann_check_rows(idx regclass, tbl oid, config text[],
+CREATE FUNCTION _scann_check_rows(idx_name name, tbl oid, config text[],
                                   known_rows bigint DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path FROM CURRENT
@@ -143,7 +143,6 @@ DECLARE
     leaves bigint;
     found_rows bigint;
     opt text;
-    idx_name name := (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = idx);
     tbl_name name := (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = tbl);
 BEGIN
     IF _scann_bool(pg_catalog.current_setting('scann.allow_blocked_operations', true), false)
@@ -229,7 +228,7 @@ BEGIN
         truncated := truncated || added;
     END LOOP;
     FOR idx IN
-        SELECT i.indexrelid, i.indrelid, cfg.indexconfig
+        SELECT c.relname, i.indrelid, cfg.indexconfig
           FROM pg_catalog.pg_index i
           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid AND c.relkind = 'i'
           JOIN pg_catalog.pg_am a ON a.oid = c.relam AND a.amname = 'scann'
@@ -237,8 +236,105 @@ BEGIN
          WHERE i.indrelid = ANY (coalesce(truncated, ARRAY[]::oid[]))
          ORDER BY c.relname
     LOOP
-        PERFORM _scann_check_rows(idx.indexrelid::regclass, idx.indrelid, idx.indexconfig, 0);
+        PERFORM _scann_check_rows(idx.relname, idx.indrelid, idx.indexconfig, 0);
     END LOOP;
+END
+$fn$;
+
+-- The name PostgreSQL gives an index created without one (ChooseIndexName, ChooseRelationName,
+-- makeObjectName): <table>_<columns>_idx, the longer part cut to fit 63 bytes at a character
+-- boundary, then idx1, idx2, ... while the name is taken in the table's schema. `addition` is
+-- ChooseIndexNameAddition's result, worked out by the proxy from the statement's columns.
+CREATE FUNCTION _scann_index_name(tbl oid, addition text) RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    tbl_name text;
+    ns oid;
+    label text := 'idx';
+    pass int := 0;
+    bytes1 int;
+    bytes2 int;
+    part1 text;
+    part2 text;
+    candidate text;
+BEGIN
+    SELECT c.relname, c.relnamespace INTO tbl_name, ns FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    LOOP
+        -- NAMEDATALEN - 1 bytes, less two underscores and the label: the longer part gives way
+        -- byte by byte, then each is cut at a character boundary (pg_mbcliplen)
+        bytes1 := pg_catalog.octet_length(tbl_name);
+        bytes2 := pg_catalog.octet_length(addition);
+        WHILE bytes1 + bytes2 > 61 - pg_catalog.octet_length(label) LOOP
+            IF bytes1 > bytes2 THEN
+                bytes1 := bytes1 - 1;
+            ELSE
+                bytes2 := bytes2 - 1;
+            END IF;
+        END LOOP;
+        part1 := tbl_name;
+        part2 := addition;
+        WHILE pg_catalog.octet_length(part1) > bytes1 LOOP
+            part1 := pg_catalog.left(part1, -1);
+        END LOOP;
+        WHILE pg_catalog.octet_length(part2) > bytes2 LOOP
+            part2 := pg_catalog.left(part2, -1);
+        END LOOP;
+        candidate := part1 || '_' || part2 || '_' || label;
+        EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                               WHERE c.relname = candidate AND c.relnamespace = ns);
+        pass := pass + 1;
+        label := 'idx' || pass;
+    END LOOP;
+    RETURN candidate;
+END
+$fn$;
+
+-- CREATE INDEX CONCURRENTLY ... USING scann cannot run inside the DO block that calls
+-- _scann_record_index, so the proxy runs this first, as a statement of its own on the client's
+-- session (the relay's prelude, proxy/session.py): the same row checks, for the index about to
+-- be built (`idx_name` NULL: the name PostgreSQL will choose). Where PostgreSQL refuses the
+-- statement before building anything (the caller does not own the table; a partitioned or foreign
+-- table; the name is taken; a column or operator class that does not exist) it checks nothing,
+-- so that PostgreSQL's own error comes first, as on AlloyDB, whose check runs in the build.
+-- SECURITY DEFINER, as _scann_record_index: it counts the rows as that does; `caller` is the
+-- role that sent the statement (the session user must be a member of it).
+CREATE FUNCTION _scann_check_new_index(idx_name name, tbl oid, config text[], addition text,
+                                       columns text[], opclasses text[], caller name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    kind "char";
+    owner oid;
+    ns oid;
+BEGIN
+    SELECT c.relkind, c.relowner, c.relnamespace INTO kind, owner, ns
+      FROM pg_catalog.pg_class c WHERE c.oid = tbl;
+    IF NOT FOUND OR kind NOT IN ('r', 'm')
+       OR NOT pg_catalog.pg_has_role(session_user, caller, 'MEMBER')
+       OR NOT pg_catalog.pg_has_role(caller, owner, 'USAGE') THEN
+        RETURN;
+    END IF;
+    IF idx_name IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class c
+                                         WHERE c.relname = idx_name AND c.relnamespace = ns) THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.unnest(columns) AS col(n)
+                WHERE col.n IS NOT NULL AND NOT EXISTS (
+                      SELECT FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = tbl AND a.attname = col.n AND a.attnum > 0
+                         AND NOT a.attisdropped))
+       OR EXISTS (SELECT FROM pg_catalog.unnest(opclasses) AS o(n)
+                   WHERE o.n IS NULL OR NOT EXISTS (
+                         SELECT FROM pg_catalog.pg_opclass oc
+                           JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+                          WHERE am.amname = 'scann' AND oc.opcname = o.n)) THEN
+        RETURN;
+    END IF;
+    PERFORM _scann_check_rows(coalesce(idx_name, _scann_index_name(tbl, addition)), tbl, config);
 END
 $fn$;
 
@@ -259,7 +355,8 @@ BEGIN
     IF tbl IS NULL THEN
         RETURN;
     END IF;
-    PERFORM _scann_check_rows(idx, tbl, config);  -- its error undoes the CREATE INDEX
+    PERFORM _scann_check_rows((SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = idx),
+                              tbl, config);  -- its error undoes the CREATE INDEX
     INSERT INTO _scann_index_config AS cfg
     SELECT idx, c.relname, config, greatest(c.reltuples, 0)::bigint,
            coalesce(pg_catalog.pg_stat_get_tuples_inserted(tbl), 0),

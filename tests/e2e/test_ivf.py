@@ -8,13 +8,17 @@ the planner uses it, and ``ivf.probes`` decides how many lists the scan reads.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from emulator.embedded import bin_dir
+from proxy.scann import guc_int
 from tests.support.emulators import Emulator
 
 DB = "ivf_tests"
@@ -197,12 +201,122 @@ def test_invalid_options_and_settings_are_refused(conn: Conn) -> None:
         0,)
 
 
+@pytest.mark.parametrize("concurrently", ["", "CONCURRENTLY "])
+def test_the_tuning_pages_scann_operator_class_names_are_refused_with_a_hint(
+        conn: Conn, concurrently: str) -> None:
+    """ai/tune-indexes prints `USING ivf (vector_column cosine)` (and `USING ivfflat
+    (vector_column cosine)`, which stock pgvector refuses as well, under the names my-ivf-index
+    and my-table, which no PostgreSQL accepts); ai/create-ivf-index, which defines the statement,
+    lists only vector_l2_ops, vector_ip_ops and vector_cosine_ops. So `cosine` stays refused, with
+    PostgreSQL's error and a HINT naming the operator class to write."""
+    for scann_name, pgvector_name in [("cosine", "vector_cosine_ops"), ("l2", "vector_l2_ops"),
+                                      ("dot_product", "vector_ip_ops")]:
+        with pytest.raises(psycopg.errors.UndefinedObject) as refused:
+            conn.execute(f"CREATE INDEX {concurrently}tuned ON items "
+                         f"USING ivf (embedding {scann_name}) WITH (lists = 100, quantizer = 'SQ8')")
+        assert refused.value.diag.message_primary == (
+            f'operator class "{scann_name}" does not exist for access method "ivf"')
+        assert pgvector_name in str(refused.value.diag.message_hint)
+    assert conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'tuned'").fetchone() == (0,)
+
+
+def test_probes_are_read_as_postgresql_reads_an_integer_setting(conn: Conn) -> None:
+    """AlloyDB's vector declares ivf.probes an integer: `2.5` is 2 (rounded half to even),
+    `0x10` is 16, `1_0` is refused, as PostgreSQL reads any integer setting (ivf.md's weak list:
+    a fraction was refused)."""
+    conn.execute("SELECT '[1]'::vector")  # pgvector loaded: ivfflat.probes is a real setting
+    try:
+        for written, read in [("2.5", "2"), ("3.5", "4"), ("'0x10'", "16"), ("1e2", "100")]:
+            assert conn.execute(f"SET ivf.probes = {written}").statusmessage == "SET"
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == (read,)
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match='invalid value for parameter "ivf.probes": "1_0"'):
+            conn.execute("SET ivf.probes = '1_0'")
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match=r'40000 is outside the valid range for parameter "ivf.probes"'):
+            conn.execute("SET ivf.probes = 40000.4")
+        assert conn.execute("SET scann.num_leaves_to_search = 1e2").statusmessage == "SET"
+    finally:
+        conn.execute("RESET ivf.probes")
+        conn.execute("RESET scann.num_leaves_to_search")
+
+
+def test_integer_settings_are_read_as_postgresql_reads_them(emulator: Emulator) -> None:
+    """proxy/scann.py's guc_int against PostgreSQL's own parse_int, on a core integer setting
+    without units (geqo_threshold, 2 ..), for texts of digits, signs, points, exponents, hex
+    prefixes, spaces and underscores. Hexadecimal floats (`0x1.8`), which strtod reads, are
+    not read by guc_int (refused): left out here, a documented gap."""
+    with psycopg.connect(emulator.direct_dsn, autocommit=True) as direct:
+
+        @settings(max_examples=150, deadline=None)
+        @given(st.text(alphabet="0123456789xXeE.+- _", max_size=8))
+        @example("-.0")  # strtol converts nothing: strtod is not asked
+        @example(" .5")
+        @example("2.5")
+        @example("0x1f")
+        def agree(text: str) -> None:
+            assume(re.search(r"0[xX][0-9a-fA-F]*\.", text) is None)
+            theirs: int | None
+            try:
+                with direct.transaction():
+                    row = direct.execute("SELECT set_config('geqo_threshold', %s, true)",
+                                         [text]).fetchone()
+                    theirs = int(str(row[0])) if row else None
+            except psycopg.errors.InvalidParameterValue as exc:
+                below = re.match(r"(-?\d+) is outside the valid range", str(exc.diag.message_primary))
+                theirs = int(below.group(1)) if below else None
+            assert guc_int(text) == theirs
+
+        agree()
+
+
+def test_set_config_of_probes_reaches_the_scan_as_set_does(conn: Conn) -> None:
+    """`SELECT set_config('ivf.probes', v, is_local)` sets pgvector's ivfflat.probes too, as SET
+    does; the call answers the value as a declared integer setting does. Another function named
+    set_config that the name resolves to is called as written."""
+    conn.execute("CREATE INDEX config_idx ON items USING ivf (embedding vector_l2_ops) "
+                 "WITH (lists = 50, quantizer = 'SQ8')")
+    query = ("SELECT count(*) FROM (SELECT id FROM items "
+             "ORDER BY embedding <-> '[0.1, 0.2, 0.3]' LIMIT 3000) AS s")
+    try:
+        conn.execute("SET enable_seqscan = off")
+        assert conn.execute("SELECT set_config('ivf.probes', '1', false)").fetchone() == ("1",)
+        (one_list,) = conn.execute(query).fetchone()  # type: ignore[misc]
+        assert 0 < int(str(one_list)) < 3000
+        # a parameter (the extended protocol), in the form pgvector keeps
+        assert conn.execute("SELECT set_config('ivf.probes', %s, false) AS v",
+                            ["50.4"]).fetchone() == ("50",)
+        assert conn.execute(query).fetchone() == (3000,)
+        assert conn.execute("SHOW ivf.probes").fetchone() == ("50",)
+        with conn.transaction():
+            conn.execute("SELECT pg_catalog.set_config('ivf.probes', '3', true)")
+            assert conn.execute("SHOW ivfflat.probes").fetchone() == ("3",)
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("50",)
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
+            conn.execute("SELECT set_config('ivf.probes', '0', false)")
+        assert "ivf.probes is passed on to pgvector's ivfflat.probes" in str(
+            refused.value.diag.message_hint)
+        conn.execute("CREATE SCHEMA mine")
+        conn.execute("CREATE FUNCTION mine.set_config(text, text, boolean) RETURNS text "
+                     "LANGUAGE sql AS $$SELECT 'mine'$$")
+        conn.execute("SET search_path = mine, pg_catalog, public")
+        assert conn.execute("SELECT set_config('ivf.probes', '9', false)").fetchone() == ("mine",)
+        assert conn.execute("SHOW ivfflat.probes").fetchone() == ("50",)
+    finally:
+        conn.execute("RESET search_path")
+        conn.execute("DROP SCHEMA IF EXISTS mine CASCADE")
+        conn.execute("RESET ivf.probes")
+        conn.execute("RESET enable_seqscan")
+        conn.execute("DROP INDEX config_idx")
+
+
 def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_index(
     emulator: Emulator,
 ) -> None:
     """vector created on the server directly (or by CASCADE): the first IVF index a superuser
-    creates through the proxy adds the access method; a user who is not a superuser is told who
-    can."""
+    creates through the proxy adds the access method, CONCURRENTLY too (in a prelude, a
+    statement of the proxy's own sent just before it: proxy/session.py); a user who is not a
+    superuser is told who can."""
     with emulator.connect() as admin:
         admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
         admin.execute('CREATE DATABASE "ivf_late"')
@@ -223,10 +337,18 @@ def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_
                 user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
                              "WITH (lists = 2, quantizer = 'SQ8')")
             assert "superuser" in str(error.value.diag.message_hint)
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='access method "ivf" does not exist') as error:
+                user.execute("CREATE INDEX CONCURRENTLY t_ivf ON t USING ivf (e vector_l2_ops) "
+                             "WITH (lists = 2, quantizer = 'SQ8')")
+            assert "superuser" in str(error.value.diag.message_hint)
+            assert error.value.diag.context is None
         with psycopg.connect(emulator.dsn_for(dbname="ivf_late"), autocommit=True) as conn:
-            cur = conn.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_l2_ops) "
+            cur = conn.execute("CREATE INDEX CONCURRENTLY t_ivf ON t USING ivf (e vector_l2_ops) "
                                "WITH (lists = 2, quantizer = 'SQ8')")
             assert cur.statusmessage == "CREATE INDEX"
+            assert conn.execute("SELECT indisvalid FROM pg_index "
+                                "WHERE indexrelid = 't_ivf'::regclass").fetchone() == (True,)
         with psycopg.connect(user_dsn, autocommit=True) as user:
             cur = user.execute("CREATE INDEX t_ivf2 ON t USING ivf (e vector_ip_ops) "
                                "WITH (lists = 2)")
@@ -241,6 +363,37 @@ def test_a_vector_created_without_the_proxy_gets_the_access_method_at_the_first_
         with emulator.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "ivf_late" WITH (FORCE)')
             admin.execute("DROP ROLE IF EXISTS ivf_user")
+
+
+def test_alloydb_scann_cascade_brings_vector_with_its_access_method(emulator: Emulator) -> None:
+    """ai/create-scann-index installs vector with `CREATE EXTENSION IF NOT EXISTS alloydb_scann
+    CASCADE;`, and AlloyDB's vector has the ivf access method (ai/create-ivf-index): a user who
+    is not a superuser creates an IVF index right after (ivf.md's weak list: it waited for a
+    superuser's first IVF index)."""
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "ivf_cascade" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "ivf_cascade"')
+        admin.execute("DROP ROLE IF EXISTS ivf_cascade_user")
+        admin.execute("CREATE ROLE ivf_cascade_user LOGIN")
+    try:
+        with psycopg.connect(emulator.dsn_for(dbname="ivf_cascade"), autocommit=True) as conn:
+            cur = conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")
+            assert cur.statusmessage == "CREATE EXTENSION"
+            assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'ivf'").fetchone() == (
+                1,)
+            conn.execute("CREATE TABLE t (id int, e vector(2))")
+            conn.execute("INSERT INTO t SELECT i, ARRAY[i, 1]::vector FROM generate_series(1, 9) i")
+            conn.execute("ALTER TABLE t OWNER TO ivf_cascade_user")
+            conn.execute("GRANT CREATE ON SCHEMA public TO ivf_cascade_user")
+        user_dsn = emulator.dsn_for(user="ivf_cascade_user", dbname="ivf_cascade")
+        with psycopg.connect(user_dsn, autocommit=True) as user:
+            cur = user.execute("CREATE INDEX t_ivf ON t USING ivf (e vector_cosine_ops) "
+                               "WITH (lists = 2, quantizer = 'SQ8')")
+            assert cur.statusmessage == "CREATE INDEX"
+    finally:
+        with emulator.connect() as admin:
+            admin.execute('DROP DATABASE IF EXISTS "ivf_cascade" WITH (FORCE)')
+            admin.execute("DROP ROLE IF EXISTS ivf_cascade_user")
 
 
 def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
@@ -261,6 +414,11 @@ def test_without_vector_postgresql_answers_as_usual(emulator: Emulator) -> None:
             cur = conn.execute("SET ivf.probes = 3")  # a placeholder, as on stock PostgreSQL
             assert cur.statusmessage == "SET"
             assert conn.execute("SHOW ivf.probes").fetchone() == ("3",)
+            assert conn.execute("SELECT set_config('ivf.probes', 'x', false)").fetchone() == (
+                "x",)  # and nothing else set
+            with pytest.raises(psycopg.errors.UndefinedObject,
+                               match='unrecognized configuration parameter "ivfflat.probes"'):
+                conn.execute("SHOW ivfflat.probes")
     finally:
         with emulator.connect() as admin:
             admin.execute('DROP DATABASE IF EXISTS "ivf_absent" WITH (FORCE)')

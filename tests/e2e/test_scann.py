@@ -9,6 +9,7 @@ Google's ScaNN benchmark notebook (python-docs-samples). The index must be a rea
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -542,6 +543,115 @@ def test_truncating_a_table_with_a_scann_index_is_refused_as_on_alloydb(emulator
         cur = conn.execute("TRUNCATE t1 CASCADE")
         assert cur.statusmessage == "TRUNCATE TABLE"
         assert conn.execute("SELECT count(*) FROM refs").fetchone() == (0,)
+
+
+def test_concurrently_is_checked_as_the_plain_statement_is(emulator: Emulator) -> None:
+    """CREATE INDEX CONCURRENTLY cannot run in the proxy's DO block: its row checks run in a
+    prelude, a statement of the proxy's own sent just before it (proxy/session.py). The same
+    messages as test_an_empty_or_small_table_is_refused_as_on_alloydb, for the index PostgreSQL
+    is about to name; the same ways past; and wherever PostgreSQL refuses the statement before
+    any build, PostgreSQL's own error, as on AlloyDB, whose check is in the build."""
+    dsn = fresh_database(emulator, "scann_concurrently", "alloydb_scann")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("create table t1 (a INT, b VECTOR(512));")
+        example_a = ("create index concurrently on t1 using ScaNN(b cosine) "
+                     "with (num_leaves = 10, quantizer = 'sq8');")
+        with pytest.raises(psycopg.errors.InternalError) as empty:
+            conn.execute(example_a)
+        assert empty.value.sqlstate == "XX000"
+        assert empty.value.diag.message_primary == EMPTY_TABLE
+        assert "scann.allow_blocked_operations" in str(empty.value.diag.message_hint)
+        conn.execute("insert into t1 select i, array_fill(i::real, ARRAY[512])::vector "
+                     "from generate_series(1, 5) i")
+        conn.execute("CREATE INDEX t1_b_idx ON t1 (a)")  # the name is taken: the next is idx1
+        with pytest.raises(psycopg.errors.InternalError) as small:
+            conn.execute("create index concurrently on t1 using scann(b cosine) "
+                         "with (num_leaves = 100);")
+        assert small.value.diag.message_primary == (
+            'Cannot create ScaNN index "t1_b_idx1" for table "t1", error: INVALID_ARGUMENT: '
+            "Number of rows (5) must be larger than (100).")
+        conn.execute("DROP INDEX t1_b_idx")
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 't1'"
+                            ).fetchone() == (0,)
+
+        # what PostgreSQL refuses first
+        refusals: list[tuple[type[Exception], str]] = [
+            (psycopg.errors.UndefinedTable, "CREATE INDEX CONCURRENTLY ON nowhere USING scann (b l2)"),
+            (psycopg.errors.UndefinedColumn, "CREATE INDEX CONCURRENTLY ON t1 USING scann (c l2)"),
+            (psycopg.errors.UndefinedObject, "CREATE INDEX CONCURRENTLY ON t1 USING scann (b cos)"),
+            (psycopg.errors.UndefinedObject, "CREATE INDEX CONCURRENTLY ON t1 USING scann (b)"),
+        ]
+        conn.execute("CREATE INDEX taken ON t1 (a)")
+        taken = "CREATE INDEX CONCURRENTLY taken ON t1 USING scann (b l2) WITH (num_leaves = 100)"
+        refusals.append((psycopg.errors.DuplicateTable, taken))
+        conn.execute("CREATE TABLE p (a int, b vector(3)) PARTITION BY RANGE (a)")
+        refusals.append((psycopg.errors.FeatureNotSupported,
+                         "CREATE INDEX CONCURRENTLY ON p USING scann (b l2)"))
+        for error, statement in refusals:
+            with pytest.raises(error):
+                conn.execute(statement)
+        conn.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS taken ON t1 USING scann (b l2) "
+                     "WITH (num_leaves = 100)")  # a NOTICE, nothing built, nothing checked
+        conn.execute("DROP INDEX taken")
+        conn.execute("DROP ROLE IF EXISTS scann_cc_user")
+        conn.execute("CREATE ROLE scann_cc_user LOGIN")
+        try:
+            with (psycopg.connect(dsn.replace("postgres@", "scann_cc_user@"),
+                                  autocommit=True) as user,
+                  pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner")):
+                user.execute("CREATE INDEX CONCURRENTLY ON t1 USING scann (b l2) "
+                             "WITH (num_leaves = 100)")
+        finally:
+            conn.execute("DROP ROLE scann_cc_user")
+
+        # the ways past: a superuser's setting, deferred creation; enough rows
+        conn.execute("SET scann.allow_blocked_operations = true;")
+        conn.execute("CREATE INDEX CONCURRENTLY forced ON t1 USING scann (b l2) "
+                     "WITH (num_leaves = 100)")
+        conn.execute("RESET scann.allow_blocked_operations")
+        conn.execute("SET scann.enable_preview_features = on")
+        conn.execute("CREATE INDEX CONCURRENTLY deferred ON t1 USING scann (b l2) "
+                     "WITH (num_leaves = 100)")
+        conn.execute("RESET scann.enable_preview_features")
+        cur = conn.execute("CREATE INDEX CONCURRENTLY five ON t1 USING scann (b cosine) "
+                           "WITH (num_leaves = 5)")
+        assert cur.statusmessage == "CREATE INDEX"
+        assert conn.execute(
+            "SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 't1'::regclass "
+            "AND i.indisvalid").fetchone() == (["deferred", "five", "forced"],)
+
+
+def test_the_index_name_the_check_predicts_is_postgresqls(emulator: Emulator) -> None:
+    """The prelude names an index sent without a name as PostgreSQL will (ChooseIndexName):
+    columns and expressions, repeated names, INCLUDE, long and multibyte names, a taken name."""
+    from pglast import parse_sql
+
+    from proxy.scann import index_name_addition
+
+    dsn = fresh_database(emulator, "scann_index_names", "alloydb_scann")
+    long_table = "t" * 50
+    wide = "é" * 31  # 62 bytes
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{long_table}" (a int, b int, "{wide}" int, '
+                     f'{"c" * 60} int)')
+        columns = ["a", "a, b", "a, a", "(a + 1), (b * 2)", "lower(a::text)", "(a::text)",
+                   "(1::text)", "nullif(a, b)", "(CASE WHEN a > 0 THEN b END)", "coalesce(a, b)",
+                   "greatest(a, b), least(a, b)", "(ARRAY[a])", '(a::text COLLATE "C")',
+                   f'"{wide}"', f'"{wide}", {"c" * 60}', "b) INCLUDE (a", "a", "a"]
+        for cols in columns:
+            statement = f'CREATE INDEX ON "{long_table}" ({cols})'
+            stmt: Any = parse_sql(statement)[0].stmt
+            params = list(stmt.indexParams) + list(stmt.indexIncludingParams or ())
+            (predicted,) = conn.execute(  # type: ignore[misc]
+                "SELECT _scann_index_name(%s::regclass, %s)",
+                (f'"{long_table}"', index_name_addition(params))).fetchone()
+            before = {r[0] for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = %s", (long_table,))}
+            conn.execute(statement)
+            after = {r[0] for r in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = %s", (long_table,))}
+            assert after - before == {predicted}, cols
 
 
 # GoogleCloudPlatform/python-docs-samples, alloydb/notebooks/alloydb_scann_benchmark_glove.ipynb:

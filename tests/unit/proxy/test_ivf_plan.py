@@ -22,6 +22,11 @@ def test_the_quantizer_is_cut_and_every_other_byte_kept() -> None:
     assert result.sql == ("CREATE INDEX CONCURRENTLY \"índice\" ON t USING ivf (e vector_l2_ops) "
                           "WITH (lists = 5, \"Lists\"=7) WHERE note <> 'WITH (quantizer=1)'")
     assert result.rename_tags == []  # CONCURRENTLY cannot run in a DO block
+    # the access method is added first, by a prelude (proxy/session.py)
+    assert result.prelude is not None and "CREATE ACCESS METHOD ivf" in result.prelude
+    assert "to_regclass('\"t\"') IS NULL THEN RETURN" in result.prelude
+    pglast.parse_sql(result.prelude)
+    assert rewrite("CREATE INDEX CONCURRENTLY i ON t USING ivf (e vector_l2_ops)").prelude
 
 
 def test_a_plain_create_index_runs_in_a_do_block_that_adds_the_access_method() -> None:
@@ -118,3 +123,30 @@ def test_any_probes_setting_gives_valid_sql_checked_or_as_written(
     assert len(pglast.parse_sql(sent)) == 1
     if result.sql is not None and "RAISE EXCEPTION" not in sent:
         assert "ivfflat.probes" in sent  # accepted: pgvector's setting follows
+
+
+def test_set_config_of_probes_in_a_select_sets_ivfflat_probes_too() -> None:
+    result = rewrite("SELECT set_config('ivf.probes', 'a\\b''c', true) AS v, 1")
+    assert result.sql == (
+        "SELECT set_config(E'ivf.probes', CASE WHEN pg_catalog.to_regprocedure("
+        "E'set_config(text,text,boolean)') = 'pg_catalog.set_config(text,text,boolean)'"
+        "::pg_catalog.regprocedure AND EXISTS (SELECT FROM pg_catalog.pg_extension WHERE "
+        "extname = 'vector') THEN pg_catalog.set_config('ivfflat.probes', E'a\\\\b''c', true) "
+        "ELSE E'a\\\\b''c' END, true) AS v, 1")
+    assert result.error_hint is not None
+    assert result.error_hint.message_part == 'parameter "ivfflat.probes"'
+    param = rewrite("SELECT pg_catalog.set_config('IVF.Probes', $1, false)").sql
+    assert param is not None and "set_config('ivfflat.probes', $1, false) ELSE $1 END" in param
+
+
+def test_set_config_calls_whose_meaning_could_change_go_as_written() -> None:
+    for sql in [
+        "SELECT set_config('ivf.probes', value, false) FROM t",  # a column: its type decides
+        "SELECT set_config('ivf.probes', '3', is_local) FROM t",  # evaluated twice
+        "SELECT set_config(setting_name => 'ivf.probes', new_value => '3', is_local => false)",
+        "SELECT mine.set_config('ivf.probes', '3', false)",
+        "SELECT set_config('ivfflat.probes', '3', false)",
+        "CALL p(set_config('ivf.probes', '3', false))",
+        "CREATE VIEW v AS SELECT set_config('ivf.probes', '3', false)",
+    ]:
+        assert rewrite(sql).sql is None, sql

@@ -24,6 +24,21 @@ def test_options_are_cut_and_the_rest_kept() -> None:
     assert result.sql == ("CREATE INDEX CONCURRENTLY i ON t USING scann (e cosine) "
                           "WHERE note <> 'WITH (x)'")
     assert result.rename_tags == []  # CONCURRENTLY cannot run in a DO block
+    # its row checks come first, in a prelude (proxy/session.py), for the index named i
+    assert result.prelude is not None and result.prelude.startswith("DO $alloydb_scann$")
+    assert "USING 'i'::name, tbl, ARRAY['num_leaves=10', 'quantizer=SQ8']::text[], 'e', " \
+        "ARRAY['e']::text[], ARRAY['cosine']::text[], current_user;" in result.prelude
+    pglast.parse_sql(result.prelude)
+
+
+def test_only_a_concurrent_index_alone_in_its_text_gets_a_prelude() -> None:
+    assert rewrite("CREATE INDEX i ON t USING scann (e l2) WITH (num_leaves = 3)").prelude is None
+    assert rewrite("CREATE INDEX CONCURRENTLY ON t USING hnsw (e vector_l2_ops)").prelude is None
+    unnamed = rewrite('CREATE INDEX CONCURRENTLY ON "S".t USING scann ((e::halfvec(3)) l2)')
+    assert unnamed.prelude is not None and "USING NULL::name, tbl" in unnamed.prelude
+    assert """to_regclass('"S"."t"')""" in unnamed.prelude
+    # beside another statement CONCURRENTLY fails anyway (an implicit transaction block)
+    assert rewrite("SELECT 1; CREATE INDEX CONCURRENTLY i ON t USING scann (e l2)").prelude is None
 
 
 def test_a_plain_create_index_runs_in_a_do_block_with_its_tag_renamed() -> None:

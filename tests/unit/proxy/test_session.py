@@ -19,6 +19,7 @@ from proxy.session import (
     ExtensionStandIn,
     Held,
     HoldQueue,
+    Prelude,
     Session,
     Step,
     client_scanner,
@@ -233,7 +234,9 @@ def parse(sql: str, name: bytes = b"s1", ordinal: int = 0) -> pq.Message:
     return pq.Message(pq.PARSE, pq.message(pq.PARSE, body), ordinal)
 
 
-def sql_of(raw: bytes) -> str:
+def sql_of(raw: bytes | Prelude) -> str:
+    if isinstance(raw, Prelude):
+        raw = raw.message
     if raw[:1] == pq.PARSE:
         _, offset = pq.cstring(raw, 5)
         return pq.cstring(raw, offset)[0].decode()
@@ -319,7 +322,7 @@ def test_other_extensions_are_not_stood_in_for() -> None:
 def test_a_rewritten_parse_keeps_its_name_and_parameter_types() -> None:
     msg = parse("SELECT name FROM pg_settings WHERE name = $1")
     raw, _ = started_session().client_message(msg, Config(), shop_with_extension())
-    assert raw[5:8] == b"s1\x00"
+    assert isinstance(raw, bytes) and raw[5:8] == b"s1\x00"
     assert SETTINGS_VIEW in sql_of(raw)
     assert raw.endswith(struct.pack("!hI", 1, 25))
 
@@ -384,6 +387,7 @@ def _relayed(pieces: list[bytes]) -> tuple[list[bytes | Step], int | None]:
                 out += [run, item]
                 run = b""
             else:
+                assert isinstance(item, bytes)  # no statement of this stream has a prelude
                 run += item
     return [*out, run], session.register_at
 
@@ -400,3 +404,138 @@ def test_any_split_of_the_client_stream_gives_the_same_upstream_bytes_and_steps(
     whole, register_at = _relayed([stream])
     assert _relayed(pieces) == (whole, register_at)
     assert whole.count(Step.REGISTER_ENDPOINT) == 2 and register_at is not None
+
+
+# -- Session: preludes (a statement of the proxy's own before a client's Query) -------------
+
+CONCURRENTLY = "CREATE INDEX CONCURRENTLY i ON t USING scann (e cosine) WITH (num_leaves = 5)"
+
+
+def test_a_concurrent_scann_index_query_comes_as_a_prelude_carrying_the_statement() -> None:
+    session = started_session()
+    prelude, step = session.client_message(query(CONCURRENTLY, ordinal=3), Config(), Databases())
+    assert step is None and isinstance(prelude, Prelude)
+    assert "_scann_check_new_index" in prelude.sql
+    assert sql_of(prelude.message) == "CREATE INDEX CONCURRENTLY i ON t USING scann (e cosine)"
+    assert prelude.before == 2  # Query and Sync messages before it
+
+
+def test_the_same_statement_in_a_parse_goes_without_a_prelude() -> None:
+    raw, _ = started_session().client_message(parse(CONCURRENTLY), Config(), Databases())
+    assert isinstance(raw, bytes)
+    assert sql_of(raw) == "CREATE INDEX CONCURRENTLY i ON t USING scann (e cosine)"
+
+
+def test_client_segments_put_the_prelude_in_the_statements_place() -> None:
+    stream = pq.message(pq.QUERY, b"SELECT 1\x00") + query(CONCURRENTLY).raw + pq.message(
+        pq.SYNC, b"")
+    out = started_session().client_segments(client_scanner().feed(stream), Config(), Databases())
+    assert len(out) == 3 and isinstance(out[1], Prelude)
+    assert out[0] == pq.message(pq.QUERY, b"SELECT 1\x00")
+    assert out[2] == pq.message(pq.SYNC, b"")
+
+
+def prelude_under_way(before: int = 0) -> tuple[Session, Prelude]:
+    session = started_session()
+    prelude = Prelude("DO $$ BEGIN END $$", query(CONCURRENTLY).raw, before)
+    sent = session.start_prelude(prelude)
+    assert sent == pq.message(pq.QUERY, b"DO $$ BEGIN END $$\x00")
+    assert session.server_inspect == frozenset(range(256))  # every message, to find its answer
+    return session, prelude
+
+
+def command_complete(tag: bytes, ordinal: int) -> pq.Message:
+    return server(pq.COMMAND_COMPLETE, tag + b"\x00", ordinal)
+
+
+def test_a_preludes_answer_is_swallowed_and_its_statement_goes_next() -> None:
+    session, prelude = prelude_under_way()
+    assert session.server_message(command_complete(b"DO", 1)) == (b"", None)
+    assert session.server_message(ready(2)) == (b"", Step.PRELUDE_DONE)
+    assert session.after_prelude() == prelude.message
+    assert session.after_prelude() == b""  # handed out once
+    assert session.readies_swallowed == 1
+    assert session.server_inspect == SERVER_INSPECT
+
+
+def test_a_preludes_error_is_the_answer_to_the_dropped_statement_without_its_context() -> None:
+    session, _ = prelude_under_way()
+    error = pq.error_response("XX000", "Cannot create ScaNN index")
+    error = pq.message(pq.ERROR_RESPONSE, error[5:-1] + b"WPL/pgSQL function inline_code_block\x00\x00")
+    assert session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 1)) == (b"", None)
+    forwarded, step = session.server_message(ready(2))
+    assert step is Step.PRELUDE_DONE and session.after_prelude() == b""
+    assert forwarded == pq.error_response("XX000", "Cannot create ScaNN index") + ready(2).raw
+    assert session.readies_swallowed == 0  # its ReadyForQuery is the statement's
+
+
+def test_answers_of_earlier_messages_pass_before_the_preludes_own() -> None:
+    """A Query and messages of an extended-protocol batch sent before the prelude: their
+    answers come first, the prelude's is the last CommandComplete before its ReadyForQuery."""
+    session, prelude = prelude_under_way(before=1)
+    select = server(pq.DATA_ROW, b"\x00\x00", 1)
+    assert session.server_message(select) == (select.raw, None)
+    done = command_complete(b"SELECT 1", 1)
+    assert session.server_message(done) == (done.raw, None)
+    assert session.server_message(ready(2)) == (ready(2).raw, None)  # not the prelude's
+    parsed = server(b"1", b"", 2)
+    assert session.server_message(parsed) == (parsed.raw, None)
+    # from here a CommandComplete is held back until the next: the prelude's is the last
+    assert session.server_message(command_complete(b"INSERT 0 1", 2)) == (b"", None)
+    assert session.server_message(command_complete(b"DO", 2)) == (
+        command_complete(b"INSERT 0 1", 2).raw, None)
+    assert session.server_message(ready(3)) == (b"", Step.PRELUDE_DONE)
+    assert session.after_prelude() == prelude.message
+
+
+def test_registration_after_a_prelude_counts_the_clients_ready_for_query_messages() -> None:
+    """CREATE EXTENSION sent after a statement with a prelude: the registration comes at the
+    ReadyForQuery that answers it, one later on the server's count."""
+    session, _ = prelude_under_way()
+    session.client_message(query(CREATE, ordinal=2), Config(), Databases())
+    assert session.register_at == 3
+    session.server_message(ready(2))  # the prelude's
+    assert session.server_message(ready(3))[1] is None  # the statement's
+    assert session.server_message(ready(4))[1] is Step.REGISTER_ENDPOINT  # CREATE EXTENSION's
+
+
+def test_a_prelude_kept_during_a_hold_comes_back_in_its_place() -> None:
+    queue = HoldQueue()
+    queue.hold()
+    queue.hold()
+    queue.keep(b"before", framed=True)
+    prelude = Prelude("DO $$ BEGIN END $$", b"Q", 0)
+    queue.keep_prelude(prelude)
+    queue.keep(b"after", framed=False)
+    assert queue.holds_besides_one
+    queue.keep_first(b"first")
+    assert queue.release() == []
+    assert not queue.holds_besides_one
+    assert queue.release() == [Held(b"first", True), Held(b"before", True),
+                               Held(b"", True, prelude), Held(b"after", False)]
+
+
+def test_a_preludes_error_takes_the_hint_queued_for_its_statement() -> None:
+    session, _ = prelude_under_way()
+    session.add_error_hint(ErrorHint("42704", 0, "Write vector_l2_ops.", message_part='"l2"'))
+    error = pq.error_response("42704", 'operator class "l2" does not exist for access method "ivf"')
+    session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 1))
+    forwarded, _ = session.server_message(ready(2))
+    assert pq.parse_error_fields(forwarded[5:])["H"] == "Write vector_l2_ops."
+    assert not session.error_hints
+
+
+class ScannStandIn(StandIn):
+    def handles(self, name: str) -> bool:
+        return name == "alloydb_scann"
+
+
+def test_a_stood_in_statement_keeps_only_the_stand_ins_tag_rename() -> None:
+    """CREATE EXTENSION alloydb_scann CASCADE: the proxy's own DO block (the ivf access method
+    added after it) gives way to the stand-in's on a server without the files; one DO tag comes,
+    so one rename."""
+    session = started_session()
+    raw, _ = session.client_message(query("CREATE EXTENSION alloydb_scann CASCADE"),
+                                    Config(extension_emulation=ScannStandIn()), Databases())
+    assert "create alloydb_scann False" in sql_of(raw)
+    assert list(session.tag_renames) == [(b"DO", b"CREATE EXTENSION")]

@@ -291,6 +291,11 @@ def test_a_replacing_hint_takes_the_place_of_postgresqls() -> None:
     assert replaced["H"] == "Ours." and replaced["M"] == "procedure p() does not exist"
     assert replaced["P"] == "7"
     assert pq.with_hint(raw, "42883", 8, "Ours.", replace=True) == raw  # another error
+    # an error without a position, recognised by its message
+    plain = pq.error_response("42704", 'operator class "l2" does not exist for access method "ivf"')
+    hinted = pq.with_hint(plain, "42704", 0, "Ours.", message_part='"l2" does not exist')
+    assert pq.parse_error_fields(hinted[5:])["H"] == "Ours."
+    assert pq.with_hint(plain, "42704", 0, "Ours.", message_part='"cosine"') == plain
 
 
 @pytest.mark.parametrize("sql", [
