@@ -178,7 +178,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     if result.sql is None and "model_auth" in sql.lower():
         result.error_hint = misnamed_argument_hint(stmts)
     if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
-            and any(op in sql for op in _DISTANCE_OPERATORS)):
+            and any(op in sql for op in _DISTANCE_OPERATORS) and not _calls_all_cast(sql)):
         result.error_hint = uncast_embedding_hint(stmts)
     return result
 
@@ -378,6 +378,42 @@ class _UncastEmbedding(Visitor):
                     len(called) == 1 or (len(called) == 2 and called[0] in _EMBEDDING_SCHEMAS)):
                 self.found = (str(names[0]), ".".join(str(n) for n in called), node.location)
                 return
+
+
+# An embedding function's call, by its name and opening parenthesis (any schema, any case).
+_EMBEDDING_CALL = re.compile(r"(?<![\w$])(?:text_|image_)?embedding\s*\(", re.IGNORECASE)
+# What _calls_all_cast does not follow: a dollar quote ($ not before a parameter's digits), a
+# comment, a quoted identifier, a backslash (of an E'' string)
+_UNREAD_MARKS = re.compile(r"\$(?!\d)|--|/\*|\"|\\")
+
+
+def _calls_all_cast(sql: str) -> bool:
+    """Whether every embedding call in `sql` is followed by a cast (``...)::vector``), as
+    vector searches written as the pages write them are: then no call can be the bare operand
+    uncast_embedding_hint looks for, and its tree walk (a tenth of a millisecond, on every such
+    search the proxy parses) is spared. Read from the text, with quoted strings skipped; a text
+    with what this reading does not follow (_UNREAD_MARKS) is not judged: False, and the walk
+    decides."""
+    if _UNREAD_MARKS.search(sql) is not None:
+        return False
+    for call in _EMBEDDING_CALL.finditer(sql):
+        depth, quoted, index = 0, False, call.end() - 1
+        while index < len(sql):
+            char = sql[index]
+            if quoted:
+                quoted = char != "'"  # a doubled quote closes and reopens
+            elif char == "'":
+                quoted = True
+            elif char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            index += 1
+        if not sql[index + 1:].lstrip().startswith("::"):
+            return False
+    return True
 
 
 def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:

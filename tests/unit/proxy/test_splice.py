@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import re
 
+import pglast
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy import protocol as pq
-from proxy.rewrites import SETTINGS_VIEW, ExtensionCommand, rewrite
+from proxy.rewrites import (
+    SETTINGS_VIEW,
+    ExtensionCommand,
+    _calls_all_cast,
+    rewrite,
+    uncast_embedding_hint,
+)
 from proxy.statements import Splice, apply_splices, call_span, worth_parsing
 
 VECTOR_OPERATORS = ("<=>", "<->", "<#>", "<+>")
@@ -280,6 +287,30 @@ def test_an_uncast_embedding_call_beside_a_distance_operator_gets_a_hint(
 ])
 def test_no_uncast_embedding_hint_elsewhere(sql: str) -> None:
     assert rewrite(sql).error_hint is None
+
+
+_TEXTS = st.sampled_from(["'x'", "'it''s (odd'", "$1", "'a)b'", "lower('Q')", "'::'"])
+_CALLS = st.builds(
+    lambda schema, name, text: f"{schema}{name}('m', {text})",
+    st.sampled_from(["", "google_ml.", "ai.", "my_schema."]),
+    st.sampled_from(["embedding", "text_embedding", "Embedding"]), _TEXTS)
+_OPERANDS = st.one_of(
+    st.just("emb"), st.just("embedding"), _CALLS, _CALLS.map(lambda c: c + "::vector"),
+    _CALLS.map(lambda c: c + " :: vector"), _CALLS.map(lambda c: f"CAST({c} AS vector)"),
+    _CALLS.map(lambda c: f"({c})"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(left=_OPERANDS, operator=st.sampled_from(["<=>", "<->", "<#>"]), right=_OPERANDS)
+def test_the_text_check_never_spares_a_walk_that_would_find_an_uncast_call(
+        left: str, operator: str, right: str) -> None:
+    # rewrite() walks the tree for the hint only when some embedding call is not followed by a
+    # cast (_calls_all_cast): the hint must be the walk's, cast calls or not.
+    sql = f"SELECT id FROM t ORDER BY {left} {operator} {right} LIMIT 5"
+    walked = uncast_embedding_hint(pglast.parse_sql(sql))
+    assert rewrite(sql).error_hint == walked
+    if _calls_all_cast(sql):
+        assert walked is None
 
 
 def test_a_replacing_hint_takes_the_place_of_postgresqls() -> None:
