@@ -264,6 +264,33 @@ def test_a_row_that_asks_after_its_stream_has_gone_reads_what_was_stored(
         conn.execute("DELETE FROM google_ml._warm_cache WHERE statement_key = %s", (key,))
 
 
+@pytest.mark.parametrize("isolation", ["READ COMMITTED", "REPEATABLE READ"])
+def test_a_warmup_in_chunks_streams_each_and_equals_the_per_row_path(
+        dsn: str, conn: psycopg.Connection[Any], capture: CaptureServer,
+        live: tuple[Emulator, int], isolation: str) -> None:
+    # One invoke_batch is one jsonb, bounded at 256 MB: a large warm-up goes in chunks, a
+    # stream each (64 MB of request bodies; here a byte, so that each request is its own).
+    capture.responder = lambda seen: vertex_answer(seen, short)
+    texts = [f"chunk text {i}" for i in range(600)]
+    fill(conn, texts)
+    expected = per_row(conn)
+    conn.execute("UPDATE docs SET emb = NULL")
+    with psycopg.connect(dsn) as other:
+        other.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
+        other.execute("SET LOCAL google_ml_integration.emulator_warmup_chunk_bytes = 1")
+        other.execute("SET LOCAL track_functions = 'pl'")
+        copied, requests = metric(live, COPIED), len(capture.requests)
+        other.execute(BACKFILL)
+        assert len(capture.requests) - requests == 3  # ceil(600 / 250): no row's own call
+        streams = other.execute(
+            "SELECT pg_stat_get_xact_function_calls('google_ml._warm_stream(text, text, text[],"
+            " jsonb[], text, integer[], integer[])'::regprocedure)").fetchone()
+        assert streams == (3,)  # a stream per request
+        assert rows(other) == expected
+        stored = metric(live, COPIED) - copied
+        assert stored == (3 if isolation == "READ COMMITTED" else 0)
+
+
 def test_repeatable_read_keeps_the_text_path(
         dsn: str, conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
     fill(conn, [f"rr text {i}" for i in range(20)])

@@ -400,13 +400,16 @@ BEGIN
                       THEN jsonb_build_object('model_id', coalesce(model_id, '')) END,
         'pipeline', true));
     BEGIN
-        -- Clears what earlier statements left in the cache while the first batch is on its way.
-        PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
+        key := google_ml._statement_key();
+        streams := pg_catalog.current_setting('google_ml_integration.emulator_warm_streams',
+                                              true);
+        -- Clears what earlier statements left in the cache while the first batch is on its way
+        -- (once: a later stream of this statement finds its key in the setting).
+        IF NOT coalesce(pg_catalog.starts_with(streams, key || ' '), false) THEN
+            PERFORM google_ml._warm_store(kind, model_id, '{}', '{}');
+        END IF;
         IF pg_catalog.starts_with(stream, 'p:') THEN
             -- Pipelined: the engine stores the batches; the rows wait for theirs (_warm_wait).
-            key := google_ml._statement_key();
-            streams := pg_catalog.current_setting('google_ml_integration.emulator_warm_streams',
-                                                  true);
             PERFORM pg_catalog.set_config('google_ml_integration.emulator_warm_streams',
                 CASE WHEN pg_catalog.starts_with(streams, key || ' ') THEN streams
                      ELSE key END || ' ' || pg_catalog.substr(stream, 3), true);
@@ -467,6 +470,7 @@ DECLARE
     last        int;
     firsts      int[] := '{}';
     lasts       int[] := '{}';
+    chunk       bigint := 0;  -- bytes of the request bodies not sent yet
 BEGIN
     IF m.model_type NOT IN ('text_embedding', 'multimodal_embedding') THEN
         RETURN google_ml._warm_result(store_kind, store_model_id, items, results);
@@ -516,13 +520,31 @@ BEGIN
             m, google_ml._headers_for_call(m, batch[1], NULL), body::jsonb);
         firsts := firsts || first;
         lasts := lasts || last;
+        IF style IN ('vertex', 'openai') AND store_kind IS NOT NULL THEN
+            -- A stream per chunk of requests: one invoke_batch is one jsonb, which PostgreSQL
+            -- bounds at 256 MB (about 100,000 texts of 2 KB); past it the warm-up would fail
+            -- and every row make its own call. The rows wait on any of the streams.
+            chunk := chunk + pg_catalog.octet_length(body::text);
+            IF chunk >= coalesce(pg_catalog.current_setting(
+                   'google_ml_integration.emulator_warmup_chunk_bytes', true)::bigint,
+                   67108864) THEN  -- 64 MB
+                PERFORM google_ml._warm_stream(store_kind, store_model_id, items, requests,
+                                               style || '_embeddings', firsts, lasts);
+                requests := '{}';
+                firsts := '{}';
+                lasts := '{}';
+                chunk := 0;
+            END IF;
+        END IF;
     END LOOP;
 
     IF style IN ('vertex', 'openai') AND store_kind IS NOT NULL THEN
         -- The warm-up: each batch stored as soon as it is answered, while the others are in
         -- flight (_warm_stream).
-        PERFORM google_ml._warm_stream(store_kind, store_model_id, items, requests,
-                                       style || '_embeddings', firsts, lasts);
+        IF pg_catalog.cardinality(requests) > 0 THEN
+            PERFORM google_ml._warm_stream(store_kind, store_model_id, items, requests,
+                                           style || '_embeddings', firsts, lasts);
+        END IF;
         RETURN NULL;
     ELSIF style IN ('vertex', 'openai') THEN
         -- Fast path: the engine applies what the built-in output transforms do and
