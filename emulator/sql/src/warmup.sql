@@ -521,13 +521,15 @@ BEGIN
         firsts := firsts || first;
         lasts := lasts || last;
         IF style IN ('vertex', 'openai') AND store_kind IS NOT NULL THEN
-            -- A stream per chunk of requests: one invoke_batch is one jsonb, which PostgreSQL
-            -- bounds at 256 MB (about 100,000 texts of 2 KB); past it the warm-up would fail
-            -- and every row make its own call. The rows wait on any of the streams.
+            -- A stream per chunk of requests: one invoke_batch is one message to the engine,
+            -- which its callback endpoint bounds at 64 MB (proxy/callback.py; about 25,000
+            -- texts of 2 KB, with the JSON around them), and one jsonb, bounded at 256 MB.
+            -- Past either the warm-up would fail and every row make its own call. The rows
+            -- wait on any of the streams.
             chunk := chunk + pg_catalog.octet_length(body::text);
             IF chunk >= coalesce(pg_catalog.current_setting(
                    'google_ml_integration.emulator_warmup_chunk_bytes', true)::bigint,
-                   67108864) THEN  -- 64 MB
+                   16777216) THEN  -- 16 MB
                 PERFORM google_ml._warm_stream(store_kind, store_model_id, items, requests,
                                                style || '_embeddings', firsts, lasts);
                 requests := '{}';
