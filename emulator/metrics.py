@@ -25,9 +25,10 @@ model's provider):
 - ``warmup_streams_total``, ``warmup_streams_open``, ``warmup_batches_held``: the warm-up's
   streamed batches (emulator/engine/streams.py): streams started, open now, and their batches
   started and not yet taken (a stream left open after its statement ended would show here);
+- ``warmup_fallbacks_total{sqlstate}``: warm-ups that failed (their rows made their own calls);
 - ``warmup_batches_copied_total``, ``warmup_copy_failures_total``: batches the engine stored in
-  binary into the caller's cache itself (emulator/engine/warm_copy.py), and those it could not
-  (they went as text);
+  the caller's cache itself (emulator/engine/warm_copy.py: binary COPYs, INSERTs of text), and
+  those it could not (handed to the session);
 - ``proxy_connections_total``, ``proxy_connections_open``: client connections to the proxy;
 - ``proxy_received_bytes_total``, ``proxy_sent_bytes_total``: bytes from and to clients;
 - ``build_info{version,models}``: always 1.
@@ -136,11 +137,20 @@ class EmulatorCollector(Collector):
         copier = getattr(self._engine, "warm_copier", None)
         if copier is not None:
             yield CounterMetricFamily(PREFIX + "warmup_batches_copied",
-                                      "Warm-up batches the engine stored in binary itself.",
-                                      value=copier.batches)
+                                      "Warm-up batches the engine stored itself (a binary COPY,"
+                                      " or an INSERT of text).", value=copier.batches)
             yield CounterMetricFamily(PREFIX + "warmup_copy_failures",
-                                      "Warm-up batches the engine could not store (sent as text).",
-                                      value=copier.failures)
+                                      "Warm-up batches the engine could not store (handed to the"
+                                      " session).", value=copier.failures)
+        fallbacks = getattr(self._engine, "warmup_fallbacks", None)
+        if fallbacks is not None:
+            fell_back = CounterMetricFamily(
+                PREFIX + "warmup_fallbacks",
+                "Warm-ups that failed, their rows left to their own model calls, by SQLSTATE.",
+                labels=["sqlstate"])
+            for sqlstate, count in sorted(fallbacks.items()):
+                fell_back.add_metric([sqlstate], count)
+            yield fell_back
         settings = getattr(self._engine, "settings", None)
         info = InfoMetricFamily(PREFIX + "build", "The emulator's version and model mode.")
         info.add_metric([], {"version": _version(),

@@ -38,8 +38,10 @@ wrapped to note its exchanges; without one, nothing of it runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -78,6 +80,7 @@ from emulator.nl.compose import TextSimilarity
 from emulator.providers import FAKED_PROVIDERS
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
+_SQLSTATE = re.compile(r"[0-9A-Z]{5}")
 
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
 
@@ -108,6 +111,8 @@ class Engine:
         self.cache = ResponseCache(self.settings.cache_size)
         self.calls = calls
         self.streams = BatchStreams()  # the warm-up's streamed batches (streams.py)
+        # Warm-ups that failed and left their rows to the per-row calls, by SQLSTATE
+        self.warmup_fallbacks: collections.Counter[str] = collections.Counter()
         self._secrets = SecretStore(self.settings)
         self._tokens = GoogleTokenSource()
         self._auth = Authenticator(self._secrets, self._tokens, self.settings)
@@ -292,9 +297,19 @@ class Engine:
             return RawText(await self.streams.wait(
                 [str(s) for s in streams], str(message.get("model_id") or ""), item,
                 take=message.get("take") is not False))
+        if op == "warmup_fell_back":
+            return self.warmup_fell_back(message.get("sqlstate"))
         if op == "alloydb_ai_nl":  # the alloydb_ai_nl extension's tasks (emulator/nl/)
             return await nl_handler.handle(self, message)
         raise bad_request(None, f"unknown engine op {op!r}")
+
+    def warmup_fell_back(self, sqlstate: Any) -> bool:
+        """A warm-up failed (warmup.sql's _warm): counted and logged by its SQLSTATE alone (the
+        message may hold the statement's data)."""
+        code = sqlstate if isinstance(sqlstate, str) and _SQLSTATE.fullmatch(sqlstate) else "?????"
+        self.warmup_fallbacks[code] += 1
+        log.warning("a warm-up failed (SQLSTATE %s): its rows make their own model calls", code)
+        return True
 
     async def embedding_lines(self, requests: list[dict[str, Any]], extract: str) -> RawText:
         """The warm-up's fast path for built-in embedding transforms: the answers of a batch of

@@ -291,6 +291,34 @@ def test_a_warmup_in_chunks_streams_each_and_equals_the_per_row_path(
         assert stored == (3 if isolation == "READ COMMITTED" else 0)
 
 
+def fallbacks(live: tuple[Emulator, int], sqlstate: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{live[1]}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf'^alloydb_ai_emulator_warmup_fallbacks_total{{sqlstate="{sqlstate}"}} (\S+)$',
+                      text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_warmup_that_fails_is_counted_by_its_sqlstate_and_the_rows_go_on(
+        dsn: str, conn: psycopg.Connection[Any], capture: CaptureServer,
+        live: tuple[Emulator, int]) -> None:
+    # The warm-up swallows its own errors (the per-row calls report what is theirs); the
+    # emulator counts them, so that one failing on its own bounds is seen. Here a chunk size
+    # that is no number fails it (22P02).
+    capture.responder = lambda seen: vertex_answer(seen, short)
+    texts = [f"fallback text {i}" for i in range(5)]
+    fill(conn, texts)
+    expected = per_row(conn)
+    conn.execute("UPDATE docs SET emb = NULL")
+    before, requests = fallbacks(live, "22P02"), len(capture.requests)
+    with psycopg.connect(dsn) as other:
+        other.execute("SET LOCAL google_ml_integration.emulator_warmup_chunk_bytes = 'many'")
+        other.execute(BACKFILL)
+        assert rows(other) == expected
+    assert len(capture.requests) - requests == 5  # each row its own call
+    assert fallbacks(live, "22P02") == before + 1
+
+
 def test_repeatable_read_keeps_the_text_path(
         dsn: str, conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
     fill(conn, [f"rr text {i}" for i in range(20)])

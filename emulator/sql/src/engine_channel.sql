@@ -118,7 +118,7 @@ BEGIN
         END IF;
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
-    IF request ->> 'op' IN ('stream_next', 'stream_drop', 'stream_wait') THEN
+    IF request ->> 'op' IN ('stream_next', 'stream_drop', 'stream_wait', 'warmup_fell_back') THEN
         RETURN request;  -- the rest of a streamed invoke_batch, authorized when it started
     END IF;
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';

@@ -622,8 +622,15 @@ BEGIN
             END IF;
         END IF;
     EXCEPTION WHEN OTHERS THEN
-        -- The per-row calls will meet the same problem and report it themselves.
-        NULL;
+        -- The per-row calls will meet the same problem and report it themselves. The emulator
+        -- counts it, by SQLSTATE alone (metrics: warmup_fallbacks_total; its log says so): a
+        -- warm-up that fails on its own bounds shows otherwise only as slowness.
+        BEGIN
+            PERFORM google_ml._call_engine_text(jsonb_build_object(
+                'op', 'warmup_fell_back', 'sqlstate', SQLSTATE));
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
     END;
     RETURN true;
 END;
