@@ -154,7 +154,9 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             finder.splices.extend(scann.splices)
             if scann.rename_tag:
                 result.rename_tags.append(scann.rename_tag)
-            if scann.prelude is not None and len(stmts) == 1:
+            # Parsed, as every text of the proxy's own that stands for the client's: one that
+            # does not parse is not sent (the statement then goes unchecked, as by Parse).
+            if scann.prelude is not None and len(stmts) == 1 and _parses(scann.prelude):
                 result.prelude = scann.prelude
             if scann.hint is not None:
                 result.error_hint = _hint(scann.hint)

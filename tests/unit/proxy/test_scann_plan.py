@@ -31,6 +31,15 @@ def test_options_are_cut_and_the_rest_kept() -> None:
     pglast.parse_sql(result.prelude)
 
 
+@pytest.mark.parametrize("name", ['"a""b"', '"$x$"', '"ünï ✓"', '"it\'s"', "plain"])
+def test_every_prelude_parses_whatever_the_names(name: str) -> None:
+    for method, column in (("scann", "e cosine"), ("ivf", "e vector_l2_ops")):
+        prelude = rewrite(f"CREATE INDEX CONCURRENTLY {name} ON {name} USING {method} "
+                          f"({column})").prelude
+        assert prelude is not None
+        pglast.parse_sql(prelude)
+
+
 def test_only_a_concurrent_index_alone_in_its_text_gets_a_prelude() -> None:
     assert rewrite("CREATE INDEX i ON t USING scann (e l2) WITH (num_leaves = 3)").prelude is None
     assert rewrite("CREATE INDEX CONCURRENTLY ON t USING hnsw (e vector_l2_ops)").prelude is None
