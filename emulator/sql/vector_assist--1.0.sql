@@ -1093,3 +1093,118 @@ BEGIN
                                          cols, target, where_, key, k);
 END;
 $$;
+
+-- The smallest ef_search at which an HNSW index of the column finds target_recall of the exact
+-- top_k neighbours (what the MCP Toolbox's vector-assist-improve-query-recall tool asks).
+-- Measured, not guessed: up to 20 of the table's own vectors are the queries; each is answered
+-- exactly (no index) and through the index at ef_search 10, 20, 40, 80, 100, 200, 400, 800 and
+-- 1000, until the mean recall reaches the target; 1000 (pgvector's most) if it never does. The
+-- settings it changes are put back before it returns.
+CREATE FUNCTION vector_assist.find_ef_search_for_target_recall(
+    table_name    TEXT,
+    schema_name   TEXT DEFAULT NULL,
+    column_name   TEXT DEFAULT NULL,
+    top_k         INT DEFAULT 10,
+    target_recall FLOAT DEFAULT 0.95,
+    distance_func TEXT DEFAULT 'cosine')
+RETURNS TABLE (output_ef_search integer)
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    rel       regclass := vector_assist._table(find_ef_search_for_target_recall.table_name,
+                                               find_ef_search_for_target_recall.schema_name);
+    col       text := find_ef_search_for_target_recall.column_name;
+    dist      text := pg_catalog.lower(coalesce(find_ef_search_for_target_recall.distance_func, 'cosine'));
+    op        text := vector_assist._operator(dist);
+    k         integer := coalesce(find_ef_search_for_target_recall.top_k, 10);
+    goal      double precision := coalesce(find_ef_search_for_target_recall.target_recall, 0.95);
+    saved     text[] := ARRAY[pg_catalog.current_setting('hnsw.ef_search', true),
+                              pg_catalog.current_setting('enable_seqscan'),
+                              pg_catalog.current_setting('enable_indexscan'),
+                              pg_catalog.current_setting('enable_bitmapscan')];
+    samples   text[];
+    exact     tid[][];
+    found     tid[];
+    ef        integer;
+    hits      bigint;
+    wanted    bigint;
+    chosen    integer := 1000;
+    nearest   text;
+BEGIN
+    PERFORM vector_assist._check_enabled();
+    IF op IS NULL THEN
+        RAISE EXCEPTION 'distance_func must be ''cosine'', ''ip'', ''l2'' or ''l1'' (got ''%'')', dist
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'top_k must be between 1 and 1000 (got %)', k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF goal <= 0 OR goal > 1 THEN
+        RAISE EXCEPTION 'target_recall must be above 0 and at most 1 (got %)', goal
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF col IS NULL THEN
+        SELECT pg_catalog.min(a.attname::text) INTO col
+          FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
+         WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped AND t.typname = 'vector'
+        HAVING pg_catalog.count(*) = 1;
+        IF col IS NULL THEN
+            RAISE EXCEPTION 'column_name is required: table % has no single vector column', rel
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSIF vector_assist._require_column(rel, col, 'column_name') <> 'vector' THEN
+        RAISE EXCEPTION 'column "%" is not of type vector', col USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_index AS i
+          JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+          JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
+          JOIN pg_catalog.pg_opclass AS oc ON oc.oid = i.indclass[0]
+          JOIN pg_catalog.pg_attribute AS a ON a.attrelid = rel AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = rel AND am.amname = 'hnsw' AND a.attname = col
+           AND oc.opcname = 'vector_' || dist || '_ops') THEN
+        RAISE EXCEPTION 'column "%" of table % has no HNSW index for % distance', col, rel, dist
+            USING ERRCODE = 'undefined_object',
+                  HINT = pg_catalog.format('CREATE INDEX ON %s USING hnsw (%I vector_%s_ops);', rel, col, dist);
+    END IF;
+    EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(v) FROM (SELECT %1$I::text AS v FROM %2$s '
+                              'WHERE %1$I IS NOT NULL ORDER BY pg_catalog.md5(ctid::text) LIMIT 20) AS s', col, rel)
+        INTO samples;
+    IF samples IS NULL THEN
+        RAISE EXCEPTION 'table % has no vectors in column "%" to measure recall with', rel, col
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    nearest := pg_catalog.format('SELECT pg_catalog.array_agg(ctid) FROM (SELECT ctid FROM %s ORDER BY %I %s $1::vector LIMIT %s) AS n',
+                                 rel, col, op, k);
+    PERFORM pg_catalog.set_config('enable_indexscan', 'off', true);
+    PERFORM pg_catalog.set_config('enable_bitmapscan', 'off', true);
+    FOR i IN 1 .. pg_catalog.cardinality(samples) LOOP
+        EXECUTE nearest INTO found USING samples[i];
+        exact := exact || ARRAY[pg_catalog.array_cat(found, pg_catalog.array_fill(NULL::tid, ARRAY[k - pg_catalog.cardinality(found)]))];
+    END LOOP;
+    PERFORM pg_catalog.set_config('enable_indexscan', 'on', true);
+    PERFORM pg_catalog.set_config('enable_seqscan', 'off', true);
+    FOREACH ef IN ARRAY ARRAY[10, 20, 40, 80, 100, 200, 400, 800, 1000] LOOP
+        CONTINUE WHEN ef < k AND ef < 1000;
+        PERFORM pg_catalog.set_config('hnsw.ef_search', ef::text, true);
+        hits := 0;
+        wanted := 0;
+        FOR i IN 1 .. pg_catalog.cardinality(samples) LOOP
+            EXECUTE nearest INTO found USING samples[i];
+            SELECT hits + pg_catalog.count(*) FILTER (WHERE e = ANY (found)), wanted + pg_catalog.count(e)
+              INTO hits, wanted
+              FROM pg_catalog.unnest(exact[i:i]) AS e;
+        END LOOP;
+        IF wanted = 0 OR hits::float8 / wanted >= goal THEN
+            chosen := ef;
+            EXIT;
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('hnsw.ef_search', coalesce(saved[1], '40'), true);
+    PERFORM pg_catalog.set_config('enable_seqscan', saved[2], true);
+    PERFORM pg_catalog.set_config('enable_indexscan', saved[3], true);
+    PERFORM pg_catalog.set_config('enable_bitmapscan', saved[4], true);
+    output_ef_search := chosen;
+    RETURN NEXT;
+END;
+$$;

@@ -529,3 +529,69 @@ def test_langchains_call_sequence(db: psycopg.Connection[Any], dsn: str) -> None
     assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'lc_docs_embedding_hnsw_idx'"
                       ).fetchone() == (1,)
     assert math.isclose(float(db.execute("SELECT count(*) FROM lc_docs").fetchone()[0]), 500)
+
+
+# googleapis/mcp-toolbox, vectorassistimprovequeryrecall (pgx named arguments, as $n here)
+TOOLBOX_IMPROVE_RECALL = """
+  SELECT output_ef_search AS ef_search
+  FROM vector_assist.find_ef_search_for_target_recall(
+    table_name => $1::TEXT,
+    schema_name => $2::TEXT,
+    column_name => $3::TEXT,
+    top_k => $4::INT,
+    target_recall => $5::FLOAT,
+    distance_func => $6::TEXT
+  );
+"""
+EF_STEPS = [10, 20, 40, 80, 100, 200, 400, 800, 1000]
+
+
+def measured_recall(db: psycopg.Connection[Any], ef: int, samples: list[str], k: int) -> float:
+    """The mean recall of the HNSW index at ``ef`` against exact answers, measured here (never
+    prepared: a prepared plan would keep the scan chosen under the settings of its first runs)."""
+    nearest = f"SELECT id FROM recall_items ORDER BY embedding <=> %s::vector LIMIT {k}"
+    hits = wanted = 0
+    for sample in samples:
+        db.execute("SET enable_indexscan = off")
+        exact = {r[0] for r in db.execute(nearest, (sample,), prepare=False)}
+        db.execute("RESET enable_indexscan")
+        db.execute(f"SET hnsw.ef_search = {ef}")
+        db.execute("SET enable_seqscan = off")
+        approximate = {r[0] for r in db.execute(nearest, (sample,), prepare=False)}
+        db.execute("RESET enable_seqscan")
+        hits, wanted = hits + len(exact & approximate), wanted + len(exact)
+    return hits / wanted
+
+
+def test_the_toolboxs_recall_tuning_is_measured(db: psycopg.Connection[Any], dsn: str) -> None:
+    make_items(db, "recall_items", dims=24)
+    # a coarse graph, so that recall depends on ef_search
+    db.execute("CREATE INDEX recall_items_hnsw ON recall_items USING hnsw (embedding vector_cosine_ops) "
+               "WITH (m = 2, ef_construction = 4)")
+
+    async def tune(goal: float) -> int:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return int(await conn.fetchval(TOOLBOX_IMPROVE_RECALL, "recall_items", "public",
+                                           "embedding", 10, goal, "cosine"))
+        finally:
+            await conn.close()
+
+    samples = [r[0] for r in db.execute("SELECT embedding::text FROM recall_items "
+                                        "ORDER BY md5(ctid::text) LIMIT 20")]
+    db.execute("SET hnsw.ef_search = 33")
+    for goal in (0.8, 0.99):
+        ef = asyncio.run(tune(goal))
+        assert ef in EF_STEPS
+        if ef < 1000:
+            assert measured_recall(db, ef, samples, 10) >= goal
+        if ef > EF_STEPS[0]:
+            assert measured_recall(db, EF_STEPS[EF_STEPS.index(ef) - 1], samples, 10) < goal
+    # its own settings are put back (here: within its transaction, and the session's after)
+    db.execute("SET hnsw.ef_search = 33")
+    assert db.execute("SELECT (SELECT output_ef_search FROM vector_assist.find_ef_search_for_target_recall("
+                      "'recall_items')) > 0, current_setting('hnsw.ef_search'), "
+                      "current_setting('enable_seqscan')").fetchone() == (True, "33", "on")
+    state, message = sqlstate(db, "SELECT * FROM vector_assist.find_ef_search_for_target_recall("
+                                  "'recall_items', distance_func => 'l2')")
+    assert state == "42704" and "no HNSW index for l2 distance" in message
