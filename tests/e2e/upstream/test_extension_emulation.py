@@ -173,3 +173,15 @@ def test_the_stand_in_alloydb_scann_needs_pgvector(bare_upstream: Emulator) -> N
             conn.execute("CREATE EXTENSION alloydb_scann")
         assert conn.execute("SELECT count(*) FROM pg_am WHERE amname = 'scann'").fetchone() == (0,)
 
+
+
+def test_the_stand_in_vector_assist_needs_pgvector(bare_upstream: Emulator) -> None:
+    # vector_assist requires vector and google_ml_integration; without pgvector the stand-in
+    # fails as CASCADE would, naming vector, and leaves nothing behind.
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        if conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'").fetchone() != (0,):
+            pytest.skip("this PostgreSQL 15 has pgvector")
+        with pytest.raises(psycopg.Error, match='"vector"'):
+            conn.execute("CREATE EXTENSION vector_assist CASCADE")
+        assert conn.execute("SELECT to_regnamespace('vector_assist'), to_regnamespace('google_ml')"
+                            ).fetchone() == (None, None)
