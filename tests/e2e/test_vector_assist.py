@@ -131,8 +131,9 @@ def test_defaults_are_pgvectors_and_apply_runs_each_step(db: psycopg.Connection[
     db.execute("SET hnsw.ef_search TO 10")
     assert db.execute("SELECT vector_assist.apply_spec(spec_id => 'apply-spec');").fetchone() == (True,)
     assert db.execute("SHOW hnsw.ef_search").fetchone() == ("40",)  # the session's, as applied
-    assert [r[6] for r in db.execute("SELECT * FROM vector_assist.get_recommendations('apply-spec')")] == [
-        True, True]
+    # ai/use-vector-assist, "View vector assist recommendations", as printed (a composite per row)
+    viewed = db.execute("SELECT vector_assist.get_recommendations(\n  spec_id => 'apply-spec'\n);").fetchall()
+    assert len(viewed) == 2 and all(",t,f," in r[0] for r in viewed)
     plan = "\n".join(r[0] for r in db.execute(
         "EXPLAIN SELECT id FROM apply_items ORDER BY embedding <=> '[1,0,0]' LIMIT 5").fetchall())
     assert "apply_items_embedding_hnsw_idx" in plan
@@ -373,6 +374,11 @@ def test_only_the_owner_changes_a_spec(db: psycopg.Connection[Any], dsn: str) ->
             assert sqlstate(conn, "SELECT vector_assist.modify_recommendation('owned-01', 'DROP TABLE owned_items')"
                             )[0] == "42501"
             assert sqlstate(conn, "SELECT vector_assist.delete_spec('owned')")[0] == "42501"
+            # a spec of their own: defined, but applied with their rights (not the table's owner)
+            conn.execute("SELECT vector_assist.define_spec(spec_id => 'theirs', table_name => 'owned_items')")
+            state, message = sqlstate(conn, "SELECT vector_assist.apply_spec(spec_id => 'theirs')")
+            assert state == "42501" and "must be owner of table owned_items" in message
+            assert conn.execute("SELECT vector_assist.delete_spec('theirs')").fetchone() == (True,)
         assert db.execute("SELECT modified FROM vector_assist.recommendations "
                           "WHERE recommendation_id = 'owned-01'").fetchone() == (False,)
     finally:
