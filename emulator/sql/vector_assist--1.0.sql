@@ -868,13 +868,22 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION vector_assist.list_specs(spec_id TEXT DEFAULT NULL, table_name TEXT DEFAULT NULL)
+-- The page passes spec_id and table_name; the Toolbox's vector-assist-list-specs tool
+-- table_name and column_name (a spec's vector or text column).
+CREATE FUNCTION vector_assist.list_specs(
+    spec_id     TEXT DEFAULT NULL,
+    table_name  TEXT DEFAULT NULL,
+    column_name TEXT DEFAULT NULL,
+    schema_name TEXT DEFAULT NULL)
 RETURNS SETOF vector_assist.vector_specs
 LANGUAGE sql STABLE
 AS $$
     SELECT * FROM vector_assist.vector_specs AS v
      WHERE (list_specs.spec_id IS NULL OR v.spec_id = list_specs.spec_id)
        AND (list_specs.table_name IS NULL OR v.table_name = list_specs.table_name)
+       AND (list_specs.column_name IS NULL
+            OR list_specs.column_name IN (v.vector_column_name, v.text_column_name))
+       AND (list_specs.schema_name IS NULL OR v.schema_name = list_specs.schema_name)
      ORDER BY v.created_at, v.spec_id
 $$;
 

@@ -291,6 +291,11 @@ def test_modify_and_delete(db: psycopg.Connection[Any]) -> None:
     listed = db.execute("SELECT vector_assist.list_specs(spec_id => 'change-spec', "
                         "table_name => 'change_items');").fetchall()
     assert len(listed) == 1 and "change-spec" in listed[0][0]
+    # the Toolbox's vector-assist-list-specs: by table and column
+    assert db.execute("SELECT spec_id FROM vector_assist.list_specs(table_name => 'change_items', "
+                      "column_name => 'embedding')").fetchall() == [("change-spec",)]
+    assert db.execute("SELECT count(*) FROM vector_assist.list_specs(table_name => 'change_items', "
+                      "column_name => 'content')").fetchone() == (0,)
     assert db.execute("SELECT * FROM vector_assist.delete_spec(spec_id => 'change-spec')").fetchone() == (True,)
     assert db.execute("SELECT count(*) FROM vector_assist.vector_specs WHERE spec_id = 'change-spec'"
                       ).fetchone() == (0,)
