@@ -868,6 +868,18 @@ BEGIN
 END;
 $$;
 
+-- One spec by id (the Toolbox's vector-assist-get-spec tool); 42704 if there is none.
+CREATE FUNCTION vector_assist.get_spec(spec_id TEXT)
+RETURNS SETOF vector_assist.vector_specs
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    s vector_assist.vector_specs_internal := vector_assist._spec(get_spec.spec_id);
+BEGIN
+    RETURN QUERY SELECT * FROM vector_assist.vector_specs AS v WHERE v.spec_id = s.spec_id;
+END;
+$$;
+
 -- The page passes spec_id and table_name; the Toolbox's vector-assist-list-specs tool
 -- table_name and column_name (a spec's vector or text column).
 CREATE FUNCTION vector_assist.list_specs(

@@ -291,6 +291,9 @@ def test_modify_and_delete(db: psycopg.Connection[Any]) -> None:
     listed = db.execute("SELECT vector_assist.list_specs(spec_id => 'change-spec', "
                         "table_name => 'change_items');").fetchall()
     assert len(listed) == 1 and "change-spec" in listed[0][0]
+    # the Toolbox's vector-assist-get-spec
+    assert db.execute("SELECT distance_func, target_top_k FROM vector_assist.get_spec(spec_id => 'change-spec')"
+                      ).fetchall() == [("ip", 50)]
     # the Toolbox's vector-assist-list-specs: by table and column
     assert db.execute("SELECT spec_id FROM vector_assist.list_specs(table_name => 'change_items', "
                       "column_name => 'embedding')").fetchall() == [("change-spec",)]
@@ -305,6 +308,7 @@ def test_modify_and_delete(db: psycopg.Connection[Any]) -> None:
                       "WHERE spec_id = 'change-spec'").fetchone() == (True,)
     state, _ = sqlstate(db, "SELECT * FROM vector_assist.get_recommendations('change-spec')")
     assert state == "42704"
+    assert sqlstate(db, "SELECT * FROM vector_assist.get_spec('change-spec')")[0] == "42704"
     # the id can be used again
     db.execute("SELECT vector_assist.define_spec(spec_id => 'change-spec', table_name => 'change_items')")
 
