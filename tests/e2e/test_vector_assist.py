@@ -213,6 +213,19 @@ def test_quantization_and_the_memory_budget(db: psycopg.Connection[Any]) -> None
     assert queries(rows)[0] == (
         "CREATE INDEX IF NOT EXISTS wide_items_embedding_hnsw_idx ON public.wide_items USING hnsw "
         "((embedding::halfvec(2500)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)")
+    # applied, the index is the one generate_query's search uses
+    spec_id = rows[0][1]
+    db.execute("SELECT vector_assist.apply_spec(spec_id => %s)", (spec_id,))
+    probe = "[" + ",".join(["0.5"] * 2500) + "]"
+    sql = db.execute("SELECT vector_assist.generate_query(spec_id => %s, search_vector => %s::vector, "
+                     "top_k => 3)", (spec_id, probe)).fetchone()[0]
+    search = sql.split("\n")[-1]
+    assert search.startswith("SELECT * FROM public.wide_items ORDER BY embedding::halfvec(2500) <=> ")
+    db.execute("SET enable_seqscan = off")
+    plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + search.rstrip(";")).fetchall())
+    db.execute("RESET enable_seqscan")
+    assert "wide_items_embedding_hnsw_idx" in plan
+    assert len(db.execute(search).fetchall()) == 3
     state, message = sqlstate(db, "SELECT vector_assist.define_spec(table_name => 'wide_items', "
                                   "quantization => 'none')")
     assert state == "22023" and "at most 2000 dimensions" in message
@@ -610,3 +623,29 @@ def test_the_toolboxs_recall_tuning_is_measured(db: psycopg.Connection[Any], dsn
     state, message = sqlstate(db, "SELECT * FROM vector_assist.find_ef_search_for_target_recall("
                                   "'recall_items', distance_func => 'l2')")
     assert state == "42704" and "no HNSW index for l2 distance" in message
+
+
+def test_schemas_and_names_that_need_quoting(db: psycopg.Connection[Any]) -> None:
+    db.execute("DROP SCHEMA IF EXISTS \"Other Schema\" CASCADE")
+    db.execute("CREATE SCHEMA \"Other Schema\"")
+    db.execute('CREATE TABLE "Other Schema"."My ""Items""" (id int, "Emb" vector(2))')
+    db.execute('INSERT INTO "Other Schema"."My ""Items""" SELECT i, ARRAY[i, 1]::vector '
+               "FROM generate_series(1, 20) i")
+    rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'My \"Items\"', "
+                      "schema_name => 'Other Schema')").fetchall()
+    assert rows[0][2:4] == ('My "Items"', "Other Schema")
+    assert queries(rows)[0] == (
+        'CREATE INDEX IF NOT EXISTS "My ""Items""_Emb_hnsw_idx" ON "Other Schema"."My ""Items""" '
+        'USING hnsw ("Emb" vector_cosine_ops) WITH (m = 16, ef_construction = 64)')
+    assert db.execute("SELECT vector_assist.apply_spec(table_name => 'My \"Items\"', "
+                      "schema_name => 'Other Schema')").fetchone() == (True,)
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'Other Schema' "
+                      "AND indexname = 'My \"Items\"_Emb_hnsw_idx'").fetchone() == (1,)
+    # without schema_name: the schema comes from the search_path
+    db.execute('SET search_path TO "Other Schema", public')
+    spec = db.execute("SELECT schema_name FROM vector_assist.define_spec(table_name => 'My \"Items\"') "
+                      "LIMIT 1").fetchone()
+    db.execute("RESET search_path")
+    assert spec == ("Other Schema",)
+    # not on the search_path: no such table
+    assert sqlstate(db, "SELECT vector_assist.define_spec(table_name => 'My \"Items\"')")[0] == "42P01"
