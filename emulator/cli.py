@@ -18,12 +18,15 @@ import ssl
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.config import SUBCOMMANDS, add_settings, default
 from emulator.malloc import keep_freed_memory
 from emulator.supervisor import EXIT_POSTGRES_FAILED
 from emulator.usage_error import UsageError
+
+if TYPE_CHECKING:
+    from emulator.embedded import EmbeddedPostgres
 
 log = logging.getLogger("alloydb_ai_emulator")
 
@@ -161,6 +164,8 @@ async def serve(args: argparse.Namespace) -> int:
             await loop.run_in_executor(None, embedded.prepare)
             embedded.launch()  # from this thread, which outlives the server (see launch)
             await loop.run_in_executor(None, embedded.wait_ready)
+            if not args.ephemeral:  # a kept data directory: another build may have made it
+                await loop.run_in_executor(None, _renew_extension, embedded)
         except EmbeddedPostgresError as exc:
             await loop.run_in_executor(None, embedded.stop)
             raise UsageError(str(exc)) from exc
@@ -233,6 +238,17 @@ async def serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             await loop.run_in_executor(None, embedded.stop)
     return exit_status
+
+
+def _renew_extension(embedded: EmbeddedPostgres) -> None:
+    """google_ml_integration renewed where another build of the emulator made it
+    (emulator/extension_refresh.py); each database renewed, or not, is one line on stderr."""
+    from emulator.embedded import bin_dir
+    from emulator.extension_files import extension_dir
+    from emulator.extension_refresh import renew_databases
+
+    for line in renew_databases(embedded.admin_conninfo(), extension_dir(bin_dir() / "pg_config")):
+        print(f"note: {line}", file=sys.stderr, flush=True)
 
 
 def freeze_start_up_objects() -> None:

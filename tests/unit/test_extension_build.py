@@ -7,7 +7,10 @@ import itertools
 import re
 from pathlib import Path
 
+import pglast
 import pytest
+from pglast import ast
+from pglast.enums import ObjectType
 
 from emulator import extension_build, extension_files
 from emulator.extension_build import ExtensionBuildError, parse_source
@@ -126,3 +129,56 @@ def test_the_stand_in_script_of_a_version_is_that_version() -> None:
     assert "\\echo" not in script and "pg_extension_config_dump" not in script
     with pytest.raises(extension_files.ExtensionInstallError, match="nor update path"):
         extension_files.install_script("google_ml_integration", "9.9")
+
+
+# -- the build's fingerprint and the renewal in place (emulator/extension_refresh.py) -----------
+
+
+def test_each_script_ends_with_the_fingerprint_of_the_version_it_leaves() -> None:
+    files = extension_build.extension_files()
+    for name, content in files.items():
+        if not name.endswith(".sql"):
+            continue
+        version = name.removesuffix(".sql").split("--")[-1]
+        fingerprint = extension_build.version_parts(version).fingerprint()
+        assert re.search(r"CREATE OR REPLACE FUNCTION google_ml\._emulator_build\(\)\n.*\n"
+                         rf"AS \$\$ SELECT '{fingerprint}'::text \$\$;\n\Z", content), name
+
+
+def test_a_refresh_script_renews_only_what_can_be_renewed_in_place() -> None:
+    for version in extension_build.VERSIONS:
+        script = extension_build.refresh_script(version)
+        body = script.split("\\quit\n", 1)[1]
+        views: list[str] = []
+        for raw in pglast.parse_sql(body):
+            node = raw.stmt
+            if isinstance(node, ast.CreateFunctionStmt | ast.ViewStmt):
+                assert node.replace, version
+                if isinstance(node, ast.ViewStmt):
+                    assert node.view is not None
+                    views.append(f"{node.view.schemaname}.{node.view.relname}")
+            elif isinstance(node, ast.DefineStmt):
+                assert node.kind == ObjectType.OBJECT_AGGREGATE and node.replace
+            elif isinstance(node, ast.GrantStmt):
+                assert not node.is_grant, "a GRANT could undo a user's REVOKE"
+            else:
+                assert isinstance(node, ast.CommentStmt | ast.DoStmt), type(node).__name__
+        assert len(views) == len(set(views)), f"{version}: a view defined twice"
+
+
+def test_the_fingerprint_tells_a_changed_function_from_a_changed_table() -> None:
+    def parts(sql: str) -> dict[str, str]:
+        code, schema = extension_build._split(extension_build.Block("x", (1, 2), sql))
+        fingerprint = extension_build.VersionParts(tuple(c for c, _ in code), schema).fingerprint()
+        return dict(item.split("=") for item in fingerprint.split())
+
+    table = "CREATE TABLE google_ml.t (a int);\nGRANT SELECT ON google_ml.t TO PUBLIC;\n"
+    function = "CREATE FUNCTION google_ml.f() RETURNS int LANGUAGE sql AS $$ SELECT {} $$;\n"
+    code, _ = extension_build._split(extension_build.Block("x", (1, 2), function.format(1)))
+    renewed = function.format(1).replace("CREATE", "CREATE OR REPLACE").removesuffix(";\n")
+    assert code == ((renewed, None),)
+    first = parts(table + function.format(1))
+    body_changed = parts(table + function.format(2))
+    table_changed = parts(table.replace("a int", "a int, b int") + function.format(1))
+    assert body_changed["code"] != first["code"] and body_changed["schema"] == first["schema"]
+    assert table_changed["code"] == first["code"] and table_changed["schema"] != first["schema"]
