@@ -241,13 +241,14 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def _renew_extension(embedded: EmbeddedPostgres) -> None:
-    """google_ml_integration renewed where another build of the emulator made it
-    (emulator/extension_refresh.py); each database renewed, or not, is one line on stderr."""
+    """The emulator's extensions renewed where another build of the emulator made them
+    (emulator/extension_renewal.py); each database renewed, or not, is one line on stderr."""
     from emulator.embedded import bin_dir
-    from emulator.extension_files import extension_dir
-    from emulator.extension_refresh import renew_databases
+    from emulator.extension_files import extension_dir, renewables
+    from emulator.extension_renewal import renew_databases
 
-    for line in renew_databases(embedded.admin_conninfo(), extension_dir(bin_dir() / "pg_config")):
+    for line in renew_databases(embedded.admin_conninfo(), extension_dir(bin_dir() / "pg_config"),
+                                renewables()):
         print(f"note: {line}", file=sys.stderr, flush=True)
 
 

@@ -15,8 +15,8 @@ builds what PostgreSQL needs, for every version in ``VERSIONS``:
 Each script ends with the build's fingerprint of the version it leaves the database at,
 ``google_ml._emulator_build()``: a hash of that version's functions, views and comments (what a
 new build may change in place, see emulator/sql/src/README.md) and one of the rest (tables, types,
-rows, grants). ``refresh_script(V)`` renews the first part in a database already at V, made by
-another build: emulator/extension_refresh.py runs it at start-up.
+rows, grants). emulator/extension_renewal.py renews the first part at start-up, in a database
+already at V that another build made.
 
 The scripts are built when they are installed (emulator/extension_files.py), never committed,
 so the sources are the only copy. Facts about the model providers (default request URLs, batch
@@ -27,20 +27,22 @@ limits) are written in the provider catalogue, ``emulator/providers.py``: a sour
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import re
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from pglast.parser import parse_sql_json
-
+from emulator.extension_renewal import (
+    ExtensionRenewalError,
+    Split,
+    VersionParts,
+    fingerprint_function,
+    merge,
+    split_sql,
+)
 from emulator.providers import sql_constants
 
 NAME = "google_ml_integration"
@@ -199,167 +201,29 @@ def upgrade_script(old: str, new: str) -> str:
                      f"{NAME} {old} -> {new}", f"ALTER EXTENSION {NAME} UPDATE", new)
 
 
-# -- the build's fingerprint, and renewing a version in place -----------------------------------
-# A database keeps the functions of the build that created (or last updated) its extension: the
-# emulator's own machinery is changed in place, under AlloyDB's version numbers, so a newer
-# build's CREATE EXTENSION scripts never reach it. What can be renewed in place: functions,
-# procedures and aggregates (CREATE OR REPLACE keeps their privileges, owner and dependants),
-# views (CREATE OR REPLACE VIEW, whose columns may only grow), comments, and REVOKEs (they only
-# take away). Everything else (tables, types, rows, triggers, GRANTs, which could undo a
-# user's REVOKE) is the version's *schema*: a build that changes it cannot renew a database in
-# place (emulator/extension_refresh.py says so instead).
+# -- the build's fingerprint, and renewing a version in place (emulator/extension_renewal.py) ----
 
 FINGERPRINT_FUNCTION = "google_ml._emulator_build"
 
 
-@dataclass(frozen=True, slots=True)
-class VersionParts:
-    """A version's statements, as its install script runs them, split in two."""
-
-    code: tuple[str, ...]  # each CREATE made CREATE OR REPLACE
-    schema: tuple[str, ...]
-
-    def fingerprint(self) -> str:
-        def digest(statements: tuple[str, ...]) -> str:
-            return hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()[:16]
-
-        return f"code={digest(self.code)} schema={digest(self.schema)}"
-
-
-_CREATE = re.compile(r"\A((?:\s+|--[^\n]*\n|/\*.*?\*/)*CREATE)\s+(?=FUNCTION|PROCEDURE|VIEW|AGGREGATE)",
-                     re.DOTALL | re.IGNORECASE)
-
-
-_LOCATION = re.compile(r',?"\w*location":-?\d+')
-_REPLACEABLE = frozenset({"CreateFunctionStmt", "ViewStmt", "DefineStmt"})
-
-
-def _renewable(kind: str, node: dict[str, Any]) -> bool:
-    if kind in ("CreateFunctionStmt", "ViewStmt", "CommentStmt"):
-        return True
-    if kind == "DefineStmt":
-        return bool(node.get("kind") == "OBJECT_AGGREGATE")
-    return kind == "GrantStmt" and not node.get("is_grant")
-
-
-def _tree(sql: str) -> list[dict[str, Any]]:
-    """The statements' parse trees (libpg_query's JSON), without their positions."""
-    return list(json.loads(_LOCATION.sub("", parse_sql_json(sql)))["stmts"])
-
-
-def _or_replace(text: str, kind: str, node: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The statement as CREATE OR REPLACE, and the tree it must parse to."""
-    if kind not in _REPLACEABLE or node.get("replace"):
-        return text, {kind: node}
-    return _CREATE.sub(r"\1 OR REPLACE ", text, count=1), {kind: {**node, "replace": True}}
-
-
-def _joined(statements: Sequence[str]) -> str:
-    return "".join(f"{statement}\n;\n\n" for statement in statements)
-
-
-def _view_name(kind: str, node: dict[str, Any]) -> str | None:
-    if kind != "ViewStmt":
-        return None
-    view = node["view"]
-    return f"view {view.get('schemaname', '')}.{view['relname']}"
-
-
-@cache
-def _split(block: Block) -> tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]]:
-    """A block's renewable statements (made CREATE OR REPLACE; with a view's name) and the
-    others, each cut from its text at the parser's bounds (byte offsets). The renewed statements
-    are proved by parsing them again: the same trees but for their `replace` flags."""
-    data = block.sql.encode()
-    code: list[str] = []
-    views: list[str | None] = []
-    expected: list[dict[str, Any]] = []
-    schema: list[str] = []
-    parsed = parse_sql_json(block.sql)
-    trees = json.loads(_LOCATION.sub("", parsed))["stmts"]
-    for raw, tree in zip(json.loads(parsed)["stmts"], trees, strict=True):
-        start = raw.get("stmt_location", 0)
-        end = start + raw["stmt_len"] if raw.get("stmt_len") else len(data)
-        text = data[start:end].decode().strip()
-        ((kind, node),) = tree["stmt"].items()
-        if _renewable(kind, node):
-            renewed, tree_of_renewed = _or_replace(text, kind, node)
-            code.append(renewed)
-            views.append(_view_name(kind, node))
-            expected.append(tree_of_renewed)
-        else:
-            schema.append(text)
-    if code and [t["stmt"] for t in _tree(_joined(code))] != expected:
+def _block_parts(block: Block) -> Split:
+    try:
+        return split_sql(block.sql)
+    except ExtensionRenewalError as exc:
         raise ExtensionBuildError(
-            f"{block.concern}.sql: a block of {_dotted(block.version)} cannot be renewed in place "
-            "(CREATE OR REPLACE of its statements parses differently)")
-    return tuple(zip(code, views, strict=True)), tuple(schema)
+            f"{block.concern}.sql, block {_dotted(block.version)}: {exc}") from None
 
 
 @cache
 def version_parts(version: str) -> VersionParts:
+    """What a database at `version` holds, split into what can be renewed in place and not."""
     key = version_key(version)
-    code: dict[str, str] = {}  # a view by its name (its last definition), else by its text
-    schema: list[str] = []
-    for block in all_blocks():
-        if block.version <= key:
-            block_code, block_schema = _split(block)
-            for statement, view in block_code:
-                # A view that a later block widens: an older definition would drop the later
-                # columns, which CREATE OR REPLACE VIEW refuses. Functions may run each definition
-                # in turn: the last one stays.
-                code.pop(view or statement, None)
-                code[view or statement] = statement
-            schema += block_schema
-    return VersionParts(tuple(code.values()), tuple(schema))
+    return merge(_block_parts(b) for b in all_blocks() if b.version <= key)
 
 
 def _fingerprint_function(version: str) -> str:
-    return (f"-- The build's fingerprint of {NAME} {version} (emulator/extension_refresh.py).\n"
-            f"CREATE OR REPLACE FUNCTION {FINGERPRINT_FUNCTION}()\n"
-            "RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE\n"
-            f"AS $$ SELECT '{version_parts(version).fingerprint()}'::text $$;\n")
-
-
-# Functions of the extension that the renewal did not write (pg_proc rows it did not touch)
-# are what an older build had and this one has not: dropped, so that an old overload cannot make
-# a call ambiguous. A user's object that depends on one makes the renewal fail as a whole.
-_DROP_LEFTOVERS = f"""\
-DO $renew$
-DECLARE
-    leftover regprocedure;
-BEGIN
-    FOR leftover IN
-        SELECT p.oid::regprocedure
-          FROM pg_catalog.pg_depend AS d
-          JOIN pg_catalog.pg_proc AS p ON p.oid = d.objid
-         WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.deptype = 'e'
-           AND d.refclassid = 'pg_catalog.pg_extension'::regclass
-           AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension AS e
-                              WHERE e.extname = '{NAME}')
-           AND p.xmin OPERATOR(pg_catalog.<>) pg_catalog.pg_current_xact_id()::xid
-    LOOP
-        EXECUTE pg_catalog.format('DROP FUNCTION %s', leftover);
-    END LOOP;
-END;
-$renew$;
-"""
-
-
-def refresh_script(version: str) -> str:
-    """The update script that renews, in a database at `version`, what a build may change in
-    place, and drops the extension's functions this build does not define."""
-    if version not in VERSIONS:
-        raise ExtensionBuildError(f"{NAME} {version} is not offered; offered: {', '.join(VERSIONS)}")
-    return "\n".join([
-        f"-- {NAME} {version}: its functions, views and comments renewed (do not edit this file).",
-        "",
-        f'\\echo Use "ALTER EXTENSION {NAME} UPDATE" to load this file. \\quit',
-        "",
-        _joined(version_parts(version).code),
-        _fingerprint_function(version),
-        _DROP_LEFTOVERS,
-    ])
+    return fingerprint_function(FINGERPRINT_FUNCTION, f"{NAME} {version}",
+                                version_parts(version))
 
 
 def extension_files() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """A kept data directory made by another build of the emulator: google_ml_integration is renewed
 at start-up where only its functions differ, and left as it is (with a note) where its schema
-does (emulator/extension_refresh.py)."""
+does (emulator/extension_renewal.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 
 from emulator.extension_build import FINGERPRINT_FUNCTION, version_parts
+from emulator.extension_files import renewables
 from tests.support.emulators import Emulator, start_emulator, stop_emulator
 
 VERSION = "1.6.4"
@@ -19,6 +20,9 @@ VERSION = "1.6.4"
 OLD_BODY = """
 CREATE OR REPLACE FUNCTION google_ml._warm_wait(key text, model_id text, item text)
 RETURNS real[] LANGUAGE sql VOLATILE AS $$ SELECT NULL::real[] $$"""
+NL_OLD_BODY = """
+CREATE OR REPLACE FUNCTION alloydb_ai_nl.g_check_alloydb_ai_nl_enabled() RETURNS void
+LANGUAGE sql AS $$ SELECT NULL::void $$"""
 GONE = """
 CREATE FUNCTION google_ml._gone_in_this_build(x int) RETURNS int LANGUAGE sql AS $$ SELECT x $$;
 ALTER EXTENSION google_ml_integration ADD FUNCTION google_ml._gone_in_this_build(int)"""
@@ -59,6 +63,7 @@ def _set_up_older_builds(emulator: Emulator) -> None:
             conn.execute("CREATE EXTENSION vector")
             conn.execute(f"CREATE EXTENSION google_ml_integration VERSION '{VERSION}'")
     with _connect(emulator, "postgres") as conn:
+        conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
         # The user's objects that use the extension, which must outlive a renewal.
         conn.execute("CREATE TABLE docs (id int, body text, emb vector(768) GENERATED ALWAYS AS "
                      "(embedding('text-embedding-005', body)::vector) STORED)")
@@ -73,6 +78,10 @@ def _set_up_older_builds(emulator: Emulator) -> None:
         conn.execute(OLD_BODY)
         conn.execute(GONE)
         conn.execute(_fingerprint("0123456789abcdef", _schema_hash()))
+        # alloydb_ai_nl too, by a build before fingerprints.
+        conn.execute(NL_OLD_BODY)
+        conn.execute("ALTER EXTENSION alloydb_ai_nl DROP FUNCTION alloydb_ai_nl._emulator_build()")
+        conn.execute("DROP FUNCTION alloydb_ai_nl._emulator_build()")
     with _direct(emulator, "other") as conn:
         conn.execute(OLD_BODY)
         conn.execute(f"ALTER EXTENSION google_ml_integration DROP FUNCTION {FINGERPRINT_FUNCTION}()")
@@ -102,7 +111,8 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
         renewed = "functions were renewed to this build's"
         assert f"database 'postgres': google_ml_integration {VERSION} was made by another" in printed
         assert f"database 'other': google_ml_integration {VERSION}" in printed
-        assert printed.count(renewed) == 2, printed
+        assert "database 'postgres': alloydb_ai_nl 1.0.3 was made by another build" in printed
+        assert printed.count(renewed) == 3, printed
         assert "database 'changed'" in printed and "kept as it is" in printed
         assert "database 'current'" not in printed
         expected = version_parts(VERSION).fingerprint()
@@ -124,6 +134,12 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
                                 "WHERE model_id = 'kept-model'").fetchone() == (1,)
             assert conn.execute("SELECT has_function_privilege('public', "
                                 "'google_ml.list_model(text)', 'EXECUTE')").fetchone() == (False,)
+            (nl,) = [e for e in renewables() if e.name == "alloydb_ai_nl"]
+            assert conn.execute("SELECT alloydb_ai_nl._emulator_build()").fetchone() == (
+                nl.expected("1.0.3"),)
+            assert conn.execute("SELECT prosrc NOT LIKE '%NULL::void%' FROM pg_proc WHERE oid = "
+                                "'alloydb_ai_nl.g_check_alloydb_ai_nl_enabled()'::regprocedure"
+                                ).fetchone() == (True,)
             # The transient version never shows.
             assert conn.execute("SELECT count(*) FROM pg_available_extension_versions "
                                 "WHERE version LIKE '%emulator%'").fetchone() == (0,)

@@ -470,10 +470,13 @@ def test_updating_from_each_version_gives_what_a_fresh_install_has(
 @pytest.mark.parametrize("version", extension_build.VERSIONS)
 def test_renewing_each_version_in_place_gives_what_a_fresh_install_has(
         conn: psycopg.Connection[Any], version: str) -> None:
-    """The renewal of a database that another build made (emulator/extension_refresh.py): each
+    """The renewal of a database that another build made (emulator/extension_renewal.py): each
     version's refresh script runs, replaces an older body, drops a function the build lacks,
     and leaves the catalog a fresh install of that version has."""
-    from emulator.extension_refresh import inspect, renew
+    from emulator.extension_files import renewables
+    from emulator.extension_renewal import inspect, renew
+
+    (extension,) = [e for e in renewables() if e.name == "google_ml_integration"]
 
     # Renewing writes two scripts into the server's extension directory for a moment.
     (sharedir,) = conn.execute("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'").fetchone()
@@ -485,7 +488,7 @@ def test_renewing_each_version_in_place_gives_what_a_fresh_install_has(
     conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
         sql.Literal(version)))
     fresh = _catalog(conn)
-    found = inspect(conn, DATABASE)
+    found = inspect(conn, extension, DATABASE)
     assert found is not None and found.current()
     # What an older build left: another body, an extra member function, another fingerprint.
     conn.execute("CREATE OR REPLACE FUNCTION google_ml._statement_key() RETURNS text "
@@ -497,8 +500,8 @@ def test_renewing_each_version_in_place_gives_what_a_fresh_install_has(
                  "LANGUAGE sql AS $$ SELECT 'code=0 schema="
                  + extension_build.version_parts(version).fingerprint().split("schema=")[1]
                  + "'::text $$")
-    stale = inspect(conn, DATABASE)
-    assert stale is not None and not stale.current() and stale.renewable()
+    stale = inspect(conn, extension, DATABASE)
+    assert stale is not None and not stale.current() and stale.why_not_renewable() is None
     assert renew(conn, stale, extension_dir) is None
     assert _catalog(conn) == fresh
     assert conn.execute("SELECT extversion FROM pg_extension "
