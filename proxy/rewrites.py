@@ -159,7 +159,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             if scann.prelude is not None and len(stmts) == 1 and _parses(scann.prelude):
                 result.prelude = scann.prelude
             if scann.hint is not None:
-                result.error_hint = _hint(scann.hint)
+                result.error_hint = _hint(scann.hint, replaces=scann.hint_replaces)
             continue
         probes = plan_set_config(sql, raw.stmt)  # set_config('ivf.probes', ...) (proxy/ivf.py)
         if probes.splices:
@@ -185,13 +185,13 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     return result
 
 
-def _hint(hint: tuple[str, str, str] | None) -> ErrorHint | None:
+def _hint(hint: tuple[str, str, str] | None, *, replaces: bool = False) -> ErrorHint | None:
     """The ErrorHint of a plan's (SQLSTATE, part of the message, hint), for an error without a
     position."""
     if hint is None:
         return None
     sqlstate, message_part, text = hint
-    return ErrorHint(sqlstate, 0, text, message_part=message_part)
+    return ErrorHint(sqlstate, 0, text, replaces=replaces, message_part=message_part)
 
 
 def _parses(rewritten: str) -> bool:
