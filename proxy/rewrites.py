@@ -440,10 +440,11 @@ def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
 
 
 # google_ml_integration's functions in public, and its schemas. Google's pages install it per
-# database (CREATE EXTENSION [IF NOT EXISTS] google_ml_integration [VERSION '1.3'], the register
-# page's "Enable the extension") and older ones print a plain CREATE EXTENSION, which would fail
-# with 42710 where it came pre-installed; so a new database has it only once created, and a
-# call there fails as PostgreSQL fails it.
+# database: "This extension is included with AlloyDB. You can install it on any database in your
+# cluster" (work-with-embeddings, after a plain CREATE EXTENSION google_ml_integration, which
+# would fail with 42710 where it came pre-installed); the register page's "Enable the extension"
+# runs CREATE EXTENSION google_ml_integration VERSION '1.3'. So a new database has it only once
+# created, and a call there fails as PostgreSQL fails it.
 _PUBLIC_FUNCTIONS = frozenset({"embedding", "ml_predict_row"})
 _EXTENSION_SCHEMAS = frozenset({"google_ml", "ai"})
 
