@@ -182,7 +182,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
             and any(op in sql for op in _DISTANCE_OPERATORS) and not _calls_all_cast(sql)):
         result.error_hint = uncast_embedding_hint(stmts)
-    if result.error_hint is None and not extension_installed:
+    # Not beside a CREATE EXTENSION (it may create google_ml_integration, with CASCADE too): the
+    # call would then succeed, and a HINT for an error that never comes would wait for the next
+    if (result.error_hint is None and not extension_installed
+            and not any(isinstance(raw.stmt, ast.CreateExtensionStmt) for raw in stmts)):
         result.error_hint = missing_extension_hint(stmts)
     return result
 
