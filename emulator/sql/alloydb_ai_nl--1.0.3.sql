@@ -992,7 +992,8 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     explanation text NOT NULL DEFAULT '',
     weight      integer NOT NULL DEFAULT 1,
     enabled     boolean NOT NULL DEFAULT true,
-    -- AlloyDB's column for a template's SQL: the notebook adds a template only IF NOT EXISTS
+    -- AlloyDB's column for a template's SQL (its add_template inserts template_context,
+    -- template_nl, template_sql, ...): the notebook adds a template only IF NOT EXISTS
     -- (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE template_sql = '...')
     template_sql text GENERATED ALWAYS AS (sql) STORED
 );
