@@ -460,8 +460,7 @@ def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool)
 # which many scripts write after ``USING scann`` (audit7/audit9: no page shows AlloyDB taking
 # them). PostgreSQL's error stays; the HINT names the class to write.
 _PGVECTOR_NAMES = {"vector_cosine_ops": "cosine", "vector_l2_ops": "l2",
-                   "vector_ip_ops": "dot_product", "halfvec_cosine_ops": "cosine",
-                   "halfvec_l2_ops": "l2", "halfvec_ip_ops": "dot_product"}
+                   "vector_ip_ops": "dot_product"}
 
 
 def _opclass_hint(stmt: Any) -> tuple[str, str, str] | None:
