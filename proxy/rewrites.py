@@ -159,7 +159,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             if scann.prelude is not None and len(stmts) == 1 and _parses(scann.prelude):
                 result.prelude = scann.prelude
             if scann.hint is not None:
-                result.error_hint = _hint(scann.hint)
+                result.error_hint = _hint(scann.hint, replaces=scann.hint_replaces)
             continue
         probes = plan_set_config(sql, raw.stmt)  # set_config('ivf.probes', ...) (proxy/ivf.py)
         if probes.splices:
@@ -182,16 +182,21 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
             and any(op in sql for op in _DISTANCE_OPERATORS) and not _calls_all_cast(sql)):
         result.error_hint = uncast_embedding_hint(stmts)
+    # Not beside a CREATE EXTENSION (it may create google_ml_integration, with CASCADE too): the
+    # call would then succeed, and a HINT for an error that never comes would wait for the next
+    if (result.error_hint is None and not extension_installed
+            and not any(isinstance(raw.stmt, ast.CreateExtensionStmt) for raw in stmts)):
+        result.error_hint = missing_extension_hint(stmts)
     return result
 
 
-def _hint(hint: tuple[str, str, str] | None) -> ErrorHint | None:
+def _hint(hint: tuple[str, str, str] | None, *, replaces: bool = False) -> ErrorHint | None:
     """The ErrorHint of a plan's (SQLSTATE, part of the message, hint), for an error without a
     position."""
     if hint is None:
         return None
     sqlstate, message_part, text = hint
-    return ErrorHint(sqlstate, 0, text, message_part=message_part)
+    return ErrorHint(sqlstate, 0, text, replaces=replaces, message_part=message_part)
 
 
 def _parses(rewritten: str) -> bool:
@@ -434,6 +439,53 @@ def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
                 f"call, as in {function}('MODEL_ID', 'TEXT')::vector.",
                 replaces=True,
             )
+    return None
+
+
+# google_ml_integration's functions in public, and its schemas. Google's pages install it per
+# database: "This extension is included with AlloyDB. You can install it on any database in your
+# cluster" (work-with-embeddings, after a plain CREATE EXTENSION google_ml_integration, which
+# would fail with 42710 where it came pre-installed); the register page's "Enable the extension"
+# runs CREATE EXTENSION google_ml_integration VERSION '1.3'. So a new database has it only once
+# created, and a call there fails as PostgreSQL fails it.
+_PUBLIC_FUNCTIONS = frozenset({"embedding", "ml_predict_row"})
+_EXTENSION_SCHEMAS = frozenset({"google_ml", "ai"})
+
+
+class _ExtensionCall(Visitor):
+    """Finds the first call of one of google_ml_integration's functions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, str] | None = None  # SQLSTATE, message part, function
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        if self.found is not None:
+            return
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        if len(names) == 1 or (len(names) == 2 and names[0] == "public"):
+            if names[-1] in _PUBLIC_FUNCTIONS:
+                called = ".".join(str(n) for n in names)
+                self.found = ("42883", f"function {called}(", called)
+        elif len(names) == 2 and names[0] in _EXTENSION_SCHEMAS:
+            self.found = ("3F000", f'schema "{names[0]}" does not exist', f"{names[0]}.{names[1]}")
+
+
+def missing_extension_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the error of a call of google_ml_integration's functions in a database without
+    the extension (42883 "function embedding(unknown, unknown) does not exist", 3F000 "schema
+    \"google_ml\" does not exist"): it says to create the extension. For 42883 it replaces
+    PostgreSQL's HINT (explicit type casts would not help)."""
+    finder = _ExtensionCall()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            sqlstate, message_part, function = finder.found
+            return ErrorHint(
+                sqlstate, 0,
+                f"{function}() comes with the google_ml_integration extension, which is created "
+                f"in each database: CREATE EXTENSION IF NOT EXISTS google_ml_integration;",
+                replaces=True, message_part=message_part)
     return None
 
 

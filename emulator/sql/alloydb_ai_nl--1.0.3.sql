@@ -105,6 +105,14 @@ CREATE TABLE alloydb_ai_nl.g_configuration (
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 
+-- AlloyDB's own name for the configurations table (its alloydb_ai_nl reads the model of a
+-- configuration FROM alloydb_ai_nl.g_magic_configuration WHERE configuration_id = ...). Google's
+-- MCP Toolbox notebook (docs/en/samples/alloydb/ai-nl/alloydb_ai_nl.ipynb), run on AlloyDB,
+-- creates its configuration only IF NOT EXISTS (SELECT 1 FROM it WHERE configuration_id = ...).
+CREATE VIEW alloydb_ai_nl.g_magic_configuration AS
+    SELECT configuration_id, model_id, NULL::jsonb AS model_parameters, created_at
+      FROM alloydb_ai_nl.g_configuration;
+
 CREATE TABLE alloydb_ai_nl.g_configuration_relation (
     configuration_id text NOT NULL REFERENCES alloydb_ai_nl.g_configuration ON DELETE CASCADE,
     relation         oid NOT NULL,
@@ -522,6 +530,12 @@ CREATE TABLE alloydb_ai_nl.g_concept_type (
     additional_info jsonb NOT NULL DEFAULT '{}',
     builtin         boolean NOT NULL DEFAULT false
 );
+
+-- The concept types users added, under AlloyDB's name and column (type_name), which the same
+-- notebook reads before add_concept_type.
+CREATE VIEW alloydb_ai_nl.concept_types_user_defined AS
+    SELECT concept_type AS type_name, match_function, additional_info
+      FROM alloydb_ai_nl.g_concept_type WHERE NOT builtin;
 
 INSERT INTO alloydb_ai_nl.g_concept_type (concept_type, match_function, additional_info, builtin)
 SELECT t, 'alloydb_ai_nl.get_concept_and_value_generic_entity_name', jsonb_build_object('description', d), true
@@ -977,7 +991,11 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     comment     text NOT NULL DEFAULT '',
     explanation text NOT NULL DEFAULT '',
     weight      integer NOT NULL DEFAULT 1,
-    enabled     boolean NOT NULL DEFAULT true
+    enabled     boolean NOT NULL DEFAULT true,
+    -- AlloyDB's column for a template's SQL (its add_template inserts template_context,
+    -- template_nl, template_sql, ...): the notebook adds a template only IF NOT EXISTS
+    -- (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE template_sql = '...')
+    template_sql text GENERATED ALWAYS AS (sql) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.template_store_view AS
@@ -1602,8 +1620,9 @@ GRANT SELECT ON alloydb_ai_nl.template_store_view, alloydb_ai_nl.fragment_store_
    TO PUBLIC;
 -- _check_configuration and _ask_engine read g_configuration as the caller; let every caller see
 -- which configurations exist (not their stores).
-GRANT SELECT ON alloydb_ai_nl.g_configuration TO PUBLIC;
-GRANT SELECT ON alloydb_ai_nl.g_concept_type, alloydb_ai_nl.g_value_index_columns, alloydb_ai_nl.g_configuration_relation,
+GRANT SELECT ON alloydb_ai_nl.g_configuration, alloydb_ai_nl.g_magic_configuration TO PUBLIC;
+GRANT SELECT ON alloydb_ai_nl.g_concept_type, alloydb_ai_nl.concept_types_user_defined,
+                alloydb_ai_nl.g_value_index_columns, alloydb_ai_nl.g_configuration_relation,
                 alloydb_ai_nl.g_configuration_schema
    TO PUBLIC;
 
