@@ -32,6 +32,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   or the ``ivf`` access method added.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
+* ``CREATE VIEW ... AS <query using $@name>``: AlloyDB's parameterized secure views, whose
+  ``$@name`` PostgreSQL cannot parse; built from PostgreSQL's scanner and parser into a call
+  of the ``parameterized_views`` extension (``pviews.py``), tag renamed back.
 * ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes``, ``set_config('ivf.probes', ...)``
   in a SELECT and ``CREATE EXTENSION vector``: AlloyDB's IVF index, which comes with its
   ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
@@ -65,6 +68,8 @@ from pglast.parser import scan
 from pglast.visitors import Visitor
 
 from proxy.ivf import plan_ivf, plan_set_config, show_probes
+from proxy.pviews import TAG_RENAME as VIEW_TAG_RENAME
+from proxy.pviews import view_parameters_rewrite, worth_trying
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -126,6 +131,12 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     try:
         stmts: Any = pglast.parse_sql(sql)
     except pglast.parser.ParseError as exc:
+        # AlloyDB's view parameters ($@name), which PostgreSQL's grammar lacks (proxy/pviews.py)
+        created = view_parameters_rewrite(sql) if worth_trying(sql) else None
+        if created is not None and _parses(created):
+            result.sql = created
+            result.rename_tags.append(VIEW_TAG_RENAME)
+            return result
         # Never mended: PostgreSQL reports the syntax error itself, as AlloyDB does.
         result.error_hint = missing_comma_hint(sql, exc)
         return result

@@ -187,13 +187,18 @@ BEGIN
             USING ERRCODE = 'indeterminate_datatype',
                   HINT = 'Cast it where the view uses it, as in $@name::text.';
     END;
-    SELECT array_agg(format_type(t, NULL) ORDER BY o) INTO types
+    -- The type by its catalog name, without a type modifier: character, as format_type
+    -- writes bpchar, would be character(1) in a cast.
+    SELECT array_agg(format('%I.%I', n.nspname, ty.typname) ORDER BY u.o) INTO types
       FROM pg_catalog.pg_prepared_statements AS p,
            unnest(p.parameter_types::oid[]) WITH ORDINALITY AS u(t, o)
+           JOIN pg_catalog.pg_type AS ty ON ty.oid = u.t
+           JOIN pg_catalog.pg_namespace AS n ON n.oid = ty.typnamespace
      WHERE p.name = probe_name;
     EXECUTE format('DEALLOCATE %I', probe_name);
     FOR i IN 1 .. cardinality(names) LOOP
-        places := places || format('(SELECT parameterized_views._view_parameter(%L))::%s',
+        -- named "?column?" as a $n is, should the parameter stand alone in a select list
+        places := places || format('(SELECT parameterized_views._view_parameter(%L) AS "?column?")::%s',
                                    names[i], types[i]);
     END LOOP;
     EXECUTE head || format(template, VARIADIC places);
