@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pglast
 import pytest
 from hypothesis import given
@@ -21,9 +23,11 @@ TUTORIAL_VIEW = """CREATE VIEW secure_checked_items WITH (security_barrier) AS
 
 def _call_arguments(block: str) -> list[str]:
     """The arguments of _create_view in a rewritten block: three strings, then the names as SQL."""
-    body = pglast.parse_sql(block)[0].stmt.args[0].arg.sval
+    do: Any = pglast.parse_sql(block)[0].stmt
+    body = do.args[0].arg.sval
     call = body[body.index("PERFORM ") + len("PERFORM "):body.rindex("; END")]
-    args = pglast.parse_sql(f"SELECT {call}")[0].stmt.targetList[0].val.args
+    select: Any = pglast.parse_sql(f"SELECT {call}")[0].stmt
+    args = select.targetList[0].val.args
     return [a.val.sval for a in args[:3]] + [RawStream()(args[3])]
 
 
