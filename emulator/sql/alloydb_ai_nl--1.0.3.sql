@@ -1517,7 +1517,10 @@ BEGIN
 END;
 $$;
 
--- Sets the parameters of parameterized secure views for this transaction.
+-- Sets the parameters of parameterized secure views for this transaction: as
+-- parameterized_views.<name>, and all of them in parameterized_views._values (a JSON object,
+-- names case-sensitive), where the views of the parameterized_views extension read their
+-- $@name parameters (emulator/sql/parameterized_views--1.0.sql).
 CREATE FUNCTION alloydb_ai_nl._set_psv_params(param_names text[], param_values text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1529,6 +1532,9 @@ BEGIN
     FOR i IN 1 .. coalesce(cardinality(param_names), 0) LOOP
         PERFORM pg_catalog.set_config('parameterized_views.' || param_names[i], param_values[i], true);
     END LOOP;
+    PERFORM pg_catalog.set_config('parameterized_views._values',
+        (SELECT coalesce(jsonb_object_agg(n, v), '{}'::jsonb)::text
+           FROM unnest(param_names, param_values) AS p(n, v)), true);
 END;
 $$;
 
@@ -1556,10 +1562,20 @@ CREATE FUNCTION alloydb_ai_nl.execute_nl_query(
 RETURNS SETOF json
 LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    sql text;
 BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
-    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q',
-                                alloydb_ai_nl._sql_or_error(nl_config_id, nl_question));
+    sql := alloydb_ai_nl._sql_or_error(nl_config_id, nl_question);
+    -- With the parameterized_views extension, the query runs as that extension runs one:
+    -- read-only, the parameters' values for it alone.
+    IF pg_catalog.to_regprocedure(
+           'parameterized_views.execute_parameterized_query(text,text[],text[])') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT json_results FROM parameterized_views.execute_parameterized_query($1, $2, $3)'
+            USING sql, coalesce(param_names, '{}'), coalesce(param_values, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q', sql);
 END;
 $$;
 

@@ -244,3 +244,25 @@ def test_a_view_with_parameters_needs_the_extension(emulator: Emulator) -> None:
     with emulator.connect() as conn, pytest.raises(psycopg.errors.SyntaxError,
                                                    match="parameterized_views extension"):
         conn.execute("CREATE VIEW pv_no_extension AS SELECT 1 WHERE 1 = $@x")
+
+
+def test_alloydb_ai_nl_passes_its_parameters_to_the_views(emulator: Emulator, dsn: str) -> None:
+    """alloydb_ai_nl's execute_nl_query(..., param_names, param_values), as the MCP Toolbox's
+    alloydb-ai-nl tool calls it with nlConfigParameters, reads a parameterized secure view."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE")
+        conn.execute("SELECT alloydb_ai_nl.g_create_configuration('bags_cfg')")
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(operation => 'register_table_view', "
+                     "configuration_id_in => 'bags_cfg', "
+                     "table_views_in => '{store.secure_checked_items}')")
+        conn.execute("SELECT alloydb_ai_nl.add_template(nl_config_id => 'bags_cfg', "
+                     "intent => 'Where is my bag?', "
+                     "sql => 'SELECT location FROM store.secure_checked_items', check_intent => false)")
+        rows = conn.execute(
+            "SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s, "
+            "param_names => ARRAY['app_end_userid'], param_values => ARRAY[%s])",
+            ["Where is my bag?", "bags_cfg", "456"]).fetchall()
+        assert rows == [({"location": "Loading Dock B"},)]
+        with pytest.raises(psycopg.errors.UndefinedParameter):  # the view needs its value
+            conn.execute("SELECT alloydb_ai_nl.execute_nl_query(nl_question => 'Where is my bag?', "
+                         "nl_config_id => 'bags_cfg')")
