@@ -46,9 +46,11 @@ model procedure called with ``model_auth =>``, as some AlloyDB pages print it fo
 ``model_auth_id``: ``misnamed_argument_hint``; and the "operator does not exist" error of an
 uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
-that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
-is computed from the parse tree, and the result is parsed again; if it does not parse, the
-original text goes through (logged at debug).
+that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). One
+exception to both, for syntax AlloyDB's grammar has and PostgreSQL's lacks: a ``CREATE VIEW``
+with ``$@name`` view parameters (``pviews.py``), which no valid PostgreSQL statement can be.
+Every splice is computed from the parse tree, and the result is parsed again; if it does not
+parse, the original text goes through (logged at debug).
 
 Warm-up splices for bulk model calls live in ``warmup.py``.
 """
