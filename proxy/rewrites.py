@@ -16,7 +16,8 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   lacks falls to ``current_setting``, which raises PostgreSQL's own error); elsewhere, of the
   flag's setting or its default (emulator/flags.py, through the proxy's config), a name that is
   no flag going as it is. The same for the instance flags of AlloyDB's other libraries that
-  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``scann.enable_preview_features``
+  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``parameterized_views.enabled``,
+  ``scann.enable_preview_features``
   and the few ScaNN settings whose defaults the pages state: ``_INSTANCE_FLAGS``), in every
   database.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
@@ -469,6 +470,7 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 # (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
 _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "alloydb_ai_nl.enabled": ("on", True),
+    "parameterized_views.enabled": ("on", True),  # emulator/sql/parameterized_views--1.0.sql
     "scann.enable_preview_features": ("off", True),
     "scann.max_background_workers": ("1", False),
     "scann.maintenance_background_naptime_s": ("1", False),

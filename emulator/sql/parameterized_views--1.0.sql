@@ -34,8 +34,9 @@ RETURNS void
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    IF lower(coalesce(pg_catalog.current_setting('parameterized_views.enabled', true), ''))
-       IN ('off', 'false', 'no', '0', 'of', 'f', 'n') THEN
+    -- PostgreSQL's words for false (as google_ml._parse_bool and the proxy's SHOW read them)
+    IF lower(btrim(coalesce(pg_catalog.current_setting('parameterized_views.enabled', true), '')))
+       IN ('off', 'of', 'f', 'fa', 'fal', 'fals', 'false', 'n', 'no', '0') THEN
         RAISE EXCEPTION 'parameterized views are not enabled'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Set the flag parameterized_views.enabled to on (ALTER SYSTEM SET parameterized_views.enabled = on; SELECT pg_reload_conf();).';

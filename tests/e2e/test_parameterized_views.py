@@ -223,7 +223,9 @@ def test_asyncpg_creates_and_queries_as_the_toolbox_does(emulator: Emulator, dsn
 
 def test_the_flag_off_refuses_the_extension(emulator: Emulator, dsn: str) -> None:
     with psycopg.connect(emulator.dsn_for(dbname=DB), autocommit=True) as conn:
+        assert conn.execute("SHOW parameterized_views.enabled").fetchone() == ("on",)
         conn.execute("SET parameterized_views.enabled = off")
+        assert conn.execute("SHOW parameterized_views.enabled").fetchone() == ("off",)
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState,
                            match="parameterized views are not enabled"):
             conn.execute("SELECT * FROM parameterized_views.execute_parameterized_query("

@@ -91,3 +91,10 @@ def test_every_rewrite_parses_and_carries_the_literal_unchanged(names: list[str]
     pglast.parse_sql(block)
     _, probe, template, _ = _call_arguments(block)
     assert quoted in probe and quoted.replace("%", "%%") in template
+
+
+def test_show_of_the_flag_answers_its_default_where_unset() -> None:
+    result = rewrite("SHOW parameterized_views.enabled")
+    assert result.sql is not None and "'on'" in result.sql
+    assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
+    assert worth_parsing(b"SHOW parameterized_views.enabled")
