@@ -74,7 +74,7 @@ def worth_parsing(sql: bytes, start: int = 0, end: int | None = None) -> bool:
 
 
 def _matches(sql: bytes, start: int, end: int) -> bool:
-    if b"$@" in sql[start:end]:  # AlloyDB's view parameters (proxy/pviews.py)
+    if sql.find(b"$@", start, end) >= 0:  # AlloyDB's view parameters (proxy/pviews.py)
         return True
     if _LOWERCASE_PREFILTER.search(sql[start:end].lower()) is None:
         return False

@@ -210,15 +210,22 @@ def test_asyncpg_creates_and_queries_as_the_toolbox_does(emulator: Emulator, dsn
                 "CREATE OR REPLACE VIEW store.mine WITH (security_barrier) AS "
                 "SELECT bag_id, location FROM store.checked_items WHERE customer_id = $@userid")
             assert status == "CREATE VIEW"
-            return list(await conn.fetch(
+            records = list(await conn.fetch(
                 "SELECT * FROM parameterized_views.execute_parameterized_query("
                 "$1, param_names => ARRAY['userid'], param_values => ARRAY[$2])",
                 "SELECT location FROM store.mine", "456"))
+            # the MCP Toolbox's alloydb-ai-nl statement for a tool without parameters, verbatim
+            records += await conn.fetch(
+                "SELECT * FROM parameterized_views.execute_parameterized_query(query => $1, "
+                "param_names =>ARRAY[]::TEXT[], param_values => ARRAY[]::TEXT[]);",
+                "SELECT count(*) AS bags FROM store.checked_items")
+            return records
         finally:
             await conn.close()
 
     records = asyncio.run(run())
-    assert [json.loads(r["json_results"]) for r in records] == [{"location": "Loading Dock B"}]
+    assert [json.loads(r["json_results"]) for r in records] == [{"location": "Loading Dock B"},
+                                                                 {"bags": 6}]
 
 
 def test_the_flag_off_refuses_the_extension(emulator: Emulator, dsn: str) -> None:
