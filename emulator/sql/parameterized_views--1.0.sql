@@ -10,16 +10,18 @@
 --     PostgreSQL the type each parameter takes where it stands (a PREPARE of the view's query
 --     with $1, $2, ... in their places) and creates the view with
 --     (SELECT parameterized_views._view_parameter('name'))::<that type> in each place.
---   * The values of a call live, for the call only, in the setting
---     parameterized_views._values (a JSON object: name -> value, names case-sensitive as
---     AlloyDB's are). alloydb_ai_nl's functions set the same setting.
+--   * The values of a call (a JSON object: name -> value, names case-sensitive as AlloyDB's
+--     are) are the one row of a cursor, parameterized_views_values, that the call opens before
+--     the query runs and that ends with it. A query cannot close or open a cursor (only
+--     statements can), so it cannot change the values its views read, as it could a setting.
+--     alloydb_ai_nl's functions run their SQL through execute_parameterized_query.
 --   * The query runs as the caller, in a subtransaction made read-only and rolled back when it
---     ends, so it can change nothing (and its settings go with it). It must be one query that
+--     ends, so it can change nothing (its settings go with it). It must be one query that
 --     returns rows.
 --
 -- SQLSTATEs: 55000 the flag parameterized_views.enabled is off, P0001 bad parameter names or
 -- values (AlloyDB's "Invalid PSV named parameters"), 42P02 a view parameter without a value,
--- 42601 a query that is not one query.
+-- 42601 a query that is not one query, 25006 a query that writes.
 
 \echo Use "CREATE EXTENSION parameterized_views" to load this file. \quit
 
@@ -84,11 +86,17 @@ $$;
 -- (inside a scalar subquery, so it is read once per query).
 CREATE FUNCTION parameterized_views._view_parameter(name text)
 RETURNS text
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    vals jsonb := nullif(pg_catalog.current_setting('parameterized_views._values', true), '')::jsonb;
+    call_values refcursor := 'parameterized_views_values';
+    vals jsonb;
 BEGIN
+    BEGIN
+        FETCH ABSOLUTE 1 FROM call_values INTO vals;
+    EXCEPTION WHEN invalid_cursor_name THEN
+        vals := NULL;  -- not inside execute_parameterized_query
+    END;
     IF vals IS NULL OR NOT vals ? name THEN
         RAISE EXCEPTION 'no value for the view parameter $@%', name
             USING ERRCODE = 'undefined_parameter',
@@ -98,12 +106,12 @@ BEGIN
 END;
 $$;
 
--- The values of param_names / param_values as the setting holds them.
+-- The values of param_names / param_values as the call's cursor holds them.
 CREATE FUNCTION parameterized_views._values(param_names text[], param_values text[])
-RETURNS text
+RETURNS jsonb
 LANGUAGE sql IMMUTABLE
 AS $$
-    SELECT coalesce(jsonb_object_agg(n, v), '{}'::jsonb)::text
+    SELECT coalesce(jsonb_object_agg(n, v), '{}'::jsonb)
       FROM unnest(param_names, param_values) AS p(n, v)
 $$;
 
@@ -115,7 +123,8 @@ RETURNS TABLE (json_results json)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    vals text;
+    vals jsonb;
+    call_values refcursor := 'parameterized_views_values';
     body text;
     cur refcursor;
     row_json json;
@@ -133,7 +142,8 @@ BEGIN
     body := regexp_replace(query, ';\s*$', '');
     BEGIN
         PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
-        PERFORM pg_catalog.set_config('parameterized_views._values', vals, true);
+        -- (a second call inside the query finds the name taken: 42P03)
+        OPEN call_values SCROLL FOR SELECT vals;
         OPEN cur FOR EXECUTE 'SELECT pg_catalog.row_to_json(psv_query.*) FROM (' || body
                              || E'\n) AS psv_query';
         LOOP
@@ -142,11 +152,8 @@ BEGIN
             results := results || row_json;
         END LOOP;
         CLOSE cur;
-        IF pg_catalog.current_setting('parameterized_views._values', true) IS DISTINCT FROM vals THEN
-            RAISE EXCEPTION 'the query changed the values of the view parameters'
-                USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        -- Roll the subtransaction back: read-only mode and the values end with the query.
+        -- Roll the subtransaction back: read-only mode and the values' cursor end with the
+        -- query (an error ends them too).
         RAISE EXCEPTION USING ERRCODE = 'PVEND';
     EXCEPTION
         WHEN SQLSTATE 'PVEND' THEN NULL;

@@ -143,21 +143,40 @@ def test_the_query_can_change_nothing(conn: Conn) -> None:
 
 
 def test_the_query_cannot_change_the_values(psv_conn: Conn) -> None:
-    query = ("SELECT bag_id FROM store.secure_checked_items WHERE set_config("
-             "'parameterized_views._values', '{\"app_end_userid\": \"123\"}', true) IS NOT NULL")
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="changed the values"):
-        psv_conn.execute("SELECT * FROM parameterized_views.execute_parameterized_query("
-                         "%s, ARRAY['app_end_userid'], ARRAY['303'])", [query])
+    """An injected query that tries to give the view other values first (a FROM item the
+    planner runs before the view, a second call) still reads the caller's user's rows only."""
+    forged = '{"app_end_userid": "123"}'
+    for query in [
+        ("SELECT v.bag_id FROM (SELECT set_config('parameterized_views.app_end_userid', '123', "
+         "true), set_config('parameterized_views._values', '" + forged + "', true)) AS s, "
+         "store.secure_checked_items AS v"),
+        ("SELECT bag_id FROM store.secure_checked_items WHERE bag_id IN (SELECT (j->>'bag_id')::int "
+         "FROM parameterized_views.execute_parameterized_query('SELECT bag_id FROM "
+         "store.secure_checked_items', ARRAY['app_end_userid'], ARRAY['123']) AS j)"),
+    ]:
+        try:
+            rows = psv_conn.execute(
+                "SELECT * FROM parameterized_views.execute_parameterized_query("
+                "%s, ARRAY['app_end_userid'], ARRAY['303'])", [query]).fetchall()
+        except psycopg.errors.DuplicateCursor:  # the second call: refused
+            continue
+        assert rows in ([({"bag_id": 106},)], []), query
 
 
 def test_the_values_and_read_only_mode_end_with_the_call(conn: Conn) -> None:
     with conn.transaction():
         conn.execute(TUTORIAL_CALL)
-        assert conn.execute(
-            "SELECT current_setting('parameterized_views._values', true)").fetchone() in [
-            (None,), ("",)]
         assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
         conn.execute("CREATE TEMP TABLE after_the_call (i int)")  # writes still allowed
+        with pytest.raises(psycopg.errors.UndefinedParameter), conn.transaction():
+            conn.execute("SELECT * FROM store.secure_checked_items")  # the values are gone
+
+
+def test_a_read_only_transaction_can_call_it(conn: Conn) -> None:
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        assert conn.execute(TUTORIAL_CALL).fetchall() == [
+            ({"bag_id": 106, "timestamp": "2023-10-26T12:00:00", "location": "Truck Bay E"},)]
 
 
 def test_bad_parameter_arrays_are_refused(conn: Conn) -> None:
@@ -272,6 +291,12 @@ def test_alloydb_ai_nl_passes_its_parameters_to_the_views(emulator: Emulator, ds
             "param_names => ARRAY['app_end_userid'], param_values => ARRAY[%s])",
             ["Where is my bag?", "bags_cfg", "456"]).fetchall()
         assert rows == [({"location": "Loading Dock B"},)]
+        summary = conn.execute(
+            "SELECT alloydb_ai_nl.get_sql_summary(nl_config_id => 'bags_cfg', "
+            "nl_question => 'Where is my bag?', param_names => ARRAY['app_end_userid'], "
+            "param_values => ARRAY['123'])").fetchone()
+        assert summary is not None and "Warehouse A" in str(summary[0])
+        assert "Loading Dock B" not in str(summary[0])
         with pytest.raises(psycopg.errors.UndefinedParameter):  # the view needs its value
             conn.execute("SELECT alloydb_ai_nl.execute_nl_query(nl_question => 'Where is my bag?', "
                          "nl_config_id => 'bags_cfg')")
