@@ -288,7 +288,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
         "predict_row(), ml_predict_row(), its flags in pg_settings; alloydb_ai_nl "
         f"{_nl_version()} (natural language to SQL: get_sql, execute_nl_query); alloydb_scann "
-        "(ScaNN indexes on pgvector's HNSW)"),
+        "(ScaNN indexes on pgvector's HNSW); parameterized_views (CREATE VIEW ... $@name, "
+        "execute_parameterized_query)"),
         ("not emulated: the rest of AlloyDB (columnar engine, ScaNN's own algorithm, IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
         "flags); see docs/differences.md"),

@@ -75,6 +75,7 @@ EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
     BuiltExtension(extension_build.NAME, extension_build.extension_files),
     ShippedExtension("alloydb_scann"),  # docs/search-and-forecasting.md
     ShippedExtension("alloydb_ai_nl"),  # docs/natural-language.md
+    ShippedExtension("parameterized_views"),  # docs/parameterized-views.md
     # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
     ShippedExtension("alloydb_ai_emulator"),
 )

@@ -1535,7 +1535,10 @@ BEGIN
 END;
 $$;
 
--- Sets the parameters of parameterized secure views for this transaction.
+-- Sets the parameters of parameterized secure views for this transaction, as
+-- parameterized_views.<name>. (The views of the parameterized_views extension read theirs from
+-- execute_parameterized_query, which the functions below call when it is installed:
+-- _run_with_psv_params.)
 CREATE FUNCTION alloydb_ai_nl._set_psv_params(param_names text[], param_values text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1547,6 +1550,24 @@ BEGIN
     FOR i IN 1 .. coalesce(cardinality(param_names), 0) LOOP
         PERFORM pg_catalog.set_config('parameterized_views.' || param_names[i], param_values[i], true);
     END LOOP;
+END;
+$$;
+
+-- The rows of sql as JSON, one per row: through parameterized_views.execute_parameterized_query
+-- when that extension is installed (read-only, its $@name views given the values), else as they
+-- come (the values set by _set_psv_params).
+CREATE FUNCTION alloydb_ai_nl._run_with_psv_params(sql text, param_names text[], param_values text[])
+RETURNS SETOF json
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF pg_catalog.to_regprocedure(
+           'parameterized_views.execute_parameterized_query(text,text[],text[])') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT json_results FROM parameterized_views.execute_parameterized_query($1, $2, $3)'
+            USING sql, coalesce(param_names, '{}'), coalesce(param_values, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q', sql);
 END;
 $$;
 
@@ -1576,8 +1597,8 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
-    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q',
-                                alloydb_ai_nl._sql_or_error(nl_config_id, nl_question));
+    RETURN QUERY SELECT alloydb_ai_nl._run_with_psv_params(
+        alloydb_ai_nl._sql_or_error(nl_config_id, nl_question), param_names, param_values);
 END;
 $$;
 
@@ -1598,9 +1619,10 @@ BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
     sql := alloydb_ai_nl._sql_or_error(nl_config_id, nl_question);
     -- json, sent as text: the rows keep their columns' order (jsonb would sort the keys).
-    EXECUTE format('SELECT count(*), coalesce(json_agg(r) FILTER (WHERE n <= 20), ''[]'') '
-                   'FROM (SELECT to_json(q) AS r, row_number() OVER () AS n FROM (%s) AS q) AS s', sql)
-       INTO total, rows;
+    SELECT count(*), coalesce(json_agg(r) FILTER (WHERE n <= 20), '[]')
+      INTO total, rows
+      FROM (SELECT r, row_number() OVER () AS n
+              FROM alloydb_ai_nl._run_with_psv_params(sql, param_names, param_values) AS r) AS s;
     answer := alloydb_ai_nl._ask_engine(nl_config_id, 'summary', jsonb_build_object(
         'question', nl_question, 'sql', sql, 'rows', rows::text, 'row_count', total));
     RETURN json_build_object('answer', answer ->> 'answer');
