@@ -18,12 +18,15 @@ import ssl
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.config import SUBCOMMANDS, add_settings, default
 from emulator.malloc import keep_freed_memory
 from emulator.supervisor import EXIT_POSTGRES_FAILED
 from emulator.usage_error import UsageError
+
+if TYPE_CHECKING:
+    from emulator.embedded import EmbeddedPostgres
 
 log = logging.getLogger("alloydb_ai_emulator")
 
@@ -161,6 +164,8 @@ async def serve(args: argparse.Namespace) -> int:
             await loop.run_in_executor(None, embedded.prepare)
             embedded.launch()  # from this thread, which outlives the server (see launch)
             await loop.run_in_executor(None, embedded.wait_ready)
+            if not args.ephemeral:  # a kept data directory: another build may have made it
+                await loop.run_in_executor(None, _renew_extension, embedded)
         except EmbeddedPostgresError as exc:
             await loop.run_in_executor(None, embedded.stop)
             raise UsageError(str(exc)) from exc
@@ -235,6 +240,18 @@ async def serve(args: argparse.Namespace) -> int:
     return exit_status
 
 
+def _renew_extension(embedded: EmbeddedPostgres) -> None:
+    """The emulator's extensions renewed where another build of the emulator made them
+    (emulator/extension_renewal.py); each database renewed, or not, is one line on stderr."""
+    from emulator.embedded import bin_dir
+    from emulator.extension_files import extension_dir, renewables
+    from emulator.extension_renewal import renew_databases
+
+    for line in renew_databases(embedded.admin_conninfo(), extension_dir(bin_dir() / "pg_config"),
+                                renewables()):
+        print(f"note: {line}", file=sys.stderr, flush=True)
+
+
 def freeze_start_up_objects() -> None:
     """Keep what start-up made (modules, classes, the parser's tables: about 100,000 objects that
     live as long as the process) out of the garbage collector's full collections, which would
@@ -271,7 +288,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
         "PostgreSQL: model registry (google_ml.create_model & co.), secrets, embedding(), "
         "predict_row(), ml_predict_row(), its flags in pg_settings; alloydb_ai_nl "
         f"{_nl_version()} (natural language to SQL: get_sql, execute_nl_query); alloydb_scann "
-        "(ScaNN indexes on pgvector's HNSW)"),
+        "(ScaNN indexes on pgvector's HNSW); parameterized_views (CREATE VIEW ... $@name, "
+        "execute_parameterized_query)"),
         ("not emulated: the rest of AlloyDB (columnar engine, ScaNN's own algorithm, IAM database "
         "authentication, the Auth Proxy and connectors, pg_settings beyond the extension's "
         "flags); see docs/differences.md"),

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from emulator import extension_build
+from emulator.extension_renewal import Renewable, fingerprint_function, merge, split_sql
 
 
 class ExtensionInstallError(Exception):
@@ -41,11 +42,17 @@ class BuiltExtension:
 
 @dataclass(frozen=True, slots=True)
 class ShippedExtension:
-    """An extension whose control file and scripts sit in emulator/sql/ as they are."""
+    """An extension whose control file and scripts sit in emulator/sql/ as they are; where it
+    has a schema, each script ends with the build's fingerprint (emulator/extension_renewal.py)
+    in ``<its schema>._emulator_build()``."""
 
     name: str
 
     def files(self) -> dict[str, str]:
+        return _with_fingerprints(self.name, self.written())
+
+    def written(self) -> dict[str, str]:
+        """The files as they are written in emulator/sql/."""
         sql_dir = Path(str(resources.files("emulator") / "sql"))
         return {
             p.name: p.read_text()
@@ -54,16 +61,72 @@ class ShippedExtension:
             or (p.name.startswith(f"{self.name}--") and p.suffix == ".sql")
         }
 
+    def renewable(self) -> Renewable | None:
+        written = self.written()
+        function = _fingerprint_function(self.name, written)
+        if function is None:
+            return None
+        installs = _install_scripts(self.name, written)
+        return Renewable(self.name, function, tuple(installs),
+                         lambda version: merge([split_sql(installs[version])]))
+
 
 EXTENSIONS: tuple[BuiltExtension | ShippedExtension, ...] = (
     BuiltExtension(extension_build.NAME, extension_build.extension_files),
     ShippedExtension("alloydb_scann"),  # docs/search-and-forecasting.md
     ShippedExtension("alloydb_ai_nl"),  # docs/natural-language.md
+    ShippedExtension("parameterized_views"),  # docs/parameterized-views.md
     ShippedExtension("vector_assist"),  # docs/search-and-forecasting.md
     # The emulator's own (not AlloyDB's): the call inspector's view (docs/inspector.md).
     ShippedExtension("alloydb_ai_emulator"),
 )
 EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
+
+
+def renewables() -> list[Renewable]:
+    """The extensions renewed at start-up in databases another build made (those with a
+    schema to hold their fingerprint), in the order of EXTENSIONS (a required one first)."""
+    found = [Renewable(extension_build.NAME, extension_build.FINGERPRINT_FUNCTION,
+                       extension_build.VERSIONS, extension_build.version_parts)]
+    for extension in EXTENSIONS:
+        if isinstance(extension, ShippedExtension):
+            renewable = extension.renewable()
+            if renewable is not None:
+                found.append(renewable)
+    return found
+
+
+def _install_scripts(name: str, files: dict[str, str]) -> dict[str, str]:
+    escaped = re.escape(name)
+    return {m.group(1): text for fname, text in files.items()
+            if (m := re.fullmatch(rf"{escaped}--([^-]+)\.sql", fname))}
+
+
+def _fingerprint_function(name: str, files: dict[str, str]) -> str | None:
+    """``<first schema>._emulator_build`` of the extension's scripts, None without a schema."""
+    for text in _install_scripts(name, files).values():
+        schemas = _created("SCHEMA", text)
+        if schemas:
+            return f"{schemas[0]}._emulator_build"
+    return None
+
+
+def _with_fingerprints(name: str, files: dict[str, str]) -> dict[str, str]:
+    """Each script of a hand-written extension with the fingerprint of the version it leaves
+    (an install script's own; an update A--B's is B's install script's)."""
+    function = _fingerprint_function(name, files)
+    if function is None:
+        return files
+    installs = _install_scripts(name, files)
+    escaped = re.escape(name)
+    out = dict(files)
+    for fname, text in files.items():
+        match = re.fullmatch(rf"{escaped}--(?:[^-]+--)?([^-]+)\.sql", fname)
+        if match is not None and match.group(1) in installs:
+            version = match.group(1)
+            parts = merge([split_sql(installs[version])])
+            out[fname] = text + "\n" + fingerprint_function(function, f"{name} {version}", parts)
+    return out
 
 
 # AlloyDB's `vector` is pgvector under Google's version numbers. ai/measure-vector-query-recall

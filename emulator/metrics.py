@@ -26,6 +26,8 @@ model's provider):
   streamed batches (emulator/engine/streams.py): streams started, open now, and their batches
   started and not yet taken (a stream left open after its statement ended would show here);
 - ``warmup_fallbacks_total{sqlstate}``: warm-ups that failed (their rows made their own calls);
+- ``warmup_row_misses_total{kind}``: per-row calls of warmed statements that found no warmed
+  answer and made their own request;
 - ``warmup_batches_copied_total``, ``warmup_copy_failures_total``: batches the engine stored in
   the caller's cache itself (emulator/engine/warm_copy.py: binary COPYs, INSERTs of text), and
   those it could not (handed to the session);
@@ -151,6 +153,15 @@ class EmulatorCollector(Collector):
             for sqlstate, count in sorted(fallbacks.items()):
                 fell_back.add_metric([sqlstate], count)
             yield fell_back
+        misses = getattr(self._engine, "warmup_row_misses", None)
+        if misses is not None:
+            missed = CounterMetricFamily(
+                PREFIX + "warmup_row_misses",
+                "Per-row model calls of warmed statements that found no warmed answer (each made"
+                " its own request), by kind.", labels=["kind"])
+            for kind, count in sorted(misses.items()):
+                missed.add_metric([kind], count)
+            yield missed
         settings = getattr(self._engine, "settings", None)
         info = InfoMetricFamily(PREFIX + "build", "The emulator's version and model mode.")
         info.add_metric([], {"version": _version(),

@@ -16,7 +16,8 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   lacks falls to ``current_setting``, which raises PostgreSQL's own error); elsewhere, of the
   flag's setting or its default (emulator/flags.py, through the proxy's config), a name that is
   no flag going as it is. The same for the instance flags of AlloyDB's other libraries that
-  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``scann.enable_preview_features``
+  set-up scripts check with ``SHOW`` (``alloydb_ai_nl.enabled``, ``parameterized_views.enabled``,
+  ``scann.enable_preview_features``
   and the few ScaNN settings whose defaults the pages state: ``_INSTANCE_FLAGS``), in every
   database.
 * ``CREATE`` / ``ALTER EXTENSION google_ml_integration`` (also inside a ``DO`` block): the session
@@ -32,6 +33,9 @@ around it. The rewrites are few and each exists for fidelity with AlloyDB:
   or the ``ivf`` access method added.
 * ``TRUNCATE``: in a ``DO`` block that lets alloydb_scann refuse it first when a truncated
   table has a ScaNN index, as AlloyDB does (``scann.py``).
+* ``CREATE VIEW ... AS <query using $@name>``: AlloyDB's parameterized secure views, whose
+  ``$@name`` PostgreSQL cannot parse; built from PostgreSQL's scanner and parser into a call
+  of the ``parameterized_views`` extension (``pviews.py``), tag renamed back.
 * ``CREATE INDEX ... USING ivf``, ``SET``/``SHOW ivf.probes``, ``set_config('ivf.probes', ...)``
   in a SELECT and ``CREATE EXTENSION vector``: AlloyDB's IVF index, which comes with its
   ``vector``, emulated on pgvector's ivfflat (``ivf.py``).
@@ -43,9 +47,11 @@ model procedure called with ``model_auth =>``, as some AlloyDB pages print it fo
 ``model_auth_id``: ``misnamed_argument_hint``; and the "operator does not exist" error of an
 uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
-that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). Every splice
-is computed from the parse tree, and the result is parsed again; if it does not parse, the
-original text goes through (logged at debug).
+that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). One
+exception to both, for syntax AlloyDB's grammar has and PostgreSQL's lacks: a ``CREATE VIEW``
+with ``$@name`` view parameters (``pviews.py``), which no valid PostgreSQL statement can be.
+Every splice is computed from the parse tree, and the result is parsed again; if it does not
+parse, the original text goes through (logged at debug).
 
 Warm-up splices for bulk model calls live in ``warmup.py``.
 """
@@ -65,6 +71,8 @@ from pglast.parser import scan
 from pglast.visitors import Visitor
 
 from proxy.ivf import plan_ivf, plan_set_config, show_probes
+from proxy.pviews import TAG_RENAME as VIEW_TAG_RENAME
+from proxy.pviews import view_parameters_rewrite, worth_trying
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -126,6 +134,12 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     try:
         stmts: Any = pglast.parse_sql(sql)
     except pglast.parser.ParseError as exc:
+        # AlloyDB's view parameters ($@name), which PostgreSQL's grammar lacks (proxy/pviews.py)
+        created = view_parameters_rewrite(sql) if worth_trying(sql) else None
+        if created is not None and _parses(created):
+            result.sql = created
+            result.rename_tags.append(VIEW_TAG_RENAME)
+            return result
         # Never mended: PostgreSQL reports the syntax error itself, as AlloyDB does.
         result.error_hint = missing_comma_hint(sql, exc)
         return result
@@ -159,7 +173,7 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             if scann.prelude is not None and len(stmts) == 1 and _parses(scann.prelude):
                 result.prelude = scann.prelude
             if scann.hint is not None:
-                result.error_hint = _hint(scann.hint)
+                result.error_hint = _hint(scann.hint, replaces=scann.hint_replaces)
             continue
         probes = plan_set_config(sql, raw.stmt)  # set_config('ivf.probes', ...) (proxy/ivf.py)
         if probes.splices:
@@ -182,16 +196,21 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
     if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
             and any(op in sql for op in _DISTANCE_OPERATORS) and not _calls_all_cast(sql)):
         result.error_hint = uncast_embedding_hint(stmts)
+    # Not beside a CREATE EXTENSION (it may create google_ml_integration, with CASCADE too): the
+    # call would then succeed, and a HINT for an error that never comes would wait for the next
+    if (result.error_hint is None and not extension_installed
+            and not any(isinstance(raw.stmt, ast.CreateExtensionStmt) for raw in stmts)):
+        result.error_hint = missing_extension_hint(stmts)
     return result
 
 
-def _hint(hint: tuple[str, str, str] | None) -> ErrorHint | None:
+def _hint(hint: tuple[str, str, str] | None, *, replaces: bool = False) -> ErrorHint | None:
     """The ErrorHint of a plan's (SQLSTATE, part of the message, hint), for an error without a
     position."""
     if hint is None:
         return None
     sqlstate, message_part, text = hint
-    return ErrorHint(sqlstate, 0, text, message_part=message_part)
+    return ErrorHint(sqlstate, 0, text, replaces=replaces, message_part=message_part)
 
 
 def _parses(rewritten: str) -> bool:
@@ -437,6 +456,53 @@ def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
     return None
 
 
+# google_ml_integration's functions in public, and its schemas. Google's pages install it per
+# database: "This extension is included with AlloyDB. You can install it on any database in your
+# cluster" (work-with-embeddings, after a plain CREATE EXTENSION google_ml_integration, which
+# would fail with 42710 where it came pre-installed); the register page's "Enable the extension"
+# runs CREATE EXTENSION google_ml_integration VERSION '1.3'. So a new database has it only once
+# created, and a call there fails as PostgreSQL fails it.
+_PUBLIC_FUNCTIONS = frozenset({"embedding", "ml_predict_row"})
+_EXTENSION_SCHEMAS = frozenset({"google_ml", "ai"})
+
+
+class _ExtensionCall(Visitor):
+    """Finds the first call of one of google_ml_integration's functions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, str, str] | None = None  # SQLSTATE, message part, function
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        if self.found is not None:
+            return
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        if len(names) == 1 or (len(names) == 2 and names[0] == "public"):
+            if names[-1] in _PUBLIC_FUNCTIONS:
+                called = ".".join(str(n) for n in names)
+                self.found = ("42883", f"function {called}(", called)
+        elif len(names) == 2 and names[0] in _EXTENSION_SCHEMAS:
+            self.found = ("3F000", f'schema "{names[0]}" does not exist', f"{names[0]}.{names[1]}")
+
+
+def missing_extension_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the error of a call of google_ml_integration's functions in a database without
+    the extension (42883 "function embedding(unknown, unknown) does not exist", 3F000 "schema
+    \"google_ml\" does not exist"): it says to create the extension. For 42883 it replaces
+    PostgreSQL's HINT (explicit type casts would not help)."""
+    finder = _ExtensionCall()
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            sqlstate, message_part, function = finder.found
+            return ErrorHint(
+                sqlstate, 0,
+                f"{function}() comes with the google_ml_integration extension, which is created "
+                f"in each database: CREATE EXTENSION IF NOT EXISTS google_ml_integration;",
+                replaces=True, message_part=message_part)
+    return None
+
+
 _FLAG_PREFIX = EXTENSION_NAME + "."
 
 
@@ -456,6 +522,7 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 # (g_check_alloydb_ai_nl_enabled), so SHOW says what the emulator does.
 _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "alloydb_ai_nl.enabled": ("on", True),
+    "parameterized_views.enabled": ("on", True),  # emulator/sql/parameterized_views--1.0.sql
     "scann.enable_preview_features": ("off", True),
     "scann.max_background_workers": ("1", False),
     "scann.maintenance_background_naptime_s": ("1", False),

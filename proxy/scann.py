@@ -147,6 +147,8 @@ class ScannPlan:
     # A HINT for an error PostgreSQL raises without a position: (SQLSTATE, a part of its
     # message, the hint); rewrites.py makes an ErrorHint of it
     hint: tuple[str, str, str] | None = None
+    # The HINT stands in for PostgreSQL's own (which would mislead)
+    hint_replaces: bool = False
 
 
 def plan_scann(sql: str, stmt: Any, start: int, end: int, *, tags_renamable: bool) -> ScannPlan:
@@ -430,22 +432,59 @@ def _plan_truncate(sql: str, stmt: Any, start: int, end: int) -> ScannPlan:
 def _plan_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
     options = [(o.defname, arg_text(o.arg)) for o in stmt.options or ()]
     check_index_options(options)
+    hint = _opclass_hint(stmt)
+    # PostgreSQL's own HINT there says to define a default operator class
+    replaces = hint is not None and hint[1].startswith("no default")
     text = sql[start:end]
     if options:
         span = with_span(text)
-        if span is None:
-            return ScannPlan([])  # cannot find it for sure: PostgreSQL will say what is wrong
+        if span is None:  # cannot find it for sure: PostgreSQL will say what is wrong
+            return ScannPlan([], hint=hint, hint_replaces=replaces)
         rest = text[span[1]:].lstrip()
         text = text[: span[0]].rstrip() + (" " + rest if rest else "")
         if not same_index(stmt, text, []):
-            return ScannPlan([])
+            return ScannPlan([], hint=hint, hint_replaces=replaces)
     config = [f"{name}={value}" for name, value in options]
     if tags_renamable and not stmt.concurrent:
         block = _create_block(stmt, text, config)
         if block is not None:
-            return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"))
+            return ScannPlan([Splice(start, end, block)], (b"DO", b"CREATE INDEX"), hint=hint,
+                                 hint_replaces=replaces)
     prelude = _concurrent_check(stmt, config) if stmt.concurrent else None
-    return ScannPlan([Splice(start, end, text)], prelude=prelude)
+    return ScannPlan([Splice(start, end, text)], prelude=prelude, hint=hint,
+                     hint_replaces=replaces)
+
+
+# ScaNN's operator classes, as ai/create-scann-index names them (``USING scann
+# (EMBEDDING_COLUMN DISTANCE_FUNCTION)``, "l2, dot_product or cosine"), for pgvector's names,
+# which many scripts write after ``USING scann`` (audit7/audit9: no page shows AlloyDB taking
+# them). PostgreSQL's error stays; the HINT names the class to write.
+_PGVECTOR_NAMES = {"vector_cosine_ops": "cosine", "vector_l2_ops": "l2",
+                   "vector_ip_ops": "dot_product"}
+
+
+def _opclass_hint(stmt: Any) -> tuple[str, str, str] | None:
+    """The HINT for PostgreSQL's 42704 on a ScaNN index written with one of pgvector's
+    operator class names (``operator class "vector_cosine_ops" does not exist for access method
+    "scann"``), or with none (``data type vector has no default operator class for access method
+    "scann"``: no page gives ScaNN a default distance, audit5)."""
+    for param in stmt.indexParams or ():
+        name = str(param.opclass[-1].sval) if param.opclass else None
+        column = param.name or "embedding"
+        if not re.fullmatch(r"[a-z_][a-z0-9_$]*", column):
+            column = quote_ident(column)
+        if name in _PGVECTOR_NAMES:
+            hint = (f"ScaNN's operator classes are cosine, l2 and dot_product "
+                    f"(ai/create-scann-index): USING scann ({column} {_PGVECTOR_NAMES[name]}). "
+                    f"{name} is pgvector's name (hnsw, ivfflat).")
+            return ("42704", f'operator class "{name}" does not exist for access method "scann"',
+                    hint)
+        if name is None:
+            hint = (f"A ScaNN index names its distance: one of the operator classes cosine, l2 "
+                    f"and dot_product (ai/create-scann-index), as in USING scann ({column} "
+                    f"cosine).")
+            return "42704", 'no default operator class for access method "scann"', hint
+    return None
 
 
 def _concurrent_check(stmt: Any, config: list[str]) -> str | None:

@@ -5,7 +5,8 @@ Plan
 Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) picks the few that
 may need the proxy: those that name the extension's schemas or functions, ``pg_settings``,
 ``CREATE/ALTER EXTENSION``, ``scann``, ``auto_maintenance`` or ``TRUNCATE`` (proxy/scann.py), the
-word ``ivf`` (proxy/ivf.py), or ``alloydb_ai_nl`` (its flag's ``SHOW``). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
+word ``ivf`` (proxy/ivf.py), ``alloydb_ai_nl`` or ``parameterized_views`` (their flags'
+``SHOW``), or ``$@`` (AlloyDB's view parameters, proxy/pviews.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
 rewritten by *splicing*: replacement text goes into the original string at the parser's
 locations; nothing is regenerated from the syntax tree, so every byte the proxy does not mean to
 change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
@@ -21,7 +22,7 @@ from typing import Final
 # identifiers are.
 PREFILTER: Final = re.compile(
     rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
-    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl",
+    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl|parameterized_views",
     re.IGNORECASE,
 )
 
@@ -34,10 +35,11 @@ PREFILTER: Final = re.compile(
 # them, 115 us so. ``ALTER INDEX i SET (auto_maintenance = on)`` (ai/maintain-vector-indexes) names
 # no "scann" when the index's name does not: its word is searched by "maintenan", whose "m" the
 # alternatives already start with (8 KB INSERT: 94 us with it and without; "auto_maint", 102).
-# ``SHOW alloydb_ai_nl.enabled`` (rewrites.py) likewise by "ydb_ai_nl", "y" being rare.
+# ``SHOW alloydb_ai_nl.enabled`` (rewrites.py) likewise by "ydb_ai_nl", "y" being rare, and
+# ``SHOW parameterized_views.enabled`` by "zed_vi".
 _LOWERCASE_PREFILTER: Final = re.compile(
     rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|vf|uncate"
-    rb"|maintenan|ydb_ai_nl"
+    rb"|maintenan|ydb_ai_nl|zed_vi"
 )
 
 
@@ -54,7 +56,7 @@ _DIGITS: Final = b"0123456789"
 
 def worth_parsing(sql: bytes, start: int = 0, end: int | None = None) -> bool:
     """Whether ``sql[start:end]`` (a whole Query or Parse) may need the proxy: exactly whether
-    PREFILTER matches it."""
+    PREFILTER matches it or it holds ``$@``."""
     end = len(sql) if end is None else end
     if end - start > _SHAPE_MAX:
         return _matches(sql, start, end)
@@ -72,6 +74,8 @@ def worth_parsing(sql: bytes, start: int = 0, end: int | None = None) -> bool:
 
 
 def _matches(sql: bytes, start: int, end: int) -> bool:
+    if sql.find(b"$@", start, end) >= 0:  # AlloyDB's view parameters (proxy/pviews.py)
+        return True
     if _LOWERCASE_PREFILTER.search(sql[start:end].lower()) is None:
         return False
     return PREFILTER.search(sql, start, end) is not None

@@ -81,6 +81,9 @@ from emulator.providers import FAKED_PROVIDERS
 
 log = logging.getLogger("alloydb_ai_emulator.engine")
 _SQLSTATE = re.compile(r"[0-9A-Z]{5}")
+# The kinds of calls a warm-up answers (proxy/warmup.py's MODEL_CALLS, which a test holds this
+# to): the only labels of warmup_row_misses_total, whatever a caller sends.
+WARM_KINDS = frozenset({"embedding", "if", "generate", "rank", "summarize", "sentiment"})
 
 FAKE_PROJECT = "emulator-project"  # fills relative Vertex URLs of faked calls when none is set
 
@@ -113,6 +116,7 @@ class Engine:
         self.streams = BatchStreams()  # the warm-up's streamed batches (streams.py)
         # Warm-ups that failed and left their rows to the per-row calls, by SQLSTATE
         self.warmup_fallbacks: collections.Counter[str] = collections.Counter()
+        self.warmup_row_misses: collections.Counter[str] = collections.Counter()
         self._secrets = SecretStore(self.settings)
         self._tokens = GoogleTokenSource()
         self._auth = Authenticator(self._secrets, self._tokens, self.settings)
@@ -299,6 +303,8 @@ class Engine:
                 take=message.get("take") is not False))
         if op == "warmup_fell_back":
             return self.warmup_fell_back(message.get("sqlstate"))
+        if op == "warmup_row_missed":
+            return self.warmup_row_missed(message.get("kind"))
         if op == "alloydb_ai_nl":  # the alloydb_ai_nl extension's tasks (emulator/nl/)
             return await nl_handler.handle(self, message)
         raise bad_request(None, f"unknown engine op {op!r}")
@@ -309,6 +315,12 @@ class Engine:
         code = sqlstate if isinstance(sqlstate, str) and _SQLSTATE.fullmatch(sqlstate) else "?????"
         self.warmup_fallbacks[code] += 1
         log.warning("a warm-up failed (SQLSTATE %s): its rows make their own model calls", code)
+        return True
+
+    def warmup_row_missed(self, kind: Any) -> bool:
+        """A per-row call of a warmed statement found no warmed answer (warmup.sql's
+        _warm_missed) and makes its own request: counted by kind."""
+        self.warmup_row_misses[kind if kind in WARM_KINDS else "other"] += 1
         return True
 
     async def embedding_lines(self, requests: list[dict[str, Any]], extract: str) -> RawText:

@@ -105,6 +105,14 @@ CREATE TABLE alloydb_ai_nl.g_configuration (
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 
+-- AlloyDB's own name for the configurations table (its alloydb_ai_nl reads the model of a
+-- configuration FROM alloydb_ai_nl.g_magic_configuration WHERE configuration_id = ...). Google's
+-- MCP Toolbox notebook (docs/en/samples/alloydb/ai-nl/alloydb_ai_nl.ipynb), run on AlloyDB,
+-- creates its configuration only IF NOT EXISTS (SELECT 1 FROM it WHERE configuration_id = ...).
+CREATE VIEW alloydb_ai_nl.g_magic_configuration AS
+    SELECT configuration_id, model_id, NULL::jsonb AS model_parameters, created_at
+      FROM alloydb_ai_nl.g_configuration;
+
 CREATE TABLE alloydb_ai_nl.g_configuration_relation (
     configuration_id text NOT NULL REFERENCES alloydb_ai_nl.g_configuration ON DELETE CASCADE,
     relation         oid NOT NULL,
@@ -522,6 +530,12 @@ CREATE TABLE alloydb_ai_nl.g_concept_type (
     additional_info jsonb NOT NULL DEFAULT '{}',
     builtin         boolean NOT NULL DEFAULT false
 );
+
+-- The concept types users added, under AlloyDB's name and column (type_name), which the same
+-- notebook reads before add_concept_type.
+CREATE VIEW alloydb_ai_nl.concept_types_user_defined AS
+    SELECT concept_type AS type_name, match_function, additional_info
+      FROM alloydb_ai_nl.g_concept_type WHERE NOT builtin;
 
 INSERT INTO alloydb_ai_nl.g_concept_type (concept_type, match_function, additional_info, builtin)
 SELECT t, 'alloydb_ai_nl.get_concept_and_value_generic_entity_name', jsonb_build_object('description', d), true
@@ -977,7 +991,11 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     comment     text NOT NULL DEFAULT '',
     explanation text NOT NULL DEFAULT '',
     weight      integer NOT NULL DEFAULT 1,
-    enabled     boolean NOT NULL DEFAULT true
+    enabled     boolean NOT NULL DEFAULT true,
+    -- AlloyDB's column for a template's SQL (its add_template inserts template_context,
+    -- template_nl, template_sql, ...): the notebook adds a template only IF NOT EXISTS
+    -- (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE template_sql = '...')
+    template_sql text GENERATED ALWAYS AS (sql) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.template_store_view AS
@@ -1517,7 +1535,10 @@ BEGIN
 END;
 $$;
 
--- Sets the parameters of parameterized secure views for this transaction.
+-- Sets the parameters of parameterized secure views for this transaction, as
+-- parameterized_views.<name>. (The views of the parameterized_views extension read theirs from
+-- execute_parameterized_query, which the functions below call when it is installed:
+-- _run_with_psv_params.)
 CREATE FUNCTION alloydb_ai_nl._set_psv_params(param_names text[], param_values text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1529,6 +1550,24 @@ BEGIN
     FOR i IN 1 .. coalesce(cardinality(param_names), 0) LOOP
         PERFORM pg_catalog.set_config('parameterized_views.' || param_names[i], param_values[i], true);
     END LOOP;
+END;
+$$;
+
+-- The rows of sql as JSON, one per row: through parameterized_views.execute_parameterized_query
+-- when that extension is installed (read-only, its $@name views given the values), else as they
+-- come (the values set by _set_psv_params).
+CREATE FUNCTION alloydb_ai_nl._run_with_psv_params(sql text, param_names text[], param_values text[])
+RETURNS SETOF json
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF pg_catalog.to_regprocedure(
+           'parameterized_views.execute_parameterized_query(text,text[],text[])') IS NOT NULL THEN
+        RETURN QUERY EXECUTE 'SELECT json_results FROM parameterized_views.execute_parameterized_query($1, $2, $3)'
+            USING sql, coalesce(param_names, '{}'), coalesce(param_values, '{}');
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q', sql);
 END;
 $$;
 
@@ -1558,8 +1597,8 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
-    RETURN QUERY EXECUTE format('SELECT row_to_json(q) FROM (%s) AS q',
-                                alloydb_ai_nl._sql_or_error(nl_config_id, nl_question));
+    RETURN QUERY SELECT alloydb_ai_nl._run_with_psv_params(
+        alloydb_ai_nl._sql_or_error(nl_config_id, nl_question), param_names, param_values);
 END;
 $$;
 
@@ -1580,9 +1619,10 @@ BEGIN
     PERFORM alloydb_ai_nl._set_psv_params(param_names, param_values);
     sql := alloydb_ai_nl._sql_or_error(nl_config_id, nl_question);
     -- json, sent as text: the rows keep their columns' order (jsonb would sort the keys).
-    EXECUTE format('SELECT count(*), coalesce(json_agg(r) FILTER (WHERE n <= 20), ''[]'') '
-                   'FROM (SELECT to_json(q) AS r, row_number() OVER () AS n FROM (%s) AS q) AS s', sql)
-       INTO total, rows;
+    SELECT count(*), coalesce(json_agg(r) FILTER (WHERE n <= 20), '[]')
+      INTO total, rows
+      FROM (SELECT r, row_number() OVER () AS n
+              FROM alloydb_ai_nl._run_with_psv_params(sql, param_names, param_values) AS r) AS s;
     answer := alloydb_ai_nl._ask_engine(nl_config_id, 'summary', jsonb_build_object(
         'question', nl_question, 'sql', sql, 'rows', rows::text, 'row_count', total));
     RETURN json_build_object('answer', answer ->> 'answer');
@@ -1602,8 +1642,9 @@ GRANT SELECT ON alloydb_ai_nl.template_store_view, alloydb_ai_nl.fragment_store_
    TO PUBLIC;
 -- _check_configuration and _ask_engine read g_configuration as the caller; let every caller see
 -- which configurations exist (not their stores).
-GRANT SELECT ON alloydb_ai_nl.g_configuration TO PUBLIC;
-GRANT SELECT ON alloydb_ai_nl.g_concept_type, alloydb_ai_nl.g_value_index_columns, alloydb_ai_nl.g_configuration_relation,
+GRANT SELECT ON alloydb_ai_nl.g_configuration, alloydb_ai_nl.g_magic_configuration TO PUBLIC;
+GRANT SELECT ON alloydb_ai_nl.g_concept_type, alloydb_ai_nl.concept_types_user_defined,
+                alloydb_ai_nl.g_value_index_columns, alloydb_ai_nl.g_configuration_relation,
                 alloydb_ai_nl.g_configuration_schema
    TO PUBLIC;
 

@@ -759,3 +759,24 @@ $$;""")
         assert one(db, "SELECT ai.generate(ARRAY['Say hello', 'Say bye'], model_id => 'gemini-mock')"
                    )[1].startswith("Fake answer")
         assert [r.headers["authorization"] for r in gemini.requests] == ["FakeToken", "FakeToken"]
+
+
+def test_live_a_call_of_a_warmed_statement_that_finds_nothing_warmed_is_counted(
+        live: tuple[str, FakeServerThread]) -> None:
+    # The warm-up answers the calls outside subqueries; each row's call inside one misses the
+    # cache and makes its own request, which _warm_lookup tells the engine (its metric,
+    # warmup_row_misses_total, is tested in test_warm_binary.py).
+    dsn, fake = live
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS missed_notes (id int, body text)")
+        conn.execute("TRUNCATE missed_notes")
+        conn.execute("INSERT INTO missed_notes SELECT i, 'note ' || i FROM generate_series(1, 5) i")
+    fake.take()
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET LOCAL track_functions = 'pl'")
+        conn.execute("SELECT ai.if('Is this positive? ' || body), "
+                     "(SELECT ai.if('Really? ' || body)) FROM missed_notes").fetchall()
+        missed = one(conn, "SELECT pg_stat_get_xact_function_calls("
+                           "'google_ml._warm_missed(text)'::regprocedure)")
+    assert missed == 5
+    assert len(fake.take()) == 1 + 5  # one warmed batch, then a request per row

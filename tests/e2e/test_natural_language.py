@@ -266,6 +266,96 @@ def test_a_set_up_script_that_ran_on_alloydb(emulator: Emulator) -> None:
                      ["Call volume by call_type in Jakarta"])
 
 
+TOOLBOX_TEMPLATE_SQL = (
+    "SELECT c.first_name, c.last_name FROM nla_demo.Customers c JOIN nla_demo.orders o "
+    "ON c.customer_id = o.customer_id JOIN nla_demo.order_items oi ON o.order_id = oi.order_id "
+    "JOIN nla_demo.products p ON oi.product_id = p.product_id  AND p.name = ''Swimsuit''")
+
+
+def test_the_toolbox_notebooks_idempotent_set_up_reads_alloydbs_tables(emulator: Emulator) -> None:
+    """Google's MCP Toolbox notebook (genai-toolbox docs/en/samples/alloydb/ai-nl/
+    alloydb_ai_nl.ipynb), run on AlloyDB, creates each object only IF NOT EXISTS in AlloyDB's own
+    tables: alloydb_ai_nl.g_magic_configuration (configuration_id), .concept_types_user_defined
+    (type_name) and .g_template_store (template_sql). A second run creates nothing twice."""
+    dsn = _new_database(emulator, "nl_toolbox_notebook")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl cascade;")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration; ")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS nla_demo")
+        conn.execute("CREATE TABLE IF NOT EXISTS nla_demo.products (product_id INTEGER PRIMARY KEY, "
+                     "name VARCHAR(255) NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS nla_demo.customers (customer_id SERIAL PRIMARY KEY, "
+                     "first_name VARCHAR(255) NOT NULL, last_name VARCHAR(255) NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS nla_demo.orders (order_id INTEGER PRIMARY KEY, "
+                     "customer_id INTEGER)")
+        conn.execute("CREATE TABLE IF NOT EXISTS nla_demo.order_items (order_item_id SERIAL PRIMARY "
+                     "KEY, order_id INTEGER, product_id INTEGER)")
+        conn.execute("INSERT INTO nla_demo.products VALUES (3, 'Swimsuit')")
+        set_up = [
+            """
+  DO $$
+  BEGIN
+    IF NOT EXISTS (SELECT 1 from alloydb_ai_nl.g_magic_configuration where configuration_id = 'nla_demo_cfg') THEN
+     PERFORM alloydb_ai_nl.g_create_configuration( 'nla_demo_cfg' );
+    END IF;
+  END $$;
+  """,
+            """
+  SELECT alloydb_ai_nl.g_manage_configuration(
+    operation => 'register_table_view',
+    configuration_id_in => 'nla_demo_cfg',
+    table_views_in=>'{nla_demo.customers, nla_demo.products, nla_demo.orders, nla_demo.order_items}'
+  );
+  """,
+            """
+  DO $$
+  BEGIN
+    IF NOT EXISTS (select 1 from alloydb_ai_nl.concept_types_user_defined where type_name = 'product_name') THEN
+      PERFORM alloydb_ai_nl.add_concept_type(
+        concept_type_in => 'product_name',
+        match_function_in => 'alloydb_ai_nl.get_concept_and_value_generic_entity_name',
+        additional_info_in => '{
+          "description": "Concept type for product name.",
+          "examples": "SELECT alloydb_ai_nl.get_concept_and_value_generic_entity_name(''Camera'')" }'::jsonb
+      );
+    END IF;
+  END $$;
+  """,
+            f"""
+  DO $$
+  BEGIN
+    IF NOT EXISTS (select 1 from alloydb_ai_nl.g_template_store where template_sql = '{TOOLBOX_TEMPLATE_SQL}') THEN
+      PERFORM alloydb_ai_nl.add_template(
+        nl_config_id => 'nla_demo_cfg',
+        intent => 'List the first names and the last names of all customers who ordered Swimsuit.',
+        sql => '{TOOLBOX_TEMPLATE_SQL}',
+        sql_explanation => 'To answer this question, JOIN the four tables.',
+        check_intent => TRUE
+      );
+    END IF;
+  END $$;
+""",
+        ]
+        for _ in range(2):  # the notebook's cells may be run again
+            for statement in set_up:
+                conn.execute(statement)
+        assert conn.execute(
+            "SELECT m.configuration_id, m.model_id = c.model_id FROM "
+            "alloydb_ai_nl.g_magic_configuration m JOIN alloydb_ai_nl.g_configuration c "
+            "USING (configuration_id)").fetchall() == [("nla_demo_cfg", True)]
+        assert conn.execute("SELECT type_name FROM alloydb_ai_nl.concept_types_user_defined"
+                            ).fetchall() == [("product_name",)]
+        assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.template_store_view "
+                         "WHERE config = 'nla_demo_cfg'") == 1
+        conn.execute("CREATE ROLE nl_notebook_reader")
+        try:  # anyone may see which configurations exist, as g_configuration
+            conn.execute("SET ROLE nl_notebook_reader")
+            assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.g_magic_configuration") == 1
+        finally:
+            conn.execute("RESET ROLE")
+            conn.execute("DROP ROLE nl_notebook_reader")
+
+
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
         db: psycopg.Connection[Any]) -> None:
     plain = get_sql(db, "nla_demo_cfg", "List products similar to a Hoodie.")["sql"]

@@ -164,6 +164,48 @@ def test_show_answers_the_flags_in_a_database_without_the_extension(emulator: Em
         admin.execute("DROP DATABASE rewrite_policy_bare WITH (FORCE)")
 
 
+def test_a_call_in_a_database_without_the_extension_gets_a_hint(emulator: Emulator) -> None:
+    """A new database has no google_ml_integration until it is created there (the register
+    page's "Enable the extension": CREATE EXTENSION google_ml_integration VERSION '1.3', which
+    would fail with 42710 had AlloyDB pre-installed it). A call before that fails with
+    PostgreSQL's error, as on AlloyDB; the HINT says to create the extension."""
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE IF EXISTS rewrite_policy_no_ext WITH (FORCE)")
+        admin.execute("CREATE DATABASE rewrite_policy_no_ext")
+    create = "CREATE EXTENSION IF NOT EXISTS google_ml_integration;"
+    with psycopg.connect(emulator.dsn_for(dbname="rewrite_policy_no_ext"),
+                         autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UndefinedFunction) as plain:
+            conn.execute("SELECT embedding('text-embedding-005', 'AlloyDB AI')")
+        assert plain.value.diag.message_primary == (
+            "function embedding(unknown, unknown) does not exist")
+        assert plain.value.diag.statement_position == "8"
+        assert create in str(plain.value.diag.message_hint)
+        for sql, schema in [
+                ("SELECT google_ml.embedding(model_id => 'text-embedding-005', content => 'x')",
+                 "google_ml"),
+                ("CALL google_ml.create_model(model_id => 'm', model_provider => 'google')",
+                 "google_ml"),
+                ("SELECT ai.if(prompt => 'Is it blue?')", "ai")]:
+            with pytest.raises(psycopg.errors.InvalidSchemaName) as schemaless:
+                conn.execute(sql)
+            assert schemaless.value.diag.message_primary == f'schema "{schema}" does not exist'
+            assert create in str(schemaless.value.diag.message_hint), sql
+        # other errors keep PostgreSQL's HINT
+        with pytest.raises(psycopg.errors.UndefinedFunction) as other:
+            conn.execute("SELECT no_such_function('x')")
+        assert "explicit type casts" in str(other.value.diag.message_hint)
+        conn.execute(create)
+        assert len(conn.execute("SELECT embedding('text-embedding-005', 'AlloyDB AI')"
+                                ).fetchone()[0]) == 768  # type: ignore[index]
+        # with the extension, a call with the wrong types keeps PostgreSQL's HINT
+        with pytest.raises(psycopg.errors.UndefinedFunction) as typed:
+            conn.execute("SELECT embedding('text-embedding-005', 42)")
+        assert "explicit type casts" in str(typed.value.diag.message_hint)
+    with emulator.connect() as admin:
+        admin.execute("DROP DATABASE rewrite_policy_no_ext WITH (FORCE)")
+
+
 def test_show_answers_the_instance_flags_of_alloydbs_other_libraries(
     emulator: Emulator, policy_db: str
 ) -> None:

@@ -220,6 +220,36 @@ def test_invalid_index_options_are_refused(
     assert conn.execute("SELECT to_regclass('bad_idx')").fetchone() == (None,)
 
 
+@pytest.mark.parametrize("concurrently", ["", "CONCURRENTLY "])
+@pytest.mark.parametrize(("written", "scann_name"), [
+    ("vector_cosine_ops", "cosine"), ("vector_l2_ops", "l2"), ("vector_ip_ops", "dot_product")])
+def test_pgvectors_operator_class_names_are_refused_with_a_hint(
+    conn: psycopg.Connection[tuple[object, ...]], concurrently: str, written: str, scann_name: str
+) -> None:
+    """Summit labs and RAG templates write `USING scann (embedding vector_cosine_ops)`; no page
+    shows AlloyDB taking it, and ai/create-scann-index names ScaNN's distances l2, dot_product
+    and cosine. PostgreSQL's 42704 stays; its HINT names the class to write."""
+    with pytest.raises(psycopg.errors.UndefinedObject) as refused:
+        conn.execute(f"CREATE INDEX {concurrently}pgvector_named ON items "
+                     f"USING scann (embedding {written}) WITH (num_leaves = 5);")
+    assert refused.value.diag.message_primary == (
+        f'operator class "{written}" does not exist for access method "scann"')
+    assert f"USING scann (embedding {scann_name})" in str(refused.value.diag.message_hint)
+    # without an operator class: PostgreSQL's HINT (define a default) gives way to ScaNN's names
+    with pytest.raises(psycopg.errors.UndefinedObject) as bare:
+        conn.execute(f"CREATE INDEX {concurrently}unnamed ON items USING scann (embedding) "
+                     "WITH (num_leaves = 5)")
+    assert bare.value.diag.message_primary == (
+        'data type vector has no default operator class for access method "scann"')
+    assert "cosine, l2 and dot_product" in str(bare.value.diag.message_hint)
+    assert conn.execute("SELECT to_regclass('pgvector_named'), to_regclass('unnamed')"
+                        ).fetchone() == (None, None)
+    # the session goes on, and a later error keeps its own HINT
+    with pytest.raises(psycopg.errors.UndefinedObject) as other:
+        conn.execute("CREATE INDEX other_idx ON items USING hnsw (embedding no_such_ops)")
+    assert other.value.diag.message_hint is None
+
+
 def test_scann_settings_are_checked(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     # the settings the pages and LangChain's ScaNNQueryOptions use
     conn.execute("SET scann.num_leaves_to_search = 1")

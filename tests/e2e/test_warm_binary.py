@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from emulator.engine.engine import WARM_KINDS
+from proxy.warmup import MODEL_CALLS
 from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator, free_port, start_emulator, stop_emulator
 from tests.support.http_servers import CaptureServer, Reply, Seen
@@ -317,6 +319,44 @@ def test_a_warmup_that_fails_is_counted_by_its_sqlstate_and_the_rows_go_on(
         assert rows(other) == expected
     assert len(capture.requests) - requests == 5  # each row its own call
     assert fallbacks(live, "22P02") == before + 1
+
+
+def misses(live: tuple[Emulator, int], kind: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{live[1]}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = re.search(rf'^alloydb_ai_emulator_warmup_row_misses_total{{kind="{kind}"}} (\S+)$',
+                      text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_row_of_a_warmed_statement_that_finds_no_warmed_answer_is_counted(
+        conn: psycopg.Connection[Any], capture: CaptureServer,
+        live: tuple[Emulator, int]) -> None:
+    # The warm-up covers the calls outside subqueries. Each row's call inside one finds nothing
+    # warmed and makes its own request, silently but for this count; a warmed row counts nothing.
+    capture.responder = lambda seen: vertex_answer(seen, short)
+    fill(conn, [f"miss text {i}" for i in range(4)])
+    before, requests = misses(live, "embedding"), len(capture.requests)
+    conn.execute(BACKFILL)
+    assert len(capture.requests) - requests == 1
+    assert misses(live, "embedding") == before
+    conn.execute("UPDATE docs SET emb = NULL")
+    requests = len(capture.requests)
+    conn.execute(f"{BACKFILL} AND (SELECT google_ml.embedding('{MODEL}', content || ' again')) "
+                 "IS NOT NULL")
+    assert len(capture.requests) - requests == 1 + 4  # the warmed batch, a request per row
+    assert misses(live, "embedding") == before + 4
+    assert conn.execute("SELECT count(*) FROM docs WHERE emb IS NOT NULL").fetchone() == (4,)
+
+
+def test_the_miss_counts_labels_are_the_warm_ups_kinds_whatever_a_caller_sends(
+        conn: psycopg.Connection[Any], live: tuple[Emulator, int]) -> None:
+    # Any user can reach the engine's op: a label per made-up kind would grow without bound.
+    assert WARM_KINDS == {kind for kind, *_ in MODEL_CALLS.values()}
+    before, generate = misses(live, "other"), misses(live, "generate")
+    conn.execute("SELECT google_ml._warm_missed(k) FROM unnest(ARRAY['x1', 'x2', 'generate']) k")
+    assert misses(live, "other") == before + 2
+    assert misses(live, "generate") == generate + 1
 
 
 def test_repeatable_read_keeps_the_text_path(

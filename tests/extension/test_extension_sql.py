@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -464,6 +465,49 @@ def test_updating_from_each_version_gives_what_a_fresh_install_has(
     updated = _catalog(conn)
     assert sorted(set(fresh) ^ set(updated)) == []
     assert [k for k in fresh if fresh[k] != updated[k]] == []
+
+
+@pytest.mark.parametrize("version", extension_build.VERSIONS)
+def test_renewing_each_version_in_place_gives_what_a_fresh_install_has(
+        conn: psycopg.Connection[Any], version: str) -> None:
+    """The renewal of a database that another build made (emulator/extension_renewal.py): each
+    version's refresh script runs, replaces an older body, drops a function the build lacks,
+    and leaves the catalog a fresh install of that version has."""
+    from emulator.extension_files import renewables
+    from emulator.extension_renewal import inspect, renew
+
+    (extension,) = [e for e in renewables() if e.name == "google_ml_integration"]
+
+    # Renewing writes two scripts into the server's extension directory for a moment.
+    (sharedir,) = conn.execute("SELECT setting FROM pg_config WHERE name = 'SHAREDIR'").fetchone()
+    extension_dir = Path(sharedir) / "extension"
+    if not os.access(extension_dir, os.W_OK):
+        pytest.skip(f"{extension_dir} is not writable here")
+
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute(sql.SQL("CREATE EXTENSION google_ml_integration VERSION {}").format(
+        sql.Literal(version)))
+    fresh = _catalog(conn)
+    found = inspect(conn, extension, DATABASE)
+    assert found is not None and found.current()
+    # What an older build left: another body, an extra member function, another fingerprint.
+    conn.execute("CREATE OR REPLACE FUNCTION google_ml._statement_key() RETURNS text "
+                 "LANGUAGE sql AS $$ SELECT 'older build'::text $$")
+    conn.execute("CREATE FUNCTION google_ml._gone_in_this_build() RETURNS int LANGUAGE sql "
+                 "AS $$ SELECT 1 $$")
+    conn.execute("ALTER EXTENSION google_ml_integration ADD FUNCTION google_ml._gone_in_this_build()")
+    conn.execute(f"CREATE OR REPLACE FUNCTION {extension_build.FINGERPRINT_FUNCTION}() RETURNS text "
+                 "LANGUAGE sql AS $$ SELECT 'code=0 schema="
+                 + extension_build.version_parts(version).fingerprint().split("schema=")[1]
+                 + "'::text $$")
+    stale = inspect(conn, extension, DATABASE)
+    assert stale is not None and not stale.current() and stale.why_not_renewable() is None
+    assert renew(conn, stale, extension_dir) is None
+    assert _catalog(conn) == fresh
+    assert conn.execute("SELECT extversion FROM pg_extension "
+                        "WHERE extname = 'google_ml_integration'").fetchone() == (version,)
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION google_ml_integration")
 
 
 def test_user_models_are_marked_for_pg_dump(conn: psycopg.Connection[Any]) -> None:

@@ -7,10 +7,14 @@ import itertools
 import re
 from pathlib import Path
 
+import pglast
 import pytest
+from pglast import ast
+from pglast.enums import ObjectType
 
 from emulator import extension_build, extension_files
 from emulator.extension_build import ExtensionBuildError, parse_source
+from emulator.extension_renewal import merge, split_sql
 
 # AlloyDB's version numbers (../shared/reference/alloydb-ai-2026.md): the emulator invents none.
 ALLOYDB_VERSIONS = {"1.2", "1.3", "1.4.2", "1.4.3", "1.4.5", "1.5.2", "1.5.3", "1.5.4", "1.5.6", "1.5.7",
@@ -126,3 +130,75 @@ def test_the_stand_in_script_of_a_version_is_that_version() -> None:
     assert "\\echo" not in script and "pg_extension_config_dump" not in script
     with pytest.raises(extension_files.ExtensionInstallError, match="nor update path"):
         extension_files.install_script("google_ml_integration", "9.9")
+
+
+# -- the build's fingerprint and the renewal in place (emulator/extension_renewal.py) -----------
+
+
+def test_each_script_ends_with_the_fingerprint_of_the_version_it_leaves() -> None:
+    files = extension_build.extension_files()
+    for name, content in files.items():
+        if not name.endswith(".sql"):
+            continue
+        version = name.removesuffix(".sql").split("--")[-1]
+        fingerprint = extension_build.version_parts(version).fingerprint()
+        assert re.search(r"CREATE OR REPLACE FUNCTION google_ml\._emulator_build\(\)\n.*\n"
+                         rf"AS \$\$ SELECT '{fingerprint}'::text \$\$;\n\Z", content), name
+
+
+def test_a_renewal_script_renews_only_what_can_be_renewed_in_place() -> None:
+    for extension, version in [(e, v) for e in extension_files.renewables() for v in e.versions]:
+        script = extension.script(version)
+        body = script.split("\\quit\n", 1)[1]
+        views: list[str] = []
+        for raw in pglast.parse_sql(body):
+            node = raw.stmt
+            if isinstance(node, ast.CreateFunctionStmt | ast.ViewStmt):
+                assert node.replace, version
+                if isinstance(node, ast.ViewStmt):
+                    assert node.view is not None
+                    views.append(f"{node.view.schemaname}.{node.view.relname}")
+            elif isinstance(node, ast.DefineStmt):
+                assert node.kind == ObjectType.OBJECT_AGGREGATE and node.replace
+            elif isinstance(node, ast.GrantStmt):
+                assert not node.is_grant, "a GRANT could undo a user's REVOKE"
+            else:
+                assert isinstance(node, ast.CommentStmt | ast.DoStmt), type(node).__name__
+        assert len(views) == len(set(views)), f"{version}: a view defined twice"
+
+
+def test_the_fingerprint_tells_a_changed_function_from_a_changed_table() -> None:
+    def parts(sql: str) -> dict[str, str]:
+        fingerprint = merge([split_sql(sql)]).fingerprint()
+        return dict(item.split("=") for item in fingerprint.split())
+
+    table = "CREATE TABLE google_ml.t (a int);\nGRANT SELECT ON google_ml.t TO PUBLIC;\n"
+    function = "CREATE FUNCTION google_ml.f() RETURNS int LANGUAGE sql AS $$ SELECT {} $$;\n"
+    renewed = function.format(1).replace("CREATE", "CREATE OR REPLACE").removesuffix(";\n")
+    assert split_sql(function.format(1)) == (((renewed, None),), ())
+    first = parts(table + function.format(1))
+    body_changed = parts(table + function.format(2))
+    table_changed = parts(table.replace("a int", "a int, b int") + function.format(1))
+    assert body_changed["code"] != first["code"] and body_changed["schema"] == first["schema"]
+    assert table_changed["code"] == first["code"] and table_changed["schema"] != first["schema"]
+
+
+def test_a_view_is_renewed_in_its_last_definition_only() -> None:
+    # An older definition would drop the columns a later one added (CREATE OR REPLACE VIEW
+    # refuses that); a function's definitions all run, in order.
+    older = split_sql("CREATE VIEW s.v AS SELECT 1 AS a;")
+    newer = split_sql("CREATE OR REPLACE VIEW s.v AS SELECT 1 AS a, 2 AS b;")
+    assert merge([older, newer]).code == ("CREATE OR REPLACE VIEW s.v AS SELECT 1 AS a, 2 AS b",)
+
+
+def test_hand_written_extensions_with_a_schema_carry_their_fingerprint() -> None:
+    renewable = {e.name: e for e in extension_files.renewables()}
+    assert set(renewable) >= {"google_ml_integration", "alloydb_ai_nl", "alloydb_ai_emulator"}
+    assert "alloydb_scann" not in renewable  # no schema of its own to hold it
+    nl = renewable["alloydb_ai_nl"]
+    assert nl.function == "alloydb_ai_nl._emulator_build"
+    for version in nl.versions:
+        script = extension_files.ShippedExtension("alloydb_ai_nl").files()[
+            f"alloydb_ai_nl--{version}.sql"]
+        assert script.rstrip().endswith(f"SELECT '{nl.expected(version)}'::text $$;")
+        assert "DROP FUNCTION %s" in nl.script(version)

@@ -118,7 +118,8 @@ BEGIN
         END IF;
         RETURN jsonb_set(request, '{requests}', result);
     END IF;
-    IF request ->> 'op' IN ('stream_next', 'stream_drop', 'stream_wait', 'warmup_fell_back') THEN
+    IF request ->> 'op' IN ('stream_next', 'stream_drop', 'stream_wait', 'warmup_fell_back',
+                            'warmup_row_missed') THEN
         RETURN request;  -- the rest of a streamed invoke_batch, authorized when it started
     END IF;
     SELECT * INTO m FROM google_ml.models AS x WHERE x.id = request ->> 'model_id';

@@ -84,7 +84,26 @@ BEGIN
        AND c.model_id = coalesce(_warm_lookup.model_id, '')
        AND c.item = _warm_lookup.item
      LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM google_ml._warm_missed(kind);
+    END IF;
     RETURN answer;
+END;
+$$;
+
+-- A per-row call of a warmed statement that finds no warmed answer makes its own provider
+-- request, which is otherwise silent: the engine counts it by kind (metrics:
+-- warmup_row_misses_total). Only ever on that slow path; a failure to count is ignored.
+CREATE FUNCTION google_ml._warm_missed(kind text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM google_ml._call_engine_text(jsonb_build_object('op', 'warmup_row_missed',
+                                                           'kind', kind));
+EXCEPTION WHEN OTHERS THEN
+    NULL;
 END;
 $$;
 
@@ -111,8 +130,18 @@ BEGIN
                         AND c.model_id = coalesce(_warm_embedding.model_id, '')
                         AND c.item = _warm_embedding.item
                       LIMIT 1),
-                    google_ml._warm_wait(key, coalesce(model_id, ''), item));
+                    google_ml._warm_wait(key, coalesce(model_id, ''), item),
+                    google_ml._warm_missed_embedding());
 END;
+$$;
+
+-- _warm_missed for an embedding, as the NULL real[] that the per-row call then replaces.
+CREATE FUNCTION google_ml._warm_missed_embedding()
+RETURNS real[]
+LANGUAGE sql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NULL::real[] FROM google_ml._warm_missed('embedding')
 $$;
 
 -- A text not in the cache (yet), while this statement's pipelined warm-ups run: the engine

@@ -175,6 +175,27 @@ def test_the_stand_in_alloydb_scann_needs_pgvector(bare_upstream: Emulator) -> N
 
 
 
+def test_the_stand_in_parameterized_views_creates_and_runs_views(bare_upstream: Emulator) -> None:
+    # Another major version (15): the parameter's type is still PostgreSQL's own inference.
+    with psycopg.connect(bare_upstream.dsn, autocommit=True) as conn:
+        cur = conn.execute("CREATE EXTENSION IF NOT EXISTS parameterized_views CASCADE")
+        assert cur.statusmessage == "CREATE EXTENSION"
+        try:
+            conn.execute("CREATE TABLE pv_items (id int, owner_id int)")
+            conn.execute("INSERT INTO pv_items VALUES (1, 7), (2, 8)")
+            cur = conn.execute("CREATE VIEW pv_mine WITH (security_barrier) AS "
+                               "SELECT id FROM pv_items WHERE owner_id = $@app_user_id")
+            assert cur.statusmessage == "CREATE VIEW"
+            rows = conn.execute(
+                "SELECT * FROM parameterized_views.execute_parameterized_query("
+                "'SELECT * FROM pv_mine', ARRAY['app_user_id'], ARRAY['8'])").fetchall()
+            assert rows == [({"id": 2},)]
+        finally:
+            conn.execute("DROP TABLE IF EXISTS pv_items CASCADE")
+            conn.execute("DROP EXTENSION IF EXISTS parameterized_views")
+        assert conn.execute("SELECT to_regnamespace('parameterized_views')").fetchone() == (None,)
+
+
 def test_the_stand_in_vector_assist_needs_pgvector(bare_upstream: Emulator) -> None:
     # vector_assist requires vector and google_ml_integration; without pgvector the stand-in
     # fails as CASCADE would, naming vector, and leaves nothing behind.

@@ -313,6 +313,26 @@ def test_the_text_check_never_spares_a_walk_that_would_find_an_uncast_call(
         assert walked is None
 
 
+def test_a_call_without_the_extension_gets_a_hint_only_where_it_must_fail() -> None:
+    bare = rewrite("SELECT embedding('text-embedding-005', 'x')", extension_installed=False)
+    assert bare.sql is None and bare.error_hint is not None
+    assert (bare.error_hint.sqlstate, bare.error_hint.message_part) == (
+        "42883", "function embedding(")
+    assert bare.error_hint.replaces
+    schema = rewrite("CALL google_ml.create_model(model_id => 'm')", extension_installed=False)
+    assert schema.error_hint is not None
+    assert schema.error_hint.message_part == 'schema "google_ml" does not exist'
+    # the extension is there, or is created in the same message: the call may succeed
+    assert rewrite("SELECT embedding('m', 'x')", extension_installed=True).error_hint is None
+    for create in ("CREATE EXTENSION google_ml_integration",
+                   "CREATE EXTENSION IF NOT EXISTS alloydb_ai_nl CASCADE"):
+        assert rewrite(f"{create}; SELECT embedding('m', 'x')",
+                       extension_installed=False).error_hint is None
+    # other functions, and schemas of the user's own, are left alone
+    assert rewrite("SELECT my_embedding('x')", extension_installed=False).error_hint is None
+    assert rewrite("SELECT app.embedding('x')", extension_installed=False).error_hint is None
+
+
 def test_a_replacing_hint_takes_the_place_of_postgresqls() -> None:
     raw = pq.message(pq.ERROR_RESPONSE, b"SERROR\x00C42883\x00Mprocedure p() does not exist\x00"
                      b"HYou might need to add explicit type casts.\x00P7\x00\x00")
