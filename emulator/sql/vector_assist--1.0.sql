@@ -375,6 +375,14 @@ BEGIN
         s.embedding_model := coalesce(s.embedding_model, 'text-embedding-005');
     END IF;
     IF s.embedding_model IS NOT NULL THEN
+        -- auto-embeddings (ai.initialize_embeddings) came with google_ml_integration 1.5.6
+        IF pg_catalog.to_regproc('google_ml._embedding_model') IS NULL THEN
+            RAISE EXCEPTION 'vector assist needs google_ml_integration 1.5.6 or later for embedding_model (installed: %)',
+                            (SELECT e.extversion FROM pg_catalog.pg_extension AS e
+                              WHERE e.extname = 'google_ml_integration')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'ALTER EXTENSION google_ml_integration UPDATE;';
+        END IF;
         PERFORM google_ml._embedding_model(s.embedding_model);  -- 42704 if unknown
     END IF;
 

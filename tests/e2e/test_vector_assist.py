@@ -649,3 +649,21 @@ def test_schemas_and_names_that_need_quoting(db: psycopg.Connection[Any]) -> Non
     assert spec == ("Other Schema",)
     # not on the search_path: no such table
     assert sqlstate(db, "SELECT vector_assist.define_spec(table_name => 'My \"Items\"')")[0] == "42P01"
+
+
+def test_an_older_google_ml_integration_is_named(emulator: Emulator) -> None:
+    # ai.initialize_embeddings (and the model checks behind it) came with 1.5.6
+    with emulator.connect() as admin:
+        admin.execute('DROP DATABASE IF EXISTS "vector_assist_old" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "vector_assist_old"')
+    with psycopg.connect(emulator.dsn_for(dbname="vector_assist_old"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
+        conn.execute("CREATE EXTENSION vector_assist CASCADE")
+        conn.execute("CREATE TABLE notes (id int, body text)")
+        state, message = sqlstate(conn, "SELECT vector_assist.define_spec(table_name => 'notes', "
+                                        "text_column_name => 'body')")
+        assert state == "55000" and "google_ml_integration 1.5.6 or later" in message
+        assert "(installed: 1.5.3)" in message
+        # existing vectors need no model
+        conn.execute("CREATE TABLE items (id int, embedding vector(2))")
+        assert len(conn.execute("SELECT * FROM vector_assist.define_spec(table_name => 'items')").fetchall()) == 2
