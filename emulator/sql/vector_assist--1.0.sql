@@ -520,15 +520,37 @@ DECLARE
     target      text := pg_catalog.format('%I.%I', s.schema_name, s.table_name);
     rel         regclass := target::regclass;
     stored_type text := vector_assist._column_type(rel, s.vector_column_name);
-    index_name  text := pg_catalog.left(pg_catalog.format('%s_%s_%s_idx', s.table_name,
-                                                         s.vector_column_name, s.vector_index_type), 63);
     index_kb    bigint := vector_assist._index_kb(s, s.quantization);
     n           integer := 0;
     m           integer := vector_assist._hnsw_m(s);
     efc         integer := vector_assist._hnsw_ef_construction(s);
     lists       integer := vector_assist._ivf_lists(s.num_vectors);
+    -- The name says what the index is (so that IF NOT EXISTS skips only the same index, as
+    -- another spec of the same kind recommends it): table, column, type, distance,
+    -- quantization, build parameters.
+    index_name  text := pg_catalog.left(pg_catalog.format('%s_%s_%s_%s%s_%s_idx', s.table_name,
+                           s.vector_column_name, s.vector_index_type, s.distance_func,
+                           CASE s.quantization WHEN 'none' THEN '' ELSE '_' || s.quantization END,
+                           CASE s.vector_index_type WHEN 'hnsw' THEN pg_catalog.format('m%s_efc%s', m, efc)
+                                ELSE pg_catalog.format('lists%s', lists) END), 63);
     prefilter   text[];
+    existing    text;
 BEGIN
+    -- An index the column already has, of the kind this spec asks for (same access method and
+    -- operator class on the plain column): no second one, unless the spec tunes the build.
+    IF stored_type IS NOT NULL AND NOT s.tune_vector_index
+       AND (s.quantization = 'none' OR (s.quantization = 'halfvec' AND stored_type = 'halfvec')) THEN
+        SELECT c.relname INTO existing
+          FROM pg_catalog.pg_index AS i
+          JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+          JOIN pg_catalog.pg_am AS am ON am.oid = c.relam
+          JOIN pg_catalog.pg_opclass AS oc ON oc.oid = i.indclass[0]
+          JOIN pg_catalog.pg_attribute AS a ON a.attrelid = rel AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = rel AND i.indnatts = 1 AND i.indexprs IS NULL AND i.indpred IS NULL
+           AND am.amname = s.vector_index_type AND a.attname = s.vector_column_name
+           AND oc.opcname = stored_type || '_' || s.distance_func || '_ops'
+         ORDER BY c.relname LIMIT 1;
+    END IF;
     IF stored_type IS NULL THEN
         n := n + 1;
         step := n;
@@ -570,31 +592,33 @@ BEGIN
                  THEN ', above the budget: the build spills to disk and takes longer' ELSE '' END);
         RETURN NEXT;
     END IF;
-    n := n + 1;
-    step := n;
-    IF s.vector_index_type = 'hnsw' THEN
-        query := pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING hnsw (%s) WITH (m = %s, ef_construction = %s)',
-                                   index_name, target, vector_assist._index_key(s, stored_type), m, efc);
-        recommendation := pg_catalog.format(
-            'Creates an HNSW index on "%s" for %s distance%s: m = %s, ef_construction = %s (%s). '
-            'Estimated size: %s kB for %s vectors of %s dimensions.',
-            s.vector_column_name, s.distance_func,
-            CASE s.quantization WHEN 'none' THEN '' ELSE pg_catalog.format(', on %s-quantized vectors', s.quantization) END,
-            m, efc, CASE WHEN s.tune_vector_index THEN pg_catalog.format('tuned for a target recall of %s', s.target_recall)
-                         ELSE 'pgvector''s defaults; tune_vector_index => true tunes them' END,
-            index_kb, s.num_vectors, s.dimensionality);
-    ELSE
-        query := pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING ivfflat (%s) WITH (lists = %s)',
-                                   index_name, target, vector_assist._index_key(s, stored_type), lists);
-        recommendation := pg_catalog.format(
-            'Creates an IVFFlat index on "%s" for %s distance%s with %s lists (rows / 1000 up to 1M rows, '
-            'sqrt(rows) above). Estimated size: %s kB for %s vectors of %s dimensions. Build it after the '
-            'table holds its data: the lists are computed from the rows present.',
-            s.vector_column_name, s.distance_func,
-            CASE s.quantization WHEN 'none' THEN '' ELSE pg_catalog.format(', on %s-quantized vectors', s.quantization) END,
-            lists, index_kb, s.num_vectors, s.dimensionality);
+    IF existing IS NULL THEN
+        n := n + 1;
+        step := n;
+        IF s.vector_index_type = 'hnsw' THEN
+            query := pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING hnsw (%s) WITH (m = %s, ef_construction = %s)',
+                                       index_name, target, vector_assist._index_key(s, stored_type), m, efc);
+            recommendation := pg_catalog.format(
+                'Creates an HNSW index on "%s" for %s distance%s: m = %s, ef_construction = %s (%s). '
+                'Estimated size: %s kB for %s vectors of %s dimensions.',
+                s.vector_column_name, s.distance_func,
+                CASE s.quantization WHEN 'none' THEN '' ELSE pg_catalog.format(', on %s-quantized vectors', s.quantization) END,
+                m, efc, CASE WHEN s.tune_vector_index THEN pg_catalog.format('tuned for a target recall of %s', s.target_recall)
+                             ELSE 'pgvector''s defaults; tune_vector_index => true tunes them' END,
+                index_kb, s.num_vectors, s.dimensionality);
+        ELSE
+            query := pg_catalog.format('CREATE INDEX IF NOT EXISTS %I ON %s USING ivfflat (%s) WITH (lists = %s)',
+                                       index_name, target, vector_assist._index_key(s, stored_type), lists);
+            recommendation := pg_catalog.format(
+                'Creates an IVFFlat index on "%s" for %s distance%s with %s lists (rows / 1000 up to 1M rows, '
+                'sqrt(rows) above). Estimated size: %s kB for %s vectors of %s dimensions. Build it after the '
+                'table holds its data: the lists are computed from the rows present.',
+                s.vector_column_name, s.distance_func,
+                CASE s.quantization WHEN 'none' THEN '' ELSE pg_catalog.format(', on %s-quantized vectors', s.quantization) END,
+                lists, index_kb, s.num_vectors, s.dimensionality);
+        END IF;
+        RETURN NEXT;
     END IF;
-    RETURN NEXT;
     IF s.prefilter_column_names IS NOT NULL AND pg_catalog.cardinality(s.prefilter_column_names) > 0 THEN
         SELECT pg_catalog.array_agg(pg_catalog.quote_ident(c) ORDER BY o) INTO prefilter
           FROM pg_catalog.unnest(s.prefilter_column_names) WITH ORDINALITY AS u(c, o);
@@ -617,12 +641,25 @@ BEGIN
     IF s.vector_index_type = 'hnsw' THEN
         query := pg_catalog.format('SET hnsw.ef_search TO %s', vector_assist._ef_search(s.target_top_k, s.target_recall));
         recommendation := pg_catalog.format(
-            'Sets the search''s candidate list for the top %s results at a target recall of %s.',
-            s.target_top_k, s.target_recall);
+            'Sets the search''s candidate list for the top %s results at a target recall of %s%s.',
+            s.target_top_k, s.target_recall,
+            CASE WHEN existing IS NULL THEN ''
+                 ELSE pg_catalog.format(', for the existing index "%s"', existing) END);
     ELSE
         query := pg_catalog.format('SET ivfflat.probes TO %s', vector_assist._ivf_probes(lists, s.target_recall));
+        IF existing IS NOT NULL THEN
+            -- the existing index's lists, as it was built (pgvector's default: 100)
+            SELECT coalesce((SELECT pg_catalog.split_part(o, '=', 2)::integer
+                               FROM pg_catalog.unnest(c.reloptions) AS o WHERE o LIKE 'lists=%'), 100)
+              INTO lists FROM pg_catalog.pg_class AS c
+             WHERE c.relname = existing AND c.relnamespace = (SELECT x.relnamespace FROM pg_catalog.pg_class AS x
+                                                              WHERE x.oid = rel);
+            query := pg_catalog.format('SET ivfflat.probes TO %s', vector_assist._ivf_probes(lists, s.target_recall));
+        END IF;
         recommendation := pg_catalog.format(
-            'Sets how many of the %s lists a search probes, for a target recall of %s.', lists, s.target_recall);
+            'Sets how many of the %s lists a search probes, for a target recall of %s%s.', lists, s.target_recall,
+            CASE WHEN existing IS NULL THEN ''
+                 ELSE pg_catalog.format(', for the existing index "%s"', existing) END);
     END IF;
     RETURN NEXT;
 END;

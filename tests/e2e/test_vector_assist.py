@@ -93,7 +93,7 @@ FROM vector_assist.define_spec(
   tune_vector_index => true
 );""").fetchall()
     assert [r[1] for r in rows] == [
-        ("CREATE INDEX IF NOT EXISTS page_items_embedding_hnsw_idx ON public.page_items USING hnsw "
+        ("CREATE INDEX IF NOT EXISTS page_items_embedding_hnsw_cosine_m48_efc192_idx ON public.page_items USING hnsw "
         "(embedding vector_cosine_ops) WITH (m = 48, ef_construction = 192)"),
         "SET hnsw.ef_search TO",
     ]
@@ -118,7 +118,7 @@ def test_defaults_are_pgvectors_and_apply_runs_each_step(db: psycopg.Connection[
     rows = db.execute("SELECT * FROM vector_assist.define_spec(spec_id => 'apply-spec', "
                       "table_name => 'apply_items')").fetchall()
     assert queries(rows) == [
-        ("CREATE INDEX IF NOT EXISTS apply_items_embedding_hnsw_idx ON public.apply_items USING hnsw "
+        ("CREATE INDEX IF NOT EXISTS apply_items_embedding_hnsw_cosine_m16_efc64_idx ON public.apply_items USING hnsw "
         "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"),
         "SET hnsw.ef_search TO 40",
     ]
@@ -126,7 +126,7 @@ def test_defaults_are_pgvectors_and_apply_runs_each_step(db: psycopg.Connection[
     # ai/use-vector-assist, "Apply vector assist recommendations": one, then the whole spec
     assert db.execute("SELECT vector_assist.apply_recommendation(recommendation_id => 'apply-spec-01');"
                       ).fetchone() == (True,)
-    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'apply_items_embedding_hnsw_idx'"
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'apply_items_embedding_hnsw_cosine_m16_efc64_idx'"
                       ).fetchone() == (1,)
     db.execute("SET hnsw.ef_search TO 10")
     assert db.execute("SELECT vector_assist.apply_spec(spec_id => 'apply-spec');").fetchone() == (True,)
@@ -136,7 +136,7 @@ def test_defaults_are_pgvectors_and_apply_runs_each_step(db: psycopg.Connection[
     assert len(viewed) == 2 and all(",t,f," in r[0] for r in viewed)
     plan = "\n".join(r[0] for r in db.execute(
         "EXPLAIN SELECT id FROM apply_items ORDER BY embedding <=> '[1,0,0]' LIMIT 5").fetchall())
-    assert "apply_items_embedding_hnsw_idx" in plan
+    assert "apply_items_embedding_hnsw_cosine_m16_efc64_idx" in plan
     # an applied step is not run again
     with db.cursor() as cur:
         notices: list[str] = []
@@ -157,7 +157,7 @@ def test_a_text_column_gets_its_embeddings_generated(db: psycopg.Connection[Any]
         ("CALL ai.initialize_embeddings(model_id => 'text-embedding-005', table_name => 'public.notes', "
         "content_column => 'body', embedding_column => 'body_embedding', "
         "incremental_refresh_mode => 'transactional')"),
-        ("CREATE INDEX IF NOT EXISTS notes_body_embedding_hnsw_idx ON public.notes USING hnsw "
+        ("CREATE INDEX IF NOT EXISTS notes_body_embedding_hnsw_cosine_m16_efc64_idx ON public.notes USING hnsw "
         "(body_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"),
         "SET hnsw.ef_search TO 40",
     ]
@@ -187,21 +187,21 @@ def test_ivfflat_lists_and_probes_follow_pgvectors_advice(db: psycopg.Connection
                       ).fetchall()
     # 250,000 rows / 1000 = 250 lists; probes ceil(sqrt(250) * 2) = 32 at 0.95 recall
     assert queries(rows) == [
-        ("CREATE INDEX IF NOT EXISTS ivf_items_embedding_ivfflat_idx ON public.ivf_items USING ivfflat "
-        "(embedding vector_l2_ops) WITH (lists = 250)"),
+        ("CREATE INDEX IF NOT EXISTS ivf_items_embedding_ivfflat_l2_lists250_idx ON public.ivf_items "
+        "USING ivfflat (embedding vector_l2_ops) WITH (lists = 250)"),
         "SET ivfflat.probes TO 32",
     ]
     spec_id = rows[0][1]
     # without num_vectors, the rows present: 3 lists
     db.execute("SELECT vector_assist.modify_spec(spec_id => %s, num_vectors => %s)", (spec_id, ROWS))
     assert queries(db.execute("SELECT * FROM vector_assist.get_recommendations(%s)", (spec_id,)).fetchall()) == [
-        ("CREATE INDEX IF NOT EXISTS ivf_items_embedding_ivfflat_idx ON public.ivf_items USING ivfflat "
-        "(embedding vector_l2_ops) WITH (lists = 3)"),
+        ("CREATE INDEX IF NOT EXISTS ivf_items_embedding_ivfflat_l2_lists3_idx ON public.ivf_items "
+        "USING ivfflat (embedding vector_l2_ops) WITH (lists = 3)"),
         "SET ivfflat.probes TO 3",
     ]
     assert db.execute("SELECT vector_assist.apply_spec(spec_id => %s)", (spec_id,)).fetchone() == (True,)
-    assert db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'ivf_items_embedding_ivfflat_idx'"
-                      ).fetchone() == (("CREATE INDEX ivf_items_embedding_ivfflat_idx ON public.ivf_items "
+    assert db.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'ivf_items_embedding_ivfflat_l2_lists3_idx'"
+                      ).fetchone() == (("CREATE INDEX ivf_items_embedding_ivfflat_l2_lists3_idx ON public.ivf_items "
                                        "USING ivfflat (embedding) WITH (lists='3')"),)  # l2: the default class
     assert db.execute("SHOW ivfflat.probes").fetchone() == ("3",)
 
@@ -211,7 +211,7 @@ def test_quantization_and_the_memory_budget(db: psycopg.Connection[Any]) -> None
     rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'wide_items')").fetchall()
     # more than 2000 dimensions: a full-precision HNSW index cannot hold them, halfvec can
     assert queries(rows)[0] == (
-        "CREATE INDEX IF NOT EXISTS wide_items_embedding_hnsw_idx ON public.wide_items USING hnsw "
+        "CREATE INDEX IF NOT EXISTS wide_items_embedding_hnsw_cosine_halfvec_m16_efc64_idx ON public.wide_items USING hnsw "
         "((embedding::halfvec(2500)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)")
     # applied, the index is the one generate_query's search uses
     spec_id = rows[0][1]
@@ -224,7 +224,7 @@ def test_quantization_and_the_memory_budget(db: psycopg.Connection[Any]) -> None
     db.execute("SET enable_seqscan = off")
     plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + search.rstrip(";")).fetchall())
     db.execute("RESET enable_seqscan")
-    assert "wide_items_embedding_hnsw_idx" in plan
+    assert "wide_items_embedding_hnsw_cosine_halfvec_m16_efc64_idx" in plan
     assert len(db.execute(search).fetchall()) == 3
     state, message = sqlstate(db, "SELECT vector_assist.define_spec(table_name => 'wide_items', "
                                   "quantization => 'none')")
@@ -235,7 +235,7 @@ def test_quantization_and_the_memory_budget(db: psycopg.Connection[Any]) -> None
                       "memory_budget_kb => 100)").fetchall()
     assert queries(rows) == [
         "SET maintenance_work_mem TO '1024kB'",
-        ("CREATE INDEX IF NOT EXISTS budget_items_embedding_hnsw_idx ON public.budget_items USING hnsw "
+        ("CREATE INDEX IF NOT EXISTS budget_items_embedding_hnsw_cosine_bit_m16_efc64_idx ON public.budget_items USING hnsw "
         "((binary_quantize(embedding)::bit(3)) bit_hamming_ops) WITH (m = 16, ef_construction = 64)"),
         "SET hnsw.ef_search TO 40",
     ]
@@ -286,7 +286,7 @@ def test_modify_and_delete(db: psycopg.Connection[Any]) -> None:
     rows = db.execute("SELECT * FROM vector_assist.modify_spec(spec_id => 'change-spec', "
                       "distance_func => 'ip', target_top_k => 50)").fetchall()
     assert queries(rows) == [
-        ("CREATE INDEX IF NOT EXISTS change_items_embedding_hnsw_idx ON public.change_items USING hnsw "
+        ("CREATE INDEX IF NOT EXISTS change_items_embedding_hnsw_ip_m16_efc64_idx ON public.change_items USING hnsw "
         "(embedding vector_ip_ops) WITH (m = 16, ef_construction = 64)"),
         "SET hnsw.ef_search TO 200",
     ]
@@ -554,7 +554,7 @@ def test_langchains_call_sequence(db: psycopg.Connection[Any], dsn: str) -> None
     assert seen["applied"] == [{"apply_spec": True}]
     assert seen["apply_latest"] is True
     assert seen["left"] == 0
-    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'lc_docs_embedding_hnsw_idx'"
+    assert db.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'lc_docs_embedding_hnsw_cosine_m16_efc64_idx'"
                       ).fetchone() == (1,)
     assert math.isclose(float(db.execute("SELECT count(*) FROM lc_docs").fetchone()[0]), 500)
 
@@ -635,12 +635,12 @@ def test_schemas_and_names_that_need_quoting(db: psycopg.Connection[Any]) -> Non
                       "schema_name => 'Other Schema')").fetchall()
     assert rows[0][2:4] == ('My "Items"', "Other Schema")
     assert queries(rows)[0] == (
-        'CREATE INDEX IF NOT EXISTS "My ""Items""_Emb_hnsw_idx" ON "Other Schema"."My ""Items""" '
+        'CREATE INDEX IF NOT EXISTS "My ""Items""_Emb_hnsw_cosine_m16_efc64_idx" ON "Other Schema"."My ""Items""" '
         'USING hnsw ("Emb" vector_cosine_ops) WITH (m = 16, ef_construction = 64)')
     assert db.execute("SELECT vector_assist.apply_spec(table_name => 'My \"Items\"', "
                       "schema_name => 'Other Schema')").fetchone() == (True,)
     assert db.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = 'Other Schema' "
-                      "AND indexname = 'My \"Items\"_Emb_hnsw_idx'").fetchone() == (1,)
+                      "AND indexname = 'My \"Items\"_Emb_hnsw_cosine_m16_efc64_idx'").fetchone() == (1,)
     # without schema_name: the schema comes from the search_path
     db.execute('SET search_path TO "Other Schema", public')
     spec = db.execute("SELECT schema_name FROM vector_assist.define_spec(table_name => 'My \"Items\"') "
@@ -667,3 +667,24 @@ def test_an_older_google_ml_integration_is_named(emulator: Emulator) -> None:
         # existing vectors need no model
         conn.execute("CREATE TABLE items (id int, embedding vector(2))")
         assert len(conn.execute("SELECT * FROM vector_assist.define_spec(table_name => 'items')").fetchall()) == 2
+
+
+def test_an_index_the_column_already_has_is_not_made_twice(db: psycopg.Connection[Any]) -> None:
+    make_items(db, "indexed_items", rows=200)
+    db.execute("CREATE INDEX my_hnsw ON indexed_items USING hnsw (embedding vector_cosine_ops)")
+    rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'indexed_items')").fetchall()
+    assert queries(rows) == ["SET hnsw.ef_search TO 40"]
+    assert 'for the existing index "my_hnsw"' in rows[0][5]
+    # another distance, or a tuned build, is another index
+    rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'indexed_items', "
+                      "distance_func => 'l2')").fetchall()
+    assert queries(rows)[0].startswith("CREATE INDEX IF NOT EXISTS indexed_items_embedding_hnsw_l2_m16_efc64_idx")
+    rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'indexed_items', "
+                      "tune_vector_index => true)").fetchall()
+    assert queries(rows)[0].startswith("CREATE INDEX IF NOT EXISTS indexed_items_embedding_hnsw_cosine_m16_efc64_idx")
+    # IVFFlat: the probes follow the existing index's lists
+    db.execute("CREATE INDEX my_ivf ON indexed_items USING ivfflat (embedding vector_cosine_ops) WITH (lists = 16)")
+    rows = db.execute("SELECT * FROM vector_assist.define_spec(table_name => 'indexed_items', "
+                      "vector_index_type => 'ivfflat')").fetchall()
+    assert queries(rows) == ["SET ivfflat.probes TO 8"]  # ceil(sqrt(16) * 2)
+    assert 'of the 16 lists' in rows[0][5] and '"my_ivf"' in rows[0][5]
