@@ -328,7 +328,10 @@ BEGIN
     END IF;
 
     -- The vector column: the one named, or the table's only one.
-    IF s.vector_column_name IS NOT NULL THEN
+    IF s.vector_column_name IS NOT NULL AND s.text_column_name IS NOT NULL
+       AND vector_assist._column_type(rel, s.vector_column_name) IS NULL THEN
+        NULL;  -- the column the generated embeddings go to: the first step adds it
+    ELSIF s.vector_column_name IS NOT NULL THEN
         col_type := vector_assist._require_column(rel, s.vector_column_name, 'vector_column_name');
         IF col_type NOT IN ('vector', 'halfvec') THEN
             RAISE EXCEPTION 'vector_column_name "%" is of type %; it must be vector or halfvec',
@@ -348,14 +351,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    IF s.vector_column_name IS NOT NULL THEN
+    IF vector_assist._column_type(rel, s.vector_column_name) IS NOT NULL THEN
         EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s WHERE %I IS NOT NULL)',
                                   rel, s.vector_column_name) INTO has_values;
     END IF;
     IF s.embeddings_available IS NULL THEN
         s.embeddings_available := has_values OR s.text_column_name IS NULL;
     END IF;
-    IF s.embeddings_available AND s.vector_column_name IS NULL THEN
+    IF s.embeddings_available AND vector_assist._column_type(rel, s.vector_column_name) IS NULL THEN
         RAISE EXCEPTION 'embeddings_available is true but table "%" has no vector column', s.table_name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;

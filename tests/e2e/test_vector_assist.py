@@ -178,6 +178,11 @@ def test_a_text_column_gets_its_embeddings_generated(db: psycopg.Connection[Any]
     db.execute(sql)
     found = db.execute(sql.split("\n")[-1]).fetchall()
     assert len(found) == 3 and all(body == "note about topic 3" for _, body in found)
+    # a vector column named that does not exist yet is the one added
+    named = db.execute("SELECT query FROM vector_assist.define_spec(table_name => 'notes', "
+                       "text_column_name => 'body', vector_column_name => 'body_vec', "
+                       "embedding_model => 'text-embedding-005', dimensionality => 768) LIMIT 1").fetchone()
+    assert named == ("ALTER TABLE public.notes ADD COLUMN body_vec vector(768)",)
 
 
 def test_ivfflat_lists_and_probes_follow_pgvectors_advice(db: psycopg.Connection[Any]) -> None:
