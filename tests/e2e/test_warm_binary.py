@@ -293,12 +293,17 @@ def test_a_warmup_in_chunks_streams_each_and_equals_the_per_row_path(
         assert stored == (3 if isolation == "READ COMMITTED" else 0)
 
 
-def fallbacks(live: tuple[Emulator, int], sqlstate: str) -> float:
+def labelled(live: tuple[Emulator, int], name: str, label: str, value: str) -> float:
+    """A labelled counter of the emulator's metrics (0 before its first count)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{live[1]}/metrics", timeout=10) as response:
         text = response.read().decode()
-    found = re.search(rf'^alloydb_ai_emulator_warmup_fallbacks_total{{sqlstate="{sqlstate}"}} (\S+)$',
-                      text, re.MULTILINE)
+    found = re.search(rf'^alloydb_ai_emulator_{name}_total{{{label}="{value}"}} (\S+)$', text,
+                      re.MULTILINE)
     return float(found.group(1)) if found else 0.0
+
+
+def fallbacks(live: tuple[Emulator, int], sqlstate: str) -> float:
+    return labelled(live, "warmup_fallbacks", "sqlstate", sqlstate)
 
 
 def test_a_warmup_that_fails_is_counted_by_its_sqlstate_and_the_rows_go_on(
@@ -322,11 +327,7 @@ def test_a_warmup_that_fails_is_counted_by_its_sqlstate_and_the_rows_go_on(
 
 
 def misses(live: tuple[Emulator, int], kind: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{live[1]}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    found = re.search(rf'^alloydb_ai_emulator_warmup_row_misses_total{{kind="{kind}"}} (\S+)$',
-                      text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    return labelled(live, "warmup_row_misses", "kind", kind)
 
 
 def test_a_row_of_a_warmed_statement_that_finds_no_warmed_answer_is_counted(
