@@ -125,9 +125,20 @@ def install_extension(args: argparse.Namespace) -> int:
         target = install_extension_files(args.pg_config)
     except ExtensionInstallError as exc:
         raise UsageError(str(exc)) from exc
-    from emulator.extension_files import EXTENSION_NAMES
+    from emulator.extension_files import EXTENSION_NAMES, renewables
 
     print(f"installed {', '.join(EXTENSION_NAMES)} into {target}")
+    if args.renew:
+        import psycopg
+
+        from emulator.extension_renewal import renew_databases
+
+        try:
+            lines = renew_databases(args.renew, target, renewables())
+        except psycopg.Error as exc:
+            raise UsageError(f"cannot renew the extensions at --renew: {exc}") from exc
+        for line in lines or ["no database holds an extension that another build made"]:
+            print(line)
     return 0
 
 

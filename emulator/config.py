@@ -143,6 +143,10 @@ SERVE = (
 INSTALL_EXTENSION = (
     Setting("--pg-config", default="pg_config", env=False,
             help="pg_config of the target installation (default: from PATH)"),
+    Setting("--renew", default=None, env=False,
+            help="then renew the extensions in every database of the server at this URL (a "
+                 "superuser's) that an older build of the emulator made (the functions only; "
+                 "the user's objects stay)"),
 )
 
 FAKE_MODELS = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.extension_files import EXTENSION_NAMES
+from tests.support.emulators import extension_files_in
 from tests.support.paths import REPO
 
 PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -25,11 +25,7 @@ def test_extension_suite_passes_on_postgresql_15_with_installed_files() -> None:
     sharedir = subprocess.run([str(PG15 / "pg_config"), "--sharedir"], capture_output=True,
                               text=True, check=True).stdout.strip()
     installed = Path(sharedir) / "extension"
-
-    def ours() -> set[Path]:  # every extension the emulator ships, not only google_ml_integration
-        return {path for name in EXTENSION_NAMES for path in installed.glob(f"{name}[.-]*")}
-
-    before = ours()
+    before = extension_files_in(installed)  # every extension the emulator ships
     env = dict(os.environ, ALLOYDB_AI_EMULATOR_TEST_PG_BIN=str(PG15))
     try:
         result = subprocess.run(
@@ -37,7 +33,7 @@ def test_extension_suite_passes_on_postgresql_15_with_installed_files() -> None:
              "tests/extension/test_extension_sql.py"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     finally:
-        for path in ours() - before:
+        for path in extension_files_in(installed) - before:
             path.unlink()
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
