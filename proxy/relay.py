@@ -250,7 +250,13 @@ class ClientSide(asyncio.Protocol):
         self.tls.upgraded()
 
     def _start_session(self, event: startup.Startup) -> None:
-        packet = self.session.start(event.version, event.params, self.server.instance)
+        self.session.client_filter = self.scanner.set_wanted
+        try:
+            packet = self.session.start(event.version, event.params, self.server.instance)
+        except startup.UpstreamRefused as refused:  # a startup parameter it cannot take
+            self._write(refused.response)
+            self.close()
+            return
         self._relaying = True
         self._relaying_plain = self.tls.passthrough
         self._held.hold()  # until the upstream connection exists

@@ -55,13 +55,15 @@ from __future__ import annotations
 import collections
 import logging
 import struct
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple, Protocol
 
 from proxy import protocol as pq
+from proxy import readonly
 from proxy.rewrites import ErrorHint, rewrite
+from proxy.startup import UpstreamRefused
 from proxy.statements import worth_parsing
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
@@ -169,8 +171,9 @@ class Session:
 
     __slots__ = (
         "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
-        "backend_pid", "client_encoding", "error_hints", "params", "peer", "readies_swallowed",
-        "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
+        "backend_pid", "client_encoding", "client_filter", "error_hints", "params", "peer",
+        "read_only", "readies_swallowed", "register_at", "server_inspect", "started",
+        "tag_renames", "transaction_status",
     )
 
     def __init__(self, params: dict[str, str] | None = None) -> None:
@@ -196,6 +199,10 @@ class Session:
         self._prelude_last: pq.Message | None = None
         self._after_prelude = b""
         self.readies_swallowed = 0  # prelude answers' ReadyForQuery the client never saw
+        # alloydb_session_read_only (proxy/readonly.py), and how to give the client direction's
+        # scanner another prefilter once the session uses it (the shell's; None in tests)
+        self.read_only = readonly.ReadOnlyState()
+        self.client_filter: Callable[[Callable[[bytes, int, int], bool]], None] | None = None
 
     @property
     def dbname(self) -> str:
@@ -204,8 +211,17 @@ class Session:
     def start(self, version: int, params: dict[str, str], instance: str) -> bytes:
         """The client's StartupMessage was received: the one to send upstream, with this
         proxy's instance name added to ``options``, so the session's model calls come back to
-        this proxy when several front one server."""
+        this proxy when several front one server. ``alloydb_session_read_only`` is taken out
+        (proxy/readonly.py); a value it does not take raises UpstreamRefused."""
         self.params = params
+        try:
+            params, read_only = readonly.startup_parameters(params)
+        except readonly.InvalidValue as exc:
+            raise UpstreamRefused(pq.error_response(
+                "22023", str(exc), severity="FATAL", hint=readonly.VALUES_HINT)) from None
+        if read_only is not None:
+            self.read_only = readonly.ReadOnlyState(read_only)
+            self._read_only_filter()
         params = dict(params)
         option = f"-c google_ml_integration.emulator_instance={instance}"
         params["options"] = f"{params['options']} {option}" if params.get("options") else option
@@ -267,11 +283,16 @@ class Session:
         except (pq.ProtocolViolation, UnicodeDecodeError):
             return raw  # PostgreSQL will say what is wrong with it
         try:
-            result = rewrite(sql, warmup=config.warmup, extension_installed=extension_installed,
-                             flags=config.flags)
+            read_only = self._read_only_plan(sql, sql_bytes)
+            result = rewrite(read_only.sql or sql, warmup=config.warmup,
+                             extension_installed=extension_installed, flags=config.flags)
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
+        if read_only.sql is not None and result.sql is None:
+            result.sql = read_only.sql
+        if read_only.show:
+            self.rename_next_tag(b"SELECT 1", b"SHOW")
         if result.error_hint is not None:
             self.add_error_hint(result.error_hint)
         if result.touches_extension:
@@ -305,6 +326,26 @@ class Session:
         if result.prelude is None or msg.type != pq.QUERY:
             return raw  # a Parse goes unchecked (see the module's plan)
         return Prelude(result.prelude, raw, msg.ordinal - 1)
+
+    def _read_only_plan(self, sql: str, sql_bytes: bytes) -> readonly.Plan:
+        """alloydb_session_read_only's part (proxy/readonly.py): only for a session that uses
+        it or a text that names it."""
+        state = self.read_only
+        if not state.in_use and not readonly.names_parameter(sql_bytes):
+            return readonly.Plan()
+        plan = readonly.plan(sql, state)
+        if state.in_use:
+            self._read_only_filter()
+        if state.tracking:
+            self._update_server_inspect()
+        return plan
+
+    def _read_only_filter(self) -> None:
+        """The session uses the parameter: its client prefilter also picks the statements that
+        could make a read-only session writable."""
+        if self.client_filter is not None:
+            self.client_filter(readonly.read_only_wanted)
+            self.client_filter = None  # once is enough: the filter stays
 
     # -- what the client direction learns ---------------------------------------------------
 
@@ -376,6 +417,8 @@ class Session:
             inspect = inspect | _READY
         if self.tag_renames or self.error_hints:
             inspect = inspect | _RENAMING
+        if self.read_only.tracking:  # whether the transaction that set it commits
+            inspect = inspect | _RENAMING | _READY
         self.server_inspect = inspect
 
     # -- the server direction ---------------------------------------------------------------
@@ -392,6 +435,11 @@ class Session:
 
     def _server_message(self, msg: pq.Message) -> tuple[bytes, Step | None]:
         mtype = msg.type
+        if self.read_only.tracking:
+            if mtype == pq.COMMAND_COMPLETE:
+                self.read_only.command_complete(msg.body)
+            elif mtype == pq.ERROR_RESPONSE:
+                self.read_only.error()
         if mtype == pq.COMMAND_COMPLETE:
             if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
                 _, new = self.tag_renames.popleft()
@@ -425,6 +473,8 @@ class Session:
     def _ready_for_query(self, msg: pq.Message) -> Step | None:
         self.transaction_status = msg.raw[5:6]
         self.started = True
+        if self.read_only.tracking:
+            self.read_only.ready(self.transaction_status)
         step = None
         if (
             self.register_at is not None
