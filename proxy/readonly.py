@@ -19,7 +19,9 @@ PostgreSQL refuses a parameter it does not know, so the proxy keeps this one its
 - ``SET [SESSION|LOCAL]``, ``RESET`` and ``SET ... TO DEFAULT`` of the parameter become the same
   statements of ``default_transaction_read_only``: a transaction already writing goes on writing
   until it ends, as the page says, and PostgreSQL undoes the setting with the transaction that
-  made it, as it undoes any SET; ``SHOW`` is answered by the proxy;
+  made it, as it undoes any SET; ``SHOW`` becomes a SELECT that reads
+  ``default_transaction_read_only`` (``locked`` or ``on`` when it is on, as the proxy knows the
+  session; a driver may prepare the SELECT and run it again later);
 - while the value is ``on`` or ``locked`` the statements that would make a transaction writable
   again (``SET``/``RESET``/``set_config`` of ``default_transaction_read_only`` or
   ``transaction_read_only`` to off, ``BEGIN``/``START TRANSACTION READ WRITE``, ``SET
@@ -333,7 +335,11 @@ def _statement(stmt: Any, state: ReadOnlyState, *, single: bool) -> str | None:
     if isinstance(stmt, ast.VariableShowStmt) and str(stmt.name).lower() == PARAMETER:
         if not single:  # its tag could not be told from another SELECT's
             return None
-        return f"SELECT {sql_literal(state.current)}::text AS {PARAMETER}"
+        # Read from the server's setting, not a constant: a driver may prepare the statement
+        # once and run it again later (psycopg does from the fifth time)
+        shown = sql_literal(LOCKED if state.current == LOCKED else ON)
+        return ("SELECT CASE WHEN pg_catalog.current_setting('default_transaction_read_only')"
+                f"::boolean THEN {shown} ELSE 'off' END::text AS {PARAMETER}")
     if isinstance(stmt, ast.VariableSetStmt) and (stmt.name or "").lower() == PARAMETER:
         return _set_parameter(stmt, state)
     current = state.current
