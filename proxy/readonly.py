@@ -25,7 +25,9 @@ PostgreSQL refuses a parameter it does not know, so the proxy keeps this one its
 - while the value is ``on`` or ``locked`` the statements that would make a transaction writable
   again (``SET``/``RESET``/``set_config`` of ``default_transaction_read_only`` or
   ``transaction_read_only`` to off, ``BEGIN``/``START TRANSACTION READ WRITE``, ``SET
-  [SESSION CHARACTERISTICS AS] TRANSACTION READ WRITE``, a ``DO`` block) are refused, and while
+  [SESSION CHARACTERISTICS AS] TRANSACTION READ WRITE``, a ``DO`` block) are refused, as are
+  what the twin's page lists beyond PostgreSQL's read-only transactions (``VACUUM``, ``NOTIFY``,
+  functions with side effects; see _REFUSED_STATEMENTS), and while
   it is ``locked`` so are other values for the parameter and a ``RESET ALL``/``DISCARD ALL`` that
   would reset it.
 
@@ -64,7 +66,16 @@ _READ_ONLY_SETTINGS: Final = frozenset({"default_transaction_read_only", "transa
 # statements above (``READ WRITE``, the settings' names, ``set_config``, ``RESET``, ``DISCARD``,
 # ``DO``). Asked only in such sessions; every other session keeps the proxy's own prefilter.
 _READ_ONLY_PREFILTER: Final = re.compile(
-    rb"write|read_only|set_config|reset|discard|\bdo\b", re.IGNORECASE)
+    rb"write|read_only|set_config|reset|discard|\bdo\b|vacuum|analy[sz]e|notify|reindex|cluster"
+    rb"|txid_current|xact_id|_backend|pg_promote", re.IGNORECASE)
+# What the twin's page lists beyond PostgreSQL's read-only transactions, which allow them:
+# statements that take a transaction id or act outside the transaction (VACUUM, NOTIFY; ANALYZE,
+# REINDEX and CLUSTER take one as VACUUM does), and functions with side effects
+_REFUSED_STATEMENTS: Final = {"NotifyStmt": "NOTIFY", "ReindexStmt": "REINDEX",
+                              "ClusterStmt": "CLUSTER"}
+_REFUSED_FUNCTIONS: Final = frozenset({
+    "pg_notify", "txid_current", "pg_current_xact_id", "pg_cancel_backend",
+    "pg_terminate_backend", "pg_promote"})
 _TAG: Final = "$alloydb_read_only$"
 
 
@@ -287,25 +298,31 @@ def _makes_writable(options: Any) -> bool:
                and _const_bool(opt.arg) is False for opt in options or ())
 
 
-class _SetConfig(Visitor):
-    """set_config() calls that may make transactions writable: a read-only setting's name (or a
-    name that is not a literal) with a value that is not a literal true."""
+class _Calls(Visitor):
+    """Calls a read-only session refuses: set_config() calls that may make transactions
+    writable (a read-only setting's name, or a name that is not a literal, with a value that is
+    not a literal true), and the functions with side effects of _REFUSED_FUNCTIONS."""
 
     def __init__(self) -> None:
         self.found: str | None = None
 
     def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
         names = [n.sval for n in node.funcname if isinstance(n, ast.String)]
-        if names[-1:] != ["set_config"] or names[:-1] not in ([], ["pg_catalog"]):
+        if not names or names[:-1] not in ([], ["pg_catalog"]):
+            return
+        if names[-1] in _REFUSED_FUNCTIONS:
+            self.found = f"execute {names[-1]}()"
+            return
+        if names[-1] != "set_config":
             return
         args: Any = node.args or ()
         if len(args) != 3:
             return
         name = _const_text(args[0])
         if name is None:
-            self.found = "set_config"
+            self.found = "call set_config() for a setting named by an expression"
         elif name.lower() in _READ_ONLY_SETTINGS and _const_bool(args[1]) is not True:
-            self.found = name.lower()
+            self.found = f"call set_config() for {name.lower()}"
 
 
 def plan(sql: str, state: ReadOnlyState) -> Plan:
@@ -357,10 +374,15 @@ def _statement(stmt: Any, state: ReadOnlyState, *, single: bool) -> str | None:
     if isinstance(stmt, ast.DoStmt):
         # The twin's page: read-only mode refuses code in a procedural language
         return _refusal("execute DO", current)
-    finder = _SetConfig()
+    if isinstance(stmt, ast.VacuumStmt):
+        return _refusal(f"execute {'VACUUM' if stmt.is_vacuumcmd else 'ANALYZE'}", current)
+    command = _REFUSED_STATEMENTS.get(type(stmt).__name__)
+    if command is not None:
+        return _refusal(f"execute {command}", current)
+    finder = _Calls()
     finder(stmt)
     if finder.found is not None:
-        return _refusal(f"call set_config() for {finder.found}", current)
+        return _refusal(finder.found, current)
     return None
 
 

@@ -82,8 +82,17 @@ def test_toolbox_connection_string_is_locked_read_only(emulator: Emulator, dsn: 
         conn.execute("ROLLBACK")
 
 
-# Every route out of a locked session, with the SQLSTATE it is refused with
+# Every route out of a locked session, and what the twin's page refuses beyond PostgreSQL's
+# read-only transactions (which allow VACUUM, NOTIFY, txid_current(), pg_cancel_backend()), with
+# the SQLSTATE each is refused with
 ESCAPES = [
+    ("VACUUM items", "25006"),
+    ("ANALYZE items", "25006"),
+    ("NOTIFY channel", "25006"),
+    ("SELECT pg_notify('channel', 'payload')", "25006"),
+    ("SELECT txid_current()", "25006"),
+    ("SELECT pg_catalog.pg_current_xact_id()", "25006"),
+    ("SELECT pg_cancel_backend(pg_backend_pid() + 1000000)", "25006"),
     ("SET alloydb_session_read_only = off", "55P02"),
     ("SET SESSION alloydb_session_read_only TO 'on'", "55P02"),
     ("SET LOCAL alloydb_session_read_only = 'off'", "55P02"),
@@ -212,6 +221,8 @@ def test_neighbour_session_unaffected(dsn: str, locked: Conn) -> None:
         plain.execute("DELETE FROM items WHERE id = 20")
         plain.execute("COMMIT")
         plain.execute("DO $$ BEGIN PERFORM 1; END $$")
+        plain.execute("VACUUM items")
+        plain.execute("NOTIFY channel")
         assert plain.execute("SELECT set_config('default_transaction_read_only', 'off', false)"
                              ).fetchone() == ("off",)
     _assert_write_refused(locked)
