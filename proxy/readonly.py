@@ -27,7 +27,7 @@ PostgreSQL refuses a parameter it does not know, so the proxy keeps this one its
   ``transaction_read_only`` to off, ``BEGIN``/``START TRANSACTION READ WRITE``, ``SET
   [SESSION CHARACTERISTICS AS] TRANSACTION READ WRITE``, a ``DO`` block) are refused, as are
   what the twin's page lists beyond PostgreSQL's read-only transactions (``VACUUM``, ``NOTIFY``,
-  functions with side effects; see _REFUSED_STATEMENTS), and while
+  functions with side effects, procedures; see _REFUSED_STATEMENTS), and while
   it is ``locked`` so are other values for the parameter and a ``RESET ALL``/``DISCARD ALL`` that
   would reset it.
 
@@ -37,6 +37,10 @@ a ``SET LOCAL`` one (dropped when the transaction ends), learning the outcome fr
 last CommandComplete or ErrorResponse before an idle ReadyForQuery. Statements are decided from
 the parse tree (pglast); a text that does not parse goes on unchanged (PostgreSQL reports it).
 Sessions that never use the parameter are unaffected: only texts naming it reach this module.
+
+Code the proxy does not see (a function written before, calling ``set_config()``) could still
+turn ``default_transaction_read_only`` off; PostgreSQL reports that setting to the client
+whenever it changes, and the session ends (``breach``) before the next statement can write.
 """
 
 from __future__ import annotations
@@ -67,12 +71,14 @@ _READ_ONLY_SETTINGS: Final = frozenset({"default_transaction_read_only", "transa
 # ``DO``). Asked only in such sessions; every other session keeps the proxy's own prefilter.
 _READ_ONLY_PREFILTER: Final = re.compile(
     rb"write|read_only|set_config|reset|discard|\bdo\b|vacuum|analy[sz]e|notify|reindex|cluster"
-    rb"|txid_current|xact_id|_backend|pg_promote", re.IGNORECASE)
+    rb"|txid_current|xact_id|_backend|pg_promote|\bcall\b", re.IGNORECASE)
 # What the twin's page lists beyond PostgreSQL's read-only transactions, which allow them:
 # statements that take a transaction id or act outside the transaction (VACUUM, NOTIFY; ANALYZE,
-# REINDEX and CLUSTER take one as VACUUM does), and functions with side effects
+# REINDEX and CLUSTER take one as VACUUM does), procedures (a procedure may commit, and the
+# transaction it starts then would be writable if it turned default_transaction_read_only off;
+# the page refuses procedural code, and the proxy cannot tell a procedure's language)
 _REFUSED_STATEMENTS: Final = {"NotifyStmt": "NOTIFY", "ReindexStmt": "REINDEX",
-                              "ClusterStmt": "CLUSTER"}
+                              "ClusterStmt": "CLUSTER", "CallStmt": "CALL"}
 _REFUSED_FUNCTIONS: Final = frozenset({
     "pg_notify", "txid_current", "pg_current_xact_id", "pg_cancel_backend",
     "pg_terminate_backend", "pg_promote"})
@@ -184,7 +190,8 @@ def startup_parameters(params: dict[str, str]) -> tuple[dict[str, str], str | No
 class ReadOnlyState:
     """The session's value as PostgreSQL would keep it for a SET (see the module's plan)."""
 
-    __slots__ = ("_failed", "_rolled_back", "local", "pending", "reset", "tracking", "value")
+    __slots__ = ("_committed", "_failed", "_rolled_back", "local", "pending", "reset", "tracking",
+                 "value")
 
     def __init__(self, value: str = OFF) -> None:
         self.reset = value  # the startup value: RESET's
@@ -194,6 +201,7 @@ class ReadOnlyState:
         self.tracking = False  # the server's answers decide pending/local
         self._failed = False
         self._rolled_back = False
+        self._committed = False
 
     @property
     def current(self) -> str:
@@ -214,6 +222,18 @@ class ReadOnlyState:
     def command_complete(self, tag: bytes) -> None:
         self._failed = False
         self._rolled_back = tag.startswith(b"ROLLBACK")
+        self._committed = tag.startswith((b"COMMIT", b"PREPARE TRANSACTION"))
+
+    def settling(self) -> str:
+        """The value once the transaction the last answer ended is over (what PostgreSQL's
+        settings are when it reports them, just before its ReadyForQuery)."""
+        if not self.tracking:
+            return self.current
+        if self._failed or self._rolled_back:
+            return self.value
+        if self._committed:
+            return self.pending or self.value
+        return self.current
 
     def error(self) -> None:
         self._failed = True
@@ -225,7 +245,21 @@ class ReadOnlyState:
         if self.pending is not None and not (self._failed or self._rolled_back):
             self.value = self.pending
         self.pending = self.local = None
-        self.tracking = self._failed = self._rolled_back = False
+        self.tracking = self._failed = self._rolled_back = self._committed = False
+
+
+def breach(state: ReadOnlyState, setting: bytes, value: bytes) -> str | None:
+    """For a ParameterStatus (PostgreSQL reports default_transaction_read_only whenever it
+    changes, PostgreSQL 14 and later): the message that ends the session when code the proxy
+    could not see (a function calling set_config()) turned it off while the session is
+    read-only; None when all is well."""
+    if setting != b"default_transaction_read_only" or value != b"off":
+        return None
+    current = state.settling()
+    if current == OFF:
+        return None
+    return (f'terminating connection: default_transaction_read_only was turned off while '
+            f'"{PARAMETER}" is "{current}"')
 
 
 # -- statements -------------------------------------------------------------------------------

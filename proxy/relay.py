@@ -382,6 +382,10 @@ class ClientSide(asyncio.Protocol):
                 assert self.upstream is not None
                 self.upstream.write(data)
             self._release()
+        elif step is Step.READ_ONLY_BREACH:
+            # after the rest of this chunk (its ReadyForQuery), before any client byte
+            asyncio.get_running_loop().call_soon(
+                self.terminate, "25006", self.session.read_only_breach)
         elif step is Step.BACKEND_KEY and self.server.session_started(self):
             self.session.register_after(1)  # the ReadyForQuery that ends startup
 

@@ -108,6 +108,9 @@ class Step(Enum):
     # The prelude's ReadyForQuery came: send ``Session.after_prelude()`` upstream, then release
     # the client direction.
     PRELUDE_DONE = "prelude_done"
+    # End the session with FATAL ``Session.read_only_breach`` (25006): code the proxy could not
+    # see made a read-only session writable (proxy/readonly.py)
+    READ_ONLY_BREACH = "read_only_breach"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,7 @@ class Session:
     __slots__ = (
         "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
         "backend_pid", "client_encoding", "client_filter", "error_hints", "params", "peer",
-        "read_only", "readies_swallowed", "register_at", "server_inspect", "started",
+        "read_only", "read_only_breach", "readies_swallowed", "register_at", "server_inspect", "started",
         "tag_renames", "transaction_status",
     )
 
@@ -203,6 +206,7 @@ class Session:
         # scanner another prefilter once the session uses it (the shell's; None in tests)
         self.read_only = readonly.ReadOnlyState()
         self.client_filter: Callable[[Callable[[bytes, int, int], bool]], None] | None = None
+        self.read_only_breach = ""  # the FATAL message of Step.READ_ONLY_BREACH
 
     @property
     def dbname(self) -> str:
@@ -468,6 +472,10 @@ class Session:
             value, _ = pq.cstring(msg.raw, offset)
             if key == b"client_encoding":
                 self.client_encoding = value.decode("ascii", "replace").upper()
+            breach = readonly.breach(self.read_only, key, value)
+            if breach is not None:
+                self.read_only_breach = breach
+                return b"", Step.READ_ONLY_BREACH
         return msg.raw, None
 
     def _ready_for_query(self, msg: pq.Message) -> Step | None:

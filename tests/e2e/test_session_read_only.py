@@ -38,6 +38,11 @@ def dsn(emulator: Emulator) -> str:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO items VALUES (1, 'one')")
+        # written before a session is locked: code the proxy never sees
+        conn.execute("CREATE FUNCTION unlock() RETURNS text LANGUAGE sql AS $$ "
+                     "SELECT set_config('default_transaction_read_only', 'off', false) $$")
+        conn.execute("CREATE PROCEDURE add_item(i int) LANGUAGE sql AS $$ "
+                     "INSERT INTO items VALUES (i, 'added') $$")
     return dsn
 
 
@@ -93,6 +98,7 @@ ESCAPES = [
     ("SELECT txid_current()", "25006"),
     ("SELECT pg_catalog.pg_current_xact_id()", "25006"),
     ("SELECT pg_cancel_backend(pg_backend_pid() + 1000000)", "25006"),
+    ("CALL add_item(99)", "25006"),
     ("SET alloydb_session_read_only = off", "55P02"),
     ("SET SESSION alloydb_session_read_only TO 'on'", "55P02"),
     ("SET LOCAL alloydb_session_read_only = 'off'", "55P02"),
@@ -126,6 +132,24 @@ def test_lock_cannot_be_escaped(locked: Conn, statement: str, sqlstate: str) -> 
     assert _show(locked) == "locked"
     _assert_write_refused(locked)
     assert locked.execute("SELECT count(*) FROM items WHERE id = 99").fetchone() == (0,)
+
+
+def test_function_that_unlocks_ends_the_session(dsn: str, locked: Conn) -> None:
+    """A function written before turns default_transaction_read_only off where the proxy cannot
+    see it: PostgreSQL reports the change, and the session ends before it can write."""
+    with pytest.raises(psycopg.Error) as caught:
+        locked.execute("SELECT unlock()")
+        locked.execute("INSERT INTO items VALUES (99, 'no')")
+    # the FATAL, or the closed connection when the driver meets the close first
+    assert caught.value.sqlstate in ("25006", None)
+    assert locked.closed or locked.broken
+    with _connect(dsn, None) as plain:
+        assert plain.execute("SELECT count(*) FROM items WHERE id = 99").fetchone() == (0,)
+        # a session that does not use the parameter may do so as PostgreSQL allows
+        plain.execute("SET default_transaction_read_only = on")
+        assert plain.execute("SELECT unlock()").fetchone() == ("off",)
+        plain.execute("CALL add_item(30)")
+        plain.execute("DELETE FROM items WHERE id = 30")
 
 
 @pytest.mark.parametrize("statement", [

@@ -101,3 +101,21 @@ def test_invalid_value_and_locked_refusals() -> None:
 
 def test_text_that_does_not_parse_goes_on() -> None:
     assert plan("SET alloydb_session_read_only = = on", ReadOnlyState(LOCKED)).sql is None
+
+
+def test_breach_only_when_read_only_settles() -> None:
+    key = b"default_transaction_read_only"
+    state = ReadOnlyState(LOCKED)
+    assert readonly.breach(state, key, b"off") is not None
+    assert readonly.breach(state, key, b"on") is None
+    assert readonly.breach(state, b"TimeZone", b"off") is None
+    # PostgreSQL reports the setting its ROLLBACK restored before the ReadyForQuery
+    state = ReadOnlyState()
+    plan("SET alloydb_session_read_only = locked", state)
+    state.command_complete(b"ROLLBACK\x00")
+    assert readonly.breach(state, key, b"off") is None
+    # and a SET LOCAL's end at COMMIT
+    state = ReadOnlyState()
+    plan("SET LOCAL alloydb_session_read_only = on", state)
+    state.command_complete(b"COMMIT\x00")
+    assert readonly.breach(state, key, b"off") is None
