@@ -19,6 +19,7 @@ import asyncpg
 import psycopg
 import pytest
 
+from tests.support.databases import fresh_database
 from tests.support.emulators import Emulator
 
 DB = "read_only_tests"
@@ -299,3 +300,19 @@ def test_psql(emulator: Emulator, dsn: str) -> None:
         capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.split() == ["locked", "1"]
     assert "cannot execute DELETE in a read-only transaction" in done.stderr
+
+
+def test_model_calls_work_in_a_locked_session(emulator: Emulator) -> None:
+    """Reading with AlloyDB AI is what a read-only MCP session does: the model-call path must
+    write nothing in the caller's session."""
+    dsn = fresh_database(emulator, "read_only_ai_tests")
+    with _connect(dsn) as conn:
+        row = conn.execute("SELECT array_length(google_ml.embedding('text-embedding-005', "
+                           "'hello')::real[], 1)").fetchone()
+        assert row == (768,)
+        _assert_write_refused_in(conn, "CREATE TABLE t (v vector(3))")
+
+
+def _assert_write_refused_in(conn: Conn, statement: str) -> None:
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        conn.execute(statement)
