@@ -67,11 +67,12 @@ VALUES_HINT: Final = "Available values: off, on, locked."
 # PostgreSQL's settings behind a read-only transaction
 _READ_ONLY_SETTINGS: Final = frozenset({"default_transaction_read_only", "transaction_read_only"})
 # What a text needs to hold to matter in a session that is read-only now: the words of the
-# statements above (``READ WRITE``, the settings' names, ``set_config``, ``RESET``, ``DISCARD``,
-# ``DO``). Asked only in such sessions; every other session keeps the proxy's own prefilter.
+# statements that would make it writable (``READ WRITE``, the settings' names, ``set_config``,
+# ``RESET``, ``DISCARD``) and of those refused below. Asked only in such sessions; every other
+# session keeps the proxy's own prefilter.
 _READ_ONLY_PREFILTER: Final = re.compile(
     rb"write|read_only|set_config|reset|discard|\bdo\b|vacuum|analy[sz]e|notify|reindex|cluster"
-    rb"|txid_current|xact_id|_backend|pg_promote|\bcall\b", re.IGNORECASE)
+    rb"|txid_current|xact_id|_backend|pg_promote|\bcall\b|dblink", re.IGNORECASE)
 # What the twin's page lists beyond PostgreSQL's read-only transactions, which allow them:
 # statements that take a transaction id or act outside the transaction (VACUUM, NOTIFY; ANALYZE,
 # REINDEX and CLUSTER take one as VACUUM does), procedures (a procedure may commit, and the
@@ -82,6 +83,9 @@ _REFUSED_STATEMENTS: Final = {"NotifyStmt": "NOTIFY", "ReindexStmt": "REINDEX",
 _REFUSED_FUNCTIONS: Final = frozenset({
     "pg_notify", "txid_current", "pg_current_xact_id", "pg_cancel_backend",
     "pg_terminate_backend", "pg_promote"})
+# dblink's functions, in whatever schema (the page refuses foreign data wrappers): a connection
+# of their own is another session, which nothing makes read-only
+_REFUSED_FUNCTION_WORD: Final = "dblink"
 _TAG: Final = "$alloydb_read_only$"
 
 
@@ -341,7 +345,10 @@ class _Calls(Visitor):
         self.found: str | None = None
 
     def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
-        names = [n.sval for n in node.funcname if isinstance(n, ast.String)]
+        names = [str(n.sval) for n in node.funcname if isinstance(n, ast.String)]
+        if names and _REFUSED_FUNCTION_WORD in names[-1].lower():
+            self.found = f"execute {names[-1]}()"
+            return
         if not names or names[:-1] not in ([], ["pg_catalog"]):
             return
         if names[-1] in _REFUSED_FUNCTIONS:

@@ -42,6 +42,7 @@ def dsn(emulator: Emulator) -> str:
         # written before a session is locked: code the proxy never sees
         conn.execute("CREATE FUNCTION unlock() RETURNS text LANGUAGE sql AS $$ "
                      "SELECT set_config('default_transaction_read_only', 'off', false) $$")
+        conn.execute("CREATE EXTENSION dblink")
         conn.execute("CREATE PROCEDURE add_item(i int) LANGUAGE sql AS $$ "
                      "INSERT INTO items VALUES (i, 'added') $$")
     return dsn
@@ -133,6 +134,19 @@ def test_lock_cannot_be_escaped(locked: Conn, statement: str, sqlstate: str) -> 
     assert _show(locked) == "locked"
     _assert_write_refused(locked)
     assert locked.execute("SELECT count(*) FROM items WHERE id = 99").fetchone() == (0,)
+
+
+def test_dblink_is_refused(emulator: Emulator, dsn: str, locked: Conn) -> None:
+    """Another connection is another session, which nothing makes read-only (the page refuses
+    foreign data wrappers)."""
+    conninfo = f"host={emulator.host} port={emulator.port} user=postgres dbname={DB}"
+    write = f"SELECT dblink_exec('{conninfo}', 'INSERT INTO items VALUES (98, ''other'')')"
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="dblink_exec"):
+        locked.execute(write)
+    with _connect(dsn, None) as plain:
+        assert plain.execute("SELECT count(*) FROM items WHERE id = 98").fetchone() == (0,)
+        assert plain.execute(write).fetchone() == ("INSERT 0 1",)
+        plain.execute("DELETE FROM items WHERE id = 98")
 
 
 def test_function_that_unlocks_ends_the_session(dsn: str, locked: Conn) -> None:
