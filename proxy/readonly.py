@@ -40,7 +40,8 @@ Sessions that never use the parameter are unaffected: only texts naming it reach
 
 Code the proxy does not see (a function written before, calling ``set_config()``) could still
 turn ``default_transaction_read_only`` off; PostgreSQL reports that setting to the client
-whenever it changes, and the session ends (``breach``) before the next statement can write.
+whenever it changes, and a locked session ends (``breach``) before the next statement can write
+(an ``on`` one follows the server: it becomes ``off``).
 """
 
 from __future__ import annotations
@@ -255,12 +256,16 @@ class ReadOnlyState:
 def breach(state: ReadOnlyState, setting: bytes, value: bytes) -> str | None:
     """For a ParameterStatus (PostgreSQL reports default_transaction_read_only whenever it
     changes, PostgreSQL 14 and later): the message that ends the session when code the proxy
-    could not see (a function calling set_config()) turned it off while the session is
-    read-only; None when all is well."""
+    could not see (a function calling set_config(), a statement a driver prepared before) turned
+    it off while the session is locked; None when all is well. While the value is ``on``, which
+    the session may turn off, it follows the server instead (a driver may run a prepared ``SET
+    alloydb_session_read_only = off`` again without the proxy seeing its text)."""
     if setting != b"default_transaction_read_only" or value != b"off":
         return None
     current = state.settling()
-    if current == OFF:
+    if current == ON:
+        state.value, state.pending, state.local = OFF, None, None
+    if current != LOCKED:
         return None
     return (f'terminating connection: default_transaction_read_only was turned off while '
             f'"{PARAMETER}" is "{current}"')

@@ -233,6 +233,24 @@ def test_on_then_off_and_transactions(dsn: str) -> None:
         conn.execute("DELETE FROM items WHERE id IN (10, 11)")
 
 
+def test_prepared_toggles_follow_the_server(dsn: str) -> None:
+    """psycopg prepares a statement it runs a fifth time and then sends only Bind and Execute:
+    the proxy no longer sees the SET's text, and follows PostgreSQL's report instead."""
+    with _connect(dsn, None) as conn:
+        for _ in range(6):
+            conn.execute("SET alloydb_session_read_only = off")  # prepared from the fifth
+        for _ in range(3):
+            conn.execute("SET alloydb_session_read_only = on")
+            _assert_write_refused(conn)
+            assert _show(conn) == "on"
+            conn.execute("SET alloydb_session_read_only = off")  # Bind and Execute only
+            assert _show(conn) == "off"
+            # the session is off again for the proxy too: READ WRITE is PostgreSQL's to judge
+            conn.execute("BEGIN READ WRITE")
+            conn.execute("INSERT INTO items VALUES (12, 'twelve')")
+            conn.execute("ROLLBACK")
+
+
 def test_invalid_values(dsn: str) -> None:
     with _connect(dsn, None) as conn:
         for statement in ("SET alloydb_session_read_only = maybe",

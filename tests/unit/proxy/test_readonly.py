@@ -119,3 +119,11 @@ def test_breach_only_when_read_only_settles() -> None:
     plan("SET LOCAL alloydb_session_read_only = on", state)
     state.command_complete(b"COMMIT\x00")
     assert readonly.breach(state, key, b"off") is None
+
+
+def test_on_follows_the_server_off() -> None:
+    """A prepared SET ... = off run again reaches the server without its text: an 'on' session
+    follows PostgreSQL's report instead of ending."""
+    state = ReadOnlyState(ON)
+    assert readonly.breach(state, b"default_transaction_read_only", b"off") is None
+    assert state.current == OFF
