@@ -19,9 +19,10 @@ PostgreSQL refuses a parameter it does not know, so the proxy keeps this one its
 - ``SET [SESSION|LOCAL]``, ``RESET`` and ``SET ... TO DEFAULT`` of the parameter become the same
   statements of ``default_transaction_read_only``: a transaction already writing goes on writing
   until it ends, as the page says, and PostgreSQL undoes the setting with the transaction that
-  made it, as it undoes any SET; ``SHOW`` becomes a SELECT that reads
-  ``default_transaction_read_only`` (``locked`` or ``on`` when it is on, as the proxy knows the
-  session; a driver may prepare the SELECT and run it again later);
+  made it, as it undoes any SET; ``SHOW`` becomes a SELECT, and ``current_setting()`` of the
+  parameter an expression, that read ``default_transaction_read_only`` (``locked`` or ``on``
+  when it is on, as the proxy knows the session; a driver may prepare the SELECT and run it
+  again later);
 - while the value is ``on`` or ``locked`` the statements that would make a transaction writable
   again (``SET``/``RESET``/``set_config`` of ``default_transaction_read_only`` or
   ``transaction_read_only`` to off, ``BEGIN``/``START TRANSACTION READ WRITE``, ``SET
@@ -56,7 +57,7 @@ from pglast.enums import DiscardMode, TransactionStmtKind, VariableSetKind
 from pglast.visitors import Visitor
 
 from proxy.scann import sql_literal
-from proxy.statements import Splice, apply_splices, worth_parsing
+from proxy.statements import Splice, apply_splices, call_span, worth_parsing
 
 PARAMETER: Final = "alloydb_session_read_only"
 OFF: Final = "off"
@@ -384,6 +385,12 @@ def plan(sql: str, state: ReadOnlyState) -> Plan:
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
         replacement = _statement(raw.stmt, state, single=len(stmts) == 1)
         if replacement is None:
+            reads = _CurrentSetting()
+            reads(raw.stmt)
+            splices.extend(
+                Splice(*call_span(sql, location), _shown(state) + (
+                    " AS current_setting" if location in reads.unnamed else ""))
+                for location in reads.locations)
             continue
         if replacement.startswith("SELECT "):
             result.show = True
@@ -393,16 +400,42 @@ def plan(sql: str, state: ReadOnlyState) -> Plan:
     return result
 
 
+def _shown(state: ReadOnlyState) -> str:
+    """The parameter's value as an expression. It reads the server's setting, not a constant:
+    a driver may prepare the statement once and run it again later (psycopg does from the fifth
+    time)."""
+    shown = sql_literal(LOCKED if state.current == LOCKED else ON)
+    return ("(CASE WHEN pg_catalog.current_setting('default_transaction_read_only')::boolean "
+            f"THEN {shown} ELSE 'off' END)::text")
+
+
+class _CurrentSetting(Visitor):
+    """The locations of ``current_setting('alloydb_session_read_only'[, missing_ok])`` calls,
+    and of those that are a whole output column without a name (which keeps its name,
+    ``current_setting``, with an ``AS``)."""
+
+    def __init__(self) -> None:
+        self.locations: list[int] = []
+        self.unnamed: set[int] = set()
+
+    def visit_ResTarget(self, ancestors: Any, node: Any) -> None:
+        if node.name is None and isinstance(node.val, ast.FuncCall):
+            self.unnamed.add(int(node.val.location or 0))
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [str(n.sval) for n in node.funcname if isinstance(n, ast.String)]
+        args: Any = node.args or ()
+        if (names in (["current_setting"], ["pg_catalog", "current_setting"])
+                and 1 <= len(args) <= 2 and (_const_text(args[0]) or "").lower() == PARAMETER):
+            self.locations.append(node.location)
+
+
 def _statement(stmt: Any, state: ReadOnlyState, *, single: bool) -> str | None:
     """The text that replaces one statement, or None."""
     if isinstance(stmt, ast.VariableShowStmt) and str(stmt.name).lower() == PARAMETER:
         if not single:  # its tag could not be told from another SELECT's
             return None
-        # Read from the server's setting, not a constant: a driver may prepare the statement
-        # once and run it again later (psycopg does from the fifth time)
-        shown = sql_literal(LOCKED if state.current == LOCKED else ON)
-        return ("SELECT CASE WHEN pg_catalog.current_setting('default_transaction_read_only')"
-                f"::boolean THEN {shown} ELSE 'off' END::text AS {PARAMETER}")
+        return f"SELECT {_shown(state)} AS {PARAMETER}"
     if isinstance(stmt, ast.VariableSetStmt) and (stmt.name or "").lower() == PARAMETER:
         return _set_parameter(stmt, state)
     current = state.current

@@ -72,6 +72,17 @@ def _assert_write_refused(conn: Conn) -> None:
         conn.execute("INSERT INTO items VALUES (99, 'no')")
 
 
+def test_current_setting_reads_it(locked: Conn, dsn: str) -> None:
+    cur = locked.execute("SELECT current_setting('alloydb_session_read_only'), "
+                         "pg_catalog.current_setting('alloydb_session_read_only', true) AS v")
+    assert cur.fetchone() == ("locked", "locked")
+    assert cur.description is not None
+    assert [c.name for c in cur.description] == ["current_setting", "v"]
+    with _connect(dsn, None) as plain:
+        assert plain.execute("SELECT current_setting('alloydb_session_read_only')"
+                             ).fetchone() == ("off",)
+
+
 def test_toolbox_connection_string_is_locked_read_only(emulator: Emulator, dsn: str) -> None:
     conninfo = (TOOLBOX_DSN.format(db=DB)
                 + f" host={emulator.host} port={emulator.port}")
