@@ -273,7 +273,8 @@ class Session:
     def _rewritten(self, msg: pq.Message, config: RewriteConfig,
                    extension_installed: bool) -> bytes | Prelude:
         raw = msg.raw
-        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
+        utf8 = self.client_encoding in ("UTF8", "SQL_ASCII")
+        if not utf8 and not self.read_only.in_use:
             return raw
         try:
             if msg.type == pq.QUERY:
@@ -283,9 +284,14 @@ class Session:
                 name, offset = pq.cstring(raw, 5)
                 sql_bytes, after = pq.cstring(raw, offset)
                 prefix, suffix = name + b"\x00", raw[after:]
-            sql = sql_bytes.decode("utf-8")
-        except (pq.ProtocolViolation, UnicodeDecodeError):
+        except pq.ProtocolViolation:
             return raw  # PostgreSQL will say what is wrong with it
+        try:
+            sql = sql_bytes.decode("utf-8") if utf8 else None
+        except UnicodeDecodeError:
+            sql = None
+        if sql is None:
+            return self._read_only_checked(msg, sql_bytes, prefix, suffix)
         try:
             read_only = self._read_only_plan(sql, sql_bytes)
             result = rewrite(read_only.sql or sql, warmup=config.warmup,
@@ -330,6 +336,22 @@ class Session:
         if result.prelude is None or msg.type != pq.QUERY:
             return raw  # a Parse goes unchecked (see the module's plan)
         return Prelude(result.prelude, raw, msg.ordinal - 1)
+
+    def _read_only_checked(self, msg: pq.Message, sql_bytes: bytes, prefix: bytes,
+                           suffix: bytes) -> bytes:
+        """A text that is not UTF-8 gets no rewrite, but a read-only session's checks all the
+        same: read as Latin-1 (one character a byte), the text outside the statements replaced
+        goes back byte for byte."""
+        try:
+            plan = self._read_only_plan(sql_bytes.decode("latin-1"), sql_bytes)
+        except Exception:  # as in _rewritten
+            log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
+            return msg.raw
+        if plan.show:
+            self.rename_next_tag(b"SELECT 1", b"SHOW")
+        if plan.sql is None:
+            return msg.raw
+        return pq.message(msg.type, prefix + plan.sql.encode("latin-1") + b"\x00" + suffix)
 
     def _read_only_plan(self, sql: str, sql_bytes: bytes) -> readonly.Plan:
         """alloydb_session_read_only's part (proxy/readonly.py): only for a session that uses

@@ -178,6 +178,19 @@ def test_function_that_unlocks_ends_the_session(dsn: str, locked: Conn) -> None:
         plain.execute("DELETE FROM items WHERE id = 30")
 
 
+def test_checks_hold_in_other_client_encodings(dsn: str) -> None:
+    """The proxy rewrites only UTF-8 texts; a read-only session's checks read any other."""
+    with _connect(dsn) as conn:
+        conn.execute("SET client_encoding = 'LATIN1'")
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="alloydb_session"):
+            conn.execute("BEGIN READ WRITE -- café")
+        assert _show(conn) == "locked"
+        conn.execute("SET client_encoding = 'SQL_ASCII'")
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="alloydb_session"):
+            conn.execute(b"SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE -- caf\xe9")
+        _assert_write_refused(conn)
+
+
 @pytest.mark.parametrize("statement", [
     "RESET ALL", "DISCARD ALL", "RESET default_transaction_read_only",
     "RESET alloydb_session_read_only", "SET alloydb_session_read_only TO DEFAULT",
