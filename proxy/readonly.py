@@ -74,17 +74,25 @@ _READ_ONLY_SETTINGS: Final = frozenset({"default_transaction_read_only", "transa
 # session keeps the proxy's own prefilter.
 _READ_ONLY_PREFILTER: Final = re.compile(
     rb"write|read_only|set_config|reset|discard|\bdo\b|vacuum|analy[sz]e|notify|reindex|cluster"
-    rb"|txid_current|xact_id|_backend|pg_promote|\bcall\b|dblink", re.IGNORECASE)
+    rb"|txid_current|xact_id|_backend|pg_promote|\bcall\b|dblink|alter\s+system|reload_conf"
+    rb"|rotate_logfile|switch_wal|restore_point|stat_reset", re.IGNORECASE)
 # What the twin's page lists beyond PostgreSQL's read-only transactions, which allow them:
 # statements that take a transaction id or act outside the transaction (VACUUM, NOTIFY; ANALYZE,
 # REINDEX and CLUSTER take one as VACUUM does), procedures (a procedure may commit, and the
 # transaction it starts then would be writable if it turned default_transaction_read_only off;
 # the page refuses procedural code, and the proxy cannot tell a procedure's language)
 _REFUSED_STATEMENTS: Final = {"NotifyStmt": "NOTIFY", "ReindexStmt": "REINDEX",
-                              "ClusterStmt": "CLUSTER", "CallStmt": "CALL"}
+                              "ClusterStmt": "CLUSTER", "CallStmt": "CALL",
+                              "AlterSystemStmt": "ALTER SYSTEM"}
+# the page's examples (pg_promote, pg_cancel_backend, pg_terminate_backend) and their kin:
+# internal, volatile, acting beyond the transaction
 _REFUSED_FUNCTIONS: Final = frozenset({
     "pg_notify", "txid_current", "pg_current_xact_id", "pg_cancel_backend",
-    "pg_terminate_backend", "pg_promote"})
+    "pg_terminate_backend", "pg_promote", "pg_reload_conf", "pg_rotate_logfile", "pg_switch_wal",
+    "pg_create_restore_point", "pg_stat_reset", "pg_stat_reset_shared",
+    "pg_stat_reset_single_table_counters", "pg_stat_reset_single_function_counters",
+    "pg_stat_reset_slru", "pg_stat_reset_replication_slot", "pg_stat_reset_subscription_stats",
+    "pg_stat_reset_backend_stats"})
 # dblink's functions, in whatever schema (the page refuses foreign data wrappers): a connection
 # of their own is another session, which nothing makes read-only
 _REFUSED_FUNCTION_WORD: Final = "dblink"
