@@ -286,6 +286,17 @@ def breach(state: ReadOnlyState, setting: bytes, value: bytes) -> str | None:
 class Plan:
     sql: str | None = None  # the text to send instead, or None
     show: bool = False  # a SHOW answered with a SELECT: its tag is to be renamed
+    # The highest $n of the statements replaced (a Parse's refusal keeps as many parameters,
+    # so that the client's Bind still fits and the refusal's error is what it sees)
+    parameters: int = 0
+
+
+class _Parameters(Visitor):
+    def __init__(self) -> None:
+        self.highest = 0
+
+    def visit_ParamRef(self, ancestors: Any, node: Any) -> None:
+        self.highest = max(self.highest, int(node.number or 0))
 
 
 def _raise(sqlstate: str, message: str, hint: str | None) -> str:
@@ -402,6 +413,9 @@ def plan(sql: str, state: ReadOnlyState) -> Plan:
             continue
         if replacement.startswith("SELECT "):
             result.show = True
+        parameters = _Parameters()
+        parameters(raw.stmt)
+        result.parameters = max(result.parameters, parameters.highest)
         splices.append(Splice(start, end, replacement))
     if splices:
         result.sql = apply_splices(sql, splices)

@@ -301,6 +301,8 @@ class Session:
             return raw
         if read_only.sql is not None and result.sql is None:
             result.sql = read_only.sql
+        if read_only.parameters and msg.type == pq.PARSE:
+            suffix = _declared_parameters(suffix, read_only.parameters)
         if read_only.show:
             self.rename_next_tag(b"SELECT 1", b"SHOW")
         if result.error_hint is not None:
@@ -515,6 +517,22 @@ class Session:
             step = Step.REGISTER_ENDPOINT
         self._update_server_inspect()
         return step
+
+
+_TEXT_OID = 25
+
+
+def _declared_parameters(suffix: bytes, count: int) -> bytes:
+    """A Parse's parameter types for a statement the proxy replaced by one without parameters:
+    at least ``count``, each the client's or, where it left it to the server, ``text`` (the
+    server cannot infer a type from a text that no longer uses the parameter)."""
+    try:
+        (declared,) = struct.unpack_from("!H", suffix, 0)
+        oids = list(struct.unpack_from(f"!{declared}I", suffix, 2))
+    except struct.error:
+        return suffix  # malformed: PostgreSQL says what is wrong with it
+    oids = [oid or _TEXT_OID for oid in oids] + [_TEXT_OID] * (count - declared)
+    return struct.pack(f"!H{len(oids)}I", len(oids), *oids)
 
 
 def _without_context(error: bytes) -> bytes:

@@ -194,6 +194,15 @@ def test_checks_hold_in_other_client_encodings(dsn: str) -> None:
         _assert_write_refused(conn)
 
 
+def test_refusal_with_parameters(locked: Conn) -> None:
+    """psycopg sends a str parameter with no type: the refusal declares it text."""
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="alloydb_session_read_only"):
+        locked.execute("SELECT set_config('default_transaction_read_only', %s, false)", ("off",))
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="pg_notify"):
+        locked.execute("SELECT pg_notify(%s, %s), %s::int", ("a", "b", 3))
+    _assert_write_refused(locked)
+
+
 @pytest.mark.parametrize("statement", [
     "RESET ALL", "DISCARD ALL", "RESET default_transaction_read_only",
     "RESET alloydb_session_read_only", "SET alloydb_session_read_only TO DEFAULT",
@@ -336,6 +345,11 @@ def test_asyncpg_server_settings(dsn: str) -> None:
                                match="alloydb_session_read_only"):
                 await conn.fetchval(
                     "SELECT set_config('default_transaction_read_only', 'off', false)")
+            # with a parameter: the refusal keeps it, so the Bind fits and the error is ours
+            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError,
+                               match="alloydb_session_read_only"):
+                await conn.fetchval(
+                    "SELECT set_config('default_transaction_read_only', $1, false)", "off")
             with pytest.raises(asyncpg.exceptions.CantChangeRuntimeParamError):
                 await conn.execute("SET alloydb_session_read_only = off")
             async with conn.transaction(readonly=True):
