@@ -191,7 +191,10 @@ def startup_parameters(params: dict[str, str]) -> tuple[dict[str, str], str | No
     if value is None:
         return params, None
     if value != OFF:
+        # (after any of the client's: the last -c wins; and a startup parameter of its own,
+        # which PostgreSQL applies after the options, is dropped)
         kept.append("-c default_transaction_read_only=on")
+        out = {k: v for k, v in out.items() if k.lower() != "default_transaction_read_only"}
     if kept:
         out["options"] = " ".join(kept)
     else:

@@ -175,8 +175,8 @@ class Session:
     __slots__ = (
         "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
         "backend_pid", "client_encoding", "client_filter", "error_hints", "params", "peer",
-        "read_only", "read_only_breach", "readies_swallowed", "register_at", "server_inspect", "started",
-        "tag_renames", "transaction_status",
+        "read_only", "read_only_breach", "readies_swallowed", "register_at", "server_inspect",
+        "started", "tag_renames", "transaction_status",
     )
 
     def __init__(self, params: dict[str, str] | None = None) -> None:
@@ -274,7 +274,7 @@ class Session:
                    extension_installed: bool) -> bytes | Prelude:
         raw = msg.raw
         utf8 = self.client_encoding in ("UTF8", "SQL_ASCII")
-        if not utf8 and not self.read_only.in_use:
+        if not utf8 and not self.read_only.in_use and not readonly.names_parameter(raw):
             return raw
         try:
             if msg.type == pq.QUERY:

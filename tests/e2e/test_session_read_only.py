@@ -192,6 +192,11 @@ def test_checks_hold_in_other_client_encodings(dsn: str) -> None:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="alloydb_session"):
             conn.execute(b"SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE -- caf\xe9")
         _assert_write_refused(conn)
+    with _connect(dsn, None) as conn:  # a session that is not read-only yet
+        conn.execute("SET client_encoding = 'LATIN1'")
+        conn.execute("SET alloydb_session_read_only = locked -- café")
+        assert _show(conn) == "locked"
+        _assert_write_refused(conn)
 
 
 def test_refusal_with_parameters(locked: Conn) -> None:

@@ -127,3 +127,12 @@ def test_on_follows_the_server_off() -> None:
     state = ReadOnlyState(ON)
     assert readonly.breach(state, b"default_transaction_read_only", b"off") is None
     assert state.current == OFF
+
+
+def test_read_only_startup_overrides_the_clients_setting() -> None:
+    params, got = startup_parameters({
+        "options": "-c default_transaction_read_only=off -c alloydb_session_read_only=locked",
+        "default_transaction_read_only": "off"})
+    assert got == LOCKED
+    assert params == {"options": "-c default_transaction_read_only=off "
+                                 "-c default_transaction_read_only=on"}
