@@ -146,6 +146,11 @@ class MessageScanner:
         """True when no message is partly received."""
         return self._remaining == 0 and not self._pending
 
+    def set_wanted(self, wanted: Callable[[bytes, int, int], bool] | None) -> None:
+        """Another prefilter from now on (a session that starts using a feature with words of
+        its own: proxy/readonly.py)."""
+        self._wanted = wanted
+
     def set_inspect(self, inspect: frozenset[int]) -> None:
         if inspect != self._inspect:
             self._inspect = inspect

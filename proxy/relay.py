@@ -250,7 +250,13 @@ class ClientSide(asyncio.Protocol):
         self.tls.upgraded()
 
     def _start_session(self, event: startup.Startup) -> None:
-        packet = self.session.start(event.version, event.params, self.server.instance)
+        self.session.client_filter = self.scanner.set_wanted
+        try:
+            packet = self.session.start(event.version, event.params, self.server.instance)
+        except startup.UpstreamRefused as refused:  # a startup parameter it cannot take
+            self._write(refused.response)
+            self.close()
+            return
         self._relaying = True
         self._relaying_plain = self.tls.passthrough
         self._held.hold()  # until the upstream connection exists
@@ -376,6 +382,10 @@ class ClientSide(asyncio.Protocol):
                 assert self.upstream is not None
                 self.upstream.write(data)
             self._release()
+        elif step is Step.READ_ONLY_BREACH:
+            # after the rest of this chunk (its ReadyForQuery), before any client byte
+            asyncio.get_running_loop().call_soon(
+                self.terminate, "25006", self.session.read_only_breach)
         elif step is Step.BACKEND_KEY and self.server.session_started(self):
             self.session.register_after(1)  # the ReadyForQuery that ends startup
 

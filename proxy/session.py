@@ -55,13 +55,15 @@ from __future__ import annotations
 import collections
 import logging
 import struct
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple, Protocol
 
 from proxy import protocol as pq
+from proxy import readonly
 from proxy.rewrites import ErrorHint, rewrite
+from proxy.startup import UpstreamRefused
 from proxy.statements import worth_parsing
 
 log = logging.getLogger("alloydb_ai_emulator.proxy")
@@ -106,6 +108,9 @@ class Step(Enum):
     # The prelude's ReadyForQuery came: send ``Session.after_prelude()`` upstream, then release
     # the client direction.
     PRELUDE_DONE = "prelude_done"
+    # End the session with FATAL ``Session.read_only_breach`` (25006): code the proxy could not
+    # see made a read-only session writable (proxy/readonly.py)
+    READ_ONLY_BREACH = "read_only_breach"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +174,9 @@ class Session:
 
     __slots__ = (
         "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
-        "backend_pid", "client_encoding", "error_hints", "params", "peer", "readies_swallowed",
-        "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
+        "backend_pid", "client_encoding", "client_filter", "error_hints", "params", "peer",
+        "read_only", "read_only_breach", "readies_swallowed", "register_at", "server_inspect",
+        "started", "tag_renames", "transaction_status",
     )
 
     def __init__(self, params: dict[str, str] | None = None) -> None:
@@ -196,6 +202,11 @@ class Session:
         self._prelude_last: pq.Message | None = None
         self._after_prelude = b""
         self.readies_swallowed = 0  # prelude answers' ReadyForQuery the client never saw
+        # alloydb_session_read_only (proxy/readonly.py), and how to give the client direction's
+        # scanner another prefilter once the session uses it (the shell's; None in tests)
+        self.read_only = readonly.ReadOnlyState()
+        self.client_filter: Callable[[Callable[[bytes, int, int], bool]], None] | None = None
+        self.read_only_breach = ""  # the FATAL message of Step.READ_ONLY_BREACH
 
     @property
     def dbname(self) -> str:
@@ -204,8 +215,17 @@ class Session:
     def start(self, version: int, params: dict[str, str], instance: str) -> bytes:
         """The client's StartupMessage was received: the one to send upstream, with this
         proxy's instance name added to ``options``, so the session's model calls come back to
-        this proxy when several front one server."""
+        this proxy when several front one server. ``alloydb_session_read_only`` is taken out
+        (proxy/readonly.py); a value it does not take raises UpstreamRefused."""
         self.params = params
+        try:
+            params, read_only = readonly.startup_parameters(params)
+        except readonly.InvalidValue as exc:
+            raise UpstreamRefused(pq.error_response(
+                "22023", str(exc), severity="FATAL", hint=readonly.VALUES_HINT)) from None
+        if read_only is not None:
+            self.read_only = readonly.ReadOnlyState(read_only)
+            self._read_only_filter()
         params = dict(params)
         option = f"-c google_ml_integration.emulator_instance={instance}"
         params["options"] = f"{params['options']} {option}" if params.get("options") else option
@@ -253,7 +273,8 @@ class Session:
     def _rewritten(self, msg: pq.Message, config: RewriteConfig,
                    extension_installed: bool) -> bytes | Prelude:
         raw = msg.raw
-        if self.client_encoding not in ("UTF8", "SQL_ASCII"):
+        utf8 = self.client_encoding in ("UTF8", "SQL_ASCII")
+        if not utf8 and not self.read_only.in_use and not readonly.names_parameter(raw):
             return raw
         try:
             if msg.type == pq.QUERY:
@@ -263,15 +284,27 @@ class Session:
                 name, offset = pq.cstring(raw, 5)
                 sql_bytes, after = pq.cstring(raw, offset)
                 prefix, suffix = name + b"\x00", raw[after:]
-            sql = sql_bytes.decode("utf-8")
-        except (pq.ProtocolViolation, UnicodeDecodeError):
+        except pq.ProtocolViolation:
             return raw  # PostgreSQL will say what is wrong with it
         try:
-            result = rewrite(sql, warmup=config.warmup, extension_installed=extension_installed,
-                             flags=config.flags)
+            sql = sql_bytes.decode("utf-8") if utf8 else None
+        except UnicodeDecodeError:
+            sql = None
+        if sql is None:
+            return self._read_only_checked(msg, sql_bytes, prefix, suffix)
+        try:
+            read_only = self._read_only_plan(sql, sql_bytes)
+            result = rewrite(read_only.sql or sql, warmup=config.warmup,
+                             extension_installed=extension_installed, flags=config.flags)
         except Exception:  # a rewrite must never break a statement that would have run
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return raw
+        if read_only.sql is not None and result.sql is None:
+            result.sql = read_only.sql
+        if read_only.parameters and msg.type == pq.PARSE:
+            suffix = _declared_parameters(suffix, read_only.parameters)
+        if read_only.show:
+            self.rename_next_tag(b"SELECT 1", b"SHOW")
         if result.error_hint is not None:
             self.add_error_hint(result.error_hint)
         if result.touches_extension:
@@ -305,6 +338,42 @@ class Session:
         if result.prelude is None or msg.type != pq.QUERY:
             return raw  # a Parse goes unchecked (see the module's plan)
         return Prelude(result.prelude, raw, msg.ordinal - 1)
+
+    def _read_only_checked(self, msg: pq.Message, sql_bytes: bytes, prefix: bytes,
+                           suffix: bytes) -> bytes:
+        """A text that is not UTF-8 gets no rewrite, but a read-only session's checks all the
+        same: read as Latin-1 (one character a byte), the text outside the statements replaced
+        goes back byte for byte."""
+        try:
+            plan = self._read_only_plan(sql_bytes.decode("latin-1"), sql_bytes)
+        except Exception:  # as in _rewritten
+            log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
+            return msg.raw
+        if plan.show:
+            self.rename_next_tag(b"SELECT 1", b"SHOW")
+        if plan.sql is None:
+            return msg.raw
+        return pq.message(msg.type, prefix + plan.sql.encode("latin-1") + b"\x00" + suffix)
+
+    def _read_only_plan(self, sql: str, sql_bytes: bytes) -> readonly.Plan:
+        """alloydb_session_read_only's part (proxy/readonly.py): only for a session that uses
+        it or a text that names it."""
+        state = self.read_only
+        if not state.in_use and not readonly.names_parameter(sql_bytes):
+            return readonly.Plan()
+        plan = readonly.plan(sql, state)
+        if state.in_use:
+            self._read_only_filter()
+        if state.tracking:
+            self._update_server_inspect()
+        return plan
+
+    def _read_only_filter(self) -> None:
+        """The session uses the parameter: its client prefilter also picks the statements that
+        could make a read-only session writable."""
+        if self.client_filter is not None:
+            self.client_filter(readonly.read_only_wanted)
+            self.client_filter = None  # once is enough: the filter stays
 
     # -- what the client direction learns ---------------------------------------------------
 
@@ -376,6 +445,8 @@ class Session:
             inspect = inspect | _READY
         if self.tag_renames or self.error_hints:
             inspect = inspect | _RENAMING
+        if self.read_only.tracking:  # whether the transaction that set it commits
+            inspect = inspect | _RENAMING | _READY
         self.server_inspect = inspect
 
     # -- the server direction ---------------------------------------------------------------
@@ -392,6 +463,11 @@ class Session:
 
     def _server_message(self, msg: pq.Message) -> tuple[bytes, Step | None]:
         mtype = msg.type
+        if self.read_only.tracking:
+            if mtype == pq.COMMAND_COMPLETE:
+                self.read_only.command_complete(msg.body)
+            elif mtype == pq.ERROR_RESPONSE:
+                self.read_only.error()
         if mtype == pq.COMMAND_COMPLETE:
             if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
                 _, new = self.tag_renames.popleft()
@@ -420,11 +496,17 @@ class Session:
             value, _ = pq.cstring(msg.raw, offset)
             if key == b"client_encoding":
                 self.client_encoding = value.decode("ascii", "replace").upper()
+            breach = readonly.breach(self.read_only, key, value)
+            if breach is not None:
+                self.read_only_breach = breach
+                return b"", Step.READ_ONLY_BREACH
         return msg.raw, None
 
     def _ready_for_query(self, msg: pq.Message) -> Step | None:
         self.transaction_status = msg.raw[5:6]
         self.started = True
+        if self.read_only.tracking:
+            self.read_only.ready(self.transaction_status)
         step = None
         if (
             self.register_at is not None
@@ -435,6 +517,22 @@ class Session:
             step = Step.REGISTER_ENDPOINT
         self._update_server_inspect()
         return step
+
+
+_TEXT_OID = 25
+
+
+def _declared_parameters(suffix: bytes, count: int) -> bytes:
+    """A Parse's parameter types for a statement the proxy replaced by one without parameters:
+    at least ``count``, each the client's or, where it left it to the server, ``text`` (the
+    server cannot infer a type from a text that no longer uses the parameter)."""
+    try:
+        (declared,) = struct.unpack_from("!H", suffix, 0)
+        oids = list(struct.unpack_from(f"!{declared}I", suffix, 2))
+    except struct.error:
+        return suffix  # malformed: PostgreSQL says what is wrong with it
+    oids = [oid or _TEXT_OID for oid in oids] + [_TEXT_OID] * (count - declared)
+    return struct.pack(f"!H{len(oids)}I", len(oids), *oids)
 
 
 def _without_context(error: bytes) -> bytes:

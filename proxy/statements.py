@@ -6,7 +6,8 @@ Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) pic
 may need the proxy: those that name the extension's schemas or functions, ``pg_settings``,
 ``CREATE/ALTER EXTENSION``, ``scann``, ``auto_maintenance`` or ``TRUNCATE`` (proxy/scann.py), the
 word ``ivf`` (proxy/ivf.py), ``alloydb_ai_nl`` or ``parameterized_views`` (their flags'
-``SHOW``), or ``$@`` (AlloyDB's view parameters, proxy/pviews.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
+``SHOW``), ``session_read_only`` (proxy/readonly.py), or ``$@`` (AlloyDB's view parameters,
+proxy/pviews.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
 rewritten by *splicing*: replacement text goes into the original string at the parser's
 locations; nothing is regenerated from the syntax tree, so every byte the proxy does not mean to
 change (pgvector's ``<=>``, comments, dollar quotes) survives as it was.
@@ -22,7 +23,7 @@ from typing import Final
 # identifiers are.
 PREFILTER: Final = re.compile(
     rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
-    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl|parameterized_views",
+    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl|parameterized_views|session_read_only",
     re.IGNORECASE,
 )
 
@@ -36,10 +37,11 @@ PREFILTER: Final = re.compile(
 # no "scann" when the index's name does not: its word is searched by "maintenan", whose "m" the
 # alternatives already start with (8 KB INSERT: 94 us with it and without; "auto_maint", 102).
 # ``SHOW alloydb_ai_nl.enabled`` (rewrites.py) likewise by "ydb_ai_nl", "y" being rare, and
-# ``SHOW parameterized_views.enabled`` by "zed_vi".
+# ``SHOW parameterized_views.enabled`` by "zed_vi". ``alloydb_session_read_only``
+# (proxy/readonly.py) by "session_read_only", whose "s" the alternatives already start with.
 _LOWERCASE_PREFILTER: Final = re.compile(
     rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|vf|uncate"
-    rb"|maintenan|ydb_ai_nl|zed_vi"
+    rb"|maintenan|ydb_ai_nl|zed_vi|session_read_only"
 )
 
 
