@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from emulator.embedded import bin_dir
 from proxy.scann import guc_int
+from tests.support.databases import empty_database
 from tests.support.emulators import Emulator
 
 DB = "ivf_tests"
@@ -27,10 +28,7 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 @pytest.fixture(scope="module")
 def dsn(emulator: Emulator) -> str:
-    with emulator.connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB}"')
-    dsn = emulator.dsn_for(dbname=DB)
+    dsn = empty_database(emulator, DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
         # as printed on ai/create-ivf-index
         cur = conn.execute("CREATE EXTENSION IF NOT EXISTS vector;")

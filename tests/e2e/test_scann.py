@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.databases import fresh_database
+from tests.support.databases import empty_database, fresh_database
 from tests.support.emulators import Emulator
 
 DB = "scann_tests"
@@ -22,10 +22,7 @@ DB = "scann_tests"
 
 @pytest.fixture(scope="module")
 def dsn(emulator: Emulator) -> str:
-    with emulator.connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB}"')
-    dsn = emulator.dsn_for(dbname=DB)
+    dsn = empty_database(emulator, DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
         # as printed on ai/create-scann-index: CASCADE installs pgvector too
         cur = conn.execute("CREATE EXTENSION IF NOT EXISTS alloydb_scann CASCADE;")

@@ -19,7 +19,7 @@ import asyncpg
 import psycopg
 import pytest
 
-from tests.support.databases import fresh_database
+from tests.support.databases import empty_database, fresh_database
 from tests.support.emulators import Emulator
 
 DB = "read_only_tests"
@@ -32,10 +32,7 @@ TOOLBOX_DSN = ("user=postgres dbname={db} sslmode=disable application_name=genai
 
 @pytest.fixture(scope="module")
 def dsn(emulator: Emulator) -> str:
-    with emulator.connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB}"')
-    dsn = emulator.dsn_for(dbname=DB)
+    dsn = empty_database(emulator, DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
         conn.execute("INSERT INTO items VALUES (1, 'one')")

@@ -47,13 +47,19 @@ $$;
 """
 
 
-def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:
-    """(Re)create database ``name`` through the proxy with ``google_ml_integration``, pgvector
-    and ``extensions``; the DSN of a superuser connection to it."""
+def empty_database(emulator: Emulator, name: str) -> str:
+    """(Re)create database ``name`` through the proxy, with no extension; the DSN of a
+    superuser connection to it."""
     with emulator.connect() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = emulator.dsn_for(dbname=name)
+    return emulator.dsn_for(dbname=name)
+
+
+def fresh_database(emulator: Emulator, name: str, *extensions: str) -> str:
+    """(Re)create database ``name`` through the proxy with ``google_ml_integration``, pgvector
+    and ``extensions``; the DSN of a superuser connection to it."""
+    dsn = empty_database(emulator, name)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration")
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
