@@ -189,6 +189,32 @@ BEGIN
 END
 $fn$;
 
+-- A four-level index (max_num_levels = 3) is in Preview: ai/tune-indexes and
+-- ai/best-practices-tuning-scann ask for the flag scann.enable_preview_features or the session's
+-- `SET scann.max_allowed_num_levels = 3` first, and the scann-index reference says "If you set
+-- max_num_levels to 3, you must also set scann.max_allowed_num_levels to 3". No page prints the
+-- refusal; its text and SQLSTATE here are the emulator's.
+CREATE FUNCTION _scann_check_levels(config text[]) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path FROM CURRENT
+AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.unnest(config) AS o
+                    WHERE pg_catalog.lower(pg_catalog.split_part(o, '=', 1)) = 'max_num_levels'
+                      AND pg_catalog.btrim(pg_catalog.split_part(o, '=', 2), ' ''') = '3') THEN
+        RETURN;
+    END IF;
+    IF _scann_bool(pg_catalog.current_setting('scann.enable_preview_features', true), false)
+       OR pg_catalog.btrim(coalesce(
+              pg_catalog.current_setting('scann.max_allowed_num_levels', true), '')) = '3' THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'a four-level ScaNN index (max_num_levels = 3) is a Preview feature'
+        USING ERRCODE = 'feature_not_supported',
+              HINT = 'SET scann.max_allowed_num_levels = 3; first, or turn on the flag scann.enable_preview_features (ai/tune-indexes).';
+END
+$fn$;
+
 -- TRUNCATE rebuilds every index of the emptied tables, and AlloyDB's ScaNN build refuses an empty
 -- table: troubleshoot/troubleshoot-scann-indexes gives `truncate t1;` (query example B) as a
 -- statement that raises the empty-table error, bypassed as the CREATE INDEX check is. The proxy
@@ -334,6 +360,7 @@ BEGIN
                           WHERE am.amname = 'scann' AND oc.opcname = o.n)) THEN
         RETURN;
     END IF;
+    PERFORM _scann_check_levels(config);
     PERFORM _scann_check_rows(coalesce(idx_name, _scann_index_name(tbl, addition)), tbl, config);
 END
 $fn$;
@@ -355,8 +382,9 @@ BEGIN
     IF tbl IS NULL THEN
         RETURN;
     END IF;
+    PERFORM _scann_check_levels(config);  -- its error undoes the CREATE INDEX, as the next's
     PERFORM _scann_check_rows((SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = idx),
-                              tbl, config);  -- its error undoes the CREATE INDEX
+                              tbl, config);
     INSERT INTO _scann_index_config AS cfg
     SELECT idx, c.relname, config, greatest(c.reltuples, 0)::bigint,
            coalesce(pg_catalog.pg_stat_get_tuples_inserted(tbl), 0),

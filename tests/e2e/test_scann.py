@@ -92,10 +92,6 @@ def test_a_scann_index_serves_nearest_neighbour_queries(
     "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=AH,\n"
     "      auto_maintenance=OFF,\n      max_num_levels = 2);"),
     "CREATE INDEX {name} ON items\nUSING scann (CAST(emb_arr AS vector(3)) cosine)",
-    # the four-level tree (a preview feature on AlloyDB)
-    ("CREATE INDEX {name} ON items\n       USING scann (embedding cosine)\n"
-     "WITH (mode='MANUAL',\n      num_leaves=10,\n      quantizer=SQ8,\n"
-     "      max_num_levels = 3);"),
     # ai/maintain-vector-indexes (mode written without quotes)
     ("CREATE INDEX {name} ON items \\\nUSING scann ( embedding cosine ) \\\n"
     "WITH ( mode = MANUAL , num_leaves = 12 , auto_maintenance = on );"),
@@ -117,6 +113,34 @@ def test_documented_index_statements_run(
         "WHERE c.relname = 'doc_idx'").fetchone()
     conn.execute("DROP INDEX doc_idx")
     assert am == "scann"
+
+
+FOUR_LEVELS = ("CREATE INDEX {concurrently} four_levels ON items USING scann (embedding cosine) "
+               "WITH (mode='MANUAL', num_leaves=10, quantizer=SQ8, max_num_levels = 3)")
+
+
+@pytest.mark.parametrize("concurrently", ["", "CONCURRENTLY"])
+def test_a_four_level_index_needs_the_preview_setting_first(
+        conn: psycopg.Connection[tuple[object, ...]], concurrently: str) -> None:
+    # ai/tune-indexes: "To use four-level indexes, you must first enable the Preview feature":
+    # the flag scann.enable_preview_features, or SET scann.max_allowed_num_levels = 3 (the
+    # scann-index reference: "you must also set scann.max_allowed_num_levels to 3")
+    statement = FOUR_LEVELS.format(concurrently=concurrently)
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as caught:
+        conn.execute(statement)
+    assert "SET scann.max_allowed_num_levels = 3" in (caught.value.diag.message_hint or "")
+    assert conn.execute("SELECT to_regclass('four_levels')").fetchone() == (None,)
+    for setting in ("scann.max_allowed_num_levels = 3", "scann.enable_preview_features = on"):
+        conn.execute(f"SET {setting}")
+        try:
+            assert conn.execute(statement).statusmessage == "CREATE INDEX"
+            conn.execute("DROP INDEX four_levels")
+        finally:
+            conn.execute("RESET ALL")
+    conn.execute("SET scann.max_allowed_num_levels = 2")
+    with pytest.raises(psycopg.errors.FeatureNotSupported):
+        conn.execute(statement)
+    conn.execute("RESET ALL")
 
 
 def test_auto_maintenance_of_an_index_whose_name_does_not_say_scann(
