@@ -368,29 +368,52 @@ def arg_text(node: Any) -> str | None:
 
 def _is_scann_alter_index(stmt: Any) -> bool:
     """``ALTER INDEX i SET (...)`` naming only ScaNN options (pgvector's own, such as ``m``,
-    go to PostgreSQL as written)."""
+    go to PostgreSQL as written), or ``ALTER INDEX i RESET (...)`` (ai/create-scann-index's
+    conversion of a manually tuned index to an automatically tuned one resets ``num_leaves`` and
+    ``quantization``), or both."""
     if not isinstance(stmt, ast.AlterTableStmt) or stmt.objtype != ObjectType.OBJECT_INDEX:
         return False
     cmds = list(stmt.cmds or ())
     return bool(cmds) and all(
-        c.subtype == AlterTableType.AT_SetRelOptions and c.def_
-        and all(d.defname in INDEX_OPTIONS for d in c.def_) for c in cmds)
+        c.def_ and (c.subtype == AlterTableType.AT_ResetRelOptions
+                    or (c.subtype == AlterTableType.AT_SetRelOptions
+                        and all(d.defname in INDEX_OPTIONS for d in c.def_)))
+        for c in cmds)
 
 
 def _plan_alter_index(sql: str, stmt: Any, start: int, end: int, tags_renamable: bool) -> ScannPlan:
-    """A ScaNN index takes the options (checked, without effect on the HNSW graph); any other
-    relation gets PostgreSQL's own answer to the statement as written."""
+    """A ScaNN index takes the options (checked, without effect on the HNSW graph) into the
+    configuration pg_stat_ann_indexes shows (``_scann_alter_options``, which also refuses a
+    caller who does not own the index, as PostgreSQL does); any other relation gets
+    PostgreSQL's own answer to the statement as written."""
+    given: list[str] = []
+    reset: list[str] = []
     for cmd in stmt.cmds:
         for d in cmd.def_:
-            check_value(INDEX_OPTIONS[d.defname], d.defname, arg_text(d.arg), option=True)
+            if cmd.subtype == AlterTableType.AT_ResetRelOptions:
+                reset.append(str(d.defname))
+                continue
+            value = arg_text(d.arg)
+            check_value(INDEX_OPTIONS[d.defname], d.defname, value, option=True)
+            given.append(f"{d.defname}={'true' if value is None else value}")
     relation = relation_text(stmt.relation)
     original = sql[start:end]
+    if _TAG in original:
+        return ScannPlan([])
     block = (
-        "DO $alloydb_scann$ BEGIN "
+        f"DO {_TAG} DECLARE ext name; idx regclass; BEGIN "
+        f"idx := pg_catalog.to_regclass({sql_literal(relation)}); "
         "IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_am a "
-        "ON a.oid = c.relam WHERE a.amname = 'scann' "
-        f"AND c.oid = pg_catalog.to_regclass({sql_literal(relation)})) THEN "
-        f"EXECUTE {sql_literal(original)}; END IF; END $alloydb_scann$"
+        "ON a.oid = c.relam WHERE a.amname = 'scann' AND c.oid = idx) THEN "
+        f"EXECUTE {sql_literal(original)}; RETURN; END IF; "
+        "SELECT n.nspname INTO ext FROM pg_catalog.pg_extension e "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'alloydb_scann'; "
+        "IF ext IS NOT NULL AND pg_catalog.to_regprocedure(pg_catalog.format("
+        "'%I._scann_alter_options(regclass, text[], text[], name)', ext)) IS NOT NULL THEN "
+        "EXECUTE pg_catalog.format('SELECT %I._scann_alter_options($1, $2, $3, $4)', ext) "
+        f"USING idx, {_text_array(given)}, {_text_array(reset)}, current_user; END IF; "
+        f"END {_TAG}"
     )
     return ScannPlan([Splice(start, end, block)], (b"DO", b"ALTER INDEX") if tags_renamable else None)
 

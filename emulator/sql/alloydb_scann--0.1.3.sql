@@ -398,6 +398,55 @@ BEGIN
 END
 $fn$;
 
+-- ALTER INDEX ... SET / RESET (...) of a ScaNN index (proxy/scann.py): the options go into the
+-- configuration pg_stat_ann_indexes shows, those reset taken out, as reloptions would be
+-- (ai/create-scann-index converts a manually tuned index to an automatically tuned one with
+-- `ALTER INDEX ... RESET (num_leaves, quantization)` and a REINDEX). The proxy runs no ALTER
+-- INDEX on a ScaNN index, so PostgreSQL's ownership check is made here, with its words.
+CREATE FUNCTION _scann_alter_options(idx regclass, given text[], reset text[], caller name)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    idx_name name;
+    row_oid oid;
+    config text[];
+    names text[];
+BEGIN
+    SELECT c.relname INTO idx_name FROM pg_catalog.pg_class c WHERE c.oid = idx;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- `caller` is the role that sent the statement (current_user there; the session user must
+    -- be a member of it), which must own the index, as PostgreSQL asks of ALTER INDEX
+    IF NOT pg_catalog.pg_has_role(session_user, caller, 'MEMBER')
+       OR NOT pg_catalog.pg_has_role(caller, (SELECT c.relowner FROM pg_catalog.pg_class c
+                                               WHERE c.oid = idx), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of index %', idx_name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT r.indexrelid, r.indexconfig INTO row_oid, config
+      FROM _scann_index_config r
+     WHERE r.indexrelid = idx
+        OR (r.indexname = idx_name
+            AND NOT EXISTS (SELECT FROM pg_catalog.pg_class o WHERE o.oid = r.indexrelid))
+     ORDER BY r.indexrelid = idx DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    names := ARRAY(SELECT pg_catalog.lower(x) FROM pg_catalog.unnest(reset) AS x
+                   UNION ALL
+                   SELECT pg_catalog.lower(pg_catalog.split_part(g, '=', 1))
+                     FROM pg_catalog.unnest(given) AS g);
+    config := ARRAY(SELECT u.o FROM pg_catalog.unnest(coalesce(config, '{}')) WITH ORDINALITY AS u(o, n)
+                     WHERE pg_catalog.lower(pg_catalog.split_part(u.o, '=', 1)) <> ALL (names)
+                     ORDER BY u.n) || coalesce(given, '{}');
+    UPDATE _scann_index_config SET indexconfig = config WHERE indexrelid = row_oid;
+END
+$fn$;
+
 -- Each ScaNN index's recorded configuration. The row is the index's own (its oid); an index
 -- whose oid has no row takes the row of a dropped index of the same name: REINDEX INDEX
 -- CONCURRENTLY, which ai/maintain-vector-indexes prescribes to rebuild an index "using its

@@ -218,6 +218,46 @@ def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, 
         conn.execute("DROP INDEX my_scann_index")
 
 
+def test_set_and_reset_change_the_configuration_pg_stat_ann_indexes_shows(
+        conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    def config() -> list[str]:
+        row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes "
+                           "WHERE indexrelname = 'cfg_scann_idx'").fetchone()
+        assert row is not None
+        return [str(o) for o in row[0]]  # type: ignore[attr-defined]
+
+    conn.execute("CREATE INDEX cfg_scann_idx ON items USING scann (embedding cosine) "
+                 "WITH (mode = 'MANUAL', num_leaves = 10, quantizer = 'SQ8')")
+    try:
+        created = config()
+        assert any(o.startswith("num_leaves=") for o in created)
+        conn.execute("ALTER INDEX cfg_scann_idx SET (auto_maintenance = off)")
+        assert config() == [*created, "auto_maintenance=off"]
+        # ai/create-scann-index's conversion to an automatically tuned index, as printed (it
+        # names "quantization", which is no option: reset as PostgreSQL resets a name it lacks)
+        conn.execute("ALTER INDEX cfg_scann_idx RESET (num_leaves, quantization);")
+        reset = config()
+        assert not any(o.startswith("num_leaves=") for o in reset)
+        assert "auto_maintenance=off" in reset and any(o.startswith("quantizer=") for o in reset)
+        conn.execute("REINDEX INDEX CONCURRENTLY cfg_scann_idx;")
+        assert config() == reset
+        conn.execute("DROP ROLE IF EXISTS scann_stranger")
+        conn.execute("CREATE ROLE scann_stranger")
+        conn.execute("SET ROLE scann_stranger")
+        try:
+            for statement in ("ALTER INDEX cfg_scann_idx SET (auto_maintenance = on)",
+                              "ALTER INDEX cfg_scann_idx RESET (auto_maintenance)"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege,
+                                   match="must be owner of index cfg_scann_idx"):
+                    conn.execute(statement)
+        finally:
+            conn.execute("RESET ROLE")
+        assert config() == reset
+    finally:
+        conn.execute("DROP INDEX IF EXISTS cfg_scann_idx")
+        conn.execute("DROP ROLE IF EXISTS scann_stranger")
+
+
 @pytest.mark.parametrize(("options", "sqlstate", "message"), [
     ("num_leaves = 0", "22023", 'value 0 out of bounds for option "num_leaves"'),
     ("num_leaves = 'many'", "22023", 'invalid value for integer option "num_leaves": many'),
