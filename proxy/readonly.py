@@ -56,7 +56,7 @@ from pglast import ast
 from pglast.enums import DiscardMode, TransactionStmtKind, VariableSetKind
 from pglast.visitors import Visitor
 
-from proxy.scann import sql_literal
+from proxy.scann import parse_bool, sql_literal
 from proxy.statements import Splice, apply_splices, call_span, worth_parsing
 
 PARAMETER: Final = "alloydb_session_read_only"
@@ -325,20 +325,6 @@ def _locked_refusal(what: str | None = None) -> str:
     return _raise("55P02", f"{what}: {message}" if what else message, _hint(LOCKED))
 
 
-def parse_bool(text: str) -> bool | None:
-    """PostgreSQL's parse_bool: a prefix of true, false, yes or no, of on or off from two
-    letters, or 1 or 0, in any case; None for anything else."""
-    t = text.lower()
-    if not t:
-        return None
-    for word, meaning, least in (("true", True, 1), ("false", False, 1), ("yes", True, 1),
-                                 ("no", False, 1), ("on", True, 2), ("off", False, 2),
-                                 ("1", True, 1), ("0", False, 1)):
-        if len(t) >= least and word.startswith(t):
-            return meaning
-    return None
-
-
 def _const_bool(node: Any) -> bool | None:
     if not isinstance(node, ast.A_Const) or node.isnull:
         return None
@@ -421,7 +407,14 @@ def plan(sql: str, state: ReadOnlyState) -> Plan:
         result.parameters = max(result.parameters, parameters.highest)
         splices.append(Splice(start, end, replacement))
     if splices:
-        result.sql = apply_splices(sql, splices)
+        spliced = apply_splices(sql, splices)
+        try:  # every rewrite is parsed again; one that does not parse is not sent
+            pglast.parse_sql(spliced)
+        except pglast.parser.ParseError:
+            # the text as it came, unless that could write in a read-only session
+            current = state.current
+            return Plan() if current == OFF else Plan(_refusal("run this statement", current))
+        result.sql = spliced
     return result
 
 

@@ -136,6 +136,13 @@ BOOL_TRUE = frozenset({"on", "true", "yes", "1", "t", "y", "tr", "tru", "ye"})
 BOOL_FALSE = frozenset({"off", "false", "no", "0", "f", "n", "fa", "fal", "fals", "of"})
 
 
+def parse_bool(text: str) -> bool | None:
+    """PostgreSQL's parse_bool: a prefix of true, false, yes or no, of on or off from two
+    letters, or 1 or 0, in any case; None for anything else."""
+    lowered = text.lower()
+    return True if lowered in BOOL_TRUE else False if lowered in BOOL_FALSE else None
+
+
 @dataclass(slots=True)
 class ScannPlan:
     splices: list[Splice]
@@ -255,8 +262,7 @@ def check_setting(name: str, values: list[str | None]) -> None:
 
 def check_value(spec: OptionSpec, name: str, value: str | None, *, option: bool) -> None:
     if isinstance(spec, BoolOption):
-        text = "true" if value is None else value.lower()
-        if text not in BOOL_TRUE and text not in BOOL_FALSE:
+        if value is not None and parse_bool(value) is None:
             if option:
                 raise ScannError("22023", f'invalid value for boolean option "{name}": {value}')
             raise ScannError("22023", f'parameter "{name}" requires a Boolean value')

@@ -136,3 +136,14 @@ def test_read_only_startup_overrides_the_clients_setting() -> None:
     assert got == LOCKED
     assert params == {"options": "-c default_transaction_read_only=off "
                                  "-c default_transaction_read_only=on"}
+
+
+def test_a_rewrite_that_does_not_parse_again_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every rewrite is parsed again. One that does not parse (a bug of the proxy's) is not sent:
+    # a session that is not read-only gets its text as it came; a read-only one a refusal,
+    # never the original, which could be the way out of the lock.
+    monkeypatch.setattr(readonly, "apply_splices", lambda sql, splices: "SELECT (")
+    escape = "SET default_transaction_read_only = off"
+    assert "cannot run this statement" in (plan(escape, ReadOnlyState(LOCKED)).sql or "")
+    assert "cannot run this statement" in (plan(escape, ReadOnlyState(ON)).sql or "")
+    assert plan("SHOW alloydb_session_read_only", ReadOnlyState(OFF)).sql is None
