@@ -97,6 +97,7 @@ def renewables() -> list[Renewable]:
 
 
 def _install_scripts(name: str, files: dict[str, str]) -> dict[str, str]:
+    """version -> the install script ``<name>--<version>.sql`` among ``files``."""
     escaped = re.escape(name)
     return {m.group(1): text for fname, text in files.items()
             if (m := re.fullmatch(rf"{escaped}--([^-]+)\.sql", fname))}
@@ -248,10 +249,7 @@ def install_script(name: str, target_version: str | None = None) -> str:
     files = _extension(name).files()
     target = target_version or default_version(name)
     escaped = re.escape(name)
-    installs = {
-        m.group(1): text for fname, text in files.items()
-        if (m := re.fullmatch(rf"{escaped}--([^-]+)\.sql", fname))
-    }
+    installs = _install_scripts(name, files)
     upgrades = {
         m.group(1): (m.group(2), text) for fname, text in files.items()
         if (m := re.fullmatch(rf"{escaped}--([^-]+)--([^-]+)\.sql", fname))
