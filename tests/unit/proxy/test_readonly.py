@@ -7,6 +7,7 @@ import pytest
 
 from proxy import readonly
 from proxy.readonly import LOCKED, OFF, ON, ReadOnlyState, plan, startup_parameters
+from proxy.scann import parse_bool
 
 
 @pytest.mark.parametrize(("options", "value", "left"), [
@@ -47,7 +48,7 @@ def test_invalid_startup_value() -> None:
     (" off", None),
 ])
 def test_parse_bool_as_postgresql(text: str, meaning: bool | None) -> None:
-    assert readonly.parse_bool(text) is meaning
+    assert parse_bool(text) is meaning
 
 
 def test_sessions_that_do_not_use_it_are_not_touched() -> None:
