@@ -86,11 +86,15 @@ class ProtocolViolation(Exception):
 @dataclass(slots=True)
 class Message:
     """A whole message as it came off the wire (5-byte header included). ``ordinal``: how many
-    messages of the scanner's counted types had been seen when this one was (itself included)."""
+    messages of the scanner's counted types had been seen when this one was (itself included).
+    ``index``: how many messages of the scanner's ``within`` types it had seen since the last
+    counted one (itself excluded): an Execute's place among its Sync's Executes, a result's
+    among the results a ReadyForQuery ends."""
 
     type: bytes
     raw: bytes
     ordinal: int = 0
+    index: int = 0
 
     @property
     def body(self) -> bytes:
@@ -110,11 +114,17 @@ class MessageScanner:
     each whole message of an inspected type and may let it pass as plain bytes (the relay's byte
     prefilter). With ``record_types`` the type of every message seen is kept in ``types_seen``
     (for tests).
+
+    ``within`` types are numbered between two counted messages (``Message.index``). ``follow``
+    types are framed whole, without asking ``wanted``, from the first message of one of them
+    that ``wanted`` picked on, until ``unfollow()``: the session then sees the Bind, Execute and
+    Close messages after a Parse it may have renamed, in the chunk of that Parse already.
     """
 
     __slots__ = (
-        "_count", "_inspect", "_max_inspect", "_pending", "_record", "_remaining", "_special",
-        "_valid_types", "_wanted", "counted", "types_seen",
+        "_base_inspect", "_count", "_follow", "_inspect", "_max_inspect", "_pending",
+        "_pending_index", "_record", "_remaining", "_special", "_valid_types", "_wanted",
+        "_within", "counted", "following", "types_seen", "within",
     )
 
     def __init__(
@@ -126,8 +136,10 @@ class MessageScanner:
         wanted: Callable[[bytes, int, int], bool] | None = None,
         record_types: bool = False,
         count: frozenset[int] = frozenset(),
+        within: frozenset[int] = frozenset(),
+        follow: frozenset[int] = frozenset(),
     ) -> None:
-        self._inspect = inspect
+        self._base_inspect = self._inspect = inspect
         self._max_inspect = max_inspect
         self._valid_types = valid_types
         self._wanted = wanted
@@ -139,7 +151,12 @@ class MessageScanner:
         # answered by one ReadyForQuery; ReadyForQuery from a server).
         self._count = count
         self.counted = 0
-        self._special = _special_types(inspect, count, valid_types, record_types)
+        self._within = within
+        self.within = 0  # messages of the ``within`` types since the last counted one
+        self._pending_index = 0  # the ``index`` of the message in ``_pending``
+        self._follow = follow
+        self.following = False
+        self._special = self._table()
 
     @property
     def at_boundary(self) -> bool:
@@ -152,9 +169,31 @@ class MessageScanner:
         self._wanted = wanted
 
     def set_inspect(self, inspect: frozenset[int]) -> None:
-        if inspect != self._inspect:
-            self._inspect = inspect
-            self._special = _special_types(inspect, self._count, self._valid_types, self._record)
+        if inspect != self._base_inspect:
+            self._base_inspect = inspect
+            self._inspect = inspect | self._follow if self.following else inspect
+            self._special = self._table()
+
+    def unfollow(self) -> None:
+        """Back to the inspected types alone (see ``follow``)."""
+        if self.following:
+            self.following = False
+            self._inspect = self._base_inspect
+            self._special = self._table()
+
+    def _start_following(self, mtype: int) -> frozenset[int]:
+        """A message ``wanted`` picked: framed ``follow`` types from here on, if it is one of
+        them. The inspected types now."""
+        if mtype in self._follow and not self.following:
+            self.following = True
+            self._inspect = self._base_inspect | self._follow
+            self._special = self._table()
+        return self._inspect
+
+    def _table(self) -> bytes:
+        # Followed types take the walk, which frames them without asking ``wanted``.
+        return _special_types(self._inspect, self._count, self._valid_types, self._record,
+                              self._within, self._follow if self.following else frozenset())
 
     def feed(self, data: bytes) -> list[Segment]:
         segments = self.scan(data)
@@ -194,6 +233,9 @@ class MessageScanner:
                         return self._walked(data, pos, asked=True)
                 if kind & _COUNT:
                     self.counted += 1
+                    self.within = 0
+                elif kind & _WITHIN:
+                    self.within += 1
             pos += length + 1
         if pos > end:  # the last message goes on in the next chunks
             if length > MAX_MESSAGE_LENGTH:  # (one that ends in this chunk is shorter)
@@ -207,14 +249,15 @@ class MessageScanner:
         out: list[Segment] = []
         run_start = 0
         if asked:
+            mtype = data[pos]
             total = _LENGTH.unpack_from(data, pos + 1)[0] + 1
-            if data[pos] in self._count:
-                self.counted += 1
+            index = self._numbered(mtype)
             if self.types_seen is not None:
-                self.types_seen.append(data[pos])
+                self.types_seen.append(mtype)
             if pos:
                 out.append(data[:pos])
-            out.append(Message(bytes((data[pos],)), data[pos : pos + total], self.counted))
+            out.append(Message(bytes((mtype,)), data[pos : pos + total], self.counted, index))
+            self._start_following(mtype)
             pos = run_start = pos + total
         segments = self._walk(data, pos, run_start, out)
         return None if len(segments) == 1 and segments[0] is data else segments
@@ -240,10 +283,9 @@ class MessageScanner:
                 pos = min(need, end)
                 if len(pending) < 5:
                     return out
-                if pending[0] in self._count:
-                    # Counted once, when its header is first whole (a whole header kept
-                    # pending by the loop below was counted there).
-                    self.counted += 1
+                # Counted once, when its header is first whole (a whole header kept pending
+                # by the loop below was counted there).
+                self._pending_index = self._numbered(pending[0])
             _, length = _HEADER.unpack_from(pending, 0)
             total = self._check_length(pending[0], length) + 1
             if pending[0] in self._inspect and total <= self._max_inspect:
@@ -256,8 +298,12 @@ class MessageScanner:
                     types_seen.append(pending[0])
                 raw = bytes(pending[:total])
                 self._pending = bytearray()
-                if self._wanted is None or self._wanted(raw, 0, total):
-                    out.append(Message(raw[0:1], raw, self.counted))
+                mtype = raw[0]
+                if self._wanted is None or (self.following and mtype in self._follow):
+                    out.append(Message(raw[0:1], raw, self.counted, self._pending_index))
+                elif self._wanted(raw, 0, total):
+                    out.append(Message(raw[0:1], raw, self.counted, self._pending_index))
+                    self._start_following(mtype)
                 else:
                     out.append(raw)
                 run_start = pos
@@ -285,7 +331,6 @@ class MessageScanner:
         end = len(view)
         inspect = self._inspect
         wanted = self._wanted
-        count = self._count
         valid = self._valid_types
         unpack = _LENGTH.unpack_from
         while pos < end:
@@ -301,22 +346,25 @@ class MessageScanner:
             ):
                 self._check_length(mtype, length)  # raises
             total = length + 1
-            if mtype in count:
-                self.counted += 1
+            index = self._numbered(mtype)
             if mtype in inspect and total <= self._max_inspect:
                 if end - pos < total:
                     if pos > run_start:
                         out.append(view[run_start:pos])
                     self._pending = bytearray(view[pos:end])
+                    self._pending_index = index
                     return out
                 if types_seen is not None:
                     types_seen.append(mtype)
-                if wanted is not None and not wanted(view, pos, pos + total):
-                    pos += total  # inspected type, but nothing of interest: stays in the run
-                    continue
+                if wanted is not None and not (self.following and mtype in self._follow):
+                    if not wanted(view, pos, pos + total):
+                        pos += total  # inspected type, but nothing of interest: in the run
+                        continue
+                    inspect = self._start_following(mtype)
                 if pos > run_start:
                     out.append(view[run_start:pos])
-                out.append(Message(bytes((mtype,)), view[pos : pos + total], self.counted))
+                out.append(Message(bytes((mtype,)), view[pos : pos + total], self.counted,
+                                   index))
                 pos += total
                 run_start = pos
                 continue
@@ -331,6 +379,16 @@ class MessageScanner:
             out.append(view[run_start:pos] if run_start or pos != end else view)
         return out
 
+    def _numbered(self, mtype: int) -> int:
+        """Count a message whose header was just read whole; its ``index``."""
+        index = self.within
+        if mtype in self._count:
+            self.counted += 1
+            self.within = 0
+        elif mtype in self._within:
+            self.within += 1
+        return index
+
     def _check_length(self, mtype: int, length: int) -> int:
         if length < 4 or length > MAX_MESSAGE_LENGTH:
             raise ProtocolViolation(
@@ -342,20 +400,23 @@ class MessageScanner:
 
 
 # What ``MessageScanner.scan`` does with a message type, bits of its table: nothing but step
-# over it (0), count it, ask ``wanted`` about it, or leave it to ``_walk``.
-_COUNT, _INSPECT, _WALK = 1, 2, 4
+# over it (0), count it, number it within the counted span, ask ``wanted`` about it, or leave it
+# to ``_walk``.
+_COUNT, _INSPECT, _WALK, _WITHIN = 1, 2, 4, 8
 
 
 @functools.lru_cache(maxsize=64)
 def _special_types(
-    inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool
+    inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool,
+    within: frozenset[int] = frozenset(), followed: frozenset[int] = frozenset(),
 ) -> bytes:
-    """``MessageScanner``'s table by message type (the bits above): recorded and invalid types
-    always take the walk with every check."""
+    """``MessageScanner``'s table by message type (the bits above): recorded, invalid and
+    followed types always take the walk with every check."""
     def kind(t: int) -> int:
-        if record or (valid is not None and t not in valid):
+        if record or (valid is not None and t not in valid) or t in followed:
             return _WALK
-        return (_COUNT if t in count else 0) | (_INSPECT if t in inspect else 0)
+        return ((_COUNT if t in count else _WITHIN if t in within else 0)
+                | (_INSPECT if t in inspect else 0))
 
     return bytes(kind(t) for t in range(256))
 

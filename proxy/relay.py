@@ -48,6 +48,7 @@ from typing import Any, Protocol, cast
 from proxy import protocol as pq
 from proxy import startup
 from proxy.session import (
+    RESULTS,
     STARTUP_INSPECT,
     Databases,
     HoldQueue,
@@ -313,6 +314,8 @@ class ClientSide(asyncio.Protocol):
                 self._prelude(item)
             else:
                 self._send_upstream(item)
+        if self.scanner.following and not self.session.follows:
+            self.scanner.unfollow()
         self._update_server_inspect()
 
     def _prelude(self, prelude: Prelude) -> None:
@@ -482,7 +485,7 @@ class UpstreamSide(asyncio.Protocol):
     def __init__(self, client: ClientEnd) -> None:
         self.client = client
         self.transport: asyncio.Transport | None = None
-        self.scanner = pq.MessageScanner(STARTUP_INSPECT, count=_READY)
+        self.scanner = pq.MessageScanner(STARTUP_INSPECT, count=_READY, within=RESULTS)
         self._closed = False
         self._paused = False
         self._ssl_answer: asyncio.Future[bytes] | None = None

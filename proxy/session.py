@@ -71,12 +71,19 @@ log = logging.getLogger("alloydb_ai_emulator.proxy")
 SERVER_INSPECT = frozenset(b"KS")  # BackendKeyData, ParameterStatus
 _READY = frozenset(b"Z")  # ReadyForQuery: during startup, and before pending work
 _AUTH = frozenset(b"R")  # Authentication*: during startup only (SASL mechanisms)
-_RENAMING = frozenset(b"CE")  # CommandComplete, ErrorResponse: while a tag is to be renamed
+# CommandComplete, ErrorResponse, ReadyForQuery: while a tag is to be renamed
+_RENAMING = frozenset(b"CEZ")
 _EVERY_TYPE = frozenset(range(256))  # while a prelude is under way: its answers are swallowed
 STARTUP_INSPECT = SERVER_INSPECT | _READY | _AUTH
 
 CLIENT_INSPECT = frozenset(b"QP")  # Query, Parse: the statements the proxy may rewrite
 _ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
+_EXECUTES = frozenset(b"E")  # client Execute: each has one result (numbered between two Syncs)
+# Parse, Bind, Execute, Close: framed while a prepared statement or portal has a tag to rename
+_FOLLOWED = frozenset(b"PBEC")
+# The server's results: CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse
+# (numbered between two ReadyForQuery: an Execute's result is the one of its number)
+RESULTS = frozenset(b"CIsE")
 
 # The command tag PostgreSQL answers each stand-in extension command with.
 _EXTENSION_TAGS = {"create": b"CREATE EXTENSION", "update": b"ALTER EXTENSION",
@@ -86,13 +93,31 @@ _EXTENSION_TAGS = {"create": b"CREATE EXTENSION", "update": b"ALTER EXTENSION",
 def client_scanner() -> pq.MessageScanner:
     """The framer of a client's stream: Query and Parse whole when the byte prefilter picks
     them, every other byte streamed; Query and Sync counted (each is answered by one
-    ReadyForQuery, which is how a statement's answer is found)."""
+    ReadyForQuery, which is how a statement's answer is found), Executes numbered between them
+    (each has one result); from a Parse the prefilter picked on, Parse, Bind, Execute and Close
+    framed too, until the session has no prepared statement with a tag to rename
+    (``Session.follows``)."""
     return pq.MessageScanner(
         CLIENT_INSPECT,
         valid_types=pq.CLIENT_MESSAGE_TYPES,
         wanted=worth_parsing,
         count=_ANSWERED_BY_READY,
+        within=_EXECUTES,
+        follow=_FOLLOWED,
     )
+
+
+class TagRename(NamedTuple):
+    """A command tag to rename: the ``old`` tag of a result in the server's ``span`` (the
+    ReadyForQuery ordinal before it, less the preludes' swallowed ones) becomes ``new``. With a
+    ``result`` number (an Execute's), only that result of the span; without (a Query's), the
+    first result of the span with the ``old`` tag."""
+
+    span: int
+    result: int | None
+    old: bytes
+    new: bytes
+
 
 
 class Step(Enum):
@@ -173,10 +198,10 @@ class Session:
     """A session's statement accounting, without I/O."""
 
     __slots__ = (
-        "_after_prelude", "_prelude", "_prelude_last", "_prelude_ready", "backend_key",
-        "backend_pid", "client_encoding", "client_filter", "error_hints", "params", "peer",
-        "read_only", "read_only_breach", "readies_swallowed", "register_at", "server_inspect",
-        "started", "tag_renames", "transaction_status",
+        "_after_prelude", "_portals", "_prelude", "_prelude_last", "_prelude_ready",
+        "_statements", "backend_key", "backend_pid", "client_encoding", "client_filter",
+        "error_hints", "params", "peer", "read_only", "read_only_breach", "readies_swallowed",
+        "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
     )
 
     def __init__(self, params: dict[str, str] | None = None) -> None:
@@ -189,7 +214,12 @@ class Session:
         self.client_encoding = "UTF8"
         # The server ReadyForQuery (by ordinal) after which to register the engine endpoint.
         self.register_at: int | None = None
-        self.tag_renames: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.tag_renames: collections.deque[TagRename] = collections.deque()
+        # Prepared statements and portals whose results get a tag renamed, by name: each
+        # Execute of such a portal queues its renames (only these: a statement's tag is its
+        # own, whatever the client prepares and never runs)
+        self._statements: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
+        self._portals: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
         self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
         self.server_inspect = STARTUP_INSPECT
@@ -266,12 +296,74 @@ class Session:
         that carries them), and the step to take *before* them (REGISTER_ENDPOINT: a statement
         that may call a model, in a database where the proxy has not seen the extension; another
         proxy or a direct connection may have created it since)."""
+        mtype = msg.type
+        if mtype != pq.QUERY and (mtype != pq.PARSE or not self._picked(msg.raw)):
+            self._followed(msg)  # (framed because a prepared statement renames a tag)
+            return msg.raw, None
         dbname = self.dbname
         step = Step.REGISTER_ENDPOINT if databases.extension_check_due(dbname) else None
-        return self._rewritten(msg, config, dbname in databases.databases_with_extension), step
+        renames: list[tuple[bytes, bytes]] = []
+        raw = self._rewritten(msg, config, dbname in databases.databases_with_extension, renames)
+        if mtype == pq.QUERY:
+            for old, new in renames:
+                self.rename_next_tag(old, new, msg.ordinal)
+        else:
+            self._prepared(msg.raw, renames)
+        return raw, step
 
-    def _rewritten(self, msg: pq.Message, config: RewriteConfig,
-                   extension_installed: bool) -> bytes | Prelude:
+    @property
+    def follows(self) -> bool:
+        """Whether the client direction must frame Parse, Bind, Execute and Close: a prepared
+        statement or a portal renames its results' tag."""
+        return bool(self._statements or self._portals)
+
+    def _picked(self, raw: bytes) -> bool:
+        """Whether the byte prefilter picks this Parse (one framed only because the session
+        follows its prepared statements is not rewritten)."""
+        wanted = readonly.read_only_wanted if self.read_only.in_use else worth_parsing
+        return wanted(raw, 0, len(raw))
+
+    def _prepared(self, raw: bytes, renames: list[tuple[bytes, bytes]]) -> None:
+        """A Parse: its statement's results get ``renames`` (a Parse of the same name without
+        any replaces one with)."""
+        try:
+            name, _ = pq.cstring(raw, 5)
+        except pq.ProtocolViolation:
+            return
+        if renames:
+            self._statements[name] = tuple(renames)
+        else:
+            self._statements.pop(name, None)
+
+    def _followed(self, msg: pq.Message) -> None:
+        """A Parse the prefilter did not pick, a Bind, an Execute or a Close, seen while the
+        session follows its prepared statements: which portal runs which statement, and the
+        renames of each Execute's result."""
+        raw = msg.raw
+        try:
+            if msg.type == pq.PARSE:
+                self._prepared(raw, [])
+            elif msg.type == pq.BIND:
+                portal, offset = pq.cstring(raw, 5)
+                renames = self._statements.get(pq.cstring(raw, offset)[0])
+                if renames:
+                    self._portals[portal] = renames
+                else:
+                    self._portals.pop(portal, None)
+            elif msg.type == pq.EXECUTE:
+                renames = self._portals.get(pq.cstring(raw, 5)[0])
+                for old, new in renames or ():
+                    # answered by the ReadyForQuery after the next Sync: the server's ordinals
+                    # run one ahead of the client's count (the one after startup)
+                    self._rename(TagRename(msg.ordinal + 1, msg.index, old, new))
+            elif msg.type == pq.CLOSE:
+                names = self._statements if raw[5:6] == b"S" else self._portals
+                names.pop(pq.cstring(raw, 6)[0], None)
+        except pq.ProtocolViolation:
+            pass  # PostgreSQL says what is wrong with it
+
+    def _rewritten(self, msg: pq.Message, config: RewriteConfig, extension_installed: bool,
+                   renames: list[tuple[bytes, bytes]]) -> bytes | Prelude:
         raw = msg.raw
         utf8 = self.client_encoding in ("UTF8", "SQL_ASCII")
         if not utf8 and not self.read_only.in_use and not readonly.names_parameter(raw):
@@ -291,7 +383,7 @@ class Session:
         except UnicodeDecodeError:
             sql = None
         if sql is None:
-            return self._read_only_checked(msg, sql_bytes, prefix, suffix)
+            return self._read_only_checked(msg, sql_bytes, prefix, suffix, renames)
         try:
             read_only = self._read_only_plan(sql, sql_bytes)
             result = rewrite(read_only.sql or sql, warmup=config.warmup,
@@ -304,7 +396,7 @@ class Session:
         if read_only.parameters and msg.type == pq.PARSE:
             suffix = _declared_parameters(suffix, read_only.parameters)
         if read_only.show:
-            self.rename_next_tag(b"SELECT 1", b"SHOW")
+            renames.append((b"SELECT 1", b"SHOW"))
         if result.error_hint is not None:
             self.add_error_hint(result.error_hint)
         if result.touches_extension:
@@ -318,8 +410,7 @@ class Session:
         emulated = emulation is not None and command is not None and emulation.handles(
             command.name)
         if not emulated:  # (the stand-in's statement has its own tag, renamed below)
-            for old, new in result.rename_tags:
-                self.rename_next_tag(old, new)
+            renames.extend(result.rename_tags)
         else:
             assert emulation is not None and command is not None
             # A server without the extension's files: create its objects instead.
@@ -330,7 +421,7 @@ class Session:
                 result.sql = emulation.update_sql(command.name, command.version)
             else:
                 result.sql = emulation.drop_sql(command.name, command.if_not_exists_or_if_exists)
-            self.rename_next_tag(b"DO", _EXTENSION_TAGS[command.kind])
+            renames.append((b"DO", _EXTENSION_TAGS[command.kind]))
         if result.sql is not None:
             for note in result.notes:
                 log.info("client %s: %s", self.peer, note)
@@ -340,7 +431,7 @@ class Session:
         return Prelude(result.prelude, raw, msg.ordinal - 1)
 
     def _read_only_checked(self, msg: pq.Message, sql_bytes: bytes, prefix: bytes,
-                           suffix: bytes) -> bytes:
+                           suffix: bytes, renames: list[tuple[bytes, bytes]]) -> bytes:
         """A text that is not UTF-8 gets no rewrite, but a read-only session's checks all the
         same: read as Latin-1 (one character a byte), the text outside the statements replaced
         goes back byte for byte."""
@@ -350,7 +441,7 @@ class Session:
             log.exception("client %s: rewrite failed; statement forwarded unchanged", self.peer)
             return msg.raw
         if plan.show:
-            self.rename_next_tag(b"SELECT 1", b"SHOW")
+            renames.append((b"SELECT 1", b"SHOW"))
         if plan.sql is None:
             return msg.raw
         return pq.message(msg.type, prefix + plan.sql.encode("latin-1") + b"\x00" + suffix)
@@ -382,8 +473,13 @@ class Session:
         self.register_at = ordinal
         self._update_server_inspect()
 
-    def rename_next_tag(self, old: bytes, new: bytes) -> None:
-        self.tag_renames.append((old, new))
+    def rename_next_tag(self, old: bytes, new: bytes, ordinal: int) -> None:
+        """The first ``old`` tag among the results of the Query counted ``ordinal`` becomes
+        ``new``."""
+        self._rename(TagRename(ordinal, None, old, new))
+
+    def _rename(self, rename: TagRename) -> None:
+        self.tag_renames.append(rename)
         self._update_server_inspect()
 
     def add_error_hint(self, hint: ErrorHint) -> None:
@@ -469,13 +565,13 @@ class Session:
             elif mtype == pq.ERROR_RESPONSE:
                 self.read_only.error()
         if mtype == pq.COMMAND_COMPLETE:
-            if self.tag_renames and msg.body.rstrip(b"\x00") == self.tag_renames[0][0]:
-                _, new = self.tag_renames.popleft()
-                self._update_server_inspect()
-                return pq.message(pq.COMMAND_COMPLETE, new + b"\x00"), None
+            if self.tag_renames:
+                return self._command_complete(msg), None
         elif mtype == pq.ERROR_RESPONSE:
-            if self.tag_renames:  # the statement failed: no tag will come
-                self.tag_renames.popleft()
+            if self.tag_renames:  # the statement failed: no tag of its span will come
+                span = self._renames_due(msg)
+                while self.tag_renames and self.tag_renames[0].span == span:
+                    self.tag_renames.popleft()
                 self._update_server_inspect()
             if self.error_hints:  # the first error after the hinted statement is its own
                 hint = self.error_hints.popleft()
@@ -502,7 +598,39 @@ class Session:
                 return b"", Step.READ_ONLY_BREACH
         return msg.raw, None
 
+    def _renames_due(self, msg: pq.Message) -> int:
+        """Drop the renames whose result has gone by; the span of ``msg``."""
+        span = msg.ordinal - self.readies_swallowed
+        renames = self.tag_renames
+        while renames and (renames[0].span < span or (
+                renames[0].span == span and renames[0].result is not None
+                and renames[0].result < msg.index)):
+            renames.popleft()
+        return span
+
+    def _command_complete(self, msg: pq.Message) -> bytes:
+        """A CommandComplete while tags are to be renamed: renamed if it is the one."""
+        span = self._renames_due(msg)
+        renames = self.tag_renames
+        raw = msg.raw
+        if renames and renames[0].span == span:
+            rename = renames[0]
+            tag = msg.body.rstrip(b"\x00")
+            if rename.result is None and tag == rename.old:
+                renames.popleft()
+                raw = pq.message(pq.COMMAND_COMPLETE, rename.new + b"\x00")
+            elif rename.result == msg.index:
+                renames.popleft()
+                if tag == rename.old:
+                    raw = pq.message(pq.COMMAND_COMPLETE, rename.new + b"\x00")
+        self._update_server_inspect()
+        return raw
+
     def _ready_for_query(self, msg: pq.Message) -> Step | None:
+        renames = self.tag_renames
+        # The results of the span it ends have all come (its ordinal counts itself).
+        while renames and renames[0].span < msg.ordinal - self.readies_swallowed:
+            renames.popleft()
         self.transaction_status = msg.raw[5:6]
         self.started = True
         if self.read_only.tracking:

@@ -4,10 +4,12 @@ rewrites as a client sees them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 
@@ -151,3 +153,63 @@ def test_a_model_call_in_a_transaction_that_created_the_extension_works(
         row = conn.execute(
             "SELECT array_length(embedding('text-embedding-005', 'same transaction'), 1)")
         assert row.fetchone() == (768,)
+
+
+# -- command tags of prepared statements ---------------------------------------------------------
+# The proxy answers `SHOW <AlloyDB flag>` with a SELECT of its own and renames the tag back. A
+# prepared statement's tag comes with each of its Executes, and only with them.
+
+SHOW_FLAG = "SHOW google_ml_integration.enable_model_support"
+
+
+def test_a_prepared_show_keeps_its_tag_at_every_execution(emulator: Any, database: str) -> None:
+    with proxied(emulator, database) as conn:
+        cur = conn.cursor()
+        for _ in range(8):  # psycopg prepares a statement from its 5th execution on
+            cur.execute(SHOW_FLAG)
+            assert (cur.statusmessage, cur.fetchall()) == ("SHOW", [("on",)])
+        cur.execute(SHOW_FLAG, prepare=True)
+        cur.execute(SHOW_FLAG, prepare=True)
+        assert cur.statusmessage == "SHOW"
+        cur.execute("SELECT 42")
+        assert cur.statusmessage == "SELECT 1"
+
+
+def test_a_show_prepared_and_never_run_leaves_other_statements_tags_alone(
+        emulator: Any, database: str) -> None:
+    with proxied(emulator, database) as conn:
+        conn.pgconn.send_prepare(b"never_run", SHOW_FLAG.encode())
+        while conn.pgconn.get_result() is not None:
+            pass
+        cur = conn.execute("SELECT 42", prepare=False)
+        assert cur.statusmessage == "SELECT 1"
+        cur = conn.execute("SELECT 42", prepare=True)
+        assert cur.statusmessage == "SELECT 1"
+
+
+def test_in_a_pipeline_only_the_shows_result_is_renamed(emulator: Any, database: str) -> None:
+    with proxied(emulator, database) as conn:
+        with conn.pipeline():
+            first, show, last = conn.cursor(), conn.cursor(), conn.cursor()
+            first.execute("SELECT 7")
+            show.execute(SHOW_FLAG)
+            last.execute("SELECT 8")
+        assert [c.statusmessage for c in (first, show, last)] == ["SELECT 1", "SHOW", "SELECT 1"]
+
+
+def test_asyncpg_runs_a_prepared_show_again_and_again(emulator: Any, database: str) -> None:
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(emulator.dsn_for(dbname=database))
+        try:
+            statement = await conn.prepare(SHOW_FLAG)
+            tags = []
+            for _ in range(3):
+                assert [tuple(r) for r in await statement.fetch()] == [("on",)]
+                tags.append(statement.get_statusmsg())
+            other = await conn.prepare("SELECT 42")
+            await other.fetch()
+            return [*tags, other.get_statusmsg()]
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) == ["SHOW", "SHOW", "SHOW", "SELECT 1"]

@@ -368,9 +368,12 @@ def assert_same_after_every_chunk(fast: pq.MessageScanner, full: pq.MessageScann
             assert expected == ([chunk] if chunk else [])
             scanned = [chunk] if chunk else []
         assert joined(scanned) == joined(expected)
-        assert [(m.type, bytes(m.raw), m.ordinal) for m in scanned if isinstance(m, pq.Message)] \
-            == [(m.type, bytes(m.raw), m.ordinal) for m in expected if isinstance(m, pq.Message)]
-        assert fast.counted == full.counted
+        assert [(m.type, bytes(m.raw), m.ordinal, m.index)
+                for m in scanned if isinstance(m, pq.Message)] \
+            == [(m.type, bytes(m.raw), m.ordinal, m.index)
+                for m in expected if isinstance(m, pq.Message)]
+        assert (fast.counted, fast.within, fast.following) == (
+            full.counted, full.within, full.following)
         assert fast.at_boundary == full.at_boundary
         out.extend(scanned)
     return out
@@ -405,6 +408,66 @@ def test_client_fast_path_forwards_inspects_and_counts_as_the_full_walk(
     segments = assert_same_after_every_chunk(fast, full, chunks)
     assert joined(segments) == b"".join(msgs)
     assert fast.counted == sum(m[0] in b"QS" for m in msgs)
+
+
+def numbered(msgs: list[bytes], count: bytes, within: bytes) -> list[tuple[int, int]]:
+    """Each message's (ordinal, index), as ``MessageScanner`` numbers them."""
+    out, counted, numbered_within = [], 0, 0
+    for m in msgs:
+        index = numbered_within
+        if m[0] in count:
+            counted, numbered_within = counted + 1, 0
+        elif m[0] in within:
+            numbered_within += 1
+        out.append((counted, index))
+    return out
+
+
+@SETTINGS
+@given(chunked(st.lists(st.one_of(server_message, st.sampled_from([
+    pq.error_response("42601", "syntax error"), pq.message(b"I", b""), pq.message(b"s", b"")])),
+    max_size=12)))
+def test_results_are_numbered_between_two_ready_for_query_however_the_stream_is_cut(
+        case: tuple[list[bytes], list[bytes]]) -> None:
+    msgs, chunks = case
+    results = frozenset(b"CIsE")
+    fast, full = fast_and_full(results, count=frozenset(b"Z"), within=results)
+    segments = assert_same_after_every_chunk(fast, full, chunks)
+    expected = [n for m, n in zip(msgs, numbered(msgs, b"Z", b"CIsE"), strict=True)
+                if m[0] in results]
+    assert [(m.ordinal, m.index) for m in segments if isinstance(m, pq.Message)] == expected
+
+
+@SETTINGS
+@given(chunked(st.lists(st.one_of(client_message, st.sampled_from([
+    parse("s1", "SHOW google_ml_integration.enable_model_support"), bind("p", "s1", []),
+    execute("p"), pq.message(b"C", b"Ss1\x00"), pq.message(b"C", b"Pp\x00")])), max_size=14)),
+    st.booleans())
+def test_from_a_picked_parse_on_parse_bind_execute_and_close_are_framed_whole(
+        case: tuple[list[bytes], list[bytes]], unfollow_first: bool) -> None:
+    """The session sees each Bind and Execute of a statement it renamed the tag of, in the
+    chunk of its Parse already; Executes are numbered between two Syncs."""
+    from proxy.statements import worth_parsing
+
+    msgs, chunks = case
+    followed = frozenset(b"PBEC")
+    kwargs: dict[str, object] = {"valid_types": pq.CLIENT_MESSAGE_TYPES, "wanted": worth_parsing,
+                                 "count": frozenset(b"QS"), "within": frozenset(b"E"),
+                                 "follow": followed}
+    fast, full = fast_and_full(CLIENT_INSPECT, **kwargs)
+    segments = assert_same_after_every_chunk(fast, full, chunks)
+    assert joined(segments) == b"".join(msgs)
+    expected, following = [], False
+    for m, (ordinal, index) in zip(msgs, numbered(msgs, b"QS", b"E"), strict=True):
+        if following and m[0] in followed or m[0] in CLIENT_INSPECT and worth_parsing(m):
+            expected.append((m, ordinal, index))
+            following = following or m[0] == ord("P")
+    assert [(bytes(m.raw), m.ordinal, m.index) for m in segments
+            if isinstance(m, pq.Message)] == expected
+    if unfollow_first:  # back to the prefilter alone
+        fast.unfollow()
+        assert not fast.following
+        assert fast.scan(bind("p", "s1", []) + execute("p")) is None
 
 
 @SETTINGS

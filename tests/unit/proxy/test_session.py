@@ -24,6 +24,7 @@ from proxy.session import (
     Step,
     client_scanner,
 )
+from tests.support import wire
 
 
 def test_nothing_is_held_until_a_hold_begins() -> None:
@@ -132,16 +133,18 @@ def test_registration_waits_for_the_transaction_to_commit() -> None:
 
 def test_a_renamed_tag_replaces_the_next_matching_command_complete() -> None:
     session = started_session()
-    session.rename_next_tag(b"DO", b"CREATE EXTENSION")
+    session.rename_next_tag(b"DO", b"CREATE EXTENSION", 1)  # the first Query's answer
     assert ord("C") in session.server_inspect
-    raw, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"DO\x00"))
+    raw, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"SET\x00", 1))
+    assert raw == pq.message(pq.COMMAND_COMPLETE, b"SET\x00")
+    raw, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"DO\x00", 1))
     assert raw == pq.message(pq.COMMAND_COMPLETE, b"CREATE EXTENSION\x00")
     assert session.server_inspect == SERVER_INSPECT
 
 
 def test_an_error_drops_the_pending_rename_and_gets_its_hint() -> None:
     session = started_session()
-    session.rename_next_tag(b"DO", b"CREATE EXTENSION")
+    session.rename_next_tag(b"DO", b"CREATE EXTENSION", 0)
     session.add_error_hint(ErrorHint("42601", 8, "try this"))
     error = pq.error_response("42601", "syntax error")
     error = pq.message(pq.ERROR_RESPONSE, error[5:-1] + b"P8\x00\x00")
@@ -308,7 +311,7 @@ def test_the_stand_in_replaces_extension_commands_and_their_tags() -> None:
         raw, _ = session.client_message(query(sql), Config(extension_emulation=StandIn()),
                                         Databases())
         assert replaced in sql_of(raw)
-        answered, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"DO\x00"))
+        answered, _ = session.server_message(server(pq.COMMAND_COMPLETE, b"DO\x00", 1))
         assert answered == pq.message(pq.COMMAND_COMPLETE, tag + b"\x00")
 
 
@@ -538,4 +541,52 @@ def test_a_stood_in_statement_keeps_only_the_stand_ins_tag_rename() -> None:
     raw, _ = session.client_message(query("CREATE EXTENSION alloydb_scann CASCADE"),
                                     Config(extension_emulation=ScannStandIn()), Databases())
     assert "create alloydb_scann False" in sql_of(raw)
-    assert list(session.tag_renames) == [(b"DO", b"CREATE EXTENSION")]
+    assert [(r.old, r.new) for r in session.tag_renames] == [(b"DO", b"CREATE EXTENSION")]
+
+
+# -- Session: the tags of prepared statements ------------------------------------------------
+
+SHOW_FLAG = "SHOW google_ml_integration.enable_model_support"
+
+
+def result(tag: bytes, ordinal: int, index: int) -> pq.Message:
+    return pq.Message(pq.COMMAND_COMPLETE, pq.message(pq.COMMAND_COMPLETE, tag + b"\x00"),
+                      ordinal, index)
+
+
+def tag_of(session: Session, msg: pq.Message) -> bytes:
+    return session.server_message(msg)[0][5:].rstrip(b"\x00")
+
+
+def test_each_execute_of_a_prepared_show_renames_its_own_result_and_no_other() -> None:
+    session, scanner = started_session(), client_scanner()
+
+    def send(stream: bytes) -> None:
+        session.client_segments(scanner.feed(stream), Config(), shop_with_extension())
+        if scanner.following and not session.follows:
+            scanner.unfollow()
+
+    # Prepared and run once, in one chunk (as psycopg sends it); never-run s2 renames nothing.
+    send(wire.parse("s1", SHOW_FLAG) + wire.bind("p", "s1", []) + wire.execute("p")
+         + wire.parse("s2", SHOW_FLAG) + wire.SYNC)
+    assert session.follows and scanner.following
+    assert tag_of(session, result(b"SELECT 1", 1, 0)) == b"SHOW"
+    session.server_message(ready(2))
+    # Run again between two other statements: only its result, the second of the span.
+    send(wire.parse("", "SELECT 7") + wire.bind("", "", []) + wire.execute("")
+         + wire.bind("", "s1", []) + wire.execute("")
+         + wire.parse("", "SELECT 8") + wire.bind("", "", []) + wire.execute("") + wire.SYNC)
+    assert [tag_of(session, result(b"SELECT 1", 2, i)) for i in range(3)] == [
+        b"SELECT 1", b"SHOW", b"SELECT 1"]
+    session.server_message(ready(3))
+    # An error in the span: the Executes after it are skipped, their renames dropped.
+    send(wire.bind("", "s1", []) + wire.execute("") + wire.SYNC)
+    session.server_message(server(pq.ERROR_RESPONSE, pq.error_response("57014", "c")[5:], 3))
+    session.server_message(ready(4))
+    assert not session.tag_renames
+    send(wire.query("SELECT 42"))  # a Query's own span
+    assert tag_of(session, result(b"SELECT 1", 4, 0)) == b"SELECT 1"
+    # Closed, the statements and portals are forgotten; the client direction is not followed.
+    send(pq.message(b"C", b"Ss1\x00") + pq.message(b"C", b"Ss2\x00") + pq.message(b"C", b"Pp\x00")
+         + pq.message(b"C", b"P\x00") + wire.SYNC)
+    assert not session.follows and not scanner.following
