@@ -119,12 +119,18 @@ class MessageScanner:
     types are framed whole, without asking ``wanted``, from the first message of one of them
     that ``wanted`` picked on, until ``unfollow()``: the session then sees the Bind, Execute and
     Close messages after a Parse it may have renamed, in the chunk of that Parse already.
+
+    ``copy_ends`` (CopyDone, CopyFail from a client) take back what was counted and numbered since
+    the last message of the ``copy_starts`` types (Query, Execute): PostgreSQL ignores a Sync
+    during COPY FROM STDIN, which libpq and pgjdbc send before the data, so it gets no
+    ReadyForQuery of its own.
     """
 
     __slots__ = (
-        "_base_inspect", "_count", "_follow", "_inspect", "_max_inspect", "_pending",
-        "_pending_index", "_record", "_remaining", "_special", "_valid_types", "_wanted",
-        "_within", "counted", "following", "types_seen", "within",
+        "_base_inspect", "_copy_ends", "_copy_starts", "_count", "_follow", "_inspect",
+        "_mark", "_max_inspect", "_pending", "_pending_index", "_record", "_remaining",
+        "_special", "_valid_types", "_wanted", "_within", "counted", "following", "types_seen",
+        "within",
     )
 
     def __init__(
@@ -138,6 +144,8 @@ class MessageScanner:
         count: frozenset[int] = frozenset(),
         within: frozenset[int] = frozenset(),
         follow: frozenset[int] = frozenset(),
+        copy_starts: frozenset[int] = frozenset(),
+        copy_ends: frozenset[int] = frozenset(),
     ) -> None:
         self._base_inspect = self._inspect = inspect
         self._max_inspect = max_inspect
@@ -156,6 +164,9 @@ class MessageScanner:
         self._pending_index = 0  # the ``index`` of the message in ``_pending``
         self._follow = follow
         self.following = False
+        self._copy_starts = copy_starts
+        self._copy_ends = copy_ends
+        self._mark = (0, 0)  # (counted, within) after the last message of ``copy_starts``
         self._special = self._table()
 
     @property
@@ -193,7 +204,8 @@ class MessageScanner:
     def _table(self) -> bytes:
         # Followed types take the walk, which frames them without asking ``wanted``.
         return _special_types(self._inspect, self._count, self._valid_types, self._record,
-                              self._within, self._follow if self.following else frozenset())
+                              self._within, self._follow if self.following else frozenset(),
+                              self._copy_starts, self._copy_ends)
 
     def feed(self, data: bytes) -> list[Segment]:
         segments = self.scan(data)
@@ -236,6 +248,8 @@ class MessageScanner:
                     self.within = 0
                 elif kind & _WITHIN:
                     self.within += 1
+                if kind & _MARK:
+                    self._mark = (self.counted, self.within)
             pos += length + 1
         if pos > end:  # the last message goes on in the next chunks
             if length > MAX_MESSAGE_LENGTH:  # (one that ends in this chunk is shorter)
@@ -387,6 +401,10 @@ class MessageScanner:
             self.within = 0
         elif mtype in self._within:
             self.within += 1
+        if mtype in self._copy_starts:
+            self._mark = (self.counted, self.within)
+        elif mtype in self._copy_ends:
+            self.counted, self.within = self._mark
         return index
 
     def _check_length(self, mtype: int, length: int) -> int:
@@ -402,21 +420,22 @@ class MessageScanner:
 # What ``MessageScanner.scan`` does with a message type, bits of its table: nothing but step
 # over it (0), count it, number it within the counted span, ask ``wanted`` about it, or leave it
 # to ``_walk``.
-_COUNT, _INSPECT, _WALK, _WITHIN = 1, 2, 4, 8
+_COUNT, _INSPECT, _WALK, _WITHIN, _MARK = 1, 2, 4, 8, 16
 
 
 @functools.lru_cache(maxsize=64)
 def _special_types(
     inspect: frozenset[int], count: frozenset[int], valid: frozenset[int] | None, record: bool,
     within: frozenset[int] = frozenset(), followed: frozenset[int] = frozenset(),
+    copy_starts: frozenset[int] = frozenset(), copy_ends: frozenset[int] = frozenset(),
 ) -> bytes:
-    """``MessageScanner``'s table by message type (the bits above): recorded, invalid and
-    followed types always take the walk with every check."""
+    """``MessageScanner``'s table by message type (the bits above): recorded, invalid, followed
+    and copy-ending types always take the walk with every check."""
     def kind(t: int) -> int:
-        if record or (valid is not None and t not in valid) or t in followed:
+        if record or (valid is not None and t not in valid) or t in followed or t in copy_ends:
             return _WALK
         return ((_COUNT if t in count else _WITHIN if t in within else 0)
-                | (_INSPECT if t in inspect else 0))
+                | (_INSPECT if t in inspect else 0) | (_MARK if t in copy_starts else 0))
 
     return bytes(kind(t) for t in range(256))
 

@@ -79,6 +79,9 @@ STARTUP_INSPECT = SERVER_INSPECT | _READY | _AUTH
 CLIENT_INSPECT = frozenset(b"QP")  # Query, Parse: the statements the proxy may rewrite
 _ANSWERED_BY_READY = frozenset(b"QS")  # client Query and Sync: one ReadyForQuery each
 _EXECUTES = frozenset(b"E")  # client Execute: each has one result (numbered between two Syncs)
+# Query, Execute: what may start a COPY FROM STDIN; CopyDone, CopyFail: what ends it (the Syncs
+# between, which PostgreSQL ignores, are not counted)
+_COPY_STARTS, _COPY_ENDS = frozenset(b"QE"), frozenset(b"cf")
 # Parse, Bind, Execute, Close: framed while a prepared statement or portal has a tag to rename
 _FOLLOWED = frozenset(b"PBEC")
 # The server's results: CommandComplete, EmptyQueryResponse, PortalSuspended, ErrorResponse
@@ -104,6 +107,8 @@ def client_scanner() -> pq.MessageScanner:
         count=_ANSWERED_BY_READY,
         within=_EXECUTES,
         follow=_FOLLOWED,
+        copy_starts=_COPY_STARTS,
+        copy_ends=_COPY_ENDS,
     )
 
 

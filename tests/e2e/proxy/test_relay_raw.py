@@ -211,3 +211,26 @@ def test_psycopg_with_protocol_3_2_cancels(emulator: Any, conn: psycopg.Connecti
     with psycopg.connect(emulator.dsn, autocommit=True, max_protocol_version="3.2") as c32:
         cancel_while_sleeping(c32, conn, lambda: c32.cancel_safe(timeout=10))
         assert c32.execute("SELECT 1").fetchone() == (1,)
+
+
+def command_tags(reply: bytes) -> list[bytes]:
+    """The CommandComplete tags of a stream of server messages, in order."""
+    scanner = pq.MessageScanner(frozenset(b"C"))
+    return [m.body.rstrip(b"\x00") for m in scanner.feed(reply) if isinstance(m, pq.Message)]
+
+
+def test_syncs_the_server_ignores_during_copy_in_do_not_shift_which_answer_is_renamed(
+        emulator: Any) -> None:
+    """libpq and pgjdbc send a COPY's Sync before its data; PostgreSQL ignores a Sync in copy-in.
+    The proxy's count of the client's Syncs must not run ahead of the server's ReadyForQuery
+    from there on: the SHOW of an AlloyDB flag is still the statement whose tag is renamed."""
+    show = "SHOW google_ml_integration.enable_model_support"
+    reply = run_script(emulator.host, emulator.port, [
+        query("CREATE TEMP TABLE raw_copy3 (v text)"),
+        parse("", "COPY raw_copy3 FROM STDIN"), bind("", "", []), execute(""), SYNC,
+        copy_data(b"a\n"), FLUSH, SYNC, pq.message(b"c", b""), SYNC,
+        query(show), query("SELECT 42"),
+        parse("s", show), bind("", "s", []), execute(""), SYNC,
+        parse("", "SELECT 43"), bind("", "", []), execute(""), SYNC])
+    assert command_tags(reply) == [b"CREATE TABLE", b"COPY 1", b"SHOW", b"SELECT 1", b"SHOW",
+                                   b"SELECT 1", b"SELECT 1"]

@@ -410,15 +410,20 @@ def test_client_fast_path_forwards_inspects_and_counts_as_the_full_walk(
     assert fast.counted == sum(m[0] in b"QS" for m in msgs)
 
 
-def numbered(msgs: list[bytes], count: bytes, within: bytes) -> list[tuple[int, int]]:
+def numbered(msgs: list[bytes], count: bytes, within: bytes, copy_starts: bytes = b"",
+             copy_ends: bytes = b"") -> list[tuple[int, int]]:
     """Each message's (ordinal, index), as ``MessageScanner`` numbers them."""
-    out, counted, numbered_within = [], 0, 0
+    out, counted, numbered_within, mark = [], 0, 0, (0, 0)
     for m in msgs:
         index = numbered_within
         if m[0] in count:
             counted, numbered_within = counted + 1, 0
         elif m[0] in within:
             numbered_within += 1
+        if m[0] in copy_starts:
+            mark = (counted, numbered_within)
+        elif m[0] in copy_ends:
+            counted, numbered_within = mark
         out.append((counted, index))
     return out
 
@@ -453,12 +458,13 @@ def test_from_a_picked_parse_on_parse_bind_execute_and_close_are_framed_whole(
     followed = frozenset(b"PBEC")
     kwargs: dict[str, object] = {"valid_types": pq.CLIENT_MESSAGE_TYPES, "wanted": worth_parsing,
                                  "count": frozenset(b"QS"), "within": frozenset(b"E"),
-                                 "follow": followed}
+                                 "follow": followed, "copy_starts": frozenset(b"QE"),
+                                 "copy_ends": frozenset(b"cf")}
     fast, full = fast_and_full(CLIENT_INSPECT, **kwargs)
     segments = assert_same_after_every_chunk(fast, full, chunks)
     assert joined(segments) == b"".join(msgs)
     expected, following = [], False
-    for m, (ordinal, index) in zip(msgs, numbered(msgs, b"QS", b"E"), strict=True):
+    for m, (ordinal, index) in zip(msgs, numbered(msgs, b"QS", b"E", b"QE", b"cf"), strict=True):
         if following and m[0] in followed or m[0] in CLIENT_INSPECT and worth_parsing(m):
             expected.append((m, ordinal, index))
             following = following or m[0] == ord("P")
