@@ -47,7 +47,11 @@ A Parse gets no prelude (its statement goes as rewritten, unchecked): inside an 
 batch a Query of the proxy's own would end the batch's implicit transaction, and after an error
 in the batch the server would ignore it until the client's Sync, which the hold keeps back; the
 relay does not follow the batches message by message (the fast path steps over Bind, Execute and
-Sync without looking), so it cannot tell when one is safe.
+Sync, only counting them), so it cannot tell when one is safe.
+
+Command tags. A rename is aimed at one result by its place: the span (the ReadyForQuery that ends
+it) and, for an Execute, its number among the span's results; prepared statements that rename a
+tag are followed by name through Bind and Execute (docs/internals.md, "Command tags").
 """
 
 from __future__ import annotations
