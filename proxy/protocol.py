@@ -130,7 +130,7 @@ class MessageScanner:
         "_base_inspect", "_copy_ends", "_copy_starts", "_count", "_follow", "_inspect",
         "_mark", "_max_inspect", "_pending", "_pending_index", "_record", "_remaining",
         "_special", "_valid_types", "_wanted", "_within", "counted", "following", "types_seen",
-        "within",
+        "unfollowed", "within",
     )
 
     def __init__(
@@ -164,6 +164,9 @@ class MessageScanner:
         self._pending_index = 0  # the ``index`` of the message in ``_pending``
         self._follow = follow
         self.following = False
+        # Messages of the ``follow`` types streamed while following, too long to frame: the
+        # caller has lost track of them (scan() answers a list, not None, for such a chunk)
+        self.unfollowed = 0
         self._copy_starts = copy_starts
         self._copy_ends = copy_ends
         self._mark = (0, 0)  # (counted, within) after the last message of ``copy_starts``
@@ -273,7 +276,10 @@ class MessageScanner:
             out.append(Message(bytes((mtype,)), data[pos : pos + total], self.counted, index))
             self._start_following(mtype)
             pos = run_start = pos + total
+        unfollowed = self.unfollowed
         segments = self._walk(data, pos, run_start, out)
+        if self.unfollowed != unfollowed:
+            return segments  # (not None: the caller looks at ``unfollowed``)
         return None if len(segments) == 1 and segments[0] is data else segments
 
     def _continue(self, data: bytes) -> list[Segment]:
@@ -323,6 +329,8 @@ class MessageScanner:
                 run_start = pos
             else:
                 # Not inspected after all: release the header, stream the body.
+                if self.following and pending[0] in self._follow:
+                    self.unfollowed += 1  # too long to frame
                 if types_seen is not None:
                     types_seen.append(pending[0])
                 out.append(bytes(pending))
@@ -382,6 +390,8 @@ class MessageScanner:
                 pos += total
                 run_start = pos
                 continue
+            if self.following and mtype in self._follow:
+                self.unfollowed += 1  # too long to frame (over max_inspect): streamed
             if types_seen is not None:
                 types_seen.append(mtype)
             if end - pos < total:

@@ -314,8 +314,13 @@ class ClientSide(asyncio.Protocol):
                 self._prelude(item)
             else:
                 self._send_upstream(item)
-        if self.scanner.following and not self.session.follows:
-            self.scanner.unfollow()
+        scanner = self.scanner
+        if scanner.following:
+            if scanner.unfollowed:  # a Parse or Bind too long to frame went by
+                scanner.unfollowed = 0
+                self.session.lose_track()
+            if not self.session.follows:
+                scanner.unfollow()
         self._update_server_inspect()
 
     def _prelude(self, prelude: Prelude) -> None:

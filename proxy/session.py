@@ -230,7 +230,9 @@ class Session:
         self._statements: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         self._portals: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
-        self.error_hints: collections.deque[ErrorHint] = collections.deque(maxlen=16)
+        # ... each with the span of its statement's answer (as TagRename's): a HINT goes only to
+        # an error of that span, and goes when the span ends without one.
+        self.error_hints: collections.deque[tuple[int, ErrorHint]] = collections.deque(maxlen=16)
         self.server_inspect = STARTUP_INSPECT
         # The prelude under way (sent upstream, not answered yet), the server ReadyForQuery
         # ordinal that ends its answer, the last CommandComplete or ErrorResponse since the
@@ -326,6 +328,13 @@ class Session:
         statement or a portal renames its results' tag."""
         return bool(self._statements or self._portals)
 
+    def lose_track(self) -> None:
+        """A followed message went by unseen (a Parse or Bind too long to frame): which
+        statement a portal runs is no longer known, so nothing is renamed from here on (a tag
+        left as PostgreSQL wrote it rather than another statement's renamed)."""
+        self._statements.clear()
+        self._portals.clear()
+
     def _picked(self, raw: bytes) -> bool:
         """Whether the byte prefilter picks this Parse (one framed only because the session
         follows its prepared statements is not rewritten)."""
@@ -407,7 +416,8 @@ class Session:
         if read_only.show:
             renames.append((b"SELECT 1", b"SHOW"))
         if result.error_hint is not None:
-            self.add_error_hint(result.error_hint)
+            self.add_error_hint(result.error_hint,
+                                msg.ordinal if msg.type == pq.QUERY else msg.ordinal + 1)
         if result.touches_extension:
             # Register at the ReadyForQuery that answers this statement: a Query is answered by
             # its own, a Parse by the next Sync's. Server ReadyForQuery ordinals run one ahead
@@ -491,8 +501,9 @@ class Session:
         self.tag_renames.append(rename)
         self._update_server_inspect()
 
-    def add_error_hint(self, hint: ErrorHint) -> None:
-        self.error_hints.append(hint)
+    def add_error_hint(self, hint: ErrorHint, span: int) -> None:
+        """``hint`` for an error among the answers of ``span`` (see ``TagRename``)."""
+        self.error_hints.append((span, hint))
         self._update_server_inspect()
 
     # -- preludes (see the module's plan) ----------------------------------------------------
@@ -582,11 +593,18 @@ class Session:
                 while self.tag_renames and self.tag_renames[0].span == span:
                     self.tag_renames.popleft()
                 self._update_server_inspect()
-            if self.error_hints:  # the first error after the hinted statement is its own
-                hint = self.error_hints.popleft()
+            if self.error_hints:  # the first error of the hinted statement's span is its own
+                span = msg.ordinal - self.readies_swallowed
+                hints = self.error_hints
+                while hints and hints[0][0] < span:
+                    hints.popleft()
+                if hints and hints[0][0] == span:
+                    hint = hints.popleft()[1]
+                    self._update_server_inspect()
+                    return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint,
+                                        replace=hint.replaces,
+                                        message_part=hint.message_part), None
                 self._update_server_inspect()
-                return pq.with_hint(msg.raw, hint.sqlstate, hint.position, hint.hint,
-                                    replace=hint.replaces, message_part=hint.message_part), None
         elif mtype == pq.READY_FOR_QUERY:
             return msg.raw, self._ready_for_query(msg)
         elif mtype == pq.AUTHENTICATION:
@@ -636,10 +654,13 @@ class Session:
         return raw
 
     def _ready_for_query(self, msg: pq.Message) -> Step | None:
-        renames = self.tag_renames
-        # The results of the span it ends have all come (its ordinal counts itself).
-        while renames and renames[0].span < msg.ordinal - self.readies_swallowed:
+        # The answers of the span it ends have all come (its ordinal counts itself).
+        ended = msg.ordinal - self.readies_swallowed
+        renames, hints = self.tag_renames, self.error_hints
+        while renames and renames[0].span < ended:
             renames.popleft()
+        while hints and hints[0][0] < ended:
+            hints.popleft()
         self.transaction_status = msg.raw[5:6]
         self.started = True
         if self.read_only.tracking:

@@ -388,7 +388,9 @@ def test_a_caller_cannot_name_the_statement_key_the_engine_stores_under(
     answer = conn.execute("SELECT google_ml._call_engine_text(jsonb_build_object("
                           "'op', 'stream_wait', 'streams', jsonb_build_array(%s::text),"
                           " 'model_id', 'x', 'item', 'forged'))", (stream[0][2:],)).fetchone()
-    assert answer == ("s",)  # stored by the engine
+    # Stored by the engine: "s", or "x" when the batch had ended and its stream gone before
+    # the wait came (a busy machine: the stream goes once its every batch is stored)
+    assert answer in {("s",), ("x",)}
     assert metric(live, COPIED) == copied + 1
     stored = conn.execute("SELECT statement_key, model_id FROM google_ml._warm_cache"
                           " WHERE item = 'forged'").fetchall()

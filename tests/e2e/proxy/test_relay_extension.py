@@ -213,3 +213,17 @@ def test_asyncpg_runs_a_prepared_show_again_and_again(emulator: Any, database: s
             await conn.close()
 
     assert asyncio.run(run()) == ["SHOW", "SHOW", "SHOW", "SELECT 1"]
+
+
+def test_a_bind_too_long_to_frame_does_not_leave_a_portal_renamed(
+        emulator: Any, database: str) -> None:
+    """The unnamed portal ran the prepared SHOW; a 17 MB Bind (over what the proxy frames) puts
+    another statement in it unseen. That statement's tag stays PostgreSQL's."""
+    with proxied(emulator, database) as conn:
+        cur = conn.cursor()
+        cur.execute(SHOW_FLAG, prepare=True)
+        assert cur.statusmessage == "SHOW"
+        cur.execute("SELECT length(%s)", ["x" * 17_000_000], prepare=False)
+        assert (cur.statusmessage, cur.fetchall()) == ("SELECT 1", [(17_000_000,)])
+        cur.execute("SELECT 42")
+        assert cur.statusmessage == "SELECT 1"

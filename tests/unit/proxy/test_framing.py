@@ -514,3 +514,20 @@ def test_a_counted_message_cut_right_after_its_header_is_counted_once(
     segments = scanner.feed(message[:5]) + scanner.feed(message[5:])
     assert scanner.counted == 1
     assert [(s.raw, s.ordinal) for s in segments if isinstance(s, pq.Message)] == [(message, 1)]
+
+
+def test_a_followed_message_too_long_to_frame_is_streamed_and_counted() -> None:
+    from proxy.statements import worth_parsing
+
+    scanner = pq.MessageScanner(CLIENT_INSPECT, max_inspect=64, wanted=worth_parsing,
+                                follow=frozenset(b"PBEC"))
+    picked = parse("s", "SHOW google_ml_integration.enable_model_support")
+    assert inspected(scanner.feed(picked)) == [picked] and scanner.following
+    long_bind = bind("", "s", [b"x" * 100])
+    stream = long_bind + execute("")
+    segments = scanner.scan(stream[:50])  # the Bind's start: streamed, the caller told
+    assert segments is not None and joined(segments) == stream[:50]
+    assert scanner.unfollowed == 1
+    segments = scanner.scan(stream[50:])
+    assert segments is not None and inspected(segments) == [execute("")]
+    assert scanner.unfollowed == 1

@@ -145,7 +145,7 @@ def test_a_renamed_tag_replaces_the_next_matching_command_complete() -> None:
 def test_an_error_drops_the_pending_rename_and_gets_its_hint() -> None:
     session = started_session()
     session.rename_next_tag(b"DO", b"CREATE EXTENSION", 0)
-    session.add_error_hint(ErrorHint("42601", 8, "try this"))
+    session.add_error_hint(ErrorHint("42601", 8, "try this"), 0)
     error = pq.error_response("42601", "syntax error")
     error = pq.message(pq.ERROR_RESPONSE, error[5:-1] + b"P8\x00\x00")
     raw, _ = session.server_message(pq.Message(pq.ERROR_RESPONSE, error))
@@ -346,7 +346,8 @@ def test_an_unparsable_statement_goes_as_it_came_and_its_error_gets_a_hint() -> 
            "model_provider => 'google')")
     msg = query(sql)
     assert session.client_message(msg, Config(), Databases())[0] == msg.raw
-    [hint] = session.error_hints
+    [(span, hint)] = session.error_hints
+    assert span == 1  # the Query's own answer
     assert ord("E") in session.server_inspect and "comma" in hint.hint
 
 
@@ -520,7 +521,7 @@ def test_a_prelude_kept_during_a_hold_comes_back_in_its_place() -> None:
 
 def test_a_preludes_error_takes_the_hint_queued_for_its_statement() -> None:
     session, _ = prelude_under_way()
-    session.add_error_hint(ErrorHint("42704", 0, "Write vector_l2_ops.", message_part='"l2"'))
+    session.add_error_hint(ErrorHint("42704", 0, "Write vector_l2_ops.", message_part='"l2"'), 1)
     error = pq.error_response("42704", 'operator class "l2" does not exist for access method "ivf"')
     session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 1))
     forwarded, _ = session.server_message(ready(2))
@@ -590,3 +591,23 @@ def test_each_execute_of_a_prepared_show_renames_its_own_result_and_no_other() -
     send(pq.message(b"C", b"Ss1\x00") + pq.message(b"C", b"Ss2\x00") + pq.message(b"C", b"Pp\x00")
          + pq.message(b"C", b"P\x00") + wire.SYNC)
     assert not session.follows and not scanner.following
+
+
+def test_a_hint_goes_only_to_an_error_of_its_statements_answer() -> None:
+    """A hinted statement that runs (pglast and PostgreSQL disagree) leaves no HINT behind for
+    a later statement's error of the same kind."""
+    session = started_session()
+    sql = "SELECT google_ml.create_model(model_id => 'm' model_provider => 'google')"
+    session.client_message(query(sql, ordinal=1), Config(), Databases())
+    error = pq.error_response("42601", 'syntax error at or near "model_provider"')
+    position = str(sql.index("model_provider") + 1).encode()
+    error = pq.message(pq.ERROR_RESPONSE, error[5:-1] + b"P" + position + b"\x00\x00")
+    session.server_message(command_complete(b"SELECT 1", 1))
+    session.server_message(ready(2))
+    assert not session.error_hints
+    raw, _ = session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 2))
+    assert raw == error
+    # In a Parse, the hint waits for the answers of the next Sync's span.
+    session.client_message(parse(sql, ordinal=2), Config(), Databases())
+    raw, _ = session.server_message(pq.Message(pq.ERROR_RESPONSE, error, 3))
+    assert "H" in pq.parse_error_fields(raw[5:])
