@@ -1454,6 +1454,46 @@ def test_predict_row_wraps_a_generate_content_answer_in_an_array_as_alloydb(
     conn.execute("DROP FUNCTION gemini_answer_fn()")
 
 
+def test_predict_row_answers_the_object_in_1_3_and_the_array_from_1_4_2(
+        conn: psycopg.Connection[Any], engine: FakeEngine) -> None:
+    """Google's GenWealth sample (generative-ai, gemini/sample-apps/genwealth) installs
+    ``VERSION '1.3'``, registers its Gemini model by a ``:generateContent`` URL and reads
+    ``google_ml.predict_row(...) -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 ->> 'text'``
+    (database-files/llm.sql, June 2024 and March 2025): in 1.3 the answer is Vertex AI's object.
+    From 1.4.2, whose pre-registered gemini-1.5-pro:generateContent the register page unpacks
+    with json_array_elements(...), it is wrapped in an array (as a 1.5.9 instance answered)."""
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration VERSION '1.3' CASCADE")
+    engine.requests.clear()
+    engine.handler = default_handler
+    register_engine(conn, engine)
+    conn.execute("""CALL
+google_ml.create_model (
+	model_id => 'gemini',
+	model_request_url => 'https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash-001:generateContent',
+	model_provider => 'google',
+	model_auth_type => 'alloydb_service_agent_iam'
+)""")
+    genwealth = """SELECT google_ml.predict_row('gemini', json_build_object(
+        'contents', json_build_array(json_build_object('role', 'user',
+            'parts', json_build_array(json_build_object('text', 'List 3 words')))),
+        'generationConfig', json_build_object('temperature', 0.2, 'topP', 0.8, 'topK', 40,
+            'maxOutputTokens', 2048))) -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 ->> 'text'"""
+    assert conn.execute(genwealth).fetchone() == ("SELECT 1",)
+    assert conn.execute("SELECT json_typeof(google_ml.predict_row('gemini', '{}'))"
+                        ).fetchone() == ("object",)
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.4.2'")
+    assert conn.execute("SELECT json_typeof(google_ml.predict_row('gemini', '{}'))"
+                        ).fetchone() == ("array",)
+    assert conn.execute(genwealth).fetchone() == (None,)
+    # The register page's statement for the model 1.4.2 pre-registers.
+    assert conn.execute("""SELECT json_array_elements(google_ml.predict_row(
+            model_id => 'gemini-1.5-pro:generateContent',
+            request_body => '{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}'))
+            -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text'""").fetchall() == [
+        ("SELECT 1",)]
+
+
 def test_predict_row_leaves_other_answers_as_they_come(conn: psycopg.Connection[Any],
                                                        calls: FakeEngine) -> None:
     conn.execute("""CALL google_ml.create_model(model_id => 'echo', model_provider => 'custom',
