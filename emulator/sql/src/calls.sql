@@ -331,7 +331,7 @@ $$;
 -- JSON array, [{"candidates": [...], "usageMetadata": {...}}]. 1.4.2 brings the pre-registered
 -- gemini-1.5-pro:generateContent, and the register page calls it as
 -- json_array_elements(google_ml.predict_row(model_id => 'gemini-1.5-pro:generateContent', ...))
--- -> 'candidates' -> 0 ...; a 1.5.9 instance was seen to answer so (any :generateContent
+-- -> 'candidates' -> 0 ...; a 1.5.9 instance was seen to answer so (for its Gemini
 -- model), and so does 1.6. 1.3 answered the object (the function above). Where between 1.3
 -- and 1.4.2 AlloyDB changed is not published: the emulator changes with the first version
 -- whose pages show the array. A :streamGenerateContent answer is an array of chunks already;
