@@ -10,7 +10,7 @@ model-endpoint-manage-model (its ``model_auth =>`` form is refused, with a HINT)
 perform-vector-search (the tutorial), the older work-with-embeddings copy (embeddings through
 ml_predict_row; the GRANT lines), the release notes and configure-vertex-ai (version 1.4.2), the older work-with-embeddings page (version 1.2), register-model-endpoint (its third-party
 ranking model), run-vector-similarity-search (its uncast embedding() gets a HINT) and
-(docs/reference/) model-endpoint-sample-template. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
+(docs/reference/) model-endpoint-sample-template and supported-ai-models. Placeholders (PROJECT_ID, MODEL_ID, TEXT_CONTENT, ...) are filled in. A few printed
 examples are not valid SQL on any PostgreSQL (a trailing comma before ``)``, a missing comma
 between named arguments, a psql-only ``DECLARE x REFCURSOR`` outside PL/pgSQL, an INSERT cut off
 by a comment): AlloyDB refuses them too, so they run here with that one mistake corrected, and
@@ -20,6 +20,7 @@ documented behaviour (labels, one row per input, NULLs), not a model's judgement
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -1682,3 +1683,71 @@ def test_version_1_2_as_the_older_embeddings_page_and_scripts_ask_for_it(
                           "WHERE model_id = 'textembedding-gecko@003'") == [(1,)]
         conn.execute("REVOKE EXECUTE ON FUNCTION embedding FROM documented_user_1_2;")
         conn.execute("DROP ROLE documented_user_1_2")
+
+
+# -- reference/supported-ai-models ---------------------------------------------------------------
+
+# "Models with built-in support": (provider, model type, qualified name, the dimension of its
+# embeddings, or None for a generic model). Registering one by its qualified name gets its request
+# URL and transforms filled in (reference/model-endpoint: "Built-in support simplifies
+# registration and usage by automatically configuring default transform functions and inferring
+# correct request URLs").
+BUILT_IN_SUPPORT = [
+    ("google", "text_embedding", "text-embedding-004", 768),
+    ("google", "text_embedding", "text-embedding-005", 768),
+    ("google", "text_embedding", "text-embedding-preview-0815", 768),
+    ("google", "text_embedding", "text-multilingual-embedding-002", 768),
+    ("google", "text_embedding", "text-embedding-large-exp-03-07", 3072),
+    ("google", "multimodal_embedding", "multimodalembedding@001", 1408),
+    ("google", "reranking", "semantic-ranker-default-003", None),
+    ("open_ai", "text_embedding", "text-embedding-ada-002", 1536),
+    ("open_ai", "text_embedding", "text-embedding-3-small", 1536),
+    ("open_ai", "text_embedding", "text-embedding-3-large", 3072),
+    ("anthropic", "generic", "claude-3-opus-20240229", None),
+    ("anthropic", "generic", "claude-3-sonnet-20240229", None),
+    ("anthropic", "generic", "claude-3-haiku-20240307", None),
+]
+
+
+def test_supported_ai_models_page(db: psycopg.Connection[Any]) -> None:
+    """Each model the page lists with built-in support registers by its qualified name alone
+    (plus the auth its provider needs) and answers; the page's pre-registered Vertex AI models
+    (generic gemini-1.5-pro:streamGenerateContent, gemini-1.5-pro:generateContent and
+    gemini-1.0-pro:generateContent from 1.4.2, text-embedding gemini-embedding-001 from 1.3) are
+    there without registration."""
+    db.execute("SET google_ml_integration.enable_ai_query_engine = on")
+    db.execute("CALL google_ml.create_sm_secret(secret_id => 'supported_key', secret_path => "
+               "'projects/PROJECT_ID/secrets/SECRET_ID/versions/1')")
+    for provider, model_type, name, dimension in BUILT_IN_SUPPORT:
+        auth = ("model_auth_type => 'alloydb_service_agent_iam'" if provider == "google" else
+                "model_auth_type => 'secret_manager', model_auth_id => 'supported_key'")
+        model_id = f"supported-{name}"
+        db.execute(f"CALL google_ml.create_model(model_id => '{model_id}', model_provider => "
+                   f"'{provider}', model_type => '{model_type}', model_qualified_name => "
+                   f"'{name}', {auth})")
+        (url, transform) = db.execute(
+            "SELECT model_request_url, input_transform_fn FROM google_ml.model_info_view "
+            "WHERE model_id = %s", (model_id,)).fetchone()
+        assert (url is None) == (model_type == "reranking"), (name, url)
+        assert (transform is not None) == model_type.endswith("embedding"), (name, transform)
+        if model_type == "text_embedding":
+            (vector,) = db.execute("SELECT google_ml.embedding(%s, 'AlloyDB')",
+                                   (model_id,)).fetchone()
+            assert len(vector) == dimension, name
+        elif model_type == "multimodal_embedding":
+            (vector,) = db.execute("SELECT ai.text_embedding(model_id => %s, content => 'AlloyDB')",
+                                   (model_id,)).fetchone()
+            assert len(vector) == dimension, name
+        elif model_type == "reranking":
+            assert len(rows(db, f"SELECT index, score FROM ai.rank(model_id => '{model_id}', "
+                                "search_string => 'q', documents => ARRAY['a', 'q'])")) == 2
+        else:
+            body = {"model": name, "max_tokens": 64,
+                    "messages": [{"role": "user", "content": "Hello, world"}]}
+            (answer,) = db.execute("SELECT google_ml.predict_row(%s, %s::json)",
+                                   (model_id, json.dumps(body))).fetchone()
+            assert answer["content"][0]["type"] == "text", name
+    preregistered = {model_id for (model_id,) in rows(db, "SELECT model_id FROM "
+                                                          "google_ml.model_info_view")}
+    assert {"gemini-1.5-pro:streamGenerateContent", "gemini-1.5-pro:generateContent",
+            "gemini-1.0-pro:generateContent", "gemini-embedding-001"} <= preregistered

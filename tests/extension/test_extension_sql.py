@@ -1072,6 +1072,56 @@ def test_a_missing_transform_function_is_named_as_alloydb_names_it(
     assert error.diag.message_primary == "Invalid generate_headers_fn: public.no_such_fn"
 
 
+def test_a_generic_model_takes_no_transform_functions(conn: psycopg.Connection[Any]) -> None:
+    """reference/model-endpoint (2026-04-08) says it three times: "You cannot pass transform
+    functions when you are registering a generic model endpoint", the transform parameters are
+    "don't set for generic model endpoints", and "You cannot use transform functions when
+    registering a generic model endpoint". generic is also the default model_type, so a custom
+    embedding model registered without its type is refused at registration, not at its first
+    embedding() call. The page's own cymbal transforms are used; a header function stays
+    allowed, and the same transforms register a text_embedding model."""
+    conn.execute(SEED_CYMBAL)
+    for model_type in ("model_type => 'generic', ", ""):
+        error = error_of(conn, f"""CALL google_ml.create_model(
+    model_id => 'cymbal_generic',
+    model_request_url => 'https://cymbal.com/models/text/embeddings/v1',
+    model_provider => 'custom', {model_type}
+    model_in_transform_fn => 'cymbal_text_input_transform',
+    model_out_transform_fn => 'cymbal_text_output_transform')""")
+        assert error.sqlstate == "22023"
+        assert error.diag.message_primary == (
+            'transform functions cannot be set for generic model "cymbal_generic"')
+        assert error.diag.message_detail == (
+            "Given: model_in_transform_fn => 'cymbal_text_input_transform', "
+            "model_out_transform_fn => 'cymbal_text_output_transform'.")
+        assert "model_type => 'text_embedding'" in (error.diag.message_hint or "")
+    assert conn.execute("SELECT count(*) FROM google_ml.models WHERE id = 'cymbal_generic'"
+                        ).fetchone() == (0,)
+    # A header function is not a transform (the page's generic one); NULL transforms, as deploy
+    # scripts spell them out, pass.
+    conn.execute("""CREATE OR REPLACE FUNCTION header_gen_func(model_id VARCHAR(100),
+        response_json JSON) RETURNS JSON LANGUAGE plpgsql AS $$
+    BEGIN
+    RETURN json_build_object('x-api-key', 'API_KEY', 'anthropic-version', '2023-06-01')::JSON;
+    END; $$""")
+    conn.execute("""CALL google_ml.create_model(
+    model_id => 'vllm', model_request_url => 'https://vllm.example/v1/completions',
+    model_provider => 'custom', model_type => 'generic', model_auth_type => null,
+    model_auth_id => null, generate_headers_fn => 'header_gen_func',
+    model_in_transform_fn => null, model_out_transform_fn => null)""")
+    conn.execute("""CALL google_ml.create_model(
+    model_id => 'cymbal', model_request_url => 'https://cymbal.com/models/text/embeddings/v1',
+    model_type => 'text_embedding',
+    model_in_transform_fn => 'cymbal_text_input_transform',
+    model_out_transform_fn => 'cymbal_text_output_transform')""")
+    # alter_model goes through the same check: turning it generic keeps its transforms.
+    error = error_of(conn, "CALL google_ml.alter_model(model_id => 'cymbal', "
+                           "model_type => 'generic')")
+    assert error.sqlstate == "22023"
+    assert conn.execute("SELECT model_type::text FROM google_ml.models WHERE id = 'cymbal'"
+                        ).fetchone() == ("text_embedding",)
+
+
 def test_http_url_accepted_when_allowed(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET google_ml_integration.allow_http_endpoints = on")
     conn.execute("CALL google_ml.create_model(model_id => 'h', "
@@ -1402,6 +1452,46 @@ def test_predict_row_wraps_a_generate_content_answer_in_an_array_as_alloydb(
     assert conn.execute("SELECT json_typeof(gemini_answer_fn())").fetchone() == ("array",)
     conn.execute("DROP VIEW gemini_answer")
     conn.execute("DROP FUNCTION gemini_answer_fn()")
+
+
+def test_predict_row_answers_the_object_in_1_3_and_the_array_from_1_4_2(
+        conn: psycopg.Connection[Any], engine: FakeEngine) -> None:
+    """Google's GenWealth sample (generative-ai, gemini/sample-apps/genwealth) installs
+    ``VERSION '1.3'``, registers its Gemini model by a ``:generateContent`` URL and reads
+    ``google_ml.predict_row(...) -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 ->> 'text'``
+    (database-files/llm.sql, June 2024 and March 2025): in 1.3 the answer is Vertex AI's object.
+    From 1.4.2, whose pre-registered gemini-1.5-pro:generateContent the register page unpacks
+    with json_array_elements(...), it is wrapped in an array (as a 1.5.9 instance answered)."""
+    conn.execute("DROP EXTENSION google_ml_integration")
+    conn.execute("CREATE EXTENSION IF NOT EXISTS google_ml_integration VERSION '1.3' CASCADE")
+    engine.requests.clear()
+    engine.handler = default_handler
+    register_engine(conn, engine)
+    conn.execute("""CALL
+google_ml.create_model (
+	model_id => 'gemini',
+	model_request_url => 'https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.0-flash-001:generateContent',
+	model_provider => 'google',
+	model_auth_type => 'alloydb_service_agent_iam'
+)""")
+    genwealth = """SELECT google_ml.predict_row('gemini', json_build_object(
+        'contents', json_build_array(json_build_object('role', 'user',
+            'parts', json_build_array(json_build_object('text', 'List 3 words')))),
+        'generationConfig', json_build_object('temperature', 0.2, 'topP', 0.8, 'topK', 40,
+            'maxOutputTokens', 2048))) -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 ->> 'text'"""
+    assert conn.execute(genwealth).fetchone() == ("SELECT 1",)
+    assert conn.execute("SELECT json_typeof(google_ml.predict_row('gemini', '{}'))"
+                        ).fetchone() == ("object",)
+    conn.execute("ALTER EXTENSION google_ml_integration UPDATE TO '1.4.2'")
+    assert conn.execute("SELECT json_typeof(google_ml.predict_row('gemini', '{}'))"
+                        ).fetchone() == ("array",)
+    assert conn.execute(genwealth).fetchone() == (None,)
+    # The register page's statement for the model 1.4.2 pre-registers.
+    assert conn.execute("""SELECT json_array_elements(google_ml.predict_row(
+            model_id => 'gemini-1.5-pro:generateContent',
+            request_body => '{"contents": [{"role": "user", "parts": [{"text": "q"}]}]}'))
+            -> 'candidates' -> 0 -> 'content' -> 'parts' -> 0 -> 'text'""").fetchall() == [
+        ("SELECT 1",)]
 
 
 def test_predict_row_leaves_other_answers_as_they_come(conn: psycopg.Connection[Any],

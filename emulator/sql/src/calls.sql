@@ -249,22 +249,15 @@ AS $$
                m, google_ml._headers_for_call(m, NULL, request_body), request_body::jsonb)::json
 $$;
 
--- predict_row answers a Gemini :generateContent model's response wrapped in a JSON array,
--- [{"candidates": [...], "usageMetadata": {...}}], as AlloyDB does (seen on a 1.5.9 instance;
--- AlloyDB's pages unpack it with json_array_elements(google_ml.predict_row(...)) since model
--- endpoint management exists, so every version does it). A :streamGenerateContent answer is an
--- array of chunks already; other models' answers are returned as they come.
+-- What google_ml.predict_row answers for a model's response: in 1.3 the response as it comes
+-- (GenWealth, Google's sample app, pins VERSION '1.3' and reads
+-- predict_row(...) -> 'candidates' -> 0 of a :generateContent model). From 1.4.2 on a Gemini
+-- :generateContent answer is wrapped in a JSON array: see the 1.4.2 block below.
 CREATE FUNCTION google_ml._predict_row_answer(m google_ml.models, response json)
 RETURNS json
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE
-        WHEN m.provider = 'google'
-             AND coalesce(m.request_url, '') ~* ':generateContent$'
-             AND pg_catalog.json_typeof(response) = 'object'
-            THEN pg_catalog.json_build_array(response)
-        ELSE response
-    END
+    SELECT response
 $$;
 
 -- ml_predict_row: a Vertex AI endpoint path
@@ -321,7 +314,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
-    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB).';
+    'Sends request_body as is to a registered model; answers the response as it comes.';
 
 CREATE FUNCTION ai.predict_row(model_id text, request_body json)
 RETURNS json
@@ -329,3 +322,32 @@ LANGUAGE sql VOLATILE PARALLEL SAFE
 AS $$
     SELECT google_ml.predict_row(model_id, request_body)
 $$;
+
+
+
+-- @version 1.4.2
+
+-- From 1.4.2 on, predict_row answers a Gemini :generateContent model's response wrapped in a
+-- JSON array, [{"candidates": [...], "usageMetadata": {...}}]. 1.4.2 brings the pre-registered
+-- gemini-1.5-pro:generateContent, and the register page calls it as
+-- json_array_elements(google_ml.predict_row(model_id => 'gemini-1.5-pro:generateContent', ...))
+-- -> 'candidates' -> 0 ...; a 1.5.9 instance was seen to answer so (for its Gemini
+-- model), and so does 1.6. 1.3 answered the object (the function above). Where between 1.3
+-- and 1.4.2 AlloyDB changed is not published: the emulator changes with the first version
+-- whose pages show the array. A :streamGenerateContent answer is an array of chunks already;
+-- other models' answers are returned as they come.
+CREATE OR REPLACE FUNCTION google_ml._predict_row_answer(m google_ml.models, response json)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE
+        WHEN m.provider = 'google'
+             AND coalesce(m.request_url, '') ~* ':generateContent$'
+             AND pg_catalog.json_typeof(response) = 'object'
+            THEN pg_catalog.json_build_array(response)
+        ELSE response
+    END
+$$;
+
+COMMENT ON FUNCTION google_ml.predict_row(text, json) IS
+    'Sends request_body as is to a registered model; answers the response (a Gemini generateContent response wrapped in a JSON array, as AlloyDB since 1.4.2).';

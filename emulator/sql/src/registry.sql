@@ -339,6 +339,26 @@ BEGIN
     m.model_type := coalesce(m.model_type, 'generic');
     m.model_availability := coalesce(m.model_availability, 'AVAILABLE');
 
+    -- reference/model-endpoint: "You cannot pass transform functions when you are registering a
+    -- generic model endpoint" (predict_row sends request_body as is and answers the response as
+    -- it comes). A header function is allowed.
+    IF m.model_type = 'generic' AND pg_catalog.num_nonnulls(m.input_transform_fn, m.output_transform_fn,
+            m.input_batch_transform_fn, m.output_batch_transform_fn) > 0 THEN
+        RAISE EXCEPTION 'transform functions cannot be set for generic model "%"', m.id
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Given: ' || pg_catalog.concat_ws(', ',
+                      'model_in_transform_fn => ' || pg_catalog.quote_literal(m.input_transform_fn),
+                      'model_out_transform_fn => ' || pg_catalog.quote_literal(m.output_transform_fn),
+                      'model_batch_in_transform_fn => ' || pg_catalog.quote_literal(m.input_batch_transform_fn),
+                      'model_batch_out_transform_fn => ' || pg_catalog.quote_literal(m.output_batch_transform_fn))
+                      || '.',
+                  HINT = 'google_ml.predict_row() sends a generic model (the default model_type) '
+                         'its request_body unchanged and returns the response unchanged. Leave the '
+                         'transforms out, or give the model its type: model_type => '
+                         '''text_embedding'' (embedding()), ''llm'' (the AI functions) or '
+                         '''reranking'' (ai.rank).';
+    END IF;
+
     -- Built-in support.
     IF m.provider = 'open_ai' AND m.model_type = 'text_embedding'
        AND m.qualified_name IS NULL THEN
