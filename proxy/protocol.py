@@ -227,33 +227,41 @@ class MessageScanner:
         # more than the whole loop body.
         special = self._special
         unpack = _LENGTH.unpack_from
+        counted, within = self.counted, self.within  # kept in locals, stored on the way out
         pos = 0
         end = len(data)
         while pos < end:
             try:
                 (length,) = unpack(data, pos + 1)
             except struct.error:  # a header cut short
+                self.counted, self.within = counted, within
                 return self._walked(data, pos)
             if length < 4:
                 self._check_length(data[pos], length)  # raises
             kind = special[data[pos]]
             if kind:
                 if kind & _WALK:
+                    self.counted, self.within = counted, within
                     return self._walked(data, pos)
                 if kind & _INSPECT:
                     total = length + 1
                     if end - pos < total or total > self._max_inspect or self._wanted is None:
+                        self.counted, self.within = counted, within
                         return self._walked(data, pos)
                     if self._wanted(data, pos, pos + total):
+                        self.counted, self.within = counted, within
                         return self._walked(data, pos, asked=True)
                 if kind & _COUNT:
-                    self.counted += 1
-                    self.within = 0
+                    counted += 1
+                    within = 0
+                    if kind & _MARK:
+                        self._mark = (counted, within)
                 elif kind & _WITHIN:
-                    self.within += 1
-                if kind & _MARK:
-                    self._mark = (self.counted, self.within)
+                    within += 1
+                    if kind & _MARK:
+                        self._mark = (counted, within)
             pos += length + 1
+        self.counted, self.within = counted, within
         if pos > end:  # the last message goes on in the next chunks
             if length > MAX_MESSAGE_LENGTH:  # (one that ends in this chunk is shorter)
                 self._check_length(data[pos - length - 1], length)  # raises
