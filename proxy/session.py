@@ -128,7 +128,6 @@ class TagRename(NamedTuple):
     new: bytes
 
 
-
 class Step(Enum):
     """What the shell must do, in stream order, between the bytes a session hands it."""
 
