@@ -992,10 +992,22 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     explanation text NOT NULL DEFAULT '',
     weight      integer NOT NULL DEFAULT 1,
     enabled     boolean NOT NULL DEFAULT true,
-    -- AlloyDB's column for a template's SQL (its add_template inserts template_context,
-    -- template_nl, template_sql, ...): the notebook adds a template only IF NOT EXISTS
-    -- (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE template_sql = '...')
-    template_sql text GENERATED ALWAYS AS (sql) STORED
+    -- AlloyDB's own columns, read-only here: its (older, readable) alloydb_ai_nl inserts
+    -- template_context, template_nl, template_sql, template_intent, template_manifest, ...,
+    -- template_comment, template_explanation, template_weight, and its enable/disable/drop_template
+    -- find a template by template_id and switch template_active. The MCP Toolbox notebook adds a
+    -- template only IF NOT EXISTS (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE
+    -- template_sql = '...').
+    template_sql         text GENERATED ALWAYS AS (sql) STORED,
+    template_id          bigint GENERATED ALWAYS AS (id) STORED,
+    template_context     text GENERATED ALWAYS AS (config) STORED,
+    template_nl          text GENERATED ALWAYS AS (nl) STORED,
+    template_intent      text GENERATED ALWAYS AS (intent) STORED,
+    template_manifest    text GENERATED ALWAYS AS (manifest) STORED,
+    template_comment     text GENERATED ALWAYS AS (comment) STORED,
+    template_explanation text GENERATED ALWAYS AS (explanation) STORED,
+    template_weight      integer GENERATED ALWAYS AS (weight) STORED,
+    template_active      boolean GENERATED ALWAYS AS (enabled) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.template_store_view AS
@@ -1033,7 +1045,19 @@ CREATE TABLE alloydb_ai_nl.g_fragment_store (
     pfragment     text NOT NULL,
     comment       text NOT NULL DEFAULT '',
     weight        integer NOT NULL DEFAULT 1,
-    enabled       boolean NOT NULL DEFAULT true
+    enabled       boolean NOT NULL DEFAULT true,
+    -- AlloyDB's own columns, read-only here (its add_fragment inserts fragment_context,
+    -- fragment_table_aliases, fragment_intent, fragment, ..., fragment_manifest,
+    -- fragment_comment, fragment_weight; enable/disable/drop_fragment use fragment_id and
+    -- fragment_active)
+    fragment_id            bigint GENERATED ALWAYS AS (id) STORED,
+    fragment_context       text GENERATED ALWAYS AS (config) STORED,
+    fragment_table_aliases text[] GENERATED ALWAYS AS (table_aliases) STORED,
+    fragment_intent        text GENERATED ALWAYS AS (intent) STORED,
+    fragment_manifest      text GENERATED ALWAYS AS (manifest) STORED,
+    fragment_comment       text GENERATED ALWAYS AS (comment) STORED,
+    fragment_weight        integer GENERATED ALWAYS AS (weight) STORED,
+    fragment_active        boolean GENERATED ALWAYS AS (enabled) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.fragment_store_view AS

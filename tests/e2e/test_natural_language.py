@@ -347,6 +347,7 @@ def test_the_toolbox_notebooks_idempotent_set_up_reads_alloydbs_tables(emulator:
                             ).fetchall() == [("product_name",)]
         assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.template_store_view "
                          "WHERE config = 'nla_demo_cfg'") == 1
+        _check_alloydbs_store_columns(conn)
         conn.execute("CREATE ROLE nl_notebook_reader")
         try:  # anyone may see which configurations exist, as g_configuration
             conn.execute("SET ROLE nl_notebook_reader")
@@ -354,6 +355,43 @@ def test_the_toolbox_notebooks_idempotent_set_up_reads_alloydbs_tables(emulator:
         finally:
             conn.execute("RESET ROLE")
             conn.execute("DROP ROLE nl_notebook_reader")
+
+
+def _check_alloydbs_store_columns(conn: psycopg.Connection[Any]) -> None:
+    """The stores under AlloyDB's own column names (its alloydb_ai_nl's add_template and
+    add_fragment insert them; enable/disable/drop find an entry by template_id / fragment_id
+    and switch template_active / fragment_active), kept with the emulator's."""
+    conn.execute("SELECT alloydb_ai_nl.add_fragment(nl_config_id => 'nla_demo_cfg', "
+                 "table_aliases => ARRAY['nla_demo.products AS p'], intent => 'swimwear', "
+                 "fragment => $$p.name = 'Swimsuit'$$, comment => 'beach', check_intent => FALSE)")
+    template = conn.execute(
+        "SELECT template_id, template_context, template_nl, template_sql, template_intent, "
+        "template_manifest, template_comment, template_explanation, template_weight, "
+        "template_active FROM alloydb_ai_nl.g_template_store").fetchall()
+    assert template == conn.execute(
+        "SELECT id, config, nl, sql, intent, manifest, comment, explanation, weight, enabled "
+        "FROM alloydb_ai_nl.g_template_store").fetchall()
+    assert template[0][1:3] == (
+        "nla_demo_cfg",
+        "List the first names and the last names of all customers who ordered Swimsuit.")
+    fragment = conn.execute(
+        "SELECT fragment_id, fragment_context, fragment_table_aliases, fragment_intent, fragment, "
+        "fragment_manifest, fragment_comment, fragment_weight, fragment_active "
+        "FROM alloydb_ai_nl.g_fragment_store").fetchall()
+    assert [row[1:5] + row[6:] for row in fragment] == [
+        ("nla_demo_cfg", ["nla_demo.products AS p"], "swimwear", "p.name = 'Swimsuit'",
+         "beach", 1, True)]
+    assert one(conn, "SELECT alloydb_ai_nl.disable_template(template_id) "
+                     "FROM alloydb_ai_nl.g_template_store") is True
+    assert one(conn, "SELECT alloydb_ai_nl.disable_fragment(fragment_id) "
+                     "FROM alloydb_ai_nl.g_fragment_store") is True
+    assert conn.execute("SELECT template_active FROM alloydb_ai_nl.g_template_store "
+                        "UNION ALL SELECT fragment_active FROM alloydb_ai_nl.g_fragment_store"
+                        ).fetchall() == [(False,), (False,)]
+    conn.execute("SELECT alloydb_ai_nl.enable_template(template_id) "
+                 "FROM alloydb_ai_nl.g_template_store")
+    assert one(conn, "SELECT alloydb_ai_nl.drop_fragment(fragment_id) "
+                     "FROM alloydb_ai_nl.g_fragment_store") is True
 
 
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
