@@ -1260,6 +1260,7 @@ AS $$
 DECLARE
     probe text;
     error_msg text;
+    where_error text;
     prepared jsonb;
 BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
@@ -1272,8 +1273,16 @@ BEGIN
     probe := 'SELECT 1 FROM ' || array_to_string(table_aliases, ', ') || ' WHERE ' || fragment;
     error_msg := alloydb_ai_nl._explain_error(probe);
     IF error_msg IS NOT NULL THEN
+        -- AlloyDB's add_fragment tries the fragment again after AND (the last table alias may
+        -- end in a WHERE clause of its own) and, when that fails too, reports that attempt
+        where_error := error_msg;
+        probe := 'SELECT 1 FROM ' || array_to_string(table_aliases, ', ') || ' AND ' || fragment;
+        error_msg := alloydb_ai_nl._explain_error(probe);
+    END IF;
+    IF error_msg IS NOT NULL THEN
         RAISE EXCEPTION E'The sql is not executable. Error: %\n, sql: %.', error_msg, probe
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'With WHERE before the fragment: ' || where_error;
     END IF;
     prepared := alloydb_ai_nl._prepare_entry(nl_config_id, 'fragment', jsonb_build_object(
         'intent', intent, 'sql', fragment, 'psql', parameterized_fragment, 'pintent', parameterized_intent,

@@ -464,6 +464,32 @@ def test_bad_input_gets_a_clear_error(db: psycopg.Connection[Any], statement: st
     assert message in str(caught.value)
 
 
+def test_a_fragment_is_tried_after_and_when_the_aliases_end_in_a_where(emulator: Emulator) -> None:
+    """AlloyDB's own add_fragment (its readable alloydb_ai_nl source) checks `SELECT 1 FROM
+    <aliases> WHERE <fragment>`, then, if that fails, `... AND <fragment>`, and reports that
+    second attempt when both fail."""
+    dsn = _new_database(emulator, "nl_fragment_after_and")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+        conn.execute("CREATE TABLE products (product_id int PRIMARY KEY, name text)")
+        conn.execute("SELECT alloydb_ai_nl.g_create_configuration('shop_cfg')")
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(operation => "
+                     "'register_table_view', configuration_id_in => 'shop_cfg', "
+                     "table_views_in => '{public.products}')")
+        aliases = "ARRAY['products AS p WHERE p.product_id > 0']"
+        assert one(conn, f"SELECT alloydb_ai_nl.add_fragment('shop_cfg', {aliases}, "
+                         "'numbered products', 'p.product_id < 1000000', check_intent => FALSE)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+            conn.execute(f"SELECT alloydb_ai_nl.add_fragment('shop_cfg', {aliases}, "
+                         "'nothing', 'p.nope = 1', check_intent => FALSE)")
+        message = caught.value.diag.message_primary or ""
+        assert message.startswith("The sql is not executable. Error: column p.nope does not exist")
+        assert message.endswith(
+            ", sql: SELECT 1 FROM products AS p WHERE p.product_id > 0 AND p.nope = 1.")
+        assert caught.value.diag.message_hint == (
+            'With WHERE before the fragment: syntax error at or near "WHERE"')
+
+
 def test_a_fragment_or_template_check_runs_one_statement_only(db: psycopg.Connection[Any]) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="not executable"):
         db.execute("SELECT alloydb_ai_nl.add_fragment('nla_demo_cfg', ARRAY['nla_demo.products AS T'], "
