@@ -1470,19 +1470,30 @@ $$;
 
 CREATE FUNCTION alloydb_ai_nl._check_psv_params(param_names text[], param_values text[])
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    -- No parameters: both left out, or two empty arrays (Google's MCP Toolbox sends
-    -- ARRAY[]::TEXT[] twice for a tool without parameters, and its tests run that on AlloyDB).
     IF param_names IS NULL AND param_values IS NULL THEN
-        RETURN;
+        RETURN;  -- no parameters
     END IF;
     IF param_names IS NULL OR param_values IS NULL
        OR cardinality(param_names) <> cardinality(param_values) THEN
         RAISE EXCEPTION 'Invalid PSV named parameters'
             USING ERRCODE = 'raise_exception',
                   HINT = 'Pass param_names and param_values as two arrays of the same length, or leave both out.';
+    END IF;
+    -- Two empty arrays (what Google's MCP Toolbox sent for a tool without parameters, until its
+    -- PR #2265) are no parameters where parameterized secure views are enabled, as on the
+    -- Toolbox's own test instance; without them AlloyDB refuses them so: "AlloyDB AI rejects
+    -- empty text-arrays with SQLSTATE P0001 - Invalid PSV named parameters" (a telecom demo run
+    -- on AlloyDB for PostgreSQL 17), "If there are no params and psv is not enabled in the
+    -- instance, the query execution will fail" (the Toolbox's issue #1970, by its maintainers).
+    IF cardinality(param_names) = 0
+       AND pg_catalog.to_regprocedure(
+               'parameterized_views.execute_parameterized_query(text,text[],text[])') IS NULL THEN
+        RAISE EXCEPTION 'Invalid PSV named parameters'
+            USING ERRCODE = 'raise_exception',
+                  HINT = 'Parameters need the parameterized_views extension (CREATE EXTENSION parameterized_views); for none, leave param_names and param_values out.';
     END IF;
 END;
 $$;

@@ -166,15 +166,33 @@ def test_execute_nl_query_answers_rows_as_json(db: psycopg.Connection[Any]) -> N
     assert rows == [({"last_name": "M."},)]  # the page's answer
 
 
-# What Google's MCP Toolbox sends for an alloydb-ai-nl tool without nlConfigParameters
-# (googleapis/genai-toolbox internal/tools/alloydbainl; its integration test runs it on AlloyDB).
+# What Google's MCP Toolbox sent for an alloydb-ai-nl tool without nlConfigParameters until its
+# PR #2265 (googleapis/genai-toolbox internal/tools/alloydbainl; its integration test runs it on
+# an AlloyDB instance with parameterized secure views).
 TOOLBOX_STATEMENT = ("SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s, "
                      "param_names => ARRAY[]::TEXT[], param_values => ARRAY[]::TEXT[]);")
 
 
-def test_two_empty_psv_arrays_mean_no_parameters(db: psycopg.Connection[Any]) -> None:
-    rows = db.execute(TOOLBOX_STATEMENT, ["Find the last name of the customers who live in Lisbon.",
-                                          "nla_demo_cfg"]).fetchall()
+def test_two_empty_psv_arrays_need_parameterized_views(db: psycopg.Connection[Any]) -> None:
+    """Without the parameterized_views extension AlloyDB refuses two empty arrays: "AlloyDB AI
+    rejects empty text-arrays with SQLSTATE P0001 - Invalid PSV named parameters" (a demo run
+    on AlloyDB for PostgreSQL 17, whose workaround calls execute_nl_query without them); the
+    Toolbox's maintainers (issue #1970): "If there are no params and psv is not enabled in the
+    instance, the query execution will fail". With the extension they are no parameters."""
+    question = ["Find the last name of the customers who live in Lisbon.", "nla_demo_cfg"]
+    get_sql_statement = ("SELECT alloydb_ai_nl.get_sql(%s, %s, param_names => ARRAY[]::TEXT[], "
+                         "param_values => ARRAY[]::TEXT[])")
+    for statement in (TOOLBOX_STATEMENT, get_sql_statement):
+        with pytest.raises(psycopg.errors.RaiseException) as caught:
+            db.execute(statement, question if statement == TOOLBOX_STATEMENT else question[::-1])
+        assert caught.value.diag.message_primary == "Invalid PSV named parameters"
+        assert "CREATE EXTENSION parameterized_views" in (caught.value.diag.message_hint or "")
+    # the netpulse workaround: the function's own NULL defaults
+    assert db.execute("SELECT alloydb_ai_nl.execute_nl_query('nla_demo_cfg', %s) AS result",
+                      question[:1]).fetchall() == [({"last_name": "M."},)]
+    with db.transaction(force_rollback=True):
+        db.execute("CREATE EXTENSION parameterized_views")
+        rows = db.execute(TOOLBOX_STATEMENT, question).fetchall()
     assert rows == [({"last_name": "M."},)]
 
 
