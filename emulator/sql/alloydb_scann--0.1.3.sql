@@ -234,10 +234,12 @@ BEGIN
     IF server_version >= 170000 THEN
         RETURN;
     END IF;
-    SELECT pg_catalog.split_part(o, '=', 2) INTO given FROM pg_catalog.unnest(config) AS o
+    -- as the proxy read it (Python's int: spaces around, a sign)
+    SELECT v INTO given
+      FROM pg_catalog.unnest(config) AS o,
+           pg_catalog.btrim(pg_catalog.split_part(o, '=', 2), E' \t\n\r\f\v') AS v
      WHERE pg_catalog.lower(pg_catalog.split_part(o, '=', 1)) = 'num_leaves'
-       AND pg_catalog.split_part(o, '=', 2) ~ '^[0-9]+$'
-       AND pg_catalog.split_part(o, '=', 2)::numeric > 30000000
+       AND v ~ '^[+]?[0-9]+$' AND v::numeric > 30000000
      LIMIT 1;
     IF given IS NOT NULL THEN
         RAISE EXCEPTION 'value % out of bounds for option "num_leaves"', given

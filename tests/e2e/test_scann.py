@@ -286,6 +286,8 @@ def test_num_leaves_goes_to_100_million_on_postgresql_17_and_later(
     check = "SELECT _scann_check_num_leaves(%s, %s)"
     conn.execute(check, (["mode=MANUAL", "num_leaves=30000000"], 160004))
     conn.execute(check, (["num_leaves=100000000"], 170000))
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute(check, (["num_leaves= +40000000 "], 150000))  # '+40000000' as written
     with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
         conn.execute(check, (["quantizer=SQ8", "num_leaves=30000001"], 160004))
     assert info.value.diag.message_primary == 'value 30000001 out of bounds for option "num_leaves"'
