@@ -187,9 +187,12 @@ def test_two_empty_psv_arrays_need_parameterized_views(db: psycopg.Connection[An
             db.execute(statement, question if statement == TOOLBOX_STATEMENT else question[::-1])
         assert caught.value.diag.message_primary == "Invalid PSV named parameters"
         assert "CREATE EXTENSION parameterized_views" in (caught.value.diag.message_hint or "")
-    # the netpulse workaround: the function's own NULL defaults
-    assert db.execute("SELECT alloydb_ai_nl.execute_nl_query('nla_demo_cfg', %s) AS result",
-                      question[:1]).fetchall() == [({"last_name": "M."},)]
+    # the Toolbox's statement since its PR #2265 (internal/tools/alloydbainl, no nlConfigParameters),
+    # and the demo's workaround: the function's own NULL defaults
+    for statement in ("SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s);",
+                      "SELECT alloydb_ai_nl.execute_nl_query(%s, %s) AS result"):
+        args = question if "nl_question =>" in statement else question[::-1]
+        assert db.execute(statement, args).fetchall() == [({"last_name": "M."},)]
     with db.transaction(force_rollback=True):
         db.execute("CREATE EXTENSION parameterized_views")
         rows = db.execute(TOOLBOX_STATEMENT, question).fetchall()
