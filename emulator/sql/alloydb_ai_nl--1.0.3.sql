@@ -978,6 +978,15 @@ $$;
 -- 5. Templates and fragments
 -- ===========================================================================
 
+-- AlloyDB's template_parameterized / fragment_parameterized: {"sql": ..., "intent": ...} (its
+-- add_template and add_fragment store json_build_object('sql', ..., 'intent', ...)). IMMUTABLE
+-- for the generated columns below: json_build_object of two texts gives the same JSON always
+-- (it is STABLE only because it takes any type).
+CREATE FUNCTION alloydb_ai_nl._parameterized(sql text, intent text)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.json_build_object('sql', sql, 'intent', intent) $$;
+
 CREATE TABLE alloydb_ai_nl.g_template_store (
     id          bigserial PRIMARY KEY,
     config      text NOT NULL REFERENCES alloydb_ai_nl.g_configuration ON DELETE CASCADE,
@@ -1007,7 +1016,8 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     template_comment     text GENERATED ALWAYS AS (comment) STORED,
     template_explanation text GENERATED ALWAYS AS (explanation) STORED,
     template_weight      integer GENERATED ALWAYS AS (weight) STORED,
-    template_active      boolean GENERATED ALWAYS AS (enabled) STORED
+    template_active      boolean GENERATED ALWAYS AS (enabled) STORED,
+    template_parameterized json GENERATED ALWAYS AS (alloydb_ai_nl._parameterized(psql, pintent)) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.template_store_view AS
@@ -1057,7 +1067,8 @@ CREATE TABLE alloydb_ai_nl.g_fragment_store (
     fragment_manifest      text GENERATED ALWAYS AS (manifest) STORED,
     fragment_comment       text GENERATED ALWAYS AS (comment) STORED,
     fragment_weight        integer GENERATED ALWAYS AS (weight) STORED,
-    fragment_active        boolean GENERATED ALWAYS AS (enabled) STORED
+    fragment_active        boolean GENERATED ALWAYS AS (enabled) STORED,
+    fragment_parameterized json GENERATED ALWAYS AS (alloydb_ai_nl._parameterized(pfragment, pintent)) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.fragment_store_view AS

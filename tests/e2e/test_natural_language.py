@@ -395,6 +395,10 @@ def _check_alloydbs_store_columns(conn: psycopg.Connection[Any]) -> None:
     assert template[0][1:3] == (
         "nla_demo_cfg",
         "List the first names and the last names of all customers who ordered Swimsuit.")
+    assert conn.execute(  # AlloyDB's {"sql", "intent"} of the parameterized forms
+        "SELECT template_parameterized::text = json_build_object('sql', psql, 'intent', pintent)::text, "
+        "template_parameterized ->> 'intent' FROM alloydb_ai_nl.g_template_store").fetchall() == [
+        (True, "List the first names and the last names of all customers who ordered $1.")]
     fragment = conn.execute(
         "SELECT fragment_id, fragment_context, fragment_table_aliases, fragment_intent, fragment, "
         "fragment_manifest, fragment_comment, fragment_weight, fragment_active "
@@ -402,6 +406,10 @@ def _check_alloydbs_store_columns(conn: psycopg.Connection[Any]) -> None:
     assert [row[1:5] + row[6:] for row in fragment] == [
         ("nla_demo_cfg", ["nla_demo.products AS p"], "swimwear", "p.name = 'Swimsuit'",
          "beach", 1, True)]
+    assert conn.execute(
+        "SELECT fragment_parameterized::text = json_build_object('sql', pfragment, 'intent', "
+        "pintent)::text, fragment_parameterized ->> 'intent' FROM alloydb_ai_nl.g_fragment_store"
+    ).fetchall() == [(True, "swimwear")]
     assert one(conn, "SELECT alloydb_ai_nl.disable_template(template_id) "
                      "FROM alloydb_ai_nl.g_template_store") is True
     assert one(conn, "SELECT alloydb_ai_nl.disable_fragment(fragment_id) "
