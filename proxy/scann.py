@@ -101,7 +101,9 @@ OptionSpec = IntOption | RealOption | EnumOption | BoolOption
 INDEX_OPTIONS: dict[str, OptionSpec] = {
     "mode": EnumOption(("AUTO", "AUTOMATIC", "MANUAL")),  # AUTOMATIC: ai/maintain-vector-indexes
     "optimization": EnumOption(("SEARCH_OPTIMIZED", "BALANCED")),
-    "num_leaves": IntOption(1, 30_000_000),
+    # PostgreSQL 17 and later; alloydb_scann refuses more than 30 million on an older server
+    # (_scann_check_num_leaves: ai/best-practices-tuning-scann, "Limitations")
+    "num_leaves": IntOption(1, 100_000_000),
     "quantizer": EnumOption(("SQ8", "AH", "FLAT")),
     "max_num_levels": IntOption(1, 3),
     "auto_maintenance": BoolOption(),

@@ -978,6 +978,15 @@ $$;
 -- 5. Templates and fragments
 -- ===========================================================================
 
+-- AlloyDB's template_parameterized / fragment_parameterized: {"sql": ..., "intent": ...} (its
+-- add_template and add_fragment store json_build_object('sql', ..., 'intent', ...)). IMMUTABLE
+-- for the generated columns below: json_build_object of two texts gives the same JSON always
+-- (it is STABLE only because it takes any type).
+CREATE FUNCTION alloydb_ai_nl._parameterized(sql text, intent text)
+RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.json_build_object('sql', sql, 'intent', intent) $$;
+
 CREATE TABLE alloydb_ai_nl.g_template_store (
     id          bigserial PRIMARY KEY,
     config      text NOT NULL REFERENCES alloydb_ai_nl.g_configuration ON DELETE CASCADE,
@@ -992,10 +1001,23 @@ CREATE TABLE alloydb_ai_nl.g_template_store (
     explanation text NOT NULL DEFAULT '',
     weight      integer NOT NULL DEFAULT 1,
     enabled     boolean NOT NULL DEFAULT true,
-    -- AlloyDB's column for a template's SQL (its add_template inserts template_context,
-    -- template_nl, template_sql, ...): the notebook adds a template only IF NOT EXISTS
-    -- (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE template_sql = '...')
-    template_sql text GENERATED ALWAYS AS (sql) STORED
+    -- AlloyDB's own columns, read-only here: its (older, readable) alloydb_ai_nl inserts
+    -- template_context, template_nl, template_sql, template_intent, template_manifest, ...,
+    -- template_comment, template_explanation, template_weight, and its enable/disable/drop_template
+    -- find a template by template_id and switch template_active. The MCP Toolbox notebook adds a
+    -- template only IF NOT EXISTS (SELECT 1 FROM alloydb_ai_nl.g_template_store WHERE
+    -- template_sql = '...').
+    template_sql         text GENERATED ALWAYS AS (sql) STORED,
+    template_id          bigint GENERATED ALWAYS AS (id) STORED,
+    template_context     text GENERATED ALWAYS AS (config) STORED,
+    template_nl          text GENERATED ALWAYS AS (nl) STORED,
+    template_intent      text GENERATED ALWAYS AS (intent) STORED,
+    template_manifest    text GENERATED ALWAYS AS (manifest) STORED,
+    template_comment     text GENERATED ALWAYS AS (comment) STORED,
+    template_explanation text GENERATED ALWAYS AS (explanation) STORED,
+    template_weight      integer GENERATED ALWAYS AS (weight) STORED,
+    template_active      boolean GENERATED ALWAYS AS (enabled) STORED,
+    template_parameterized json GENERATED ALWAYS AS (alloydb_ai_nl._parameterized(psql, pintent)) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.template_store_view AS
@@ -1033,7 +1055,20 @@ CREATE TABLE alloydb_ai_nl.g_fragment_store (
     pfragment     text NOT NULL,
     comment       text NOT NULL DEFAULT '',
     weight        integer NOT NULL DEFAULT 1,
-    enabled       boolean NOT NULL DEFAULT true
+    enabled       boolean NOT NULL DEFAULT true,
+    -- AlloyDB's own columns, read-only here (its add_fragment inserts fragment_context,
+    -- fragment_table_aliases, fragment_intent, fragment, ..., fragment_manifest,
+    -- fragment_comment, fragment_weight; enable/disable/drop_fragment use fragment_id and
+    -- fragment_active)
+    fragment_id            bigint GENERATED ALWAYS AS (id) STORED,
+    fragment_context       text GENERATED ALWAYS AS (config) STORED,
+    fragment_table_aliases text[] GENERATED ALWAYS AS (table_aliases) STORED,
+    fragment_intent        text GENERATED ALWAYS AS (intent) STORED,
+    fragment_manifest      text GENERATED ALWAYS AS (manifest) STORED,
+    fragment_comment       text GENERATED ALWAYS AS (comment) STORED,
+    fragment_weight        integer GENERATED ALWAYS AS (weight) STORED,
+    fragment_active        boolean GENERATED ALWAYS AS (enabled) STORED,
+    fragment_parameterized json GENERATED ALWAYS AS (alloydb_ai_nl._parameterized(pfragment, pintent)) STORED
 );
 
 CREATE VIEW alloydb_ai_nl.fragment_store_view AS
@@ -1236,6 +1271,7 @@ AS $$
 DECLARE
     probe text;
     error_msg text;
+    where_error text;
     prepared jsonb;
 BEGIN
     PERFORM alloydb_ai_nl._check_configuration(nl_config_id);
@@ -1248,8 +1284,16 @@ BEGIN
     probe := 'SELECT 1 FROM ' || array_to_string(table_aliases, ', ') || ' WHERE ' || fragment;
     error_msg := alloydb_ai_nl._explain_error(probe);
     IF error_msg IS NOT NULL THEN
+        -- AlloyDB's add_fragment tries the fragment again after AND (the last table alias may
+        -- end in a WHERE clause of its own) and, when that fails too, reports that attempt
+        where_error := error_msg;
+        probe := 'SELECT 1 FROM ' || array_to_string(table_aliases, ', ') || ' AND ' || fragment;
+        error_msg := alloydb_ai_nl._explain_error(probe);
+    END IF;
+    IF error_msg IS NOT NULL THEN
         RAISE EXCEPTION E'The sql is not executable. Error: %\n, sql: %.', error_msg, probe
-            USING ERRCODE = 'invalid_parameter_value';
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'With WHERE before the fragment: ' || where_error;
     END IF;
     prepared := alloydb_ai_nl._prepare_entry(nl_config_id, 'fragment', jsonb_build_object(
         'intent', intent, 'sql', fragment, 'psql', parameterized_fragment, 'pintent', parameterized_intent,
@@ -1437,19 +1481,30 @@ $$;
 
 CREATE FUNCTION alloydb_ai_nl._check_psv_params(param_names text[], param_values text[])
 RETURNS void
-LANGUAGE plpgsql IMMUTABLE
+LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    -- No parameters: both left out, or two empty arrays (Google's MCP Toolbox sends
-    -- ARRAY[]::TEXT[] twice for a tool without parameters, and its tests run that on AlloyDB).
     IF param_names IS NULL AND param_values IS NULL THEN
-        RETURN;
+        RETURN;  -- no parameters
     END IF;
     IF param_names IS NULL OR param_values IS NULL
        OR cardinality(param_names) <> cardinality(param_values) THEN
         RAISE EXCEPTION 'Invalid PSV named parameters'
             USING ERRCODE = 'raise_exception',
                   HINT = 'Pass param_names and param_values as two arrays of the same length, or leave both out.';
+    END IF;
+    -- Two empty arrays (what Google's MCP Toolbox sent for a tool without parameters, until its
+    -- PR #2265) are no parameters where parameterized secure views are enabled, as on the
+    -- Toolbox's own test instance; without them AlloyDB refuses them so: "AlloyDB AI rejects
+    -- empty text-arrays with SQLSTATE P0001 - Invalid PSV named parameters" (a telecom demo run
+    -- on AlloyDB for PostgreSQL 17), "If there are no params and psv is not enabled in the
+    -- instance, the query execution will fail" (the Toolbox's issue #1970, by its maintainers).
+    IF cardinality(param_names) = 0
+       AND pg_catalog.to_regprocedure(
+               'parameterized_views.execute_parameterized_query(text,text[],text[])') IS NULL THEN
+        RAISE EXCEPTION 'Invalid PSV named parameters'
+            USING ERRCODE = 'raise_exception',
+                  HINT = 'Parameters need the parameterized_views extension (CREATE EXTENSION parameterized_views); for none, leave param_names and param_values out.';
     END IF;
 END;
 $$;

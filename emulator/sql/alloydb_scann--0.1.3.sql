@@ -215,6 +215,41 @@ BEGIN
 END
 $fn$;
 
+-- num_leaves' upper bound depends on the server: ai/best-practices-tuning-scann (AlloyDB's and
+-- AlloyDB Omni's current copies, "Limitations") allows "100 million for PostgreSQL 17 and higher,
+-- 30 million for PostgreSQL 16 and lower". The proxy lets through what PostgreSQL 17 takes
+-- (proxy/scann.py, INDEX_OPTIONS); an older server refuses more than 30 million here, with
+-- PostgreSQL's words for an integer reloption out of range, as the proxy's own check has them.
+-- (`server_version` is the server's own unless a test names another.)
+CREATE FUNCTION _scann_check_num_leaves(
+    config text[],
+    server_version int DEFAULT pg_catalog.current_setting('server_version_num')::int)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path FROM CURRENT
+AS $fn$
+DECLARE
+    given text;
+BEGIN
+    IF server_version >= 170000 THEN
+        RETURN;
+    END IF;
+    -- as the proxy read it (Python's int: spaces around, a sign)
+    SELECT v INTO given
+      FROM pg_catalog.unnest(config) AS o,
+           pg_catalog.btrim(pg_catalog.split_part(o, '=', 2), E' \t\n\r\f\v') AS v
+     WHERE pg_catalog.lower(pg_catalog.split_part(o, '=', 1)) = 'num_leaves'
+       AND v ~ '^[+]?[0-9]+$' AND v::numeric > 30000000
+     LIMIT 1;
+    IF given IS NOT NULL THEN
+        RAISE EXCEPTION 'value % out of bounds for option "num_leaves"', given
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid values are between "1" and "30000000".',
+                  HINT = 'PostgreSQL 16 and lower allow at most 30 million partitions, 17 and higher 100 million (ai/best-practices-tuning-scann).';
+    END IF;
+END
+$fn$;
+
 -- TRUNCATE rebuilds every index of the emptied tables, and AlloyDB's ScaNN build refuses an empty
 -- table: troubleshoot/troubleshoot-scann-indexes gives `truncate t1;` (query example B) as a
 -- statement that raises the empty-table error, bypassed as the CREATE INDEX check is. The proxy
@@ -361,6 +396,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM _scann_check_levels(config);
+    PERFORM _scann_check_num_leaves(config);
     PERFORM _scann_check_rows(coalesce(idx_name, _scann_index_name(tbl, addition)), tbl, config);
 END
 $fn$;
@@ -383,6 +419,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM _scann_check_levels(config);  -- its error undoes the CREATE INDEX, as the next's
+    PERFORM _scann_check_num_leaves(config);
     PERFORM _scann_check_rows((SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = idx),
                               tbl, config);
     INSERT INTO _scann_index_config AS cfg
@@ -426,6 +463,7 @@ BEGIN
         RAISE EXCEPTION 'must be owner of index %', idx_name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM _scann_check_num_leaves(given);
     SELECT r.indexrelid, r.indexconfig INTO row_oid, config
       FROM _scann_index_config r
      WHERE r.indexrelid = idx

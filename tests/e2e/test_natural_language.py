@@ -166,15 +166,36 @@ def test_execute_nl_query_answers_rows_as_json(db: psycopg.Connection[Any]) -> N
     assert rows == [({"last_name": "M."},)]  # the page's answer
 
 
-# What Google's MCP Toolbox sends for an alloydb-ai-nl tool without nlConfigParameters
-# (googleapis/genai-toolbox internal/tools/alloydbainl; its integration test runs it on AlloyDB).
+# What Google's MCP Toolbox sent for an alloydb-ai-nl tool without nlConfigParameters until its
+# PR #2265 (googleapis/genai-toolbox internal/tools/alloydbainl; its integration test runs it on
+# an AlloyDB instance with parameterized secure views).
 TOOLBOX_STATEMENT = ("SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s, "
                      "param_names => ARRAY[]::TEXT[], param_values => ARRAY[]::TEXT[]);")
 
 
-def test_two_empty_psv_arrays_mean_no_parameters(db: psycopg.Connection[Any]) -> None:
-    rows = db.execute(TOOLBOX_STATEMENT, ["Find the last name of the customers who live in Lisbon.",
-                                          "nla_demo_cfg"]).fetchall()
+def test_two_empty_psv_arrays_need_parameterized_views(db: psycopg.Connection[Any]) -> None:
+    """Without the parameterized_views extension AlloyDB refuses two empty arrays: "AlloyDB AI
+    rejects empty text-arrays with SQLSTATE P0001 - Invalid PSV named parameters" (a demo run
+    on AlloyDB for PostgreSQL 17, whose workaround calls execute_nl_query without them); the
+    Toolbox's maintainers (issue #1970): "If there are no params and psv is not enabled in the
+    instance, the query execution will fail". With the extension they are no parameters."""
+    question = ["Find the last name of the customers who live in Lisbon.", "nla_demo_cfg"]
+    get_sql_statement = ("SELECT alloydb_ai_nl.get_sql(%s, %s, param_names => ARRAY[]::TEXT[], "
+                         "param_values => ARRAY[]::TEXT[])")
+    for statement in (TOOLBOX_STATEMENT, get_sql_statement):
+        with pytest.raises(psycopg.errors.RaiseException) as caught:
+            db.execute(statement, question if statement == TOOLBOX_STATEMENT else question[::-1])
+        assert caught.value.diag.message_primary == "Invalid PSV named parameters"
+        assert "CREATE EXTENSION parameterized_views" in (caught.value.diag.message_hint or "")
+    # the Toolbox's statement since its PR #2265 (internal/tools/alloydbainl, no nlConfigParameters),
+    # and the demo's workaround: the function's own NULL defaults
+    for statement in ("SELECT alloydb_ai_nl.execute_nl_query(nl_question => %s, nl_config_id => %s);",
+                      "SELECT alloydb_ai_nl.execute_nl_query(%s, %s) AS result"):
+        args = question if "nl_question =>" in statement else question[::-1]
+        assert db.execute(statement, args).fetchall() == [({"last_name": "M."},)]
+    with db.transaction(force_rollback=True):
+        db.execute("CREATE EXTENSION parameterized_views")
+        rows = db.execute(TOOLBOX_STATEMENT, question).fetchall()
     assert rows == [({"last_name": "M."},)]
 
 
@@ -347,6 +368,7 @@ def test_the_toolbox_notebooks_idempotent_set_up_reads_alloydbs_tables(emulator:
                             ).fetchall() == [("product_name",)]
         assert one(conn, "SELECT count(*) FROM alloydb_ai_nl.template_store_view "
                          "WHERE config = 'nla_demo_cfg'") == 1
+        _check_alloydbs_store_columns(conn)
         conn.execute("CREATE ROLE nl_notebook_reader")
         try:  # anyone may see which configurations exist, as g_configuration
             conn.execute("SET ROLE nl_notebook_reader")
@@ -354,6 +376,51 @@ def test_the_toolbox_notebooks_idempotent_set_up_reads_alloydbs_tables(emulator:
         finally:
             conn.execute("RESET ROLE")
             conn.execute("DROP ROLE nl_notebook_reader")
+
+
+def _check_alloydbs_store_columns(conn: psycopg.Connection[Any]) -> None:
+    """The stores under AlloyDB's own column names (its alloydb_ai_nl's add_template and
+    add_fragment insert them; enable/disable/drop find an entry by template_id / fragment_id
+    and switch template_active / fragment_active), kept with the emulator's."""
+    conn.execute("SELECT alloydb_ai_nl.add_fragment(nl_config_id => 'nla_demo_cfg', "
+                 "table_aliases => ARRAY['nla_demo.products AS p'], intent => 'swimwear', "
+                 "fragment => $$p.name = 'Swimsuit'$$, comment => 'beach', check_intent => FALSE)")
+    template = conn.execute(
+        "SELECT template_id, template_context, template_nl, template_sql, template_intent, "
+        "template_manifest, template_comment, template_explanation, template_weight, "
+        "template_active FROM alloydb_ai_nl.g_template_store").fetchall()
+    assert template == conn.execute(
+        "SELECT id, config, nl, sql, intent, manifest, comment, explanation, weight, enabled "
+        "FROM alloydb_ai_nl.g_template_store").fetchall()
+    assert template[0][1:3] == (
+        "nla_demo_cfg",
+        "List the first names and the last names of all customers who ordered Swimsuit.")
+    assert conn.execute(  # AlloyDB's {"sql", "intent"} of the parameterized forms
+        "SELECT template_parameterized::text = json_build_object('sql', psql, 'intent', pintent)::text, "
+        "template_parameterized ->> 'intent' FROM alloydb_ai_nl.g_template_store").fetchall() == [
+        (True, "List the first names and the last names of all customers who ordered $1.")]
+    fragment = conn.execute(
+        "SELECT fragment_id, fragment_context, fragment_table_aliases, fragment_intent, fragment, "
+        "fragment_manifest, fragment_comment, fragment_weight, fragment_active "
+        "FROM alloydb_ai_nl.g_fragment_store").fetchall()
+    assert [row[1:5] + row[6:] for row in fragment] == [
+        ("nla_demo_cfg", ["nla_demo.products AS p"], "swimwear", "p.name = 'Swimsuit'",
+         "beach", 1, True)]
+    assert conn.execute(
+        "SELECT fragment_parameterized::text = json_build_object('sql', pfragment, 'intent', "
+        "pintent)::text, fragment_parameterized ->> 'intent' FROM alloydb_ai_nl.g_fragment_store"
+    ).fetchall() == [(True, "swimwear")]
+    assert one(conn, "SELECT alloydb_ai_nl.disable_template(template_id) "
+                     "FROM alloydb_ai_nl.g_template_store") is True
+    assert one(conn, "SELECT alloydb_ai_nl.disable_fragment(fragment_id) "
+                     "FROM alloydb_ai_nl.g_fragment_store") is True
+    assert conn.execute("SELECT template_active FROM alloydb_ai_nl.g_template_store "
+                        "UNION ALL SELECT fragment_active FROM alloydb_ai_nl.g_fragment_store"
+                        ).fetchall() == [(False,), (False,)]
+    conn.execute("SELECT alloydb_ai_nl.enable_template(template_id) "
+                 "FROM alloydb_ai_nl.g_template_store")
+    assert one(conn, "SELECT alloydb_ai_nl.drop_fragment(fragment_id) "
+                     "FROM alloydb_ai_nl.g_fragment_store") is True
 
 
 def test_fragment_condition_is_added_when_the_question_names_its_intent(
@@ -424,6 +491,32 @@ def test_bad_input_gets_a_clear_error(db: psycopg.Connection[Any], statement: st
         db.execute(statement)
     assert caught.value.sqlstate == sqlstate
     assert message in str(caught.value)
+
+
+def test_a_fragment_is_tried_after_and_when_the_aliases_end_in_a_where(emulator: Emulator) -> None:
+    """AlloyDB's own add_fragment (its readable alloydb_ai_nl source) checks `SELECT 1 FROM
+    <aliases> WHERE <fragment>`, then, if that fails, `... AND <fragment>`, and reports that
+    second attempt when both fail."""
+    dsn = _new_database(emulator, "nl_fragment_after_and")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION alloydb_ai_nl CASCADE")
+        conn.execute("CREATE TABLE products (product_id int PRIMARY KEY, name text)")
+        conn.execute("SELECT alloydb_ai_nl.g_create_configuration('shop_cfg')")
+        conn.execute("SELECT alloydb_ai_nl.g_manage_configuration(operation => "
+                     "'register_table_view', configuration_id_in => 'shop_cfg', "
+                     "table_views_in => '{public.products}')")
+        aliases = "ARRAY['products AS p WHERE p.product_id > 0']"
+        assert one(conn, f"SELECT alloydb_ai_nl.add_fragment('shop_cfg', {aliases}, "
+                         "'numbered products', 'p.product_id < 1000000', check_intent => FALSE)")
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as caught:
+            conn.execute(f"SELECT alloydb_ai_nl.add_fragment('shop_cfg', {aliases}, "
+                         "'nothing', 'p.nope = 1', check_intent => FALSE)")
+        message = caught.value.diag.message_primary or ""
+        assert message.startswith("The sql is not executable. Error: column p.nope does not exist")
+        assert message.endswith(
+            ", sql: SELECT 1 FROM products AS p WHERE p.product_id > 0 AND p.nope = 1.")
+        assert caught.value.diag.message_hint == (
+            'With WHERE before the fragment: syntax error at or near "WHERE"')
 
 
 def test_a_fragment_or_template_check_runs_one_statement_only(db: psycopg.Connection[Any]) -> None:

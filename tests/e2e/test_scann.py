@@ -258,6 +258,47 @@ def test_set_and_reset_change_the_configuration_pg_stat_ann_indexes_shows(
         conn.execute("DROP ROLE IF EXISTS scann_stranger")
 
 
+def test_num_leaves_goes_to_100_million_on_postgresql_17_and_later(
+        conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """ai/best-practices-tuning-scann ("Limitations", AlloyDB's and AlloyDB Omni's current
+    copies): "100 million for PostgreSQL 17 and higher. 30 million for PostgreSQL 16 and
+    lower." The embedded server is 18; the check of an older server is asked by version."""
+    assert int(str(conn.execute("SHOW server_version_num").fetchone()[0])) >= 170000  # type: ignore[index]
+    conn.execute("SET scann.allow_blocked_operations = on")  # past the row count: 3,000 rows
+    try:
+        conn.execute("CREATE INDEX leaves_scann_idx ON items USING scann (embedding cosine) "
+                     "WITH (num_leaves = 100000000)")
+        row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes "
+                           "WHERE indexrelname = 'leaves_scann_idx'").fetchone()
+        assert row is not None and "num_leaves=100000000" in row[0]  # type: ignore[operator]
+        cur = conn.execute("ALTER INDEX leaves_scann_idx SET (num_leaves = 40000000)")
+        assert cur.statusmessage == "ALTER INDEX"
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            conn.execute("CREATE INDEX leaves_too_many_scann ON items USING scann (embedding cosine) "
+                         "WITH (num_leaves = 100000001)")
+        assert info.value.diag.message_primary == \
+            'value 100000001 out of bounds for option "num_leaves"'
+        assert info.value.diag.message_detail == 'Valid values are between "1" and "100000000".'
+    finally:
+        conn.execute("DROP INDEX IF EXISTS leaves_scann_idx")
+        conn.execute("RESET scann.allow_blocked_operations")
+    # what a PostgreSQL 16 server answers, in each place the options are checked
+    check = "SELECT _scann_check_num_leaves(%s, %s)"
+    conn.execute(check, (["mode=MANUAL", "num_leaves=30000000"], 160004))
+    conn.execute(check, (["num_leaves=100000000"], 170000))
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        conn.execute(check, (["num_leaves= +40000000 "], 150000))  # '+40000000' as written
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+        conn.execute(check, (["quantizer=SQ8", "num_leaves=30000001"], 160004))
+    assert info.value.diag.message_primary == 'value 30000001 out of bounds for option "num_leaves"'
+    assert info.value.diag.message_detail == 'Valid values are between "1" and "30000000".'
+    assert "_scann_check_num_leaves(config)" in str(conn.execute(
+        "SELECT prosrc FROM pg_proc WHERE proname = '_scann_record_index'").fetchone())
+    for caller in ("_scann_check_new_index", "_scann_alter_options"):
+        assert "_scann_check_num_leaves(" in str(conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = %s", (caller,)).fetchone())
+
+
 @pytest.mark.parametrize(("options", "sqlstate", "message"), [
     ("num_leaves = 0", "22023", 'value 0 out of bounds for option "num_leaves"'),
     ("num_leaves = 'many'", "22023", 'invalid value for integer option "num_leaves": many'),
