@@ -162,6 +162,38 @@ def test_auto_maintenance_of_an_index_whose_name_does_not_say_scann(
         conn.execute("DROP INDEX similarity_index")
 
 
+def test_scann_options_of_an_index_whose_name_does_not_say_scann(
+    conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    # As auto_maintenance above: ALTER INDEX ... SET (num_leaves | quantizer | max_num_levels)
+    # names no "scann" when the index's name does not, and pgvector's handler refuses them
+    # (22023 unrecognized parameter) unless the proxy sees the statement.
+    def config() -> list[str]:
+        row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes "
+                           "WHERE indexrelname = 'tuned_index'").fetchone()
+        assert row is not None
+        return [str(o) for o in row[0]]  # type: ignore[attr-defined]
+
+    conn.execute("CREATE INDEX tuned_index ON items USING scann (embedding cosine) "
+                 "WITH (num_leaves = 10)")
+    conn.execute("CREATE INDEX items_plain_idx ON items (id)")
+    try:
+        for statement in ("ALTER INDEX tuned_index SET (num_leaves = 20)",
+                          "ALTER INDEX tuned_index SET (QUANTIZER = 'FLAT', max_num_levels = 2)"):
+            assert conn.execute(statement).statusmessage == "ALTER INDEX"
+        assert config() == ["num_leaves=20", "quantizer=FLAT", "max_num_levels=2"]
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            conn.execute("ALTER INDEX tuned_index SET (num_leaves = 0)")
+        assert info.value.diag.message_primary == 'value 0 out of bounds for option "num_leaves"'
+        # another index keeps PostgreSQL's own answer
+        with pytest.raises(psycopg.errors.InvalidParameterValue,
+                           match='unrecognized parameter "num_leaves"'):
+            conn.execute("ALTER INDEX items_plain_idx SET (num_leaves = 20)")
+    finally:
+        conn.execute("DROP INDEX tuned_index")
+        conn.execute("DROP INDEX items_plain_idx")
+
+
 def test_index_metrics_keep_the_configuration_through_reindex_and_rename(
     conn: psycopg.Connection[tuple[object, ...]]
 ) -> None:

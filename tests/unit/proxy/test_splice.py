@@ -460,9 +460,21 @@ def test_rewrite_never_raises_on_arbitrary_text(text: str) -> None:
     "SET scann.num_leaves_to_search = 2",
     # ai/maintain-vector-indexes, on an index whose name does not say scann
     "ALTER INDEX similarity_index SET (AUTO_MAINTENANCE = off)",
+    "ALTER INDEX similarity_index SET (num_leaves = 20)",
+    "ALTER INDEX i SET (QUANTIZER = 'FLAT')",
+    "alter index i set (max_num_levels = 2)",
 ])
 def test_statements_the_rewrites_care_about_pass_the_prefilter(sql: str) -> None:
     assert worth_parsing(sql.encode())
+
+
+def test_scann_option_names_are_looked_for_only_in_short_texts() -> None:
+    # the bound that keeps them off the prefilter every long message meets (proxy/statements.py)
+    from proxy.statements import _SHAPE_MAX
+
+    statement = b"ALTER INDEX i SET (num_leaves = 2);"
+    assert worth_parsing(statement + b" " * (_SHAPE_MAX - len(statement)))
+    assert not worth_parsing(b"-- " + b"x" * _SHAPE_MAX + b"\n" + statement)
 
 
 @pytest.mark.parametrize("sql", [
@@ -480,18 +492,26 @@ _PREFILTER_PIECES = st.sampled_from([
     '"ai"', '"AI"', "ml_predict_row", "PG_SETTINGS", "extension", "EXTENSION", "detail.", "aid",
     "scann", "SCANN", "ivf", "IVF", "ivfflat", "xivf", "vf", "truncate", "TRUNCATE", "uncate",
     "auto_maintenance", "AUTO_Maintenance", "maintenan", "auto_maint", "alloydb_ai_nl",
-    "ALLOYDB_AI_NL", "ydb_ai_nl", "alloydb_ai",
+    "ALLOYDB_AI_NL", "ydb_ai_nl", "alloydb_ai", "num_leaves", "NUM_Leaves", "num_lea",
+    "max_num_levels", "quantizer", "QUANTIZER", "quantize",
     "said .", "x", " ", "\n", ".", "(", "é", "\x00", "1", "42", "ai1.", "embedding0(", "9ai."])
 
 
 @given(st.lists(_PREFILTER_PIECES, max_size=8).map("".join), st.integers(0, 3))
 def test_the_fast_prefilter_decides_as_the_full_one(sql: str, start: int) -> None:
-    from proxy.statements import PREFILTER
-
     raw = b"Q\x00\x00\x00\x00" + sql.encode() + b"\x00"
-    expected = PREFILTER.search(raw, start, len(raw)) is not None
-    assert worth_parsing(raw, start, len(raw)) is expected
-    assert worth_parsing(raw[start:]) is (PREFILTER.search(raw[start:]) is not None)
+    assert worth_parsing(raw, start, len(raw)) is _expected(raw[start:])
+    assert worth_parsing(raw[start:]) is _expected(raw[start:])
+
+
+def _expected(text: bytes) -> bool:
+    """What worth_parsing answers: PREFILTER, or a ScaNN option's name in a short text (with
+    its digits deleted, which can make one but never takes one away)."""
+    from proxy.statements import _SHAPE_MAX, PREFILTER
+
+    shape = text.translate(None, b"0123456789").lower()
+    return PREFILTER.search(text) is not None or (len(text) <= _SHAPE_MAX and re.search(
+        rb"num_leaves|max_num_levels|quantizer", shape) is not None)
 
 
 @given(st.lists(st.tuples(st.lists(_PREFILTER_PIECES, max_size=8).map("".join),
@@ -500,9 +520,7 @@ def test_statements_that_differ_in_their_numbers_are_decided_each_on_its_own(
         cases: list[tuple[str, list[int]]]) -> None:
     # worth_parsing remembers digit-free forms that do not match: a statement whose numbers
     # differ from one seen before must still be decided exactly as the full prefilter does.
-    from proxy.statements import PREFILTER
-
     for sql, numbers in cases:
         for text in [sql, *(f"{n}{sql}{n}" for n in numbers), sql.replace("i", "i1")]:
             raw = text.encode()
-            assert worth_parsing(raw) is (PREFILTER.search(raw) is not None), raw
+            assert worth_parsing(raw) is _expected(raw), raw
