@@ -47,6 +47,14 @@ def index_of(conn: psycopg.Connection[tuple[object, ...]], query: str) -> str:
     return plan
 
 
+def indexconfig(conn: psycopg.Connection[tuple[object, ...]], index: str) -> list[str]:
+    """The index's options as pg_stat_ann_indexes shows them."""
+    row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes WHERE indexrelname = %s",
+                       (index,)).fetchone()
+    assert row is not None
+    return [str(o) for o in row[0]]  # type: ignore[attr-defined]
+
+
 def test_extension_version_and_requirement(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     rows = conn.execute(
         "SELECT extname, extversion FROM pg_extension WHERE extname IN ('alloydb_scann', 'vector') "
@@ -168,12 +176,6 @@ def test_scann_options_of_an_index_whose_name_does_not_say_scann(
     # As auto_maintenance above: ALTER INDEX ... SET (num_leaves | quantizer | max_num_levels)
     # names no "scann" when the index's name does not, and pgvector's handler refuses them
     # (22023 unrecognized parameter) unless the proxy sees the statement.
-    def config() -> list[str]:
-        row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes "
-                           "WHERE indexrelname = 'tuned_index'").fetchone()
-        assert row is not None
-        return [str(o) for o in row[0]]  # type: ignore[attr-defined]
-
     conn.execute("CREATE INDEX tuned_index ON items USING scann (embedding cosine) "
                  "WITH (num_leaves = 10)")
     conn.execute("CREATE INDEX items_plain_idx ON items (id)")
@@ -181,7 +183,7 @@ def test_scann_options_of_an_index_whose_name_does_not_say_scann(
         for statement in ("ALTER INDEX tuned_index SET (num_leaves = 20)",
                           "ALTER INDEX tuned_index SET (QUANTIZER = 'FLAT', max_num_levels = 2)"):
             assert conn.execute(statement).statusmessage == "ALTER INDEX"
-        assert config() == ["num_leaves=20", "quantizer=FLAT", "max_num_levels=2"]
+        assert indexconfig(conn, "tuned_index") == ["num_leaves=20", "quantizer=FLAT", "max_num_levels=2"]
         with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
             conn.execute("ALTER INDEX tuned_index SET (num_leaves = 0)")
         assert info.value.diag.message_primary == 'value 0 out of bounds for option "num_leaves"'
@@ -252,27 +254,21 @@ def test_reset_and_reindex_as_documented(conn: psycopg.Connection[tuple[object, 
 
 def test_set_and_reset_change_the_configuration_pg_stat_ann_indexes_shows(
         conn: psycopg.Connection[tuple[object, ...]]) -> None:
-    def config() -> list[str]:
-        row = conn.execute("SELECT indexconfig FROM pg_stat_ann_indexes "
-                           "WHERE indexrelname = 'cfg_scann_idx'").fetchone()
-        assert row is not None
-        return [str(o) for o in row[0]]  # type: ignore[attr-defined]
-
     conn.execute("CREATE INDEX cfg_scann_idx ON items USING scann (embedding cosine) "
                  "WITH (mode = 'MANUAL', num_leaves = 10, quantizer = 'SQ8')")
     try:
-        created = config()
+        created = indexconfig(conn, "cfg_scann_idx")
         assert any(o.startswith("num_leaves=") for o in created)
         conn.execute("ALTER INDEX cfg_scann_idx SET (auto_maintenance = off)")
-        assert config() == [*created, "auto_maintenance=off"]
+        assert indexconfig(conn, "cfg_scann_idx") == [*created, "auto_maintenance=off"]
         # ai/create-scann-index's conversion to an automatically tuned index, as printed (it
         # names "quantization", which is no option: reset as PostgreSQL resets a name it lacks)
         conn.execute("ALTER INDEX cfg_scann_idx RESET (num_leaves, quantization);")
-        reset = config()
+        reset = indexconfig(conn, "cfg_scann_idx")
         assert not any(o.startswith("num_leaves=") for o in reset)
         assert "auto_maintenance=off" in reset and any(o.startswith("quantizer=") for o in reset)
         conn.execute("REINDEX INDEX CONCURRENTLY cfg_scann_idx;")
-        assert config() == reset
+        assert indexconfig(conn, "cfg_scann_idx") == reset
         conn.execute("DROP ROLE IF EXISTS scann_stranger")
         conn.execute("CREATE ROLE scann_stranger")
         conn.execute("SET ROLE scann_stranger")
@@ -284,7 +280,7 @@ def test_set_and_reset_change_the_configuration_pg_stat_ann_indexes_shows(
                     conn.execute(statement)
         finally:
             conn.execute("RESET ROLE")
-        assert config() == reset
+        assert indexconfig(conn, "cfg_scann_idx") == reset
     finally:
         conn.execute("DROP INDEX IF EXISTS cfg_scann_idx")
         conn.execute("DROP ROLE IF EXISTS scann_stranger")
