@@ -242,6 +242,31 @@ def test_bad_arguments_are_clear_errors(db: psycopg.Connection[Any]) -> None:
         db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
 
 
+def test_temporary_and_unlogged_tables_are_refused(db: psycopg.Connection[Any]) -> None:
+    # ai/generate-manage-auto-embeddings-for-tables (2026-04-10): "Auto vector embeddings are
+    # supported only for regular and partitioned PostgreSQL tables. They don't support
+    # temporary tables or unlogged tables."
+    db.execute("CREATE TEMP TABLE temp_items (id int, \"Body\" text, emb vector(768))")
+    db.execute("INSERT INTO temp_items VALUES (1, 'a row')")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="temporary") as info:
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'temp_items', 'Body', 'emb')")
+    assert info.value.diag.message_hint and "regular and partitioned" in info.value.diag.message_hint
+    make_table(db, "unlogged_items", 3)
+    db.execute("ALTER TABLE unlogged_items SET UNLOGGED")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="unlogged"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'unlogged_items', 'Body', 'emb', "
+                   "incremental_refresh_mode => 'transactional')")
+    assert one(db, "SELECT count(emb) FROM unlogged_items") == 0
+    assert one(db, "SELECT count(*) FROM ai.embedding_progress_view "
+                   "WHERE table_name IN ('temp_items', 'unlogged_items')") == 0
+    # made unlogged after its initialization: refresh refuses too
+    db.execute("ALTER TABLE unlogged_items SET LOGGED")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'unlogged_items', 'Body', 'emb')")
+    db.execute("ALTER TABLE unlogged_items SET UNLOGGED")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="unlogged"):
+        db.execute("CALL ai.refresh_embeddings('unlogged_items', 'emb')")
+
+
 def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
         dsn: str, db: psycopg.Connection[Any]) -> None:
     make_table(db, "state_items", 12, vector="real[]")

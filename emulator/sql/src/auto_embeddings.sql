@@ -88,6 +88,26 @@ BEGIN
 END;
 $$;
 
+-- The page: auto vector embeddings "are supported only for regular and partitioned PostgreSQL
+-- tables. They don't support temporary tables or unlogged tables."
+CREATE FUNCTION google_ml._embedding_table_supported(rel regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    kind text := (SELECT CASE c.relpersistence WHEN 't' THEN 'temporary' WHEN 'u' THEN 'unlogged' END
+                    FROM pg_catalog.pg_class AS c WHERE c.oid = rel);
+BEGIN
+    IF kind IS NOT NULL THEN
+        RAISE EXCEPTION 'auto-embeddings do not support % tables: % is %', kind, rel, kind
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Auto vector embeddings work on regular and partitioned tables. Use a '
+                         'regular table, or embed the rows yourself: UPDATE ... SET col = '
+                         'embedding(model_id, content)::vector.';
+    END IF;
+END;
+$$;
+
 -- A column of rel by its exact name (then its lower-case form); 42703 otherwise.
 CREATE FUNCTION google_ml._embedding_column(rel regclass, column_name text, argument text)
 RETURNS pg_catalog.pg_attribute
@@ -405,6 +425,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := google_ml._embedding_table(table_name);
+    PERFORM google_ml._embedding_table_supported(rel);
     IF pg_catalog.pg_partition_root(rel) <> rel THEN
         RAISE EXCEPTION 'table % is a partition; initialize embeddings on the root partitioned table %',
                         rel, pg_catalog.pg_partition_root(rel)
@@ -487,6 +508,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := google_ml._embedding_table(table_name);
+    PERFORM google_ml._embedding_table_supported(rel);  -- it may have been SET UNLOGGED since
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
     c := google_ml._embedding_config_for(rel, emb.attname);
     IF c.relation IS NULL THEN
