@@ -145,6 +145,35 @@ def test_manual_mode_waits_for_refresh(db: psycopg.Connection[Any]) -> None:
                    "WHERE table_name = 'manual_items'") == "success"
 
 
+def test_manual_mode_tracking_column_has_alloydbs_name(db: psycopg.Connection[Any]) -> None:
+    # LangChain's AlloyDBEngine leaves out "the hidden google_ml_track_stale_embedding_<n>
+    # columns" by that prefix; its live AlloyDB test finds exactly one after initialize.
+    db.execute("DROP TABLE IF EXISTS tracked_items")
+    db.execute("CREATE TABLE tracked_items (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+               "content text, meta json, embedding vector(768), other vector(768))")
+    db.execute("INSERT INTO tracked_items (content) VALUES ('a'), ('b'), ('c')")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'tracked_items', 'content', 'embedding')")
+    columns = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tracked_items' "
+        "ORDER BY ordinal_position")]
+    tracking = [c for c in columns if c.startswith("google_ml_track_stale_embedding_")]
+    assert len(tracking) == 1, columns
+    # the client's own filter: every column but the vectors and the tracking column
+    kept = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'tracked_items' AND udt_name NOT IN ('vector', 'halfvec', 'sparsevec') "
+        "AND column_name NOT LIKE %s ORDER BY ordinal_position",
+        [r"google\_ml\_track\_stale\_embedding\_%"])]
+    assert kept == ["id", "content", "meta"]
+    # a second embedding column gets its own
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'tracked_items', 'content', 'other')")
+    assert one(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                   "'tracked_items' AND column_name LIKE 'google\\_ml\\_track\\_stale\\_embedding\\_%'") == 2
+    db.execute("CALL ai.drop_embedding_config('tracked_items')")
+    assert one(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                   "'tracked_items' AND column_name LIKE 'google\\_ml\\_track%'") == 0
+
+
 def test_inside_a_transaction_it_is_all_or_nothing(dsn: str, db: psycopg.Connection[Any]) -> None:
     make_table(db, "atomic_items", 20)
     with psycopg.connect(dsn) as conn:

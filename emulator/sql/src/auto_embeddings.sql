@@ -237,11 +237,14 @@ RETURNS name
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ('google_ml_embedding_' || left(md5(embedding_column), 12))::name $$;
 
--- manual mode: the tracking column and the trigger that sets it.
-CREATE FUNCTION google_ml._embedding_tracking_column(embedding_column text)
+-- manual mode: the tracking column and the trigger that sets it. AlloyDB names the column
+-- google_ml_track_stale_embedding_<n> (clients filter it out by that prefix: LangChain's
+-- AlloyDBEngine, whose live test finds exactly one such column after initialize_embeddings);
+-- which number it takes is not published: here, the embedding column's attnum.
+CREATE FUNCTION google_ml._embedding_tracking_column(embedding pg_catalog.pg_attribute)
 RETURNS name
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ('google_ml_stale_' || left(md5(embedding_column), 12))::name $$;
+AS $$ SELECT ('google_ml_track_stale_embedding_' || embedding.attnum)::name $$;
 
 CREATE FUNCTION google_ml._embedding_stale_trigger_name(embedding_column text)
 RETURNS name
@@ -462,7 +465,7 @@ BEGIN
                              THEN rel::text END;
     c.created_by := current_user;
     IF mode = 'manual' THEN
-        c.tracking_column := google_ml._embedding_tracking_column(emb.attname);
+        c.tracking_column := google_ml._embedding_tracking_column(emb);
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = rel
                      AND a.attname = c.tracking_column AND NOT a.attisdropped) THEN
             RAISE EXCEPTION 'table % already has a column "%"', rel, c.tracking_column
