@@ -319,3 +319,35 @@ def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
                    "WHERE table_name = 'state_items'") == 1
     db.execute("DROP OWNED BY embed_manager")
     db.execute("DROP ROLE embed_manager")
+
+
+def test_transactional_mode_needs_the_tables_owner(dsn: str, db: psycopg.Connection[Any]) -> None:
+    # The page: "To use the transactional mode, you must have the owner role on the table."
+    # PostgreSQL alone lets a holder of the TRIGGER privilege create the mode's trigger.
+    make_table(db, "owned_items", 4)
+    db.execute("DROP OWNED BY trigger_holder" if one(
+        db, "SELECT count(*) FROM pg_roles WHERE rolname = 'trigger_holder'") else "SELECT 1")
+    db.execute("DROP ROLE IF EXISTS trigger_holder")
+    db.execute("DROP ROLE IF EXISTS owners")
+    db.execute("CREATE ROLE trigger_holder LOGIN")
+    db.execute("GRANT SELECT, INSERT, UPDATE, DELETE, TRIGGER ON owned_items TO trigger_holder")
+    call = (f"CALL ai.initialize_embeddings('{MODEL}', 'owned_items', 'Body', 'emb', "
+            "incremental_refresh_mode => 'transactional')")
+    with psycopg.connect(dsn.replace("postgres@", "trigger_holder@", 1), autocommit=True) as user:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="owner of table") as info:
+            user.execute(call)
+        assert info.value.diag.message_hint and "owner" in info.value.diag.message_hint
+        assert one(user, "SELECT count(emb) FROM owned_items") == 0
+        assert one(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'owned_items'::regclass") == 0
+        # a member of the owning role may
+        db.execute("CREATE ROLE owners")
+        db.execute("ALTER TABLE owned_items OWNER TO owners")
+        db.execute("GRANT owners TO trigger_holder")
+        user.execute(call)
+        assert one(user, "SELECT count(emb) FROM owned_items") == one(
+            user, 'SELECT count("Body") FROM owned_items')
+        user.execute("CALL ai.drop_embedding_config('owned_items')")
+    db.execute("DROP TABLE owned_items")
+    db.execute("DROP OWNED BY trigger_holder")
+    db.execute("DROP ROLE trigger_holder")
+    db.execute("DROP ROLE owners")

@@ -434,6 +434,15 @@ BEGIN
                         rel, pg_catalog.pg_partition_root(rel)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The page: "To use the transactional mode, you must have the owner role on the table"
+    -- (PostgreSQL alone would let a holder of the TRIGGER privilege add the trigger).
+    IF mode = 'transactional' AND NOT pg_catalog.pg_has_role(
+           (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = rel), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table % to use transactional mode', rel
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Call ai.initialize_embeddings(..., incremental_refresh_mode => ''transactional'') '
+                         'as the table''s owner (or a member of its owning role).';
+    END IF;
     content := google_ml._embedding_column(rel, content_column, 'content_column');
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
     IF NOT (emb.atttypid = 'real[]'::regtype OR emb.atttypid = 'double precision[]'::regtype
