@@ -115,6 +115,29 @@ AS $$
       FROM unnest(param_names, param_values) AS p(n, v)
 $$;
 
+-- The query without what may follow its one statement: whitespace, semicolons, comments (as a
+-- statement's parse ignores them: "SELECT ...; -- done" is one query). Tried only when the
+-- query as written fails to parse: this reading does not know string literals ('--' in one).
+CREATE FUNCTION parameterized_views._without_trailer(query text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    body text := query;
+    before text;
+BEGIN
+    LOOP
+        before := body;
+        body := regexp_replace(body, '\s+$', '');
+        body := regexp_replace(body, ';$', '');
+        body := regexp_replace(body, '--[^\n]*$', '');
+        body := regexp_replace(body, '/\*([^*]|\*+[^*/])*\*+/$', '');
+        EXIT WHEN body = before;
+    END LOOP;
+    RETURN body;
+END;
+$$;
+
 CREATE FUNCTION parameterized_views.execute_parameterized_query(
     query text,
     param_names text[],
@@ -125,10 +148,13 @@ AS $$
 DECLARE
     vals jsonb;
     call_values refcursor := 'parameterized_views_values';
+    bodies text[];
     body text;
     cur refcursor;
     row_json json;
-    results json[] := '{}';
+    results json[];
+    done boolean := false;
+    first_error text;
 BEGIN
     PERFORM parameterized_views._check_enabled();
     PERFORM parameterized_views._check_parameters(param_names, param_values);
@@ -138,31 +164,41 @@ BEGIN
     END IF;
     vals := parameterized_views._values(param_names, param_values);
     -- One query that returns rows: a trailing semicolon is dropped and the query becomes a
-    -- subquery, which no other statement (DML, utility, a second statement) can be.
-    body := regexp_replace(query, ';\s*$', '');
-    BEGIN
-        PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
-        -- (a second call inside the query finds the name taken: 42P03)
-        OPEN call_values SCROLL FOR SELECT vals;
-        OPEN cur FOR EXECUTE 'SELECT pg_catalog.row_to_json(psv_query.*) FROM (' || body
-                             || E'\n) AS psv_query';
-        LOOP
-            FETCH cur INTO row_json;
-            EXIT WHEN NOT FOUND;
-            results := results || row_json;
-        END LOOP;
-        CLOSE cur;
-        -- Roll the subtransaction back: read-only mode and the values' cursor end with the
-        -- query (an error ends them too).
-        RAISE EXCEPTION USING ERRCODE = 'PVEND';
-    EXCEPTION
-        WHEN SQLSTATE 'PVEND' THEN NULL;
-        WHEN syntax_error THEN
-            -- PostgreSQL's message, with what the function takes: one query, rows out.
-            RAISE EXCEPTION '%', SQLERRM
-                USING ERRCODE = 'syntax_error',
-                      HINT = 'execute_parameterized_query runs one read-only query (SELECT, WITH ... SELECT, VALUES), without other statements.';
-    END;
+    -- subquery, which no other statement (DML, utility, a second statement) can be. Should that
+    -- not parse, the query without what trails its statement (semicolons, comments) is tried.
+    bodies := ARRAY[regexp_replace(query, ';\s*$', '')];
+    IF parameterized_views._without_trailer(query) <> bodies[1] THEN
+        bodies := bodies || parameterized_views._without_trailer(query);
+    END IF;
+    FOREACH body IN ARRAY bodies LOOP
+        results := '{}';
+        BEGIN
+            PERFORM pg_catalog.set_config('transaction_read_only', 'on', true);
+            -- (a second call inside the query finds the name taken: 42P03)
+            OPEN call_values SCROLL FOR SELECT vals;
+            OPEN cur FOR EXECUTE 'SELECT pg_catalog.row_to_json(psv_query.*) FROM (' || body
+                                 || E'\n) AS psv_query';
+            LOOP
+                FETCH cur INTO row_json;
+                EXIT WHEN NOT FOUND;
+                results := results || row_json;
+            END LOOP;
+            CLOSE cur;
+            -- Roll the subtransaction back: read-only mode and the values' cursor end with the
+            -- query (an error ends them too).
+            RAISE EXCEPTION USING ERRCODE = 'PVEND';
+        EXCEPTION
+            WHEN SQLSTATE 'PVEND' THEN done := true;
+            WHEN syntax_error THEN first_error := coalesce(first_error, SQLERRM);
+        END;
+        EXIT WHEN done;
+    END LOOP;
+    IF NOT done THEN
+        -- PostgreSQL's message (for the query as written), with what the function takes
+        RAISE EXCEPTION '%', first_error
+            USING ERRCODE = 'syntax_error',
+                  HINT = 'execute_parameterized_query runs one read-only query (SELECT, WITH ... SELECT, VALUES), without other statements.';
+    END IF;
     RETURN QUERY SELECT unnest(results);
 END;
 $$;

@@ -687,7 +687,7 @@ incremental_refresh_mode = > 'transactional'
     db.execute("CALL google_ml.refresh_embeddings('user_reviews', 'content_embeddings')")
     db.execute("CALL google_ml.drop_embedding_config('user_reviews')")
     assert rows(db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'user_reviews'::regclass "
-                    "AND attname LIKE 'google_ml_stale_%' AND NOT attisdropped") == [(0,)]
+                    "AND attname LIKE 'google\\_ml\\_track\\_stale\\_%' AND NOT attisdropped") == [(0,)]
 
 
 def _acme_reply(seen: Seen) -> Reply:

@@ -145,6 +145,35 @@ def test_manual_mode_waits_for_refresh(db: psycopg.Connection[Any]) -> None:
                    "WHERE table_name = 'manual_items'") == "success"
 
 
+def test_manual_mode_tracking_column_has_alloydbs_name(db: psycopg.Connection[Any]) -> None:
+    # LangChain's AlloyDBEngine leaves out "the hidden google_ml_track_stale_embedding_<n>
+    # columns" by that prefix; its live AlloyDB test finds exactly one after initialize.
+    db.execute("DROP TABLE IF EXISTS tracked_items")
+    db.execute("CREATE TABLE tracked_items (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
+               "content text, meta json, embedding vector(768), other vector(768))")
+    db.execute("INSERT INTO tracked_items (content) VALUES ('a'), ('b'), ('c')")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'tracked_items', 'content', 'embedding')")
+    columns = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'tracked_items' "
+        "ORDER BY ordinal_position")]
+    tracking = [c for c in columns if c.startswith("google_ml_track_stale_embedding_")]
+    assert len(tracking) == 1, columns
+    # the client's own filter: every column but the vectors and the tracking column
+    kept = [r[0] for r in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'tracked_items' AND udt_name NOT IN ('vector', 'halfvec', 'sparsevec') "
+        "AND column_name NOT LIKE %s ORDER BY ordinal_position",
+        [r"google\_ml\_track\_stale\_embedding\_%"])]
+    assert kept == ["id", "content", "meta"]
+    # a second embedding column gets its own
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'tracked_items', 'content', 'other')")
+    assert one(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                   "'tracked_items' AND column_name LIKE 'google\\_ml\\_track\\_stale\\_embedding\\_%'") == 2
+    db.execute("CALL ai.drop_embedding_config('tracked_items')")
+    assert one(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                   "'tracked_items' AND column_name LIKE 'google\\_ml\\_track%'") == 0
+
+
 def test_inside_a_transaction_it_is_all_or_nothing(dsn: str, db: psycopg.Connection[Any]) -> None:
     make_table(db, "atomic_items", 20)
     with psycopg.connect(dsn) as conn:
@@ -242,6 +271,31 @@ def test_bad_arguments_are_clear_errors(db: psycopg.Connection[Any]) -> None:
         db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'args_items', 'Body', 'emb')")
 
 
+def test_temporary_and_unlogged_tables_are_refused(db: psycopg.Connection[Any]) -> None:
+    # ai/generate-manage-auto-embeddings-for-tables (2026-04-10): "Auto vector embeddings are
+    # supported only for regular and partitioned PostgreSQL tables. They don't support
+    # temporary tables or unlogged tables."
+    db.execute("CREATE TEMP TABLE temp_items (id int, \"Body\" text, emb vector(768))")
+    db.execute("INSERT INTO temp_items VALUES (1, 'a row')")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="temporary") as info:
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'temp_items', 'Body', 'emb')")
+    assert info.value.diag.message_hint and "regular and partitioned" in info.value.diag.message_hint
+    make_table(db, "unlogged_items", 3)
+    db.execute("ALTER TABLE unlogged_items SET UNLOGGED")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="unlogged"):
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'unlogged_items', 'Body', 'emb', "
+                   "incremental_refresh_mode => 'transactional')")
+    assert one(db, "SELECT count(emb) FROM unlogged_items") == 0
+    assert one(db, "SELECT count(*) FROM ai.embedding_progress_view "
+                   "WHERE table_name IN ('temp_items', 'unlogged_items')") == 0
+    # made unlogged after its initialization: refresh refuses too
+    db.execute("ALTER TABLE unlogged_items SET LOGGED")
+    db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'unlogged_items', 'Body', 'emb')")
+    db.execute("ALTER TABLE unlogged_items SET UNLOGGED")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="unlogged"):
+        db.execute("CALL ai.refresh_embeddings('unlogged_items', 'emb')")
+
+
 def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
         dsn: str, db: psycopg.Connection[Any]) -> None:
     make_table(db, "state_items", 12, vector="real[]")
@@ -265,3 +319,35 @@ def test_documented_state_tables_can_be_granted_and_read_but_not_forged(
                    "WHERE table_name = 'state_items'") == 1
     db.execute("DROP OWNED BY embed_manager")
     db.execute("DROP ROLE embed_manager")
+
+
+def test_transactional_mode_needs_the_tables_owner(dsn: str, db: psycopg.Connection[Any]) -> None:
+    # The page: "To use the transactional mode, you must have the owner role on the table."
+    # PostgreSQL alone lets a holder of the TRIGGER privilege create the mode's trigger.
+    make_table(db, "owned_items", 4)
+    db.execute("DROP OWNED BY trigger_holder" if one(
+        db, "SELECT count(*) FROM pg_roles WHERE rolname = 'trigger_holder'") else "SELECT 1")
+    db.execute("DROP ROLE IF EXISTS trigger_holder")
+    db.execute("DROP ROLE IF EXISTS owners")
+    db.execute("CREATE ROLE trigger_holder LOGIN")
+    db.execute("GRANT SELECT, INSERT, UPDATE, DELETE, TRIGGER ON owned_items TO trigger_holder")
+    call = (f"CALL ai.initialize_embeddings('{MODEL}', 'owned_items', 'Body', 'emb', "
+            "incremental_refresh_mode => 'transactional')")
+    with psycopg.connect(dsn.replace("postgres@", "trigger_holder@", 1), autocommit=True) as user:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="owner of table") as info:
+            user.execute(call)
+        assert info.value.diag.message_hint and "owner" in info.value.diag.message_hint
+        assert one(user, "SELECT count(emb) FROM owned_items") == 0
+        assert one(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'owned_items'::regclass") == 0
+        # a member of the owning role may
+        db.execute("CREATE ROLE owners")
+        db.execute("ALTER TABLE owned_items OWNER TO owners")
+        db.execute("GRANT owners TO trigger_holder")
+        user.execute(call)
+        assert one(user, "SELECT count(emb) FROM owned_items") == one(
+            user, 'SELECT count("Body") FROM owned_items')
+        user.execute("CALL ai.drop_embedding_config('owned_items')")
+    db.execute("DROP TABLE owned_items")
+    db.execute("DROP OWNED BY trigger_holder")
+    db.execute("DROP ROLE trigger_holder")
+    db.execute("DROP ROLE owners")

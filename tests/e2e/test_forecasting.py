@@ -112,7 +112,7 @@ def test_the_sample_query_forecasts_the_trend(conn: psycopg.Connection[tuple[Any
     assert values == sorted(values) and values[0] > 18  # the history rises by about 1 a day
     assert all(r[2] == pytest.approx(0.8) for r in rows)
     widths = [r[4] - r[3] for r in rows]
-    assert all(lo < v < hi for _, v, _, lo, hi in rows)
+    assert all(r[3] < r[1] < r[4] for r in rows)
     assert widths == sorted(widths) and widths[-1] > widths[0]  # wider further ahead
 
 
@@ -157,7 +157,7 @@ def test_the_documented_query_form_and_its_one_row(conn: psycopg.Connection[tupl
     (("model_id => 'timesfm_v2'", "model_id => 'text-embedding-005'"),
      psycopg.errors.InvalidParameterValue, "not a ts_forecasting model"),
     (("model_id => 'timesfm_v2'", "model_id => 'no_such_model'"),
-     psycopg.errors.UndefinedObject, '"no_such_model"'),
+     psycopg.errors.RaiseException, "Model does not exist for model_id: no_such_model"),
     (("data_col => 'my_data_value'", "data_col => 'no_such_col'"),
      psycopg.errors.UndefinedColumn, "no_such_col"),
     (("source_query =>", "source_table => 'x', source_query =>"),
@@ -179,3 +179,43 @@ def test_the_flag_gates_forecasting(conn: psycopg.Connection[tuple[Any, ...]]) -
 
 def test_forecasts_are_deterministic(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     assert conn.execute(SAMPLE).fetchall() == conn.execute(SAMPLE).fetchall()
+
+
+# langchain-google-alloydb-pg's live tests of google_ml.forecast (AlloyDBEngine.aforecast against
+# an AlloyDB instance): an unknown model is P0001 "Model does not exist for model_id: <id>", the
+# id as given; the model is checked first, then the source and its columns are read (names as
+# given, quoted), and only then the model's type.
+def test_forecast_checks_in_alloydbs_order(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+    conn.execute('CREATE SCHEMA IF NOT EXISTS "Fc_Sch"')
+    conn.execute('CREATE TABLE IF NOT EXISTS "Fc_Sch"."MiXed" AS SELECT timestamp \'2026-01-01\' '
+                 '+ i * interval \'1 day\' AS "Ts", (i % 7)::float8 AS "Val" '
+                 "FROM generate_series(0, 29) AS i")
+    call = ("SELECT * FROM google_ml.forecast(model_id => %s, source_table => %s, "
+            "data_col => %s, timestamp_col => %s, horizon => 3, conf_level => 0.8)")
+    padded = "  langchain_missing_model_x  "
+    for source in ['"Fc_Sch"."MiXed"', '"Fc_Sch"."no_such_table"']:  # the source is not read yet
+        with pytest.raises(psycopg.errors.RaiseException) as info:
+            conn.execute(call, [padded, source, "Val", "Ts"])
+        assert info.value.diag.message_primary == f"Model does not exist for model_id: {padded}"
+        assert info.value.diag.sqlstate == "P0001"
+    # a registered model of another type: the source is read first, its own errors unchanged
+    other = "text-embedding-005"
+    for source, data, stamp, error in [
+        ('"MiXed"', "Val", "Ts", psycopg.errors.UndefinedTable),  # not on the search_path
+        ('"Fc_Sch"."MiXed_x"', "Val", "Ts", psycopg.errors.UndefinedTable),
+        ('"Fc_Sch"."MiXed"', "val", "Ts", psycopg.errors.UndefinedColumn),  # case kept
+        ('"Fc_Sch"."MiXed"', "Val", " Ts ", psycopg.errors.UndefinedColumn),  # not stripped
+    ]:
+        with pytest.raises(error, match="does not exist"):
+            conn.execute(call, [other, source, data, stamp])
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="not a ts_forecasting") as read:
+        conn.execute(call, [other, '"Fc_Sch"."MiXed"', "Val", "Ts"])
+    assert "MiXed" not in str(read.value)
+    # ... and the same through a query, and through ai.forecast
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="not a ts_forecasting"):
+        conn.execute("SELECT * FROM ai.forecast(model_id => %s, source_query => %s, data_col => 'Val', "
+                     "timestamp_col => 'Ts', horizon => 3, conf_level => 0.8)",
+                     [other, 'SELECT "Ts", "Val" FROM "Fc_Sch"."MiXed"'])
+    rows = conn.execute(call, ["timesfm_v2", '"Fc_Sch"."MiXed"', "Val", "Ts"]).fetchall()
+    assert len(rows) == 3
+    assert all(r[0].replace(tzinfo=None) > datetime(2026, 1, 30) for r in rows)

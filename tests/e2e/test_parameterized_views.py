@@ -126,6 +126,24 @@ def test_the_view_read_directly_has_no_value_to_use(psv_conn: Conn) -> None:
             "'SELECT * FROM store.secure_checked_items', ARRAY[]::text[], ARRAY[]::text[])")
 
 
+def test_what_trails_the_one_query_is_ignored(psv_conn: Conn) -> None:
+    # One statement, as a parse sees it: semicolons and comments after it are not a second
+    # statement (SQL generated from natural language often ends so).
+    call = ("SELECT json_results FROM parameterized_views.execute_parameterized_query("
+            "%s, ARRAY['app_end_userid'], ARRAY['303'])")
+    for query in ["SELECT bag_id FROM store.secure_checked_items; -- the user's bags",
+                  "SELECT bag_id FROM store.secure_checked_items;\n/* generated */\n",
+                  "SELECT bag_id FROM store.secure_checked_items;;\n",
+                  "-- the user's bags\nSELECT bag_id FROM store.secure_checked_items -- all\n"]:
+        assert psv_conn.execute(call, [query]).fetchall() == [({"bag_id": 106},)], query
+    # a literal that looks like a comment is kept as written
+    assert psv_conn.execute(call, ["SELECT ';--' AS s;"]).fetchall() == [({"s": ";--"},)]
+    # a second statement stays refused, with PostgreSQL's message for the query as written
+    with pytest.raises(psycopg.errors.SyntaxError, match='at or near ";"') as info:
+        psv_conn.execute(call, ["SELECT 1; SELECT 2; -- two"])
+    assert info.value.diag.message_hint and "one read-only query" in info.value.diag.message_hint
+
+
 def test_the_query_can_change_nothing(conn: Conn) -> None:
     conn.execute("CREATE SEQUENCE IF NOT EXISTS store.seq")
     for query, error in [

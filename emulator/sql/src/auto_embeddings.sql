@@ -88,6 +88,26 @@ BEGIN
 END;
 $$;
 
+-- The page: auto vector embeddings "are supported only for regular and partitioned PostgreSQL
+-- tables. They don't support temporary tables or unlogged tables."
+CREATE FUNCTION google_ml._embedding_table_supported(rel regclass)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+DECLARE
+    kind text := (SELECT CASE c.relpersistence WHEN 't' THEN 'temporary' WHEN 'u' THEN 'unlogged' END
+                    FROM pg_catalog.pg_class AS c WHERE c.oid = rel);
+BEGIN
+    IF kind IS NOT NULL THEN
+        RAISE EXCEPTION 'auto-embeddings do not support % tables: % is %', kind, rel, kind
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Auto vector embeddings work on regular and partitioned tables. Use a '
+                         'regular table, or embed the rows yourself: UPDATE ... SET col = '
+                         'embedding(model_id, content)::vector.';
+    END IF;
+END;
+$$;
+
 -- A column of rel by its exact name (then its lower-case form); 42703 otherwise.
 CREATE FUNCTION google_ml._embedding_column(rel regclass, column_name text, argument text)
 RETURNS pg_catalog.pg_attribute
@@ -217,11 +237,14 @@ RETURNS name
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT ('google_ml_embedding_' || left(md5(embedding_column), 12))::name $$;
 
--- manual mode: the tracking column and the trigger that sets it.
-CREATE FUNCTION google_ml._embedding_tracking_column(embedding_column text)
+-- manual mode: the tracking column and the trigger that sets it. AlloyDB names the column
+-- google_ml_track_stale_embedding_<n> (clients filter it out by that prefix: LangChain's
+-- AlloyDBEngine, whose live test finds exactly one such column after initialize_embeddings);
+-- which number it takes is not published: here, the embedding column's attnum.
+CREATE FUNCTION google_ml._embedding_tracking_column(embedding pg_catalog.pg_attribute)
 RETURNS name
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT ('google_ml_stale_' || left(md5(embedding_column), 12))::name $$;
+AS $$ SELECT ('google_ml_track_stale_embedding_' || embedding.attnum)::name $$;
 
 CREATE FUNCTION google_ml._embedding_stale_trigger_name(embedding_column text)
 RETURNS name
@@ -405,10 +428,20 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := google_ml._embedding_table(table_name);
+    PERFORM google_ml._embedding_table_supported(rel);
     IF pg_catalog.pg_partition_root(rel) <> rel THEN
         RAISE EXCEPTION 'table % is a partition; initialize embeddings on the root partitioned table %',
                         rel, pg_catalog.pg_partition_root(rel)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The page: "To use the transactional mode, you must have the owner role on the table"
+    -- (PostgreSQL alone would let a holder of the TRIGGER privilege add the trigger).
+    IF mode = 'transactional' AND NOT pg_catalog.pg_has_role(
+           (SELECT k.relowner FROM pg_catalog.pg_class AS k WHERE k.oid = rel), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table % to use transactional mode', rel
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Call ai.initialize_embeddings(..., incremental_refresh_mode => ''transactional'') '
+                         'as the table''s owner (or a member of its owning role).';
     END IF;
     content := google_ml._embedding_column(rel, content_column, 'content_column');
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
@@ -441,7 +474,7 @@ BEGIN
                              THEN rel::text END;
     c.created_by := current_user;
     IF mode = 'manual' THEN
-        c.tracking_column := google_ml._embedding_tracking_column(emb.attname);
+        c.tracking_column := google_ml._embedding_tracking_column(emb);
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid = rel
                      AND a.attname = c.tracking_column AND NOT a.attisdropped) THEN
             RAISE EXCEPTION 'table % already has a column "%"', rel, c.tracking_column
@@ -487,6 +520,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := google_ml._embedding_table(table_name);
+    PERFORM google_ml._embedding_table_supported(rel);  -- it may have been SET UNLOGGED since
     emb := google_ml._embedding_column(rel, embedding_column, 'embedding_column');
     c := google_ml._embedding_config_for(rel, emb.attname);
     IF c.relation IS NULL THEN

@@ -129,15 +129,23 @@ BEGIN
                 coalesce(conf_level::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    m := google_ml._registered_model(model_id);
+    -- AlloyDB's order, as LangChain's live tests of google_ml.forecast pin it: the model must
+    -- exist (P0001, its own words), then the source and its columns are read (PostgreSQL's
+    -- 42P01 / 42703), and only then is the model's type checked.
+    m := google_ml._model_for_call(model_id);
+    IF m.id IS NULL THEN
+        RAISE EXCEPTION 'Model does not exist for model_id: %', model_id
+            USING ERRCODE = 'raise_exception',
+                  HINT = 'Register it with CALL google_ml.create_model(..., model_type => ''ts_forecasting''), '
+                         'or list models with SELECT * FROM google_ml.model_info_view.';
+    END IF;
+    SELECT * INTO history
+      FROM google_ml._forecast_history(source_table, source_query, data_col, timestamp_col);
     IF m.model_type IS DISTINCT FROM 'ts_forecasting' THEN
         RAISE EXCEPTION 'model "%" is a % model, not a ts_forecasting model', model_id, m.model_type
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Register the forecasting model with model_type => ''ts_forecasting''.';
     END IF;
-
-    SELECT * INTO history
-      FROM google_ml._forecast_history(source_table, source_query, data_col, timestamp_col);
     n := coalesce(pg_catalog.array_length(history.vals, 1), 0);
     IF n < 2 THEN
         RAISE EXCEPTION 'data_col "%" must contain more than one value to forecast from (found %)',
