@@ -35,8 +35,12 @@ extension it has:
   ``pg_available_extension_versions`` never lists the transient version;
 - another ``schema``: left as it is, and said so.
 
-A renewal that fails (a user's view on a function that is gone, a changed result type) rolls back
-whole; the database stays as it was. Only the embedded server is renewed: the emulator writes its
+A function whose result type (or a parameter's name, or its defaults) changed cannot be
+replaced: PostgreSQL refuses with 42P13 and a HINT naming it (``Use DROP FUNCTION ... first``).
+``renew`` then runs the renewal again with that DROP before the script's statements (RESTRICT:
+a user's view on it stops the renewal), and so on for each such function. A renewal that fails
+(a user's object on a function that is gone or must be dropped) rolls back whole; the database
+stays as it was. Only the embedded server is renewed: the emulator writes its
 extension directory. The command prints one line per database renewed or not.
 """
 
@@ -200,14 +204,18 @@ $renew$;
 """
 
 
-def renewal_script(extension: str, version: str, function: str, parts: VersionParts) -> str:
+def renewal_script(extension: str, version: str, function: str, parts: VersionParts,
+                   drops: Sequence[str] = ()) -> str:
     """The update script that renews, in a database at `version`, what a build may change in
-    place, and drops the extension's functions this build does not define."""
+    place, and drops the extension's functions this build does not define. `drops`: routines
+    to drop first (``FUNCTION name(types)``, as PostgreSQL's HINT names them), whose new
+    definition CREATE OR REPLACE cannot put in their place."""
     return "\n".join([
         f"-- {extension} {version}: its functions, views and comments renewed (do not edit).",
         "",
         f'\\echo Use "ALTER EXTENSION {extension} UPDATE" to load this file. \\quit',
         "",
+        "".join(f"DROP {routine};\n" for routine in drops),
         joined(parts.code),
         fingerprint_function(function, f"{extension} {version}", parts),
         _drop_leftovers(extension),
@@ -230,8 +238,8 @@ class Renewable:
     def expected(self, version: str) -> str:
         return self.parts(version).fingerprint()
 
-    def script(self, version: str) -> str:
-        return renewal_script(self.name, version, self.function, self.parts(version))
+    def script(self, version: str, drops: Sequence[str] = ()) -> str:
+        return renewal_script(self.name, version, self.function, self.parts(version), drops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,14 +294,14 @@ def inspect(conn: Connection, extension: Renewable, dbname: str) -> Found | None
 
 
 @contextlib.contextmanager
-def _transient_scripts(extension_dir: Path, found: Found) -> Iterator[str]:
+def _transient_scripts(extension_dir: Path, found: Found, drops: Sequence[str]) -> Iterator[str]:
     """The update scripts to a transient version and back, for as long as the renewal runs."""
     name, version = found.extension.name, found.version
     transient = f"{version}-emulator-renewal-{os.getpid()}"
     there = extension_dir / f"{name}--{version}--{transient}.sql"
     back = extension_dir / f"{name}--{transient}--{version}.sql"
     try:
-        there.write_text(found.extension.script(version))
+        there.write_text(found.extension.script(version, drops))
         back.write_text(f"-- {name} {transient} is {version} renewed: nothing to change.\n")
         for path in (there, back):
             path.chmod(0o644)
@@ -303,22 +311,35 @@ def _transient_scripts(extension_dir: Path, found: Found) -> Iterator[str]:
         back.unlink(missing_ok=True)
 
 
+# PostgreSQL's HINT when CREATE OR REPLACE cannot replace a routine (pg_proc.c): what to drop.
+_DROP_FIRST = re.compile(r"\AUse DROP ((?:FUNCTION|PROCEDURE|AGGREGATE) .+) first\.\Z", re.DOTALL)
+_MAX_DROPS = 64  # routines dropped and re-created in one renewal, at most
+
+
 def renew(conn: Connection, found: Found, extension_dir: Path) -> str | None:
     """Renew the extension in the database `conn` is connected to; None when done, else why
-    not (the database is then as it was)."""
+    not (the database is then as it was). A routine whose new definition CREATE OR REPLACE
+    refuses (42P13: another result type) is dropped first, in another attempt."""
     why_not = found.why_not_renewable()
     if why_not is not None:
         return why_not
-    with _transient_scripts(extension_dir, found) as transient:
-        update = sql.SQL("ALTER EXTENSION {} UPDATE TO {}")
-        name = sql.Identifier(found.extension.name)
-        try:
-            with conn.transaction():
-                conn.execute(update.format(name, sql.Literal(transient)))
-                conn.execute(update.format(name, sql.Literal(found.version)))
-        except psycopg.Error as exc:
-            return f"renewing failed, nothing was changed: {exc.diag.message_primary or exc}"
-    return None
+    drops: list[str] = []
+    while True:
+        with _transient_scripts(extension_dir, found, drops) as transient:
+            update = sql.SQL("ALTER EXTENSION {} UPDATE TO {}")
+            name = sql.Identifier(found.extension.name)
+            try:
+                with conn.transaction():
+                    conn.execute(update.format(name, sql.Literal(transient)))
+                    conn.execute(update.format(name, sql.Literal(found.version)))
+                return None
+            except psycopg.errors.InvalidFunctionDefinition as exc:
+                drop = _DROP_FIRST.match(exc.diag.message_hint or "")
+                if drop is None or drop[1] in drops or len(drops) >= _MAX_DROPS:
+                    return f"renewing failed, nothing was changed: {exc.diag.message_primary}"
+                drops.append(drop[1])
+            except psycopg.Error as exc:
+                return f"renewing failed, nothing was changed: {exc.diag.message_primary or exc}"
 
 
 def renew_databases(conninfo: str, extension_dir: Path,

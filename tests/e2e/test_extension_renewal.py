@@ -23,6 +23,14 @@ RETURNS real[] LANGUAGE sql VOLATILE AS $$ SELECT NULL::real[] $$"""
 NL_OLD_BODY = """
 CREATE OR REPLACE FUNCTION alloydb_ai_nl.g_check_alloydb_ai_nl_enabled() RETURNS void
 LANGUAGE sql AS $$ SELECT NULL::void $$"""
+# A function whose result type the older build had otherwise: CREATE OR REPLACE cannot renew it,
+# so the renewal drops it first (PostgreSQL's HINT names it).
+OTHER_RESULT = """
+ALTER EXTENSION google_ml_integration DROP FUNCTION google_ml._warm_missed_embedding();
+DROP FUNCTION google_ml._warm_missed_embedding();
+CREATE FUNCTION google_ml._warm_missed_embedding() RETURNS text LANGUAGE sql
+AS $$ SELECT NULL::text $$;
+ALTER EXTENSION google_ml_integration ADD FUNCTION google_ml._warm_missed_embedding()"""
 GONE = """
 CREATE FUNCTION google_ml._gone_in_this_build(x int) RETURNS int LANGUAGE sql AS $$ SELECT x $$;
 ALTER EXTENSION google_ml_integration ADD FUNCTION google_ml._gone_in_this_build(int)"""
@@ -35,6 +43,13 @@ def _fingerprint(code: str, schema: str) -> str:
 
 def _schema_hash() -> str:
     return version_parts(VERSION).fingerprint().split("schema=")[1]
+
+
+def _missed_result(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    row = conn.execute("SELECT pg_get_function_result("
+                       "'google_ml._warm_missed_embedding()'::regprocedure)").fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def _warm_wait_source(conn: psycopg.Connection[tuple[object, ...]]) -> str:
@@ -56,9 +71,9 @@ def _direct(emulator: Emulator, dbname: str) -> psycopg.Connection[tuple[object,
 
 def _set_up_older_builds(emulator: Emulator) -> None:
     with emulator.connect() as conn:
-        for dbname in ("other", "changed", "current"):
+        for dbname in ("other", "changed", "current", "viewed"):
             conn.execute(f"CREATE DATABASE {dbname}")
-    for dbname in ("postgres", "other", "changed", "current"):
+    for dbname in ("postgres", "other", "changed", "current", "viewed"):
         with _connect(emulator, dbname) as conn:
             conn.execute("CREATE EXTENSION vector")
             conn.execute(f"CREATE EXTENSION google_ml_integration VERSION '{VERSION}'")
@@ -76,6 +91,7 @@ def _set_up_older_builds(emulator: Emulator) -> None:
     # older fingerprint; in other, a build before fingerprints; in changed, another schema.
     with _direct(emulator, "postgres") as conn:
         conn.execute(OLD_BODY)
+        conn.execute(OTHER_RESULT)
         conn.execute(GONE)
         conn.execute(_fingerprint("0123456789abcdef", _schema_hash()))
         # alloydb_ai_nl too, by a build before fingerprints.
@@ -89,6 +105,13 @@ def _set_up_older_builds(emulator: Emulator) -> None:
     with _direct(emulator, "changed") as conn:
         conn.execute(OLD_BODY)
         conn.execute(_fingerprint("0123456789abcdef", "fedcba9876543210"))
+    # in viewed, the function of another result type has a user's view on it: it cannot be
+    # dropped (RESTRICT), so that database is kept as it is
+    with _direct(emulator, "viewed") as conn:
+        conn.execute(OLD_BODY)
+        conn.execute(OTHER_RESULT)
+        conn.execute(_fingerprint("0123456789abcdef", _schema_hash()))
+        conn.execute("CREATE VIEW users_view AS SELECT google_ml._warm_missed_embedding() AS m")
 
 
 def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_users_objects() -> None:
@@ -115,6 +138,8 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
         assert printed.count(renewed) == 3, printed
         assert "database 'changed'" in printed and "kept as it is" in printed
         assert "database 'current'" not in printed
+        assert ("database 'viewed': google_ml_integration 1.6.4 was made by another build of the "
+                "emulator and is kept as it is: renewing failed") in printed, printed
         expected = version_parts(VERSION).fingerprint()
         for dbname in ("postgres", "other"):
             with _connect(second, dbname) as conn:
@@ -125,6 +150,10 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
         with _connect(second, "postgres") as conn:
             assert conn.execute("SELECT to_regprocedure('google_ml._gone_in_this_build(int)')"
                                 ).fetchone() == (None,)
+            assert _missed_result(conn) == "real[]"  # dropped and made again, a member still
+            assert conn.execute(
+                "SELECT count(*) FROM pg_depend WHERE deptype = 'e' AND objid = "
+                "'google_ml._warm_missed_embedding()'::regprocedure").fetchone() == (1,)
             # The user's objects: the row, the generated column (it still calls embedding()),
             # the registered model, a REVOKE of theirs.
             conn.execute("INSERT INTO docs (id, body) VALUES (2, 'after the renewal')")
@@ -145,6 +174,9 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
                                 "WHERE version LIKE '%emulator%'").fetchone() == (0,)
         with _connect(second, "changed") as conn:
             assert "SELECT NULL::real[]" in _warm_wait_source(conn)
+        with _connect(second, "viewed") as conn:
+            assert "SELECT NULL::real[]" in _warm_wait_source(conn)  # all as it was
+            assert _missed_result(conn) == "text"
     finally:
         stop_emulator(second)
         shutil.rmtree(parent, ignore_errors=True)
