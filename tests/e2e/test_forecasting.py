@@ -102,7 +102,7 @@ def test_the_sample_query_forecasts_the_trend(conn: psycopg.Connection[tuple[Any
     cur = conn.execute(SAMPLE)
     assert [c.name for c in cur.description or ()] == [
         "forecast_timestamp", "forecast_value", "confidence_level",
-        "prediction_interval_lower_bound", "prediction_interval_upper_bound"]
+        "prediction_interval_lower_bound", "prediction_interval_upper_bound", "ai_forecast_status"]
     rows = cur.fetchall()
     assert len(rows) == 7
     stamps = [r[0] for r in rows]
@@ -113,6 +113,7 @@ def test_the_sample_query_forecasts_the_trend(conn: psycopg.Connection[tuple[Any
     assert all(r[2] == pytest.approx(0.8) for r in rows)
     widths = [r[4] - r[3] for r in rows]
     assert all(r[3] < r[1] < r[4] for r in rows)
+    assert all(r[5] is None for r in rows)  # no step failed
     assert widths == sorted(widths) and widths[-1] > widths[0]  # wider further ahead
 
 
@@ -217,5 +218,5 @@ def test_forecast_checks_in_alloydbs_order(conn: psycopg.Connection[tuple[Any, .
                      "timestamp_col => 'Ts', horizon => 3, conf_level => 0.8)",
                      [other, 'SELECT "Ts", "Val" FROM "Fc_Sch"."MiXed"'])
     rows = conn.execute(call, ["timesfm_v2", '"Fc_Sch"."MiXed"', "Val", "Ts"]).fetchall()
-    assert len(rows) == 3
+    assert len(rows) == 3 and all(len(r) == 6 and r[5] is None for r in rows)
     assert all(r[0].replace(tzinfo=None) > datetime(2026, 1, 30) for r in rows)

@@ -92,7 +92,8 @@ RETURNS TABLE (
     forecast_value double precision,
     confidence_level double precision,
     prediction_interval_lower_bound double precision,
-    prediction_interval_upper_bound double precision)
+    prediction_interval_upper_bound double precision,
+    ai_forecast_status text)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -182,6 +183,7 @@ BEGIN
         confidence_level := conf_level;
         prediction_interval_lower_bound := google_ml._forecast_quantile(deciles, (1 - conf_level) / 2);
         prediction_interval_upper_bound := google_ml._forecast_quantile(deciles, (1 + conf_level) / 2);
+        ai_forecast_status := NULL;  -- the step was forecast (no page documents the column's values)
         RETURN NEXT;
     END LOOP;
 END;
@@ -200,7 +202,8 @@ RETURNS TABLE (
     forecast_value double precision,
     confidence_level double precision,
     prediction_interval_lower_bound double precision,
-    prediction_interval_upper_bound double precision)
+    prediction_interval_upper_bound double precision,
+    ai_forecast_status text)
 LANGUAGE sql VOLATILE
 AS $$
     SELECT * FROM google_ml.forecast(model_id, source_table, source_query, data_col,
