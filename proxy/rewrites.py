@@ -347,24 +347,31 @@ class _MisnamedArguments(Visitor):
                 return
 
 
+def _first_found(finder: Any, stmts: Any) -> Any:
+    """What ``finder`` (a Visitor keeping its first match in ``found``) finds in the first
+    statement that has one, or None."""
+    for raw in stmts:
+        finder(raw.stmt)
+        if finder.found is not None:
+            return finder.found
+    return None
+
 def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
     """A HINT for the 42883 error of a call like ``google_ml.alter_model(..., model_auth =>
     'AUTH_ID')``: the parameter is ``model_auth_id``. It replaces PostgreSQL's HINT (explicit
     type casts would not help); SQLSTATE and message stay PostgreSQL's, as AlloyDB's."""
-    finder = _MisnamedArguments()
-    for raw in stmts:
-        finder(raw.stmt)
-        if finder.found is not None:
-            procedure, argument, location = finder.found
-            right = _MISNAMED_ARGUMENTS[argument]
-            return ErrorHint(
-                "42883",
-                location + 1,
-                f'{procedure} has no parameter "{argument}": the Secret Manager secret\'s id '
-                f"goes in {right} ({right} => 'AUTH_ID').",
-                replaces=True,
-            )
-    return None
+    found = _first_found(_MisnamedArguments(), stmts)
+    if found is None:
+        return None
+    procedure, argument, location = found
+    right = _MISNAMED_ARGUMENTS[argument]
+    return ErrorHint(
+        "42883",
+        location + 1,
+        f'{procedure} has no parameter "{argument}": the Secret Manager secret\'s id '
+        f"goes in {right} ({right} => 'AUTH_ID').",
+        replaces=True,
+    )
 
 
 # pgvector's distance operators take vector (halfvec, sparsevec) on both sides, and the
@@ -441,19 +448,18 @@ def uncast_embedding_hint(stmts: Any) -> ErrorHint | None:
     """A HINT for the 42883 error of ``vector_column <=> embedding(...)``: the call returns
     real[] and needs ``::vector``. It replaces PostgreSQL's generic HINT; SQLSTATE and message
     stay PostgreSQL's (and AlloyDB's: its page says the cast is required)."""
-    finder = _UncastEmbedding()
-    for raw in stmts:
-        finder(raw.stmt)
-        if finder.found is not None:
-            operator, function, location = finder.found
-            return ErrorHint(
-                "42883",
-                location + 1,
-                f"{function}() returns real[], and pgvector's {operator} takes vector: cast the "
-                f"call, as in {function}('MODEL_ID', 'TEXT')::vector.",
-                replaces=True,
-            )
-    return None
+    found = _first_found(_UncastEmbedding(), stmts)
+    if found is None:
+        return None
+    operator, function, location = found
+    return ErrorHint(
+        "42883",
+        location + 1,
+        f"{function}() returns real[], and pgvector's {operator} takes vector: cast the "
+        f"call, as in {function}('MODEL_ID', 'TEXT')::vector.",
+        replaces=True,
+    )
+
 
 
 # google_ml_integration's functions in public, and its schemas. Google's pages install it per
@@ -490,17 +496,15 @@ def missing_extension_hint(stmts: Any) -> ErrorHint | None:
     the extension (42883 "function embedding(unknown, unknown) does not exist", 3F000 "schema
     \"google_ml\" does not exist"): it says to create the extension. For 42883 it replaces
     PostgreSQL's HINT (explicit type casts would not help)."""
-    finder = _ExtensionCall()
-    for raw in stmts:
-        finder(raw.stmt)
-        if finder.found is not None:
-            sqlstate, message_part, function = finder.found
-            return ErrorHint(
-                sqlstate, 0,
-                f"{function}() comes with the google_ml_integration extension, which is created "
-                f"in each database: CREATE EXTENSION IF NOT EXISTS google_ml_integration;",
-                replaces=True, message_part=message_part)
-    return None
+    found = _first_found(_ExtensionCall(), stmts)
+    if found is None:
+        return None
+    sqlstate, message_part, function = found
+    return ErrorHint(
+        sqlstate, 0,
+        f"{function}() comes with the google_ml_integration extension, which is created "
+        f"in each database: CREATE EXTENSION IF NOT EXISTS google_ml_integration;",
+        replaces=True, message_part=message_part)
 
 
 _FLAG_PREFIX = EXTENSION_NAME + "."

@@ -17,6 +17,7 @@ import asyncpg
 import psycopg
 import pytest
 
+from tests.support.databases import empty_database
 from tests.support.emulators import Emulator
 
 DB = "pviews_tests"
@@ -36,12 +37,10 @@ TUTORIAL_CALL = """SELECT * FROM parameterized_views.execute_parameterized_query
 
 @pytest.fixture(scope="module")
 def dsn(emulator: Emulator) -> str:
+    dsn = empty_database(emulator, DB)
     with emulator.connect() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB}"')
         admin.execute("DROP ROLE IF EXISTS psv_user")
         admin.execute("CREATE ROLE psv_user WITH LOGIN")
-    dsn = emulator.dsn_for(dbname=DB)
     with psycopg.connect(dsn, autocommit=True) as conn:
         # as set-up scripts write it ("required for Toolbox")
         cur = conn.execute("CREATE EXTENSION IF NOT EXISTS parameterized_views CASCADE")

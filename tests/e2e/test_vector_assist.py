@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.databases import fresh_database
+from tests.support.databases import empty_database, fresh_database
 from tests.support.emulators import Emulator
 
 DB = "vector_assist_tests"
@@ -658,10 +658,7 @@ def test_schemas_and_names_that_need_quoting(db: psycopg.Connection[Any]) -> Non
 
 def test_an_older_google_ml_integration_is_named(emulator: Emulator) -> None:
     # ai.initialize_embeddings (and the model checks behind it) came with 1.5.6
-    with emulator.connect() as admin:
-        admin.execute('DROP DATABASE IF EXISTS "vector_assist_old" WITH (FORCE)')
-        admin.execute('CREATE DATABASE "vector_assist_old"')
-    with psycopg.connect(emulator.dsn_for(dbname="vector_assist_old"), autocommit=True) as conn:
+    with psycopg.connect(empty_database(emulator, "vector_assist_old"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION google_ml_integration VERSION '1.5.3'")
         conn.execute("CREATE EXTENSION vector_assist CASCADE")
         conn.execute("CREATE TABLE notes (id int, body text)")
