@@ -5,7 +5,7 @@ Plan
 ``EmbeddedPostgres.prepare()`` makes a data directory usable (initdb on first use, kept as it is
 afterwards) and installs the extension's files next to the server's own; ``launch()`` runs
 ``postgres`` as a child process listening on loopback on a free port and on a Unix socket in a
-private directory; ``wait_ready()`` waits for it.
+private directory; ``wait_ready()`` waits for it, then makes AlloyDB's roles once (emulator/roles.py).
 ``stop()`` asks for a fast shutdown and waits, so no server outlives the emulator; if the
 emulator is killed outright, Linux sends the server that same signal (``PR_SET_PDEATHSIG``).
 
@@ -45,6 +45,7 @@ from pathlib import Path
 from emulator.extension_files import ExtensionInstallError, install_extension_files
 from emulator.lifetime import end_with_parent
 from emulator.malloc import SERVER_MALLOC_TUNABLES
+from emulator.roles import IAM_ROLE, SUPERUSER_ROLE, create_roles
 
 log = logging.getLogger("alloydb_ai_emulator.embedded")
 
@@ -170,10 +171,13 @@ class EmbeddedPostgres:
         return self._process.poll()
 
     def wait_ready(self) -> None:
-        """Wait until the server accepts connections, then set the password if there is one."""
+        """Wait until the server accepts connections, then set the password if there is one and
+        make AlloyDB's roles where they are missing."""
         self._wait_ready()
         if self.password:
             self._set_password(self.password)
+        if create_roles(self.admin_conninfo, SUPERUSER):
+            log.info("created AlloyDB's roles %s and %s", SUPERUSER_ROLE, IAM_ROLE)
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):  # e.g. a data dir that turned out to be a file
