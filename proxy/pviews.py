@@ -22,9 +22,15 @@ rewrite of a statement PostgreSQL cannot parse, and it is built from PostgreSQL'
    stands (a PREPARE of the probe) and the view is created with the parameter read from the
    call's values in each place. The server's ``DO`` tag is renamed ``CREATE VIEW``.
 
+A Query of several statements (a script sent whole: ``psql -c``, a notebook's
+``conn.execute(script)``) is cut at its top-level semicolons (the scanner's, so none inside a
+literal, a quoted name or a comment): each statement with ``$@`` must be such a view and becomes
+its DO block, every other one must parse and is kept byte for byte. Each view's ``DO`` is
+renamed in order (a rename waits for the next ``DO`` tag), so a script with a ``DO`` block of
+its own before a view is left as it came.
+
 Anything else with ``$@`` goes as it came, and PostgreSQL answers its syntax error (AlloyDB
-accepts ``$@name`` in views only). Known gap: in a Query of several statements the view is
-not rewritten.
+accepts ``$@name`` in views only).
 """
 
 from __future__ import annotations
@@ -57,6 +63,61 @@ class _Parameter:
 def worth_trying(sql: str) -> bool:
     """Whether ``sql`` may be a CREATE VIEW with view parameters (cheap)."""
     return "$@" in sql
+
+
+@dataclass(frozen=True, slots=True)
+class ViewsRewrite:
+    sql: str  # the text to send
+    views: int  # how many view statements became DO blocks (each one's tag is renamed)
+
+
+def views_rewrite(sql: str) -> ViewsRewrite | None:
+    """The text to send for ``sql``, one or more statements of which are CREATE VIEWs with
+    ``$@name`` parameters, or None (see the module's plan)."""
+    try:
+        tokens = list(scan(sql))
+    except pglast.parser.ParseError:
+        return None
+    pieces, start = [], 0
+    for token in tokens:
+        if token.name == "ASCII_59":
+            pieces.append(sql[start:token.end + 1])
+            start = token.end + 1
+    if sql[start:].strip():
+        pieces.append(sql[start:])
+    out: list[str] = []
+    views = 0
+    for piece in pieces:
+        if "$@" not in piece:
+            kind = _plain_statement(piece)
+            # a DO of the client's before a view would take that view's tag rename
+            if kind is None or (kind is ast.DoStmt and views < _count_views(pieces)):
+                return None
+            out.append(piece)
+            continue
+        lead = len(piece) - len(piece.lstrip())  # the blanks before it stay where they are
+        block = view_parameters_rewrite(piece[lead:])
+        if block is None:
+            return None
+        out.append(piece[:lead] + block + (";" if piece.rstrip().endswith(";") else ""))
+        views += 1
+    return ViewsRewrite("".join(out), views) if views else None
+
+
+def _count_views(pieces: list[str]) -> int:
+    return sum("$@" in piece for piece in pieces)
+
+
+def _plain_statement(piece: str) -> type | None:
+    """The statement type of ``piece`` when PostgreSQL parses it as at most one statement
+    (``type(None)`` for comments only), else None."""
+    try:
+        stmts: Any = pglast.parse_sql(piece)
+    except pglast.parser.ParseError:
+        return None
+    if len(stmts) > 1:
+        return None
+    return type(stmts[0].stmt) if stmts else type(None)
 
 
 def view_parameters_rewrite(sql: str) -> str | None:

@@ -72,7 +72,7 @@ from pglast.visitors import Visitor
 
 from proxy.ivf import plan_ivf, plan_set_config, show_probes
 from proxy.pviews import TAG_RENAME as VIEW_TAG_RENAME
-from proxy.pviews import view_parameters_rewrite, worth_trying
+from proxy.pviews import views_rewrite, worth_trying
 from proxy.scann import BOOL_FALSE, BOOL_TRUE, plan_scann
 from proxy.statements import Splice, apply_splices, name_span
 from proxy.warmup import plan_warmup
@@ -135,10 +135,10 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
         stmts: Any = pglast.parse_sql(sql)
     except pglast.parser.ParseError as exc:
         # AlloyDB's view parameters ($@name), which PostgreSQL's grammar lacks (proxy/pviews.py)
-        created = view_parameters_rewrite(sql) if worth_trying(sql) else None
-        if created is not None and _parses(created):
-            result.sql = created
-            result.rename_tags.append(VIEW_TAG_RENAME)
+        created = views_rewrite(sql) if worth_trying(sql) else None
+        if created is not None and _parses(created.sql):
+            result.sql = created.sql
+            result.rename_tags.extend([VIEW_TAG_RENAME] * created.views)
             return result
         # Never mended: PostgreSQL reports the syntax error itself, as AlloyDB does.
         result.error_hint = missing_comma_hint(sql, exc)

@@ -233,6 +233,31 @@ def test_a_parameter_whose_type_cannot_be_inferred_is_named(conn: Conn) -> None:
     assert rows == [({"who": "7"},)]
 
 
+def test_a_script_of_several_statements_creates_each_view(conn: Conn) -> None:
+    # a set-up script sent whole (psql -c, a notebook's conn.execute(script)), as a finance demo
+    # creates its two views
+    cur = conn.execute("""CREATE VIEW store.by_customer AS
+        SELECT bag_id FROM store.checked_items WHERE customer_id = $@who;
+    GRANT SELECT ON store.by_customer TO psv_user;
+    -- the second one
+    CREATE VIEW store.by_place_code WITH (security_barrier) AS
+        SELECT bag_id FROM store.checked_items WHERE loc_code = $@code;""")
+    tags = [cur.statusmessage]
+    while cur.nextset():
+        tags.append(cur.statusmessage)
+    assert tags == ["CREATE VIEW", "GRANT", "CREATE VIEW"]
+    for view, name, value, bag in (("by_customer", "who", "456", 102),
+                                   ("by_place_code", "code", "JKL", 104)):
+        rows = conn.execute(
+            "SELECT json_results FROM parameterized_views.execute_parameterized_query("
+            "%s, ARRAY[%s], ARRAY[%s])", (f"SELECT * FROM store.{view}", name, value)).fetchall()
+        assert rows == [({"bag_id": bag},)]
+    # a DO block of the client's before a view: left as it came (PostgreSQL's syntax error)
+    with pytest.raises(psycopg.errors.SyntaxError):
+        conn.execute("DO $$ BEGIN END $$; "
+                     "CREATE VIEW store.after_do AS SELECT 1 AS one WHERE 1 = $@x")
+
+
 def test_view_parameters_outside_a_view_are_a_syntax_error(conn: Conn) -> None:
     with pytest.raises(psycopg.errors.SyntaxError):
         conn.execute("SELECT * FROM store.checked_items WHERE customer_id = $@app_end_userid")

@@ -42,6 +42,36 @@ def test_the_pages_view_becomes_a_call_that_keeps_its_head_and_numbers_its_param
     assert worth_parsing(TUTORIAL_VIEW.encode())
 
 
+def test_each_view_of_a_script_becomes_its_block_and_the_rest_stays_byte_for_byte() -> None:
+    script = ("CREATE TABLE t (i int);\n" + TUTORIAL_VIEW
+              + "\n/* ; */ SELECT ';' AS \"x;\";\nCREATE VIEW v2 AS SELECT $@p::int AS p; -- end")
+    result = rewrite(script)
+    assert result.sql is not None
+    assert result.rename_tags == [(b"DO", b"CREATE VIEW")] * 2
+    stmts: Any = pglast.parse_sql(result.sql)
+    kinds = [type(s.stmt).__name__ for s in stmts]
+    assert kinds == ["CreateStmt", "DoStmt", "SelectStmt", "DoStmt"]
+    assert result.sql.startswith("CREATE TABLE t (i int);\nDO ")
+    assert "\n/* ; */ SELECT ';' AS \"x;\";\nDO " in result.sql
+    assert result.sql.endswith("; -- end")
+
+
+@pytest.mark.parametrize("script", [
+    "DO $$ BEGIN END $$; CREATE VIEW v AS SELECT 1 WHERE 1 = $@p",  # its DO would be renamed
+    "CREATE VIEW v AS SELECT 1 WHERE 1 = $@p; DO $$ BEGIN END $$; CREATE VIEW w AS SELECT $@q",
+    "CREATE VIEW v AS SELECT 1 WHERE 1 = $@p; SELEC 1",  # PostgreSQL's syntax error, as it came
+    "CREATE VIEW v AS SELECT 1 WHERE 1 = $@p; SELECT $@p",
+])
+def test_a_script_is_left_as_it_came_when_a_statement_is_not_what_it_takes(script: str) -> None:
+    result = rewrite(script)
+    assert result.sql is None and result.rename_tags == []
+
+
+def test_a_do_block_after_the_last_view_keeps_its_own_tag() -> None:
+    result = rewrite("CREATE VIEW v AS SELECT 1 WHERE 1 = $@p; DO $$ BEGIN END $$")
+    assert result.sql is not None and result.rename_tags == [(b"DO", b"CREATE VIEW")]
+
+
 def test_names_are_numbered_once_each_case_sensitive_and_percent_signs_doubled() -> None:
     block = view_parameters_rewrite(
         "CREATE OR REPLACE VIEW v AS SELECT * FROM t WHERE a = $@Id AND b = $@id "
@@ -65,7 +95,6 @@ def test_letters_of_any_script_and_underscores_make_names() -> None:
     "CREATE VIEW v AS SELECT 1 WHERE a = $@a$b",  # no $ in a name
     "CREATE VIEW v AS SELECT 1 WHERE a = $@\"x\"",
     "CREATE VIEW v AS SELECT 1 WHERE a = $@x AND b = $1",  # a parameter of its own
-    "CREATE VIEW v AS SELECT 1 WHERE a = $@x; SELECT 1",  # more than one statement
     "CREATE VIEW v AS SELECT a FROM t WHERE a = $@x WITH CHECK OPTION",
     "CREATE MATERIALIZED VIEW v AS SELECT a FROM t WHERE a = $@x",
     "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1' ; SELECT $@x",
