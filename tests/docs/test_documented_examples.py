@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pglast
 import psycopg
 import pytest
 
@@ -45,6 +46,12 @@ def dsn(emulator: Emulator) -> str:
 def db(dsn: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         yield conn
+
+
+def each(conn: psycopg.Connection[Any], script: str) -> None:
+    """The script's statements one by one (split by PostgreSQL's scanner), as psql runs it."""
+    for statement in pglast.split(script, with_parser=False):
+        conn.execute(statement)
 
 
 def rows(conn: psycopg.Connection[Any], sql: str) -> list[tuple[Any, ...]]:
@@ -801,7 +808,10 @@ embedding_column => 'content_embeddings'
     db.execute("CREATE TABLE documents_misc (id int, region text, country text, content text, "
                "content_embeddings vector(768))")
     db.execute("INSERT INTO documents_misc VALUES (4, 'asia', 'japan', 'konnichiwa', NULL)")
-    db.execute("""-- Prepare the table to be attached
+    # Each block's statements one by one, as psql sends a pasted block: a Query of several
+    # statements is one transaction block, where the procedures cannot commit (2D000, as on
+    # AlloyDB, whose procedures commit internally).
+    each(db, """-- Prepare the table to be attached
 CALL ai . embedding_prepare_partition (
 parent_table => 'documents' ,
 child_table => 'documents_misc'
@@ -816,7 +826,7 @@ embedding_column => 'content_embeddings'
     db.execute("CREATE TABLE documents_eu_germany (id int, region text, country text, "
                "content text, content_embeddings vector(768))")
     db.execute("INSERT INTO documents_eu_germany VALUES (5, 'eu', 'germany', 'hallo', NULL)")
-    db.execute("""-- Prepare a sub-partition for a non-root parent table
+    each(db, """-- Prepare a sub-partition for a non-root parent table
 CALL ai . embedding_prepare_partition (
 parent_table => 'documents_eu' , -- An existing partition
 child_table => 'documents_eu_germany'

@@ -1,8 +1,8 @@
 """Auto-embeddings: ai.initialize_embeddings, ai.refresh_embeddings, ai.drop_embedding_config and
 ai.embedding_progress_view, against the session emulator's fakes (database ``auto_embeddings``).
 
-A CALL sent on its own commits batch by batch, so its progress shows in another session; inside
-a transaction block it is all or nothing (docs/ai-functions.md).
+A CALL commits batch by batch, so its progress shows in another session; inside a transaction
+block it is refused, as on AlloyDB (docs/ai-functions.md).
 """
 
 from __future__ import annotations
@@ -174,14 +174,33 @@ def test_manual_mode_tracking_column_has_alloydbs_name(db: psycopg.Connection[An
                    "'tracked_items' AND column_name LIKE 'google\\_ml\\_track%'") == 0
 
 
-def test_inside_a_transaction_it_is_all_or_nothing(dsn: str, db: psycopg.Connection[Any]) -> None:
+def test_inside_a_transaction_block_it_is_refused_and_changes_nothing(
+        dsn: str, db: psycopg.Connection[Any]) -> None:
+    # AlloyDB's procedures commit internally, which PostgreSQL refuses inside a transaction
+    # block (the page: "Verify that AUTOCOMMIT is set to ON"; LangChain runs them in autocommit)
     make_table(db, "atomic_items", 20)
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'atomic_items', 'Body', 'emb', 5)")
-        conn.rollback()
-    assert one(db, "SELECT count(emb) FROM atomic_items") == 0
+    calls = (f"CALL ai.initialize_embeddings('{MODEL}', 'atomic_items', 'Body', 'emb', 5)",
+             "CALL ai.refresh_embeddings('atomic_items', 'emb')",
+             "CALL ai.drop_embedding_config('atomic_items', 'emb')")
+    for i, call in enumerate(calls):
+        if i == 1:  # the others need a configuration
+            db.execute(calls[0])
+        with (psycopg.connect(dsn) as conn,
+              pytest.raises(psycopg.errors.InvalidTransactionTermination,
+                            match="invalid transaction termination")):
+            conn.execute(call)
+        # a Query of several statements is one implicit transaction block
+        with pytest.raises(psycopg.errors.InvalidTransactionTermination):
+            db.execute(f"{call}; SELECT 1")
     assert one(db, "SELECT count(*) FROM ai.embedding_progress_view "
-                   "WHERE table_name = 'atomic_items'") == 0
+                   "WHERE table_name = 'atomic_items'") == 1
+    assert embedded_correctly(db, "atomic_items") == (18, 18, 18)  # the autocommit CALL's
+    # sent with parameters (the extended protocol) outside a block, it commits as psql's does
+    db.execute("CALL ai.drop_embedding_config(%s, %s)", ["atomic_items", "emb"])
+    db.execute("UPDATE atomic_items SET emb = NULL")
+    db.execute("CALL ai.initialize_embeddings(%s, %s, %s, %s, %s)",
+               [MODEL, "atomic_items", "Body", "emb", 5])
+    assert embedded_correctly(db, "atomic_items") == (18, 18, 18)
 
 
 def test_names_are_quoted_and_injection_fails_cleanly(db: psycopg.Connection[Any]) -> None:

@@ -1,10 +1,13 @@
 -- Auto-embeddings (AlloyDB 1.5.6).
 --
 -- ai.initialize_embeddings fills an embedding column from a content column in batches
--- through the batched engine (google_ml._warm_embeddings). When it is CALLed on its own (not
--- inside a transaction block or a function), it COMMITs after each batch, so the progress in
--- ai.embedding_progress_view is visible to other sessions while it runs and finished batches
--- survive a failure; otherwise it runs in the caller's transaction, all or nothing.
+-- through the batched engine (google_ml._warm_embeddings). It COMMITs after each batch, so the
+-- progress in ai.embedding_progress_view is visible to other sessions while it runs and finished
+-- batches survive a failure. As on AlloyDB, whose procedures commit internally, a CALL inside a
+-- transaction block (or a function, or a Query of several statements) therefore fails with
+-- PostgreSQL's 2D000 "invalid transaction termination"; so does ai.drop_embedding_config. Only
+-- vector_assist, which applies its recommendations inside its own functions, fills in its
+-- caller's transaction, all or nothing.
 -- 'transactional' mode adds a BEFORE INSERT OR UPDATE OF <content> trigger that embeds the
 -- new content in the same transaction; ai.refresh_embeddings is refused in that mode.
 -- 'manual' mode (the default; older pages call it 'none') adds a boolean tracking column, set by
@@ -199,17 +202,13 @@ AS $$
        AND x.embedding_column = _embedding_config_of.embedding_column
 $$;
 
--- Whether the running CALL may COMMIT: a CALL (or DO) sent on its own, outside a transaction
--- block. SQL cannot ask PostgreSQL whether the procedure runs in a non-atomic context, so this
--- reads the signs of one: the transaction started with this statement, and the statement the
--- client sent is a single CALL or DO.
-CREATE FUNCTION google_ml._may_commit()
+-- Whether the running fill commits: always, as AlloyDB's procedures do (inside a transaction
+-- block, PostgreSQL then refuses the CALL with 2D000), but under vector_assist's functions, where
+-- nothing can commit (vector_assist.apply_spec is a SELECT): there it is all or nothing.
+CREATE FUNCTION google_ml._may_commit(stack text)
 RETURNS boolean
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
-AS $$
-    SELECT pg_catalog.now() = pg_catalog.statement_timestamp()
-       AND coalesce(pg_catalog.current_query() ~* '^\s*(call\s[^;]*;?\s*$|do\s)', false)
-$$;
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT stack !~ '\mfunction vector_assist\.' $$;
 
 -- The trigger of 'transactional' mode: TG_ARGV = model_id, content column, embedding column.
 CREATE FUNCTION google_ml._embedding_trigger()
@@ -281,7 +280,8 @@ CREATE PROCEDURE google_ml._embedding_fill(INOUT c google_ml._embedding_configs,
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    may_commit  boolean := google_ml._may_commit();
+    may_commit  boolean;
+    stack       text;
     m           google_ml.models := google_ml._embedding_model(c.model_id);
     content_col text := c.content_column;
     emb_col     text := c.embedding_column;
@@ -298,6 +298,8 @@ DECLARE
     failed_state text;
     failed_detail text;
 BEGIN
+    GET DIAGNOSTICS stack = PG_CONTEXT;
+    may_commit := google_ml._may_commit(stack);
     SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO emb_type
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = c.relation AND a.attname = emb_col;
@@ -585,6 +587,8 @@ BEGIN
         END IF;
         PERFORM google_ml._embedding_config_delete(rel, col);
     END LOOP;
+    -- AlloyDB's commits too: it "must run outside a transaction" (LangChain's test helper)
+    COMMIT;
 END;
 $$;
 
