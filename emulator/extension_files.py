@@ -42,9 +42,10 @@ class BuiltExtension:
 
 @dataclass(frozen=True, slots=True)
 class ShippedExtension:
-    """An extension whose control file and scripts sit in emulator/sql/ as they are; where it
-    has a schema, each script ends with the build's fingerprint (emulator/extension_renewal.py)
-    in ``<its schema>._emulator_build()``."""
+    """An extension whose control file and scripts sit in emulator/sql/ as they are; each script
+    ends with the build's fingerprint (emulator/extension_renewal.py) in ``<its
+    schema>._emulator_build()`` (``_<name>_emulator_build()`` where it has no schema of its
+    own)."""
 
     name: str
 
@@ -84,8 +85,8 @@ EXTENSION_NAMES: tuple[str, ...] = tuple(e.name for e in EXTENSIONS)
 
 
 def renewables() -> list[Renewable]:
-    """The extensions renewed at start-up in databases another build made (those with a
-    schema to hold their fingerprint), in the order of EXTENSIONS (a required one first)."""
+    """The extensions renewed at start-up in databases another build made, in the order of
+    EXTENSIONS (a required one first)."""
     found = [Renewable(extension_build.NAME, extension_build.FINGERPRINT_FUNCTION,
                        extension_build.VERSIONS, extension_build.version_parts)]
     for extension in EXTENSIONS:
@@ -104,12 +105,15 @@ def _install_scripts(name: str, files: dict[str, str]) -> dict[str, str]:
 
 
 def _fingerprint_function(name: str, files: dict[str, str]) -> str | None:
-    """``<first schema>._emulator_build`` of the extension's scripts, None without a schema."""
-    for text in _install_scripts(name, files).values():
+    """``<first schema>._emulator_build`` of the extension's scripts; for one without a schema
+    of its own (alloydb_scann), ``_<name>_emulator_build`` unqualified: in the schema CREATE
+    EXTENSION put it in (extension_renewal.inspect looks there). None without scripts."""
+    installs = _install_scripts(name, files).values()
+    for text in installs:
         schemas = _created("SCHEMA", text)
         if schemas:
             return f"{schemas[0]}._emulator_build"
-    return None
+    return f"_{name}_emulator_build" if installs else None
 
 
 def _with_fingerprints(name: str, files: dict[str, str]) -> dict[str, str]:

@@ -89,7 +89,8 @@ Split = tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]]
 
 _CREATE = re.compile(r"\A((?:\s+|--[^\n]*\n|/\*.*?\*/)*CREATE)\s+(?=FUNCTION|PROCEDURE|VIEW|AGGREGATE)",
                      re.DOTALL | re.IGNORECASE)
-_LOCATION = re.compile(r',?"\w*location":-?\d+')
+# Positions in a parse tree: a statement's, a node's, an ARRAY[...] list's bounds
+_LOCATION = re.compile(r',?"(?:\w*location|list_start|list_end)":-?\d+')
 _REPLACEABLE = frozenset({"CreateFunctionStmt", "ViewStmt", "DefineStmt"})
 _PSQL_GUARD = re.compile(r"^\\echo .*$", re.MULTILINE)
 
@@ -280,15 +281,19 @@ Connection = psycopg.Connection[tuple[object, ...]]
 
 def inspect(conn: Connection, extension: Renewable, dbname: str) -> Found | None:
     """`extension` in the database `conn` is connected to, or None."""
-    row = conn.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = %s",
-                       (extension.name,)).fetchone()
+    row = conn.execute("SELECT e.extversion, n.nspname FROM pg_catalog.pg_extension AS e "
+                       "JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace "
+                       "WHERE e.extname = %s", (extension.name,)).fetchone()
     if row is None:
         return None
+    function = extension.function
+    if "." not in function:  # an extension without a schema of its own: in the one it is in
+        function = f"{sql.Identifier(str(row[1])).as_string(conn)}.{function}"
     fingerprint = None
     known = conn.execute("SELECT pg_catalog.to_regprocedure(%s) IS NOT NULL",
-                         (f"{extension.function}()",)).fetchone()
+                         (f"{function}()",)).fetchone()
     if known is not None and known[0]:
-        value = conn.execute(f"SELECT {extension.function}()").fetchone()
+        value = conn.execute(f"SELECT {function}()").fetchone()
         fingerprint = None if value is None else str(value[0])
     return Found(extension, dbname, str(row[0]), fingerprint)
 

@@ -180,3 +180,55 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
     finally:
         stop_emulator(second)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+# alloydb_scann has no schema of its own: its fingerprint is in the schema it was created in.
+SCANN_TRUNCATE = "_scann_check_truncate(oid[], boolean[], boolean)"
+
+
+def test_a_kept_alloydb_scann_of_an_older_build_is_renewed_at_start() -> None:
+    parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-renew-scann-"))
+    parent.chmod(0o755)
+    data_dir = parent / "pgdata"
+    first = start_emulator("--data-dir", str(data_dir))
+    try:
+        with _connect(first, "postgres") as conn:
+            conn.execute("CREATE EXTENSION alloydb_scann CASCADE")
+            conn.execute("CREATE TABLE t1 (a int PRIMARY KEY, b vector(3))")
+            conn.execute("INSERT INTO t1 SELECT i, ARRAY[i, 1, 0] FROM generate_series(1, 20) i")
+            conn.execute("CREATE INDEX t1_b_idx ON t1 USING scann (b cosine) "
+                         "WITH (num_leaves = 5)")
+        # A build before fingerprints and before the TRUNCATE check (straight to PostgreSQL)
+        with _direct(first, "postgres") as conn:
+            for member in (SCANN_TRUNCATE, "_alloydb_scann_emulator_build()"):
+                if conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (member,)).fetchone() \
+                        == (True,):
+                    conn.execute(f"ALTER EXTENSION alloydb_scann DROP FUNCTION {member}")
+                    conn.execute(f"DROP FUNCTION {member}")
+    finally:
+        stop_emulator(first)
+    second = start_emulator("--data-dir", str(data_dir))
+    try:
+        printed = "".join(second.output)
+        assert ("database 'postgres': alloydb_scann 0.1.3 was made by another build of the "
+                "emulator; its functions were renewed to this build's") in printed, printed
+        (scann,) = [e for e in renewables() if e.name == "alloydb_scann"]
+        with _connect(second, "postgres") as conn:
+            assert conn.execute("SELECT public._alloydb_scann_emulator_build()").fetchone() == (
+                scann.expected("0.1.3"),)
+            assert conn.execute(f"SELECT to_regprocedure('{SCANN_TRUNCATE}') IS NOT NULL"
+                                ).fetchone() == (True,)
+            # the proxy's TRUNCATE check runs again (an older function set: 42883 before)
+            try:
+                conn.execute("TRUNCATE t1")
+            except psycopg.errors.InternalError as refused:
+                assert refused.sqlstate == "XX000"
+            else:
+                raise AssertionError("TRUNCATE of a table with a ScaNN index went through")
+            assert conn.execute("SELECT count(*) FROM t1").fetchone() == (20,)
+            assert conn.execute("SELECT indexrelid::regclass::text FROM pg_index "
+                                "WHERE indrelid = 't1'::regclass AND NOT indisprimary"
+                                ).fetchone() == ("t1_b_idx",)
+    finally:
+        stop_emulator(second)
+        shutil.rmtree(parent, ignore_errors=True)

@@ -183,6 +183,15 @@ def test_the_fingerprint_tells_a_changed_function_from_a_changed_table() -> None
     assert table_changed["code"] == first["code"] and table_changed["schema"] != first["schema"]
 
 
+def test_an_array_default_in_a_signature_is_renewable() -> None:
+    # libpg_query records an ARRAY[...]'s bounds (list_start, list_end), which OR REPLACE moves
+    # (alloydb_scann's evaluate_query_recall has index_methods text[] DEFAULT ARRAY['scann'])
+    (renewed, _view), = split_sql(
+        "CREATE FUNCTION f(m text[] DEFAULT ARRAY['scann']) RETURNS int "
+        "LANGUAGE sql AS $$ SELECT 1 $$;")[0]
+    assert renewed.startswith("CREATE OR REPLACE FUNCTION f(m text[] DEFAULT ARRAY['scann'])")
+
+
 def test_a_view_is_renewed_in_its_last_definition_only() -> None:
     # An older definition would drop the columns a later one added (CREATE OR REPLACE VIEW
     # refuses that); a function's definitions all run, in order.
@@ -191,10 +200,16 @@ def test_a_view_is_renewed_in_its_last_definition_only() -> None:
     assert merge([older, newer]).code == ("CREATE OR REPLACE VIEW s.v AS SELECT 1 AS a, 2 AS b",)
 
 
-def test_hand_written_extensions_with_a_schema_carry_their_fingerprint() -> None:
+def test_hand_written_extensions_carry_their_fingerprint() -> None:
     renewable = {e.name: e for e in extension_files.renewables()}
-    assert set(renewable) >= {"google_ml_integration", "alloydb_ai_nl", "alloydb_ai_emulator"}
-    assert "alloydb_scann" not in renewable  # no schema of its own to hold it
+    assert set(renewable) >= {"google_ml_integration", "alloydb_ai_nl", "alloydb_ai_emulator",
+                              "alloydb_scann"}
+    # no schema of its own: the fingerprint goes where CREATE EXTENSION puts its objects
+    assert renewable["alloydb_scann"].function == "_alloydb_scann_emulator_build"
+    scann_script = extension_files.ShippedExtension("alloydb_scann").files()[
+        "alloydb_scann--0.1.3.sql"]
+    assert scann_script.rstrip().endswith(
+        f"SELECT '{renewable['alloydb_scann'].expected('0.1.3')}'::text $$;")
     nl = renewable["alloydb_ai_nl"]
     assert nl.function == "alloydb_ai_nl._emulator_build"
     for version in nl.versions:
