@@ -10,8 +10,9 @@ build that created its extension, and a newer emulator would run beside older SQ
 **The fingerprint.** Each install and update script ends with the build's fingerprint of the
 version it leaves, a function ``<schema>._emulator_build()`` (``fingerprint_function``):
 
-- ``code=<hash>``: the version's functions, procedures, aggregates, views, comments and REVOKEs,
-  what ``CREATE OR REPLACE`` can renew in place (owners, privileges and the user's objects
+- ``code=<hash>``: the version's functions, procedures, aggregates, views, comments, REVOKEs
+  and event triggers, what ``CREATE OR REPLACE`` (an event trigger: a drop and a create) can
+  renew in place (owners, privileges and the user's objects
   that depend on them stay; REVOKEs only take away);
 - ``schema=<hash>``: the rest (schemas, tables, types, rows, triggers, and GRANTs, which could
   undo a user's REVOKE).
@@ -96,7 +97,8 @@ _PSQL_GUARD = re.compile(r"^\\echo .*$", re.MULTILINE)
 
 
 def _renewable(kind: str, node: dict[str, Any]) -> bool:
-    if kind in ("CreateFunctionStmt", "ViewStmt", "CommentStmt"):
+    # an event trigger is the extension's code too (its function's): renewed by drop and create
+    if kind in ("CreateFunctionStmt", "ViewStmt", "CommentStmt", "CreateEventTrigStmt"):
         return True
     if kind == "DefineStmt":
         return bool(node.get("kind") == "OBJECT_AGGREGATE")
@@ -124,6 +126,15 @@ def _view_name(kind: str, node: dict[str, Any]) -> str | None:
 
 def joined(statements: Sequence[str]) -> str:
     return "".join(f"{statement}\n;\n\n" for statement in statements)
+
+
+def _event_trigger_drops(statements: Sequence[str]) -> str:
+    """DROP EVENT TRIGGER IF EXISTS for each event trigger ``statements`` create (there is no
+    CREATE OR REPLACE EVENT TRIGGER)."""
+    names = [tree["stmt"]["CreateEventTrigStmt"]["trigname"] for tree in _tree(joined(statements))
+             if "CreateEventTrigStmt" in tree["stmt"]]
+    return "".join(f"DROP EVENT TRIGGER IF EXISTS {sql.Identifier(name).as_string()};\n"
+                   for name in names)
 
 
 @lru_cache(maxsize=256)
@@ -217,6 +228,7 @@ def renewal_script(extension: str, version: str, function: str, parts: VersionPa
         f'\\echo Use "ALTER EXTENSION {extension} UPDATE" to load this file. \\quit',
         "",
         "".join(f"DROP {routine};\n" for routine in drops),
+        _event_trigger_drops(parts.code),
         joined(parts.code),
         fingerprint_function(function, f"{extension} {version}", parts),
         _drop_leftovers(extension),

@@ -100,6 +100,10 @@ def _set_up_older_builds(emulator: Emulator) -> None:
         conn.execute("DROP FUNCTION alloydb_ai_nl._emulator_build()")
     with _direct(emulator, "other") as conn:
         conn.execute(OLD_BODY)
+        # a build before the event trigger that keeps the machinery private after a GRANT
+        conn.execute("ALTER EXTENSION google_ml_integration "
+                     "DROP EVENT TRIGGER google_ml_keep_machinery_private")
+        conn.execute("DROP EVENT TRIGGER google_ml_keep_machinery_private")
         conn.execute(f"ALTER EXTENSION google_ml_integration DROP FUNCTION {FINGERPRINT_FUNCTION}()")
         conn.execute(f"DROP FUNCTION {FINGERPRINT_FUNCTION}()")
     with _direct(emulator, "changed") as conn:
@@ -147,6 +151,11 @@ def test_a_kept_database_of_another_build_is_renewed_at_start_and_keeps_the_user
                 assert conn.execute(f"SELECT {FINGERPRINT_FUNCTION}()").fetchone() == (expected,)
                 assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = "
                                     "'google_ml_integration'").fetchone() == (VERSION,)
+        with _connect(second, "other") as conn:  # the event trigger came, as a member
+            assert conn.execute(
+                "SELECT count(*) FROM pg_event_trigger AS t JOIN pg_depend AS d "
+                "ON d.objid = t.oid AND d.deptype = 'e' "
+                "WHERE t.evtname = 'google_ml_keep_machinery_private'").fetchone() == (1,)
         with _connect(second, "postgres") as conn:
             assert conn.execute("SELECT to_regprocedure('google_ml._gone_in_this_build(int)')"
                                 ).fetchone() == (None,)

@@ -147,3 +147,47 @@ def test_a_kept_data_directory_gets_the_roles_and_keeps_its_owners() -> None:
     finally:
         stop_emulator(second)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_wholesale_grants_on_the_schema_do_not_hand_out_the_emulators_machinery(
+        emulator: Emulator, admin: psycopg.Connection[tuple[object, ...]]) -> None:
+    # A Terraform set-up script of a RAG demo for its IAM user, and POC scripts' "if using a
+    # non-superuser" grants: on AlloyDB they reach the extension's documented objects only.
+    dsn = fresh_database(emulator, "roles_wholesale")
+    user = _login_role(admin)
+    with psycopg.connect(dsn, autocommit=True) as db:
+        for grant in (
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA google_ml TO {u}",
+            "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA google_ml TO {u}",
+            "GRANT ALL ON SCHEMA google_ml TO {u}",
+            "GRANT USAGE ON SCHEMA ai TO {u}",
+            "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ai TO {u}",
+            "GRANT ALL ON ALL TABLES IN SCHEMA public TO {u}",
+        ):
+            db.execute(grant.format(u=user))
+        db.execute("CREATE TABLE notes (id int PRIMARY KEY, body text, emb vector(768))")
+        db.execute("INSERT INTO notes VALUES (1, 'one', NULL), (2, 'two', NULL)")
+        db.execute(f"ALTER TABLE notes OWNER TO {user}")
+    with psycopg.connect(emulator.dsn_for(user=user, dbname="roles_wholesale"),
+                         autocommit=True) as conn:
+        conn.execute("SELECT embedding('text-embedding-005', 'warm the channel up')")
+        for private in ("SELECT google_ml._dblink_get_connections()",
+                        "SELECT google_ml._engine_connect('mine')",
+                        "SELECT * FROM google_ml._dblink('alloydb_ai_engine', '{}') AS t (r text)",
+                        "SELECT google_ml._authorized_request('{}')",
+                        "SELECT count(*) FROM google_ml._warm_cache",
+                        "DELETE FROM google_ml._embedding_configs"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(private)
+        # what the grants are for still works
+        conn.execute("CALL google_ml.create_model(model_id => 'wholesale-model', "
+                     "model_provider => 'google', model_qualified_name => 'text-embedding-005', "
+                     "model_type => 'text_embedding', "
+                     "model_auth_type => 'alloydb_service_agent_iam')")
+        vector = conn.execute("SELECT google_ml.embedding('wholesale-model', 'x')").fetchone()
+        assert vector is not None and len(vector[0]) == 768
+        conn.execute("SET google_ml_integration.enable_faster_embedding_generation = on")
+        conn.execute("CALL ai.initialize_embeddings('text-embedding-005', 'notes', 'body', 'emb')")
+        assert conn.execute("SELECT count(emb) FROM notes").fetchone() == (2,)
+        assert conn.execute("SELECT status FROM ai.embedding_progress_view "
+                            "WHERE table_name = 'notes'").fetchone() == ("success",)

@@ -162,6 +162,10 @@ def test_a_renewal_script_renews_only_what_can_be_renewed_in_place() -> None:
                 assert node.kind == ObjectType.OBJECT_AGGREGATE and node.replace
             elif isinstance(node, ast.GrantStmt):
                 assert not node.is_grant, "a GRANT could undo a user's REVOKE"
+            elif isinstance(node, ast.DropStmt):  # no CREATE OR REPLACE EVENT TRIGGER
+                assert node.removeType == ObjectType.OBJECT_EVENT_TRIGGER and node.missing_ok
+            elif isinstance(node, ast.CreateEventTrigStmt):
+                assert (node.trigname or "").startswith("google_ml_"), node.trigname
             else:
                 assert isinstance(node, ast.CommentStmt | ast.DoStmt), type(node).__name__
         assert len(views) == len(set(views)), f"{version}: a view defined twice"

@@ -269,3 +269,52 @@ REVOKE ALL ON FUNCTION google_ml._dblink_get_connections() FROM PUBLIC;
 REVOKE ALL ON FUNCTION google_ml._engine_connect(text) FROM PUBLIC;
 REVOKE ALL ON TABLE google_ml._engine_endpoint FROM PUBLIC;
 -- _call_engine stays executable: every model call of every user goes through it.
+
+-- A GRANT on the schema's objects wholesale (the documented GRANT SELECT, INSERT, UPDATE,
+-- DELETE ON ALL TABLES IN SCHEMA google_ml; deploy scripts' GRANT EXECUTE ON ALL FUNCTIONS IN
+-- SCHEMA google_ml) would also reach the machinery kept from PUBLIC above and in later files:
+-- the dblink channel to the engine (which skips _authorized_request's checks), the endpoint,
+-- the warm-up cache, the auto-embedding configurations. On AlloyDB such a grant hands out
+-- nothing of the kind. So after every GRANT, the extension's own objects whose name starts with
+-- an underscore and that PUBLIC may not use go back to their owner alone.
+CREATE FUNCTION google_ml._keep_machinery_private()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    granted record;
+BEGIN
+    FOR granted IN
+        SELECT 'FUNCTION ' || p.oid::regprocedure::text AS object, a.grantee
+          FROM pg_depend AS d
+          JOIN pg_proc AS p ON p.oid = d.objid
+         CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+         WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+           AND d.refclassid = 'pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_extension AS e
+                              WHERE e.extname = 'google_ml_integration')
+           AND starts_with(p.proname, '_') AND a.grantee <> p.proowner
+           AND NOT EXISTS (SELECT FROM aclexplode(p.proacl) AS x WHERE x.grantee = 0)
+        UNION
+        SELECT 'TABLE ' || c.oid::regclass::text, a.grantee
+          FROM pg_depend AS d
+          JOIN pg_class AS c ON c.oid = d.objid
+         CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+         WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
+           AND d.refclassid = 'pg_extension'::regclass
+           AND d.refobjid = (SELECT e.oid FROM pg_extension AS e
+                              WHERE e.extname = 'google_ml_integration')
+           AND starts_with(c.relname, '_') AND a.grantee <> c.relowner
+           AND NOT EXISTS (SELECT FROM aclexplode(c.relacl) AS x WHERE x.grantee = 0)
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM %I', granted.object,
+                       pg_get_userbyid(granted.grantee));
+    END LOOP;
+END;
+$$;
+
+CREATE EVENT TRIGGER google_ml_keep_machinery_private ON ddl_command_end
+    WHEN TAG IN ('GRANT')
+    EXECUTE FUNCTION google_ml._keep_machinery_private();
