@@ -177,7 +177,7 @@ class EmbeddedPostgres:
         if self.password:
             self._set_password(self.password)
         if create_roles(self.admin_conninfo, SUPERUSER):
-            log.info("created AlloyDB's roles %s and %s", SUPERUSER_ROLE, IAM_ROLE)
+            log.debug("created AlloyDB's roles %s and %s", SUPERUSER_ROLE, IAM_ROLE)
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):  # e.g. a data dir that turned out to be a file
