@@ -20,6 +20,7 @@ from emulator.fakes.embeddings import embed, embed_counted, similarity, token_co
 from emulator.fakes.forecasting import forecast
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import load_rules
+from emulator.fakes.server import _payload as fake_server_payload
 from emulator.fakes.sums import left_sum
 from emulator.words import content_stems, words
 
@@ -448,6 +449,8 @@ def test_frozen_answers_thaw_to_the_same_bytes(texts: list[str], dimension: int)
         assert type(thawed) is type(vector) and thawed.nonzero == vector.nonzero
         assert struct.pack(f"<{dimension}d", *thawed) == struct.pack(f"<{dimension}d", *vector)
         assert sparse.literal() == thawed.literal() == vector.literal()
+        # The fake server writes a frozen vector's JSON from its non-zero values alone.
+        assert fake_embeddings.json_array(sparse) == msgspec.json.encode(vector)
         assert vector.frozen().thaw() == vector
     vertex_url = ("https://h/v1/projects/p/locations/us-central1/publishers/google/models/"
                   "text-embedding-005:predict")
@@ -459,4 +462,6 @@ def test_frozen_answers_thaw_to_the_same_bytes(texts: list[str], dimension: int)
     for url, body in (vertex, openai):
         frozen = answer_request(url, body, frozen=True)
         encoder = msgspec.json.Encoder(enc_hook=lambda v: v.thaw())
-        assert encoder.encode(frozen) == msgspec.json.encode(answer_request(url, body))
+        answer = msgspec.json.encode(answer_request(url, body))
+        assert encoder.encode(frozen) == answer
+        assert fake_server_payload(frozen) == answer  # what the fake server sends
