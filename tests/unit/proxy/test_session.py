@@ -654,6 +654,26 @@ def test_pending_parses_are_bounded() -> None:
     assert len(session._statements) < 1100
 
 
+@given(body=st.binary(max_size=64))
+def test_any_error_response_body_is_taken_in_every_state(body: bytes) -> None:
+    """An ErrorResponse without a SQLSTATE, or with fields cut short (PgBouncer 1.25.2 crashed
+    on one), while renames, a HINT and a Parse wait for their answers: forwarded as it came,
+    and what waited for it is settled, whatever its fields say."""
+    session, scanner = started_session(), client_scanner()
+    sql = "SELECT google_ml.create_model(model_id => 'm' model_provider => 'google')"
+    stream = (wire.query(SHOW_FLAG) + wire.query(sql)
+              + wire.parse("s1", SHOW_FLAG) + wire.bind("", "s1", []) + wire.execute("")
+              + wire.SYNC)
+    session.client_segments(scanner.feed(stream), Config(), shop_with_extension())
+    assert session.tag_renames and session.error_hints and session._parses
+    for ordinal in (1, 2, 3):
+        raw = pq.message(pq.ERROR_RESPONSE, body)
+        forwarded, _ = session.server_message(pq.Message(pq.ERROR_RESPONSE, raw, ordinal))
+        assert forwarded == raw or "H" in pq.parse_error_fields(forwarded[5:])
+        session.server_message(ready(ordinal + 1))
+    assert not session.tag_renames and not session.error_hints and not session._parses
+
+
 def test_a_hint_goes_only_to_an_error_of_its_statements_answer() -> None:
     """A hinted statement that runs (pglast and PostgreSQL disagree) leaves no HINT behind for
     a later statement's error of the same kind."""
