@@ -64,6 +64,26 @@ def test_if_answers_by_the_fake_rules(db: psycopg.Connection[Any]) -> None:
                    " 'gemini-2.5-flash-lite')") is True
 
 
+def test_the_optimized_form_given_a_model_is_refused_with_a_hint(
+        db: psycopg.Connection[Any]) -> None:
+    # troubleshoot/troubleshoot-optimized-func: "If you pass the model_id parameter together with
+    # the embedding column when calling ai.if(), AlloyDB doesn't use the trained proxy model and
+    # generates an error like ... ERROR:  function ai.if(text, vector, unknown) does not exist"
+    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    db.execute("DROP TABLE IF EXISTS restaurant_reviews")
+    db.execute("CREATE TABLE restaurant_reviews (review text, review_embedding vector(3))")
+    db.execute("INSERT INTO restaurant_reviews VALUES ('Great food', '[1,2,3]')")
+    with pytest.raises(psycopg.errors.UndefinedFunction) as info:
+        db.execute("select ai.if('Is the rating positive?' || review, review_embedding, "
+                   "'gemini-2.5-pro') from restaurant_reviews;")
+    assert info.value.diag.message_primary == "function ai.if(text, vector, unknown) does not exist"
+    assert info.value.diag.statement_position == "8"
+    assert "which takes no model_id" in (info.value.diag.message_hint or "")
+    # Without the model: the optimized form answers.
+    assert one(db, "select ai.if('Is the rating positive?' || review, review_embedding) "
+                   "from restaurant_reviews") is not None
+
+
 def test_generate_returns_the_text(db: psycopg.Connection[Any]) -> None:
     assert one(db, "SELECT ai.generate('Say hello')") == (
         "Fake answer from gemini-2.5-flash-lite: Say hello")
