@@ -577,6 +577,9 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "alloydb_ai_nl.enabled": ("on", True),
     "parameterized_views.enabled": ("on", True),  # emulator/sql/parameterized_views--1.0.sql
+    # LangChain's live AlloyDB test matches "vector_assist.enabled" in AlloyDB's error text; unset
+    # means on in emulator/sql/vector_assist--1.0.sql
+    "vector_assist.enabled": ("on", True),
     "scann.enable_preview_features": ("off", True),
     "scann.max_background_workers": ("1", False),
     "scann.maintenance_background_naptime_s": ("1", False),

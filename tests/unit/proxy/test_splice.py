@@ -215,7 +215,8 @@ def test_show_of_a_flag_without_the_extension_reads_its_setting_or_default() -> 
 def test_show_of_another_librarys_instance_flag_reads_its_setting_or_default() -> None:
     for sql, default in [("SHOW alloydb_ai_nl.enabled;", "'on'"),
                          ("show SCANN.enable_preview_features", "'off'"),
-                         ("SHOW scann.max_background_workers", "'1'")]:
+                         ("SHOW scann.max_background_workers", "'1'"),
+                         ("SHOW vector_assist.enabled", "'on'")]:
         result = rewrite(sql, extension_installed=False)
         assert result.sql is not None and default in result.sql, sql
         assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
