@@ -84,6 +84,20 @@ def test_the_optimized_form_given_a_model_is_refused_with_a_hint(
                    "from restaurant_reviews") is not None
 
 
+def test_embedding_of_a_name_vertex_ai_does_not_know_fails_as_on_alloydb(
+        db: psycopg.Connection[Any]) -> None:
+    """embedding() takes an unregistered name as a Vertex AI model's, as AlloyDB does; the fake
+    Vertex AI answers an unknown one 404, as Vertex AI does: an error, not 768 numbers."""
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute("SELECT embedding('not_existing_model_id', 'test document')")
+    diag = caught.value.diag
+    assert caught.value.sqlstate == "38000"
+    assert diag.message_primary == ('model "not_existing_model_id": the provider answered '
+                                    "HTTP 404")
+    assert "Publisher Model" in str(diag.message_detail) and "not found" in str(
+        diag.message_detail)
+
+
 def test_generate_returns_the_text(db: psycopg.Connection[Any]) -> None:
     assert one(db, "SELECT ai.generate('Say hello')") == (
         "Fake answer from gemini-2.5-flash-lite: Say hello")

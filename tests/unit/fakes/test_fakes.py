@@ -136,6 +136,24 @@ def test_bad_embedding_request_is_refused_like_vertex() -> None:
     assert caught.value.body["error"]["status"] == "INVALID_ARGUMENT"
 
 
+def test_a_publisher_model_that_is_no_google_embedding_model_is_not_found_like_vertex() -> None:
+    """AlloyDB sends embedding('not_existing_model_id', ...) to Vertex AI, which answers 404
+    (LangChain's live test saw it fail on AlloyDB); a model of Google's families is answered."""
+    body = {"instances": [{"content": "x"}]}
+    with pytest.raises(FakeModelError) as caught:
+        answer_request(f"{VERTEX}/publishers/google/models/not_existing_model_id:predict", body)
+    assert caught.value.status == 404
+    error = caught.value.body["error"]
+    assert error["status"] == "NOT_FOUND" and error["message"].startswith(
+        "Publisher Model `projects/p/locations/us-central1/publishers/google/models/"
+        "not_existing_model_id` was not found")
+    for model in ("text-embedding-005", "textembedding-gecko@003", "gemini-embedding-001",
+                  "text-multilingual-embedding-002", "text-embedding-large-exp-03-07",
+                  "gemini-embedding-exp-03-07", "Text-Embedding-004"):
+        answer = answer_request(f"{VERTEX}/publishers/google/models/{model}:predict", body)
+        assert len(answer["predictions"]) == 1, model
+
+
 def test_gemini_free_text_names_the_model() -> None:
     assert gemini_text(prompt("Say hello")) == "Fake answer from gemini-2.5-flash-lite: Say hello"
 
