@@ -44,8 +44,10 @@ What the proxy never does (docs/differences.md): mend invalid SQL (a statement P
 parse goes as it is; for a missing comma between named arguments, as in one AlloyDB example, the
 syntax error gains a HINT: ``missing_comma_hint``; so does the "does not exist" error of a
 model procedure called with ``model_auth =>``, as some AlloyDB pages print it for
-``model_auth_id``: ``misnamed_argument_hint``; and the "operator does not exist" error of an
-uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``), or rewrite a statement that stores SQL text
+``model_auth_id``: ``misnamed_argument_hint``; the "operator does not exist" error of an
+uncast embedding call beside a pgvector operator: ``uncast_embedding_hint``; and the "function
+does not exist" error of an ``ai.if`` call that fits none of its forms, such as the optimized
+form given a ``model_id``: ``ai_if_hint``), or rewrite a statement that stores SQL text
 (views, materialized views, rules, functions, procedures, policies, triggers: ``_runs_now``) or
 that writes to ``pg_settings`` (``UPDATE pg_settings`` is PostgreSQL's own ``SET``). One
 exception to both, for syntax AlloyDB's grammar has and PostgreSQL's lacks: a ``CREATE VIEW``
@@ -191,11 +193,15 @@ def rewrite(sql: str, *, warmup: bool = True, extension_installed: bool = True,
             result.prelude = None  # it was for the rewritten statement
     # Positions are the text's own only when it goes unchanged; the substring test keeps the
     # tree walk off every other statement (warm-up statements come by here too).
-    if result.sql is None and "model_auth" in sql.lower():
+    lowered = sql.lower()
+    if result.sql is None and "model_auth" in lowered:
         result.error_hint = misnamed_argument_hint(stmts)
-    if (result.sql is None and result.error_hint is None and "embedding" in sql.lower()
+    if (result.sql is None and result.error_hint is None and "embedding" in lowered
             and any(op in sql for op in _DISTANCE_OPERATORS) and not _calls_all_cast(sql)):
         result.error_hint = uncast_embedding_hint(stmts)
+    if (result.sql is None and result.error_hint is None and extension_installed
+            and ".if" in lowered):
+        result.error_hint = ai_if_hint(stmts)
     # Not beside a CREATE EXTENSION (it may create google_ml_integration, with CASCADE too): the
     # call would then succeed, and a HINT for an error that never comes would wait for the next
     if (result.error_hint is None and not extension_installed
@@ -374,6 +380,50 @@ def misnamed_argument_hint(stmts: Any) -> ErrorHint | None:
     )
 
 
+# ai.if's forms (ai_functions.sql; google_ml.if alike). troubleshoot/troubleshoot-optimized-func
+# prints what a call of the optimized form with a model fails with, as PostgreSQL fails any call
+# that matches no form ("ERROR:  function ai.if(text, vector, unknown) does not exist", 42883,
+# with PostgreSQL's HINT about explicit casts): "If you pass the model_id parameter together with
+# the embedding column when calling ai.if(), AlloyDB doesn't use the trained proxy model". The
+# HINT says which forms there are, and that that one takes no model_id.
+_IF_SCHEMAS = frozenset({"ai", "google_ml"})
+
+
+class _IfCall(Visitor):
+    """Finds the first schema-qualified call of ai.if or google_ml.if."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: tuple[str, int] | None = None  # function, call location
+
+    def visit_FuncCall(self, ancestors: Any, node: Any) -> None:
+        names = [getattr(n, "sval", None) for n in node.funcname or ()]
+        # Schema-qualified only, as for _MisnamedArguments: a call of the user's own if()
+        # succeeds, and the HINT would wait for the next error.
+        if self.found is None and len(names) == 2 and names[0] in _IF_SCHEMAS and names[1] == "if":
+            self.found = (f"{names[0]}.if", node.location)
+
+
+def ai_if_hint(stmts: Any) -> ErrorHint | None:
+    """A HINT for the 42883 error of an ai.if (google_ml.if) call that matches none of its
+    forms, such as the optimized form given a model_id: it lists the forms. It replaces
+    PostgreSQL's generic HINT; SQLSTATE and message stay PostgreSQL's, as AlloyDB's."""
+    found = _first_found(_IfCall(), stmts)
+    if found is None:
+        return None
+    function, location = found
+    return ErrorHint(
+        "42883",
+        location + 1,
+        f"{function}() has four forms: {function}(prompt, model_id), {function}(prompts text[], "
+        f"batch_size, model_id), {function}(prompt, input_cursor, batch_size, model_id), and the "
+        f"optimized {function}(prompt, embedding real[]), which takes no model_id: leave the "
+        "model_id out to use the trained proxy model (troubleshoot-optimized-func), or the "
+        "embedding out to ask the model.",
+        replaces=True,
+    )
+
+
 # pgvector's distance operators take vector (halfvec, sparsevec) on both sides, and the
 # embedding functions return real[], whose cast to vector is an assignment cast only: ``col <=>
 # embedding('m', 'text')`` fails with 42883 "operator does not exist: vector <=> real[]" and
@@ -527,6 +577,9 @@ _FLAG_PREFIX = EXTENSION_NAME + "."
 _INSTANCE_FLAGS: Mapping[str, tuple[str, bool]] = {
     "alloydb_ai_nl.enabled": ("on", True),
     "parameterized_views.enabled": ("on", True),  # emulator/sql/parameterized_views--1.0.sql
+    # LangChain's live AlloyDB test matches "vector_assist.enabled" in AlloyDB's error text; unset
+    # means on in emulator/sql/vector_assist--1.0.sql
+    "vector_assist.enabled": ("on", True),
     "scann.enable_preview_features": ("off", True),
     "scann.max_background_workers": ("1", False),
     "scann.maintenance_background_naptime_s": ("1", False),

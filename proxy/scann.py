@@ -727,10 +727,12 @@ def halfvec_fallback(stmt: Any, *, method: str, opclasses: Mapping[str, str],
     index ``stmt`` (access method ``method``, the options ``with_clause`` as the statement
     sent them) built on the column cast to halfvec, with ``opclasses`` mapping the statement's
     operator class to the halfvec one, when the column has 2,001 to 4,000 dimensions; else the
-    error again."""
+    error again. An index without a name gets the one PostgreSQL would have chosen for the
+    statement (`<table>_<column>_idx`, numbered when taken): PostgreSQL names the index on the
+    cast after the column too."""
     params: list[Any] = list(stmt.indexParams or ())
     if (len(params) != 1 or params[0].name is None or not params[0].opclass
-            or params[0].opclass[-1].sval not in opclasses or stmt.idxname is None
+            or params[0].opclass[-1].sval not in opclasses
             or stmt.whereClause is not None or stmt.indexIncludingParams or stmt.tableSpace):
         return "RAISE;"
     opclass = opclasses[params[0].opclass[-1].sval]
@@ -738,18 +740,27 @@ def halfvec_fallback(stmt: Any, *, method: str, opclasses: Mapping[str, str],
     column = params[0].name
     if_not_exists = "IF NOT EXISTS " if stmt.if_not_exists else ""
     options = f" {with_clause.replace('%', '%%')}" if with_clause else ""
-    template = (f"CREATE INDEX {if_not_exists}%s ON %s USING {method} "
+    named = stmt.idxname is not None
+    template = (f"CREATE INDEX {if_not_exists}{'%s ' if named else ''}ON %s USING {method} "
                 f"((%I::halfvec(%s)) {opclass}){options}")
+    name_argument = f"{sql_literal(quote_ident(stmt.idxname))}, " if named else ""
+    # The name, for the NOTICE: the statement's, or the newest index of the table (the one just
+    # made: no other statement can make one on it meanwhile, CREATE INDEX locks it)
+    name = sql_literal(stmt.idxname) if named else (
+        "(SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c "
+        "ON c.oid = i.indexrelid "
+        f"WHERE i.indrelid = {sql_literal(relation)}::pg_catalog.regclass "
+        "ORDER BY c.oid DESC LIMIT 1)")
     return (
         "SELECT a.atttypmod INTO dims FROM pg_catalog.pg_attribute a "
         f"WHERE a.attrelid = {sql_literal(relation)}::pg_catalog.regclass "
         f"AND a.attname = {sql_literal(column)}; "
         "IF dims IS NULL OR dims <= 2000 OR dims > 4000 THEN RAISE; END IF; "
         f"EXECUTE pg_catalog.format({sql_literal(template)}, "
-        f"{sql_literal(quote_ident(stmt.idxname))}, {sql_literal(relation)}, {sql_literal(column)}, dims); "
+        f"{name_argument}{sql_literal(relation)}, {sql_literal(column)}, dims); "
         f"RAISE NOTICE '{_NOTICE_NAMES[method]} (emulated): pgvector indexes at most 2000 dimensions; "
         "% was built on the column cast to halfvec(%), which ORDER BY % <=> ... does not use', "
-        f"{sql_literal(stmt.idxname)}, dims, {sql_literal(column)};"
+        f"{name}, dims, {sql_literal(column)};"
     )
 
 

@@ -128,6 +128,25 @@ class TagRename(NamedTuple):
     new: bytes
 
 
+class ParseUndo(NamedTuple):
+    """A Parse or Close that changed what a statement name renames, before its answer: the server
+    ``span`` and the Executes before it in that span (``executes``), like an Execute's TagRename,
+    and the name's renames before it (None: none). PostgreSQL skips a Parse after an error of
+    its span and refuses one of a name that exists (42P05), and skips a Close after an error:
+    the statement stays what it was, and so must its renames."""
+
+    span: int
+    executes: int
+    name: bytes
+    previous: tuple[tuple[bytes, bytes], ...] | None
+
+
+# Pending Parses beyond this many (a client pipelining thousands before a Sync): the session
+# forgets its statements instead (Session.lose_track).
+_MAX_PARSES_PENDING = 1024
+_DUPLICATE_PREPARED_STATEMENT = "42P05"
+
+
 class Step(Enum):
     """What the shell must do, in stream order, between the bytes a session hands it."""
 
@@ -206,7 +225,7 @@ class Session:
     """A session's statement accounting, without I/O."""
 
     __slots__ = (
-        "_after_prelude", "_portals", "_prelude", "_prelude_last", "_prelude_ready",
+        "_after_prelude", "_parses", "_portals", "_prelude", "_prelude_last", "_prelude_ready",
         "_statements", "backend_key", "backend_pid", "client_encoding", "client_filter",
         "error_hints", "params", "peer", "read_only", "read_only_breach", "readies_swallowed",
         "register_at", "server_inspect", "started", "tag_renames", "transaction_status",
@@ -228,6 +247,9 @@ class Session:
         # own, whatever the client prepares and never runs)
         self._statements: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
         self._portals: dict[bytes, tuple[tuple[bytes, bytes], ...]] = {}
+        # Parses that changed a name's renames and are not answered yet, oldest first: an error
+        # of their span may mean PostgreSQL kept the statement as it was (ParseUndo)
+        self._parses: collections.deque[ParseUndo] = collections.deque()
         # HINTs for the errors of statements that do not parse, oldest first (rewrites.py).
         # ... each with the span of its statement's answer (as TagRename's): a HINT goes only to
         # an error of that span, and goes when the span ends without one.
@@ -318,14 +340,15 @@ class Session:
             for old, new in renames:
                 self.rename_next_tag(old, new, msg.ordinal)
         else:
-            self._prepared(msg.raw, renames)
+            self._prepared(msg, renames)
         return raw, step
 
     @property
     def follows(self) -> bool:
         """Whether the client direction must frame Parse, Bind, Execute and Close: a prepared
-        statement or a portal renames its results' tag."""
-        return bool(self._statements or self._portals)
+        statement or a portal renames its results' tag, or may again once a pending Parse or
+        Close is answered."""
+        return bool(self._statements or self._portals or self._parses)
 
     def lose_track(self) -> None:
         """A followed message went by unseen (a Parse or Bind too long to frame): which
@@ -333,6 +356,7 @@ class Session:
         left as PostgreSQL wrote it rather than another statement's renamed)."""
         self._statements.clear()
         self._portals.clear()
+        self._parses.clear()
 
     def _picked(self, raw: bytes) -> bool:
         """Whether the byte prefilter picks this Parse (one framed only because the session
@@ -340,17 +364,55 @@ class Session:
         wanted = readonly.read_only_wanted if self.read_only.in_use else worth_parsing
         return wanted(raw, 0, len(raw))
 
-    def _prepared(self, raw: bytes, renames: list[tuple[bytes, bytes]]) -> None:
+    def _prepared(self, msg: pq.Message, renames: list[tuple[bytes, bytes]]) -> None:
         """A Parse: its statement's results get ``renames`` (a Parse of the same name without
-        any replaces one with)."""
+        any replaces one with), unless its answer says PostgreSQL did not make it
+        (``_parse_failed``)."""
         try:
-            name, _ = pq.cstring(raw, 5)
+            name, _ = pq.cstring(msg.raw, 5)
         except pq.ProtocolViolation:
             return
+        previous = self._statements.get(name)
         if renames:
             self._statements[name] = tuple(renames)
         else:
             self._statements.pop(name, None)
+        self._changed(msg, name, previous)
+
+    def _changed(self, msg: pq.Message, name: bytes,
+                 previous: tuple[tuple[bytes, bytes], ...] | None) -> None:
+        """A Parse or Close of statement ``name`` (``msg``), which had ``previous``: kept
+        until its span is answered, in case PostgreSQL did not run it (``_parse_failed``)."""
+        if self._statements.get(name) == previous:
+            return
+        if len(self._parses) >= _MAX_PARSES_PENDING:
+            self.lose_track()
+            return
+        # (answered by the ReadyForQuery after the next Sync, as an Execute's result is)
+        self._parses.append(ParseUndo(msg.ordinal + 1, msg.index, name, previous))
+        self._update_server_inspect()
+
+    def _parse_failed(self, span: int, result: int, sqlstate: str | None) -> None:
+        """An ErrorResponse, the ``result``-th of ``span``: undo the pending changes of names
+        it undid. A Parse or Close after the failed Execute's place never ran. One between the
+        last result and the error ran, unless the error is 42P05: then it was that Parse's own
+        (the name exists), and what followed it was skipped. Any other error there is taken as
+        a later Bind's or Execute's, which is what it is unless a Parse of an existing name did
+        not parse at all."""
+        parses = self._parses
+        settled = [parse for parse in parses if parse.span == span]
+        while parses and parses[0].span <= span:
+            parses.popleft()
+        duplicate = sqlstate == _DUPLICATE_PREPARED_STATEMENT
+        for parse in reversed(settled):
+            if parse.executes < result or (parse.executes == result and not duplicate):
+                break  # it ran
+            if parse.previous:
+                self._statements[parse.name] = parse.previous
+            else:
+                self._statements.pop(parse.name, None)
+            if parse.executes == result:
+                break  # the Parse that failed: what came before it ran
 
     def _followed(self, msg: pq.Message) -> None:
         """A Parse the prefilter did not pick, a Bind, an Execute or a Close, seen while the
@@ -359,7 +421,7 @@ class Session:
         raw = msg.raw
         try:
             if msg.type == pq.PARSE:
-                self._prepared(raw, [])
+                self._prepared(msg, [])
             elif msg.type == pq.BIND:
                 portal, offset = pq.cstring(raw, 5)
                 renames = self._statements.get(pq.cstring(raw, offset)[0])
@@ -374,8 +436,11 @@ class Session:
                     # run one ahead of the client's count (the one after startup)
                     self._rename(TagRename(msg.ordinal + 1, msg.index, old, new))
             elif msg.type == pq.CLOSE:
-                names = self._statements if raw[5:6] == b"S" else self._portals
-                names.pop(pq.cstring(raw, 6)[0], None)
+                name = pq.cstring(raw, 6)[0]
+                if raw[5:6] == b"S":
+                    self._changed(msg, name, self._statements.pop(name, None))
+                else:
+                    self._portals.pop(name, None)
         except pq.ProtocolViolation:
             pass  # PostgreSQL says what is wrong with it
 
@@ -558,7 +623,7 @@ class Session:
             inspect = STARTUP_INSPECT
         elif self.register_at is not None:
             inspect = inspect | _READY
-        if self.tag_renames or self.error_hints:
+        if self.tag_renames or self.error_hints or self._parses:
             inspect = inspect | _RENAMING
         if self.read_only.tracking:  # whether the transaction that set it commits
             inspect = inspect | _RENAMING | _READY
@@ -587,6 +652,10 @@ class Session:
             if self.tag_renames:
                 return self._command_complete(msg), None
         elif mtype == pq.ERROR_RESPONSE:
+            if self._parses:
+                self._parse_failed(msg.ordinal - self.readies_swallowed, msg.index,
+                                   pq.parse_error_fields(msg.body).get("C"))
+                self._update_server_inspect()
             if self.tag_renames:  # the statement failed: no tag of its span will come
                 span = self._renames_due(msg)
                 while self.tag_renames and self.tag_renames[0].span == span:
@@ -655,9 +724,11 @@ class Session:
     def _ready_for_query(self, msg: pq.Message) -> Step | None:
         # The answers of the span it ends have all come (its ordinal counts itself).
         ended = msg.ordinal - self.readies_swallowed
-        renames, hints = self.tag_renames, self.error_hints
+        renames, hints, parses = self.tag_renames, self.error_hints, self._parses
         while renames and renames[0].span < ended:
             renames.popleft()
+        while parses and parses[0].span < ended:  # answered without an error: made
+            parses.popleft()
         while hints and hints[0][0] < ended:
             hints.popleft()
         self.transaction_status = msg.raw[5:6]

@@ -5,8 +5,8 @@ Plan
 Nearly every statement passes untouched. A cheap byte search (``PREFILTER``) picks the few that
 may need the proxy: those that name the extension's schemas or functions, ``pg_settings``,
 ``CREATE/ALTER EXTENSION``, ``scann``, ``auto_maintenance`` or ``TRUNCATE`` (proxy/scann.py), the
-word ``ivf`` (proxy/ivf.py), ``alloydb_ai_nl`` or ``parameterized_views`` (their flags'
-``SHOW``), ``session_read_only`` (proxy/readonly.py), or ``$@`` (AlloyDB's view parameters,
+word ``ivf`` (proxy/ivf.py), ``alloydb_ai_nl``, ``parameterized_views`` or ``vector_assist``
+(their flags' ``SHOW``), ``session_read_only`` (proxy/readonly.py), or ``$@`` (AlloyDB's view parameters,
 proxy/pviews.py). Only those are parsed, with pglast (libpg_query: PostgreSQL's own grammar), and
 rewritten by *splicing*: replacement text goes into the original string at the parser's
 locations; nothing is regenerated from the syntax tree, so every byte the proxy does not mean to
@@ -23,7 +23,8 @@ from typing import Final
 # identifiers are.
 PREFILTER: Final = re.compile(
     rb"google_ml|embedding\s*\(|\bai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann"
-    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl|parameterized_views|session_read_only",
+    rb"|\bivf\b|truncate|auto_maintenance|alloydb_ai_nl|parameterized_views|session_read_only"
+    rb"|vector_assist",
     re.IGNORECASE,
 )
 
@@ -38,10 +39,11 @@ PREFILTER: Final = re.compile(
 # alternatives already start with (8 KB INSERT: 94 us with it and without; "auto_maint", 102).
 # ``SHOW alloydb_ai_nl.enabled`` (rewrites.py) likewise by "ydb_ai_nl", "y" being rare, and
 # ``SHOW parameterized_views.enabled`` by "zed_vi". ``alloydb_session_read_only``
-# (proxy/readonly.py) by "session_read_only", whose "s" the alternatives already start with.
+# (proxy/readonly.py) by "session_read_only", whose "s" the alternatives already start with, and
+# ``SHOW vector_assist.enabled`` by "vector_assist", whose "v" "vf" starts with.
 _LOWERCASE_PREFILTER: Final = re.compile(
     rb"google_ml|embedding|ai\s*\.|\"ai\"|ml_predict_row|pg_settings|extension|scann|vf|uncate"
-    rb"|maintenan|ydb_ai_nl|zed_vi|session_read_only"
+    rb"|maintenan|ydb_ai_nl|zed_vi|session_read_only|vector_assist"
 )
 
 

@@ -10,6 +10,7 @@ for each class of failure of docs/internals.md, so the SQLSTATE table lives in o
 | `provider_timeout`     | 57014    | no answer within the read timeout                  |
 | `provider_unreachable` | 08001    | could not connect                                  |
 | `provider_bad_json`    | 22032    | the provider's answer is not JSON                  |
+| `provider_too_large`   | 54000    | the provider's answer is over the engine's bound   |
 | `credentials_missing`  | 28000    | secret not found, credentials unavailable          |
 | `bad_request`          | 22023    | malformed request from SQL                         |
 | `credentials_refused`  | 42501    | Google credentials for a host that is not Google's |
@@ -25,6 +26,7 @@ SQLSTATE_PROVIDER_ERROR = "38000"  # external_routine_exception
 SQLSTATE_TIMEOUT = "57014"  # query_canceled
 SQLSTATE_CONNECT = "08001"  # sqlclient_unable_to_establish_sqlconnection
 SQLSTATE_INVALID_JSON = "22032"  # invalid_json_text
+SQLSTATE_TOO_LARGE = "54000"  # program_limit_exceeded
 SQLSTATE_CREDENTIALS = "28000"  # invalid_authorization_specification
 SQLSTATE_BAD_REQUEST = "22023"  # invalid_parameter_value
 SQLSTATE_CREDENTIALS_REFUSED = "42501"  # insufficient_privilege
@@ -100,6 +102,15 @@ def provider_bad_json(model_id: str, body: bytes, secrets: list[str]) -> ModelCa
         SQLSTATE_INVALID_JSON,
         f'model "{model_id}": the provider answered invalid JSON',
         f"HTTP 200: {excerpt(body, secrets)}",
+    )
+
+
+def provider_too_large(model_id: str, host: str, limit: int) -> ModelCallError:
+    return ModelCallError(
+        SQLSTATE_TOO_LARGE,
+        f'model "{model_id}": the answer from {host} is larger than {limit:,} bytes',
+        hint="Send fewer or shorter inputs per request: a real provider's answer to one"
+             " request of the model's batch size is far smaller.",
     )
 
 

@@ -38,6 +38,7 @@ from emulator.engine.transport import (
     Transport,
     TransportConnectError,
     TransportTimeout,
+    TransportTooLarge,
 )
 
 
@@ -105,6 +106,10 @@ class ProviderClient:
             except TransportTimeout as exc:
                 raise errors.provider_timeout(
                     request.model_id, self._settings.read_timeout, host
+                ) from exc
+            except TransportTooLarge as exc:
+                raise errors.provider_too_large(
+                    request.model_id, host, self._settings.max_response_bytes
                 ) from exc
             except TransportConnectError as exc:
                 if attempt >= self._settings.max_retries:

@@ -4,8 +4,8 @@
 (emulator/engine_factory.py). The fields that are flags (`models`, `read_timeout`, `cache_size`,
 ...) take their defaults from the settings table (emulator/config.py), which also documents
 them with their `ALLOYDB_AI_EMULATOR_*` variables (docs/configuration.md). The others
-(`connect_timeout`, `max_retry_after`, the backoff, `max_connections`, `secret_cache_seconds`)
-are not configurable; their values are set here.
+(`connect_timeout`, `max_retry_after`, the backoff, `max_connections`, `secret_cache_seconds`,
+`max_response_bytes`) are not configurable; their values are set here.
 
 Local secret overrides (offline use, no Secret Manager call), first match wins:
 1. `ALLOYDB_AI_EMULATOR_SECRET_<NAME>`, NAME the secret's name in its path
@@ -50,6 +50,10 @@ class EngineSettings:
     max_connections: int = 100
     cache_size: int = default("cache_size")
     cache_live: bool = default("cache_live")
+    # The longest provider answer read: 256 MiB is twice OpenAI's largest embedding answer
+    # (2,048 inputs of 3,072 numbers written in full, about 126 MB), and past it PostgreSQL's
+    # jsonb could not hold the answer anyway.
+    max_response_bytes: int = 256 * 1024 * 1024
     secret_cache_seconds: float = 60.0
     secrets_file: str | None = None
     secret_env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
@@ -67,5 +71,7 @@ class EngineSettings:
                 raise ValueError(f"{name} must be positive")
         if self.max_retries < 0 or self.cache_size < 0:
             raise ValueError("max_retries and cache_size must be >= 0")
+        if self.max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be >= 1")
         if self.model_concurrency < 1 or self.max_connections < 1:
             raise ValueError("model_concurrency and max_connections must be >= 1")

@@ -13,8 +13,9 @@
 - `InspectingTransport` (calls.py): wraps any of them to show each exchange in the inspector.
 
 A transport answers a `RawResponse` for any HTTP status and raises `TransportTimeout` (no answer
-in time) or `TransportConnectError` (could not connect, or the connection broke); the caller
-decides what those mean.
+in time), `TransportConnectError` (could not connect, or the connection broke) or
+`TransportTooLarge` (an answer over `EngineSettings.max_response_bytes`: read no further than
+that, whether it declares its length or not); the caller decides what those mean.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class TransportConnectError(Exception):
     """Could not connect, or the connection failed mid-exchange."""
 
 
+class TransportTooLarge(Exception):
+    """The answer is longer than the engine reads (its Content-Length, or what came)."""
+
+
 class Transport(Protocol):
     is_http: bool
 
@@ -69,6 +74,22 @@ class Transport(Protocol):
 
 def encode_body(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+async def _bounded_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The answer's body, or TransportTooLarge past ``limit`` bytes: a provider (or any URL a
+    model is registered with) cannot make the engine hold more than that."""
+    length = response.content_length
+    if length is not None:
+        if length > limit:
+            raise TransportTooLarge
+        return await response.read()  # aiohttp reads no more than the declared length
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise TransportTooLarge
+    return bytes(body)
 
 
 def _load_http_stack() -> ssl.SSLContext:
@@ -127,7 +148,7 @@ class HttpTransport:
             async with self._http_session().post(
                 request.url, data=content, headers=headers, allow_redirects=False
             ) as response:
-                body = await response.read()
+                body = await _bounded_body(response, self._settings.max_response_bytes)
         except aiohttp.ConnectionTimeoutError as exc:
             raise TransportConnectError(
                 f"connect timeout after {self._settings.connect_timeout:g} s"

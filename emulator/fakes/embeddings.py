@@ -34,6 +34,8 @@ from collections import deque
 from functools import lru_cache
 from itertools import compress, repeat
 
+import msgspec
+
 from emulator.embedding_literal import FrozenVector, LiteralVector
 from emulator.fakes.sums import left_sum
 from emulator.words import STOP_WORDS, stem, words
@@ -237,6 +239,25 @@ def _format(sparse: Sparse) -> str:
     parts = parts.copy()
     _drain(map(parts.__setitem__, sparse.positions, map(_TEXTS.__getitem__, sparse.values)))
     return "{" + ",".join(parts) + "}"
+
+
+_JSON_ZEROS: dict[int, list[bytes]] = {}  # dimension -> the JSON array's elements of a zero vector
+_encode_json = msgspec.json.Encoder().encode
+
+
+def json_array(sparse: Sparse) -> bytes:
+    """The JSON array of `sparse`'s values, byte for byte as msgspec writes the list of floats
+    (the fake-models server's answers): ``0.0`` for each zero, the non-zero values as msgspec
+    writes them (one encode of the few, split), put into a copied list of zeros' texts."""
+    parts = _JSON_ZEROS.get(sparse.dimension)
+    if parts is None:
+        if len(_JSON_ZEROS) >= 16:
+            _JSON_ZEROS.clear()
+        parts = _JSON_ZEROS[sparse.dimension] = [b"0.0"] * sparse.dimension
+    parts = parts.copy()
+    texts = _encode_json(sparse.values)[1:-1].split(b",")
+    _drain(map(parts.__setitem__, sparse.positions, texts))
+    return b"[" + b",".join(parts) + b"]"
 
 
 def embed(text: str, dimension: int) -> FakeVector:

@@ -16,7 +16,9 @@ the route's provider (``error_for_path``).
 Embeddings come from `embeddings.py`, generations from `generation.py`, ranking from
 `ranking.py`. Identifiers and timestamps in responses are derived from the request, so equal
 requests get byte-equal answers. The embedding APIs' per-request limits (the catalogue's) are
-enforced as the providers do, so a batching bug shows up offline too.
+enforced as the providers do, so a batching bug shows up offline too. A Vertex AI publisher model
+that is no Google embedding model (`embedding('not_existing_model_id', ...)`, which AlloyDB sends
+to Vertex AI as a model name) is answered 404, as Vertex AI answers it.
 """
 
 from __future__ import annotations
@@ -120,6 +122,22 @@ def _vertex_model(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
+# The names of Google's text embedding models on Vertex AI, stable and preview, past and present
+# (text-embedding-004/005, text-multilingual-embedding-002, gemini-embedding-001, the
+# textembedding-gecko family, the experimental text-embedding-large-exp-03-07 and
+# gemini-embedding-exp-03-07), by family, so that a model Google adds later is answered too.
+_GOOGLE_EMBEDDING_FAMILIES = ("text-embedding-", "text-multilingual-embedding-",
+                              "textembedding-gecko", "gemini-embedding-")
+
+
+def _publisher_model_not_found(path: str) -> FakeModelError:
+    resource = path.lstrip("/").split(":", 1)[0]
+    resource = resource.split("/", 1)[1] if resource.startswith("v1") else resource
+    return google_error(404, f"Publisher Model `{resource}` was not found or your project does "
+                             "not have access to it. Please ensure you are using a valid model "
+                             "version.")
+
+
 # ---------------------------------------------------------------------------------- Vertex AI
 
 
@@ -151,6 +169,8 @@ def vertex_predict(path: str, body: Any, embed: Embedder = embeddings.embed_coun
             "predictions": [_multimodal(i, dimension) for i in body["instances"]],
             "deployedModelId": "fake",
         }
+    if not model.lower().startswith(_GOOGLE_EMBEDDING_FAMILIES):
+        raise _publisher_model_not_found(path)
     dimension = _positive_int(
         parameters.get("outputDimensionality"), "outputDimensionality"
     ) or embeddings.dimension_for(model)

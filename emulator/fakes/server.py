@@ -36,6 +36,7 @@ from typing import Any
 
 import msgspec
 
+from emulator.fakes.embeddings import Sparse, json_array
 from emulator.fakes.knobs import FakeKnobs, format_retry_after, pick_fault
 from emulator.fakes.models import FakeModelError, answer_request, error_for_path
 from emulator.fakes.rules import RulesFileError, load_rules
@@ -171,7 +172,21 @@ class _Connection:
         return await self._take(length)
 
 
-_ENCODER = msgspec.json.Encoder()
+def _sparse_array(value: Any) -> msgspec.Raw:
+    # A text embedding comes frozen (`answer_request(..., frozen=True)`): its JSON array is
+    # written from its few non-zero values, without a list of 768 floats to build and encode.
+    if isinstance(value, Sparse):
+        return msgspec.Raw(json_array(value))
+    raise NotImplementedError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, Sparse):
+        return value.thaw()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_sparse_array)
 
 
 def _payload(body: Any) -> bytes:
@@ -180,7 +195,8 @@ def _payload(body: Any) -> bytes:
         # 250-embedding answer costs 3 ms instead of 45, so the fakes stay out of a benchmark's way.
         return _ENCODER.encode(body)
     except (TypeError, msgspec.EncodeError):
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
+                          default=_thawed).encode("utf-8")
 
 
 def _head(status: int, length: int, extra: dict[str, str] | None = None,
@@ -338,6 +354,7 @@ class FakeModelServer:
             return _response(400, error.body, close=close)
         try:
             payload = _payload(answer_request(request.target, body, load_rules(knobs.rules_path),
+                                              frozen=not self.dense_embeddings,
                                               dense=self.dense_embeddings))
             self._answers.keep(request.target, request.body, payload)
             return _head(200, len(payload), close=close) + payload

@@ -64,6 +64,40 @@ def test_if_answers_by_the_fake_rules(db: psycopg.Connection[Any]) -> None:
                    " 'gemini-2.5-flash-lite')") is True
 
 
+def test_the_optimized_form_given_a_model_is_refused_with_a_hint(
+        db: psycopg.Connection[Any]) -> None:
+    # troubleshoot/troubleshoot-optimized-func: "If you pass the model_id parameter together with
+    # the embedding column when calling ai.if(), AlloyDB doesn't use the trained proxy model and
+    # generates an error like ... ERROR:  function ai.if(text, vector, unknown) does not exist"
+    db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    db.execute("DROP TABLE IF EXISTS restaurant_reviews")
+    db.execute("CREATE TABLE restaurant_reviews (review text, review_embedding vector(3))")
+    db.execute("INSERT INTO restaurant_reviews VALUES ('Great food', '[1,2,3]')")
+    with pytest.raises(psycopg.errors.UndefinedFunction) as info:
+        db.execute("select ai.if('Is the rating positive?' || review, review_embedding, "
+                   "'gemini-2.5-pro') from restaurant_reviews;")
+    assert info.value.diag.message_primary == "function ai.if(text, vector, unknown) does not exist"
+    assert info.value.diag.statement_position == "8"
+    assert "which takes no model_id" in (info.value.diag.message_hint or "")
+    # Without the model: the optimized form answers.
+    assert one(db, "select ai.if('Is the rating positive?' || review, review_embedding) "
+                   "from restaurant_reviews") is not None
+
+
+def test_embedding_of_a_name_vertex_ai_does_not_know_fails_as_on_alloydb(
+        db: psycopg.Connection[Any]) -> None:
+    """embedding() takes an unregistered name as a Vertex AI model's, as AlloyDB does; the fake
+    Vertex AI answers an unknown one 404, as Vertex AI does: an error, not 768 numbers."""
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute("SELECT embedding('not_existing_model_id', 'test document')")
+    diag = caught.value.diag
+    assert caught.value.sqlstate == "38000"
+    assert diag.message_primary == ('model "not_existing_model_id": the provider answered '
+                                    "HTTP 404")
+    assert "Publisher Model" in str(diag.message_detail) and "not found" in str(
+        diag.message_detail)
+
+
 def test_generate_returns_the_text(db: psycopg.Connection[Any]) -> None:
     assert one(db, "SELECT ai.generate('Say hello')") == (
         "Fake answer from gemini-2.5-flash-lite: Say hello")

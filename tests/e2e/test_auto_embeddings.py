@@ -268,6 +268,23 @@ def test_failure_part_way_keeps_finished_batches_and_says_what_to_do(
     assert one(db, "SELECT count(emb) FROM fragile") == 30
 
 
+def test_a_batch_over_4_mb_is_refused_with_alloydbs_text(db: psycopg.Connection[Any]) -> None:
+    # troubleshoot/troubleshoot-auto-embedding-generation: "Error: 'AutoEmbeddingGeneration:
+    # Request size is greater than 4MB'" / "The request size for a batch exceeds the maximum
+    # supported size of 4MB" / "Reduce the batch_size value in your function call and retry."
+    db.execute("DROP TABLE IF EXISTS wordy")
+    db.execute("CREATE TABLE wordy (id int PRIMARY KEY, body text, emb vector(768))")
+    db.execute("INSERT INTO wordy SELECT i, i || repeat(' lorem', 1666) "
+               "FROM generate_series(1, 450) AS i")  # 4.5 MB of text
+    with pytest.raises(psycopg.errors.InternalError_,
+                       match="AutoEmbeddingGeneration: Request size is greater than 4MB") as info:
+        db.execute(f"CALL ai.initialize_embeddings('{MODEL}', 'wordy', 'body', 'emb', 450)")
+    assert "smaller batch_size" in (info.value.diag.message_detail or "")
+    assert one(db, "SELECT count(emb) FROM wordy") == 0
+    db.execute("CALL ai.refresh_embeddings('wordy', 'emb', 400)")  # 4.0 MB a batch: accepted
+    assert one(db, "SELECT count(emb) FROM wordy") == 450
+
+
 def test_flag_off_is_p0001_naming_the_setting(db: psycopg.Connection[Any]) -> None:
     make_table(db, "gated_items", 2)
     db.execute("SET google_ml_integration.enable_faster_embedding_generation = off")

@@ -167,6 +167,14 @@ def test_more_than_2000_dimensions_gets_a_halfvec_index(conn: Conn) -> None:
                       "halfvec_cosine_ops) WITH (lists='2')")
         assert conn.execute("SELECT pg_get_indexdef('wide_idx'::regclass)").fetchone() == (
             definition,)
+        cur = conn.execute("CREATE INDEX ON wide USING ivf (e vector_cosine_ops) "
+                           "WITH (lists = 2)")  # unnamed: PostgreSQL's choice of name
+        assert cur.statusmessage == "CREATE INDEX"
+        assert any("wide_e_idx was built" in n for n in notices)
+        unnamed = ("CREATE INDEX wide_e_idx ON public.wide USING ivf (((e)::halfvec(3072)) "
+                   "halfvec_cosine_ops) WITH (lists='2')")
+        assert conn.execute("SELECT pg_get_indexdef('wide_e_idx'::regclass)").fetchone() == (
+            unnamed,)
         with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="2000 dimensions"):
             conn.execute("CREATE INDEX CONCURRENTLY wide_cc ON wide USING ivf "
                          "(e vector_cosine_ops) WITH (lists = 2)")  # no DO block, no fallback

@@ -231,6 +231,7 @@ def test_show_answers_the_instance_flags_of_alloydbs_other_libraries(
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname IN "
                             "('alloydb_ai_nl', 'alloydb_scann')").fetchone() == (0,)
         assert conn.execute("SHOW alloydb_ai_nl.enabled").fetchall() == [("on",)]
+        assert conn.execute("SHOW vector_assist.enabled").fetchall() == [("on",)]
         conn.execute("SET alloydb_ai_nl.enabled = off")
         assert conn.execute("SHOW alloydb_ai_nl.enabled").fetchall() == [("off",)]
         assert conn.execute("SHOW scann.enable_preview_features").fetchall() == [("off",)]

@@ -436,6 +436,19 @@ def test_more_than_2000_dimensions_gets_a_halfvec_index(
         (indexdef,) = conn.execute(  # type: ignore[misc]
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'wide_idx'").fetchone()
         assert "halfvec" in str(indexdef)
+        # Without a name (gemini-embedding-001's 3,072 dimensions, as AlloyDB takes them): the
+        # name PostgreSQL chooses for the statement, numbered when taken.
+        for _ in range(2):
+            cur = conn.execute("CREATE INDEX ON wide USING scann (e cosine) "
+                               "WITH (num_leaves = 10)")
+            assert cur.statusmessage == "CREATE INDEX"
+        assert any(n.startswith("alloydb_scann (emulated)") and "wide_e_idx1 was built" in n
+                   for n in notices)
+        names = conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'wide' "
+                             "ORDER BY 1").fetchall()
+        assert names == [("wide_e_idx",), ("wide_e_idx1",), ("wide_idx",)]
+        assert conn.execute("SELECT count(*) FROM pg_stat_ann_indexes "
+                            "WHERE relname = 'wide'").fetchone() == (3,)
     finally:
         conn.execute("DROP TABLE wide")
 

@@ -82,6 +82,13 @@ class ScriptedServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
+                if reply.headers.get("Transfer-Encoding") == "chunked":  # no length said
+                    self.end_headers()
+                    for start in range(0, len(body), 4096):
+                        piece = body[start:start + 4096]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

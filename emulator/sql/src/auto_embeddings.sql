@@ -273,6 +273,30 @@ AS $$
         google_ml._embedding_config_of(pg_catalog.pg_partition_root(rel), embedding_column))
 $$;
 
+-- AlloyDB refuses a batch whose request is over 4 MB, with the text that
+-- troubleshoot/troubleshoot-auto-embedding-generation prints: "Error: 'AutoEmbeddingGeneration:
+-- Request size is greater than 4MB'" ("The request size for a batch exceeds the maximum supported
+-- size of 4MB. Reduce the batch_size value in your function call and retry."). The request
+-- carries the batch's texts and more, so texts over 4 MiB (the larger reading of "4MB") are over
+-- on AlloyDB too; a batch just under may still be refused there. Its SQLSTATE is not published:
+-- XX000, as AlloyDB's other internal "Component: message" errors (ScaNN's) come.
+CREATE FUNCTION google_ml._embedding_request_size_check(texts text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    bytes bigint := (SELECT sum(pg_catalog.octet_length(t)) FROM unnest(texts) AS t);
+BEGIN
+    IF bytes > 4194304 THEN
+        RAISE EXCEPTION 'AutoEmbeddingGeneration: Request size is greater than 4MB'
+            USING ERRCODE = 'internal_error',
+                  DETAIL = format('A batch of %s rows holds %s bytes of text; a request may carry '
+                                  'at most 4 MB. Call it again with a smaller batch_size.',
+                                  cardinality(texts), bytes);
+    END IF;
+END;
+$$;
+
 -- Embeds the rows of `scope` (c's table, or one of its partitions) with content, batch by batch
 -- (see the file's plan): all of them, or only the new and changed ones (only_stale, manual mode).
 CREATE PROCEDURE google_ml._embedding_fill(INOUT c google_ml._embedding_configs, scope regclass,
@@ -335,6 +359,7 @@ BEGIN
                                content_col, leaf, todo)
                    INTO chunk, texts USING chunk;
                 IF chunk IS NOT NULL THEN
+                    PERFORM google_ml._embedding_request_size_check(texts);
                     vectors := google_ml._warm_embeddings(m, texts);
                     IF vectors IS NULL OR cardinality(vectors) <> cardinality(texts)
                        OR array_position(vectors, NULL) IS NOT NULL THEN

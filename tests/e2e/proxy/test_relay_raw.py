@@ -234,3 +234,27 @@ def test_syncs_the_server_ignores_during_copy_in_do_not_shift_which_answer_is_re
         parse("", "SELECT 43"), bind("", "", []), execute(""), SYNC])
     assert command_tags(reply) == [b"CREATE TABLE", b"COPY 1", b"SHOW", b"SELECT 1", b"SHOW",
                                    b"SELECT 1", b"SELECT 1"]
+
+
+def test_a_parse_or_close_postgresql_did_not_run_leaves_the_statement_renamed(
+        emulator: Any) -> None:
+    """A Parse of a name that exists fails (42P05), and a Close or Parse after an error of its
+    Sync's span is skipped: the statement is still the SHOW of an AlloyDB flag, and its tag is
+    still renamed. (Each Sync's answer is read before the next is sent, as drivers do.)"""
+    show = "SHOW google_ml_integration.enable_model_support"
+    steps = [
+        parse("s", show) + SYNC,
+        parse("s", "SELECT 1") + SYNC,
+        bind("", "s", []) + execute("") + SYNC,
+        parse("", "SELECT 1/0") + bind("", "", []) + execute("") + close(b"S", "s")
+        + parse("s", "SELECT 2") + SYNC,
+        bind("", "s", []) + execute("") + SYNC,
+    ]
+    sock, _ = wire.open_session(emulator.host, emulator.port)
+    replies: list[wire.Reply] = []
+    with sock:
+        for step in steps:
+            sock.sendall(step)
+            replies += wire.read_until_ready(sock)
+    assert [r.fields["C"] for r in replies if r.type == b"E"] == ["42P05", "22012"]
+    assert [r.body.rstrip(b"\x00") for r in replies if r.type == b"C"] == [b"SHOW", b"SHOW"]

@@ -407,6 +407,24 @@ def test_invalid_json_answer_is_22032() -> None:
     assert caught.value.sqlstate == "22032"
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_answer_over_the_bound_is_54000_and_not_read_on(chunked: bool) -> None:
+    """A provider (or any URL a model is registered with) cannot make the engine hold more than
+    max_response_bytes, whether the answer declares its length or streams it."""
+    big = {"values": [0.125] * 20_000}  # about 120 KB of JSON
+    headers = {"Transfer-Encoding": "chunked"} if chunked else {}
+    with ScriptedServer(lambda s: Reply(200, big, headers)) as server:
+        with pytest.raises(ModelCallError) as caught:
+            invoke_once(live(max_response_bytes=64 * 1024), custom(server.url + "/predict"))
+        assert len(server.requests) == 1  # not retried: the same answer would come again
+        answer, _ = invoke_once(live(max_response_bytes=256 * 1024),
+                                custom(server.url + "/predict"))
+    assert caught.value.sqlstate == "54000"
+    assert caught.value.message == (f'model "my-model": the answer from 127.0.0.1:{server.port}'
+                                     " is larger than 65,536 bytes")
+    assert answer == big
+
+
 def test_unreachable_provider_is_08001() -> None:
     with pytest.raises(ModelCallError) as caught:
         invoke_once(live(max_retries=1), custom("http://127.0.0.1:1/predict"))

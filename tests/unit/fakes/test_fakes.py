@@ -20,6 +20,7 @@ from emulator.fakes.embeddings import embed, embed_counted, similarity, token_co
 from emulator.fakes.forecasting import forecast
 from emulator.fakes.models import FakeModelError, answer_request
 from emulator.fakes.rules import load_rules
+from emulator.fakes.server import _payload as fake_server_payload
 from emulator.fakes.sums import left_sum
 from emulator.words import content_stems, words
 
@@ -133,6 +134,24 @@ def test_bad_embedding_request_is_refused_like_vertex() -> None:
         answer_request(f"{VERTEX}/publishers/google/models/text-embedding-005:predict", {"x": 1})
     assert caught.value.status == 400
     assert caught.value.body["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def test_a_publisher_model_that_is_no_google_embedding_model_is_not_found_like_vertex() -> None:
+    """AlloyDB sends embedding('not_existing_model_id', ...) to Vertex AI, which answers 404
+    (LangChain's live test saw it fail on AlloyDB); a model of Google's families is answered."""
+    body = {"instances": [{"content": "x"}]}
+    with pytest.raises(FakeModelError) as caught:
+        answer_request(f"{VERTEX}/publishers/google/models/not_existing_model_id:predict", body)
+    assert caught.value.status == 404
+    error = caught.value.body["error"]
+    assert error["status"] == "NOT_FOUND" and error["message"].startswith(
+        "Publisher Model `projects/p/locations/us-central1/publishers/google/models/"
+        "not_existing_model_id` was not found")
+    for model in ("text-embedding-005", "textembedding-gecko@003", "gemini-embedding-001",
+                  "text-multilingual-embedding-002", "text-embedding-large-exp-03-07",
+                  "gemini-embedding-exp-03-07", "Text-Embedding-004"):
+        answer = answer_request(f"{VERTEX}/publishers/google/models/{model}:predict", body)
+        assert len(answer["predictions"]) == 1, model
 
 
 def test_gemini_free_text_names_the_model() -> None:
@@ -448,6 +467,8 @@ def test_frozen_answers_thaw_to_the_same_bytes(texts: list[str], dimension: int)
         assert type(thawed) is type(vector) and thawed.nonzero == vector.nonzero
         assert struct.pack(f"<{dimension}d", *thawed) == struct.pack(f"<{dimension}d", *vector)
         assert sparse.literal() == thawed.literal() == vector.literal()
+        # The fake server writes a frozen vector's JSON from its non-zero values alone.
+        assert fake_embeddings.json_array(sparse) == msgspec.json.encode(vector)
         assert vector.frozen().thaw() == vector
     vertex_url = ("https://h/v1/projects/p/locations/us-central1/publishers/google/models/"
                   "text-embedding-005:predict")
@@ -459,4 +480,6 @@ def test_frozen_answers_thaw_to_the_same_bytes(texts: list[str], dimension: int)
     for url, body in (vertex, openai):
         frozen = answer_request(url, body, frozen=True)
         encoder = msgspec.json.Encoder(enc_hook=lambda v: v.thaw())
-        assert encoder.encode(frozen) == msgspec.json.encode(answer_request(url, body))
+        answer = msgspec.json.encode(answer_request(url, body))
+        assert encoder.encode(frozen) == answer
+        assert fake_server_payload(frozen) == answer  # what the fake server sends

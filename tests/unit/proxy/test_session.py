@@ -587,10 +587,91 @@ def test_each_execute_of_a_prepared_show_renames_its_own_result_and_no_other() -
     assert not session.tag_renames
     send(wire.query("SELECT 42"))  # a Query's own span
     assert tag_of(session, result(b"SELECT 1", 4, 0)) == b"SELECT 1"
+    session.server_message(ready(5))
     # Closed, the statements and portals are forgotten; the client direction is not followed.
     send(pq.message(b"C", b"Ss1\x00") + pq.message(b"C", b"Ss2\x00") + pq.message(b"C", b"Pp\x00")
          + pq.message(b"C", b"P\x00") + wire.SYNC)
+    assert session.follows  # until the Closes are answered (an error would undo them)
+    session.server_message(ready(6))
+    send(b"")
     assert not session.follows and not scanner.following
+
+
+def error(sqlstate: str, ordinal: int, index: int = 0) -> pq.Message:
+    return pq.Message(pq.ERROR_RESPONSE, pq.error_response(sqlstate, "e"), ordinal, index)
+
+
+def test_a_parse_postgresql_did_not_make_leaves_the_names_renames_as_they_were() -> None:
+    """PostgreSQL keeps a statement when a Parse of its name fails (42P05, the name exists), or
+    when a Parse or Close of it is skipped after an error of its span (the pitfall: record a
+    statement's state only once its Parse is answered)."""
+    session, scanner = started_session(), client_scanner()
+
+    def send(stream: bytes) -> None:
+        session.client_segments(scanner.feed(stream), Config(), shop_with_extension())
+
+    send(wire.parse("s1", SHOW_FLAG) + wire.SYNC)
+    session.server_message(ready(2))
+    # s1 exists: this Parse fails, and s1 is still the SHOW.
+    send(wire.parse("s1", "SELECT 1") + wire.SYNC)
+    session.server_message(error("42P05", 2))
+    session.server_message(ready(3))
+    send(wire.bind("", "s1", []) + wire.execute("") + wire.SYNC)
+    assert tag_of(session, result(b"SELECT 1", 3, 0)) == b"SHOW"
+    session.server_message(ready(4))
+    # A Close and a Parse after the failing Execute never ran: s1 is still the SHOW.
+    send(wire.parse("", "SELECT 1/0") + wire.bind("", "", []) + wire.execute("")
+         + pq.message(b"C", b"Ss1\x00") + wire.parse("s1", "SELECT 5") + wire.SYNC)
+    session.server_message(error("22012", 4))
+    session.server_message(ready(5))
+    send(wire.bind("", "s1", []) + wire.execute("") + wire.SYNC)
+    assert tag_of(session, result(b"SELECT 1", 5, 0)) == b"SHOW"
+    session.server_message(ready(6))
+    # A Parse answered without an error is made: s3 renames its results from then on.
+    send(wire.parse("s3", SHOW_FLAG) + wire.bind("", "s3", []) + wire.execute("") + wire.SYNC)
+    assert tag_of(session, result(b"SELECT 1", 6, 0)) == b"SHOW"
+    session.server_message(ready(7))
+    # An error after a Parse that is not the Parse's 42P05 is a later message's: s4 was made.
+    send(wire.parse("s4", SHOW_FLAG) + wire.bind("", "s4", [b"x"]) + wire.execute("")
+         + wire.SYNC)
+    session.server_message(error("08P01", 7))
+    session.server_message(ready(8))
+    send(wire.bind("", "s4", []) + wire.execute("") + wire.SYNC)
+    assert tag_of(session, result(b"SELECT 1", 8, 0)) == b"SHOW"
+    session.server_message(ready(9))
+    send(wire.bind("", "s1", []) + wire.execute("") + wire.bind("", "s3", [])
+         + wire.execute("") + wire.SYNC)
+    assert [tag_of(session, result(b"SELECT 1", 9, i)) for i in range(2)] == [b"SHOW", b"SHOW"]
+
+
+def test_pending_parses_are_bounded() -> None:
+    """A client pipelining Parses without a Sync: past the bound the session forgets its
+    statements (tags left as PostgreSQL writes them) instead of keeping every one."""
+    session, scanner = started_session(), client_scanner()
+    stream = b"".join(wire.parse(f"s{i}", SHOW_FLAG) for i in range(1100))
+    session.client_segments(scanner.feed(stream), Config(), shop_with_extension())
+    assert len(session._parses) < 1100
+    assert len(session._statements) < 1100
+
+
+@given(body=st.binary(max_size=64))
+def test_any_error_response_body_is_taken_in_every_state(body: bytes) -> None:
+    """An ErrorResponse without a SQLSTATE, or with fields cut short (PgBouncer 1.25.2 crashed
+    on one), while renames, a HINT and a Parse wait for their answers: forwarded as it came,
+    and what waited for it is settled, whatever its fields say."""
+    session, scanner = started_session(), client_scanner()
+    sql = "SELECT google_ml.create_model(model_id => 'm' model_provider => 'google')"
+    stream = (wire.query(SHOW_FLAG) + wire.query(sql)
+              + wire.parse("s1", SHOW_FLAG) + wire.bind("", "s1", []) + wire.execute("")
+              + wire.SYNC)
+    session.client_segments(scanner.feed(stream), Config(), shop_with_extension())
+    assert session.tag_renames and session.error_hints and session._parses
+    for ordinal in (1, 2, 3):
+        raw = pq.message(pq.ERROR_RESPONSE, body)
+        forwarded, _ = session.server_message(pq.Message(pq.ERROR_RESPONSE, raw, ordinal))
+        assert forwarded == raw or "H" in pq.parse_error_fields(forwarded[5:])
+        session.server_message(ready(ordinal + 1))
+    assert not session.tag_renames and not session.error_hints and not session._parses
 
 
 def test_a_hint_goes_only_to_an_error_of_its_statements_answer() -> None:

@@ -215,7 +215,8 @@ def test_show_of_a_flag_without_the_extension_reads_its_setting_or_default() -> 
 def test_show_of_another_librarys_instance_flag_reads_its_setting_or_default() -> None:
     for sql, default in [("SHOW alloydb_ai_nl.enabled;", "'on'"),
                          ("show SCANN.enable_preview_features", "'off'"),
-                         ("SHOW scann.max_background_workers", "'1'")]:
+                         ("SHOW scann.max_background_workers", "'1'"),
+                         ("SHOW vector_assist.enabled", "'on'")]:
         result = rewrite(sql, extension_installed=False)
         assert result.sql is not None and default in result.sql, sql
         assert result.rename_tags == [(b"SELECT 1", b"SHOW")]
@@ -259,6 +260,36 @@ def test_model_auth_for_model_auth_id_gets_a_hint_at_the_call() -> None:
 ])
 def test_no_misnamed_argument_hint_elsewhere(sql: str) -> None:
     assert rewrite(sql).error_hint is None
+
+
+def test_an_ai_if_call_gets_a_hint_listing_its_forms() -> None:
+    # troubleshoot/troubleshoot-optimized-func, as printed: the optimized form given a model
+    sql = ("select 'été', ai.if('Is the rating positive?' || review, review_embedding, "
+           "'gemini-2.5-pro') from restaurant_reviews;")
+    result = rewrite(sql)
+    assert result.sql is None and result.error_hint is not None
+    hint = result.error_hint
+    assert (hint.sqlstate, hint.replaces) == ("42883", True)
+    assert sql[hint.position - 1:].startswith("ai.if(")  # PostgreSQL's cursor
+    assert "ai.if(prompt, embedding real[]), which takes no model_id" in hint.hint
+    google = rewrite(sql.replace("ai.if(", "google_ml.if(")).error_hint
+    assert google is not None and google.hint.startswith("google_ml.if() has four forms")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT my_schema.if('x', 'm')",
+    # Unqualified: it may be the user's own function, which succeeds (no error to hint).
+    "SELECT \"if\"('x', 'm')",
+    "SELECT iffy.x FROM iffy",
+])
+def test_no_ai_if_hint_elsewhere(sql: str) -> None:
+    assert rewrite(sql).error_hint is None
+
+
+def test_no_ai_if_hint_where_the_extension_is_not() -> None:
+    # There the call fails for want of the schema: missing_extension_hint's HINT
+    hint = rewrite("SELECT ai.if('x', emb, 'm') FROM t", extension_installed=False).error_hint
+    assert hint is not None and hint.sqlstate == "3F000"
 
 
 @pytest.mark.parametrize(("sql", "function"), [
