@@ -64,7 +64,11 @@ def create_roles(conninfo: Callable[[str], str], superuser: str) -> bool:
                     conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
                         sql.Identifier(dbname), sql.Identifier(SUPERUSER_ROLE)))
     for dbname in HANDED_DATABASES:
-        with psycopg.connect(conninfo(dbname), autocommit=True) as conn:
+        try:
+            conn = psycopg.connect(conninfo(dbname), autocommit=True)
+        except psycopg.OperationalError:  # a kept template1 that takes no connections
+            continue
+        with conn:
             # PostgreSQL 15+'s public schema belongs to pg_database_owner after initdb
             conn.execute(sql.SQL(
                 "DO $$ BEGIN IF (SELECT pg_catalog.pg_get_userbyid(nspowner) FROM "

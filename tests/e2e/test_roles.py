@@ -131,6 +131,8 @@ def test_a_kept_data_directory_gets_the_roles_and_keeps_its_owners() -> None:
                 tpl.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
             conn.execute("DROP ROLE alloydbsuperuser")
             conn.execute("DROP ROLE alloydbiamuser")
+            # a template1 that takes no connections does not stop the start
+            conn.execute("ALTER DATABASE template1 ALLOW_CONNECTIONS false")
     finally:
         stop_emulator(first)
     second = start_emulator("--data-dir", data)
