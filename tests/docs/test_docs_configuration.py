@@ -62,6 +62,10 @@ def test_tables_match_the_settings_table() -> None:
         ".venv/bin/python -m tests.docs.test_docs_configuration")
 
 
+def test_the_page_names_the_command_that_regenerates_it() -> None:
+    assert f"`.venv/bin/python -m {__name__}`" in CONFIGURATION.read_text()
+
+
 def test_every_flag_of_the_parser_is_in_the_settings_table() -> None:
     """No flag is added to a parser outside the table (it would be missing from the docs)."""
     for name, parser in subcommands().items():
