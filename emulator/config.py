@@ -11,8 +11,9 @@ attribute and, for the engine's settings, the `EngineSettings` field), its
   and fails when the page falls behind).
 
 A flag given on the command line wins over its variable; the variable wins over the default.
-``--password`` also reads ``POSTGRES_PASSWORD``, as the official postgres image does. An on/off
-flag is on when its variable is 1, true, yes or on.
+``--password`` also reads ``POSTGRES_PASSWORD``, as the official postgres image does. A variable
+is checked as its flag is (type and choices); an on/off flag is on when its variable is 1, true,
+yes or on, off when it is 0, false, no or off.
 """
 
 from __future__ import annotations
