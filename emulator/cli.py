@@ -40,13 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alloydb-ai-emulator",
         description="An emulator of AlloyDB AI (google_ml_integration) on stock PostgreSQL.",
+        epilog="Start with `alloydb-ai-emulator serve`; `alloydb-ai-emulator COMMAND --help` "
+        "lists a command's flags, and docs/configuration.md all of them.",
     )
+    parser.add_argument("--version", action=_PrintVersion,
+                        help="print the emulator's and its extensions' versions and exit")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_settings(sub.add_parser("serve", help="start the emulator"), SUBCOMMANDS["serve"])
-    add_settings(sub.add_parser("install-extension", help="install the extension's files"),
-                 SUBCOMMANDS["install-extension"])
-    add_settings(sub.add_parser("fake-models", help="serve the fake models over HTTP"),
-                 SUBCOMMANDS["fake-models"])
+    add_settings(sub.add_parser(
+        "serve", help="start the emulator",
+        description="Starts the proxy, the engine and, unless --upstream is given, an embedded "
+        "PostgreSQL 18 (with pgvector and dblink), then prints `ready: accepting connections at "
+        "postgresql://...`. Each flag can also be set by the variable shown in [env ...]; the "
+        "flag wins. Stop it with Ctrl-C or SIGTERM: the data directory is kept, unless "
+        "--ephemeral."), SUBCOMMANDS["serve"])
+    add_settings(sub.add_parser(
+        "install-extension", help="install the extension's files",
+        description="Copies the control files and SQL scripts of the emulator's extensions into "
+        "the PostgreSQL installation of --pg-config, so that a server you run yourself can "
+        "CREATE EXTENSION google_ml_integration; then front it with `serve --upstream URL` "
+        "(docs/own-postgres.md)."), SUBCOMMANDS["install-extension"])
+    add_settings(sub.add_parser(
+        "fake-models", help="serve the fake models over HTTP",
+        description="Serves the built-in fake models over HTTP in each provider's wire format "
+        "(Vertex AI, Gemini, OpenAI, Anthropic, Hugging Face, ranking), for custom models and "
+        "for other programs; prints `ready: fake models listening on http://...`."),
+        SUBCOMMANDS["fake-models"])
     env_init = sub.add_parser(
         "env-init", help="print export lines (PGHOST, PGPORT, DATABASE_URL) for a running emulator",
         description="Prints shell export lines for the emulator at --host:--port, which default "
@@ -55,6 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_settings(env_init, SUBCOMMANDS["env-init"])
     return parser
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: the text is made only when asked for (the extensions' versions come from
+    modules too slow to import at every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import version
+
+        print(f"alloydb-ai-emulator {version('alloydb-ai-emulator')} (google_ml_integration "
+              f"{_extension_version()}, alloydb_ai_nl {_nl_version()})")
+        parser.exit()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +214,10 @@ async def serve(args: argparse.Namespace) -> int:
         except EmbeddedPostgresError as exc:
             await loop.run_in_executor(None, embedded.stop)
             raise UsageError(str(exc)) from exc
+        except OSError as exc:  # a data directory of another user's, a file it cannot write
+            await loop.run_in_executor(None, embedded.stop)
+            raise UsageError(f"cannot use the data directory {embedded.data_dir}: {exc}; "
+                             "choose another with --data-dir, or --ephemeral") from exc
         upstream = Upstream(
             host="127.0.0.1",
             port=embedded.port,
@@ -485,10 +523,14 @@ async def fake_models(args: argparse.Namespace) -> int:
     if args.repeat_answers_mb < 0:
         raise UsageError("--repeat-answers-mb must be >= 0 (0 keeps no answers)")
     stop = _stop_on_signals()
-    server, port = await start_fake_model_server(
-        args.host, args.port, fake_knobs(args),
-        repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
-        dense_embeddings=args.dense_embeddings)
+    try:
+        server, port = await start_fake_model_server(
+            args.host, args.port, fake_knobs(args),
+            repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
+            dense_embeddings=args.dense_embeddings)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {_url_host(args.host)}:{args.port}: "
+                         f"{exc.strerror or exc}") from exc
     freeze_start_up_objects()
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:

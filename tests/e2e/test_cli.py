@@ -54,6 +54,35 @@ def test_unusable_data_dir_is_reported_plainly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_a_data_directory_it_cannot_write_is_reported_plainly() -> None:
+    """An OSError while preparing the data directory (as a user: a directory of another user's;
+    here, as root too: a pg_hba.conf that is a directory) is a message, not a traceback."""
+    parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-cli-"))
+    parent.chmod(0o755)  # as root, the server's user must be able to enter it
+    data_dir = parent / "pgdata"
+    (data_dir / "pg_hba.conf").mkdir(parents=True)
+    (data_dir / "PG_VERSION").write_text("18\n")
+    try:
+        result = run_cli("serve", "--data-dir", str(data_dir), "--port", str(free_port()))
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    assert result.returncode == 2
+    assert f"cannot use the data directory {data_dir}: " in result.stderr
+    assert "choose another with --data-dir, or --ephemeral" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_fake_models_on_a_port_in_use_is_reported_plainly() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("fake-models", "--port", str(port), timeout=30)
+    assert result.returncode == 2
+    assert f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize(("flags", "says"), [
     (["--models", "replay", "--cassette", "/nonexistent/session.jsonl"], "record it first"),
     (["--models", "replay"], "needs --cassette"),
