@@ -239,7 +239,22 @@ def cassette_args(config: pytest.Config, path: str) -> list[str]:
     mode = "record" if config.getoption("alloydb_ai_record") else "replay"
     if mode == "record":
         file.parent.mkdir(parents=True, exist_ok=True)
+    elif not file.exists():  # serve would say to record it with serve; here pytest records it
+        pytest.fail(f"the cassette {file} does not exist: record it once with "
+                    "`pytest --alloydb-ai-record` (live model calls, with credentials), then "
+                    "commit it", pytrace=False)
     return ["--models", mode, "--cassette", str(file)]
+
+
+def start_for_tests(process: EmulatorProcess) -> AlloyDBAIEmulator:
+    """Start `process`, or fail with the emulator's own words and where its flags come from,
+    not with a traceback of this plugin (the flags are not repeated: one may be a password)."""
+    try:
+        return process.start()
+    except RuntimeError as exc:
+        failure = str(exc)
+    pytest.fail(f"{failure}\n(serve's flags come from the alloydb_ai_emulator_args fixture, "
+                "ALLOYDB_AI_EMULATOR_* variables and the --alloydb-ai-* options)", pytrace=False)
 
 
 def _session_cassette(config: pytest.Config) -> str | None:
@@ -263,7 +278,7 @@ def alloydb_ai_emulator(
     if cassette and "--cassette" not in args:
         args += cassette_args(pytestconfig, cassette)
     process = EmulatorProcess(args)
-    emulator = process.start()
+    emulator = start_for_tests(process)
     try:
         yield emulator
     finally:
@@ -284,7 +299,7 @@ def alloydb_ai_emulator_db(
         raise pytest.UsageError(f"@pytest.mark.{CASSETTE_MARK} needs the cassette's path")
     args = [a for a in alloydb_ai_emulator_args]
     process = EmulatorProcess(args + cassette_args(request.config, str(marker.args[0])))
-    emulator = process.start()
+    emulator = start_for_tests(process)
     try:
         yield from _fresh_database(emulator)
     finally:

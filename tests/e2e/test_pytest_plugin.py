@@ -103,7 +103,29 @@ def test_uses_it(alloydb_ai_emulator):
 ''')
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*exited before it was ready*"])
+    result.stdout.fnmatch_lines(["*exited before it was ready*",
+                                 "*--tls-cert and --tls-key go together*",
+                                 "*come from the alloydb_ai_emulator_args fixture*"])
+    # the emulator's words, not a traceback through the plugin's code
+    assert "pytest_plugin.py" not in result.stdout.str()
+    assert "During handling" not in result.stdout.str()
+
+
+def test_a_cassette_not_yet_recorded_says_how_to_record_it_with_pytest(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+import pytest
+
+@pytest.mark.alloydb_ai_cassette("cassettes/never.jsonl")
+def test_marked(alloydb_ai_emulator_db):
+    pass
+''')
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    missing = pytester.path / "cassettes" / "never.jsonl"
+    result.stdout.fnmatch_lines(
+        [f"*the cassette {missing} does not exist: record it once with `pytest --alloydb-ai-record`*"])
+    assert "pytest_plugin.py" not in result.stdout.str()
 
 
 def test_emulator_process_takes_variables_and_reports_its_start_up_lines() -> None:
