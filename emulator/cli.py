@@ -192,6 +192,7 @@ async def serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     # Before PostgreSQL starts: a bad flag or cassette is reported with nothing to clean up.
+    _check_given_files(args)
     proxy: ProxyServer | None = None
     engine = build_engine(args, lambda: proxy)
     embedded: EmbeddedPostgres | None = None
@@ -402,6 +403,29 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _check_given_files(args: argparse.Namespace) -> None:
+    """A --fake-rules or --secrets-file that cannot be read is said at start-up, not by the
+    first model call that needs it (an SQL error that does not name the flag)."""
+    if args.fake_rules is not None:
+        from emulator.fakes.rules import RulesFileError, load_rules
+
+        try:
+            load_rules(args.fake_rules)
+        except RulesFileError as exc:
+            raise UsageError(f"--fake-rules: {exc}") from exc
+    secrets_file = getattr(args, "secrets_file", None)
+    if secrets_file is not None:
+        import json
+
+        try:
+            loaded = json.loads(Path(secrets_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--secrets-file: cannot read {secrets_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--secrets-file: {secrets_file} must hold a JSON object of secret "
+                             'paths and values ({"projects/p/secrets/s/versions/1": "..."})')
+
+
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     if cert is None and key is None:
         return None
@@ -522,6 +546,7 @@ async def fake_models(args: argparse.Namespace) -> int:
 
     if args.repeat_answers_mb < 0:
         raise UsageError("--repeat-answers-mb must be >= 0 (0 keeps no answers)")
+    _check_given_files(args)
     stop = _stop_on_signals()
     try:
         server, port = await start_fake_model_server(

@@ -96,6 +96,27 @@ def test_bad_cassette_and_inspector_flags_are_reported_plainly(flags: list[str],
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(("command", "flag", "content", "says"), [
+    ("serve", "--secrets-file", None, "--secrets-file: cannot read "),
+    ("serve", "--secrets-file", "not json", "--secrets-file: cannot read "),
+    ("serve", "--secrets-file", '["a list"]', "must hold a JSON object of secret paths"),
+    ("serve", "--fake-rules", None, "cannot read rules file "),
+    ("fake-models", "--fake-rules", "{not json", "is not valid"),
+])
+def test_a_file_flag_that_cannot_be_read_stops_the_start(
+        tmp_path: Path, command: str, flag: str, content: str | None, says: str) -> None:
+    """Said at start-up, not by the first model call that needs the file."""
+    file = tmp_path / "given.json"
+    if content is not None:
+        file.write_text(content)
+    ephemeral = ["--ephemeral"] if command == "serve" else []  # should it start after all
+    result = run_cli(command, *ephemeral, "--port", str(free_port()), flag, str(file), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"alloydb-ai-emulator: {flag}: ")
+    assert says in result.stderr and str(file) in result.stderr
+    assert "ready:" not in result.stdout and "Traceback" not in result.stderr
+
+
 def test_unreachable_upstream_is_reported_plainly() -> None:
     result = run_cli("serve", "--upstream", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
                      "--port", str(free_port()))
