@@ -89,6 +89,21 @@ def test_sqlalchemy_url(alloydb_ai_emulator_db):
     result.assert_outcomes(passed=4)
 
 
+def test_the_testing_page_examples_pass(pytester: pytest.Pytester) -> None:
+    """docs/testing.md's pytest examples, as a reader copies them: the `# conftest.py` block as
+    conftest.py, the others (but the testcontainers one, which needs Docker) as one test file."""
+    page = (REPO / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```\n", page, re.MULTILINE | re.DOTALL)
+    conftest = [b for b in blocks if b.startswith("# conftest.py")]
+    tests = [b for b in blocks if b not in conftest and "AlloyDBAIEmulatorContainer" not in b]
+    assert len(conftest) == 1 and len(tests) >= 3
+    pytester.makeconftest(conftest[0])
+    pytester.makepyfile(test_examples="\n\n".join(tests))
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=sum(b.count("\ndef test_") + b.startswith("def test_")
+                                      for b in tests))
+
+
 def test_a_failed_start_is_reported(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('''
 import pytest
