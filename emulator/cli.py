@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.config import SUBCOMMANDS, add_settings, default
 from emulator.malloc import keep_freed_memory
-from emulator.supervisor import EXIT_POSTGRES_FAILED
 from emulator.usage_error import UsageError
 
 if TYPE_CHECKING:
@@ -113,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"alloydb-ai-emulator: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the modules load, before serve's own handler
+        print("alloydb-ai-emulator: interrupted", file=sys.stderr)
+        return 130
     return 2
 
 
@@ -278,6 +280,8 @@ async def serve(args: argparse.Namespace) -> int:
         if inspector is not None:
             inspector.close()
         if gave_up is not None:
+            from emulator.supervisor import EXIT_POSTGRES_FAILED
+
             print(f"alloydb-ai-emulator: {gave_up}", file=sys.stderr, flush=True)
             exit_status = EXIT_POSTGRES_FAILED
     finally:
