@@ -27,12 +27,3 @@ def test_readme_links_every_doc() -> None:
     for doc in sorted((REPO / "docs").glob("*.md")):
         assert f"(docs/{doc.name})" in readme, doc.name
 
-
-def test_the_package_is_installed_from_a_clone() -> None:
-    """The package is not published on a package index: a page that says
-    `pip install alloydb-ai-emulator` sends a newcomer to an error (or to someone else's
-    package). Pages install it from a clone of this repository, by path."""
-    by_name = re.compile(r"pip install\s+['\"]?alloydb-ai-emulator\b")
-    for page in PAGES:
-        for number, line in enumerate(page.read_text().splitlines(), 1):
-            assert not by_name.search(line), f"{page.name}:{number}: {line.strip()}"
