@@ -470,7 +470,8 @@ async def _check_upstream(dsn: str) -> Any:
         conn = await psycopg.AsyncConnection.connect(upstream.admin_conninfo(), connect_timeout=10)
         await conn.close()
     except psycopg.OperationalError as exc:
-        raise UsageError(f"the upstream PostgreSQL is unreachable: {str(exc).strip()}") from exc
+        # reachable, perhaps, but refusing: a wrong user or password, a missing database
+        raise UsageError(f"cannot connect to the --upstream PostgreSQL: {str(exc).strip()}") from exc
     return upstream
 
 

@@ -121,7 +121,19 @@ def test_unreachable_upstream_is_reported_plainly() -> None:
     result = run_cli("serve", "--upstream", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
                      "--port", str(free_port()))
     assert result.returncode != 0
-    assert "unreachable" in result.stderr
+    assert "cannot connect to the --upstream PostgreSQL: " in result.stderr
+    assert "Connection refused" in result.stderr
+
+
+def test_an_upstream_that_refuses_the_login_is_not_called_unreachable(emulator: Emulator) -> None:
+    """It was 'the upstream PostgreSQL is unreachable: ... role "nobody" does not exist'."""
+    result = run_cli("serve", "--upstream",
+                     f"postgresql://nobody@{emulator.direct_host}:{emulator.direct_port}/postgres",
+                     "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "unreachable" not in result.stderr
+    assert "cannot connect to the --upstream PostgreSQL: " in result.stderr
+    assert 'role "nobody" does not exist' in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
