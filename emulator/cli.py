@@ -195,6 +195,7 @@ async def serve(args: argparse.Namespace) -> int:
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     # Before PostgreSQL starts: a bad flag or cassette is reported with nothing to clean up.
     _check_given_files(args)
+    _check_port_free(args.host, args.port)  # a second `serve` says so now, not after initdb
     proxy: ProxyServer | None = None
     engine = build_engine(args, lambda: proxy)
     embedded: EmbeddedPostgres | None = None
@@ -255,7 +256,7 @@ async def serve(args: argparse.Namespace) -> int:
         try:
             await proxy.start()
         except OSError as exc:
-            raise UsageError(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+            raise _cannot_listen(args.host, args.port, exc) from exc
         metrics = await _start_metrics(args, proxy, engine)
         inspector = await _start_inspector(args, engine)
         user_part = "postgres"
@@ -405,6 +406,39 @@ def _stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind host:port as the proxy will (SO_REUSEADDR, IPv6 only for IPv6) and let go; the
+    proxy's own bind, after PostgreSQL has started, stays the last word (this is a race)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # an unknown host: the proxy's bind says so
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise _cannot_listen(host, port, exc) from exc
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
+    import errno
+    import os
+
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)  # uvloop's strerror is long
+    hint = ("; is an emulator already running there? Stop it, or choose another --port"
+            if exc.errno == errno.EADDRINUSE else "")
+    return UsageError(f"cannot listen on {_url_host(host)}:{port}: {reason}{hint}")
 
 
 def _check_given_files(args: argparse.Namespace) -> None:
@@ -559,8 +593,7 @@ async def fake_models(args: argparse.Namespace) -> int:
             repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
             dense_embeddings=args.dense_embeddings)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {_url_host(args.host)}:{args.port}: "
-                         f"{exc.strerror or exc}") from exc
+        raise _cannot_listen(args.host, args.port, exc) from exc
     freeze_start_up_objects()
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:

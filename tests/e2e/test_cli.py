@@ -34,15 +34,18 @@ def postgres_processes_for(data_dir: Path) -> list[str]:
     return [line for line in out.splitlines() if "postgres" in line and str(data_dir) in line]
 
 
-def test_port_in_use_is_reported_plainly() -> None:
+def test_port_in_use_is_reported_plainly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "never-made"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--ephemeral", "--port", str(port))
-    assert result.returncode != 0
-    assert f"127.0.0.1:{port}" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+        result = run_cli("serve", "--data-dir", str(data_dir), "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: Address already in use; is an "
+        "emulator already running there? Stop it, or choose another --port\n")
+    assert not data_dir.exists(), "said before the embedded PostgreSQL was prepared"
 
 
 def test_unusable_data_dir_is_reported_plainly(tmp_path: Path) -> None:
@@ -79,7 +82,8 @@ def test_fake_models_on_a_port_in_use_is_reported_plainly() -> None:
         port = busy.getsockname()[1]
         result = run_cli("fake-models", "--port", str(port), timeout=30)
     assert result.returncode == 2
-    assert f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: " in result.stderr
+    assert f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
 
 
