@@ -42,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `alloydb-ai-emulator serve`; `alloydb-ai-emulator COMMAND --help` "
         "lists a command's flags, and docs/configuration.md all of them.",
     )
-    parser.add_argument("--version", action=_PrintVersion,
-                        help="print the emulator's and its extensions' versions and exit")
+    parser.add_argument("--version", action=_PrintVersion, help=VERSION_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     add_settings(sub.add_parser(
         "serve", help="start the emulator",
@@ -71,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`eval \"$(alloydb-ai-emulator env-init)\"` points psql, libpq and DATABASE_URL readers at it.",
     )
     add_settings(env_init, SUBCOMMANDS["env-init"])
+    for command in sub.choices.values():  # `./serve --version`, `docker run IMAGE --version`
+        command.add_argument("--version", action=_PrintVersion, help=VERSION_HELP)
     return parser
+
+
+VERSION_HELP = "print the emulator's and its extensions' versions and exit"
 
 
 class _PrintVersion(argparse.Action):

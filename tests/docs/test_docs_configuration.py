@@ -70,7 +70,7 @@ def test_every_flag_of_the_parser_is_in_the_settings_table() -> None:
     """No flag is added to a parser outside the table (it would be missing from the docs)."""
     for name, parser in subcommands().items():
         flags = [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
-        assert flags == ["--help", *(row.flag for row in SUBCOMMANDS[name])], name
+        assert flags == ["--help", *(row.flag for row in SUBCOMMANDS[name]), "--version"], name
 
 
 if __name__ == "__main__":

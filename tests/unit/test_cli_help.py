@@ -15,9 +15,13 @@ from emulator.extension_build import DEFAULT_VERSION
 from tests.support.paths import REPO
 
 
-def test_version_names_the_package_and_the_extension(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("argv", [["--version"], ["serve", "--version"],
+                                  ["env-init", "--version"]])
+def test_version_names_the_package_and_the_extension(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Also after a subcommand: `./serve --version` and `docker run IMAGE --version` reach serve."""
     with pytest.raises(SystemExit) as exited:
-        main(["--version"])
+        main(argv)
     assert exited.value.code == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"alloydb-ai-emulator {version('alloydb-ai-emulator')} ")
