@@ -75,6 +75,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser.parse_args`, but an unknown flag is refused by its subcommand (whose usage is
+    the one to read) with the nearest flag it has: argparse reported `serve --prot 5499` with
+    the top-level usage, which lists no flag at all."""
+    import difflib
+
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = subcommand_parsers(parser)[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        first = next((word.split("=", 1)[0] for word in unknown if word.startswith("-")), "")
+        near = difflib.get_close_matches(first, flags, n=1) if first else []
+        command.error(f"unrecognized arguments: {' '.join(unknown)}"
+                      + (f" (did you mean {near[0]}?)" if near else ""))
+    return args
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's own parser, by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
 VERSION_HELP = "print the emulator's and its extensions' versions and exit"
 
 
@@ -99,7 +122,7 @@ class _PrintVersion(argparse.Action):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     _configure_logging(getattr(args, "log_level", default("log_level")),
                        getattr(args, "log_format", default("log_format")))
     if args.command in ("serve", "fake-models"):

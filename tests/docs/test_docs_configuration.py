@@ -10,7 +10,7 @@ import argparse
 import re
 import sys
 
-from emulator.cli import build_parser
+from emulator.cli import build_parser, subcommand_parsers
 from emulator.config import SUBCOMMANDS, Setting
 from tests.support.paths import REPO
 
@@ -20,9 +20,7 @@ SECTION = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[\w-]+) -->\n)(.*?)(<!-- 
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    return subcommand_parsers(build_parser())
 
 
 def flag_table(settings: tuple[Setting, ...]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from importlib.metadata import version
@@ -10,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.cli import build_parser, main
+from emulator.cli import build_parser, main, subcommand_parsers
 from emulator.extension_build import DEFAULT_VERSION
 from tests.support.paths import REPO
 
@@ -30,9 +29,7 @@ def test_version_names_the_package_and_the_extension(
 
 def test_every_subcommand_says_what_it_does_in_its_help(capsys: pytest.CaptureFixture[str]) -> None:
     """`serve --help` printed only its flags: nothing said what it starts or how to stop it."""
-    subparsers = next(a for a in build_parser()._actions
-                      if isinstance(a, argparse._SubParsersAction))
-    for name, parser in subparsers.choices.items():
+    for name, parser in subcommand_parsers(build_parser()).items():
         assert parser.description, f"{name} --help has no description"
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
@@ -65,3 +62,20 @@ def test_the_command_line_loads_without_the_database_modules() -> None:
         [sys.executable, "-c", "import sys, emulator.cli; print(' '.join(sys.modules))"],
         capture_output=True, text=True, check=True, cwd=REPO).stdout.split()
     assert not {"psycopg", "pglast", "emulator.supervisor"} & set(loaded)
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["serve", "--prot", "5499"], "unrecognized arguments: --prot 5499 (did you mean --port?)"),
+    (["serve", "--data_dir=x"], "unrecognized arguments: --data_dir=x (did you mean --data-dir?)"),
+    (["env-init", "--pasword", "x"], "(did you mean --password?)"),
+    (["serve", "extra"], "unrecognized arguments: extra\n"),
+])
+def test_a_mistyped_flag_is_refused_by_its_subcommand_with_the_nearest_flag(
+        argv: list[str], says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse refused `serve --prot` with the top-level usage, which lists no flag at all."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: alloydb-ai-emulator {argv[0]} ")
+    assert f"alloydb-ai-emulator {argv[0]}: error: " in err and says in err
