@@ -150,13 +150,28 @@ class EmulatorProcess:
         self.output: list[str] = []
         self.upstream_url: str | None = None
 
-    def start(self) -> AlloyDBAIEmulator:
+    def command(self) -> list[str]:
+        """The child's command line: serve on a free loopback port, with the inspector on a
+        free port and a throwaway data directory unless `extra_args` say otherwise."""
         args = [sys.executable, "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
                 "--port", "0", *self.extra_args]
-        if self.inspector and "--inspector-port" not in self.extra_args:
+        if self.inspector and self._given("--inspector-port") is None:
             args += ["--inspector-port", "0"]
-        if "--upstream" not in self.extra_args and "--data-dir" not in self.extra_args:
+        if self._given("--upstream") is None and self._given("--data-dir") is None:
             args.append("--ephemeral")
+        return args
+
+    def _given(self, flag: str) -> str | None:
+        """The value of `flag` in `extra_args`, as `--flag value` or `--flag=value`."""
+        for i, word in enumerate(self.extra_args):
+            if word == flag and i + 1 < len(self.extra_args):
+                return self.extra_args[i + 1]
+            if word.startswith(flag + "="):
+                return word[len(flag) + 1:]
+        return None
+
+    def start(self) -> AlloyDBAIEmulator:
+        args = self.command()
         # SIGTERM (a clean shutdown) if pytest dies without stopping it: killed by a CI timeout,
         # say. Fixtures run in pytest's main thread, which lives as long as pytest.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -192,8 +207,9 @@ class EmulatorProcess:
                            f"{START_TIMEOUT:.0f} s:\n" + "".join(self.output))
 
     def _password(self) -> str | None:
-        if "--password" in self.extra_args:
-            return self.extra_args[self.extra_args.index("--password") + 1]
+        given = self._given("--password")
+        if given is not None:
+            return given
         env = {**os.environ, **self.env}
         return env.get("ALLOYDB_AI_EMULATOR_PASSWORD") or env.get("POSTGRES_PASSWORD") or None
 

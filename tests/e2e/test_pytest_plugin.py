@@ -272,3 +272,15 @@ def alloydb_ai_emulator_args():
     recorded_vector = (pytester.path / "vector-record.txt").read_text()
     assert (pytester.path / "vector-replay.txt").read_text() == recorded_vector
     assert (pytester.path / "session-replay.txt").read_text() == recorded_vector
+
+
+def test_flags_given_with_an_equals_sign_count_as_given() -> None:
+    """`--data-dir=/x` was not seen: the child got --ephemeral too (and threw the directory
+    away); `--password=pw` was not seen: the fixture connected without it."""
+    process = EmulatorProcess(["--data-dir=/srv/pgdata", "--inspector-port=9000",
+                               "--password=s3cret"])
+    assert "--ephemeral" not in process.command()
+    assert process.command().count("--inspector-port") == 0
+    assert process._password() == "s3cret"
+    assert "--ephemeral" in EmulatorProcess(["--password", "pw"]).command()
+    assert EmulatorProcess(["--password", "pw"])._password() == "pw"
