@@ -153,7 +153,9 @@ class EmulatorProcess:
     def command(self) -> list[str]:
         """The child's command line: serve on a free loopback port, with the inspector on a
         free port and a throwaway data directory unless `extra_args` say otherwise."""
-        args = [sys.executable, "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
+        # -P: the test's directory is not put first on the child's sys.path, where a project's
+        # own `emulator` package would hide this one
+        args = [sys.executable, "-P", "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
                 "--port", "0", *self.extra_args]
         if self.inspector and self._given("--inspector-port") is None:
             args += ["--inspector-port", "0"]

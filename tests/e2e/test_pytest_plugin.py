@@ -104,6 +104,22 @@ def test_the_testing_page_examples_pass(pytester: pytest.Pytester) -> None:
                                       for b in tests))
 
 
+def test_a_project_with_its_own_emulator_package_can_use_the_plugin(
+        pytester: pytest.Pytester) -> None:
+    """The child ran `python -m emulator.cli` in the test's directory, where a project's own
+    `emulator` package (a common name) came first on its sys.path: serve failed to start."""
+    pytester.mkpydir("emulator")
+    pytester.makepyfile('''
+def test_uses_it(alloydb_ai_emulator_db):
+    with alloydb_ai_emulator_db.connect() as conn:
+        (dims,) = conn.execute(
+            "SELECT array_length(embedding('text-embedding-005', 'hi'), 1)").fetchone()
+    assert dims == 768
+''')
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")  # in the project's directory
+    result.assert_outcomes(passed=1)
+
+
 def test_a_failed_start_is_reported(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('''
 import pytest
