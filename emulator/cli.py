@@ -81,6 +81,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     the top-level usage, which lists no flag at all."""
     import difflib
 
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `alloydb-ai-emulator`: what to type
+        parser.print_help(sys.stderr)
+        parser.exit(2)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         command = subcommand_parsers(parser)[args.command]

@@ -79,3 +79,13 @@ def test_a_mistyped_flag_is_refused_by_its_subcommand_with_the_nearest_flag(
     err = capsys.readouterr().err
     assert err.startswith(f"usage: alloydb-ai-emulator {argv[0]} ")
     assert f"alloydb-ai-emulator {argv[0]}: error: " in err and says in err
+
+
+def test_the_bare_command_shows_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """It said only 'the following arguments are required: command'."""
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Start with `alloydb-ai-emulator serve`" in " ".join(err.split())
+    assert "serve               start the emulator" in err
