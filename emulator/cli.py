@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.config import SUBCOMMANDS, add_settings, default
 from emulator.malloc import keep_freed_memory
-from emulator.supervisor import EXIT_POSTGRES_FAILED
 from emulator.usage_error import UsageError
 
 if TYPE_CHECKING:
@@ -40,13 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alloydb-ai-emulator",
         description="An emulator of AlloyDB AI (google_ml_integration) on stock PostgreSQL.",
+        epilog="Start with `alloydb-ai-emulator serve`; `alloydb-ai-emulator COMMAND --help` "
+        "lists a command's flags, and docs/configuration.md all of them.",
     )
+    parser.add_argument("--version", action=_PrintVersion, help=VERSION_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_settings(sub.add_parser("serve", help="start the emulator"), SUBCOMMANDS["serve"])
-    add_settings(sub.add_parser("install-extension", help="install the extension's files"),
-                 SUBCOMMANDS["install-extension"])
-    add_settings(sub.add_parser("fake-models", help="serve the fake models over HTTP"),
-                 SUBCOMMANDS["fake-models"])
+    add_settings(sub.add_parser(
+        "serve", help="start the emulator",
+        description="Starts the proxy, the engine and, unless --upstream is given, an embedded "
+        "PostgreSQL 18 (with pgvector and dblink), then prints `ready: accepting connections at "
+        "postgresql://...`. Each flag can also be set by the variable shown in [env ...]; the "
+        "flag wins. Stop it with Ctrl-C or SIGTERM: the data directory is kept, unless "
+        "--ephemeral."), SUBCOMMANDS["serve"])
+    add_settings(sub.add_parser(
+        "install-extension", help="install the extension's files",
+        description="Copies the control files and SQL scripts of the emulator's extensions into "
+        "the PostgreSQL installation of --pg-config, so that a server you run yourself can "
+        "CREATE EXTENSION google_ml_integration; then front it with `serve --upstream URL` "
+        "(docs/own-postgres.md)."), SUBCOMMANDS["install-extension"])
+    add_settings(sub.add_parser(
+        "fake-models", help="serve the fake models over HTTP",
+        description="Serves the built-in fake models over HTTP in each provider's wire format "
+        "(Vertex AI, Gemini, OpenAI, Anthropic, Hugging Face, ranking), for custom models and "
+        "for other programs; prints `ready: fake models listening on http://...`."),
+        SUBCOMMANDS["fake-models"])
     env_init = sub.add_parser(
         "env-init", help="print export lines (PGHOST, PGPORT, DATABASE_URL) for a running emulator",
         description="Prints shell export lines for the emulator at --host:--port, which default "
@@ -54,7 +70,54 @@ def build_parser() -> argparse.ArgumentParser:
         "`eval \"$(alloydb-ai-emulator env-init)\"` points psql, libpq and DATABASE_URL readers at it.",
     )
     add_settings(env_init, SUBCOMMANDS["env-init"])
+    for command in sub.choices.values():  # `./serve --version`, `docker run IMAGE --version`
+        command.add_argument("--version", action=_PrintVersion, help=VERSION_HELP)
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser.parse_args`, but an unknown flag is refused by its subcommand (whose usage is
+    the one to read) with the nearest flag it has: argparse reported `serve --prot 5499` with
+    the top-level usage, which lists no flag at all."""
+    import difflib
+
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `alloydb-ai-emulator`: what to type
+        parser.print_help(sys.stderr)
+        parser.exit(2)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        command = subcommand_parsers(parser)[args.command]
+        flags = [flag for action in command._actions for flag in action.option_strings]
+        first = next((word.split("=", 1)[0] for word in unknown if word.startswith("-")), "")
+        near = difflib.get_close_matches(first, flags, n=1) if first else []
+        command.error(f"unrecognized arguments: {' '.join(unknown)}"
+                      + (f" (did you mean {near[0]}?)" if near else ""))
+    return args
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Each subcommand's own parser, by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+VERSION_HELP = "print the emulator's and its extensions' versions and exit"
+
+
+class _PrintVersion(argparse.Action):
+    """``--version``: the text is made only when asked for (the extensions' versions come from
+    modules too slow to import at every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from importlib.metadata import version
+
+        print(f"alloydb-ai-emulator {version('alloydb-ai-emulator')} (google_ml_integration "
+              f"{_extension_version()}, alloydb_ai_nl {_nl_version()})")
+        parser.exit()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     _configure_logging(getattr(args, "log_level", default("log_level")),
                        getattr(args, "log_format", default("log_format")))
     if args.command in ("serve", "fake-models"):
@@ -79,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"alloydb-ai-emulator: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the modules load, before serve's own handler
+        print("alloydb-ai-emulator: interrupted", file=sys.stderr)
+        return 130
     return 2
 
 
@@ -158,6 +224,8 @@ async def serve(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     # Before PostgreSQL starts: a bad flag or cassette is reported with nothing to clean up.
+    _check_given_files(args)
+    _check_port_free(args.host, args.port)  # a second `serve` says so now, not after initdb
     proxy: ProxyServer | None = None
     engine = build_engine(args, lambda: proxy)
     embedded: EmbeddedPostgres | None = None
@@ -180,6 +248,10 @@ async def serve(args: argparse.Namespace) -> int:
         except EmbeddedPostgresError as exc:
             await loop.run_in_executor(None, embedded.stop)
             raise UsageError(str(exc)) from exc
+        except OSError as exc:  # a data directory of another user's, a file it cannot write
+            await loop.run_in_executor(None, embedded.stop)
+            raise UsageError(f"cannot use the data directory {embedded.data_dir}: {exc}; "
+                             "choose another with --data-dir, or --ephemeral") from exc
         upstream = Upstream(
             host="127.0.0.1",
             port=embedded.port,
@@ -214,7 +286,7 @@ async def serve(args: argparse.Namespace) -> int:
         try:
             await proxy.start()
         except OSError as exc:
-            raise UsageError(f"cannot listen on {address}: {exc.strerror or exc}") from exc
+            raise _cannot_listen(args.host, args.port, exc) from exc
         metrics = await _start_metrics(args, proxy, engine)
         inspector = await _start_inspector(args, engine)
         user_part = "postgres"
@@ -239,6 +311,8 @@ async def serve(args: argparse.Namespace) -> int:
         if inspector is not None:
             inspector.close()
         if gave_up is not None:
+            from emulator.supervisor import EXIT_POSTGRES_FAILED
+
             print(f"alloydb-ai-emulator: {gave_up}", file=sys.stderr, flush=True)
             exit_status = EXIT_POSTGRES_FAILED
     finally:
@@ -364,6 +438,62 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Bind host:port as the proxy will (SO_REUSEADDR, IPv6 only for IPv6) and let go; the
+    proxy's own bind, after PostgreSQL has started, stays the last word (this is a race)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # an unknown host: the proxy's bind says so
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise _cannot_listen(host, port, exc) from exc
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> UsageError:
+    import errno
+    import os
+
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)  # uvloop's strerror is long
+    hint = ("; is an emulator already running there? Stop it, or choose another --port"
+            if exc.errno == errno.EADDRINUSE else "")
+    return UsageError(f"cannot listen on {_url_host(host)}:{port}: {reason}{hint}")
+
+
+def _check_given_files(args: argparse.Namespace) -> None:
+    """A --fake-rules or --secrets-file that cannot be read is said at start-up, not by the
+    first model call that needs it (an SQL error that does not name the flag)."""
+    if args.fake_rules is not None:
+        from emulator.fakes.rules import RulesFileError, load_rules
+
+        try:
+            load_rules(args.fake_rules)
+        except RulesFileError as exc:
+            raise UsageError(f"--fake-rules: {exc}") from exc
+    secrets_file = getattr(args, "secrets_file", None)
+    if secrets_file is not None:
+        import json
+
+        try:
+            loaded = json.loads(Path(secrets_file).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--secrets-file: cannot read {secrets_file}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--secrets-file: {secrets_file} must hold a JSON object of secret "
+                             'paths and values ({"projects/p/secrets/s/versions/1": "..."})')
+
+
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
     if cert is None and key is None:
         return None
@@ -404,7 +534,8 @@ async def _check_upstream(dsn: str) -> Any:
         conn = await psycopg.AsyncConnection.connect(upstream.admin_conninfo(), connect_timeout=10)
         await conn.close()
     except psycopg.OperationalError as exc:
-        raise UsageError(f"the upstream PostgreSQL is unreachable: {str(exc).strip()}") from exc
+        # reachable, perhaps, but refusing: a wrong user or password, a missing database
+        raise UsageError(f"cannot connect to the --upstream PostgreSQL: {str(exc).strip()}") from exc
     return upstream
 
 
@@ -484,11 +615,15 @@ async def fake_models(args: argparse.Namespace) -> int:
 
     if args.repeat_answers_mb < 0:
         raise UsageError("--repeat-answers-mb must be >= 0 (0 keeps no answers)")
+    _check_given_files(args)
     stop = _stop_on_signals()
-    server, port = await start_fake_model_server(
-        args.host, args.port, fake_knobs(args),
-        repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
-        dense_embeddings=args.dense_embeddings)
+    try:
+        server, port = await start_fake_model_server(
+            args.host, args.port, fake_knobs(args),
+            repeat_answers_bytes=args.repeat_answers_mb * 1024 * 1024,
+            dense_embeddings=args.dense_embeddings)
+    except OSError as exc:
+        raise _cannot_listen(args.host, args.port, exc) from exc
     freeze_start_up_objects()
     print(f"ready: fake models listening on http://{_url_host(args.host)}:{port}", flush=True)
     try:

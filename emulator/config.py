@@ -11,8 +11,9 @@ attribute and, for the engine's settings, the `EngineSettings` field), its
   and fails when the page falls behind).
 
 A flag given on the command line wins over its variable; the variable wins over the default.
-``--password`` also reads ``POSTGRES_PASSWORD``, as the official postgres image does. An on/off
-flag is on when its variable is 1, true, yes or on.
+``--password`` also reads ``POSTGRES_PASSWORD``, as the official postgres image does. A variable
+is checked as its flag is (type and choices); an on/off flag is on when its variable is 1, true,
+yes or on, off when it is 0, false, no or off.
 """
 
 from __future__ import annotations
@@ -28,10 +29,22 @@ ENV_PREFIX = "ALLOYDB_AI_EMULATOR_"
 DEFAULT_HOST = "127.0.0.1"  # loopback: listening on every address is a choice (--host 0.0.0.0)
 DEFAULT_PORT = 5488  # not 5432 (a local PostgreSQL) nor 6432 (PgBouncer)
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: the socket layer would take 70000 as 4464."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,10 @@ class Setting:
 # The table. Subcommands share rows where a flag means the same thing in each.
 
 LOG = (
-    Setting("--log-level", default="info", help="debug, info, warning or error; debug logs one "
-            "line per model call (model, provider, status, latency)"),
+    Setting("--log-level", default="info", type=str.lower,
+            choices=("debug", "info", "warning", "error"),
+            help="how much to log; debug adds a line per model call: model, provider, status, "
+                 "latency"),
     Setting("--log-format", default="text", choices=("text", "json"),
             help="text: one human-readable line per event; json: one JSON object per line"),
 )
@@ -115,7 +130,7 @@ ENGINE = (
 
 SERVE = (
     Setting("--host", default=DEFAULT_HOST, help="address to listen on"),
-    Setting("--port", default=DEFAULT_PORT, type=int,
+    Setting("--port", default=DEFAULT_PORT, type=port_number,
             help=f"port to listen on (default {DEFAULT_PORT})"),
     Setting("--upstream", help="front this PostgreSQL (a libpq URL or key=value string) instead "
             "of starting the embedded one"),
@@ -131,8 +146,8 @@ SERVE = (
             help="address the database uses to reach the emulator's engine"),
     *ENGINE,
     *LOG,
-    Setting("--metrics-port", type=int, help="serve Prometheus metrics on this port"),
-    Setting("--inspector-port", type=int, help="serve the call inspector (a web page and "
+    Setting("--metrics-port", type=port_number, help="serve Prometheus metrics on this port"),
+    Setting("--inspector-port", type=port_number, help="serve the call inspector (a web page and "
             "GET /api/calls) on this port; 0 picks a free one"),
     Setting("--inspector-max-calls", default=1000, type=int,
             help="calls the inspector keeps (the oldest go first)"),
@@ -151,7 +166,7 @@ INSTALL_EXTENSION = (
 
 FAKE_MODELS = (
     Setting("--host", default=DEFAULT_HOST, help="address to listen on"),
-    Setting("--port", default=8089, type=int, help="port to listen on"),
+    Setting("--port", default=8089, type=port_number, help="port to listen on"),
     *FAKES,
     Setting("--repeat-answers-mb", default=0, type=int,
             help="keep up to this many MB of answers: a request seen before (same path and "
@@ -169,7 +184,8 @@ FAKE_MODELS = (
 ENV_INIT = (
     Setting("--host", default=DEFAULT_HOST,
             help="address the emulator listens on (0.0.0.0 and :: mean this machine)"),
-    Setting("--port", default=DEFAULT_PORT, type=int, help=f"its port (default {DEFAULT_PORT})"),
+    Setting("--port", default=DEFAULT_PORT, type=port_number,
+            help=f"its port (default {DEFAULT_PORT})"),
     Setting("--password", also_env="POSTGRES_PASSWORD",
             help="password to put in PGPASSWORD and DATABASE_URL"),
     Setting("--user", default="postgres", env=False, help="database user (default postgres)"),
@@ -218,12 +234,25 @@ def add_settings(parser: argparse.ArgumentParser, settings: tuple[Setting, ...])
 
 
 def _value_from_env(parser: argparse.ArgumentParser, row: Setting) -> Any:
-    raw = next((os.environ[v] for v in row.variables if os.environ.get(v) is not None), None)
-    if raw is None or raw == "":
+    """The value of `row`'s variable, checked as argparse checks the flag (argparse checks
+    neither the type nor the choices of a default), or the row's default when it is unset."""
+    found = next(((v, os.environ[v]) for v in row.variables if os.environ.get(v) is not None),
+                 None)
+    if found is None or found[1] == "":
         return row.default
+    variable, raw = found
     if row.switch:
-        return raw.strip().lower() in _TRUE
+        word = raw.strip().lower()
+        if word not in _TRUE + _FALSE:
+            parser.error(f"{variable}={raw!r} is neither on ({', '.join(_TRUE)}) nor off "
+                         f"({', '.join(_FALSE)}) for {row.flag}")
+        return word in _TRUE
     try:
-        return row.type(raw)
-    except ValueError:
-        parser.error(f"{row.variables[0]}={raw!r} is not a valid value for {row.flag}")
+        value = row.type(raw)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        why = f": {exc}" if isinstance(exc, argparse.ArgumentTypeError) else ""
+        parser.error(f"{variable}={raw!r} is not a valid value for {row.flag}{why}")
+    if row.choices and value not in row.choices:
+        parser.error(f"{variable}={raw!r} is not a valid value for {row.flag} (choose from "
+                     f"{', '.join(row.choices)})")
+    return value

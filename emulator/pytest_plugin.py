@@ -150,13 +150,30 @@ class EmulatorProcess:
         self.output: list[str] = []
         self.upstream_url: str | None = None
 
-    def start(self) -> AlloyDBAIEmulator:
-        args = [sys.executable, "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
+    def command(self) -> list[str]:
+        """The child's command line: serve on a free loopback port, with the inspector on a
+        free port and a throwaway data directory unless `extra_args` say otherwise."""
+        # -P: the test's directory is not put first on the child's sys.path, where a project's
+        # own `emulator` package would hide this one
+        args = [sys.executable, "-P", "-m", "emulator.cli", "serve", "--host", "127.0.0.1",
                 "--port", "0", *self.extra_args]
-        if self.inspector and "--inspector-port" not in self.extra_args:
+        if self.inspector and self._given("--inspector-port") is None:
             args += ["--inspector-port", "0"]
-        if "--upstream" not in self.extra_args and "--data-dir" not in self.extra_args:
+        if self._given("--upstream") is None and self._given("--data-dir") is None:
             args.append("--ephemeral")
+        return args
+
+    def _given(self, flag: str) -> str | None:
+        """The value of `flag` in `extra_args`, as `--flag value` or `--flag=value`."""
+        for i, word in enumerate(self.extra_args):
+            if word == flag and i + 1 < len(self.extra_args):
+                return self.extra_args[i + 1]
+            if word.startswith(flag + "="):
+                return word[len(flag) + 1:]
+        return None
+
+    def start(self) -> AlloyDBAIEmulator:
+        args = self.command()
         # SIGTERM (a clean shutdown) if pytest dies without stopping it: killed by a CI timeout,
         # say. Fixtures run in pytest's main thread, which lives as long as pytest.
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -192,8 +209,9 @@ class EmulatorProcess:
                            f"{START_TIMEOUT:.0f} s:\n" + "".join(self.output))
 
     def _password(self) -> str | None:
-        if "--password" in self.extra_args:
-            return self.extra_args[self.extra_args.index("--password") + 1]
+        given = self._given("--password")
+        if given is not None:
+            return given
         env = {**os.environ, **self.env}
         return env.get("ALLOYDB_AI_EMULATOR_PASSWORD") or env.get("POSTGRES_PASSWORD") or None
 
@@ -239,7 +257,22 @@ def cassette_args(config: pytest.Config, path: str) -> list[str]:
     mode = "record" if config.getoption("alloydb_ai_record") else "replay"
     if mode == "record":
         file.parent.mkdir(parents=True, exist_ok=True)
+    elif not file.exists():  # serve would say to record it with serve; here pytest records it
+        pytest.fail(f"the cassette {file} does not exist: record it once with "
+                    "`pytest --alloydb-ai-record` (live model calls, with credentials), then "
+                    "commit it", pytrace=False)
     return ["--models", mode, "--cassette", str(file)]
+
+
+def start_for_tests(process: EmulatorProcess) -> AlloyDBAIEmulator:
+    """Start `process`, or fail with the emulator's own words and where its flags come from,
+    not with a traceback of this plugin (the flags are not repeated: one may be a password)."""
+    try:
+        return process.start()
+    except RuntimeError as exc:
+        failure = str(exc)
+    pytest.fail(f"{failure}\n(serve's flags come from the alloydb_ai_emulator_args fixture, "
+                "ALLOYDB_AI_EMULATOR_* variables and the --alloydb-ai-* options)", pytrace=False)
 
 
 def _session_cassette(config: pytest.Config) -> str | None:
@@ -263,7 +296,7 @@ def alloydb_ai_emulator(
     if cassette and "--cassette" not in args:
         args += cassette_args(pytestconfig, cassette)
     process = EmulatorProcess(args)
-    emulator = process.start()
+    emulator = start_for_tests(process)
     try:
         yield emulator
     finally:
@@ -284,7 +317,7 @@ def alloydb_ai_emulator_db(
         raise pytest.UsageError(f"@pytest.mark.{CASSETTE_MARK} needs the cassette's path")
     args = [a for a in alloydb_ai_emulator_args]
     process = EmulatorProcess(args + cassette_args(request.config, str(marker.args[0])))
-    emulator = process.start()
+    emulator = start_for_tests(process)
     try:
         yield from _fresh_database(emulator)
     finally:

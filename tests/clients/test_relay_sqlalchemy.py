@@ -1,7 +1,9 @@
-"""SQLAlchemy 2 ORM round trip through the proxy, with the psycopg 3 driver."""
+"""SQLAlchemy 2 ORM round trip through the proxy, with the psycopg 3 driver; docs/sqlalchemy.md's
+examples as printed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,10 @@ from sqlalchemy import ForeignKey, String, create_engine, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from tests.support.databases import empty_database
+from tests.support.emulators import Emulator
+from tests.support.paths import REPO
 
 
 class Base(DeclarativeBase):
@@ -91,3 +97,21 @@ def test_orm_bulk_insert_uses_insertmanyvalues(engine: Engine) -> None:
         session.commit()
         ids = session.scalars(select(Author.id)).all()
     assert len(set(ids)) == 500
+
+
+def test_the_documented_examples_run_as_printed(
+        emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/sqlalchemy.md's Python blocks, in order, in one namespace, in a new database: only
+    the URL differs. They missed the table and the secret, so a reader's copy failed."""
+    page = (REPO / "docs" / "sqlalchemy.md").read_text()
+    code = "\n".join(re.findall(r"^```python\n(.*?)^```\n", page, re.MULTILINE | re.DOTALL))
+    printed_url = "postgresql+psycopg://postgres@127.0.0.1:5488/postgres"
+    assert printed_url in code, "the page's URL changed: update this test"
+    url = empty_database(emulator, "sqlalchemy_page").replace("postgresql://",
+                                                              "postgresql+psycopg://")
+    namespace: dict[str, Any] = {}
+    # dont_inherit: not this module's `from __future__ import annotations`, as in a reader's file
+    exec(compile(code.replace(printed_url, url), "docs/sqlalchemy.md", "exec",  # noqa: S102
+                 dont_inherit=True), namespace)  # our own docs
+    namespace["engine"].dispose()
+    assert capsys.readouterr().out == "768\nAlloyDB is a managed PostgreSQL database\n"

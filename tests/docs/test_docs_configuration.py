@@ -10,7 +10,7 @@ import argparse
 import re
 import sys
 
-from emulator.cli import build_parser
+from emulator.cli import build_parser, subcommand_parsers
 from emulator.config import SUBCOMMANDS, Setting
 from tests.support.paths import REPO
 
@@ -20,9 +20,7 @@ SECTION = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[\w-]+) -->\n)(.*?)(<!-- 
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    return subcommand_parsers(build_parser())
 
 
 def flag_table(settings: tuple[Setting, ...]) -> str:
@@ -62,11 +60,15 @@ def test_tables_match_the_settings_table() -> None:
         ".venv/bin/python -m tests.docs.test_docs_configuration")
 
 
+def test_the_page_names_the_command_that_regenerates_it() -> None:
+    assert f"`.venv/bin/python -m {__name__}`" in CONFIGURATION.read_text()
+
+
 def test_every_flag_of_the_parser_is_in_the_settings_table() -> None:
     """No flag is added to a parser outside the table (it would be missing from the docs)."""
     for name, parser in subcommands().items():
         flags = [f for a in parser._actions for f in a.option_strings if f.startswith("--")]
-        assert flags == ["--help", *(row.flag for row in SUBCOMMANDS[name])], name
+        assert flags == ["--help", *(row.flag for row in SUBCOMMANDS[name]), "--version"], name
 
 
 if __name__ == "__main__":

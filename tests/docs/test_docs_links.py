@@ -26,3 +26,4 @@ def test_readme_links_every_doc() -> None:
     readme = (REPO / "README.md").read_text()
     for doc in sorted((REPO / "docs").glob("*.md")):
         assert f"(docs/{doc.name})" in readme, doc.name
+

@@ -34,15 +34,18 @@ def postgres_processes_for(data_dir: Path) -> list[str]:
     return [line for line in out.splitlines() if "postgres" in line and str(data_dir) in line]
 
 
-def test_port_in_use_is_reported_plainly() -> None:
+def test_port_in_use_is_reported_plainly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "never-made"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--ephemeral", "--port", str(port))
-    assert result.returncode != 0
-    assert f"127.0.0.1:{port}" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+        result = run_cli("serve", "--data-dir", str(data_dir), "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: Address already in use; is an "
+        "emulator already running there? Stop it, or choose another --port\n")
+    assert not data_dir.exists(), "said before the embedded PostgreSQL was prepared"
 
 
 def test_unusable_data_dir_is_reported_plainly(tmp_path: Path) -> None:
@@ -51,6 +54,36 @@ def test_unusable_data_dir_is_reported_plainly(tmp_path: Path) -> None:
     result = run_cli("serve", "--data-dir", str(not_a_dir), "--port", str(free_port()))
     assert result.returncode != 0
     assert "not a directory" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_data_directory_it_cannot_write_is_reported_plainly() -> None:
+    """An OSError while preparing the data directory (as a user: a directory of another user's;
+    here, as root too: a pg_hba.conf that is a directory) is a message, not a traceback."""
+    parent = Path(tempfile.mkdtemp(prefix="alloydb-emu-cli-"))
+    parent.chmod(0o755)  # as root, the server's user must be able to enter it
+    data_dir = parent / "pgdata"
+    (data_dir / "pg_hba.conf").mkdir(parents=True)
+    (data_dir / "PG_VERSION").write_text("18\n")
+    try:
+        result = run_cli("serve", "--data-dir", str(data_dir), "--port", str(free_port()))
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+    assert result.returncode == 2
+    assert f"cannot use the data directory {data_dir}: " in result.stderr
+    assert "choose another with --data-dir, or --ephemeral" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_fake_models_on_a_port_in_use_is_reported_plainly() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("fake-models", "--port", str(port), timeout=30)
+    assert result.returncode == 2
+    assert f"alloydb-ai-emulator: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -67,11 +100,44 @@ def test_bad_cassette_and_inspector_flags_are_reported_plainly(flags: list[str],
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(("command", "flag", "content", "says"), [
+    ("serve", "--secrets-file", None, "--secrets-file: cannot read "),
+    ("serve", "--secrets-file", "not json", "--secrets-file: cannot read "),
+    ("serve", "--secrets-file", '["a list"]', "must hold a JSON object of secret paths"),
+    ("serve", "--fake-rules", None, "cannot read rules file "),
+    ("fake-models", "--fake-rules", "{not json", "is not valid"),
+])
+def test_a_file_flag_that_cannot_be_read_stops_the_start(
+        tmp_path: Path, command: str, flag: str, content: str | None, says: str) -> None:
+    """Said at start-up, not by the first model call that needs the file."""
+    file = tmp_path / "given.json"
+    if content is not None:
+        file.write_text(content)
+    ephemeral = ["--ephemeral"] if command == "serve" else []  # should it start after all
+    result = run_cli(command, *ephemeral, "--port", str(free_port()), flag, str(file), timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"alloydb-ai-emulator: {flag}: ")
+    assert says in result.stderr and str(file) in result.stderr
+    assert "ready:" not in result.stdout and "Traceback" not in result.stderr
+
+
 def test_unreachable_upstream_is_reported_plainly() -> None:
     result = run_cli("serve", "--upstream", f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
                      "--port", str(free_port()))
     assert result.returncode != 0
-    assert "unreachable" in result.stderr
+    assert "cannot connect to the --upstream PostgreSQL: " in result.stderr
+    assert "Connection refused" in result.stderr
+
+
+def test_an_upstream_that_refuses_the_login_is_not_called_unreachable(emulator: Emulator) -> None:
+    """It was 'the upstream PostgreSQL is unreachable: ... role "nobody" does not exist'."""
+    result = run_cli("serve", "--upstream",
+                     f"postgresql://nobody@{emulator.direct_host}:{emulator.direct_port}/postgres",
+                     "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "unreachable" not in result.stderr
+    assert "cannot connect to the --upstream PostgreSQL: " in result.stderr
+    assert 'role "nobody" does not exist' in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 

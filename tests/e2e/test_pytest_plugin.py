@@ -89,6 +89,37 @@ def test_sqlalchemy_url(alloydb_ai_emulator_db):
     result.assert_outcomes(passed=4)
 
 
+def test_the_testing_page_examples_pass(pytester: pytest.Pytester) -> None:
+    """docs/testing.md's pytest examples, as a reader copies them: the `# conftest.py` block as
+    conftest.py, the others (but the testcontainers one, which needs Docker) as one test file."""
+    page = (REPO / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```\n", page, re.MULTILINE | re.DOTALL)
+    conftest = [b for b in blocks if b.startswith("# conftest.py")]
+    tests = [b for b in blocks if b not in conftest and "AlloyDBAIEmulatorContainer" not in b]
+    assert len(conftest) == 1 and len(tests) >= 3
+    pytester.makeconftest(conftest[0])
+    pytester.makepyfile(test_examples="\n\n".join(tests))
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=sum(b.count("\ndef test_") + b.startswith("def test_")
+                                      for b in tests))
+
+
+def test_a_project_with_its_own_emulator_package_can_use_the_plugin(
+        pytester: pytest.Pytester) -> None:
+    """The child ran `python -m emulator.cli` in the test's directory, where a project's own
+    `emulator` package (a common name) came first on its sys.path: serve failed to start."""
+    pytester.mkpydir("emulator")
+    pytester.makepyfile('''
+def test_uses_it(alloydb_ai_emulator_db):
+    with alloydb_ai_emulator_db.connect() as conn:
+        (dims,) = conn.execute(
+            "SELECT array_length(embedding('text-embedding-005', 'hi'), 1)").fetchone()
+    assert dims == 768
+''')
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")  # in the project's directory
+    result.assert_outcomes(passed=1)
+
+
 def test_a_failed_start_is_reported(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('''
 import pytest
@@ -103,7 +134,29 @@ def test_uses_it(alloydb_ai_emulator):
 ''')
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*exited before it was ready*"])
+    result.stdout.fnmatch_lines(["*exited before it was ready*",
+                                 "*--tls-cert and --tls-key go together*",
+                                 "*come from the alloydb_ai_emulator_args fixture*"])
+    # the emulator's words, not a traceback through the plugin's code
+    assert "pytest_plugin.py" not in result.stdout.str()
+    assert "During handling" not in result.stdout.str()
+
+
+def test_a_cassette_not_yet_recorded_says_how_to_record_it_with_pytest(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+import pytest
+
+@pytest.mark.alloydb_ai_cassette("cassettes/never.jsonl")
+def test_marked(alloydb_ai_emulator_db):
+    pass
+''')
+    result = pytester.runpytest("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    missing = pytester.path / "cassettes" / "never.jsonl"
+    result.stdout.fnmatch_lines(
+        [f"*the cassette {missing} does not exist: record it once with `pytest --alloydb-ai-record`*"])
+    assert "pytest_plugin.py" not in result.stdout.str()
 
 
 def test_emulator_process_takes_variables_and_reports_its_start_up_lines() -> None:
@@ -235,3 +288,15 @@ def alloydb_ai_emulator_args():
     recorded_vector = (pytester.path / "vector-record.txt").read_text()
     assert (pytester.path / "vector-replay.txt").read_text() == recorded_vector
     assert (pytester.path / "session-replay.txt").read_text() == recorded_vector
+
+
+def test_flags_given_with_an_equals_sign_count_as_given() -> None:
+    """`--data-dir=/x` was not seen: the child got --ephemeral too (and threw the directory
+    away); `--password=pw` was not seen: the fixture connected without it."""
+    process = EmulatorProcess(["--data-dir=/srv/pgdata", "--inspector-port=9000",
+                               "--password=s3cret"])
+    assert "--ephemeral" not in process.command()
+    assert process.command().count("--inspector-port") == 0
+    assert process._password() == "s3cret"
+    assert "--ephemeral" in EmulatorProcess(["--password", "pw"]).command()
+    assert EmulatorProcess(["--password", "pw"])._password() == "pw"

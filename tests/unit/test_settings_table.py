@@ -61,3 +61,71 @@ def test_a_variable_that_is_not_a_value_of_its_flag_is_a_usage_error(
 def test_the_typed_choices_are_the_tables() -> None:
     assert get_args(ModelsMode) == MODES
     assert get_args(Fault) == FAULTS
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("WARMUP", "true", ("ALLOYDB_AI_EMULATOR_WARMUP='true' is not a valid value for --warmup "
+                        "(choose from on, off)")),
+    ("LOG_FORMAT", "yaml", "(choose from text, json)"),
+    ("MODELS", "liv", "ALLOYDB_AI_EMULATOR_MODELS='liv' is not a valid value for --models"),
+    ("FAKE_FAULT", "503", "(choose from 429, 500, timeout)"),
+    ("LOG_LEVEL", "verbose", "(choose from debug, info, warning, error)"),
+])
+def test_a_variable_outside_its_flags_choices_is_a_usage_error(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        variable: str, value: str, says: str) -> None:
+    """argparse checks the choices of a flag, not of a default: without this check
+    ALLOYDB_AI_EMULATOR_WARMUP=true turned the warm-up off, and LOG_FORMAT=yaml logged text."""
+    monkeypatch.setenv(ENV_PREFIX + variable, value)
+    with pytest.raises(SystemExit) as exited:
+        serve_args()
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_an_on_off_variable_must_say_on_or_off(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for word, on in [("YES", True), ("on", True), ("0", False), ("Off", False)]:
+        monkeypatch.setenv(ENV_PREFIX + "EPHEMERAL", word)
+        assert serve_args().ephemeral is on
+    monkeypatch.setenv(ENV_PREFIX + "EPHEMERAL", "maybe")
+    with pytest.raises(SystemExit):
+        serve_args()
+    assert ("ALLOYDB_AI_EMULATOR_EPHEMERAL='maybe' is neither on (1, true, yes, on) nor off "
+            "(0, false, no, off) for --ephemeral") in capsys.readouterr().err
+
+
+def test_log_level_takes_any_case_and_refuses_other_words(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve_args("--log-level", "DEBUG").log_level == "debug"
+    monkeypatch.setenv(ENV_PREFIX + "LOG_LEVEL", "Warning")
+    assert serve_args().log_level == "warning"
+    with pytest.raises(SystemExit):
+        serve_args("--log-level", "verbose")
+    assert "argument --log-level: invalid choice: 'verbose'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["serve", "--port", "70000"], ["serve", "--port", "-5"], ["serve", "--metrics-port", "65536"],
+    ["serve", "--inspector-port", "99999"], ["fake-models", "--port", "70000"],
+    ["env-init", "--port", "70000"],
+])
+def test_a_port_outside_0_to_65535_is_a_usage_error(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """The socket layer took --port 70000 as 4464, and the ready line said 70000."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(argv)
+    assert exited.value.code == 2
+    assert "is not a port number (0 to 65535)" in capsys.readouterr().err
+
+
+def test_a_port_variable_is_checked_as_the_flag_is(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve_args("--port", "0").port == 0
+    monkeypatch.setenv(ENV_PREFIX + "PORT", "65535")
+    assert serve_args().port == 65535
+    monkeypatch.setenv(ENV_PREFIX + "PORT", "70000")
+    with pytest.raises(SystemExit):
+        serve_args()
+    assert ("ALLOYDB_AI_EMULATOR_PORT='70000' is not a valid value for --port: 70000 is not a "
+            "port number (0 to 65535)") in capsys.readouterr().err
