@@ -296,7 +296,8 @@ async def serve(args: argparse.Namespace) -> int:
             print(f"upstream: postgresql://postgres@127.0.0.1:{embedded.port}/postgres "
                   f"(embedded PostgreSQL, data in {embedded.data_dir})", flush=True)
         print(f"models: {args.models} ({MODEL_MODES[args.models]})", flush=True)
-        for line in startup_banner(args, metrics is not None):
+        metrics_port = None if metrics is None else metrics.sockets[0].getsockname()[1]
+        for line in startup_banner(args, metrics_port):
             print(line, flush=True)
         freeze_start_up_objects()
         # Calls that go over HTTP: the client (its CA store) is built now, not in the first call.
@@ -364,7 +365,7 @@ async def _serve_until_stopped(stop: asyncio.Event, embedded: Any, proxy: Any) -
     return None
 
 
-def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
+def startup_banner(args: argparse.Namespace, metrics_port: int | None) -> list[str]:
     """What is emulated, what is not, where model calls go; printed after the ready line."""
     from emulator.providers import DISCOVERY_ENGINE_BASE_URL, VERTEX_BASE_URL
 
@@ -398,8 +399,8 @@ def startup_banner(args: argparse.Namespace, metrics: bool) -> list[str]:
                      + "; Google credentials from Application Default Credentials"
                      + (f"; answers recorded into {args.cassette}" if args.models == "record"
                         else ""))
-    if metrics:
-        lines.append(f"metrics: http://{_url_host(args.host)}:{args.metrics_port}/metrics")
+    if metrics_port is not None:  # the port bound: --metrics-port 0 picks a free one
+        lines.append(f"metrics: http://{_url_host(args.host)}:{metrics_port}/metrics")
     return lines
 
 

@@ -153,3 +153,18 @@ def test_banner_follows_the_ready_line(metered: tuple[Emulator, int]) -> None:
     assert "not emulated:" in banner
     assert "model calls: " in banner and "local fakes" in banner
     assert f"metrics: http://127.0.0.1:{port}/metrics" in banner
+
+
+def test_metrics_port_0_prints_the_port_it_bound() -> None:
+    """--metrics-port 0 picks a free port: the banner gives that port, which answers, not 0."""
+    emu = start_emulator("--metrics-port", "0")
+    try:
+        deadline = time.monotonic() + 30
+        while not (lines := [line for line in emu.output if line.startswith("metrics: ")]):
+            assert time.monotonic() < deadline, "".join(emu.output)
+            time.sleep(0.05)
+        found = re.fullmatch(r"metrics: http://127\.0\.0\.1:(\d+)/metrics\n?", lines[0])
+        assert found is not None and found.group(1) != "0", lines
+        assert "alloydb_ai_emulator_" in scrape(int(found.group(1)))
+    finally:
+        stop_emulator(emu)
