@@ -66,12 +66,22 @@ class EngineSettings:
             raise ValueError(f"--models {self.models} needs --cassette FILE")
         if self.cassette and self.models not in CASSETTE_MODES:
             raise ValueError("--cassette goes with --models record, replay or replay-or-fake")
-        for name in ("connect_timeout", "read_timeout", "max_retry_after", "backoff_base"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
-        if self.max_retries < 0 or self.cache_size < 0:
-            raise ValueError("max_retries and cache_size must be >= 0")
-        if self.max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be >= 1")
-        if self.model_concurrency < 1 or self.max_connections < 1:
-            raise ValueError("model_concurrency and max_connections must be >= 1")
+        bounds = (("connect_timeout", 0.0, "positive"), ("read_timeout", 0.0, "positive"),
+                  ("max_retry_after", 0.0, "positive"), ("backoff_base", 0.0, "positive"),
+                  ("max_retries", -1, ">= 0"), ("cache_size", -1, ">= 0"),
+                  ("max_response_bytes", 0, ">= 1"), ("model_concurrency", 0, ">= 1"),
+                  ("max_connections", 0, ">= 1"))
+        for name, above, rule in bounds:
+            value = getattr(self, name)
+            if value <= above:
+                raise ValueError(f"{_named(name)} must be {rule}, not {value}")
+
+
+def _named(field_name: str) -> str:
+    """A field as the user sets it: its flag and variable where it has them (config.py's
+    table), else its name (the settings set here)."""
+    try:
+        row = setting(field_name)
+    except KeyError:
+        return field_name
+    return " / ".join((row.flag, *row.variables))

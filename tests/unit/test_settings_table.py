@@ -13,6 +13,7 @@ from emulator.config import ENV_PREFIX
 from emulator.engine.settings import MODES, EngineSettings, ModelsMode
 from emulator.engine_factory import engine_settings, fake_knobs
 from emulator.fakes.knobs import FAULTS, FakeKnobs, Fault
+from emulator.usage_error import UsageError
 
 
 @pytest.fixture(autouse=True)
@@ -129,3 +130,20 @@ def test_a_port_variable_is_checked_as_the_flag_is(
         serve_args()
     assert ("ALLOYDB_AI_EMULATOR_PORT='70000' is not a valid value for --port: 70000 is not a "
             "port number (0 to 65535)") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--cache-size", "-1"], "--cache-size / ALLOYDB_AI_EMULATOR_CACHE_SIZE must be >= 0, not -1"),
+    (["--model-concurrency", "0"],
+     "--model-concurrency / ALLOYDB_AI_EMULATOR_MODEL_CONCURRENCY must be >= 1, not 0"),
+    (["--read-timeout", "0"],
+     "--read-timeout / ALLOYDB_AI_EMULATOR_READ_TIMEOUT must be positive, not 0.0"),
+    (["--max-retries", "-2"],
+     "--max-retries / ALLOYDB_AI_EMULATOR_MAX_RETRIES must be >= 0, not -2"),
+])
+def test_an_engine_setting_out_of_bounds_names_its_flag_and_variable(
+        argv: list[str], says: str) -> None:
+    """It named EngineSettings' fields ("max_retries and cache_size must be >= 0")."""
+    with pytest.raises(UsageError) as refused:
+        engine_settings(serve_args(*argv))
+    assert str(refused.value) == says
