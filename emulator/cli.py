@@ -484,15 +484,12 @@ def _check_given_files(args: argparse.Namespace) -> None:
             raise UsageError(f"--fake-rules: {exc}") from exc
     secrets_file = getattr(args, "secrets_file", None)
     if secrets_file is not None:
-        import json
+        from emulator.engine.secrets import SecretsFileError, read_secrets_file
 
         try:
-            loaded = json.loads(Path(secrets_file).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--secrets-file: cannot read {secrets_file}: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise UsageError(f"--secrets-file: {secrets_file} must hold a JSON object of secret "
-                             'paths and values ({"projects/p/secrets/s/versions/1": "..."})')
+            read_secrets_file(secrets_file)
+        except SecretsFileError as exc:
+            raise UsageError(f"--secrets-file: {exc}") from exc
 
 
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:

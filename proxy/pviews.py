@@ -74,38 +74,31 @@ class ViewsRewrite:
 def views_rewrite(sql: str) -> ViewsRewrite | None:
     """The text to send for ``sql``, one or more statements of which are CREATE VIEWs with
     ``$@name`` parameters, or None (see the module's plan)."""
-    try:
-        tokens = list(scan(sql))
+    try:  # the scanner's statements: no semicolon inside a literal, a name or a comment counts
+        slices = pglast.split(sql, with_parser=False, only_slices=True)
     except pglast.parser.ParseError:
         return None
-    pieces, start = [], 0
-    for token in tokens:
-        if token.name == "ASCII_59":
-            pieces.append(sql[start:token.end + 1])
-            start = token.end + 1
-    if sql[start:].strip():
-        pieces.append(sql[start:])
+    pieces = [sql[piece] for piece in slices]
+    views = sum("$@" in piece for piece in pieces)
     out: list[str] = []
-    views = 0
-    for piece in pieces:
-        if "$@" not in piece:
+    done = 0  # the text up to here is in out, as it came or rewritten
+    made = 0
+    for piece, where in zip(pieces, slices, strict=True):
+        if "$@" in piece:
+            block = view_parameters_rewrite(piece)
+            if block is None:
+                return None
+            made += 1
+        else:
             kind = _plain_statement(piece)
             # a DO of the client's before a view would take that view's tag rename
-            if kind is None or (kind is ast.DoStmt and views < _count_views(pieces)):
+            if kind is None or (kind is ast.DoStmt and made < views):
                 return None
-            out.append(piece)
-            continue
-        lead = len(piece) - len(piece.lstrip())  # the blanks before it stay where they are
-        block = view_parameters_rewrite(piece[lead:])
-        if block is None:
-            return None
-        out.append(piece[:lead] + block + (";" if piece.rstrip().endswith(";") else ""))
-        views += 1
+            block = piece
+        out += (sql[done:where.start], block)
+        done = where.stop
+    out.append(sql[done:])  # the blanks and semicolons between statements stay where they are
     return ViewsRewrite("".join(out), views) if views else None
-
-
-def _count_views(pieces: list[str]) -> int:
-    return sum("$@" in piece for piece in pieces)
 
 
 def _plain_statement(piece: str) -> type | None:

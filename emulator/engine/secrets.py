@@ -37,6 +37,29 @@ def override_variable(secret_path: str) -> str:
     return ENV_PREFIX + "SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
+class SecretsFileError(Exception):
+    """The local secrets file cannot be read, or is not a JSON object; ``what`` says which."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"{what}: {detail}")
+        self.what = what
+        self.detail = detail
+
+
+def read_secrets_file(path: str | Path) -> dict[str, str]:
+    """The local secrets file's values by secret path (the plan's override 2)."""
+    file = Path(path)
+    try:
+        loaded = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SecretsFileError("cannot read the local secrets file", f"{file}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise SecretsFileError("the local secrets file must hold a JSON object of secret paths "
+                               'and values ({"projects/p/secrets/s/versions/1": "..."})',
+                               str(file))
+    return {str(k): str(v) for k, v in loaded.items()}
+
+
 class SecretStore:
     """Secret values by path, cached briefly. One per engine."""
 
@@ -51,18 +74,10 @@ class SecretStore:
         if self._settings.secrets_file is None:
             return None
         if self._file_values is None:
-            file = Path(self._settings.secrets_file)
             try:
-                loaded = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise credentials_missing(
-                    model_id, "cannot read the local secrets file", f"{file}: {exc}"
-                ) from exc
-            if not isinstance(loaded, dict):
-                raise credentials_missing(
-                    model_id, "the local secrets file must hold a JSON object", str(file)
-                )
-            self._file_values = {str(k): str(v) for k, v in loaded.items()}
+                self._file_values = read_secrets_file(self._settings.secrets_file)
+            except SecretsFileError as exc:
+                raise credentials_missing(model_id, exc.what, exc.detail) from exc
         unversioned = secret_path.split("/versions/", 1)[0]
         return self._file_values.get(secret_path) or self._file_values.get(unversioned)
 
